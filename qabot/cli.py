@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .config import Settings, load_settings
-from .errors import IndexNotFound, QabotError
+from .errors import IndexNotFound, QabotError, SeedsNotFound
 
 
 class _Group(click.Group):
@@ -116,6 +116,11 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, seeds: 
     except IndexNotFound:
         from .indexer import run_index
 
+        if not settings.seeds.is_dir():
+            raise SeedsNotFound(
+                f"no index in {settings.index} to answer from, and seeds folder {settings.seeds} "
+                "does not exist; point --seeds / QABOT_SEEDS at your articles, or --index at an index"
+            ) from None
         click.echo(f"No index in {settings.index} yet; building it from {settings.seeds} first.",
                    err=True)
         click.echo(run_index(settings, log=_log(False)).summary(), err=True)

@@ -49,7 +49,8 @@ def to_terminal(passages: Sequence[Passage], width: int = 100, bold: tuple[str, 
         rest = " ".join(p.text[b:].split())
         # Wrap the plain text, then put the emphasis back: escape codes would confuse textwrap.
         marked = " ".join(x for x in (body, "\x00" + answer + "\x01", rest) if x)
-        wrapped = textwrap.fill(marked, width=width, initial_indent="   ", subsequent_indent="   ")
+        wrapped = textwrap.fill(marked, width=width, initial_indent="   ", subsequent_indent="   ",
+                                break_on_hyphens=False)  # never split "Aghdam-Khankendi"
         wrapped = wrapped.replace("\x00", on).replace("\x01", off)
         date = p.date.isoformat() if p.date else "date unknown"
         blocks.append(

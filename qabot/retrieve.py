@@ -46,12 +46,15 @@ class Retriever:
     generations inside one answer.
     """
 
-    def __init__(self, index_dir: Path, model: str | None = None) -> None:
+    def __init__(
+        self, index_dir: Path, model: str | None = None, embedder: Embedder | None = None
+    ) -> None:
         self.index_dir = index_dir
         self.model = model
         self._lock = threading.Lock()
         self._snap: store.Snapshot | None = None
         self._encoders: dict[str, Embedder] = {}
+        self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
 
     def snapshot(self) -> store.Snapshot:
         """The newest committed generation (reloaded only when the manifest changed)."""
@@ -66,6 +69,8 @@ class Retriever:
 
     def encoder(self, snap: store.Snapshot) -> Embedder:
         """The question encoder matching this snapshot's model (ONNX; torch only if no export)."""
+        if self._fixed is not None:
+            return self._fixed
         folder = snap.manifest.get("encoder")
         key = folder or f"torch:{snap.manifest['model']['name']}"
         enc = self._encoders.get(key)

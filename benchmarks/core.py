@@ -1,0 +1,430 @@
+"""Benchmark qabot's core against its speed targets, each next to a baseline measured in the same run.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/core.py [--articles N] [--json]
+
+The corpus is the first N SciFact abstracts (sorted by file name, default 2000) written into a
+temporary seeds folder in qabot's format (" date YYYY-MM-DD " + text, dated 2020-01-01 plus i
+days). Wall-clock targets are measured on real `qabot` subprocesses (the `qabot` next to this
+Python), run from the temporary folder with explicit --seeds/--index and no QABOT_* variables, so
+no config/qabot.toml or environment setting is picked up.
+
+Measured, in this order:
+
+ 1. full build from scratch (`qabot index`): wall s, passages/s, tokens/s; baseline: raw
+    sentence-transformers encode of the same passages in-process (target qabot/raw >= 0.9);
+    qabot's ONNX encoder alone on the same passages, for information
+ 2. no-op re-index, 3 runs (target < 2 s)
+ 3. cold `qabot ask`, 5 runs (target < 1.5 s); baseline: `python -c "import sentence_transformers"`
+ 4. add one article to the index (target < 3 % of the full build)
+ 5. warm in-process qabot.retrieve.search over 50 SciFact questions (p50 / p95 ms)
+
+The human-readable table goes to stdout (`--json`: one JSON object instead); progress goes to
+stderr. Exit status is 0 whether or not targets are met; it is non-zero only if a step fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SCIFACT = Path("/work/shared/benchmarks/scifact")
+FIRST_DATE = dt.date(2020, 1, 1)
+BATCH_SIZE = 32  # qabot's default [model] batch_size; the raw baseline uses the same
+
+# Targets
+RAW_RATIO_TARGET = 0.9
+NOOP_TARGET_S = 2.0
+ADD_ONE_TARGET_FRACTION = 0.03
+COLD_ASK_TARGET_S = 1.5
+
+NOOP_RUNS = 3
+ASK_RUNS = 5
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The temporary folder a run works in, and the article kept back for the add-one step."""
+
+    root: Path
+    seeds: Path
+    index: Path
+    spare_name: str
+    spare_text: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """One printed figure: what it is, its value, its target and whether it is met."""
+
+    section: str
+    name: str
+    value: str
+    target: str = ""
+    passed: bool | None = None  # None: for information, no target
+
+    @property
+    def status(self) -> str:
+        """PASS / MISS, or blank for an informational figure."""
+        return "" if self.passed is None else ("PASS" if self.passed else "MISS")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def log(msg: str) -> None:
+    """Progress on stderr, so stdout holds only the report."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), linear interpolation between closest ranks."""
+    data = sorted(values)
+    if len(data) == 1:
+        return data[0]
+    pos = (len(data) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def qabot_exe() -> Path:
+    """The `qabot` console script installed next to this interpreter (the project's venv)."""
+    exe = Path(sys.executable).with_name("qabot")
+    if not exe.is_file():
+        raise SystemExit(f"no qabot next to {sys.executable}; run with .venv/bin/python")
+    return exe
+
+
+def clean_env() -> dict[str, str]:
+    """This environment minus QABOT_*, so only the explicit flags configure qabot."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("QABOT_")}
+
+
+def run_timed(cmd: Sequence[str], cwd: Path) -> tuple[float, str]:
+    """Run a command to completion; (wall seconds from spawn to exit, stdout). Fails loudly."""
+    started = time.perf_counter()
+    proc = subprocess.run(list(cmd), cwd=cwd, env=clean_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
+    return seconds, proc.stdout
+
+
+def qabot_index(ws: Workspace) -> tuple[float, str]:
+    """Time one `qabot index` over the workspace."""
+    return run_timed([str(qabot_exe()), "index", "--seeds", str(ws.seeds), "--index", str(ws.index)],
+                     ws.root)
+
+
+def seed_text(source: Path, i: int) -> str:
+    """One SciFact abstract in qabot's seed format, dated FIRST_DATE + i days."""
+    date = FIRST_DATE + dt.timedelta(days=i)
+    return f" date {date.isoformat()} " + source.read_text(encoding="utf-8")
+
+
+def prepare_corpus(scifact: Path, articles: int, workdir: Path | None) -> Workspace:
+    """Write the first `articles` abstracts into a fresh seeds folder; keep the next one back."""
+    sources = sorted((scifact / "corpus").glob("*.txt"))
+    if not 1 <= articles < len(sources):
+        raise SystemExit(f"--articles must be between 1 and {len(sources) - 1}")
+    root = Path(tempfile.mkdtemp(prefix="qabot-bench-", dir=workdir))
+    seeds = root / "seeds"
+    seeds.mkdir()
+    for i, src in enumerate(sources[:articles]):
+        (seeds / src.name).write_text(seed_text(src, i), encoding="utf-8")
+    spare = sources[articles]
+    return Workspace(root, seeds, root / "index", spare.name, seed_text(spare, articles))
+
+
+def load_questions(scifact: Path, n: int) -> list[str]:
+    """The first n SciFact questions."""
+    with (scifact / "queries.jsonl").open(encoding="utf-8") as f:
+        questions = [json.loads(line)["question"] for line in f if line.strip()]
+    return questions[:n]
+
+
+def stored_passages(index: Path) -> tuple[list[str], str]:
+    """Texts of the committed passages, and the index's ONNX encoder folder name."""
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    with (index / manifest["passages"]).open(encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    return texts, manifest["encoder"]
+
+
+def model_path() -> str:
+    """Folder of the packaged default model (what qabot's default setting resolves to)."""
+    from qabot.config import PACKAGED_MODEL
+    from qabot.embed import resolve_model
+
+    return resolve_model(PACKAGED_MODEL)
+
+
+def count_tokens(texts: Sequence[str]) -> int:
+    """Word pieces the model reads for these texts: its own tokenizer, with [CLS]/[SEP]."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(model_path()) / "tokenizer.json"))
+    tok.no_padding()  # the shipped tokenizer.json pads to 128
+    tok.no_truncation()
+    return sum(len(e.ids) for e in tok.encode_batch(list(texts), add_special_tokens=True))
+
+
+def throughput(passages: int, tokens: int, seconds: float) -> dict[str, float]:
+    """Seconds, passages/s and tokens/s."""
+    return {"seconds": seconds, "passages_per_s": passages / seconds, "tokens_per_s": tokens / seconds}
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def bench_full_build(ws: Workspace) -> dict[str, Any]:
+    """`qabot index` on an empty index folder."""
+    log("1. full build: qabot index from scratch …")
+    seconds, out = qabot_index(ws)
+    log(f"   {out.strip()} (wall {seconds:.1f} s)")
+    return {"seconds": seconds, "summary": out.strip()}
+
+
+def bench_noop(ws: Workspace) -> dict[str, Any]:
+    """`qabot index` with nothing changed, NOOP_RUNS times."""
+    log(f"2. no-op re-index x{NOOP_RUNS} …")
+    runs = [qabot_index(ws)[0] for _ in range(NOOP_RUNS)]
+    return {"runs_s": runs, "best_s": min(runs), "median_s": statistics.median(runs)}
+
+
+def bench_cold_ask(ws: Workspace, question: str) -> dict[str, Any]:
+    """Fresh `qabot ask` processes, ASK_RUNS times; each must print an answer."""
+    log(f"3. cold qabot ask x{ASK_RUNS} …")
+    cmd = [str(qabot_exe()), "ask", "--seeds", str(ws.seeds), "--index", str(ws.index), "--", question]
+    runs = []
+    for _ in range(ASK_RUNS):
+        seconds, out = run_timed(cmd, ws.root)
+        if not out.strip():
+            raise SystemExit("qabot ask printed nothing")
+        runs.append(seconds)
+    return {"question": question, "runs_s": runs, "median_s": statistics.median(runs),
+            "p90_s": percentile(runs, 90)}
+
+
+def bench_import_torch(ws: Workspace) -> float:
+    """Baseline for the cold query: what importing sentence-transformers (torch) costs."""
+    log("   baseline: python -c 'import sentence_transformers' …")
+    return run_timed([sys.executable, "-c", "import sentence_transformers"], ws.root)[0]
+
+
+def bench_add_one(ws: Workspace, full_seconds: float) -> dict[str, Any]:
+    """Drop one new article into the seeds and time the incremental `qabot index`."""
+    log(f"4. add one article ({ws.spare_name}) …")
+    (ws.seeds / ws.spare_name).write_text(ws.spare_text, encoding="utf-8")
+    seconds, out = qabot_index(ws)
+    if "1 added" not in out:
+        raise SystemExit(f"expected one added article, qabot said: {out.strip()}")
+    return {"seconds": seconds, "fraction_of_full": seconds / full_seconds, "summary": out.strip()}
+
+
+def bench_warm_queries(index: Path, questions: Sequence[str]) -> dict[str, Any]:
+    """qabot.retrieve.search in this process, after one untimed search has loaded everything."""
+    from qabot.retrieve import Retriever, search
+
+    log(f"5. warm in-process search over {len(questions)} questions …")
+    retriever = Retriever(index)
+    started = time.perf_counter()
+    search(retriever, questions[0])
+    first_ms = (time.perf_counter() - started) * 1000
+    times = []
+    for q in questions:
+        started = time.perf_counter()
+        hits = search(retriever, q)
+        times.append((time.perf_counter() - started) * 1000)
+        if not hits:
+            raise SystemExit(f"search returned nothing for {q!r}")
+    return {"questions": len(times), "first_search_ms": first_ms, "p50_ms": percentile(times, 50),
+            "p95_ms": percentile(times, 95), "max_ms": max(times)}
+
+
+def bench_onnx_encoder(index: Path, encoder: str, texts: Sequence[str]) -> tuple[float, Any]:
+    """qabot's OnnxEmbedder alone on the stored passages: (seconds, vectors)."""
+    from qabot.embed import OnnxEmbedder
+
+    log(f"   info: qabot OnnxEmbedder on {len(texts)} passages …")
+    embedder = OnnxEmbedder(index / encoder)
+    started = time.perf_counter()
+    vecs = embedder.encode(texts, BATCH_SIZE)
+    return time.perf_counter() - started, vecs
+
+
+def bench_raw_st(texts: Sequence[str]) -> tuple[float, float, Any]:
+    """Raw sentence-transformers in this process: (load seconds, encode seconds, vectors)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    log(f"   baseline: raw SentenceTransformer.encode on {len(texts)} passages …")
+    started = time.perf_counter()
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path(), device="cpu")
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
+    vecs = model.encode(list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+    return loaded, time.perf_counter() - started, vecs
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement, in an order where none disturbs the next; returns all figures."""
+    t0 = time.perf_counter()
+    ws = prepare_corpus(args.scifact, args.articles, args.workdir)
+    log(f"corpus: {args.articles} SciFact abstracts in {ws.seeds}")
+    questions = load_questions(args.scifact, args.questions)
+    try:
+        full = bench_full_build(ws)
+        texts, encoder = stored_passages(ws.index)
+        noop = bench_noop(ws)
+        ask = bench_cold_ask(ws, questions[0])
+        ask["import_sentence_transformers_s"] = bench_import_torch(ws)
+        add = bench_add_one(ws, full["seconds"])
+        warm = bench_warm_queries(ws.index, questions)
+        onnx_s, onnx_vecs = bench_onnx_encoder(ws.index, encoder, texts)
+        st_load_s, st_s, st_vecs = bench_raw_st(texts)
+    finally:
+        if args.keep:
+            log(f"kept {ws.root}")
+        else:
+            shutil.rmtree(ws.root, ignore_errors=True)
+    tokens = count_tokens(texts)
+    full.update(throughput(len(texts), tokens, full["seconds"]), passages=len(texts), tokens=tokens)
+    raw = throughput(len(texts), tokens, st_s) | {"load_s": st_load_s}
+    onnx = throughput(len(texts), tokens, onnx_s)
+    cosines = (onnx_vecs * st_vecs).sum(axis=1)
+    return {
+        "config": config_info(args),
+        "full_build": full | {"ratio_to_raw": full["passages_per_s"] / raw["passages_per_s"],
+                              "overhead_s": full["seconds"] - onnx_s},
+        "raw_sentence_transformers": raw,
+        "qabot_onnx_encoder": onnx | {"min_cosine_to_raw": float(cosines.min())},
+        "noop_reindex": noop,
+        "add_one": add,
+        "cold_ask": ask,
+        "warm_search": warm,
+        "benchmark_seconds": time.perf_counter() - t0,
+    }
+
+
+def config_info(args: argparse.Namespace) -> dict[str, Any]:
+    """What the figures depend on."""
+    import torch
+
+    return {"articles": args.articles, "questions": args.questions, "batch_size": BATCH_SIZE,
+            "model": model_path(), "qabot": str(qabot_exe()), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(), "date": dt.datetime.now().isoformat(timespec="seconds")}
+
+
+def checks(r: dict[str, Any]) -> list[Check]:
+    """The figures to print, each with its target and verdict."""
+    full, raw, onnx = r["full_build"], r["raw_sentence_transformers"], r["qabot_onnx_encoder"]
+    noop, add, ask, warm = r["noop_reindex"], r["add_one"], r["cold_ask"], r["warm_search"]
+    s1, s2, s3, s4, s5 = ("1 full build", "2 no-op re-index", "3 add one article", "4 cold ask",
+                          "5 warm search")
+    return [
+        Check(s1, "passages / tokens", f"{full['passages']:,} / {full['tokens']:,}"),
+        Check(s1, "qabot index wall", f"{full['seconds']:.1f} s"),
+        Check(s1, "qabot passages/s | tokens/s", f"{full['passages_per_s']:.1f} | {full['tokens_per_s']:,.0f}"),
+        Check(s1, "raw ST encode passages/s | tokens/s",
+              f"{raw['passages_per_s']:.1f} | {raw['tokens_per_s']:,.0f}"),
+        Check(s1, "raw ST encode time (+ model load)", f"{raw['seconds']:.1f} s (+ {raw['load_s']:.1f} s)"),
+        Check(s1, "ratio qabot / raw", f"{full['ratio_to_raw']:.2f}", f">= {RAW_RATIO_TARGET}",
+              full["ratio_to_raw"] >= RAW_RATIO_TARGET),
+        Check(s1, "ONNX encoder only passages/s | tokens/s",
+              f"{onnx['passages_per_s']:.1f} | {onnx['tokens_per_s']:,.0f}"),
+        Check(s1, "ONNX encoder time; index overhead", f"{onnx['seconds']:.1f} s; {full['overhead_s']:.1f} s"),
+        Check(s1, "ONNX vs raw: min cosine", f"{onnx['min_cosine_to_raw']:.5f}"),
+        Check(s2, f"best of {NOOP_RUNS}", f"{noop['best_s']:.2f} s", f"< {NOOP_TARGET_S} s",
+              noop["best_s"] < NOOP_TARGET_S),
+        Check(s2, f"median of {NOOP_RUNS}", f"{noop['median_s']:.2f} s", f"< {NOOP_TARGET_S} s",
+              noop["median_s"] < NOOP_TARGET_S),
+        Check(s3, "qabot index wall", f"{add['seconds']:.2f} s"),
+        Check(s3, "fraction of full build", f"{add['fraction_of_full'] * 100:.1f} %",
+              f"< {ADD_ONE_TARGET_FRACTION * 100:.0f} %", add["fraction_of_full"] < ADD_ONE_TARGET_FRACTION),
+        Check(s4, f"median of {ASK_RUNS}", f"{ask['median_s']:.2f} s", f"< {COLD_ASK_TARGET_S} s",
+              ask["median_s"] < COLD_ASK_TARGET_S),
+        Check(s4, f"p90 of {ASK_RUNS}", f"{ask['p90_s']:.2f} s", f"< {COLD_ASK_TARGET_S} s",
+              ask["p90_s"] < COLD_ASK_TARGET_S),
+        Check(s4, "baseline: import sentence_transformers",
+              f"{ask['import_sentence_transformers_s']:.2f} s"),
+        Check(s5, f"p50 over {warm['questions']} questions", f"{warm['p50_ms']:.1f} ms"),
+        Check(s5, "p95", f"{warm['p95_ms']:.1f} ms"),
+        Check(s5, "max; first search (loads index+encoder)",
+              f"{warm['max_ms']:.1f} ms; {warm['first_search_ms']:.0f} ms"),
+    ]
+
+
+def print_table(r: dict[str, Any]) -> None:
+    """The human-readable report."""
+    rows = checks(r)
+    cfg = r["config"]
+    print(f"qabot core benchmark: {cfg['articles']} SciFact articles, {cfg['cpus']} CPUs, "
+          f"torch threads {cfg['torch_threads']}, Python {cfg['python']}, {cfg['date']}")
+    widths = [max(len(c.name) for c in rows), max(len(c.value) for c in rows),
+              max(len(c.target) for c in rows)]
+    section = ""
+    for c in rows:
+        if c.section != section:
+            section = c.section
+            print(f"\n{section}")
+        print(f"  {c.name:<{widths[0]}}  {c.value:>{widths[1]}}  {c.target:<{widths[2]}}  {c.status}")
+    misses = [c for c in rows if c.passed is False]
+    print(f"\n{sum(c.passed is True for c in rows)} PASS, {len(misses)} MISS; "
+          f"benchmark took {r['benchmark_seconds']:.0f} s")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(
+        description="Time qabot's core (index build, no-op, add one, cold ask, warm search) "
+                    "against its targets, with in-run baselines.")
+    p.add_argument("--articles", type=int, default=2000, metavar="N",
+                   help="SciFact abstracts to index (first N by file name; default 2000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--questions", type=int, default=50, metavar="Q",
+                   help="SciFact questions for the warm search (default 50)")
+    p.add_argument("--scifact", type=Path, default=DEFAULT_SCIFACT, metavar="DIR",
+                   help=f"SciFact folder with corpus/*.txt and queries.jsonl (default {DEFAULT_SCIFACT})")
+    p.add_argument("--workdir", type=Path, default=None, metavar="DIR",
+                   help="where to create the temporary seeds/index folder (default: the system temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (path on stderr)")
+    args = p.parse_args(argv)
+    if args.questions < 1:
+        p.error("--questions must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print the report."""
+    args = parse_args(argv)
+    results = run(args)
+    if args.json:
+        results["checks"] = [asdict(c) | {"status": c.status} for c in checks(results)]
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+
+
+if __name__ == "__main__":
+    main()

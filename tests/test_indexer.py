@@ -1,0 +1,187 @@
+"""Incremental indexing logic with a fake embedder that counts what it embeds."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from qabot import store
+from qabot.config import Settings
+from qabot.errors import IndexLocked, NothingToIndex
+from qabot.indexer import run_index
+from qabot.retrieve import Retriever, search
+from tests.fakes import FakeEmbedder
+
+
+def quiet(msg: str) -> None:
+    pass
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for i, topic in enumerate(["volcano lava Iceland", "football cup final", "bank interest rate"]):
+        (seeds / f"{i}.txt").write_text(
+            f" date 2024-01-0{i + 1} Story about {topic}. " + f"More on {topic} here. " * 5
+        )
+    return Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder", chunk_tokens=24,
+                    chunk_overlap=4), FakeEmbedder()
+
+
+def index(settings: Settings, fake: FakeEmbedder, **kw: object):  # type: ignore[no-untyped-def]
+    return run_index(settings, log=quiet, progress=False, embedder=fake, **kw)  # type: ignore[arg-type]
+
+
+def ask(settings: Settings, fake: FakeEmbedder, q: str, k: int = 3) -> list[str]:
+    return [p.doc_id for p in search(Retriever(settings.index, embedder=fake), q, k)]
+
+
+def test_first_run_embeds_everything_then_nothing(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    report = index(settings, fake)
+    assert report.committed and report.added == 3 and report.passage_count > 3
+    assert len(fake.embedded) == report.passage_count
+    before = len(fake.embedded)
+    report = index(settings, fake)
+    assert not report.committed and report.unchanged == 3
+    assert len(fake.embedded) == before
+    assert "0 added, 0 updated, 0 removed, 3 unchanged, 0 skipped" in report.summary()
+
+
+def test_add_change_delete(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    index(settings, fake)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None
+    kept_ids = manifest["articles"]["1.txt"]["ids"]
+
+    fake.embedded.clear()
+    new = " date 2024-02-01 Penguins waddle in Antarctica. Penguins swim fast."
+    (settings.seeds / "new.txt").write_text(new)
+    report = index(settings, fake)
+    assert report.added == 1 and report.unchanged == 3
+    assert fake.embedded == ["Penguins waddle in Antarctica. Penguins swim fast."]
+    assert ask(settings, fake, "penguins antarctica")[0] == "new.txt"
+
+    fake.embedded.clear()
+    (settings.seeds / "0.txt").write_text(" date 2024-01-01 Giraffes eat leaves from tall trees.")
+    report = index(settings, fake)
+    assert report.updated == 1 and fake.embedded == ["Giraffes eat leaves from tall trees."]
+    assert ask(settings, fake, "giraffes tall trees")[0] == "0.txt"
+    snap = store.load_snapshot(settings.index)
+    assert not any("volcano" in p.text for p in snap.passages.values())
+
+    (settings.seeds / "2.txt").unlink()
+    report = index(settings, fake)
+    assert report.removed == 1
+    snap = store.load_snapshot(settings.index)
+    assert "2.txt" not in snap.manifest["articles"]
+    assert all(p.doc_id != "2.txt" for p in snap.passages.values())
+    assert "2.txt" not in ask(settings, fake, "bank interest rate", k=10)
+    # the untouched article kept its passages and ids throughout
+    assert snap.manifest["articles"]["1.txt"]["ids"] == kept_ids
+    assert snap.vectors.ntotal == len(snap.passages) == snap.manifest["passage_count"]
+
+
+def test_settings_change_and_rebuild_flag_reembed_everything(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    first = index(settings, fake)
+    messages: list[str] = []
+    fake.embedded.clear()
+    changed = Settings(seeds=settings.seeds, index=settings.index, model="fake-embedder",
+                       chunk_tokens=64, chunk_overlap=4)
+    report = run_index(changed, log=messages.append, progress=False, embedder=fake)
+    assert report.committed and report.added == 3
+    assert any("chunker settings changed" in m for m in messages)
+    assert len(fake.embedded) == report.passage_count != first.passage_count
+
+    fake.embedded.clear()
+    messages.clear()
+    report = run_index(changed, rebuild=True, log=messages.append, progress=False, embedder=fake)
+    assert report.added == 3 and len(fake.embedded) == report.passage_count
+    assert any("--rebuild" in m for m in messages)
+
+
+def test_bad_seed_is_skipped_and_a_broken_known_file_keeps_its_last_version(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    (settings.seeds / "bad.txt").write_bytes(b"\xff\xfe bad bytes")
+    report = index(settings, fake)
+    assert report.added == 3 and [b.doc_id for b in report.skipped] == ["bad.txt"]
+    (settings.seeds / "1.txt").write_bytes(b"\x00\x01 half-written binary")
+    report = index(settings, fake)
+    assert not report.committed and {b.doc_id for b in report.skipped} == {"bad.txt", "1.txt"}
+    assert "1.txt" in store.load_snapshot(settings.index).manifest["articles"]
+
+
+def test_nothing_indexable_fails_and_leaves_the_index_alone(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    index(settings, fake)
+    before = (settings.index / "manifest.json").read_text()
+    for f in settings.seeds.iterdir():
+        f.unlink()
+    (settings.seeds / "x.txt").write_bytes(b"")
+    with pytest.raises(NothingToIndex, match="1 unreadable"):
+        index(settings, fake)
+    assert (settings.index / "manifest.json").read_text() == before
+
+
+def test_a_crash_before_the_manifest_rename_leaves_the_previous_generation(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    before = json.loads((settings.index / "manifest.json").read_text())
+    (settings.seeds / "new.txt").write_text("Penguins waddle in Antarctica.")
+
+    def boom(*a: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        index(settings, fake)
+    monkeypatch.undo()
+    assert json.loads((settings.index / "manifest.json").read_text()) == before
+    snap = store.load_snapshot(settings.index)
+    assert "new.txt" not in snap.manifest["articles"] and snap.vectors.ntotal == before["passage_count"]
+    assert index(settings, fake).added == 1
+
+
+def test_old_generations_are_collected_but_the_previous_one_is_kept(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    for i in range(4):
+        (settings.seeds / f"extra{i}.txt").write_text(f"Extra story number {i}.")
+        index(settings, fake)
+    gens = sorted(p.name for p in settings.index.glob("gen-*"))
+    assert gens == ["gen-000003", "gen-000004"]
+
+
+def test_second_writer_waits_or_refuses(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    index(settings, fake)
+    lock = store.WriteLock(settings.index)
+    with lock, pytest.raises(IndexLocked, match="another qabot"):
+        index(settings, fake, wait=False)
+    messages: list[str] = []
+    done = threading.Event()
+    (settings.seeds / "n.txt").write_text("Penguins.")
+
+    def writer() -> None:
+        run_index(settings, log=messages.append, progress=False, embedder=fake)
+        done.set()
+
+    with lock:
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(0.5)
+        assert not done.is_set() and any("waiting" in m for m in messages)
+    t.join(10)
+    assert done.is_set() and "n.txt" in store.load_snapshot(settings.index).manifest["articles"]
