@@ -181,7 +181,10 @@ def _corpus(seeds: Path, n: int) -> None:
         (seeds / f"bulk{i:03d}.txt").write_text(f" date 2022-01-{i % 28 + 1:02d} Story {i}. " + base)
 
 
-def test_sigkill_mid_embedding_leaves_the_previous_index_usable(real_settings: Settings) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_killed_mid_embedding_leaves_the_previous_index_usable(
+    real_settings: Settings, sig: signal.Signals
+) -> None:
     run_index(real_settings, log=quiet, progress=False)
     before = (real_settings.index / "manifest.json").read_bytes()
     _corpus(real_settings.seeds, 80)
@@ -196,8 +199,11 @@ def test_sigkill_mid_embedding_leaves_the_previous_index_usable(real_settings: S
     assert line.startswith("Embedding"), line
     time.sleep(1.0)
     assert proc.poll() is None, "indexing finished before it could be killed; make the corpus larger"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    proc.wait(30)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "Interrupted; the index is as it was" in proc.stderr.read()
     assert (real_settings.index / "manifest.json").read_bytes() == before
     top = search(Retriever(real_settings.index), QUESTION, k=1)[0]
     assert "Aghdam-Khankendi" in top.text and top.doc_id == SHIPPED_SEED.name
