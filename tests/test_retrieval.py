@@ -1,0 +1,302 @@
+"""Hybrid retrieval: BM25 kept with the index, fusion, dates, duplicates and the confidence floor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot import bm25, rank, store
+from qabot.config import Settings
+from qabot.errors import IndexIncompatible
+from qabot.indexer import run_index
+from qabot.retrieve import Passage, Retriever, search
+from tests.conftest import link_encoder, run_qabot
+from tests.fakes import FakeEmbedder
+
+FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"
+RARE = "Why was lot 7734-QX recalled?"  # a number and a code: words the model has never seen
+PARAPHRASE = "Do kids who use phones late get less rest, according to doctors?"  # no word in common
+ECB = "What did the European Central Bank do with its main interest rate?"
+OFF_TOPIC = ["Who won the 2019 Nobel Prize in Literature?", "How do I bake sourdough bread?",
+             "What is the capital of Australia?"]
+D = dt.date.fromisoformat
+
+
+def quiet(msg: str) -> None:
+    pass
+
+
+def docs(passages: list[Passage]) -> list[str]:
+    return [p.doc_id.removesuffix(".txt") for p in passages]
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_tokenize_lowercases_drops_stopwords_and_stems() -> None:
+    stop = bm25.stopword_list("english")
+    assert bm25.tokenize("The Volcanoes were ERUPTING in 2024, a 3 km fissure", stop, "english") == [
+        "volcano", "were", "erupt", "2024", "3", "km", "fissur"]
+    assert bm25.tokenize("The Volcanoes", frozenset(), "") == ["the", "volcanoes"]
+
+
+def test_incremental_bm25_equals_a_fresh_build_and_tokenizes_only_new_passages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = ["Lava reached Grindavik overnight.", "The cup final ended 2-1 at Wembley.",
+             "Rates held at 4.5 percent.", "Lava fountains lit the sky over Grindavik."]
+    params = bm25.Params()
+    old = bm25.build(list(enumerate(texts)), params)
+    calls: list[str] = []
+    real = bm25.tokenize
+    monkeypatch.setattr(bm25, "tokenize", lambda t, *a: calls.append(t) or real(t, *a))
+    now = [(1, texts[1]), (3, texts[3]), (7, "Penguins huddle against the lava-cold wind.")]
+    updated = bm25.build(now, params, old)
+    assert calls == [now[2][1]]  # unchanged passages reuse their stored tokens
+    fresh = bm25.build(now, params)
+    for q in ("lava Grindavik", "cup final", "penguins wind", "rates"):
+        a, b = bm25.score(updated, q), bm25.score(fresh, q)
+        assert a[0].tolist() == b[0].tolist() and np.allclose(a[1], b[1]) and a[2] == pytest.approx(b[2])
+    assert "rate" not in updated.vocab  # terms only removed passages used are dropped
+
+
+def test_save_and_load_round_trip_without_pickle(tmp_path: Path) -> None:
+    lex = bm25.build([(5, "Lava reached Grindavik."), (9, "Wembley cup final.")], bm25.Params())
+    names = bm25.save(lex, tmp_path)
+    with np.load(tmp_path / names["matrix"], allow_pickle=False) as z:
+        assert all(z[name].dtype != object for name in z.files)
+    back = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english")
+    assert back.tokens is None and back.vocab == lex.vocab
+    assert bm25.score(back, "lava")[0].tolist() == [5]
+
+
+def test_the_ceiling_counts_words_no_passage_has() -> None:
+    lex = bm25.build([(1, "Manchester United won the cup."), (2, "Lava reached the town.")],
+                     bm25.Params())
+    _, known, ceiling_known = bm25.score(lex, "won cup")
+    _, partly, ceiling_more = bm25.score(lex, "who won the Nobel prize")
+    assert ceiling_more > ceiling_known
+    share = rank.lexical_share(partly, ceiling_more)[0]
+    assert 0 < share < rank.lexical_share(known, ceiling_known)[0] / 2
+    assert bm25.score(lex, "sourdough")[0].size == 0
+
+
+def test_fusion_is_a_convex_combination() -> None:
+    dense, share = np.array([0.8, 0.2, 0.5]), np.array([0.0, 0.6, 0.5])
+    assert rank.fuse(dense, share, 0.5).tolist() == pytest.approx([0.4, 0.4, 0.5])
+    assert rank.fuse(dense, share, 1.0).tolist() == pytest.approx(dense.tolist())
+    assert rank.lexical_share(np.array([2.0, 1.0]), 4.0).tolist() == [0.5, 0.25]
+    assert rank.lexical_share(np.array([2.0]), 0.0).tolist() == [0.0]
+
+
+def test_recency_bonus_lets_the_newer_of_near_ties_go_first() -> None:
+    jan, jun = D("2024-01-18"), D("2024-06-06")
+    # near-tied: the newer one gains the whole margin and overtakes
+    assert rank.recency_bonus([0.50, 0.49], [jan, jun], 0.02) == pytest.approx([0.50, 0.51])
+    # far apart: nothing moves; margin 0: nothing changes at all
+    assert rank.recency_bonus([0.50, 0.40], [jan, jun], 0.02) == [0.50, 0.40]
+    assert rank.recency_bonus([0.50, 0.49], [jan, jun], 0.0) == [0.50, 0.49]
+    # undated counts as oldest; equal dates are no reason to move
+    assert rank.recency_bonus([0.50, 0.49], [None, jan], 0.02) == pytest.approx([0.50, 0.51])
+    assert rank.recency_bonus([0.50, 0.49], [jan, jan], 0.02) == [0.50, 0.49]
+    # three near-ties: the bonus is the share of near-ties that are older
+    out = rank.recency_bonus([0.50, 0.495, 0.49], [jan, D("2024-03-01"), jun], 0.02)
+    assert out == pytest.approx([0.50, 0.505, 0.51])
+
+
+def test_shingle_jaccard() -> None:
+    a = rank.shingles("Lava reached the fishing town of Grindavik on Tuesday night.")
+    assert rank.jaccard(a, a) == 1.0
+    b = rank.shingles("Lava reached the fishing town of Grindavik on Tuesday night. Reuters.")
+    assert 0.7 < rank.jaccard(a, b) < 1.0
+    assert rank.jaccard(a, rank.shingles("The cup final ended 2-1 at Wembley.")) == 0.0
+    assert rank.shingles("Two words") and rank.jaccard(frozenset(), frozenset()) == 0.0
+
+
+def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Path) -> None:
+    from qabot.cli import tuning
+    from qabot.config import load_settings, min_score_for
+    from qabot.errors import ConfigError
+
+    defaults = Settings()
+    assert tuning(defaults) == rank.Tuning()  # one set of measured values, in two places
+    assert bm25.Params() == bm25.Params(k1=defaults.bm25_k1, b=defaults.bm25_b)
+    assert [min_score_for(defaults, m) for m in ("hybrid", "dense", "bm25")] == [
+        defaults.min_score, defaults.min_score_dense, defaults.min_score_bm25]
+    f = tmp_path / "q.toml"
+    f.write_text('[search]\nmode = "bm25"\nmin_score = 0.3\n[bm25]\nk1 = 1.5\ntitles = false\n')
+    s = load_settings(f, env={})
+    assert (s.search_mode, s.min_score, s.bm25_k1, s.bm25_titles) == ("bm25", 0.3, 1.5, False)
+    for bad in ('[search]\nmode = "fuzzy"\n', "[search]\nfusion_weight = 2\n",
+                '[bm25]\nstemmer = "klingon"\n'):
+        f.write_text(bad)
+        with pytest.raises(ConfigError):
+            load_settings(f, env={})
+
+
+# ---------------------------------------------------------------- BM25 kept with the index
+
+
+@pytest.fixture
+def fake_index(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(FIXTURE / "seeds", seeds)
+    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
+    fake = FakeEmbedder()
+    run_index(settings, log=quiet, progress=False, embedder=fake)
+    return settings, fake
+
+
+def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = fake_index
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None
+    entry = manifest["bm25"]
+    gen = manifest["vectors"].split("/")[0]
+    assert entry["matrix"] == f"{gen}/bm25.npz" and entry["vocab"] == f"{gen}/bm25-vocab.json"
+    defaults = Settings()
+    assert (entry["k1"], entry["b"], entry["titles"]) == (defaults.bm25_k1, defaults.bm25_b, True)
+    snap = store.load_snapshot(settings.index)
+    assert snap.lexical is not None and sorted(snap.lexical.ids.tolist()) == sorted(snap.passages)
+
+    (settings.seeds / "penguins.txt").write_text(" date 2024-06-01 Emperor penguins huddle.")
+    (settings.seeds / "football.txt").unlink()
+    run_index(settings, log=quiet, progress=False, embedder=fake)
+    r = Retriever(settings.index, embedder=fake)
+    assert docs(search(r, "penguins", k=1, mode="bm25")) == ["penguins"]
+    assert "football" not in docs(search(r, "Wembley Garnacho", k=10, mode="bm25"))
+
+
+def test_an_index_without_bm25_gets_it_without_re_embedding(
+    fake_index: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = fake_index
+    path = settings.index / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["bm25"]  # as an older qabot wrote it
+    path.write_text(json.dumps(manifest))
+    r = Retriever(settings.index, embedder=fake)
+    with pytest.raises(IndexIncompatible, match="no BM25 part.*qabot index"):
+        search(r, RARE)
+    assert search(r, RARE, mode="dense")
+    before = len(fake.embedded)
+    messages: list[str] = []
+    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    assert report.committed and report.passages_embedded == 0 and len(fake.embedded) == before
+    assert any("nothing is re-embedded" in m for m in messages)
+    assert docs(search(r, RARE, k=1, mode="bm25")) == ["recall_valsartan"]
+    assert not run_index(settings, log=quiet, progress=False, embedder=fake).committed
+    # new BM25 parameters rebuild the matrix, and still embed nothing
+    tuned = Settings(seeds=settings.seeds, index=settings.index, model="fake-embedder", bm25_k1=1.5)
+    before = len(fake.embedded)
+    report = run_index(tuned, log=quiet, progress=False, embedder=fake)
+    assert report.committed and len(fake.embedded) == before
+    assert store.load_manifest(settings.index)["bm25"]["k1"] == 1.5  # type: ignore[index]
+
+
+# ---------------------------------------------------------------- the real model
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
+    root = tmp_path_factory.mktemp("news")
+    shutil.copytree(FIXTURE / "seeds", root / "seeds")
+    link_encoder(encoder_cache, root / "idx")
+    settings = Settings(seeds=root / "seeds", index=root / "idx")
+    run_index(settings, log=quiet, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def retriever(news: Settings) -> Retriever:
+    return Retriever(news.index)
+
+
+def test_hybrid_answers_what_dense_and_bm25_each_miss(retriever: Retriever) -> None:
+    top = {mode: {q: docs(search(retriever, q, k=3, mode=mode))[0] for q in (RARE, PARAPHRASE)}
+           for mode in ("dense", "bm25", "hybrid")}
+    assert top["dense"][RARE] != "recall_valsartan"  # the model reads "recalled pills", not the lot
+    assert top["bm25"][RARE] == "recall_valsartan"
+    assert top["bm25"][PARAPHRASE] != "screens_sleep"  # no word of the question is in it
+    assert top["dense"][PARAPHRASE] == "screens_sleep"
+    assert top["hybrid"] == {RARE: "recall_valsartan", PARAPHRASE: "screens_sleep"}
+
+
+def test_every_mode_picks_an_answering_sentence(retriever: Retriever) -> None:
+    for mode in ("dense", "bm25", "hybrid"):
+        (p,) = search(retriever, "How many residents were evacuated from Grindavik?", k=1, mode=mode)
+        assert p.start <= p.answer_start < p.answer_end <= p.end
+        assert "3,700" in p.answer, mode
+
+
+def test_date_window_and_as_of(retriever: Retriever) -> None:
+    everything = docs(search(retriever, ECB, k=20))
+    assert "olive_oil" in everything  # undated: nothing says it is from the future
+    window = search(retriever, ECB, k=20, since=D("2024-05-01"), until=D("2024-05-31"))
+    assert window and all(p.date and D("2024-05-01") <= p.date <= D("2024-05-31") for p in window)
+    assert "olive_oil" not in docs(search(retriever, ECB, k=20, since=D("2024-01-01")))
+    as_of = search(retriever, ECB, k=20, as_of=D("2024-03-01"))
+    assert all(p.date is None or p.date <= D("2024-03-01") for p in as_of)
+    assert docs(as_of)[0] == "ecb_january"
+    assert search(retriever, ECB, since=D("2030-01-01")) == []
+
+
+def test_the_newer_of_two_near_tied_stories_goes_first(retriever: Retriever) -> None:
+    plain = search(retriever, ECB, k=2, mode="hybrid", tuning=rank.Tuning(recency_margin=0.0))
+    assert docs(plain) == ["ecb_january", "ecb_june"]  # the older one scores a hair higher
+    assert plain[0].score - plain[1].score < Settings().recency_margin
+    latest = search(retriever, ECB, k=2, as_of=D("2024-12-31"))  # the default margin
+    assert docs(latest) == ["ecb_june", "ecb_january"]
+    assert latest[0].score >= latest[1].score
+    far = search(retriever, "Who won the FA Cup final?", k=2)  # a clear winner is not moved
+    assert docs(far)[0] == "football"
+
+
+def test_near_identical_articles_collapse_into_one_result(retriever: Retriever) -> None:
+    hits = search(retriever, "How many residents were evacuated from Grindavik?", k=5)
+    volcano = [p for p in hits if p.doc_id.startswith("volcano")]
+    assert len(volcano) == 1
+    (p,) = volcano
+    assert {p.doc_id, *(s.doc_id for s in p.duplicates)} == {"volcano.txt", "volcano_syndicated.txt"}
+    assert p.doc_id == "volcano_syndicated.txt"  # the newer copy is shown, the older listed
+    assert [(s.doc_id, s.date) for s in p.duplicates] == [("volcano.txt", D("2024-03-12"))]
+    assert len({q.doc_id for q in hits}) == len(hits)
+    older = search(retriever, "How many residents were evacuated from Grindavik?", k=5,
+                   as_of=D("2024-03-13"))
+    assert docs(older)[0] == "volcano" and not older[0].duplicates  # the copy isn't out yet
+    apart = search(retriever, ECB, k=5)  # same wording pattern, different stories: both stay
+    assert {"ecb_january", "ecb_june"} <= set(docs(apart))
+
+
+def test_the_confidence_floor_separates_answerable_from_off_topic(retriever: Retriever) -> None:
+    floor = Settings().min_score
+    assert floor > 0
+    for q in OFF_TOPIC:
+        assert search(retriever, q, min_score=floor) == [], q
+    for line in (FIXTURE / "queries.jsonl").read_text().splitlines():
+        query = json.loads(line)
+        if query["gold_docs"]:
+            top = search(retriever, query["question"], k=1, min_score=floor,
+                         as_of=D(query["date"]) if "date" in query else None)
+            assert top and top[0].score >= floor, query["question"]
+
+
+def test_cli_ask_modes_dates_duplicates_and_no_confident_answer(news: Settings) -> None:
+    where = ["--seeds", str(news.seeds), "--index", str(news.index)]
+    proc = run_qabot("ask", *where, "--json", "--mode", "bm25", "--since", "2024-03-01",
+                     "--until", "2024-03-31", "-k", "2", "How many residents were evacuated from Grindavik?")
+    assert proc.returncode == 0, proc.stderr
+    (p,) = json.loads(proc.stdout)["passages"]
+    assert p["doc_id"] == "volcano_syndicated.txt" and p["date"] == "2024-03-14"
+    assert p["duplicates"] == [{"doc_id": "volcano.txt", "path": str(news.seeds / "volcano.txt"),
+                                "title": p["title"], "date": "2024-03-12"}]
+    assert "3,700" in p["text"][p["answer_start"] - p["start"] : p["answer_end"] - p["start"]]
+    proc = run_qabot("ask", *where, OFF_TOPIC[0])
+    assert proc.returncode == 0 and "No confident answer" in proc.stdout
+    proc = run_qabot("ask", *where, "--as-of", "2024-13-01", ECB)
+    assert proc.returncode == 2 and "--as-of" in proc.stderr and "Traceback" not in proc.stderr
