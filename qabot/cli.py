@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import Settings, load_settings
+from .config import SEARCH_MODES, Settings, load_settings, min_score_for
 from .errors import IndexNotFound, QabotError, SeedsNotFound
+
+if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
+    from .rank import Tuning
+    from .retrieve import Retriever
 
 
 class _Group(click.Group):
@@ -31,6 +37,12 @@ _seeds = click.option("--seeds", type=click.Path(path_type=Path), default=None,
                       help="Folder of *.txt articles [config paths.seeds, env QABOT_SEEDS].")
 _index = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None,
                       help="Index folder [config paths.index, env QABOT_INDEX].")
+
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+_mode = click.option("--mode", type=click.Choice(SEARCH_MODES), default=None,
+                     help="dense (meaning), bm25 (words) or hybrid (both) [config search.mode, "
+                          "default hybrid].")
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -63,9 +75,12 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @_index
 @click.option("--rebuild", is_flag=True, help="Re-embed every article, even unchanged ones.")
 @click.option("-q", "--quiet", is_flag=True, help="Only print the summary line and problems.")
+@click.option("--watch", is_flag=True,
+              help="Then keep watching the seeds folder and index every change, until Ctrl-C or "
+                   "SIGTERM (see docs/watch.md).")
 @click.pass_context
 def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuild: bool,
-          quiet: bool) -> None:
+          quiet: bool, watch: bool) -> None:
     """Build or update the index from the seeds folder.
 
     Only new and changed articles are embedded; deleted ones are dropped; a crash or Ctrl-C
@@ -76,10 +91,15 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
       qabot index
       qabot index --seeds ~/news --index ~/news-index
       qabot index --rebuild            # after changing the model or chunking settings
+      qabot index --watch              # and keep indexing every change in seeds/
     """
     from .indexer import run_index
 
     settings = _settings(ctx, seeds=seeds, index=index_dir)
+    if watch:
+        from .watch import Watcher
+
+        sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
     report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=not quiet)
     for bad in report.skipped:
         click.echo(f"Skipped {bad.doc_id}: {bad.reason}", err=True)
@@ -91,25 +111,131 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
 @click.option("-k", type=click.IntRange(1, 100), default=None,
               help="How many passages [config search.k, default 5].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_mode
+@click.option("--since", type=_DATE, default=None, help="Only articles dated on or after this day.")
+@click.option("--until", type=_DATE, default=None, help="Only articles dated on or before this day.")
+@click.option("--as-of", "as_of", type=_DATE, default=None,
+              help="Answer as of this day: later articles are left out [default: today].")
 @_seeds
 @_index
 @click.pass_context
-def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, seeds: Path | None,
-        index_dir: Path | None) -> None:
+def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: str | None,
+        since: dt.datetime | None, until: dt.datetime | None, as_of: dt.datetime | None,
+        seeds: Path | None, index_dir: Path | None) -> None:
     """Answer QUESTION with the best passages and their citations.
 
-    Builds the index first if there is none.
+    Builds the index first if there is none. When no passage scores above the confidence
+    floor ([search] min_score) it says there is no confident answer.
 
     \b
     Examples:
       qabot ask "Which road did Azerbaijan propose to help Armenian residents in Karabakh?"
       qabot ask -k 3 --json "What did Bayramov tell Bono?"
+      qabot ask --since 2024-01-01 --until 2024-06-30 "What did the ECB decide on rates?"
+      qabot ask --mode bm25 --as-of 2024-03-31 "Grindavik evacuation"
     """
     from . import format as fmt
-    from .retrieve import Retriever, check_question, search
+    from .retrieve import check_question, search
 
-    settings = _settings(ctx, seeds=seeds, index=index_dir, k=k)
+    settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
     check_question(question)
+    retriever = _retriever(settings)
+    floor = min_score_for(settings, settings.search_mode)
+    passages = search(retriever, question, settings.k, settings.per_article, floor,
+                      mode=settings.search_mode, since=_day(since), until=_day(until),
+                      as_of=_day(as_of), tuning=tuning(settings))
+    if as_json:
+        click.echo(fmt.to_json(question.strip(), passages))
+    else:
+        width = min(100, shutil.get_terminal_size().columns)
+        bold = (("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("", ""))
+        click.echo(fmt.to_terminal(passages, width=width, bold=bold))
+
+
+@cli.command(name="eval")
+@click.argument("queries", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@_mode
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@_seeds
+@_index
+@click.pass_context
+def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, seeds: Path | None,
+          index_dir: Path | None) -> None:
+    """Score retrieval on QUERIES, a JSONL file of questions with their known articles.
+
+    One JSON object a line: {"id", "question", "gold_docs": [doc ids, with or without .txt],
+    "answers": [strings], "date": "YYYY-MM-DD" (optional: the question's as-of day)}.
+    Indexes the seeds first (only what changed), then prints Hit@1/5/10, MRR@10 and nDCG@10
+    (article level), answer-recall@5 and the p50/p95 latency of one question.
+    Malformed lines are reported by line number and skipped.
+
+    \b
+    Examples:
+      qabot eval questions.jsonl
+      qabot eval --mode bm25 --json questions.jsonl
+      qabot eval --seeds scifact/corpus --index /tmp/scifact-index scifact/queries.jsonl
+    """
+    from .evaluate import evaluate, read_queries
+
+    settings = _settings(ctx, seeds=seeds, index=index_dir, search_mode=mode)
+    parsed, problems = read_queries(queries)
+    for problem in problems:
+        click.echo(f"Skipped {queries.name} {problem}", err=True)
+    if not parsed:
+        raise QabotError(f"{queries} holds no usable query ({len(problems)} malformed lines)")
+    if settings.seeds.is_dir():
+        from .indexer import run_index
+
+        report = run_index(settings, log=_log(True), progress=False)
+        click.echo(report.summary(), err=True)
+    result = evaluate(_retriever(settings), parsed, settings.search_mode, tuning(settings))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['queries']} queries, mode {settings.search_mode}")
+    for key, value in result.items():
+        if key != "queries":
+            shown = "n/a" if value is None else (f"{value:.1f}" if key.endswith("_ms") else f"{value:.4f}")
+            click.echo(f"  {key:<16} {shown}")
+
+
+@cli.command()
+@_seeds
+@_index
+@click.option("--watch", is_flag=True,
+              help="Also watch the seeds folder and index every change, in this process "
+                   "(see docs/watch.md).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log at DEBUG level (the token is never logged).")
+@click.pass_context
+def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: bool,
+        verbose: bool) -> None:
+    """Answer questions on Telegram (long polling) until Ctrl-C or SIGTERM.
+
+    The token comes from the environment only: QABOT_TELEGRAM_TOKEN (or TELEGRAM_BOT_TOKEN);
+    QABOT_TELEGRAM_API_URL points it at another Bot API server. Builds the index first if there
+    is none; a new index committed while the bot runs is picked up without a restart.
+    Settings are in [bot] of config/qabot.toml; see docs/telegram.md.
+
+    \b
+    Examples:
+      QABOT_TELEGRAM_TOKEN=123456:ABC... qabot bot
+      qabot bot --seeds ~/news --index ~/news-index --watch
+    """
+    import os
+
+    from .bot import run_bot, token_from_env
+
+    settings = _settings(ctx, seeds=seeds, index=index_dir)
+    token_from_env(os.environ)  # no token: say so before loading anything
+    retriever = None if watch else _retriever(settings)  # the watcher builds it otherwise
+    run_bot(settings, retriever=retriever, verbose=verbose, watch=watch)
+
+
+def _retriever(settings: Settings) -> Retriever:
+    """A Retriever on the settings' index, building the index first if there is none."""
+    from .retrieve import Retriever
+
     retriever = Retriever(settings.index, settings_model(settings))
     try:
         retriever.snapshot()
@@ -124,13 +250,19 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, seeds: 
         click.echo(f"No index in {settings.index} yet; building it from {settings.seeds} first.",
                    err=True)
         click.echo(run_index(settings, log=_log(False)).summary(), err=True)
-    passages = search(retriever, question, settings.k, settings.per_article)
-    if as_json:
-        click.echo(fmt.to_json(question.strip(), passages))
-    else:
-        width = min(100, shutil.get_terminal_size().columns)
-        bold = (("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("", ""))
-        click.echo(fmt.to_terminal(passages, width=width, bold=bold))
+    return retriever
+
+
+def tuning(settings: Settings) -> Tuning:
+    """The search knobs the settings hold."""
+    from .rank import Tuning
+
+    return Tuning(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
+                  duplicate_threshold=settings.duplicate_threshold)
+
+
+def _day(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
 
 
 def settings_model(settings: Settings) -> str:

@@ -1,0 +1,614 @@
+"""Telegram front end: `qabot bot` answers questions with passages and citations, by long polling.
+
+Shaped like python-telegram-bot's examples: `build_application()` wires small async handlers
+into an `Application` whose `bot_data` holds the Retriever; `run_bot()` is what the CLI calls.
+A handler is parse → `search()` (in a worker thread: never on the event loop) → `format.telegram_*`
+→ send. The token comes from the environment only and never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from . import format as fmt
+from .config import Settings, min_score_for
+from .embed import model_id
+from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
+from .rank import Tuning
+from .retrieve import MAX_QUESTION_CHARS, Retriever, check_question, search
+
+logger = logging.getLogger(__name__)
+
+TOKEN_VARIABLES = ("QABOT_TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN")
+API_URL_VARIABLE = "QABOT_TELEGRAM_API_URL"
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+POLL_TIMEOUT = 30  # seconds a getUpdates call waits for news: Telegram answers at once when any
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+COMMANDS = [
+    BotCommand("ask", "Ask a question about the articles"),
+    BotCommand("sources", "List the indexed articles"),
+    BotCommand("help", "How to ask"),
+    BotCommand("start", "What this bot is"),
+]
+
+ASK_USAGE = "Ask like this: <code>/ask Which road did Azerbaijan propose?</code>"
+MENTION_USAGE = "Put your question after the mention, e.g. <code>@{bot} Who won the cup?</code>"
+NOT_TEXT = "I can only read text. Type your question as a message."
+EDITED = "I answer new messages only: send the corrected question as a new message."
+UNKNOWN_COMMAND = "I don't know that command. /help shows what I can do."
+REFUSED = "Sorry, this bot is private: it only answers the people and chats it was set up for."
+SLOW_DOWN = ("You're asking faster than I can answer (at most {limit} questions a minute). "
+             "Please wait {seconds} s and ask again.")
+TOO_LONG = ("That question is {length:,} characters long; I can take up to {limit:,}. "
+            "Please ask something shorter.")
+NO_INDEX = "No articles are indexed yet, so I can't answer. Please try again later."
+UNAVAILABLE = "Sorry, I can't search the articles right now. Please try again in a minute."
+SORRY = "Sorry, something went wrong while answering. Please try again."
+
+
+# ---------------------------------------------------------------- settings from the environment
+
+
+def token_from_env(env: Mapping[str, str]) -> str:
+    """The bot token from QABOT_TELEGRAM_TOKEN (or TELEGRAM_BOT_TOKEN); ConfigError when unset."""
+    for name in TOKEN_VARIABLES:
+        token = env.get(name, "").strip()
+        if token:
+            return token
+    raise ConfigError(
+        "no Telegram bot token: set QABOT_TELEGRAM_TOKEN to the token @BotFather gave you "
+        "(environment only, never a file in the repository; see docs/telegram.md)"
+    )
+
+
+def api_url_from_env(env: Mapping[str, str]) -> str:
+    """The Bot API base URL the token is appended to (QABOT_TELEGRAM_API_URL, for test servers)."""
+    url = env.get(API_URL_VARIABLE, "").strip() or DEFAULT_API_URL
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{API_URL_VARIABLE} must be an http(s) URL such as {DEFAULT_API_URL}")
+    return url
+
+
+def bot_floor(settings: Settings) -> float:
+    """The confidence floor for the bot's answers.
+
+    `[bot] min_score` is on the hybrid scale: chosen with `benchmarks/bot.py --calibrate` (the top
+    hybrid score of 34 on-topic and 34 off-topic questions over the shipped seed + the test
+    fixtures, and of the 12 questions in tests/fixtures/retrieval/queries.jsonl): answerable
+    questions scored 0.238 and up, off-topic ones 0.200 at most, so the floor sits in that gap.
+    Other modes score on other scales and use their own calibrated floor.
+    """
+    return settings.bot_min_score if settings.search_mode == "hybrid" else min_score_for(
+        settings, settings.search_mode)
+
+
+# ---------------------------------------------------------------- per-user rate limit
+
+
+class RateLimit:
+    """At most `limit` questions per user in any `period` seconds (a sliding window).
+
+    `check()` answers OK, WARN (over the limit: say "slow down" once) or DROP (over the limit
+    and already told: stay silent, so a flood gets one reply rather than one per message).
+    """
+
+    OK, WARN, DROP = "ok", "warn", "drop"
+
+    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.period, self._clock = limit, period, clock
+        self._times: dict[int, deque[float]] = {}
+        self._warned: set[int] = set()
+
+    def check(self, user: int) -> str:
+        """Count one question of `user` if the window has room; say what to do with it."""
+        now = self._clock()
+        if len(self._times) > 10_000:  # forget users idle for a whole window
+            self._times = {u: t for u, t in self._times.items() if t and t[-1] > now - self.period}
+        times = self._times.setdefault(user, deque())
+        while times and times[0] <= now - self.period:
+            times.popleft()
+        if len(times) < self.limit:
+            times.append(now)
+            self._warned.discard(user)
+            return self.OK
+        if user in self._warned:
+            return self.DROP
+        self._warned.add(user)
+        return self.WARN
+
+    def wait(self, user: int) -> float:
+        """Seconds until `user` may ask again."""
+        times = self._times.get(user)
+        return max(0.0, times[0] + self.period - self._clock()) if times else 0.0
+
+
+# ---------------------------------------------------------------- Telegram's sending limits
+
+
+class SendLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter (Telegram's flood limits; a 429's retry_after waited out, then the
+    request retried) that also retries a request that failed on the network (connection
+    dropped, 5xx, timeout) a few times with a growing pause, instead of losing the answer.
+
+    A timed-out sendMessage may have arrived: retrying risks a duplicate, which beats a lost
+    answer. Chat actions skip all of it: they are a courtesy, not a message.
+    """
+
+    def __init__(self, max_retries: int = 3, network_retries: int = 3, backoff: float = 0.5) -> None:
+        super().__init__(max_retries=max_retries)
+        self.network_retries, self.backoff = network_retries, backoff
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        """Send through the flood limits; retry network failures."""
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
+        if not endpoint.startswith(("send", "edit", "answer", "set")):
+            # getMe, deleteWebhook…: PTB's start-up has its own retries
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        for attempt in range(self.network_retries + 1):
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data,
+                                                     rate_limit_args)
+            except BadRequest:
+                raise  # a NetworkError subclass, but sending it again won't help
+            except NetworkError as err:
+                if attempt == self.network_retries:
+                    raise
+                pause = self.backoff * 2**attempt
+                logger.warning("Telegram %s failed (%s); retrying in %.1f s", endpoint, err, pause)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- the application
+
+
+@dataclass
+class BotState:
+    """What every handler needs, kept in `application.bot_data["qabot"]`."""
+
+    settings: Settings
+    retriever: Retriever
+    limiter: RateLimit
+    floor: float
+    tuning: Tuning = field(default_factory=Tuning)
+    # Searches are CPU-bound: more at once than cores only makes every one of them finish later.
+    # First come, first served: in a burst the first questions are answered first.
+    searching: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(int(os.environ.get("QABOT_BOT_SEARCHES", 0)) or os.cpu_count() or 1))
+
+
+def build_application(
+    settings: Settings, token: str, base_url: str = DEFAULT_API_URL,
+    retriever: Retriever | None = None,
+) -> Application:
+    """The bot, ready to poll: handlers, error handler, rate limits and start-up hook wired in."""
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=True, allow_sending_without_reply=True,
+                           link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .rate_limiter(SendLimiter())
+        .concurrent_updates(True)  # one slow question must not hold up everyone else's
+        .post_init(_post_init)
+        .build()
+    )
+    app.bot_data["qabot"] = BotState(
+        settings=settings,
+        retriever=retriever or Retriever(settings.index, model_id(settings.model)),
+        limiter=RateLimit(settings.bot_rate_limit),
+        floor=bot_floor(settings),
+        tuning=Tuning(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
+                      duplicate_threshold=settings.duplicate_threshold),
+    )
+    new = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
+    app.add_handler(CommandHandler("start", start, filters=new))
+    app.add_handler(CommandHandler("help", help_command, filters=new))
+    app.add_handler(CommandHandler("ask", ask, filters=new))
+    app.add_handler(CommandHandler("sources", sources, filters=new))
+    app.add_handler(CallbackQueryHandler(sources_page, pattern=r"^sources:\d+$"))
+    app.add_handler(MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, text_message))
+    app.add_handler(MessageHandler(new & filters.ChatType.PRIVATE, not_text))
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.ChatType.PRIVATE,
+                                   edited))
+    app.add_error_handler(on_error)
+    return app
+
+
+def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    state: BotState = context.bot_data["qabot"]
+    return state
+
+
+async def _post_init(app: Application) -> None:
+    """Set the command menu and load the index and the model, so the first question is fast."""
+    try:
+        await app.bot.set_my_commands(COMMANDS)
+    except TelegramError as err:
+        logger.warning("Could not set the command menu: %s", err)
+    state: BotState = app.bot_data["qabot"]
+    summary = await asyncio.to_thread(_prewarm, state)
+    logger.info("@%s ready: %s; answering with up to %d passages, floor %.2f",
+                app.bot.username, summary, state.settings.bot_answers, state.floor)
+
+
+def _prewarm(state: BotState) -> str:
+    """Load the snapshot, its tables and the encoder by asking one question; describe the index."""
+    try:
+        search(state.retriever, "warm-up", k=1, mode=state.settings.search_mode, tuning=state.tuning)
+        articles = state.retriever.snapshot().manifest["articles"]
+    except QabotError as err:
+        logger.warning("No usable index yet (%s); questions get an apology until there is one", err)
+        return "no index yet"
+    return f"{len(articles)} articles in {state.settings.index}"
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: what the bot is, how many articles it knows and from when, how to ask."""
+    message = update.effective_message
+    if message is None or not await _admitted(update, context):
+        return
+    state = _state(context)
+    try:
+        articles = (await asyncio.to_thread(state.retriever.snapshot)).manifest["articles"]
+    except QabotError:
+        articles = {}
+    dates = sorted(dt.date.fromisoformat(a["date"]) for a in articles.values() if a.get("date"))
+    first, last = (dates[0], dates[-1]) if dates else (None, None)
+    await message.reply_text(fmt.telegram_welcome(len(articles), first, last, state.settings.bot_answers))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: how to ask, and the commands."""
+    message = update.effective_message
+    if message is not None and await _admitted(update, context):
+        await message.reply_text(fmt.telegram_help_lines())
+
+
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/ask <question>: the way to ask in a group (works in private chats too)."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return
+    parts = message.text.split(maxsplit=1)  # keep the question's own spacing and punctuation
+    question = parts[1] if len(parts) > 1 else ""
+    if not question.strip():
+        if await _admitted(update, context):
+            await message.reply_text(ASK_USAGE)
+        return
+    await _answer(update, context, question)
+
+
+async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any text in a private chat is a question; in a group only one meant for the bot."""
+    message = update.effective_message
+    if message is None or message.text is None or update.effective_chat is None:
+        return
+    kind = update.effective_chat.type
+    username = context.bot.username
+    if kind == ChatType.PRIVATE:
+        question = _strip_mention(message.text, username)
+    elif kind in (ChatType.GROUP, ChatType.SUPERGROUP) and _meant_for_bot(message, context.bot.id,
+                                                                           username):
+        question = _strip_mention(message.text, username)
+        if not question.strip():
+            if await _admitted(update, context):
+                await message.reply_text(MENTION_USAGE.format(bot=username))
+            return
+    else:
+        return  # group chatter and channels: never answer
+    await _answer(update, context, question)
+
+
+async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A sticker, photo, voice note… in a private chat: say what works."""
+    if update.effective_message is not None and await _admitted(update, context):
+        await update.effective_message.reply_text(NOT_TEXT)
+
+
+async def edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message in a private chat: say to send it again rather than answer twice."""
+    if update.effective_message is not None and await _admitted(update, context):
+        await update.effective_message.reply_text(EDITED)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command the bot doesn't have, in a private chat."""
+    if update.effective_message is not None and await _admitted(update, context):
+        await update.effective_message.reply_text(UNKNOWN_COMMAND)
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sources [page]: the indexed articles, newest first, a page at a time."""
+    message = update.effective_message
+    if message is None or not await _admitted(update, context):
+        return
+    page = int(context.args[0]) if context.args and context.args[0].isdigit() else 1
+    text, markup = await _sources_page(context, page)
+    await message.reply_text(text, reply_markup=markup)
+
+
+async def sources_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A ◀/▶ button under a /sources page: show the other page in the same message."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    if not _allowed(_state(context).settings, update):
+        await query.answer(REFUSED, show_alert=True)
+        return
+    text, markup = await _sources_page(context, int(query.data.split(":")[1]))
+    await query.answer()
+    with contextlib.suppress(BadRequest):  # "message is not modified": the same page again
+        await query.edit_message_text(text, reply_markup=markup)
+
+
+async def _sources_page(
+    context: ContextTypes.DEFAULT_TYPE, page: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The text and ◀/▶ buttons of one /sources page."""
+    state = _state(context)
+    try:
+        articles = (await asyncio.to_thread(state.retriever.snapshot)).manifest["articles"]
+    except QabotError:
+        articles = {}
+    entries = [(a["title"], dt.date.fromisoformat(a["date"]) if a.get("date") else None, doc)
+               for doc, a in articles.items()]
+    text, page, pages = fmt.telegram_sources(entries, page, state.settings.bot_sources_page)
+    buttons = ([InlineKeyboardButton("◀ Newer", callback_data=f"sources:{page - 1}")] if page > 1 else []) \
+        + ([InlineKeyboardButton("Older ▶", callback_data=f"sources:{page + 1}")] if page < pages else [])
+    return text, InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the traceback; tell the user something went wrong. The bot keeps running."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("Error while handling update %s", update_id, exc_info=context.error)
+    if isinstance(context.error, Forbidden) or not isinstance(update, Update):
+        return  # blocked by the user, or not about a chat at all
+    message = update.effective_message
+    if message is not None and update.callback_query is None:
+        with contextlib.suppress(TelegramError):
+            await message.reply_text(SORRY)
+
+
+# ---------------------------------------------------------------- answering
+
+
+async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    """Admit, rate-limit, check, search in a worker thread (typing meanwhile), reply."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or not await _admitted(update, context):
+        return
+    state = _state(context)
+    verdict = state.limiter.check(user.id)
+    if verdict != RateLimit.OK:
+        if verdict == RateLimit.WARN:
+            seconds = max(1, round(state.limiter.wait(user.id)))
+            await message.reply_text(SLOW_DOWN.format(limit=state.limiter.limit, seconds=seconds))
+        return
+    try:
+        question = check_question(question)
+    except BadQuestion:
+        await message.reply_text(TOO_LONG.format(length=len(question.strip()), limit=MAX_QUESTION_CHARS)
+                                 if question.strip() else ASK_USAGE)
+        return
+    typing = asyncio.create_task(_typing(context, message))
+    try:
+        async with state.searching:
+            reply = await asyncio.to_thread(reply_for, state, question)
+    finally:
+        await typing
+    for n, text in enumerate(reply):
+        await message.reply_text(text, do_quote=n == 0)  # the first part quotes the question
+
+
+def reply_for(state: BotState, question: str) -> list[str]:
+    """The reply to a checked question, as HTML messages: search, then format. Blocking (it
+    encodes the question): handlers run it with asyncio.to_thread."""
+    started = time.perf_counter()
+    try:
+        passages = search(state.retriever, question, state.settings.bot_answers,
+                          state.settings.per_article, state.floor, mode=state.settings.search_mode,
+                          tuning=state.tuning)
+    except IndexNotFound:
+        return [NO_INDEX]
+    except QabotError as err:  # an index replaced badly, a model gone: the operator's problem
+        logger.error("Search failed: %s", err)
+        return [UNAVAILABLE]
+    logger.info("Answered a %d-character question: %d passages in %.0f ms", len(question),
+                len(passages), (time.perf_counter() - started) * 1000)
+    return fmt.telegram_reply(passages)
+
+
+async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+    """Show "typing…" while searching; a failure here must not cost the answer."""
+    try:
+        await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING,
+                                           message_thread_id=message.message_thread_id)
+    except TelegramError as err:
+        logger.debug("Chat action failed: %s", err)
+
+
+def _allowed(settings: Settings, update: Update) -> bool:
+    """Whether the allowlists admit this update: a listed user anywhere, anyone in a listed chat.
+    Both lists empty: everyone."""
+    users, chats = settings.bot_allowed_users, settings.bot_allowed_chats
+    if not users and not chats:
+        return True
+    user, chat = update.effective_user, update.effective_chat
+    return (user is not None and user.id in users) or (chat is not None and chat.id in chats)
+
+
+async def _admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """True when the allowlists admit the update; else a polite refusal (once per rate window)."""
+    state = _state(context)
+    if _allowed(state.settings, update):
+        return True
+    message, user = update.effective_message, update.effective_user
+    logger.info("Refused user %s in chat %s (not in the allowlists)", user.id if user else None,
+                message.chat_id if message else None)
+    if message is not None and user is not None and state.limiter.check(user.id) == RateLimit.OK:
+        await message.reply_text(REFUSED)
+    return False
+
+
+def _meant_for_bot(message: Message, bot_id: int, username: str) -> bool:
+    """A group message @-mentioning the bot or replying to one of its messages."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        return True
+    for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+        if entity.type == MessageEntity.MENTION and text.lower() == f"@{username}".lower():
+            return True
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
+            return True
+    return False
+
+
+def _strip_mention(text: str, username: str) -> str:
+    """The question without the bot's @username."""
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+# ---------------------------------------------------------------- running
+
+
+def poll(app: Application, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """Long-poll Telegram until a stop signal (or `app.stop_running()`), then shut down cleanly:
+    questions being answered are finished, and the updates fetched are confirmed to Telegram."""
+    app.run_polling(poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                    bootstrap_retries=3, stop_signals=stop_signals, close_loop=True)
+
+
+class _Redact(logging.Filter):
+    """Keeps the token out of every log line (PTB's Bot repr and InvalidToken message carry it)
+    and drops PTB's own report of a rejected token, which `run_bot` turns into one clear line."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        # The whole token first, then its secret half on its own (as in a truncated URL).
+        self.secrets = [s for s in (token, token.partition(":")[2]) if len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
+            return False
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret replaced."""
+        for secret in self.secrets:
+            text = text.replace(secret, "<token>")
+        return text
+
+
+def setup_logging(token: str, verbose: bool = False) -> None:
+    """Log lines on stderr, INFO (DEBUG with --verbose), the token redacted from all of them."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.DEBUG if verbose else logging.INFO, force=True)
+    logging.captureWarnings(True)
+    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
+    for noisy in ("httpx", "httpcore", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redact(token))
+
+
+async def check_token(token: str, base_url: str, attempts: int = 4) -> None:
+    """Ask the Bot API who the bot is (getMe) before anything else starts: InvalidToken on a 401;
+    a network failure is retried after 1, 2, 4 s, then raised."""
+    for attempt in range(attempts):
+        try:
+            async with Bot(token, base_url=base_url):
+                return
+        except NetworkError as err:
+            if isinstance(err, BadRequest) or attempt == attempts - 1:
+                raise
+            logger.warning("Cannot reach the Telegram Bot API (%s); retrying in %d s", err, 2**attempt)
+            await asyncio.sleep(2**attempt)
+
+
+def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
+            retriever: Retriever | None = None, verbose: bool = False, watch: bool = False) -> None:
+    """`qabot bot`: poll Telegram and answer until SIGINT/SIGTERM. QabotError on a missing or
+    rejected token, or a Bot API that can't be reached."""
+    env = os.environ if env is None else env
+    token, base_url = token_from_env(env), api_url_from_env(env)
+    setup_logging(token, verbose)
+    try:
+        asyncio.run(check_token(token, base_url))
+        app = build_application(settings, token, base_url, retriever)
+        watcher = None
+        if watch:
+            from .watch import Watcher
+
+            watcher = Watcher(settings, log=logging.getLogger("qabot.watch").info, timestamps=False)
+            watcher.start()
+        try:
+            poll(app)
+        finally:
+            if watcher is not None:
+                watcher.stop(watcher.grace)
+    except InvalidToken:
+        raise ConfigError("Telegram rejected the bot token (401 Unauthorized): check "
+                          "QABOT_TELEGRAM_TOKEN against the one @BotFather gave you") from None
+    except TelegramError as err:
+        raise QabotError(_Redact(token).redact(
+            f"could not talk to the Telegram Bot API at {base_url} ({type(err).__name__}: {err}); "
+            f"check the network and {API_URL_VARIABLE}")) from None
+    logger.info("Stopped.")

@@ -1,0 +1,701 @@
+"""The Telegram bot end to end: the real PTB Application polling FakeTelegram on 127.0.0.1, with
+the real model and a real index; the real CLI in a subprocess for start-up and shutdown; and
+the pure splitting and formatting functions, property-tested."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import html
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from telegram.ext import AIORateLimiter, Application
+
+from qabot import bot
+from qabot import format as fmt
+from qabot.config import Settings
+from qabot.indexer import run_index
+from qabot.rank import Tuning
+from qabot.retrieve import Passage, Retriever, search
+from tests.conftest import QABOT, QUESTION, link_encoder, make_seeds
+from tests.fake_telegram import (
+    BOT_USERNAME,
+    DEFAULT_GROUP_ID,
+    DEFAULT_USER_ID,
+    FakeTelegram,
+    parse_html,
+    utf16_len,
+)
+
+TOKEN = "123456:TEST-secret-token"
+OFF_TOPIC = "How do I bake sourdough bread?"
+# An article whose text needs escaping in HTML: it must arrive exactly as written.
+TRICKY = (" date 2024-04-02 Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report. "
+          "Analysts said AT&T's wireless unit added 349,000 subscribers & cut costs.")
+_ids = itertools.count(900_000)
+
+
+def quiet(msg: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- fixtures and harness
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
+    """The shipped seed, the fixtures and one article full of HTML specials, indexed once."""
+    root = tmp_path_factory.mktemp("bot")
+    seeds = make_seeds(root / "seeds")
+    (seeds / "tricky.txt").write_text(TRICKY, encoding="utf-8")
+    link_encoder(encoder_cache, root / "embeddings")
+    settings = Settings(seeds=seeds, index=root / "embeddings")
+    run_index(settings, log=quiet, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def retriever(corpus: Settings) -> Retriever:
+    """One Retriever for the module's bots, so each start-up's prewarm is instant after the first."""
+    return Retriever(corpus.index)
+
+
+@pytest.fixture
+def tg() -> Iterator[FakeTelegram]:
+    """A running fake Bot API server."""
+    with FakeTelegram(token=TOKEN) as fake:
+        yield fake
+        assert fake.server_errors == []
+
+
+class RunningBot:
+    """`bot.poll()` (the CLI's own run_polling call) on a thread with its own event loop."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            bot.poll(self.app, stop_signals=None)
+        except BaseException as exc:  # surfaced in the test thread
+            self.error = exc
+
+    def stop(self) -> None:
+        """Stop polling the way a signal does, and wait for the clean shutdown."""
+        if self.loop is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self.loop.call_soon_threadsafe(self.app.stop_running)
+        self.thread.join(20)
+        assert not self.thread.is_alive(), "the bot did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+@contextlib.contextmanager
+def running(
+    tg: FakeTelegram, settings: Settings, retriever: Retriever, **changes: Any
+) -> Iterator[Application]:
+    """The real Application, built by bot.build_application, polling `tg` until the block ends."""
+    app = bot.build_application(dataclasses.replace(settings, **changes), TOKEN, tg.base_url, retriever)
+    runner = RunningBot(app)
+    runner.thread.start()
+    try:
+        tg.wait_for_call("getUpdates", timeout=30)
+        yield app
+    finally:
+        runner.stop()
+
+
+def expected(settings: Settings, retriever: Retriever, question: str, **changes: Any) -> list[str]:
+    """What the bot must send for a question: the formatter's reply to search()'s passages."""
+    s = dataclasses.replace(settings, **changes)
+    passages = search(retriever, question, s.bot_answers, s.per_article, bot.bot_floor(s),
+                      mode=s.search_mode, tuning=Tuning(s.fusion_weight, s.recency_margin,
+                                                         s.duplicate_threshold))
+    return fmt.telegram_reply(passages)
+
+
+def texts(sent: list[dict[str, Any]]) -> list[str]:
+    return [m["text"] for m in sent]
+
+
+def raw_message(chat_type: str = "private", user_id: int = DEFAULT_USER_ID, **content: Any) -> dict[str, Any]:
+    """A message update body Telegram would send, with any content (sticker, photo, voice…)."""
+    chat: dict[str, Any] = ({"id": user_id, "type": "private", "first_name": "Alice"}
+                            if chat_type == "private" else
+                            {"id": DEFAULT_GROUP_ID, "type": chat_type, "title": "QA test group"})
+    return {"message_id": next(_ids), "date": int(time.time()), "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Alice"}, **content}
+
+
+STICKER = {"sticker": {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
+                       "height": 512, "is_animated": False, "is_video": False}}
+PHOTO = {"photo": [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]}
+VOICE = {"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 3}}
+
+
+def settle(tg: FakeTelegram, marker_update: int, n: int = 1) -> list[dict[str, Any]]:
+    """Wait for the answer to a marker question sent after others, then a moment for stragglers:
+    whatever the bot was going to send about the earlier updates has been sent by then."""
+    tg.wait_for_messages(n, after_update=marker_update, timeout=15)
+    time.sleep(0.3)
+    return tg.sent
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+# ---------------------------------------------------------------- 2. answers
+
+
+def test_private_question_is_answered_with_passages_and_citations(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any text in a private chat is a question: passages, answer in bold, citation, HTML."""
+    want = expected(corpus, retriever, QUESTION)
+    with running(tg, corpus, retriever):
+        update = tg.send_text(QUESTION)
+        sent = tg.wait_for_messages(len(want), timeout=15)
+    assert texts(sent) == want and len(want) == 1  # 3 passages asked, 1 above the floor here
+    [reply] = sent
+    assert reply["parse_mode"] == "HTML" and reply["reply_to_update_id"] == update
+    assert reply["link_preview_options"] == {"is_disabled": True}
+    bold = [e for e in reply["entities"] if e["type"] == "bold"]
+    italic = [e for e in reply["entities"] if e["type"] == "italic"]
+    visible = reply["visible_text"]
+    assert "Aghdam-Khankendi road" in visible[bold[0]["offset"]:][: bold[0]["length"]]
+    citation = visible[italic[-1]["offset"]:]
+    assert citation.endswith(" — 2023-08-03 — 000_510ad1cb4fc50a43.txt")
+    assert citation.startswith("Azerbaijan informed the visiting chief advisor")
+    # "typing" went out while searching, before the answer
+    calls = tg.calls
+    action = next(i for i, c in enumerate(calls) if c["method"] == "sendChatAction")
+    answer = next(i for i, c in enumerate(calls) if c["method"] == "sendMessage")
+    assert calls[action]["params"]["action"] == "typing" and action < answer
+    assert tg.commands == [{"command": c.command, "description": c.description} for c in bot.COMMANDS]
+    no_errors_logged(caplog)
+
+
+def test_article_and_user_text_is_escaped(tg: FakeTelegram, corpus: Settings, retriever: Retriever) -> None:
+    """<, > and & from an article arrive as text, never as markup (FakeTelegram parses the HTML
+    as Telegram does and would refuse broken markup)."""
+    with running(tg, corpus, retriever, bot_min_score=0.0):
+        tg.send_text("How many subscribers did AT&T's <wireless> unit add?")
+        [reply] = tg.wait_for_messages(1, timeout=15)
+    assert "Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report." in reply["visible_text"]
+    assert "&lt;Telecom&gt;" in reply["text"] and "<Telecom>" not in reply["text"]
+    assert "1. " in reply["visible_text"] and "— tricky.txt" in reply["visible_text"]
+
+
+def test_long_reply_is_split_between_passages(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    """Every passage of the index in one reply is over 4,096 characters: several messages, each
+    within the limit, cut between passages, in rank order, the first quoting the question."""
+    wide = {"bot_answers": 30, "per_article": 30, "bot_min_score": 0.0}
+    want = expected(corpus, retriever, "Azerbaijan Armenia talks", **wide)
+    assert len(want) >= 2
+    with running(tg, corpus, retriever, **wide):
+        update = tg.send_text("Azerbaijan Armenia talks")
+        sent = tg.wait_for_messages(len(want), timeout=15)
+    assert texts(sent) == want
+    assert all(utf16_len(m["visible_text"]) <= 4096 for m in sent)
+    assert sent[0]["reply_to_update_id"] == update and sent[1]["reply_to_message_id"] is None
+    ranks = [int(line.split(".")[0]) for m in sent for line in m["visible_text"].split("\n\n")]
+    assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) >= 10
+
+
+def test_search_never_blocks_the_event_loop(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one question takes 1.5 s to search, another user's command is answered at once."""
+    real_search = bot.search
+
+    def slow(*args: Any, **kwargs: Any) -> list[Passage]:
+        if args[1] == "slow question":
+            time.sleep(1.5)
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "search", slow)
+    with running(tg, corpus, retriever):
+        tg.send_text("slow question", user_id=1)
+        time.sleep(0.1)
+        fast = tg.send_text("/help", user_id=2)
+        [help_reply] = tg.wait_for_messages(1, chat_id=2, timeout=15)
+        [slow_reply] = tg.wait_for_messages(1, chat_id=1, timeout=15)
+    assert help_reply["time"] - tg.update_times[fast] < 0.7
+    assert help_reply["time"] < slow_reply["time"]
+
+
+# ---------------------------------------------------------------- 3. nothing relevant
+
+
+def test_off_topic_question_says_the_articles_do_not_cover_it(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    with running(tg, corpus, retriever):
+        tg.send_text(OFF_TOPIC)
+        [reply] = tg.wait_for_messages(1, timeout=15)
+    assert reply["visible_text"] == fmt.NO_ANSWER
+    assert search(retriever, OFF_TOPIC, k=1)[0].score < bot.bot_floor(corpus)  # noise was there
+
+
+def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Settings) -> None:
+    assert bot.bot_floor(dataclasses.replace(corpus, bot_min_score=0.3)) == 0.3
+    dense = dataclasses.replace(corpus, search_mode="dense")
+    assert bot.bot_floor(dense) == dense.min_score_dense
+
+
+# ---------------------------------------------------------------- 4. commands
+
+
+def test_start_help_ask_and_sources(tg: FakeTelegram, corpus: Settings, retriever: Retriever) -> None:
+    """/start describes the index, /help how to ask, /ask answers, /sources pages with buttons."""
+    with running(tg, corpus, retriever, bot_sources_page=2):
+        tg.send_text("/start")
+        [start] = tg.wait_for_messages(1, timeout=15)
+        tg.send_text("/help")
+        [help_] = tg.wait_for_messages(2, timeout=15)[1:]
+        tg.send_text(f"/ask {QUESTION}")
+        [answer] = tg.wait_for_messages(3, timeout=15)[2:]
+        tg.send_text("/sources")
+        [page1] = tg.wait_for_messages(4, timeout=15)[3:]
+        tg.send_callback_query("sources:2")  # the "Older ▶" button under page 1
+        tg.wait_for_call("editMessageText", timeout=15)
+        tg.send_text("/sources 3")
+        [page3] = tg.wait_for_messages(5, timeout=15)[4:]
+    assert start["text"] == fmt.telegram_welcome(6, dt.date(2023, 8, 3), dt.date(2024, 5, 25), 3)
+    assert "6 news articles, from 2023-08-03 to 2024-05-25" in start["visible_text"]
+    assert help_["text"] == fmt.telegram_help_lines()
+    assert answer["text"] == expected(corpus, retriever, QUESTION)[0]
+    assert page1["visible_text"].startswith("6 indexed articles, newest first (page 1 of 3):\n1. Manchester")
+    assert [b["callback_data"] for b in page1["reply_markup"]["inline_keyboard"][0]] == ["sources:2"]
+    [edit] = tg.edits
+    assert edit["message_id"] == page1["message_id"] and "(page 2 of 3)" in edit["visible_text"]
+    assert "\n3. Iceland" in edit["visible_text"] and "004_space.txt" in edit["visible_text"]
+    assert [b["callback_data"] for b in edit["params"]["reply_markup"]["inline_keyboard"][0]] == [
+        "sources:1", "sources:3"]
+    assert tg.callback_answers[0]["callback_query_id"]
+    assert "(page 3 of 3)" in page3["visible_text"] and "000_510ad1cb4fc50a43.txt" in page3["visible_text"]
+
+
+# ---------------------------------------------------------------- 5. groups
+
+
+def test_groups_answer_only_what_is_meant_for_the_bot(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    want = expected(corpus, retriever, QUESTION)
+    with running(tg, corpus, retriever):
+        tg.send_text(QUESTION, chat_type="group")  # chatter: not for the bot
+        tg.send_text(f"/ask@some_other_bot {QUESTION}", chat_type="group")
+        tg.send_update({"message": raw_message("group", **STICKER)})
+        tg.send_text("@someone_else what do you think?", chat_type="group")
+        asked = tg.send_text(f"/ask@{BOT_USERNAME} {QUESTION}", chat_type="group")
+        sent = settle(tg, asked)
+        assert [m["reply_to_update_id"] for m in sent] == [asked]
+        mentioned = tg.send_text(f"@{BOT_USERNAME} {QUESTION}", chat_type="supergroup")
+        tg.wait_for_messages(2, timeout=15)
+        replied = tg.send_text(QUESTION, chat_type="supergroup", reply_to_bot=True)
+        tg.wait_for_messages(3, timeout=15)
+        only_mention = tg.send_text(f"@{BOT_USERNAME}", chat_type="group")
+        sent = settle(tg, only_mention)
+    assert [m["reply_to_update_id"] for m in sent] == [asked, mentioned, replied, only_mention]
+    assert texts(sent[:3]) == want * 3
+    assert sent[3]["visible_text"] == (
+        f"Put your question after the mention, e.g. @{BOT_USERNAME} Who won the cup?")
+    no_errors_logged(caplog)
+
+
+# ---------------------------------------------------------------- 6. everything else
+
+
+def test_stickers_edits_empty_and_overlong_questions_get_a_short_reply(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running(tg, corpus, retriever):
+        updates = [
+            tg.send_update({"message": raw_message(**STICKER)}),
+            tg.send_update({"message": raw_message(**PHOTO)}),
+            tg.send_update({"message": raw_message(**VOICE)}),
+            tg.send_update({"edited_message": {**raw_message(text="What?"), "edit_date": 1}}),
+            tg.send_text("/ask"),
+            tg.send_text("/ask    "),
+            tg.send_text("x" * 4000),
+            tg.send_text("/nonsense"),
+        ]
+        sent = tg.wait_for_messages(len(updates), timeout=15)
+        tg.send_update({"channel_post": {"message_id": 5, "date": 0, "text": QUESTION,
+                                         "chat": {"id": -1001999, "type": "channel", "title": "c"}}})
+        tg.send_update({"edited_message": {**raw_message("group", text=f"/ask {QUESTION}"), "edit_date": 1}})
+        sent = settle(tg, tg.send_text(OFF_TOPIC))
+    replies = {m["reply_to_update_id"]: m["visible_text"] for m in sent}
+    assert len(sent) == len(updates) + 1  # nothing for the channel post and the group edit
+    assert [replies[u] for u in updates] == [
+        bot.NOT_TEXT, bot.NOT_TEXT, bot.NOT_TEXT, bot.EDITED,
+        "Ask like this: /ask Which road did Azerbaijan propose?",
+        "Ask like this: /ask Which road did Azerbaijan propose?",
+        "That question is 4,000 characters long; I can take up to 2,000. Please ask something shorter.",
+        bot.UNKNOWN_COMMAND,
+    ]
+    no_errors_logged(caplog)
+
+
+# ---------------------------------------------------------------- 7. access and abuse
+
+
+def test_allowlists_refuse_politely_and_search_nothing(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_search = bot.search
+
+    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+        calls.append(args[1])
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "search", spy)
+    with running(tg, corpus, retriever, bot_allowed_users=(42,), bot_allowed_chats=(DEFAULT_GROUP_ID,)):
+        calls.clear()  # the start-up warm-up question
+        stranger = tg.send_text("stranger's question", user_id=7)
+        listing = tg.send_text("/sources", user_id=7)
+        friend = tg.send_text("friend's question", user_id=42)
+        member = tg.send_text("/ask member's question", user_id=7, chat_type="group")
+        elsewhere = tg.send_text("/ask elsewhere", user_id=7, chat_type="group", chat_id=-4000000099)
+        sent = settle(tg, elsewhere)
+    replies = {m["reply_to_update_id"]: m["visible_text"] for m in sent}
+    assert replies[stranger] == replies[listing] == replies[elsewhere] == bot.REFUSED
+    assert replies[friend] == fmt.NO_ANSWER and replies[member] == fmt.NO_ANSWER
+    assert sorted(calls) == ["friend's question", "member's question"]
+    assert len(sent) == 5
+
+
+def test_rate_limit_says_slow_down_once_then_stays_quiet(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    with running(tg, corpus, retriever, bot_rate_limit=2) as app:
+        assert isinstance(app.bot.rate_limiter, AIORateLimiter)  # Telegram's own sending limits
+        asked = [tg.send_text(f"{OFF_TOPIC} {i}") for i in range(4)]
+        other = tg.send_text(OFF_TOPIC, user_id=2)
+        sent = settle(tg, other)
+    replies = {m["reply_to_update_id"]: m["visible_text"] for m in sent}
+    assert replies[asked[0]] == replies[asked[1]] == replies[other] == fmt.NO_ANSWER
+    assert replies[asked[2]].startswith("You're asking faster than I can answer (at most 2 questions")
+    assert asked[3] not in replies and len(sent) == 4
+
+
+def test_rate_limit_window_slides() -> None:
+    now = [0.0]
+    limit = bot.RateLimit(2, 60.0, clock=lambda: now[0])
+    assert [limit.check(1) for _ in range(4)] == ["ok", "ok", "warn", "drop"]
+    assert limit.check(2) == "ok"
+    now[0] = 30.0
+    assert limit.wait(1) == pytest.approx(30.0) and limit.check(1) == "drop"
+    now[0] = 60.5  # the first two questions left the window
+    assert [limit.check(1) for _ in range(3)] == ["ok", "ok", "warn"]
+
+
+# ---------------------------------------------------------------- 8. staying up
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+def test_429_and_network_errors_are_waited_out_and_retried(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    with running(tg, corpus, retriever):
+        tg.fail_next("sendMessage", retry_after=1)
+        first = tg.send_text(OFF_TOPIC)
+        [reply] = tg.wait_for_messages(1, timeout=15)
+        assert reply["time"] - tg.update_times[first] >= 1.0  # retry_after was honoured
+        tg.fail_next("sendMessage", status=502)
+        tg.fail_next("sendMessage", status=0)  # connection dropped
+        tg.send_text(OFF_TOPIC)
+        tg.wait_for_messages(2, timeout=15)
+    failed = [c["status"] for c in tg.calls if c["method"] == "sendMessage" and c["status"] != 200]
+    assert failed == [429, 502, 0]
+    assert texts(tg.sent) == [html.escape(fmt.NO_ANSWER)] * 2
+
+
+def test_a_failing_update_is_logged_apologised_for_and_the_bot_goes_on(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real_search = bot.search
+
+    def broken(*args: Any, **kwargs: Any) -> list[Passage]:
+        if args[1] == "break please":
+            raise RuntimeError("boom")
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "search", broken)
+    with running(tg, corpus, retriever):
+        tg.send_text("break please")
+        tg.wait_for_messages(1, timeout=15)
+        tg.fail_next("sendMessage", status=400, description="Bad Request: chat not found")
+        tg.send_text(OFF_TOPIC)
+        tg.wait_for_messages(2, timeout=15)
+        tg.send_text(QUESTION)
+        sent = tg.wait_for_messages(3, timeout=15)
+    assert texts(sent) == [bot.SORRY, bot.SORRY, expected(corpus, retriever, QUESTION)[0]]
+    errors = [r for r in caplog.records if r.name == "qabot.bot" and r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info for r in errors)
+    assert "RuntimeError: boom" in caplog.text and "Chat not found" in caplog.text
+
+
+def test_new_index_is_served_without_restart_and_no_question_fails(
+    tg: FakeTelegram, real_settings: Settings
+) -> None:
+    """`qabot index` commits a new generation while questions keep coming: every one is answered
+    from a whole generation, and the new article is found afterwards."""
+    run_index(real_settings, log=quiet, progress=False)
+    retriever = Retriever(real_settings.index)
+    penguins = "How do emperor penguins survive the Antarctic winter?"
+    with running(tg, real_settings, retriever):
+        tg.send_text(penguins, user_id=1)
+        [before] = tg.wait_for_messages(1, chat_id=1, timeout=15)
+        (real_settings.seeds / "penguins.txt").write_text(
+            " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter "
+            "storms. Colonies of up to 5,000 birds were counted by satellite.")
+        indexer = threading.Thread(target=run_index, args=(real_settings,),
+                                   kwargs={"log": quiet, "progress": False})
+        indexer.start()
+        asked = []
+        while indexer.is_alive() or len(asked) < 5:
+            asked.append(tg.send_text(QUESTION if len(asked) % 2 else OFF_TOPIC, user_id=100 + len(asked)))
+            time.sleep(0.05)
+        indexer.join()
+        sent = tg.wait_for_messages(1 + len(asked), timeout=30)
+        tg.send_text(penguins, user_id=2)
+        [after] = tg.wait_for_messages(1, chat_id=2, timeout=15)
+    answers = {m["reply_to_update_id"]: m["visible_text"] for m in sent[1:]}
+    assert sorted(answers) == asked  # every question answered exactly once
+    assert all(("Aghdam-Khankendi" in answers[u]) if i % 2 else answers[u] == fmt.NO_ANSWER
+               for i, u in enumerate(asked))
+    assert "penguins.txt" not in before["visible_text"]
+    assert "huddle together" in after["visible_text"] and "— penguins.txt" in after["visible_text"]
+
+
+# ---------------------------------------------------------------- 1. running it: the real CLI
+
+
+def bot_env(tg: FakeTelegram | None, token: str | None, var: str = "QABOT_TELEGRAM_TOKEN") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in bot.TOKEN_VARIABLES}
+    if token is not None:
+        env[var] = token
+    if tg is not None:
+        env[bot.API_URL_VARIABLE] = tg.base_url
+    return env
+
+
+def qabot_bot(corpus: Settings, env: dict[str, str], *args: str, **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([*QABOT, "bot", "--seeds", str(corpus.seeds), "--index", str(corpus.index),
+                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kw)
+
+
+def test_missing_token_is_one_line_and_a_non_zero_exit(corpus: Settings) -> None:
+    proc = qabot_bot(corpus, bot_env(None, None))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert err.splitlines() == [err.strip()] and err.startswith("Error: no Telegram bot token: set "
+                                                                 "QABOT_TELEGRAM_TOKEN")
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_rejected_token_is_one_line_and_never_printed(
+    tg: FakeTelegram, corpus: Settings, verbose: bool
+) -> None:
+    wrong = "654321:WRONG-secret-token"
+    proc = qabot_bot(corpus, bot_env(tg, wrong), *(["--verbose"] if verbose else []))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    last = "Error: Telegram rejected the bot token (401 Unauthorized): check QABOT_TELEGRAM_TOKEN"
+    assert err.strip().splitlines()[-1].startswith(last)
+    if not verbose:
+        assert len(err.strip().splitlines()) == 1, err
+    else:
+        assert "DEBUG" in err  # it did log plenty
+    assert "WRONG-secret" not in out + err and "Traceback" not in err
+    assert [c["status"] for c in tg.calls if c["method"] == "getMe"] == [401]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_bot_cleanly(tg: FakeTelegram, corpus: Settings, sig: signal.Signals) -> None:
+    """The real `qabot bot` (token in TELEGRAM_BOT_TOKEN, DEBUG logging) answers, then exits 0 on
+    a signal; the token appears nowhere in its output, httpx's request lines neither."""
+    proc = qabot_bot(corpus, bot_env(tg, TOKEN, "TELEGRAM_BOT_TOKEN"), "--verbose")
+    try:
+        tg.wait_for_call("getUpdates", timeout=60)
+        tg.send_text(QUESTION)
+        [reply] = tg.wait_for_messages(1, timeout=15)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Aghdam-Khankendi" in reply["visible_text"]
+    assert "ready: 6 articles" in err and err.rstrip().endswith("qabot.bot: Stopped.")
+    assert TOKEN not in out + err and "TEST-secret" not in out + err
+    assert "HTTP Request" not in err and "Traceback" not in err
+    assert tg.pending_updates == 0  # the last updates were confirmed before exiting
+
+
+def test_token_and_url_come_from_the_environment() -> None:
+    with pytest.raises(bot.ConfigError, match="QABOT_TELEGRAM_TOKEN"):
+        bot.token_from_env({"QABOT_TELEGRAM_TOKEN": "  "})
+    assert bot.token_from_env({"TELEGRAM_BOT_TOKEN": "1:a\n"}) == "1:a"
+    assert bot.token_from_env({"QABOT_TELEGRAM_TOKEN": "1:q", "TELEGRAM_BOT_TOKEN": "1:t"}) == "1:q"
+    assert bot.api_url_from_env({}) == "https://api.telegram.org/bot"
+    assert bot.api_url_from_env({"QABOT_TELEGRAM_API_URL": "http://127.0.0.1:8081/bot"}) == (
+        "http://127.0.0.1:8081/bot")
+    with pytest.raises(bot.ConfigError):
+        bot.api_url_from_env({"QABOT_TELEGRAM_API_URL": "127.0.0.1:8081"})
+
+
+def test_logging_redacts_the_token_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        bot.setup_logging(TOKEN, verbose=True)
+        assert logging.getLogger("httpx").level == logging.WARNING
+        log = logging.getLogger("qabot.test")
+        log.debug("calling https://api.telegram.org/bot%s/getMe", TOKEN)
+        try:
+            raise ValueError(f"bad {TOKEN}")
+        except ValueError:
+            log.exception("failed")
+        try:
+            raise bot.InvalidToken(f"The token `{TOKEN}` was rejected by the server.")
+        except bot.InvalidToken:
+            log.exception("PTB's own report")  # dropped: run_bot prints one line instead
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert "bot<token>/getMe" in err and "ValueError: bad <token>" in err
+    assert "TEST-secret" not in err and "PTB's own report" not in err
+
+
+# ---------------------------------------------------------------- pure formatting
+
+
+def _passage(text: str, answer: tuple[int, int], rank: int = 1, title: str = "A <title> & more") -> Passage:
+    return Passage(rank=rank, score=0.5, text=text, doc_id=f"dir/{rank}.txt", path=f"/x/dir/{rank}.txt",
+                   date=dt.date(2024, 1, 2), title=title, start=100, end=100 + len(text),
+                   answer_start=100 + answer[0], answer_end=100 + answer[1])
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300)
+_SENTENCES = st.lists(st.text(st.sampled_from("ab <&>\"'é😀-"), min_size=1, max_size=40).map(
+    lambda s: s.strip(" ") + "."), min_size=1, max_size=60).map(" ".join)
+
+
+@st.composite
+def _passages(draw: st.DrawFn) -> list[Passage]:
+    out = []
+    for rank in range(1, draw(st.integers(1, 6)) + 1):
+        text = draw(st.one_of(_TEXT, _SENTENCES).filter(lambda t: t.strip() != ""))
+        a = draw(st.integers(0, len(text)))
+        b = draw(st.integers(a, len(text)))
+        out.append(_passage(text, (a, b), rank, draw(_TEXT)))
+    return out
+
+
+def _squashed(text: str) -> str:
+    return "".join(text.split())
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(passages=_passages(), limit=st.integers(40, 600))
+def test_reply_messages_fit_are_valid_html_and_keep_every_passage(
+    passages: list[Passage], limit: int
+) -> None:
+    messages = fmt.telegram_reply(passages, limit)
+    shown = []
+    for m in messages:
+        visible, _ = parse_html(m)  # Telegram's own parser: balanced tags, nothing unescaped
+        assert visible.strip() == fmt.telegram_visible(m)
+        assert 0 < utf16_len(visible.strip()) <= limit
+        shown.append(visible)
+    whole = fmt.telegram_visible("\n\n".join(fmt.telegram_block(p) for p in passages))
+    assert _squashed("".join(shown)) == _squashed(whole)  # everything, in order, once
+
+
+def test_short_passages_are_never_cut() -> None:
+    blocks = [fmt.telegram_block(_passage("One. Two. Three.", (5, 9), r)) for r in (1, 2, 3)]
+    size = fmt.telegram_length(blocks[0])
+    messages = fmt.telegram_split(blocks, limit=2 * size + 2)
+    assert messages == ["\n\n".join(blocks[:2]), blocks[2]]
+
+
+def test_overlong_passage_is_cut_at_a_sentence_end_with_tags_reopened() -> None:
+    sentences = [f"Sentence number {i} says something & more." for i in range(200)]
+    text = " ".join(sentences)
+    answer = (text.index("Sentence number 50 "), text.index("Sentence number 150 "))
+    messages = fmt.telegram_reply([_passage(text, answer)])
+    assert len(messages) >= 2
+    for m in messages:
+        visible, entities = parse_html(m)
+        assert utf16_len(visible) <= 4096
+        assert visible.endswith((".", "txt"))  # cut after a sentence; the citation comes last
+    assert messages[1].startswith("<b>Sentence number ")  # the answer's <b> opened again
+    assert parse_html(messages[1])[1][0] == {"type": "bold", "offset": 0, "length": ANY}
+    assert messages[-1].endswith("— dir/1.txt</i>")
+
+
+def test_a_sentence_longer_than_a_message_is_cut_at_spaces_then_anywhere() -> None:
+    words = fmt.telegram_cut("<b>" + "word " * 30 + "</b>", 22)
+    assert all(fmt.telegram_length(w) <= 22 for w in words) and all(parse_html(w) for w in words)
+    assert all(fmt.telegram_visible(w).startswith("word") for w in words)
+    glued = fmt.telegram_cut("x" * 50 + "&amp;" + "y" * 10, 20)
+    assert [fmt.telegram_visible(g) for g in glued] == ["x" * 20, "x" * 20, "x" * 10 + "&" + "y" * 9, "y"]
+
+
+@hsettings(max_examples=50, deadline=None)
+@given(articles=st.lists(st.tuples(_TEXT, st.none() | st.dates(), _TEXT), max_size=60),
+       page=st.integers(-2, 10), size=st.integers(1, 100))
+def test_every_sources_page_fits_one_message(
+    articles: list[tuple[str, dt.date | None, str]], page: int, size: int
+) -> None:
+    text, shown, pages = fmt.telegram_sources(articles, page, size)
+    visible, _ = parse_html(text)
+    assert 1 <= shown <= pages and utf16_len(visible) <= 4096
+    if articles:
+        assert f"(page {shown} of {pages})" in visible
+
+
+def test_welcome_says_what_is_indexed() -> None:
+    assert "No articles are indexed yet" in fmt.telegram_welcome(0, None, None, 3)
+    one = fmt.telegram_welcome(1, dt.date(2024, 1, 1), dt.date(2024, 1, 1), 3)
+    assert "<b>1 news article</b>, from 2024-01-01." in one
+    assert "up to 3 passages" in one and parse_html(one)
+
+
+def test_bot_command_has_help_with_an_example() -> None:
+    proc = subprocess.run([*QABOT, "bot", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "QABOT_TELEGRAM_TOKEN" in proc.stdout and "Example" in proc.stdout
+
