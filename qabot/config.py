@@ -43,7 +43,7 @@ class Settings:
     bm25_stopwords: str = "english"
     bm25_titles: bool = True
     bot_answers: int = 3
-    bot_min_score: float = 0.25
+    bot_min_score: float = 0.22
     bot_rate_limit: int = 10
     bot_allowed_users: tuple[int, ...] = ()
     bot_allowed_chats: tuple[int, ...] = ()

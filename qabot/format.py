@@ -160,13 +160,18 @@ def telegram_cut(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
         if cut is None:
             break
         at, open_tags, skip = cut
-        closing = "".join(f"</{_TAG.match(t).group(2)}>" for t in reversed(open_tags))  # type: ignore[union-attr]
+        closing = "".join(f"</{_tag_name(t)}>" for t in reversed(open_tags))
         pieces.append("".join(tokens[:at]).rstrip() + closing)
         tokens = list(open_tags) + tokens[at + skip:]
     rest = "".join(tokens).strip()
     if telegram_visible(rest) or not pieces:
         pieces.append(rest)
     return pieces
+
+
+def _tag_name(tag: str) -> str:
+    m = _TAG.match(tag)
+    return m.group(2) if m else ""
 
 
 def _find_cut(tokens: list[str], limit: int) -> tuple[int, tuple[str, ...], int] | None:
