@@ -43,7 +43,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SCIFACT = Path("/work/shared/benchmarks/scifact")
+# ../shared beside the checkout, as on every developer machine and in CI.
+DEFAULT_SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "scifact"
 FIRST_DATE = dt.date(2000, 1, 1)  # 5,183 abstracts end in 2014: none is "published after today"
 BATCH_SIZE = 32  # qabot's default [model] batch_size; the raw baseline uses the same
 
