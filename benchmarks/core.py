@@ -43,8 +43,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# ../shared beside the checkout, as on every developer machine and in CI.
-DEFAULT_SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "scifact"
+from common import DEFAULT_SCIFACT, clean_env, log, qabot_exe
+
 FIRST_DATE = dt.date(2000, 1, 1)  # 5,183 abstracts end in 2014: none is "published after today"
 BATCH_SIZE = 32  # qabot's default [model] batch_size; the raw baseline uses the same
 
@@ -122,10 +122,6 @@ class CpuMeter:
         self.share = max(0.0, foreign) / (wall * (os.cpu_count() or 1))
 
 
-def log(msg: str) -> None:
-    """Progress on stderr, so stdout holds only the report."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100), linear interpolation between closest ranks."""
@@ -138,17 +134,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
-def qabot_exe() -> Path:
-    """The `qabot` console script installed next to this interpreter (the project's venv)."""
-    exe = Path(sys.executable).with_name("qabot")
-    if not exe.is_file():
-        raise SystemExit(f"no qabot next to {sys.executable}; run with .venv/bin/python")
-    return exe
-
-
-def clean_env() -> dict[str, str]:
-    """This environment minus QABOT_*, so only the explicit flags configure qabot."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("QABOT_")}
 
 
 def run_timed(cmd: Sequence[str], cwd: Path) -> tuple[float, str]:

@@ -29,35 +29,19 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-# ../shared beside the checkout, as on every developer machine and in CI.
-DEFAULT_SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "scifact"
+from common import DEFAULT_SCIFACT, clean_env, log, qabot_exe
+
 PREFIX = " date 2020-01-01 "
 TARGET_S = 3.0
 COMMIT = re.compile(r"Indexed (\d+) articles, (\d+) passages .* in ([\d.]+)s")
 
 
-def log(msg: str) -> None:
-    """Progress on stderr, so stdout holds only the report."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-
-def qabot_exe() -> Path:
-    """The `qabot` console script installed next to this interpreter (the project's venv)."""
-    exe = Path(sys.executable).with_name("qabot")
-    if not exe.is_file():
-        raise SystemExit(f"no qabot next to {sys.executable}; run with .venv/bin/python")
-    return exe
-
-
-def clean_env() -> dict[str, str]:
-    """This environment minus QABOT_*, so only the explicit flags configure qabot."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("QABOT_")}
 
 
 def prepare(sources: list[Path], root: Path, n: int, fresh: bool) -> dict[str, Any]:
