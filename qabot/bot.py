@@ -245,8 +245,7 @@ def build_application(
         retriever=retriever or Retriever(settings.index, model_id(settings.model)),
         limiter=RateLimit(settings.bot_rate_limit),
         floor=bot_floor(settings),
-        tuning=Tuning(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
-                      duplicate_threshold=settings.duplicate_threshold),
+        tuning=Tuning.from_settings(settings),
     )
     new = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
     app.add_handler(CommandHandler("start", start, filters=new))

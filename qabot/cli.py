@@ -15,7 +15,6 @@ from .config import SEARCH_MODES, Settings, load_settings, min_score_for
 from .errors import IndexNotFound, QabotError, SeedsNotFound
 
 if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
-    from .rank import Tuning
     from .retrieve import Retriever
 
 
@@ -135,6 +134,7 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
       qabot ask --mode bm25 --as-of 2024-03-31 "Grindavik evacuation"
     """
     from . import format as fmt
+    from .rank import Tuning
     from .retrieve import check_question, search
 
     settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
@@ -143,7 +143,7 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
     floor = min_score_for(settings, settings.search_mode)
     passages = search(retriever, question, settings.k, settings.per_article, floor,
                       mode=settings.search_mode, since=_day(since), until=_day(until),
-                      as_of=_day(as_of), tuning=tuning(settings))
+                      as_of=_day(as_of), tuning=Tuning.from_settings(settings))
     if as_json:
         click.echo(fmt.to_json(question.strip(), passages))
     else:
@@ -176,6 +176,7 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
       qabot eval --seeds scifact/corpus --index /tmp/scifact-index scifact/queries.jsonl
     """
     from .evaluate import evaluate, read_queries
+    from .rank import Tuning
 
     settings = _settings(ctx, seeds=seeds, index=index_dir, search_mode=mode)
     parsed, problems = read_queries(queries)
@@ -188,7 +189,7 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
 
         report = run_index(settings, log=_log(True), progress=False)
         click.echo(report.summary(), err=True)
-    result = evaluate(_retriever(settings), parsed, settings.search_mode, tuning(settings))
+    result = evaluate(_retriever(settings), parsed, settings.search_mode, Tuning.from_settings(settings))
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -251,14 +252,6 @@ def _retriever(settings: Settings) -> Retriever:
                    err=True)
         click.echo(run_index(settings, log=_log(False)).summary(), err=True)
     return retriever
-
-
-def tuning(settings: Settings) -> Tuning:
-    """The search knobs the settings hold."""
-    from .rank import Tuning
-
-    return Tuning(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
-                  duplicate_threshold=settings.duplicate_threshold)
 
 
 def _day(value: dt.datetime | None) -> dt.date | None:

@@ -11,9 +11,12 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 T = TypeVar("T")
 _WORD_RE = re.compile(r"\w+")
@@ -26,6 +29,12 @@ class Tuning:
     fusion_weight: float = 0.5  # dense share of the hybrid score; BM25 gets the rest
     recency_margin: float = 0.02  # score difference within which the newer article wins
     duplicate_threshold: float = 0.5  # shingle Jaccard from which two articles are one story
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tuning:
+        """The knobs as configured, for every front end alike."""
+        return cls(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
+                   duplicate_threshold=settings.duplicate_threshold)
 
 
 def lexical_share(scores: np.ndarray, ceiling: float) -> np.ndarray:

@@ -131,8 +131,7 @@ def expected(settings: Settings, retriever: Retriever, question: str, **changes:
     """What the bot must send for a question: the formatter's reply to search()'s passages."""
     s = dataclasses.replace(settings, **changes)
     passages = search(retriever, question, s.bot_answers, s.per_article, bot.bot_floor(s),
-                      mode=s.search_mode, tuning=Tuning(s.fusion_weight, s.recency_margin,
-                                                         s.duplicate_threshold))
+                      mode=s.search_mode, tuning=Tuning.from_settings(s))
     return fmt.telegram_reply(passages)
 
 

@@ -119,12 +119,11 @@ def test_shingle_jaccard() -> None:
 
 
 def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Path) -> None:
-    from qabot.cli import tuning
     from qabot.config import load_settings, min_score_for
     from qabot.errors import ConfigError
 
     defaults = Settings()
-    assert tuning(defaults) == rank.Tuning()  # one set of measured values, in two places
+    assert rank.Tuning.from_settings(defaults) == rank.Tuning()  # one set of measured values, in two places
     assert bm25.Params() == bm25.Params(k1=defaults.bm25_k1, b=defaults.bm25_b)
     assert [min_score_for(defaults, m) for m in ("hybrid", "dense", "bm25")] == [
         defaults.min_score, defaults.min_score_dense, defaults.min_score_bm25]
