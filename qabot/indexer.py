@@ -18,6 +18,9 @@ from .embed import Embedder, OnnxEmbedder, TorchEmbedder, encoder_folder, model_
 from .errors import NothingToIndex
 
 Log = Callable[[str], None]
+# How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
+# The default runs in this process; `qabot index --ray` passes one that runs on a Ray cluster.
+Encode = Callable[["Embedder", list[str], int, bool], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def run_index(
     progress: bool = True,
     embedder: Embedder | None = None,
     wait: bool = True,
+    encode: Encode | None = None,
 ) -> Report:
     """Bring the index in line with the seeds folder; commit a new generation if anything changed."""
     started = time.perf_counter()
@@ -160,7 +164,8 @@ def run_index(
             report.articles = len(manifest["articles"])
             report.passage_count = manifest["passage_count"]
         else:
-            manifest = _apply(settings, the_plan, manifest, report, log, progress, embedder)
+            manifest = _apply(settings, the_plan, manifest, report, log, progress, embedder,
+                              encode or _embed)
             report.committed = True
     report.seconds = time.perf_counter() - started
     return report
@@ -174,6 +179,7 @@ def _apply(
     log: Log,
     progress: bool,
     embedder: Embedder | None,
+    encode: Encode,
 ) -> dict[str, Any]:
     index_dir = settings.index
     fresh = manifest is None or the_plan.rebuild_reason is not None
@@ -187,7 +193,7 @@ def _apply(
     texts = [a.text[s:e] for a, spans in chunks for s, e in spans]
     if texts:
         log(f"Embedding {len(texts)} passages from {len(the_plan.to_embed)} articles…")
-    vecs = _embed(embedder, texts, settings.batch_size, progress) if embedder is not None else None
+    vecs = encode(embedder, texts, settings.batch_size, progress) if embedder is not None else None
 
     previous: bm25.Lexical | None = None
     if fresh or manifest is None:
