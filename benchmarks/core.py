@@ -181,10 +181,11 @@ def load_questions(scifact: Path, n: int) -> list[str]:
 
 def stored_passages(index: Path) -> tuple[list[str], str]:
     """Texts of the committed passages, and the index's ONNX encoder folder name."""
-    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
-    with (index / manifest["passages"]).open(encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f]
-    return texts, manifest["encoder"]
+    from qabot import store
+
+    snap = store.load_snapshot(index)
+    texts = [p.text for p in snap.catalog.passages(snap.rows.ids.tolist())]
+    return texts, snap.manifest["encoder"]
 
 
 def model_path() -> str:

@@ -53,7 +53,9 @@ def prepare(sources: list[Path], root: Path, n: int, fresh: bool) -> dict[str, A
     names = {s.name for s in sources[:n]}
     if manifest_path.is_file() and {p.name for p in seeds.glob("*.txt")} == names:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if set(manifest["articles"]) == names:
+        from qabot import store
+
+        if set(store.load_snapshot(index).articles) == names:
             log(f"reusing the index in {index} (last committed {manifest['committed_at']})")
             return {"reused": True, "committed_at": manifest["committed_at"], "build_s": None,
                     "passages": manifest["passage_count"]}

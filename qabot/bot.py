@@ -283,11 +283,11 @@ def _prewarm(state: BotState) -> str:
     """Load the snapshot, its tables and the encoder by asking one question; describe the index."""
     try:
         search(state.retriever, "warm-up", k=1, mode=state.settings.search_mode, tuning=state.tuning)
-        articles = state.retriever.snapshot().manifest["articles"]
+        articles = state.retriever.snapshot().manifest["article_count"]
     except QabotError as err:
         logger.warning("No usable index yet (%s); questions get an apology until there is one", err)
         return "no index yet"
-    return f"{len(articles)} articles in {state.settings.index}"
+    return f"{articles} articles in {state.settings.index}"
 
 
 # ---------------------------------------------------------------- handlers
@@ -311,8 +311,8 @@ async def _articles(context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str, dt.da
         snap = await asyncio.to_thread(_state(context).retriever.snapshot)  # may load a new one
     except QabotError:
         return []
-    return [(a["title"], dt.date.fromisoformat(a["date"]) if a.get("date") else None, doc)
-            for doc, a in snap.manifest["articles"].items()]
+    return [(a.title, dt.date.fromisoformat(a.date) if a.date else None, a.doc_id)
+            for a in snap.catalog.articles()]
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -77,9 +77,14 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @click.option("--watch", is_flag=True,
               help="Then keep watching the seeds folder and index every change, until Ctrl-C or "
                    "SIGTERM (see docs/watch.md).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]",
+              help="Embed new and changed articles on Ray: alone, a local Ray on this machine's "
+                   "CPUs; with ADDRESS, that cluster (auto, ray://host:10001). Needs "
+                   'pip install "qabot[ray]"; see docs/ray.md.')
 @click.pass_context
 def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuild: bool,
-          quiet: bool, watch: bool) -> None:
+          quiet: bool, watch: bool, ray_address: str | None) -> None:
     """Build or update the index from the seeds folder.
 
     Only new and changed articles are embedded; deleted ones are dropped; a crash or Ctrl-C
@@ -91,15 +96,24 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
       qabot index --seeds ~/news --index ~/news-index
       qabot index --rebuild            # after changing the model or chunking settings
       qabot index --watch              # and keep indexing every change in seeds/
+      qabot index --ray                # embed on a local Ray, one model replica per CPU
+      qabot index --ray ray://head:10001
     """
     from .indexer import run_index
 
     settings = _settings(ctx, seeds=seeds, index=index_dir)
+    encode = None
+    if ray_address is not None:
+        if watch:
+            raise click.UsageError("--ray and --watch can't be combined; run `qabot index --ray` first")
+        from .ray_embed import ray_encode
+
+        encode = ray_encode(None if ray_address == "local" else ray_address, log=_log(quiet))
     if watch:
         from .watch import Watcher
 
         sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
-    report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=not quiet)
+    report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=not quiet, encode=encode)
     for bad in report.skipped:
         click.echo(f"Skipped {bad.doc_id}: {bad.reason}", err=True)
     click.echo(report.summary())
@@ -235,8 +249,15 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
 
 def _retriever(settings: Settings) -> Retriever:
     """A Retriever on the settings' index, building the index first if there is none."""
+    from . import store
     from .retrieve import Retriever
 
+    manifest = store.load_manifest(settings.index)
+    if manifest is not None and manifest.get("format_version") == 1:
+        with store.WriteLock(settings.index, notify=_log(False)):
+            click.echo(f"Upgrading the index in {settings.index} to the current format (nothing is "
+                       "re-embedded)…", err=True)
+            store.upgrade(settings.index)
     retriever = Retriever(settings.index, settings_model(settings))
     try:
         retriever.snapshot()

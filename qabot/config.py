@@ -42,6 +42,11 @@ class Settings:
     bm25_stemmer: str = "english"
     bm25_stopwords: str = "english"
     bm25_titles: bool = True
+    # The vector index (docs/scaling.md): exact while small, IVF from the threshold on.
+    index_type: str = "auto"  # auto | flat (exact) | ivf (approximate)
+    ann_threshold: int = 200_000  # passages from which "auto" switches to ivf
+    vector_codec: str = "none"  # none (float32) | float16 | sq8 | pq: smaller, slightly less exact
+    nprobe: int = 0  # ivf cells scanned per query; 0: nlist/32, at least 8
     bot_answers: int = 3
     bot_min_score: float = 0.22
     bot_rate_limit: int = 10
@@ -73,6 +78,10 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("bm25", "stemmer"): "bm25_stemmer",
     ("bm25", "stopwords"): "bm25_stopwords",
     ("bm25", "titles"): "bm25_titles",
+    ("vectors", "type"): "index_type",
+    ("vectors", "ann_threshold"): "ann_threshold",
+    ("vectors", "codec"): "vector_codec",
+    ("vectors", "nprobe"): "nprobe",
     ("bot", "answers"): "bot_answers",
     ("bot", "min_score"): "bot_min_score",
     ("bot", "rate_limit_per_minute"): "bot_rate_limit",
@@ -169,5 +178,13 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"setting {name} must be between 0 and 1")
     if s.recency_margin < 0 or s.bm25_k1 < 0 or not 0.0 <= s.bm25_b <= 1.0:
         raise ConfigError("recency_margin and bm25 k1 must be >= 0, bm25 b between 0 and 1")
+    from .vectors import CODECS, INDEX_TYPES
+
+    if s.index_type not in INDEX_TYPES:
+        raise ConfigError(f"vectors type must be one of {', '.join(INDEX_TYPES)}, not {s.index_type!r}")
+    if s.vector_codec not in CODECS:
+        raise ConfigError(f"vectors codec must be one of {', '.join(CODECS)}, not {s.vector_codec!r}")
+    if s.ann_threshold < 1 or s.nprobe < 0:
+        raise ConfigError("vectors ann_threshold must be at least 1 and nprobe at least 0")
     if s.bm25_stemmer not in ("", "english") or s.bm25_stopwords not in ("", "english"):
         raise ConfigError("bm25 stemmer and stopwords must be \"english\" or \"\" (none)")

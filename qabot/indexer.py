@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import bm25, store
+from . import bm25, store, vectors
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, read_corpus
@@ -94,16 +94,17 @@ def plan(
     manifest: dict[str, Any] | None,
     settings: Settings,
     rebuild: bool = False,
+    hashes: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Diff the seeds against the manifest by content hash."""
+    """Diff the seeds against the committed articles (`hashes`: doc id -> content hash)."""
     reason = _rebuild_reason(manifest, settings, rebuild)
-    known: dict[str, Any] = {} if reason or manifest is None else manifest["articles"]
+    known: Mapping[str, str] = {} if reason or manifest is None or hashes is None else hashes
     added, changed, unchanged = [], [], []
     for a in articles:
         old = known.get(a.doc_id)
         if old is None:
             added.append(a)
-        elif old["hash"] != a.content_hash:
+        elif old != a.content_hash:
             changed.append(a)
         else:
             unchanged.append(a.doc_id)
@@ -143,12 +144,8 @@ def run_index(
     index_dir = settings.index
     articles, bad = read_corpus(settings.seeds)
     with store.WriteLock(index_dir, wait=wait, notify=log):
-        try:
-            manifest = store.load_manifest(index_dir)
-        except Exception as err:  # unreadable manifest: a rebuild replaces it
-            log(f"Existing index unreadable ({err}); rebuilding.")
-            manifest = None
-        the_plan = plan(articles, bad, manifest, settings, rebuild)
+        manifest, hashes = _committed(index_dir, log)
+        the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
         report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)
         if not articles and not the_plan.unchanged:
             raise NothingToIndex(
@@ -159,9 +156,9 @@ def run_index(
         if the_plan.rebuild_reason:
             log(f"Rebuilding the whole index: {the_plan.rebuild_reason}.")
         if (manifest is not None and not the_plan.rebuild_reason and the_plan.is_noop
-                and lexical_current(manifest, settings)):
+                and lexical_current(manifest, settings) and _layout_current(manifest, settings)):
             report.unchanged = len(the_plan.unchanged)
-            report.articles = len(manifest["articles"])
+            report.articles = manifest["article_count"]
             report.passage_count = manifest["passage_count"]
         else:
             manifest = _apply(settings, the_plan, manifest, report, log, progress, embedder,
@@ -169,6 +166,32 @@ def run_index(
             report.committed = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _committed(index_dir: Path, log: Log) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """The committed manifest and its articles' hashes (upgrading an older format in place);
+    (None, None) when there is no index or it can't be read: a rebuild then replaces it."""
+    try:
+        manifest = store.load_manifest(index_dir)
+        if manifest is not None and manifest.get("format_version") == 1:
+            log("Upgrading the index to the current format (nothing is re-embedded)…")
+            manifest = store.upgrade(index_dir)
+        if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
+            return manifest, None
+        catalog = store.Catalog(index_dir / manifest["passages"])
+        try:
+            return manifest, catalog.hashes()
+        finally:
+            catalog.close()
+    except Exception as err:  # unreadable: a rebuild replaces it
+        log(f"Existing index unreadable ({err}); rebuilding.")
+        return None, None
+
+
+def _layout_current(manifest: dict[str, Any], settings: Settings) -> bool:
+    """True when the committed vector index is what the settings ask for at its size."""
+    layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
+    return vectors.same_structure(layout, target_layout(settings, manifest["passage_count"], layout))
 
 
 def _apply(
@@ -195,39 +218,42 @@ def _apply(
         log(f"Embedding {len(texts)} passages from {len(the_plan.to_embed)} articles…")
     vecs = encode(embedder, texts, settings.batch_size, progress) if embedder is not None else None
 
-    previous: bm25.Lexical | None = None
-    if fresh or manifest is None:
-        vectors, passages, articles_meta, next_id = store.new_vectors(model["dim"]), {}, {}, 0
-    else:
-        snap = store.load_snapshot(index_dir, tokens=True)
-        vectors, passages, previous = snap.vectors, snap.passages, snap.lexical
-        articles_meta, next_id = dict(manifest["articles"]), int(manifest["next_id"])
-        if not bm25_params(settings).same_tokens(manifest.get("bm25") or {}):
-            previous = None
+    base = None if fresh else store.load_snapshot(index_dir, tokens=True, writable=True)
+    next_id = 0 if base is None else int(base.manifest["next_id"])
     stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
-    old_ids = [i for d in stale for i in articles_meta.pop(d, {}).get("ids", [])]
-    store.remove_ids(vectors, old_ids)
-    for i in old_ids:
-        passages.pop(i, None)
-
+    old_ids: list[int] = []
+    if base is not None:
+        known = base.articles
+        old_ids = [i for d in stale if d in known for i in known[d].ids]
     ids = np.arange(next_id, next_id + len(texts), dtype=np.int64)
-    if len(texts) and vecs is not None:
-        vectors.add_with_ids(vecs, ids)
+    count = (0 if base is None else len(base.rows.ids)) - len(old_ids) + len(texts)
+    target = target_layout(settings, count, None if base is None else base.layout)
+    if base is None:
+        index = vectors.new_index(target, model["dim"], vecs)
+    else:
+        index = base.vectors
+        vectors.remove(index, old_ids)
+    if vecs is not None and len(ids):
+        vectors.add(index, ids, vecs)
+    if base is not None and not vectors.same_structure(base.layout, target):
+        log(f"Re-indexing the {count} vectors as {describe(target)} (was {describe(base.layout)}); "
+            "nothing is re-embedded…")
+        index = vectors.convert(index, target)
+
+    changes = store.Changes(removed=list(stale))
     it = iter(ids.tolist())
     for article, spans in chunks:
-        pids = []
-        for s, e in spans:
-            pid = next(it)
-            passages[pid] = store.PassageRecord(pid, article.doc_id, s, e, article.text[s:e])
-            pids.append(pid)
-        articles_meta[article.doc_id] = {
-            "hash": article.content_hash, "date": article.date.isoformat() if article.date else None,
-            "title": article.title, "ids": pids,
-        }
+        recs = [store.PassageRecord(next(it), article.doc_id, s, e, article.text[s:e]) for s, e in spans]
+        changes.articles.append((store.ArticleRecord(
+            article.doc_id, article.content_hash, article.date.isoformat() if article.date else None,
+            article.title), recs))
     params = bm25_params(settings)
     if the_plan.is_noop and not fresh:
         log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
-    lexical = bm25.build(lexical_texts(passages, articles_meta, params.titles), params, previous)
+    previous = None
+    if base is not None and params.same_tokens(base.manifest.get("bm25") or {}):
+        previous = base.lexical
+    lexical = bm25.build(_lexical_inputs(base, old_ids, changes, params.titles, previous), params, previous)
     new_manifest = {
         "model": model,
         "chunker": chunker_settings(settings),
@@ -235,28 +261,67 @@ def _apply(
         "encoder": encoder,
         "seeds": str(settings.seeds.resolve()),
         "next_id": int(next_id + len(texts)),
-        "articles": dict(sorted(articles_meta.items())),
     }
-    committed = store.commit(index_dir, new_manifest, vectors,
-                             (passages[i] for i in sorted(passages)), lexical)
+    committed = store.commit(index_dir, new_manifest, index, target, changes, base, lexical)
+    if base is not None:
+        base.catalog.close()
     report.added, report.updated = len(the_plan.added), len(the_plan.changed)
     report.removed, report.unchanged = len(the_plan.removed), len(the_plan.unchanged)
     report.passages_embedded = len(texts)
     report.passage_count = committed["passage_count"]
-    report.articles = len(committed["articles"])
+    report.articles = committed["article_count"]
     return committed
 
 
-def lexical_texts(
-    passages: dict[int, store.PassageRecord], articles: dict[str, Any], titles: bool
+def target_layout(settings: Settings, count: int, current: vectors.Layout | None) -> vectors.Layout:
+    """The vector index layout the settings ask for at this many passages."""
+    return vectors.choose(count, settings.index_type, settings.vector_codec, settings.ann_threshold,
+                          settings.nprobe, current)
+
+
+def describe(layout: vectors.Layout) -> str:
+    """"ivf (4096 cells, sq8)" / "flat (exact)": for log lines."""
+    if layout.type == "flat":
+        return "flat (exact)" if layout.exact else f"flat ({layout.codec})"
+    return f"ivf ({layout.nlist} cells, {layout.codec})"
+
+
+def with_title(text: str, title: str, first: bool, titles: bool) -> str:
+    """What BM25 indexes for a passage: after an article's first passage (which opens with the
+    headline), the title in front: a headline names the story's subject (nDCG@10 +0.006 on
+    SciFact, docs/retrieval.md)."""
+    return f"{title}\n{text}" if titles and not first else text
+
+
+def _lexical_inputs(
+    base: store.Snapshot | None, old_ids: list[int], changes: store.Changes, titles: bool,
+    previous: bm25.Lexical | None,
 ) -> list[tuple[int, str]]:
-    """What BM25 indexes: each passage, after its first with the article's title in front
-    (a headline names the story's subject; nDCG@10 +0.006 on SciFact, docs/retrieval.md)."""
-    out = []
-    for i in sorted(passages):
-        p = passages[i]
-        meta = articles[p.doc_id]
-        out.append((i, f"{meta['title']}\n{p.text}" if titles and meta["ids"][0] != i else p.text))
+    """(id, text) of every passage of the new generation, by id. Texts are read only where BM25
+    must tokenize (new passages, or all when the old tokens can't be reused); the rest are ""."""
+    texts: dict[int, str] = {}
+    for art, recs in changes.articles:
+        for j, p in enumerate(recs):
+            texts[p.id] = with_title(p.text, art.title, j == 0, titles)
+    kept = np.zeros(0, dtype=np.int64)
+    if base is not None:
+        kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]
+        need = kept if previous is None else kept[~np.isin(kept, previous.ids)]
+        if len(need):
+            texts.update(all_lexical_texts(base.catalog, need.tolist(), titles))
+    ids = sorted(set(kept.tolist()) | set(texts))
+    return [(i, texts.get(i, "")) for i in ids]
+
+
+def all_lexical_texts(catalog: store.Catalog, ids: list[int] | None, titles: bool) -> dict[int, str]:
+    """What BM25 indexes for these stored passages (all when None), read from the catalog."""
+    arts = {a.doc_id: a for a in catalog.articles()}
+    ids = catalog.passage_ids() if ids is None else ids
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 20_000):
+        for p in catalog.passages(ids[i : i + 20_000]):
+            art = arts[p.doc_id]
+            out[p.id] = with_title(p.text, art.title, art.ids[0] == p.id, titles)
     return out
 
 

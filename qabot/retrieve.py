@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import bm25, rank, store
+from . import bm25, rank, store, vectors
 from .chunk import split_sentences
 from .config import SEARCH_MODES
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder
@@ -107,39 +108,43 @@ class Retriever:
 
 
 class Tables:
-    """A snapshot seen row by row: the dense matrix, and each row's article, date and BM25 row."""
+    """A snapshot seen row by row (rows: its passages sorted by id): each row's article number
+    and day, where BM25 and the exact matrix keep it, and the few articles a query shows."""
 
     def __init__(self, snap: store.Snapshot) -> None:
         import faiss
 
         self.snap = snap
-        flat: Any = faiss.downcast_index(snap.vectors.index)
-        n, d = flat.ntotal, flat.d
-        # A view of FAISS's own storage, no copy: exact inner products for every row at once.
-        self.matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n else np.zeros((0, d))
-        self.ids = faiss.vector_to_array(snap.vectors.id_map).astype(np.int64)
-        articles = snap.manifest["articles"]
-        self.docs = sorted(articles)
-        number = {doc: i for i, doc in enumerate(self.docs)}
-        self.doc = np.array([number[snap.passages[i].doc_id] for i in self.ids.tolist()], dtype=np.int64)
-        dates = [_date(articles[doc]) for doc in self.docs]
-        self.dates = dates
-        self.day = np.array([dates[i].toordinal() if dates[i] else 0 for i in self.doc.tolist()],
-                            dtype=np.int64)  # 0: undated
-        self.lexical_row = np.zeros(0, dtype=np.int64)
-        self.lexical_order = np.zeros(0, dtype=np.int64)
-        if snap.lexical is not None:  # where each dense row's passage sits in the BM25 matrix
-            self.lexical_order = np.argsort(snap.lexical.ids)
-            self.lexical_row = self.lexical_order[
-                np.searchsorted(snap.lexical.ids, self.ids, sorter=self.lexical_order)]
-        self._shingles: dict[int, frozenset[int]] = {}
+        self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
+        self.max_day = int(self.day.max()) if len(self.day) else 0
+        self.exhaustive = snap.layout.exact
+        self.matrix = np.zeros((0, snap.vectors.d), dtype=np.float32)
+        self.matrix_rows: np.ndarray | None = None  # None: matrix row i is row i
+        if self.exhaustive:
+            flat: Any = faiss.downcast_index(snap.vectors.index)
+            n, d = flat.ntotal, flat.d
+            if n:  # a view of FAISS's own storage, no copy: every inner product in one product
+                self.matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+            order = np.searchsorted(self.ids, faiss.vector_to_array(snap.vectors.id_map))
+            if not np.array_equal(order, np.arange(n)):
+                self.matrix_rows = order
+        self.lexical_rows = np.zeros(0, dtype=np.int64)
+        if snap.lexical is not None:  # the row of each BM25 row's passage
+            self.lexical_rows = np.searchsorted(self.ids, snap.lexical.ids)
+        # Bounded: at a million passages, caching every article ever shown would grow without end.
+        self._articles: OrderedDict[int, store.ArticleRecord] = OrderedDict()
+        self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def window(self, since: dt.date | None, until: dt.date | None, as_of: dt.date) -> np.ndarray:
-        """Rows whose article is in [since, until] and not published after `as_of`.
+    def window(self, since: dt.date | None, until: dt.date | None, as_of: dt.date) -> np.ndarray | None:
+        """Rows whose article is in [since, until] and not published after `as_of`; None when
+        that is every row (the usual case: nothing to filter).
 
         An undated article passes `as_of` (nothing says it is from the future) but not an
         explicit since/until (nothing says it is inside).
         """
+        if since is None and until is None and as_of.toordinal() >= self.max_day:
+            return None
         ok = (self.day <= as_of.toordinal()) | (self.day == 0)
         if since is not None:
             ok &= self.day >= since.toordinal()
@@ -147,19 +152,41 @@ class Tables:
             ok &= (self.day != 0) & (self.day <= until.toordinal())
         return ok
 
+    def articles(self, nums: list[int]) -> dict[int, store.ArticleRecord]:
+        """These articles (by number), read once per generation."""
+        with self._lock:
+            have = {n: self._articles[n] for n in nums if n in self._articles}
+        missing = [n for n in nums if n not in have]
+        if missing:
+            have.update(self.snap.catalog.articles_by_num(missing))
+            with self._lock:
+                _remember(self._articles, {n: have[n] for n in missing})
+        return {n: have[n] for n in nums}
+
+    def date(self, num: int) -> dt.date | None:
+        found = self.articles([num])[num].date
+        return dt.date.fromisoformat(found) if found else None
+
     def shingles(self, doc: int) -> frozenset[int]:
         """The article's word shingles, from its stored passages (overlaps add nothing new)."""
-        found = self._shingles.get(doc)
+        with self._lock:
+            found = self._shingles.get(doc)
         if found is None:
-            meta = self.snap.manifest["articles"][self.docs[doc]]
-            text = "\n".join(self.snap.passages[i].text for i in meta["ids"])
-            found = self._shingles[doc] = rank.shingles(text)
+            ids = self.articles([doc])[doc].ids
+            found = rank.shingles("\n".join(p.text for p in self.snap.catalog.passages(list(ids))))
+            with self._lock:
+                _remember(self._shingles, {doc: found})
         return found
 
 
-def _date(meta: dict[str, object]) -> dt.date | None:
-    value = meta.get("date")
-    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+CACHED_ARTICLES = 4096
+
+
+def _remember(cache: OrderedDict[int, Any], new: dict[int, Any]) -> None:
+    """Add to a least-recently-added cache of CACHED_ARTICLES entries."""
+    cache.update(new)
+    while len(cache) > CACHED_ARTICLES:
+        cache.popitem(last=False)
 
 
 def check_question(question: str) -> str:
@@ -215,31 +242,85 @@ def search(
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
     qvec = encoder.encode([q])[0]  # every mode needs it: it picks the answering sentence
-    scores = _scores(tables, q, qvec, mode, tuning)
-    scores[~tables.window(since, until, as_of or dt.date.today())] = -np.inf
-    hits = _pick(tables, scores, k, per_article, tuning)
+    allowed = tables.window(since, until, as_of or dt.date.today())
+    rows, scores = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
+    hits = _pick(tables, rows, scores, k, per_article, tuning)
     if min_score is not None:
         hits = [h for h in hits if h.score >= min_score]
     return _to_passages(snap, tables, hits, encoder if answers else None, qvec)
 
 
-def _scores(tables: Tables, question: str, qvec: np.ndarray, mode: str, tuning: rank.Tuning) -> np.ndarray:
-    """One score per dense row; -inf for rows the mode can't rank (no word in common in bm25)."""
-    dense = tables.matrix @ qvec if mode != "bm25" else None
+# An approximate or compressed index is asked for this many nearest passages (and BM25 for as
+# many best), then the union is scored exactly; a flat float32 index scores every passage.
+CANDIDATES = 200
+
+
+def _scores(
+    tables: Tables, question: str, qvec: np.ndarray, mode: str, tuning: rank.Tuning,
+    allowed: np.ndarray | None, wanted: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, score of each): every row the mode can rank on an exact index, the candidates
+    otherwise; rows outside `allowed` are left out (or scored -inf)."""
+    if tables.exhaustive:
+        scores = _exhaustive(tables, question, qvec, mode, tuning)
+        if allowed is not None:
+            scores[~allowed] = -np.inf
+        return np.arange(len(scores)), scores
+    pool = max(CANDIDATES, 4 * wanted)
+    dense_rows = np.zeros(0, dtype=np.int64)
+    if mode != "bm25":
+        ids = None if allowed is None else tables.ids[allowed]
+        _, found = vectors.search(tables.snap.vectors, tables.snap.layout, qvec, pool, ids)
+        dense_rows = np.searchsorted(tables.ids, found)
+    lex_rows, share = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    if mode != "dense":
+        lex_rows, share = _lexical(tables, question)
+        if allowed is not None:
+            keep = allowed[lex_rows]
+            lex_rows, share = lex_rows[keep], share[keep]
+        lex_rows, share = lex_rows[:pool], share[:pool]
+    if mode == "bm25":
+        return lex_rows, share
+    rows = np.union1d(dense_rows, lex_rows)
+    # Exact cosines from the stored vectors (decoded, for a compressed codec).
+    dense = vectors.vectors_of(tables.snap.vectors, tables.ids[rows]) @ qvec
+    if mode == "dense":
+        return rows, dense.astype(np.float32)
+    per_row = np.zeros(len(rows), dtype=np.float32)
+    per_row[np.searchsorted(rows, lex_rows)] = share
+    return rows, rank.fuse(dense, per_row, tuning.fusion_weight)
+
+
+def _exhaustive(
+    tables: Tables, question: str, qvec: np.ndarray, mode: str, tuning: rank.Tuning
+) -> np.ndarray:
+    """One score per row; -inf for rows the mode can't rank (no word in common in bm25)."""
+    n = len(tables.ids)
+    dense = None
+    if mode != "bm25":
+        dense = np.empty(n, dtype=np.float32)
+        if tables.matrix_rows is None:
+            dense[:] = tables.matrix @ qvec
+        else:
+            dense[tables.matrix_rows] = tables.matrix @ qvec
     if mode == "dense":
         assert dense is not None
-        return np.asarray(dense, dtype=np.float32)
-    lex = tables.snap.lexical
-    assert lex is not None
-    ids, raw, ceiling = bm25.score(lex, question)
-    share = np.zeros(len(lex.ids), dtype=np.float32)
-    order = tables.lexical_order
-    share[order[np.searchsorted(lex.ids, ids, sorter=order)]] = rank.lexical_share(raw, ceiling)
-    per_row = share[tables.lexical_row]
+        return dense
+    lex_rows, share = _lexical(tables, question)
+    per_row = np.zeros(n, dtype=np.float32)
+    per_row[lex_rows] = share
     if mode == "bm25":
         return np.where(per_row > 0, per_row, -np.inf).astype(np.float32)
     assert dense is not None
     return rank.fuse(dense, per_row, tuning.fusion_weight)
+
+
+def _lexical(tables: Tables, question: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, BM25 share) of the passages sharing a word with the question, best first."""
+    lex = tables.snap.lexical
+    assert lex is not None
+    ids, raw, ceiling = bm25.score(lex, question)
+    return np.searchsorted(tables.ids, ids), np.asarray(rank.lexical_share(raw, ceiling), dtype=np.float32)
 
 
 @dataclass
@@ -249,30 +330,49 @@ class _Hit:
     docs: list[int]  # article numbers: docs[0] is the one shown, the rest repeat its story
 
 
-def _pick(tables: Tables, scores: np.ndarray, k: int, per_article: int, tuning: rank.Tuning) -> list[_Hit]:
+def _ranked(scores: np.ndarray, first: int = 1024) -> list[np.ndarray]:
+    """Positions by descending score, ties by position, in blocks: the best `first` (with every
+    tie of the last) sorted alone, the rest only if the caller gets that far."""
+    if len(scores) <= first:
+        return [np.argsort(-scores, kind="stable")]
+    bar = np.partition(scores, len(scores) - first)[len(scores) - first]
+    top = np.flatnonzero(scores >= bar)
+    rest = np.flatnonzero(scores < bar)
+    return [top[np.argsort(-scores[top], kind="stable")], rest[np.argsort(-scores[rest], kind="stable")]]
+
+
+def _pick(tables: Tables, rows: np.ndarray, scores: np.ndarray, k: int, per_article: int,
+          tuning: rank.Tuning) -> list[_Hit]:
     """The best rows under the per-article cap, near-duplicate articles folded into one result
     (shown as the newest of them when it scores within the margin), newer first among near-ties."""
     hits: list[_Hit] = []
     per_doc: dict[int, int] = {}
     story: dict[int, int] = {}  # article -> the first-seen article of its story
-    for row in np.argsort(-scores, kind="stable").tolist():
-        score = float(scores[row])
-        if score == -np.inf:
-            break
-        if len(hits) >= k and score < hits[k - 1].score - tuning.recency_margin:
-            break  # the recency bonus can lift nothing from here into the top k
-        doc = int(tables.doc[row])
-        if doc not in story:
-            roots = [d for d, r in story.items() if d == r]
-            story[doc] = _same_story(tables, doc, roots, tuning.duplicate_threshold)
-            if story[doc] != doc:
-                _fold(tables, hits, story[doc], _Hit(row, score, [doc]), per_article, tuning)
+    for block in _ranked(scores):  # the second block is rarely needed: sorted lazily
+        done = False
+        for at in block.tolist():
+            score = float(scores[at])
+            if score == -np.inf:
+                done = True
+                break
+            if len(hits) >= k and score < hits[k - 1].score - tuning.recency_margin:
+                done = True
+                break  # the recency bonus can lift nothing from here into the top k
+            row = int(rows[at])
+            doc = int(tables.doc[row])
+            if doc not in story:
+                roots = [d for d, r in story.items() if d == r]
+                story[doc] = _same_story(tables, doc, roots, tuning.duplicate_threshold)
+                if story[doc] != doc:
+                    _fold(tables, hits, story[doc], _Hit(row, score, [doc]), per_article, tuning)
+                    continue
+            if story[doc] != doc or per_doc.get(doc, 0) >= per_article:
                 continue
-        if story[doc] != doc or per_doc.get(doc, 0) >= per_article:
-            continue
-        per_doc[doc] = per_doc.get(doc, 0) + 1
-        hits.append(_Hit(row, score, [doc]))
-    dates = [tables.dates[h.docs[0]] for h in hits]
+            per_doc[doc] = per_doc.get(doc, 0) + 1
+            hits.append(_Hit(row, score, [doc]))
+        if done:
+            break
+    dates = [tables.date(h.docs[0]) for h in hits]
     final = rank.recency_bonus([h.score for h in hits], dates, tuning.recency_margin)
     for hit, score in zip(hits, final, strict=True):
         hit.score = score
@@ -286,7 +386,7 @@ def _fold(tables: Tables, hits: list[_Hit], root: int, dup: _Hit, per_article: i
     for hit in hits:
         if root not in hit.docs:
             continue
-        newer = (tables.dates[dup.docs[0]] or dt.date.min) > (tables.dates[hit.docs[0]] or dt.date.min)
+        newer = (tables.date(dup.docs[0]) or dt.date.min) > (tables.date(hit.docs[0]) or dt.date.min)
         if per_article == 1 and newer and dup.score >= hit.score - tuning.recency_margin:
             hit.row, hit.score, hit.docs = dup.row, dup.score, dup.docs + hit.docs
         else:
@@ -311,20 +411,20 @@ def _to_passages(
     qvec: np.ndarray,
 ) -> list[Passage]:
     seeds = Path(snap.manifest.get("seeds", "."))
-    records = [snap.passages[int(tables.ids[h.row])] for h in hits]
+    records = snap.catalog.passages([int(tables.ids[h.row]) for h in hits])
     answers = (_answer_sentences(records, encoder, qvec) if encoder is not None
                else [(r.start, r.end) for r in records])
+    arts = tables.articles(sorted({n for h in hits for n in h.docs}))
     out = []
     for rank_, (hit, rec, (a_start, a_end)) in enumerate(zip(hits, records, answers, strict=True), 1):
-        meta = snap.manifest["articles"][rec.doc_id]
+        art = arts[hit.docs[0]]
         dups = tuple(
-            Source(doc_id=d, path=str(seeds / d), date=tables.dates[n],
-                   title=snap.manifest["articles"][d]["title"])
-            for n in hit.docs[1:] for d in [tables.docs[n]]
+            Source(doc_id=a.doc_id, path=str(seeds / a.doc_id), date=tables.date(n), title=a.title)
+            for n in hit.docs[1:] for a in [arts[n]]
         )
         out.append(Passage(
             rank=rank_, score=round(hit.score, 4), text=rec.text, doc_id=rec.doc_id,
-            path=str(seeds / rec.doc_id), date=_date(meta), title=meta["title"],
+            path=str(seeds / rec.doc_id), date=tables.date(hit.docs[0]), title=art.title,
             start=rec.start, end=rec.end, answer_start=a_start, answer_end=a_end, duplicates=dups,
         ))
     return out

@@ -1,37 +1,64 @@
-"""The index folder: FAISS vectors + JSONL passages per generation, committed by manifest.json.
+"""The index folder: vectors + SQLite passages per generation, committed by manifest.json.
 
 Layout (everything a reader needs is named by the manifest, so the folder describes itself):
 
-    manifest.json            the commit point: replaced last, atomically, with os.replace
-    gen-000007/vectors.faiss IndexIDMap2(IndexFlatIP): inner product == cosine on unit vectors
-    gen-000007/passages.jsonl one passage a line: id, doc_id, start, end, text
-    gen-000007/bm25.npz      the BM25 matrix of those passages, + bm25-vocab.json (see bm25.py)
-    encoder-<hash>/          the model exported to ONNX, shared by generations of one model
-    .lock                    held by whoever writes
+    manifest.json              the commit point: replaced last, atomically, with os.replace
+    gen-000007/vectors.faiss   flat or IVF FAISS index keyed by passage id (see vectors.py);
+                               its type and codec are the manifest's "vectors_index"
+    gen-000007/passages.sqlite articles (hash, date, title, passage ids) and passages (article,
+                               character span, text): read lazily, a query fetches only its hits
+    gen-000007/rows.npz        per passage, sorted by id: its article number and day, the few
+                               numbers a query needs for every passage (date windows, one per article)
+    gen-000007/bm25.npz        the BM25 matrix of those passages, + bm25-vocab.json (see bm25.py)
+    encoder-<hash>/            the model exported to ONNX, shared by generations of one model
+    .lock                      held by whoever writes
 
-A crash before the rename leaves the previous manifest, and every file it names, untouched.
+A new generation starts as a copy of the current one's SQLite file with the changes applied, so a
+commit costs what changed plus a file copy, not a re-insert of every passage. A crash before the
+manifest's rename leaves the previous manifest, and every file it names, untouched.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
+import sqlite3
+import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import bm25
+from . import bm25, vectors
 from .errors import IndexIncompatible, IndexLocked, IndexNotFound
 
 FORMAT = "qabot-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one IndexFlatIP + passages.jsonl + articles in the manifest (upgrade())
 MANIFEST = "manifest.json"
 METRIC = "inner_product"
+VECTORS, DB, ROWS = "vectors.faiss", "passages.sqlite", "rows.npz"
+_SCHEMA = """
+CREATE TABLE articles (
+    num INTEGER PRIMARY KEY,      -- the article's number in rows.npz
+    doc_id TEXT NOT NULL UNIQUE,  -- file name in the seeds folder
+    hash TEXT NOT NULL,           -- sha256 of the file: what `qabot index` diffs
+    date TEXT,                    -- YYYY-MM-DD, or NULL when the file has none
+    title TEXT NOT NULL,
+    ids TEXT NOT NULL             -- JSON list of its passage ids, in reading order
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,       -- the vector's id in vectors.faiss
+    doc_id TEXT NOT NULL,
+    start_char INTEGER NOT NULL,  -- [start_char, end_char) in the article file
+    end_char INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,30 @@ class PassageRecord:
     start: int
     end: int
     text: str
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """A stored article: what the indexer diffs (hash) and what citations show."""
+
+    doc_id: str
+    hash: str
+    date: str | None
+    title: str
+    ids: tuple[int, ...] = ()
+
+    @property
+    def day(self) -> int:
+        """Proleptic ordinal of the date; 0 when undated."""
+        return dt.date.fromisoformat(self.date).toordinal() if self.date else 0
+
+
+@dataclass
+class Changes:
+    """What a commit does to the current generation: articles gone, articles (re)written."""
+
+    removed: list[str] = field(default_factory=list)  # doc ids, incl. the old version of changed ones
+    articles: list[tuple[ArticleRecord, list[PassageRecord]]] = field(default_factory=list)
 
 
 def load_manifest(index_dir: Path) -> dict[str, Any] | None:
@@ -68,6 +119,11 @@ def load_manifest(index_dir: Path) -> dict[str, Any] | None:
 def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str | None) -> None:
     """Refuse an index of another format version or model, saying what to run."""
     version = manifest.get("format_version")
+    if version == 1:
+        raise IndexIncompatible(
+            f"the index at {index_dir} was written by an older qabot; run `qabot index --index "
+            f"{index_dir}` to upgrade it in place (nothing is re-embedded)"
+        )
     if version != FORMAT_VERSION:
         raise IndexIncompatible(
             f"index at {index_dir} has format version {version}, this qabot reads "
@@ -81,21 +137,164 @@ def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str | Non
         )
 
 
+class Catalog:
+    """A generation's SQLite file, read-only and lazily: queries fetch only what they show.
+
+    The file never changes once committed, so it is opened `immutable` (no locking, no
+    journal checks); one connection serves every thread, behind a lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        self.path = path
+        self._db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def passages(self, ids: Sequence[int]) -> list[PassageRecord]:
+        """These passages, in the order asked; unknown ids are left out."""
+        found: dict[int, PassageRecord] = {}
+        for i in range(0, len(ids), 500):  # SQLite caps the number of parameters
+            part = [int(x) for x in ids[i : i + 500]]
+            rows = self._all(f"SELECT id, doc_id, start_char, end_char, text FROM passages "
+                             f"WHERE id IN ({','.join('?' * len(part))})", part)
+            found.update((r[0], PassageRecord(*r)) for r in rows)
+        return [found[int(i)] for i in ids if int(i) in found]
+
+    def article(self, doc_id: str) -> ArticleRecord | None:
+        rows = self._all("SELECT doc_id, hash, date, title, ids FROM articles WHERE doc_id = ?", [doc_id])
+        return _article(rows[0]) if rows else None
+
+    def articles_by_num(self, nums: Sequence[int]) -> dict[int, ArticleRecord]:
+        """Articles by their number in rows.npz."""
+        out: dict[int, ArticleRecord] = {}
+        for i in range(0, len(nums), 500):
+            part = [int(x) for x in nums[i : i + 500]]
+            rows = self._all(f"SELECT num, doc_id, hash, date, title, ids FROM articles "
+                             f"WHERE num IN ({','.join('?' * len(part))})", part)
+            out.update((r[0], _article(r[1:])) for r in rows)
+        return out
+
+    def articles(self) -> list[ArticleRecord]:
+        """Every article, by doc id."""
+        return [_article(r) for r in
+                self._all("SELECT doc_id, hash, date, title, ids FROM articles ORDER BY doc_id")]
+
+    def hashes(self) -> dict[str, str]:
+        """doc id -> content hash of every article: what `qabot index` diffs against."""
+        return dict(self._all("SELECT doc_id, hash FROM articles"))
+
+    def passage_ids(self) -> list[int]:
+        return [r[0] for r in self._all("SELECT id FROM passages ORDER BY id")]
+
+    def count(self, table: str) -> int:
+        assert table in ("articles", "passages")
+        return int(self._all(f"SELECT count(*) FROM {table}")[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _article(row: Sequence[Any]) -> ArticleRecord:
+    return ArticleRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])))
+
+
+class Articles(Mapping[str, ArticleRecord]):
+    """doc id -> ArticleRecord, read from the catalog on demand."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def __getitem__(self, doc_id: str) -> ArticleRecord:
+        found = self._catalog.article(doc_id)
+        if found is None:
+            raise KeyError(doc_id)
+        return found
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self._catalog.article(doc_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(a.doc_id for a in self._catalog.articles())
+
+    def __len__(self) -> int:
+        return self._catalog.count("articles")
+
+
+class Passages(Mapping[int, PassageRecord]):
+    """passage id -> PassageRecord, read from the catalog on demand."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def __getitem__(self, pid: int) -> PassageRecord:
+        found = self._catalog.passages([pid])
+        if not found:
+            raise KeyError(pid)
+        return found[0]
+
+    def many(self, ids: Sequence[int]) -> list[PassageRecord]:
+        return self._catalog.passages(ids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._catalog.passage_ids())
+
+    def __len__(self) -> int:
+        return self._catalog.count("passages")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Per passage, sorted by id: its article's number and day (0: undated)."""
+
+    ids: np.ndarray
+    doc: np.ndarray
+    day: np.ndarray
+
+    @staticmethod
+    def empty() -> Rows:
+        z = np.zeros(0, dtype=np.int64)
+        return Rows(z, z, z)
+
+
 @dataclass
 class Snapshot:
-    """One committed generation, fully loaded: what a reader searches."""
+    """One committed generation: vectors, per-passage rows and BM25 in RAM, texts on disk."""
 
     manifest: dict[str, Any]
-    vectors: Any  # faiss.IndexIDMap2
-    passages: dict[int, PassageRecord]
+    vectors: Any  # a FAISS index (see vectors.py)
+    layout: vectors.Layout
+    catalog: Catalog
+    rows: Rows
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
     lexical: bm25.Lexical | None = None  # None for an index built before BM25 was added
 
+    @property
+    def passages(self) -> Passages:
+        return Passages(self.catalog)
 
-def load_snapshot(index_dir: Path, model: str | None = None, tokens: bool = False) -> Snapshot:
+    @property
+    def articles(self) -> Articles:
+        return Articles(self.catalog)
+
+    @property
+    def folder(self) -> Path:
+        """The generation folder (to copy its catalog into the next one)."""
+        return self.catalog.path.parent
+
+
+def load_snapshot(
+    index_dir: Path, model: str | None = None, tokens: bool = False, writable: bool = False
+) -> Snapshot:
     """Load the committed generation; retries if a writer swaps generations underneath us.
 
-    `tokens` also loads the BM25 part's per-passage tokens, which only the indexer needs.
+    `tokens` also loads the BM25 part's per-passage tokens, and `writable` reads the vectors
+    into RAM rather than memory-mapping them: both only for the indexer.
     """
     for attempt in range(5):
         manifest = load_manifest(index_dir)
@@ -103,26 +302,28 @@ def load_snapshot(index_dir: Path, model: str | None = None, tokens: bool = Fals
             raise IndexNotFound(f"no index in {index_dir}; run `qabot index` to build it")
         check_compatible(manifest, index_dir, model)
         stamp = manifest_stamp(index_dir)
+        layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
         try:
-            vectors = read_vectors(index_dir / manifest["vectors"])
-            passages = {p.id: p for p in read_passages(index_dir / manifest["passages"])}
+            index = vectors.read(index_dir / manifest["vectors"], layout, for_update=writable)
+            catalog = Catalog(index_dir / manifest["passages"])
+            rows = read_rows(index_dir / manifest["rows"])
             lexical = read_lexical(index_dir, manifest, tokens)
         except FileNotFoundError:
             # A writer committed and removed this generation between our two reads: retry.
             time.sleep(0.05 * (attempt + 1))
             continue
-        dim = manifest["model"]["dim"]
-        if vectors.d != dim or vectors.ntotal != len(passages):
+        dim, count = manifest["model"]["dim"], manifest["passage_count"]
+        if index.d != dim or index.ntotal != count or len(rows.ids) != count:
             raise IndexIncompatible(
-                f"index at {index_dir} is inconsistent (vectors {vectors.d}-d x {vectors.ntotal}, "
-                f"manifest {dim}-d x {len(passages)}); run `qabot index --rebuild`"
+                f"index at {index_dir} is inconsistent (vectors {index.d}-d x {index.ntotal}, "
+                f"{len(rows.ids)} rows, manifest {dim}-d x {count}); run `qabot index --rebuild`"
             )
-        if lexical is not None and len(lexical.ids) != len(passages):
+        if lexical is not None and len(lexical.ids) != count:
             raise IndexIncompatible(
                 f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
-                f"the manifest {len(passages)}); run `qabot index --rebuild`"
+                f"the manifest {count}); run `qabot index --rebuild`"
             )
-        return Snapshot(manifest, vectors, passages, stamp, lexical)
+        return Snapshot(manifest, index, layout, catalog, rows, stamp, lexical)
     raise IndexIncompatible(f"index at {index_dir} keeps changing or lost its files; retry")
 
 
@@ -135,28 +336,9 @@ def manifest_stamp(index_dir: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-def new_vectors(dim: int) -> Any:
-    """An empty exact inner-product index with our own int64 ids."""
-    import faiss
-
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
-def read_vectors(path: Path) -> Any:
-    """Load a FAISS index file."""
-    import faiss
-
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    return faiss.read_index(str(path))
-
-
-def read_passages(path: Path) -> Iterable[PassageRecord]:
-    """Stream the passages of a generation."""
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            yield PassageRecord(int(d["id"]), d["doc_id"], int(d["start"]), int(d["end"]), d["text"])
+def read_rows(path: Path) -> Rows:
+    with np.load(path, allow_pickle=False) as z:
+        return Rows(z["ids"], z["doc"], z["day"])
 
 
 def read_lexical(index_dir: Path, manifest: dict[str, Any], tokens: bool = False) -> bm25.Lexical | None:
@@ -168,21 +350,18 @@ def read_lexical(index_dir: Path, manifest: dict[str, Any], tokens: bool = False
                      with_tokens=tokens)
 
 
-def remove_ids(vectors: Any, ids: Iterable[int]) -> None:
-    """Drop these passage ids from a FAISS id-mapped index."""
-    arr = np.fromiter(ids, dtype=np.int64)
-    if arr.size:
-        vectors.remove_ids(arr)
-
-
 def commit(
     index_dir: Path,
     manifest: dict[str, Any],
-    vectors: Any,
-    passages: Iterable[PassageRecord],
+    index: Any,
+    layout: vectors.Layout,
+    changes: Changes,
+    base: Snapshot | None = None,
     lexical: bm25.Lexical | None = None,
 ) -> dict[str, Any]:
-    """Write a new generation and make it current; returns the committed manifest.
+    """Write a new generation — `base` (the current one, None for a fresh index) with `changes`
+    applied — and make it current; returns the committed manifest. `index` holds the vectors
+    of the result.
 
     With `lexical`, its files go into the generation too, and manifest["bm25"] (the parameters
     it was built with) gains their names.
@@ -190,30 +369,28 @@ def commit(
     Order matters: data files written and fsynced, then the manifest written to a temporary
     name, fsynced, and renamed over the old one. The rename is the commit.
     """
-    import faiss
-
     previous = load_manifest(index_dir)
     generation = (previous or {}).get("generation", 0) + 1
     gen = f"gen-{generation:06d}"
     gen_dir = index_dir / gen
     shutil.rmtree(gen_dir, ignore_errors=True)  # leftovers of a run that died before commit
     gen_dir.mkdir(parents=True)
-    faiss.write_index(vectors, str(gen_dir / "vectors.faiss"))
-    count = 0
-    with (gen_dir / "passages.jsonl").open("w", encoding="utf-8") as f:
-        for p in passages:
-            f.write(json.dumps({"id": p.id, "doc_id": p.doc_id, "start": p.start, "end": p.end,
-                                "text": p.text}, ensure_ascii=False) + "\n")
-            count += 1
-    written = ["vectors.faiss", "passages.jsonl"]
+    vectors.write(index, gen_dir / VECTORS)
+    rows, articles = _write_catalog(gen_dir / DB, changes, base)
+    np.savez(gen_dir / ROWS, ids=rows.ids, doc=rows.doc, day=rows.day)
+    if len(rows.ids) != index.ntotal:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
+    written = [VECTORS, DB, ROWS]
     if lexical is not None:
         names = bm25.save(lexical, gen_dir)
         written += list(names.values())
         manifest = dict(manifest, bm25=dict(manifest.get("bm25") or {},
                                             **{k: f"{gen}/{v}" for k, v in names.items()}))
     manifest = dict(manifest, format=FORMAT, format_version=FORMAT_VERSION, metric=METRIC,
-                    generation=generation, passage_count=count,
-                    vectors=f"{gen}/vectors.faiss", passages=f"{gen}/passages.jsonl",
+                    generation=generation, passage_count=len(rows.ids), article_count=articles,
+                    vectors=f"{gen}/{VECTORS}", vectors_index=layout.as_dict(),
+                    passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
                     committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name in written:
         fsync_path(gen_dir / name)
@@ -227,6 +404,77 @@ def commit(
     fsync_path(index_dir)
     _collect_garbage(index_dir, manifest, previous)
     return manifest
+
+
+def _write_catalog(path: Path, changes: Changes, base: Snapshot | None) -> tuple[Rows, int]:
+    """The new generation's SQLite file (a copy of the base's with the changes applied) and
+    its rows; returns them with the article count."""
+    if base is not None:
+        shutil.copyfile(base.catalog.path, path)
+    db = sqlite3.connect(path)
+    try:
+        # No journal: this file is unreachable until the manifest names it, and a crash
+        # before that throws the whole generation away.
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        if base is None:
+            db.executescript(_SCHEMA)
+        gone: list[int] = []
+        replaced = changes.removed + [a.doc_id for a, _ in changes.articles]
+        for doc in replaced:
+            row = db.execute("SELECT ids FROM articles WHERE doc_id = ?", [doc]).fetchone()
+            if row is not None:
+                gone += json.loads(row[0])
+        db.executemany("DELETE FROM articles WHERE doc_id = ?", [[d] for d in replaced])
+        db.executemany("DELETE FROM passages WHERE id = ?", [[i] for i in gone])
+        new_ids, new_doc, new_day = [], [], []
+        for art, passages in changes.articles:
+            cur = db.execute(
+                "INSERT INTO articles (doc_id, hash, date, title, ids) VALUES (?,?,?,?,?)",
+                [art.doc_id, art.hash, art.date, art.title, json.dumps([p.id for p in passages])])
+            db.executemany("INSERT INTO passages VALUES (?,?,?,?,?)",
+                           [[p.id, p.doc_id, p.start, p.end, p.text] for p in passages])
+            new_ids += [p.id for p in passages]
+            new_doc += [cur.lastrowid] * len(passages)
+            new_day += [art.day] * len(passages)
+        db.commit()
+        articles = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+    finally:
+        db.close()
+    old = base.rows if base is not None else Rows.empty()
+    keep = ~np.isin(old.ids, np.array(gone, dtype=np.int64))
+    ids = np.concatenate([old.ids[keep], np.array(new_ids, dtype=np.int64)])
+    order = np.argsort(ids, kind="stable")
+    rows = Rows(ids[order],
+                np.concatenate([old.doc[keep], np.array(new_doc, dtype=np.int64)])[order],
+                np.concatenate([old.day[keep], np.array(new_day, dtype=np.int64)])[order])
+    return rows, articles
+
+
+def upgrade(index_dir: Path) -> dict[str, Any] | None:
+    """Rewrite a format-1 index (one exact FAISS file, passages.jsonl, articles in the manifest)
+    as format 2, keeping every vector: nothing is re-embedded. None when there is nothing to do.
+    The caller holds the write lock."""
+    old = load_manifest(index_dir)
+    if old is None or old.get("format_version") != 1:
+        return None
+    index = vectors.read(index_dir / old["vectors"], vectors.Layout(), for_update=True)
+    by_doc: dict[str, list[PassageRecord]] = {}
+    with (index_dir / old["passages"]).open(encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            p = PassageRecord(int(d["id"]), d["doc_id"], int(d["start"]), int(d["end"]), d["text"])
+            by_doc.setdefault(p.doc_id, []).append(p)
+    changes = Changes()
+    for doc, meta in sorted(old["articles"].items()):
+        passages = sorted(by_doc.get(doc, []), key=lambda p: meta["ids"].index(p.id))
+        changes.articles.append(
+            (ArticleRecord(doc, meta["hash"], meta.get("date"), meta["title"]), passages))
+    keep = {k: v for k, v in old.items() if k not in (
+        "articles", "passages", "vectors", "generation", "passage_count", "committed_at", "bm25")}
+    # BM25's files are not carried over: the next indexing run rebuilds them from the texts.
+    bm = {k: v for k, v in (old.get("bm25") or {}).items() if k not in ("matrix", "vocab")}
+    return commit(index_dir, dict(keep, bm25=bm), index, vectors.Layout(), changes)
 
 
 def _collect_garbage(

@@ -27,7 +27,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from telegram.ext import AIORateLimiter, Application
 
-from qabot import bot
+from qabot import bot, store
 from qabot import format as fmt
 from qabot.config import Settings
 from qabot.indexer import run_index
@@ -602,7 +602,7 @@ def test_bot_watch_indexes_and_answers_from_each_new_index(tg: FakeTelegram, rea
         [first] = tg.wait_for_messages(1, timeout=15)
         (real_settings.seeds / "penguins.txt").write_text(
             " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter storms.")
-        wait_until(lambda: "penguins.txt" in manifest.read_text())
+        wait_until(lambda: "penguins.txt" in store.load_snapshot(real_settings.index).articles)
         tg.send_text("How do penguins survive the winter?")
         [second] = tg.wait_for_messages(2, timeout=15)[1:]
         proc.send_signal(signal.SIGTERM)

@@ -60,15 +60,15 @@ def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) ->
 def test_incremental_with_the_real_model(real_settings: Settings) -> None:
     run_index(real_settings, log=quiet, progress=False)
     r = Retriever(real_settings.index)
-    ids_before = store.load_manifest(real_settings.index)["articles"]  # type: ignore[index]
+    ids_before = dict(store.load_snapshot(real_settings.index).articles)
 
     new = real_settings.seeds / "penguins.txt"
     new.write_text(" date 2024-06-01 Emperor penguins in Antarctica huddle together to survive "
                    "winter storms. Colonies of up to 5,000 birds were counted by satellite.")
     report = run_index(real_settings, log=quiet, progress=False)
     assert (report.added, report.unchanged, report.passages_embedded) == (1, 5, 1)
-    after = store.load_manifest(real_settings.index)["articles"]  # type: ignore[index]
-    assert all(after[d]["ids"] == ids_before[d]["ids"] for d in ids_before)
+    after = store.load_snapshot(real_settings.index).articles
+    assert all(after[d].ids == ids_before[d].ids for d in ids_before)
     assert search(r, "How do penguins survive the winter?", k=1)[0].doc_id == "penguins.txt"
 
     new.write_text(" date 2024-06-02 A wildfire near Athens forced thousands to leave their homes.")
@@ -209,4 +209,4 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     assert "Aghdam-Khankendi" in top.text and top.doc_id == SHIPPED_SEED.name
     done = run_qabot("index", timeout=300)
     assert done.returncode == 0 and "80 added" in done.stdout, done.stderr
-    assert len(store.load_manifest(real_settings.index)["articles"]) == 85  # type: ignore[index]
+    assert len(store.load_snapshot(real_settings.index).articles) == 85

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,7 @@ def test_first_run_embeds_everything_then_nothing(env: tuple[Settings, FakeEmbed
 def test_add_change_delete(env: tuple[Settings, FakeEmbedder]) -> None:
     settings, fake = env
     index(settings, fake)
-    manifest = store.load_manifest(settings.index)
-    assert manifest is not None
-    kept_ids = manifest["articles"]["1.txt"]["ids"]
+    kept_ids = store.load_snapshot(settings.index).articles["1.txt"].ids
 
     fake.embedded.clear()
     new = " date 2024-02-01 Penguins waddle in Antarctica. Penguins swim fast."
@@ -80,11 +79,11 @@ def test_add_change_delete(env: tuple[Settings, FakeEmbedder]) -> None:
     report = index(settings, fake)
     assert report.removed == 1
     snap = store.load_snapshot(settings.index)
-    assert "2.txt" not in snap.manifest["articles"]
+    assert "2.txt" not in snap.articles
     assert all(p.doc_id != "2.txt" for p in snap.passages.values())
     assert "2.txt" not in ask(settings, fake, "bank interest rate", k=10)
     # the untouched article kept its passages and ids throughout
-    assert snap.manifest["articles"]["1.txt"]["ids"] == kept_ids
+    assert snap.articles["1.txt"].ids == kept_ids
     assert snap.vectors.ntotal == len(snap.passages) == snap.manifest["passage_count"]
 
 
@@ -117,7 +116,7 @@ def test_bad_seed_is_skipped_and_a_broken_known_file_keeps_its_last_version(
     (settings.seeds / "1.txt").write_bytes(b"\x00\x01 half-written binary")
     report = index(settings, fake)
     assert not report.committed and {b.doc_id for b in report.skipped} == {"bad.txt", "1.txt"}
-    assert "1.txt" in store.load_snapshot(settings.index).manifest["articles"]
+    assert "1.txt" in store.load_snapshot(settings.index).articles
 
 
 def test_nothing_indexable_fails_and_leaves_the_index_alone(env: tuple[Settings, FakeEmbedder]) -> None:
@@ -149,7 +148,7 @@ def test_a_crash_before_the_manifest_rename_leaves_the_previous_generation(
     monkeypatch.undo()
     assert json.loads((settings.index / "manifest.json").read_text()) == before
     snap = store.load_snapshot(settings.index)
-    assert "new.txt" not in snap.manifest["articles"] and snap.vectors.ntotal == before["passage_count"]
+    assert "new.txt" not in snap.articles and snap.vectors.ntotal == before["passage_count"]
     assert index(settings, fake).added == 1
 
 
@@ -184,4 +183,51 @@ def test_second_writer_waits_or_refuses(env: tuple[Settings, FakeEmbedder]) -> N
         time.sleep(0.5)
         assert not done.is_set() and any("waiting" in m for m in messages)
     t.join(10)
-    assert done.is_set() and "n.txt" in store.load_snapshot(settings.index).manifest["articles"]
+    assert done.is_set() and "n.txt" in store.load_snapshot(settings.index).articles
+
+
+def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
+    def name(i: int) -> str:  # three words of its own: the fake embedder hashes words into 256 dims
+        return f"x{i}a y{i}b z{i}c"
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+
+    def write(n: int) -> None:
+        for i in range(n):
+            w = name(i)
+            (seeds / f"{i:03d}.txt").write_text(f" date 2024-02-{i % 28 + 1:02d} Report {w}. "
+                                                + f"The {w} story goes on. " * 2)
+
+    def layout() -> dict:
+        return store.load_manifest(settings.index)["vectors_index"]  # type: ignore[index]
+
+    def findable(n: int) -> None:
+        r = Retriever(settings.index, embedder=fake)
+        for i in range(0, n, 7):
+            w = name(i)
+            for mode in ("dense", "hybrid", "bm25"):
+                assert [p.doc_id for p in search(r, f"{w} story", k=3, mode=mode)][0] == f"{i:03d}.txt"
+
+    write(90)
+    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder", chunk_tokens=24,
+                        chunk_overlap=4, ann_threshold=160)
+    fake = FakeEmbedder(dim=256)
+    report = index(settings, fake)
+    assert layout()["type"] == "flat" and report.passage_count < 160
+    findable(90)
+    write(200)  # grows past the threshold: approximate, every passage still found
+    report = index(settings, fake)
+    assert report.passage_count >= 160 and layout()["type"] == "ivf" and layout()["nlist"] >= 2
+    findable(200)
+    for f in sorted(seeds.iterdir())[60:]:  # shrinks below half of it: exact again
+        f.unlink()
+    report = index(settings, fake)
+    assert report.passage_count < 80 and layout()["type"] == "flat"
+    findable(60)
+    # a new codec applies at the next run without re-embedding anything
+    before = len(fake.embedded)
+    report = index(replace(settings, vector_codec="sq8"), fake)
+    assert report.committed and len(fake.embedded) == before and layout()["codec"] == "sq8"
+    findable(60)
+    assert not index(replace(settings, vector_codec="sq8"), fake).committed

@@ -1,4 +1,5 @@
-"""Store contract: exact search equals brute force; save → load is identical; ids behave."""
+"""Store contract, for every vector index type: search against brute force, save → load gives
+identical results, add/remove/update behave, switching type keeps every passage findable."""
 
 from __future__ import annotations
 
@@ -8,61 +9,201 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import store
+from qabot import store, vectors
 from qabot.errors import IndexIncompatible, IndexNotFound
+from qabot.vectors import Layout
+
+DIM = 32
+# (layout, recall@10 it must reach against brute force on clustered data). PQ is lossy by
+# design: 4 bytes a vector at 32-d here (48 at 384-d), so its floor is low.
+LAYOUTS = {
+    "flat": (Layout("flat", "none"), 1.0),
+    "flat-float16": (Layout("flat", "float16"), 0.99),
+    "flat-sq8": (Layout("flat", "sq8"), 0.9),
+    "flat-pq": (Layout("flat", "pq"), 0.3),
+    "ivf": (Layout("ivf", "none", nlist=32, nprobe=8, trained_on=4000), 0.9),
+    "ivf-sq8": (Layout("ivf", "sq8", nlist=32, nprobe=8, trained_on=4000), 0.85),
+    "ivf-pq": (Layout("ivf", "pq", nlist=32, nprobe=8, trained_on=4000), 0.3),
+}
 
 
-def unit(rng: np.random.Generator, n: int, d: int = 32) -> np.ndarray:
-    v = rng.standard_normal((n, d)).astype(np.float32)
+def clustered(rng: np.random.Generator, n: int, topics: int = 40) -> np.ndarray:
+    """Unit vectors around topic centres, like embeddings (uniform ones have no neighbours)."""
+    centres = rng.standard_normal((topics, DIM))
+    v = centres[rng.integers(0, topics, n)] + 0.8 * rng.standard_normal((n, DIM))
+    v = v.astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def records(ids: np.ndarray) -> list[store.PassageRecord]:
-    return [store.PassageRecord(int(i), f"doc{int(i) % 7}.txt", 0, 4, f"text {i}") for i in ids]
+def brute(corpus: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    return ids[np.argsort(-(queries @ corpus.T), axis=1, kind="stable")[:, :k]]
 
 
-def manifest(dim: int = 32) -> dict:
+def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / truth.shape[1]
+                          for f, t in zip(found, truth, strict=True)]))
+
+
+def search_all(index: object, layout: Layout, queries: np.ndarray, k: int = 10) -> list[np.ndarray]:
+    return [vectors.search(index, layout, q, k)[1] for q in queries]
+
+
+def changes_for(ids: np.ndarray, per_article: int = 10) -> store.Changes:
+    """Synthetic articles of `per_article` passages each over these passage ids."""
+    changes = store.Changes()
+    for a in range(0, len(ids), per_article):
+        doc = f"doc{int(ids[a])}.txt"
+        recs = [store.PassageRecord(int(i), doc, 10 * j, 10 * j + 9, f"passage {int(i)}")
+                for j, i in enumerate(ids[a : a + per_article])]
+        changes.articles.append((store.ArticleRecord(doc, f"h{a}", "2024-01-02", f"Title {a}"), recs))
+    return changes
+
+
+def manifest(dim: int = DIM) -> dict:
     return {"model": {"name": "m", "dim": dim}, "chunker": {}, "encoder": None, "seeds": ".",
-            "next_id": 0, "articles": {}}
+            "next_id": 0}
 
 
-def test_search_matches_brute_force_and_survives_save_load(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    vecs, queries = unit(rng, 500), unit(rng, 20)
-    ids = np.arange(1000, 1500, dtype=np.int64)
-    index = store.new_vectors(32)
-    index.add_with_ids(vecs, ids)
-    scores, got = index.search(queries, 10)
-    brute = np.argsort(-(queries @ vecs.T), axis=1)[:, :10] + 1000
-    assert (got == brute).all()
-    np.testing.assert_allclose(scores, np.sort(queries @ vecs.T, axis=1)[:, ::-1][:, :10], rtol=1e-5)
+    corpus = clustered(rng, 4000)
+    queries = clustered(rng, 50)
+    return corpus, np.arange(100, 4100, dtype=np.int64), queries
 
-    store.commit(tmp_path, manifest(), index, records(ids))
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_search_against_brute_force_and_save_load(name: str, data: tuple, tmp_path: Path) -> None:
+    corpus, ids, queries = data
+    layout, floor = LAYOUTS[name]
+    index = vectors.new_index(layout, DIM, corpus)
+    vectors.add(index, ids, corpus)
+    assert index.ntotal == len(ids)
+    found = search_all(index, layout, queries)
+    truth = brute(corpus, ids, queries)
+    got = recall(found, truth)
+    assert got >= floor, f"{name}: recall@10 {got:.3f} < {floor}"
+    if layout.exact:
+        assert all((f == t).all() for f, t in zip(found, truth, strict=True))
+        scores, _ = vectors.search(index, layout, queries[0], 10)
+        np.testing.assert_allclose(scores, np.sort(queries[0] @ corpus.T)[::-1][:10], rtol=1e-5)
+
+    committed = store.commit(tmp_path, manifest(), index, layout, changes_for(ids))
+    assert committed["vectors_index"] == layout.as_dict() and committed["passage_count"] == len(ids)
     snap = store.load_snapshot(tmp_path)
-    s2, g2 = snap.vectors.search(queries, 10)
-    assert (g2 == got).all() and np.array_equal(s2, scores)
-    assert len(snap.passages) == 500 and snap.manifest["passage_count"] == 500
+    assert snap.layout == layout
+    for q, before in zip(queries, found, strict=True):
+        s1, i1 = vectors.search(index, layout, q, 10)
+        s2, i2 = vectors.search(snap.vectors, snap.layout, q, 10)
+        assert (i1 == i2).all() and (i2 == before).all() and np.array_equal(s1, s2)
+    assert len(snap.passages) == len(ids) and snap.passages[int(ids[5])].text == f"passage {ids[5]}"
+    assert (snap.rows.ids == ids).all()
 
 
-def test_remove_and_add_change_count_and_results() -> None:
-    rng = np.random.default_rng(1)
-    vecs = unit(rng, 100)
-    index = store.new_vectors(32)
-    index.add_with_ids(vecs, np.arange(100, dtype=np.int64))
-    store.remove_ids(index, range(10))
-    assert index.ntotal == 90
-    _, got = index.search(vecs[:10], 1)
-    assert not set(got[:, 0].tolist()) & set(range(10))
-    index.add_with_ids(vecs[:1], np.array([555], dtype=np.int64))
-    _, got = index.search(vecs[:1], 1)
-    assert index.ntotal == 91 and got[0, 0] == 555
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_add_remove_update(name: str, data: tuple) -> None:
+    corpus, ids, _ = data
+    layout, _ = LAYOUTS[name]
+    index = vectors.new_index(layout, DIM, corpus)
+    vectors.add(index, ids, corpus)
+    gone = ids[:100]
+    vectors.remove(index, gone.tolist())
+    assert index.ntotal == len(ids) - 100
+    for q in corpus[:100]:
+        assert not set(vectors.search(index, layout, q, 10)[1].tolist()) & set(gone.tolist())
+    assert sorted(vectors.all_ids(index).tolist()) == ids[100:].tolist()
+    # an update is the old id removed and the new vector added under a fresh id
+    vectors.remove(index, [int(ids[200])])
+    vectors.add(index, np.array([99_999]), corpus[200:201])
+    assert index.ntotal == len(ids) - 100
+    assert 99_999 in vectors.search(index, layout, corpus[200], 10)[1].tolist()
+    assert int(ids[200]) not in vectors.search(index, layout, corpus[200], 10)[1].tolist()
+    back = vectors.vectors_of(index, np.array([99_999]))[0]
+    # stored exactly, or decoded close to it
+    assert float(back @ corpus[200]) > {"none": 0.9999, "float16": 0.999, "sq8": 0.99}.get(layout.codec, 0.7)
+
+
+def test_switching_type_at_the_threshold_keeps_every_passage_findable(data: tuple) -> None:
+    import faiss
+
+    corpus, ids, _ = data
+    # auto: flat below the threshold, ivf from it, back to flat below half of it
+    assert vectors.choose(1999, "auto", "none", 2000, 0).type == "flat"
+    grown = vectors.choose(2000, "auto", "none", 2000, 0)
+    assert grown.type == "ivf" and grown.trained_on == 2000 and grown.nprobe >= 8
+    assert vectors.choose(1500, "auto", "none", 2000, 0, grown) == grown  # hysteresis
+    assert vectors.choose(999, "auto", "none", 2000, 0, grown).type == "flat"
+    assert vectors.choose(8001, "auto", "none", 2000, 0, grown).trained_on == 8001  # retrained
+    assert vectors.choose(3000, "auto", "sq8", 2000, 0, grown).codec == "sq8"
+
+    flat = vectors.new_index(Layout(), DIM)
+    vectors.add(flat, ids[:2000], corpus[:2000])
+    ivf = vectors.convert(flat, grown)
+    vectors.add(ivf, ids[2000:], corpus[2000:])
+    for layout, index in ((grown, ivf), (Layout(), vectors.convert(ivf, Layout()))):
+        assert index.ntotal == len(ids)
+        some = np.random.default_rng(1).choice(len(ids), 400, replace=False)
+        own = [vectors.search(index, layout, corpus[r], 10)[1] for r in some]
+        assert all(int(ids[r]) in f.tolist() for r, f in zip(some, own, strict=True)), layout
+        every = index.search(corpus, 10, params=faiss.SearchParametersIVF(nprobe=grown.nprobe)
+                             if layout.type == "ivf" else None)[1]
+        assert all(i in row for i, row in zip(ids.tolist(), every.tolist(), strict=True)), layout
+
+
+def test_commit_applies_changes_to_the_previous_generation(data: tuple, tmp_path: Path) -> None:
+    corpus, ids, _ = data
+    index = vectors.new_index(Layout(), DIM)
+    vectors.add(index, ids[:100], corpus[:100])
+    store.commit(tmp_path, manifest(), index, Layout(), changes_for(ids[:100]))
+    base = store.load_snapshot(tmp_path, writable=True)
+    assert len(base.articles) == 10
+    doc = f"doc{int(ids[0])}.txt"
+    vectors.remove(index, ids[:10].tolist())
+    vectors.add(index, ids[100:110], corpus[100:110])
+    changes = changes_for(ids[100:110])
+    changes.removed.append(doc)
+    store.commit(tmp_path, manifest(), index, Layout(), changes, base)
+    snap = store.load_snapshot(tmp_path)
+    assert doc not in snap.articles and f"doc{int(ids[100])}.txt" in snap.articles
+    assert sorted(snap.passages) == ids[10:110].tolist() == snap.rows.ids.tolist()
+    assert snap.manifest["article_count"] == 10 and snap.manifest["passage_count"] == 100
+    kept = snap.articles[f"doc{int(ids[10])}.txt"]
+    assert kept.ids == tuple(ids[10:20].tolist()) and kept.title == "Title 10"
+    assert base.catalog.count("passages") == 100  # the previous generation is untouched
+
+
+def test_an_index_of_format_1_is_upgraded_without_re_embedding(data: tuple, tmp_path: Path) -> None:
+    import faiss
+
+    corpus, ids, _ = data
+    gen = tmp_path / "gen-000001"
+    gen.mkdir()
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    index.add_with_ids(corpus[:20], ids[:20])
+    faiss.write_index(index, str(gen / "vectors.faiss"))
+    with (gen / "passages.jsonl").open("w") as f:
+        for i in ids[:20].tolist():
+            f.write(json.dumps({"id": i, "doc_id": "a.txt" if i < 110 else "b.txt", "start": 0,
+                                "end": 3, "text": f"t{i}"}) + "\n")
+    old = dict(manifest(), format="qabot-index", format_version=1, generation=1, passage_count=20,
+               vectors="gen-000001/vectors.faiss", passages="gen-000001/passages.jsonl",
+               articles={"a.txt": {"hash": "x", "date": None, "title": "A", "ids": ids[:10].tolist()},
+                         "b.txt": {"hash": "y", "date": "2024-01-01", "title": "B",
+                                   "ids": ids[10:20].tolist()}})
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    with pytest.raises(IndexIncompatible, match="older qabot.*qabot index"):
+        store.load_snapshot(tmp_path)
+    store.upgrade(tmp_path)
+    snap = store.load_snapshot(tmp_path)
+    assert snap.articles["b.txt"].ids == tuple(ids[10:20].tolist()) and snap.articles["b.txt"].date
+    assert (vectors.vectors_of(snap.vectors, ids[:20]) == corpus[:20]).all()
+    assert snap.passages[int(ids[3])].text == f"t{ids[3]}"
 
 
 def test_load_refuses_mismatches_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFound, match="qabot index"):
         store.load_snapshot(tmp_path)
-    index = store.new_vectors(32)
-    store.commit(tmp_path, manifest(), index, [])
+    store.commit(tmp_path, manifest(), vectors.new_index(Layout(), DIM), Layout(), store.Changes())
     with pytest.raises(IndexIncompatible, match="built with model 'm'.*--rebuild"):
         store.load_snapshot(tmp_path, model="other")
     data = json.loads((tmp_path / "manifest.json").read_text())

@@ -110,8 +110,9 @@ def until(check: Callable[[], Any], timeout: float = 10, what: str = "condition"
 
 
 def articles(settings: Settings) -> dict[str, Any]:
-    manifest = store.load_manifest(settings.index)
-    return {} if manifest is None else manifest["articles"]
+    if store.load_manifest(settings.index) is None:
+        return {}
+    return {a.doc_id: a for a in store.load_snapshot(settings.index).catalog.articles()}
 
 
 def top_doc(retriever: Retriever, question: str) -> str:
@@ -209,7 +210,7 @@ def test_a_file_written_slowly_is_never_indexed_half_written(
             if store.manifest_stamp(real_settings.index) != stamp:
                 stamp = store.manifest_stamp(real_settings.index)
                 for doc, meta in articles(real_settings).items():
-                    seen.setdefault(doc, set()).add(meta["hash"])
+                    seen.setdefault(doc, set()).add(meta.hash)
             time.sleep(0.02)
 
     observer = threading.Thread(target=observe)
@@ -239,7 +240,7 @@ def test_a_file_written_slowly_is_never_indexed_half_written(
             f.write("".join(pieces[1:]))
         expected = hashlib.sha256(full.encode()).hexdigest()
         names = ("slow1.txt", "slow2.txt", "slow3.txt")
-        until(lambda: all(articles(real_settings).get(n, {}).get("hash") == expected for n in names),
+        until(lambda: all(getattr(articles(real_settings).get(n), "hash", None) == expected for n in names),
               what="slow files indexed")
         time.sleep(0.2)
     finally:

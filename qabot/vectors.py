@@ -1,0 +1,245 @@
+"""The vector part of a generation: exact while small, an IVF index above a threshold.
+
+Two index types, recorded in the manifest's "vectors_index" entry (a `Layout`):
+
+    flat  IndexIDMap2 over every vector: exact with codec "none" (the default while small),
+          exhaustive over compressed codes otherwise.
+    ivf   IndexIVF<codec>: a spherical k-means coarse quantizer of `nlist` cells, each query
+          scans `nprobe` of them. Ids live in the inverted lists and a hashtable direct map
+          is kept, so vectors can be removed and read back by id: incremental add, update and
+          remove work exactly as on flat, no tombstones or id map needed.
+
+IVF rather than HNSW (measured in benchmarks/ann_choice.py, docs/scaling.md): FAISS's HNSW
+cannot remove a vector, needs ~3x longer to build at 1M on this machine, and keeps its graph in
+RAM; IVF removes natively and its lists can be memory-mapped.
+
+Codecs (bytes per 384-d vector): none 1536 (float32), float16 768, sq8 384, pq 48.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+INDEX_TYPES = ("auto", "flat", "ivf")
+CODECS = ("none", "float16", "sq8", "pq")
+_FACTORY = {"none": "Flat", "float16": "SQfp16", "sq8": "SQ8"}
+# k-means needs some points per cell; FAISS warns below 39 and quality drops with fewer.
+MIN_POINTS_PER_CELL = 39
+TRAIN_POINTS_PER_CELL = 64  # a sample is enough to place the cells; all of 1M would take minutes
+
+
+def _faiss() -> Any:
+    """FAISS, imported on first use (~0.2 s) and untyped: its SWIG stubs miss half the API."""
+    import faiss
+
+    return faiss
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a generation's vectors are indexed; any change but nprobe rebuilds the index."""
+
+    type: str = "flat"
+    codec: str = "none"
+    nlist: int = 0  # ivf: cells of the coarse quantizer
+    nprobe: int = 0  # ivf: cells a query scans
+    trained_on: int = 0  # ivf: vectors in the index when the quantizer was trained
+
+    @property
+    def exact(self) -> bool:
+        """True when searching it gives exactly the brute-force answer."""
+        return self.type == "flat" and self.codec == "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any] | None) -> Layout:
+        """The manifest's record; an index written before it existed is exact flat."""
+        return Layout(**d) if d else Layout()
+
+
+def nlist_for(count: int) -> int:
+    """Cells for `count` vectors: the power of two near 4·√count (FAISS's usual rule), no more
+    than the points allow to train."""
+    target = max(1.0, 4 * math.sqrt(max(count, 1)))
+    nlist = 2 ** int(math.floor(math.log2(target)))
+    while nlist > 1 and count < MIN_POINTS_PER_CELL * nlist:
+        nlist //= 2
+    return nlist
+
+
+def nprobe_for(nlist: int, setting: int) -> int:
+    """Cells scanned per query: the setting when given, else nlist/32 (at least 8), which kept
+    recall@10 >= 0.95 at 1M in benchmarks/ann_choice.py."""
+    return min(nlist, setting if setting > 0 else max(8, nlist // 32))
+
+
+def choose(count: int, want: str, codec: str, threshold: int, nprobe: int,
+           current: Layout | None = None) -> Layout:
+    """The layout for `count` vectors.
+
+    "auto" is flat below `threshold` and ivf from it; once ivf, it stays ivf until the index
+    shrinks below half the threshold, so a corpus hovering at the boundary is not rebuilt at
+    every commit. An ivf quantizer is kept while the count stays within 4x of what it was
+    trained on (cells then hold between a quarter and 4x their intended size), retrained past it.
+    """
+    if want not in INDEX_TYPES:
+        raise ValueError(f"index type must be one of {INDEX_TYPES}, not {want!r}")
+    if codec not in CODECS:
+        raise ValueError(f"codec must be one of {CODECS}, not {codec!r}")
+    kind = want
+    if want == "auto":
+        was_ivf = current is not None and current.type == "ivf"
+        kind = "ivf" if count >= (threshold // 2 if was_ivf else threshold) else "flat"
+    if kind == "ivf" and count < MIN_POINTS_PER_CELL:
+        kind = "flat"  # nothing to train a quantizer on yet
+    if kind == "flat":
+        return Layout("flat", codec)
+    if (current is not None and current.type == "ivf" and current.codec == codec
+            and current.trained_on / 4 <= count <= current.trained_on * 4):
+        return replace(current, nprobe=nprobe_for(current.nlist, nprobe))
+    nlist = nlist_for(count)
+    return Layout("ivf", codec, nlist, nprobe_for(nlist, nprobe), count)
+
+
+def same_structure(a: Layout, b: Layout) -> bool:
+    """True when an index built as `a` serves as `b` (they differ at most in nprobe)."""
+    return replace(a, nprobe=0) == replace(b, nprobe=0)
+
+
+def _codec(codec: str, dim: int) -> str:
+    if codec == "pq":
+        m = dim // 8 if dim % 8 == 0 else dim // 4 if dim % 4 == 0 else 1
+        # 8 dims a sub-quantizer: 48 bytes for 384-d. "np": no polysemous training, which
+        # only serves Hamming-distance filtering we don't use and takes 10x longer.
+        return f"PQ{m}x8np"
+    return _FACTORY[codec]
+
+
+def new_index(layout: Layout, dim: int, train: np.ndarray | None = None) -> Any:
+    """An empty index of this layout; codecs and ivf need `train` (unit rows) to learn from."""
+    faiss = _faiss()
+
+    if layout.type == "flat":
+        inner = faiss.index_factory(dim, _codec(layout.codec, dim), faiss.METRIC_INNER_PRODUCT)
+        index: Any = faiss.IndexIDMap2(inner)
+    else:
+        index = faiss.index_factory(dim, f"IVF{layout.nlist},{_codec(layout.codec, dim)}",
+                                    faiss.METRIC_INNER_PRODUCT)
+        index.cp.spherical = True  # unit vectors: centroids renormalised, cells by cosine
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+    if not index.is_trained:
+        if train is None or len(train) == 0:
+            raise ValueError(f"a {layout.type}/{layout.codec} index needs vectors to train on")
+        index.train(_sample(train, layout.nlist * TRAIN_POINTS_PER_CELL if layout.nlist else 65536))
+    return index
+
+
+def _sample(vectors: np.ndarray, at_most: int) -> np.ndarray:
+    if len(vectors) <= at_most:
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), at_most, replace=False))
+    return np.ascontiguousarray(vectors[rows], dtype=np.float32)
+
+
+def add(index: Any, ids: np.ndarray, vectors: np.ndarray) -> None:
+    """Add unit float32 rows under these int64 ids."""
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                           np.ascontiguousarray(ids, dtype=np.int64))
+
+
+def remove(index: Any, ids: Iterable[int]) -> None:
+    """Drop these ids (unknown ids are ignored)."""
+    arr = np.fromiter(ids, dtype=np.int64)
+    if arr.size:
+        index.remove_ids(arr)
+
+
+def all_ids(index: Any) -> np.ndarray:
+    """Every id in the index (any order)."""
+    faiss = _faiss()
+
+    if isinstance(index, faiss.IndexIDMap2):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    ivf = faiss.extract_index_ivf(index)
+    lists = ivf.invlists
+    parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+             for i in range(ivf.nlist) if lists.list_size(i)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
+def vectors_of(index: Any, ids: np.ndarray) -> np.ndarray:
+    """The stored (decoded) vectors of these ids, one row each."""
+    if len(ids) == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.asarray(index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64)),
+                      dtype=np.float32)
+
+
+def convert(index: Any, layout: Layout, batch: int = 65536) -> Any:
+    """The same vectors under another layout (a type switch, a new codec, a retrained quantizer).
+
+    Vectors are read back from `index`: exact from a float32 index, decoded (so slightly
+    rounded) from a compressed one.
+    """
+    ids = np.sort(all_ids(index))
+    train = vectors_of(index, _sample_ids(ids, layout)) if layout.type == "ivf" or layout.codec != "none" \
+        else None
+    out = new_index(layout, index.d, train)
+    for i in range(0, len(ids), batch):
+        part = ids[i : i + batch]
+        add(out, part, vectors_of(index, part))
+    return out
+
+
+def _sample_ids(ids: np.ndarray, layout: Layout) -> np.ndarray:
+    at_most = layout.nlist * TRAIN_POINTS_PER_CELL if layout.nlist else 65536
+    if len(ids) <= at_most:
+        return ids
+    return np.sort(np.random.default_rng(0).choice(ids, at_most, replace=False))
+
+
+def search(index: Any, layout: Layout, query: np.ndarray, k: int,
+           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of the k nearest to one query, best first, -1 ids dropped; only among
+    `allowed` ids when given (a date window), so a narrow window still fills k."""
+    faiss = _faiss()
+
+    sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64)) \
+        if allowed is not None else None
+    if layout.type == "ivf":
+        params: Any = faiss.SearchParametersIVF(nprobe=layout.nprobe or 1, sel=sel)
+    else:
+        params = faiss.SearchParameters(sel=sel) if sel is not None else None
+    k = min(k, index.ntotal)
+    if k < 1:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
+                               params=params)
+    keep = ids[0] >= 0
+    return scores[0][keep], ids[0][keep].astype(np.int64)
+
+
+def write(index: Any, path: Path) -> None:
+    faiss = _faiss()
+
+    faiss.write_index(index, str(path))
+
+
+def read(path: Path, layout: Layout, for_update: bool = False) -> Any:
+    """Load an index file; a reader memory-maps an ivf index's lists (only the cells queries
+    touch are paged in, and processes share them through the page cache)."""
+    faiss = _faiss()
+
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    flags = faiss.IO_FLAG_MMAP if layout.type == "ivf" and not for_update else 0
+    return faiss.read_index(str(path), flags)
