@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@# torch first and pinned: 2.13.0 resolves to the CPU wheel; a looser spec pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,ray]"
 	touch $@
 
 ask: $(VENV)/.installed  ## answer Q about the shipped seeds (builds the index first if needed)

@@ -80,8 +80,8 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
               metavar="[ADDRESS]",
               help="Embed new and changed articles on Ray: alone, a local Ray on this machine's "
-                   "CPUs; with ADDRESS, that cluster (auto, ray://host:10001). Needs "
-                   'pip install "qabot[ray]"; see docs/ray.md.')
+                   "CPUs; with ADDRESS (auto, head:6379), a cluster this machine is a node of. "
+                   'Needs pip install "qabot[ray]"; see docs/ray.md.')
 @click.pass_context
 def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuild: bool,
           quiet: bool, watch: bool, ray_address: str | None) -> None:
@@ -97,7 +97,7 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
       qabot index --rebuild            # after changing the model or chunking settings
       qabot index --watch              # and keep indexing every change in seeds/
       qabot index --ray                # embed on a local Ray, one model replica per CPU
-      qabot index --ray ray://head:10001
+      qabot index --ray auto           # on a node of a cluster (after `ray start --address=...`)
     """
     from .indexer import run_index
 

@@ -145,11 +145,12 @@ class TorchEmbedder:
 class OnnxEmbedder:
     """The exported model on onnxruntime: no torch, fast to load, fast per question."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / "encoder.json").read_text())
+        self.folder = folder  # where it was loaded from: `qabot index --ray` ships it to the workers
         self.name: str = meta["model"]
         self.dim: int = int(meta["dim"])
         self.inputs: list[str] = meta["inputs"]
@@ -160,7 +161,9 @@ class OnnxEmbedder:
         self._tok.enable_truncation(int(meta["max_seq_length"]))
         self._tok.no_padding()  # the shipped tokenizer pads to 128: pad per batch instead
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = os.cpu_count() or 1
+        # The CPUs this process may use (a container or taskset may allow fewer than the machine
+        # has); a Ray worker passes 1, since each core runs its own replica.
+        opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0)) or 1
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(
             str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]

@@ -37,3 +37,7 @@ class ModelUnavailable(QabotError):
 
 class ConfigError(QabotError):
     """The configuration file or an environment variable has a bad value."""
+
+
+class RayUnavailable(QabotError):
+    """`qabot index --ray`: Ray is not installed, the cluster can't be reached, or its workers failed."""

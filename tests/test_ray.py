@@ -1,0 +1,127 @@
+"""`qabot index --ray`: the same passages, vectors and manifest as the single-process path."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qabot import ray_embed, store
+from qabot.cli import cli
+from qabot.config import Settings
+from qabot.embed import Embedder, OnnxEmbedder
+from qabot.errors import RayUnavailable
+from qabot.indexer import Encode, _embed, run_index
+from qabot.ray_embed import ray_encode
+from tests.conftest import link_encoder, make_seeds
+
+# Ray Data's own DataContext warns about its own deprecated fields when it is created.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
+
+def quiet(msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[Any]:
+    """One local Ray for the module (starting one costs seconds); ray_encode joins it."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR, _node_ip_address="127.0.0.1")
+    yield ray
+    ray.shutdown()
+
+
+def recording(encode: Encode, calls: list[tuple[list[str], np.ndarray]]) -> Encode:
+    """`encode`, keeping what it was given and what it returned."""
+
+    def spy(embedder: Embedder, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        vecs = encode(embedder, texts, batch_size, progress)
+        calls.append((list(texts), vecs))
+        return vecs
+
+    return spy
+
+
+def committed(index_dir: Path) -> tuple[dict[str, Any], list[store.PassageRecord]]:
+    """The manifest, minus what differs between any two runs, and every passage by id."""
+    manifest = store.load_manifest(index_dir)
+    assert manifest is not None
+    manifest.pop("committed_at")
+    snap = store.load_snapshot(index_dir)
+    try:
+        return manifest, [snap.passages[i] for i in sorted(snap.passages)]
+    finally:
+        snap.catalog.close()
+
+
+def test_ray_index_matches_the_single_process_index(
+    ray_session: Any, tmp_path: Path, encoder_cache: Path
+) -> None:
+    seeds = make_seeds(tmp_path / "seeds")  # the shipped article + 4 fixtures
+    runs: dict[str, list[tuple[list[str], np.ndarray]]] = {"single": [], "ray": []}
+    messages: list[str] = []
+    encodes = {"single": _embed, "ray": ray_encode(log=messages.append)}
+    for name, encode in encodes.items():
+        # Short passages in small batches: a few dozen rows in several blocks over the two
+        # workers, so blocks can come back out of order.
+        settings = Settings(seeds=seeds, index=tmp_path / name, chunk_tokens=32, chunk_overlap=8,
+                            batch_size=1)
+        link_encoder(encoder_cache, settings.index)
+        report = run_index(settings, log=quiet, progress=False, encode=recording(encode, runs[name]))
+        assert report.committed and report.articles == 5
+
+    (single_texts, single_vecs), = runs["single"]
+    (ray_texts, ray_vecs), = runs["ray"]
+    assert ray_texts == single_texts and len(set(ray_texts)) >= 20
+    assert ray_vecs.dtype == np.float32 and ray_vecs.shape == single_vecs.shape
+    cosines = (ray_vecs * single_vecs).sum(axis=1) / np.linalg.norm(ray_vecs, axis=1)
+    assert cosines.min() >= 0.9999
+    assert messages == [f"Embedding on Ray: {len(ray_texts)} passages over 2 workers (a local Ray)…"]
+
+    single_manifest, single_passages = committed(tmp_path / "single")
+    ray_manifest, ray_passages = committed(tmp_path / "ray")
+    assert ray_manifest == single_manifest
+    assert ray_passages == single_passages  # ids, doc ids, offsets and texts
+
+
+def test_nothing_to_embed_does_not_start_ray(
+    onnx_embedder: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ray")
+
+    def no_session(address: str | None) -> None:
+        raise AssertionError("Ray was started for nothing")
+
+    monkeypatch.setattr(ray_embed, "_session", no_session)
+    assert ray_encode(log=quiet)(onnx_embedder, [], 32, False).shape == (0, onnx_embedder.dim)
+
+
+def test_ray_client_addresses_are_refused_up_front() -> None:
+    pytest.importorskip("ray")
+    with pytest.raises(RayUnavailable, match=r"does not work over Ray Client .*--ray auto"):
+        ray_encode("ray://head:10001")
+
+
+def test_without_ray_the_flag_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(RayUnavailable, match=r'pip install "qabot\[ray\]"'):
+        ray_encode()
+    result = CliRunner().invoke(cli, ["index", "--ray"], obj={})
+    assert result.exit_code == 1
+    assert 'Error: --ray needs Ray, which is not installed: pip install "qabot[ray]"' in result.output
+
+
+def test_index_help_shows_ray_with_an_example() -> None:
+    result = CliRunner().invoke(cli, ["index", "--help"], obj={})
+    assert result.exit_code == 0
+    assert "--ray [ADDRESS]" in result.output and "qabot index --ray auto" in result.output
+    both = CliRunner().invoke(cli, ["index", "--ray", "--watch"], obj={})
+    assert both.exit_code == 2 and "can't be combined" in both.output
