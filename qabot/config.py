@@ -46,7 +46,7 @@ class Settings:
     index_type: str = "auto"  # auto | flat (exact) | ivf (approximate)
     ann_threshold: int = 200_000  # passages from which "auto" switches to ivf
     vector_codec: str = "none"  # none (float32) | float16 | sq8 | pq: smaller, slightly less exact
-    nprobe: int = 0  # ivf cells scanned per query; 0: nlist/32, at least 8
+    nprobe: int = 0  # ivf cells scanned per query; 0: nlist/16, at least 32
     bot_answers: int = 3
     bot_min_score: float = 0.22
     bot_rate_limit: int = 10

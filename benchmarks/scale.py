@@ -1,0 +1,334 @@
+"""How qabot's store and search hold up as the corpus grows: a synthetic corpus, no model needed.
+
+    .venv/bin/python benchmarks/scale.py --passages 100000
+    .venv/bin/python benchmarks/scale.py --passages 1000000 --json
+    .venv/bin/python benchmarks/scale.py --passages 1000000 --codec sq8
+    .venv/bin/python benchmarks/scale.py --passages 100000 --cold-ask   # + real `qabot ask` timing
+
+N passages (random unit 384-d vectors shaped like a news corpus, see synthetic.py; synthetic
+texts, titles and dates, 10 passages an article) are committed through qabot's own code
+(vectors.choose / new_index / add, store.commit), with the vector index the settings pick at that
+size ([vectors] in config/qabot.toml, or --type/--codec). Then a fresh process loads the index
+with qabot's Retriever and asks 1,000 questions through `search()` (dense mode, k=10, the
+question's vector given: the model is not what is measured here), and reports:
+
+    build_s            vectors.choose + train + add + store.commit, in seconds
+    bytes_per_passage  the committed generation on disk / N
+    p50_ms, p95_ms     search() latency per question in the query process
+    recall_at_10       search()'s top 10 against exact brute-force top 10 (computed here)
+    query_rss_mib      peak RSS of the query process (load + 1,000 questions)
+    index_type         the layout committed, e.g. "ivf (2048 cells, none), nprobe 64"
+
+The same run also times a baseline: an exact flat index of the same vectors, searched with
+FAISS alone (no qabot), so the cost of qabot's layers and of approximation show side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from common import log  # noqa: E402
+from synthetic import corpus_vectors, exact_top_k, query_vectors  # noqa: E402
+
+from qabot import store, vectors  # noqa: E402
+from qabot.config import load_settings  # noqa: E402
+from qabot.indexer import describe  # noqa: E402
+
+DIM = 384
+PER_ARTICLE = 10
+K = 10
+KEYS = ("passages", "build_s", "bytes_per_passage", "p50_ms", "p95_ms", "recall_at_10",
+        "query_rss_mib", "index_type")
+_WORDS = np.array(("harbour council minister vote election market bank rate storm flood road "
+                   "border talks peace court trial police fire school hospital budget tax energy "
+                   "oil gas price strike union rail airport football cup final league coach player "
+                   "river bridge city village farm crop drought heat winter summer report study "
+                   "science space rocket satellite ship port trade export import law reform health "
+                   "vaccine virus doctor nurse army troops ceasefire refugee aid charity museum art "
+                   "film music festival concert").split())
+
+
+def synthetic_changes(n: int, seed: int = 0) -> store.Changes:
+    """Articles of PER_ARTICLE passages with words, titles and dates (ids 0..n-1 in order)."""
+    rng = np.random.default_rng(seed)
+    words = _WORDS[rng.integers(0, len(_WORDS), size=(n, 40))]
+    changes = store.Changes()
+    base = 730_000  # ~2000-09: ten years of dates
+    for a in range(0, n, PER_ARTICLE):
+        doc = f"{a // PER_ARTICLE:07d}.txt"
+        recs, pos = [], 17
+        for i in range(a, min(n, a + PER_ARTICLE)):
+            text = " ".join(words[i]).capitalize() + "."
+            recs.append(store.PassageRecord(i, doc, pos, pos + len(text), text))
+            pos += len(text) + 1
+        day = base + (a // PER_ARTICLE) % 3650
+        date = time.strftime("%Y-%m-%d", time.gmtime((day - 719_163) * 86400))
+        changes.articles.append((store.ArticleRecord(doc, f"{a:064x}", date, f"Article {a // 10}"), recs))
+    return changes
+
+
+def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: bool) -> tuple[float, str]:
+    """Commit the corpus as one generation through qabot's own code; (seconds, layout)."""
+    settings = load_settings()
+    n = len(corpus)
+    changes = synthetic_changes(n)  # not timed: stands for the chunker's output
+    started = time.perf_counter()
+    layout = vectors.choose(n, kind or settings.index_type, codec or settings.vector_codec,
+                            settings.ann_threshold, settings.nprobe)
+    index = vectors.new_index(layout, DIM, corpus)
+    for lo in range(0, n, 100_000):
+        vectors.add(index, np.arange(lo, min(n, lo + 100_000), dtype=np.int64), corpus[lo : lo + 100_000])
+    lex = None
+    manifest: dict[str, Any] = {"model": {"name": "synthetic", "dim": DIM}, "chunker": {},
+                                "encoder": None, "seeds": str(index_dir / "seeds"), "next_id": n}
+    if lexical:
+        from qabot import bm25
+        from qabot.indexer import bm25_params, with_title
+
+        params = bm25_params(settings)
+        texts = [(p.id, with_title(p.text, art.title, j == 0, params.titles))
+                 for art, recs in changes.articles for j, p in enumerate(recs)]
+        lex = bm25.build(texts, params)
+        manifest["bm25"] = params.as_dict()
+    store.commit(index_dir, manifest, index, layout, changes, None, lex)
+    return time.perf_counter() - started, describe(layout) + (f", nprobe {layout.nprobe}"
+                                                              if layout.type == "ivf" else "")
+
+
+def disk_bytes(index_dir: Path) -> int:
+    manifest = store.load_manifest(index_dir)
+    assert manifest is not None
+    gen = index_dir / manifest["vectors"].split("/")[0]
+    return sum(f.stat().st_size for f in gen.iterdir()) + (index_dir / store.MANIFEST).stat().st_size
+
+
+class GivenVectors:
+    """An 'embedder' that returns the question vector named by the question ("q17" -> row 17)."""
+
+    def __init__(self, queries: np.ndarray) -> None:
+        self.queries, self.name, self.dim = queries, "synthetic", queries.shape[1]
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return self.queries[[int(t[1:]) for t in texts]]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def query_process(index_dir: Path, queries_path: Path) -> None:
+    """Run in a fresh process: load the index with qabot's Retriever, ask every question."""
+    from qabot.rank import Tuning
+    from qabot.retrieve import Retriever, search
+
+    queries = np.load(queries_path)
+    retriever = Retriever(index_dir, embedder=GivenVectors(queries))
+    # No recency bonus: it reorders near-ties, which is not what recall measures. Duplicate
+    # detection stays on (its cost is part of a query; random texts are never near-duplicates).
+    tuning = Tuning(recency_margin=0.0)
+    search(retriever, "q0", k=K, per_article=PER_ARTICLE, mode="dense", tuning=tuning, answers=False)
+    times, found = [], []
+    for i in range(len(queries)):
+        t0 = time.perf_counter()
+        hits = search(retriever, f"q{i}", k=K, per_article=PER_ARTICLE, mode="dense", tuning=tuning,
+                      answers=False)
+        times.append((time.perf_counter() - t0) * 1000)
+        snap = retriever.snapshot()
+        # Passage ids back from the citation: synthetic passage i sits in article i // 10.
+        found.append([_passage_id(snap, h.doc_id, h.start) for h in hits])
+    print(json.dumps({"times": times, "found": found, **memory()}))
+
+
+def memory() -> dict[str, float]:
+    """Peak and current RSS of this process in MiB, from /proc (not getrusage: its ru_maxrss
+    carries over the parent's peak through fork + exec, which here is the whole corpus)."""
+    status = Path("/proc/self/status").read_text()
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
+           if line.startswith(("VmHWM", "VmRSS", "RssAnon", "RssFile"))}
+    # RssFile: pages of memory-mapped index files (shared with the page cache, reclaimable).
+    return {"rss_mib": kib["VmHWM"] / 1024, "anon_mib": kib["RssAnon"] / 1024,
+            "file_mib": kib["RssFile"] / 1024}
+
+
+_OFFSETS: dict[tuple[str, int], int] = {}
+
+
+def _passage_id(snap: store.Snapshot, doc: str, start: int) -> int:
+    if (doc, start) not in _OFFSETS:
+        for p in snap.catalog.passages(list(snap.articles[doc].ids)):
+            _OFFSETS[(p.doc_id, p.start)] = p.id
+    return _OFFSETS[(doc, start)]
+
+
+def baseline(corpus: np.ndarray, queries: np.ndarray, count: int = 200) -> float:
+    """p50 ms of an exact FAISS IndexFlatIP over the same vectors, one question at a time."""
+    import faiss
+
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(corpus)
+    times = []
+    for q in queries[:count]:
+        t0 = time.perf_counter()
+        flat.search(q.reshape(1, -1), K)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def add_one(index_dir: Path, n: int) -> float:
+    """Seconds to commit one more article (10 passages) the way `qabot index` does, minus the
+    embedding: load for update, add its vectors, rebuild BM25 (new tokens only), commit."""
+    from qabot import bm25
+    from qabot.indexer import _lexical_inputs, bm25_params
+
+    params = bm25_params(load_settings())
+    changes = synthetic_changes(n + PER_ARTICLE, seed=1)
+    art, recs = changes.articles[-1]
+    changes = store.Changes(articles=[(store.ArticleRecord("new.txt", art.hash, art.date, art.title),
+                                       [dataclasses.replace(p, doc_id="new.txt") for p in recs])])
+    new = corpus_vectors(PER_ARTICLE, DIM, seed=5)
+    started = time.perf_counter()
+    base = store.load_snapshot(index_dir, tokens=True, writable=True)
+    vectors.add(base.vectors, np.array([p.id for p in changes.articles[0][1]]), new)
+    lex = bm25.build(_lexical_inputs(base, [], changes, params.titles, base.lexical), params, base.lexical)
+    keep = ("model", "chunker", "bm25", "encoder", "seeds")
+    manifest = {k: base.manifest[k] for k in keep} | {"next_id": n + PER_ARTICLE}
+    manifest["bm25"] = params.as_dict()
+    store.commit(index_dir, manifest, base.vectors, base.layout, changes, base, lex)
+    return time.perf_counter() - started
+
+
+def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
+    """Wall seconds of `qabot ask` (hybrid) processes against this index, with the real encoder."""
+    from common import clean_env, qabot_exe
+
+    encoder = _encoder_for(index_dir)
+    manifest = json.loads((index_dir / store.MANIFEST).read_text())
+    meta = json.loads((index_dir / encoder / "encoder.json").read_text())
+    manifest.update(encoder=encoder, model={"name": meta["model"], "dim": DIM})
+    (index_dir / store.MANIFEST).write_text(json.dumps(manifest))
+    seeds = index_dir / "seeds"
+    seeds.mkdir(exist_ok=True)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run([str(qabot_exe()), "ask", "Which harbour council vote was held?",
+                               "--index", str(index_dir), "--seeds", str(seeds)],
+                              env=clean_env(), capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise SystemExit(f"qabot ask failed:\n{proc.stderr}")
+    return times
+
+
+def _encoder_for(index_dir: Path) -> str:
+    """The real model's ONNX export, copied from the repo's index or exported once."""
+    from qabot.config import PACKAGED_MODEL
+    from qabot.embed import encoder_folder, model_id
+
+    name = encoder_folder(model_id(PACKAGED_MODEL))
+    for source in (HERE.parent / "embeddings", Path(tempfile.gettempdir()) / "qabot-scale-encoder"):
+        if (source / name / "encoder.json").is_file():
+            shutil.copytree(source / name, index_dir / name)
+            return name
+    from qabot.embed import TorchEmbedder
+
+    cache = Path(tempfile.gettempdir()) / "qabot-scale-encoder"
+    TorchEmbedder(PACKAGED_MODEL).export_onnx(cache)
+    shutil.copytree(cache / name, index_dir / name)
+    return name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--passages", type=int, required=True, help="corpus size N")
+    ap.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--type", default="", help="flat | ivf | auto (default: the settings)")
+    ap.add_argument("--codec", default="", help="none | float16 | sq8 | pq (default: the settings)")
+    ap.add_argument("--topics", type=int, default=None, help="0: uniform vectors (the worst case)")
+    ap.add_argument("--cold-ask", action="store_true",
+                    help="also build BM25, time 5 real `qabot ask` processes (hybrid) on the index "
+                         "and the commit of one more article")
+    ap.add_argument("--dir", type=Path, default=None, help="where to build (default: a temp dir)")
+    ap.add_argument("--query-process", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.query_process:
+        query_process(Path(args.query_process[0]), Path(args.query_process[1]))
+        return
+
+    n = args.passages
+    root = args.dir or Path(tempfile.mkdtemp(prefix="qabot-scale-"))
+    index_dir = root / "index"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    try:
+        log(f"generating {n:,} synthetic passages …")
+        corpus = corpus_vectors(n, DIM, topics=args.topics, per_article=PER_ARTICLE)
+        queries = query_vectors(corpus, args.queries)
+        log("building through qabot's store …")
+        build_s, index_type = build(index_dir, corpus, args.type, args.codec, args.cold_ask)
+        log(f"   {build_s:.1f} s, {index_type}")
+        np.save(root / "queries.npy", queries)
+        log(f"asking {args.queries} questions in a fresh process …")
+        proc = subprocess.run([sys.executable, __file__, "--passages", str(n), "--query-process",
+                               str(index_dir), str(root / "queries.npy")],
+                              capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
+        if proc.returncode != 0:
+            raise SystemExit(f"query process failed:\n{proc.stderr}")
+        out = json.loads(proc.stdout)
+        log("exact top-10 for recall …")
+        truth = exact_top_k(corpus, queries, K)
+        recall = float(np.mean([len(set(f) & set(t.tolist())) / K
+                                for f, t in zip(out["found"], truth, strict=True)]))
+        result = {
+            "passages": n,
+            "build_s": round(build_s, 2),
+            "bytes_per_passage": round(disk_bytes(index_dir) / n, 1),
+            "p50_ms": round(statistics.median(out["times"]), 2),
+            "p95_ms": round(float(np.percentile(out["times"], 95)), 2),
+            "recall_at_10": round(recall, 4),
+            "query_rss_mib": round(out["rss_mib"], 1),
+            "index_type": index_type,
+        }
+        base_ms = baseline(corpus, queries)
+        asks = cold_ask(index_dir) if args.cold_ask else []
+        commit_s = add_one(index_dir, n) if args.cold_ask else None
+    finally:
+        if args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+    assert tuple(result) == KEYS
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"\nqabot scale benchmark: {n:,} synthetic passages, {args.queries} questions, k={K}")
+    for key in KEYS[1:]:
+        print(f"  {key:<18} {result[key]}")
+    print(f"  query process at the end: {out['anon_mib']:.0f} MiB private, {out['file_mib']:.0f} MiB "
+          "of memory-mapped index pages (shared, reclaimable)")
+    print(f"  baseline: exact FAISS IndexFlatIP alone, same vectors: p50 {base_ms:.2f} ms "
+          f"(qabot search() p50 {result['p50_ms']} ms)")
+    if commit_s is not None:
+        print(f"  add one article (10 passages) to the index, embedding aside: {commit_s:.2f} s")
+    if asks:
+        print(f"  cold `qabot ask` (hybrid, real encoder): median {statistics.median(asks):.2f} s, "
+              f"max {max(asks):.2f} s of {len(asks)}")
+
+
+if __name__ == "__main__":
+    main()
