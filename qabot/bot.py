@@ -242,7 +242,8 @@ def build_application(
     )
     app.bot_data["qabot"] = BotState(
         settings=settings,
-        retriever=retriever or Retriever(settings.index, model_id(settings.model)),
+        retriever=retriever or Retriever(settings.index, model_id(settings.model),
+                                        nprobe=settings.nprobe),
         limiter=RateLimit(settings.bot_rate_limit),
         floor=bot_floor(settings),
         tuning=Tuning.from_settings(settings),

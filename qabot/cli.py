@@ -258,7 +258,7 @@ def _retriever(settings: Settings) -> Retriever:
             click.echo(f"Upgrading the index in {settings.index} to the current format (nothing is "
                        "re-embedded)…", err=True)
             store.upgrade(settings.index)
-    retriever = Retriever(settings.index, settings_model(settings))
+    retriever = Retriever(settings.index, settings_model(settings), nprobe=settings.nprobe)
     try:
         retriever.snapshot()
     except IndexNotFound:

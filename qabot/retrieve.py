@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,14 @@ class Retriever:
     """
 
     def __init__(
-        self, index_dir: Path, model: str | None = None, embedder: Embedder | None = None
+        self, index_dir: Path, model: str | None = None, embedder: Embedder | None = None,
+        nprobe: int = 0,
     ) -> None:
         self.index_dir = index_dir
         self.model = model
+        # Cells an IVF index scans per question ([vectors] nprobe): a query-time knob, so it
+        # applies without a commit; 0 keeps the rule the index was built with.
+        self.nprobe = nprobe
         self._lock = threading.Lock()
         self._snap: store.Snapshot | None = None
         self._encoders: dict[str, Embedder] = {}
@@ -79,7 +83,11 @@ class Retriever:
             return snap
         with self._lock:
             if self._snap is None or self._snap.stamp != stamp:
-                self._snap = store.load_snapshot(self.index_dir, self.model)
+                snap = store.load_snapshot(self.index_dir, self.model)
+                if snap.layout.type == "ivf" and self.nprobe:
+                    probe = vectors.nprobe_for(snap.layout.nlist, self.nprobe)
+                    snap = replace(snap, layout=replace(snap.layout, nprobe=probe))
+                self._snap = snap
             return self._snap
 
     def encoder(self, snap: store.Snapshot) -> Embedder:
