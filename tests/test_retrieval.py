@@ -45,6 +45,26 @@ def test_tokenize_lowercases_drops_stopwords_and_stems() -> None:
     assert bm25.tokenize("The Volcanoes", frozenset(), "") == ["the", "volcanoes"]
 
 
+def test_bm25_weights_match_bm25s() -> None:
+    """qabot's numpy build gives the matrix bm25s builds (method="lucene"), term by term."""
+    import bm25s
+
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, 300, size=rng.integers(0, 60)).astype(np.int32) for _ in range(500)]
+    rows[7] = np.zeros(0, dtype=np.int32)  # an empty passage counts in N and the mean length
+    flat = np.concatenate(rows)
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    used = np.unique(flat)
+    flat = np.searchsorted(used, flat).astype(np.int32)  # terms 0..V-1, as build() numbers them
+    data, indices, indptr, idf = bm25.weights(flat, offsets, len(used), 0.9, 0.4)
+    ref = bm25s.BM25(k1=0.9, b=0.4, method="lucene").build_index_from_ids(
+        list(range(len(used))), [flat[offsets[r] : offsets[r + 1]].tolist() for r in range(len(rows))],
+        show_progress=False)
+    assert np.array_equal(indptr, ref["indptr"]) and np.array_equal(indices, ref["indices"])
+    np.testing.assert_allclose(data, ref["data"], rtol=1e-6)
+    assert data.dtype == np.float32 and len(idf) == len(used)
+
+
 def test_incremental_bm25_equals_a_fresh_build_and_tokenizes_only_new_passages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
