@@ -180,13 +180,46 @@ def save(lex: Lexical, folder: Path) -> dict[str, str]:
 
 
 def load(matrix: Path, vocab: Path, stemmer: str, with_tokens: bool = False) -> Lexical:
-    """Read what save() wrote (numpy arrays only: allow_pickle stays off)."""
+    """Read what save() wrote (numpy arrays only: allow_pickle stays off). The arrays are
+    memory-mapped, not read: a question touches only its terms' columns, and processes on the
+    same index share the pages (at a million passages the matrix is hundreds of MB)."""
     names = ["ids", "data", "indices", "indptr", "idf"] + (["tokens", "offsets"] if with_tokens else [])
-    with np.load(matrix, allow_pickle=False) as z:
-        arrays = {name: z[name] for name in names}
+    arrays = _mapped(matrix, names)
     meta = json.loads(vocab.read_text(encoding="utf-8"))
     return Lexical(vocab={t: i for i, t in enumerate(meta["terms"])},
                    stopwords=frozenset(meta["stopwords"]), stemmer=stemmer, **arrays)
+
+
+def _mapped(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz, each memory-mapped where it lies in the file.
+
+    np.savez stores each array as an uncompressed .npy member of a zip; np.load can't map
+    those, but the member's bytes sit contiguously at a known offset. A member that is
+    compressed or not a plain array is read the ordinary way.
+    """
+    import zipfile
+
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as z, path.open("rb") as f:
+        for name in names:
+            info = z.getinfo(f"{name}.npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                out[name] = np.load(z.open(info), allow_pickle=False)
+                continue
+            f.seek(info.header_offset)
+            local = f.read(30)  # the local file header: its name and extra field lengths vary
+            f.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                   + int.from_bytes(local[28:30], "little"))
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            shape, fortran, dtype = header(f) if header else ((), False, np.dtype(object))
+            if dtype.hasobject or fortran or not np.prod(shape):
+                out[name] = np.load(z.open(info), allow_pickle=False)
+            else:
+                mapped = np.memmap(path, dtype=dtype, mode="r", offset=f.tell(), shape=shape)
+                out[name] = mapped.view(np.ndarray)  # a plain read-only array; the map lives on
+    return out
 
 
 def score(lex: Lexical, question: str) -> tuple[np.ndarray, np.ndarray, float]:

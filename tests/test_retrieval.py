@@ -93,6 +93,21 @@ def test_save_and_load_round_trip_without_pickle(tmp_path: Path) -> None:
     back = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english")
     assert back.tokens is None and back.vocab == lex.vocab
     assert bm25.score(back, "lava")[0].tolist() == [5]
+    # memory-mapped from the file, not copied, and read-only: a commit writes new files instead
+    assert isinstance(back.data.base, np.memmap) and not back.data.flags.writeable
+    for name in ("ids", "data", "indices", "indptr", "idf"):
+        assert np.array_equal(getattr(back, name), getattr(lex, name))
+    full = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english", with_tokens=True)
+    assert full.tokens is not None and np.array_equal(full.tokens, lex.tokens)
+
+
+def test_an_npz_written_compressed_still_loads(tmp_path: Path) -> None:
+    lex = bm25.build([(5, "Lava reached Grindavik."), (9, "Wembley cup final.")], bm25.Params())
+    names = bm25.save(lex, tmp_path)
+    with np.load(tmp_path / names["matrix"]) as z:
+        np.savez_compressed(tmp_path / names["matrix"], **{k: z[k] for k in z.files})
+    back = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english")
+    assert bm25.score(back, "wembley")[0].tolist() == [9] and not isinstance(back.data.base, np.memmap)
 
 
 def test_the_ceiling_counts_words_no_passage_has() -> None:
