@@ -248,7 +248,7 @@ def _apply(
             article.doc_id, article.content_hash, article.date.isoformat() if article.date else None,
             article.title), recs))
     params = bm25_params(settings)
-    if the_plan.is_noop and base is not None and base.manifest.get("bm25") != params.as_dict():
+    if the_plan.is_noop and base is not None and not lexical_current(base.manifest, settings):
         log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
     previous = None
     if base is not None and params.same_tokens(base.manifest.get("bm25") or {}):

@@ -229,9 +229,16 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     report = index(settings, fake)
     assert report.passage_count < 80 and layout()["type"] == "flat"
     findable(60)
-    # a new codec applies at the next run without re-embedding anything
-    before = len(fake.embedded)
-    report = index(replace(settings, vector_codec="sq8"), fake)
+    # a new codec applies at the next run without re-embedding anything (nor rebuilding BM25)
+    before, said = len(fake.embedded), []
+    report = run_index(replace(settings, vector_codec="sq8"), log=said.append, progress=False,
+                       embedder=fake)
     assert report.committed and len(fake.embedded) == before and layout()["codec"] == "sq8"
+    assert any("Re-indexing" in line for line in said) and not any("BM25" in line for line in said)
+    said.clear()  # while new BM25 settings say so, and still embed nothing
+    assert run_index(replace(settings, vector_codec="sq8", bm25_k1=1.2), log=said.append,
+                     progress=False, embedder=fake).committed
+    assert len(fake.embedded) == before and any("Building the BM25 index" in line for line in said)
+    settings = replace(settings, bm25_k1=1.2)
     findable(60)
     assert not index(replace(settings, vector_codec="sq8"), fake).committed
