@@ -66,8 +66,8 @@ class Retriever:
     ) -> None:
         self.index_dir = index_dir
         self.model = model
-        # Cells an IVF index scans per question ([vectors] nprobe): a query-time knob, so it
-        # applies without a commit; 0 keeps the rule the index was built with.
+        # Cells an IVF index scans per question ([vectors] nprobe, 0: vectors.nprobe_for's
+        # rule): read here, at query time, so a change needs no commit.
         self.nprobe = nprobe
         self._lock = threading.Lock()
         self._snap: store.Snapshot | None = None
@@ -84,7 +84,7 @@ class Retriever:
         with self._lock:
             if self._snap is None or self._snap.stamp != stamp:
                 snap = store.load_snapshot(self.index_dir, self.model)
-                if snap.layout.type == "ivf" and self.nprobe:
+                if snap.layout.type == "ivf":
                     probe = vectors.nprobe_for(snap.layout.nlist, self.nprobe)
                     snap = replace(snap, layout=replace(snap.layout, nprobe=probe))
                 self._snap = snap

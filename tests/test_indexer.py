@@ -223,6 +223,7 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     # nprobe is a query-time setting: the retriever applies it, the committed index is untouched
     narrow = Retriever(settings.index, embedder=fake, nprobe=1)
     assert narrow.snapshot().layout.nprobe == 1 and layout()["nprobe"] == min(layout()["nlist"], 32)
+    assert Retriever(settings.index, embedder=fake).snapshot().layout.nprobe == layout()["nprobe"]
     assert len(search(narrow, f"{name(7)} story", k=3, mode="dense")) == 3
     for f in sorted(seeds.iterdir())[60:]:  # shrinks below half of it: exact again
         f.unlink()
