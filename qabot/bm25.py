@@ -1,9 +1,9 @@
 """BM25 over the stored passages: built at commit time, scored with numpy per question.
 
 What a commit builds is a sparse term x passage matrix of ready-made BM25 weights (bm25s's
-Lucene variant, computed with whole-array numpy; bm25s itself supplies the stop-word list and is
-the reference the tests compare with), so answering a question is a sum of a few columns: numpy
-does that in well under a millisecond, and the query path stays light.
+Lucene variant, computed with whole-array numpy; bm25s is only the reference the tests compare
+with), so answering a question is a sum of a few columns: numpy does that in well under a
+millisecond, and the query path stays light.
 
 On disk, in each generation folder (named by the manifest's "bm25" entry; no pickle):
 
@@ -90,15 +90,20 @@ def _stem(words: list[str], language: str) -> list[str]:
     return list(stemmer.stemWords(words))
 
 
+# Lucene's English stop words, the list bm25s ships as STOPWORDS_EN (a test checks they match):
+# kept here so indexing doesn't import bm25s and scipy (~0.3 s) for 33 words.
+ENGLISH_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then "
+    "there these they this to was will with".split())
+
+
 def stopword_list(name: str) -> frozenset[str]:
-    """The named stop-word list ("english": Lucene's 33 words, as bm25s ships them)."""
+    """The named stop-word list ("english": Lucene's 33 words)."""
     if not name:
         return frozenset()
-    from bm25s.stopwords import STOPWORDS_EN
-
     if name != "english":
         raise ValueError(f"unknown stop-word list {name!r}; use 'english' or ''")
-    return frozenset(STOPWORDS_EN)
+    return ENGLISH_STOPWORDS
 
 
 def build(

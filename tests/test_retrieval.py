@@ -45,6 +45,12 @@ def test_tokenize_lowercases_drops_stopwords_and_stems() -> None:
     assert bm25.tokenize("The Volcanoes", frozenset(), "") == ["the", "volcanoes"]
 
 
+def test_english_stop_words_are_the_list_bm25s_ships() -> None:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    assert bm25.stopword_list("english") == frozenset(STOPWORDS_EN) and len(STOPWORDS_EN) == 33
+
+
 def test_bm25_weights_match_bm25s() -> None:
     """qabot's numpy build gives the matrix bm25s builds (method="lucene"), term by term."""
     import bm25s
