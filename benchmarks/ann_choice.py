@@ -47,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import log  # noqa: E402
 from synthetic import corpus_vectors, exact_top_k, query_vectors, recall_at_k  # noqa: E402
 
 DIM = 384
@@ -56,10 +57,6 @@ EF_SEARCH = (32, 64, 128)
 IVF_CODECS = ("Flat", "SQfp16", "SQ8", "PQ48", "PQ96")
 HNSW_CODECS = ("Flat", "SQ8")
 TMP = Path("/tmp")
-
-
-def log(msg: str) -> None:
-    print(f"[ann_choice {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def nlist_for(n: int) -> int:
