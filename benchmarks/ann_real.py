@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ann_real.py --index /tmp/scifact-index \
         --queries ../shared/benchmarks/scifact/queries.jsonl
+    .venv/bin/python benchmarks/ann_real.py ... --nlist 0 --codec sq8   # what compression alone costs
 
 Synthetic vectors (benchmarks/synthetic.py) are easier for an approximate index than real ones:
 their neighbourhoods are cleaner. So the nprobe rule (vectors.nprobe_for) is set from this:
@@ -45,7 +46,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--queries", type=Path, required=True, help="JSONL with a \"question\" per line")
-    ap.add_argument("--nlist", type=int, nargs="+", default=[64, 128, 256, 512])
+    ap.add_argument("--nlist", type=int, nargs="+", default=[64, 128, 256, 512],
+                    help="0 measures the flat index (with --codec: what compression alone costs)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--codec", default="none")
     args = ap.parse_args()
@@ -59,13 +61,15 @@ def main() -> None:
     print(f"{len(x):,} vectors, {len(questions)} questions, codec {args.codec}; recall@10 vs exact")
     print(f"{'nlist':>6} {'queries':>10} " + "".join(f"{'nprobe ' + str(p):>11}" for p in args.nprobe))
     for nlist in args.nlist:
-        layout = vectors.Layout("ivf", args.codec, nlist, 1, len(x))
+        # nlist 0: the flat (exhaustive) index, where only the codec can cost recall
+        layout = (vectors.Layout("ivf", args.codec, nlist, 1, len(x)) if nlist
+                  else vectors.Layout("flat", args.codec))
         index = vectors.new_index(layout, x.shape[1], x)
         vectors.add(index, np.arange(len(x), dtype=np.int64), x)
         for name, queries in sets.items():
-            cells = [p for p in args.nprobe if p <= nlist]
-            row = [recall(index, vectors.Layout("ivf", args.codec, nlist, p, len(x)), queries, truth[name])
-                   for p in cells]
+            layouts = [vectors.Layout("ivf", args.codec, nlist, p, len(x))
+                       for p in args.nprobe if p <= nlist] if nlist else [layout]
+            row = [recall(index, each, queries, truth[name]) for each in layouts]
             print(f"{nlist:>6} {name:>10} " + "".join(f"{r:>11.3f}" for r in row), flush=True)
 
 
