@@ -178,9 +178,12 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
     """Score retrieval on QUERIES, a JSONL file of questions with their known articles.
 
     One JSON object a line: {"id", "question", "gold_docs": [doc ids, with or without .txt],
-    "answers": [strings], "date": "YYYY-MM-DD" (optional: the question's as-of day)}.
+    "answers": [strings], "date" or "question_date": "YYYY-MM-DD" (optional: the day it was asked,
+    used as its as-of day)}.
     Indexes the seeds first (only what changed), then prints Hit@1/5/10, MRR@10 and nDCG@10
-    (article level), answer-recall@5 and the p50/p95 latency of one question.
+    (article level), answer-recall@5 (an answer string in one of the top 5 passages),
+    answer_sentence@1/@3 (in the answering sentence of the first / top 3 results) and the
+    p50/p95 latency of one question.
     Malformed lines are reported by line number and skipped.
 
     \b

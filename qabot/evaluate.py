@@ -19,8 +19,9 @@ from .rank import Tuning
 from .retrieve import Passage, Retriever, search
 
 CUTOFF = 10
-KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "p50_ms", "p95_ms",
-        "queries")
+KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_sentence@1",
+        "answer_sentence@3", "p50_ms", "p95_ms", "queries")
+_ANSWER_KEYS = ("answer_recall@5", "answer_sentence@1", "answer_sentence@3")
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,13 @@ def parse_query(obj: Any, n: int = 0) -> Query:
     for name, value in (("gold_docs", gold), ("answers", answers)):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f'"{name}" must be a list of strings')
-    date = obj.get("date")
+    # RealTime QA-style files name the day the question was asked "question_date".
+    key = "date" if obj.get("date") is not None else "question_date"
+    date = obj.get(key)
     try:
         as_of = dt.date.fromisoformat(date) if date is not None else None
     except (TypeError, ValueError):
-        raise ValueError(f'"date" must be YYYY-MM-DD, not {date!r}') from None
+        raise ValueError(f'"{key}" must be YYYY-MM-DD, not {date!r}') from None
     return Query(id=str(obj.get("id", n)), question=question, answers=tuple(answers), date=as_of,
                  gold_docs=frozenset(doc_key(d) for d in gold))
 
@@ -130,6 +133,13 @@ def answer_found(passages: Sequence[Passage], answers: Iterable[str], k: int = 5
     return 1.0 if any(a.casefold() in t for a in answers for t in texts) else 0.0
 
 
+def answer_in_sentence(passages: Sequence[Passage], answers: Iterable[str], k: int = 1) -> float:
+    """1.0 when any answer string occurs, ignoring case, in the answering sentence of one of the
+    top k passages: what a reader sees first, not merely somewhere in the passage."""
+    sentences = [p.answer.casefold() for p in passages[:k]]
+    return 1.0 if any(a.casefold() in s for a in answers for s in sentences) else 0.0
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile, linearly interpolated (numpy's default method)."""
     if not values:
@@ -156,7 +166,7 @@ def evaluate(
     """
     snap = retriever.snapshot()
     retriever.encoder(snap)  # load the model before the clock starts: latency is per question
-    sums = dict.fromkeys(KEYS[:6], 0.0)
+    sums = dict.fromkeys(KEYS[:8], 0.0)
     judged = with_answers = 0
     times: list[float] = []
     for query in queries:
@@ -176,10 +186,11 @@ def evaluate(
         if query.answers:
             with_answers += 1
             sums["answer_recall@5"] += answer_found(passages, query.answers)
-    out: dict[str, Any] = {
-        key: (sums[key] / (with_answers if key == "answer_recall@5" else judged)
-              if (with_answers if key == "answer_recall@5" else judged) else None)
-        for key in KEYS[:6]
-    }
+            sums["answer_sentence@1"] += answer_in_sentence(passages, query.answers, 1)
+            sums["answer_sentence@3"] += answer_in_sentence(passages, query.answers, 3)
+    out: dict[str, Any] = {}
+    for key in KEYS[:8]:
+        count = with_answers if key in _ANSWER_KEYS else judged
+        out[key] = sums[key] / count if count else None
     out.update(p50_ms=percentile(times, 50), p95_ms=percentile(times, 95), queries=len(queries))
     return out

@@ -13,6 +13,7 @@ import pytest
 from qabot.evaluate import (
     KEYS,
     answer_found,
+    answer_in_sentence,
     doc_key,
     hit_at,
     ndcg_at,
@@ -68,6 +69,19 @@ def test_answer_recall_is_case_insensitive_and_top5_only() -> None:
     assert answer_found(ps, ["nobody", "garnacho"]) == 1.0
 
 
+def test_answer_sentence_looks_only_at_the_answering_sentence() -> None:
+    text = "Filler first. Garnacho scored twice."
+    p = passage("a.txt", text)
+    # the whole passage is the answer span: found
+    assert answer_in_sentence([p], ["garnacho"]) == 1.0
+    # the answer span is the first sentence only: not found, though the passage holds it
+    first = Passage(**{**p.__dict__, "answer_end": text.index(" Garnacho")})
+    assert first.answer == "Filler first."
+    assert answer_in_sentence([first], ["GARNACHO"]) == 0.0
+    assert answer_in_sentence([first, p], ["garnacho"], k=1) == 0.0
+    assert answer_in_sentence([first, p], ["garnacho"], k=3) == 1.0
+
+
 def test_percentile_matches_numpy() -> None:
     values = [12.0, 3.5, 7.25, 100.0, 0.5, 42.0, 8.0]
     for q in (0, 50, 95, 100):
@@ -86,12 +100,16 @@ def test_malformed_lines_are_reported_by_number(tmp_path: Path) -> None:
         '{"id": "6", "question": "Where?", "date": "2024-02-30"}\n'
         '["a list"]\n'
         '{"id": "8", "question": "Why?", "date": "2024-03-01"}\n'
+        '{"id": "9", "question": "Who?", "question_date": "2022-06-10"}\n'
+        '{"id": "10", "question": "Who?", "question_date": "June 10"}\n'
     )
     queries, problems = read_queries(f)
-    assert [q.id for q in queries] == ["1", "8"]
+    assert [q.id for q in queries] == ["1", "8", "9"]
+    assert queries[2].date is not None and queries[2].date.isoformat() == "2022-06-10"
     assert queries[0].gold_docs == frozenset({"a", "b"}) and queries[0].answers == ("x",)
     assert queries[1].date is not None and queries[1].date.isoformat() == "2024-03-01"
-    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5", "line 6", "line 7"]
+    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5", "line 6", "line 7", "line 10"]
+    assert '"question_date"' in problems[-1]
     assert "not valid JSON" in problems[0] and '"question"' in problems[1]
     assert '"gold_docs"' in problems[2] and "YYYY-MM-DD" in problems[3]
 
