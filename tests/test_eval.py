@@ -108,7 +108,7 @@ def test_malformed_lines_are_reported_by_number(tmp_path: Path) -> None:
     assert queries[2].date is not None and queries[2].date.isoformat() == "2022-06-10"
     assert queries[0].gold_docs == frozenset({"a", "b"}) and queries[0].answers == ("x",)
     assert queries[1].date is not None and queries[1].date.isoformat() == "2024-03-01"
-    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5", "line 6", "line 7", "line 10"]
+    assert [p.split(":")[0] for p in problems] == [f"line {n}" for n in (3, 4, 5, 6, 7, 10)]
     assert '"question_date"' in problems[-1]
     assert "not valid JSON" in problems[0] and '"question"' in problems[1]
     assert '"gold_docs"' in problems[2] and "YYYY-MM-DD" in problems[3]
