@@ -1,0 +1,200 @@
+"""Which sentence of a passage answers the question: pure features and one weighted score.
+
+No I/O and no model here: sentences, the question's terms with their BM25 idf, and (optionally)
+each sentence's cosine to the question come in; one score per sentence comes out, so each rule
+is tested on hand-made text and the weights are chosen by benchmarks/answers.py on the news dev
+set (docs/answers.md says how).
+
+What makes a sentence an answer, in news (the weights are a logistic regression fitted on the
+dev set's sentences, checked by 2-fold cross-validation over quiz weeks): it shares the
+question's rarer words (idf-weighted, not a count), it holds new names and the kind of thing
+asked (a date for "when", a number for "how many"), it sits near the top of an article that
+ranked well, and it is not a question, a caption or boilerplate. Its cosine to the question
+added nothing there once these were in, so no sentence is encoded at question time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .bm25 import tokenize
+
+# What kind of thing a question asks for; each has its own evidence in a sentence.
+PERSON, TIME, NUMBER, PLACE, THING = "person", "time", "number", "place", "thing"
+
+_PERSON_NOUNS = (
+    "person|man|woman|golfer|player|actor|actress|singer|rapper|musician|artist|author|writer|"
+    "star|athlete|coach|president|senator|governor|mayor|minister|leader|ceo|executive|judge|"
+    "justice|candidate|lawmaker|official|representative|congressman|congresswoman|celebrity|"
+    "comedian|host|director|chef|pitcher|quarterback|tennis player|swimmer|driver|boxer|"
+    "champion|winner|founder|billionaire|prince|princess|king|queen|pope|member"
+)
+_PLACE_NOUNS = "country|city|state|nation|town|island|region|county|continent|province|place|capital"
+_NUMBER_RE = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|fast|often)\b|"
+                        r"\bwhat (?:percentage|percent|number|share|amount|age)\b", re.I)
+_TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (?:year|day|date|month)\b",
+                      re.I)
+_PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:{_PLACE_NOUNS})\b", re.I)
+_PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b", re.I)
+
+_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
+           "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_TIME_IN_TEXT = re.compile(
+    rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}\b|\b(?:{_DAYS})\b|\b(?:1[89]|20)\d\d\b|\b(?:today|yesterday|"
+    r"tonight|last (?:week|month|year|night)|this (?:week|month|year)|\d+ (?:days|weeks|months|years) ago)\b",
+    re.I)
+_NUMBER_IN_TEXT = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|dozens|twenty|thirty|"
+    r"forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|billions|trillion|"
+    r"half|third|quarter|percent)\b", re.I)
+# A capitalised word that is not merely the first of its sentence: a name, a place, a title.
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’.-]*[a-z0-9]\w*|\b[A-Z]{2,}\b")
+
+_WORD = re.compile(r"\w+")
+
+# Lines that are part of a web page, not of the story: never an answer.
+_BOILERPLATE = re.compile(
+    r"sign up|newsletter|subscribe|all rights reserved|click here|read more|follow us|"
+    r"\bphoto(?:graph)?s?\b.*\b(?:getty|ap|reuters|afp)\b|getty images|\bcredit:|"
+    r"^\s*(?:updated|published|posted)\b|^\s*by [A-Z]|cookie|advertisement|"
+    r"download the app|watch:|listen:|related:|more from|this story has been updated",
+    re.I)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each feature counts; benchmarks/answers.py measured these on the news dev set."""
+
+    overlap: float = 0.75  # idf-weighted share of the question's terms found in the sentence
+    dense: float = 0.0  # cosine of sentence and question (needs the sentences encoded: off)
+    passage: float = 0.25  # the passage's own search score, as a share of the best result's
+    kind: float = 0.65  # the sentence holds what the question asks for (a name, a date, a number)
+    # Share of the sentence's words the question lacks: negative, since new names and the kind
+    # asked already reward what is new, and what is left rewards wandering off the subject.
+    novelty: float = -0.5
+    lead: float = 0.5  # the sentence is near the top of its article (news puts the facts first)
+    names: float = 0.65  # new names (capitalised words the question lacks), up to three
+    focus: float = 0.25  # the sentence names what "which X" / "what X" asks for (X itself)
+    # Below this no sentence is emphasised: on the dev set a best sentence scoring under it held
+    # the answer 2 times in 8, against 45 in 94 above it (docs/answers.md).
+    floor: float = 1.5
+
+
+@dataclass(frozen=True)
+class Features:
+    """One sentence's evidence, each in [0, 1]."""
+
+    overlap: float
+    dense: float
+    passage: float
+    kind: float
+    novelty: float
+    lead: float
+    names: float
+    focus: float
+    usable: bool  # False for a question, boilerplate, or a fragment: never chosen
+
+    def score(self, w: Weights) -> float:
+        """The weighted sum; -1 for a sentence that must not be chosen."""
+        if not self.usable:
+            return -1.0
+        return (w.overlap * self.overlap + w.dense * self.dense + w.passage * self.passage
+                + w.kind * self.kind + w.novelty * self.novelty + w.lead * self.lead
+                + w.names * self.names + w.focus * self.focus)
+
+
+def question_kind(question: str) -> str:
+    """What the question asks for: PERSON, TIME, NUMBER, PLACE or THING."""
+    if _NUMBER_RE.search(question):
+        return NUMBER
+    if _TIME_RE.search(question):
+        return TIME
+    if _PLACE_RE.search(question):
+        return PLACE
+    if _PERSON_RE.search(question):
+        return PERSON
+    return THING
+
+
+def usable(sentence: str) -> bool:
+    """False for what can't be an answer: a question, boilerplate, a caption-sized fragment."""
+    text = sentence.strip()
+    if text.endswith("?") or text.rstrip("\"'”’)").endswith("?"):
+        return False
+    if len(text.split()) < 4:
+        return False
+    return not _BOILERPLATE.search(text)
+
+
+def holds_kind(sentence: str, kind: str, question: str) -> bool:
+    """True when the sentence has something of the kind asked that the question lacks."""
+    if kind == TIME:
+        return any(m.group().lower() not in question.lower() for m in _TIME_IN_TEXT.finditer(sentence))
+    if kind == NUMBER:
+        return any(m.group().lower() not in question.lower() for m in _NUMBER_IN_TEXT.finditer(sentence))
+    return bool(new_names(sentence, question))
+
+
+def features(
+    sentence: str,
+    question: str,
+    terms: Mapping[str, float],
+    kind: str,
+    *,
+    stopwords: frozenset[str],
+    stemmer: str,
+    dense: float = 0.0,
+    passage: float = 0.0,
+    offset: int = 0,
+) -> Features:
+    """The evidence that `sentence` answers `question`.
+
+    `terms` maps each of the question's (stemmed) terms to its idf; `dense` is the sentence's
+    cosine to the question, `passage` its passage's score relative to the best result's, and
+    `offset` where the sentence starts in its article file, in characters.
+    """
+    words = tokenize(sentence, stopwords, stemmer)
+    have = set(words)
+    head = focus_terms(question, stopwords, stemmer)
+    total = sum(terms.values())
+    overlap = sum(v for t, v in terms.items() if t in have) / total if total else 0.0
+    novelty = sum(1 for w in words if w not in terms) / len(words) if words else 0.0
+    return Features(
+        overlap=overlap, dense=max(0.0, dense), passage=max(0.0, min(1.0, passage)),
+        kind=1.0 if holds_kind(sentence, kind, question) else 0.0, novelty=novelty,
+        lead=1.0 if offset < LEAD_CHARS else 0.0, names=min(3, len(new_names(sentence, question))) / 3,
+        focus=1.0 if head and head <= have else 0.0, usable=usable(sentence),
+    )
+
+
+_FOCUS_RE = re.compile(r"\b(?:which|what)\s+((?:[a-z-]+\s+){0,2}?[a-z-]+)\b(?=\s+(?:is|was|are|were|has|have|"
+                       r"had|did|does|do|will|would|can|could|recently|just|of|in|on|to|for|that|became|won|"
+                       r"got|made|announced|said)\b)", re.I)
+
+
+def focus_terms(question: str, stopwords: frozenset[str], stemmer: str) -> frozenset[str]:
+    """The terms of what "which X" / "what X" asks for ("which state has…" → {state})."""
+    m = _FOCUS_RE.search(question)
+    return frozenset(tokenize(m.group(1), stopwords, stemmer)) if m else frozenset()
+
+
+def new_names(sentence: str, question: str) -> list[str]:
+    """Capitalised words of the sentence (not its first word) that the question doesn't have."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    return [w for m in _CAPITALISED.finditer(sentence) for w in _WORD.findall(m.group())
+            if len(w) > 1 and w.lower() not in asked]
+
+
+# The first paragraphs of a news article (about 3 sentences) carry who, what, when and where.
+LEAD_CHARS = 600
+
+
+def best(scores: Sequence[float], floor: float) -> int | None:
+    """The index of the highest score at or above `floor`, or None (then nothing is emphasised)."""
+    if not scores:
+        return None
+    i = max(range(len(scores)), key=lambda j: scores[j])
+    return i if scores[i] >= floor and scores[i] > -1.0 else None

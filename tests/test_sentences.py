@@ -1,0 +1,72 @@
+"""The answering-sentence features, on hand-made sentences (no model, no index)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qabot import sentences as s
+from qabot.bm25 import ENGLISH_STOPWORDS, tokenize
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which golfer won the 2022 US Women's Open?", s.PERSON),
+    ("Who replaced the CEO?", s.PERSON),
+    ("How many people were hurt in the crash?", s.NUMBER),
+    ("How much did the ticket cost?", s.NUMBER),
+    ("When did the plant reopen?", s.TIME),
+    ("What year did the company go public?", s.TIME),
+    ("Where did the storm make landfall?", s.PLACE),
+    ("Which country hosted the summit?", s.PLACE),
+    ("Why was the facility closed for several months?", s.THING),
+    ("What did the court rule about bees?", s.THING),
+])
+def test_question_kind(question: str, kind: str) -> None:
+    assert s.question_kind(question) == kind
+
+
+def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
+    q = "Which golfer won the 2022 US Women's Open?"
+    assert s.holds_kind("Minjee Lee won the US Women's Open on Sunday.", s.PERSON, q)
+    assert not s.holds_kind("The golfer won the US Women's Open in style.", s.PERSON, q)
+    assert s.holds_kind("It reopened on June 4 after months.", s.TIME, "When did the plant reopen?")
+    assert not s.holds_kind("The plant reopened after months.", s.TIME, "When did the plant reopen?")
+    assert s.holds_kind("At least 14 people were hurt.", s.NUMBER, "How many people were hurt?")
+    # a number the question already has is not an answer to "how many"
+    assert not s.holds_kind("The 2022 season was long.", s.NUMBER, "How many games in 2022?")
+
+
+@pytest.mark.parametrize("sentence", [
+    "Is Sue Bird retiring?",
+    "How did this start?\u201d",
+    "Sign up for our morning newsletter to get the news first.",
+    "Updated 4:52 p.m. ET, Thu August 21, 2019",
+    "Photo: Getty Images",
+    "Read more.",
+])
+def test_questions_captions_and_boilerplate_are_never_answers(sentence: str) -> None:
+    assert not s.usable(sentence)
+    f = s.features(sentence, "Is Sue Bird retiring?", {"sue": 5.0, "bird": 5.0, "retir": 4.0},
+                   s.THING, stopwords=ENGLISH_STOPWORDS, stemmer="english")
+    assert f.score(s.Weights()) == -1.0
+
+
+def test_rarer_shared_words_count_more() -> None:
+    q = "Which airline agreed to buy Spirit?"
+    terms = {t: 1.0 for t in tokenize(q, ENGLISH_STOPWORDS, "english")}
+    terms["spirit"] = 6.0  # a rare name outweighs the common words
+    kw = {"stopwords": ENGLISH_STOPWORDS, "stemmer": "english"}
+    rare = s.features("JetBlue will buy Spirit for $3.8 billion, the carriers said.", q, terms, s.THING, **kw)
+    common = s.features("Every airline agreed that prices would rise again.", q, terms, s.THING, **kw)
+    assert rare.overlap > common.overlap
+    assert rare.score(s.Weights()) > common.score(s.Weights())
+
+
+def test_lead_novelty_and_best() -> None:
+    kw = {"stopwords": ENGLISH_STOPWORDS, "stemmer": "english"}
+    terms = {"storm": 3.0}
+    early = s.features("The storm hit Florida on Monday night.", "storm?", terms, s.THING, offset=10, **kw)
+    late = s.features("The storm hit Florida on Monday night.", "storm?", terms, s.THING, offset=5000, **kw)
+    assert early.lead == 1.0 and late.lead == 0.0 and 0 < early.novelty < 1
+    assert s.best([0.2, 0.7, 0.5], floor=0.0) == 1
+    assert s.best([0.2, 0.3], floor=0.5) is None  # nothing good enough: emphasise nothing
+    assert s.best([-1.0], floor=-5) is None and s.best([], 0.0) is None
