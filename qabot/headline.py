@@ -53,7 +53,8 @@ _PROMO_RE = re.compile(
     r"|\bsubscri(?:be|ber|ption)\b.{0,60}\b(?:newsletter|here|inbox)|in your inbox"
     r"|(?:story|article) (?:first )?appeared in|a version of this (?:story|article)"
     r"|weekly edition of|independently chosen|earn us a commission|editor['’]?s note"
-    r"|this (?:story|article) (?:has been|was) updated"
+    r"|this (?:story|article) (?:has been|was) updated|provided for free as a public service"
+    r"|^in this (?:[\w-]+ )?(?:photo|image|picture)\b"
     r"|(?:download|get) (?:the|our) app|follow us on|all rights reserved|©|\(c\) \d{4}"
     r"|\(photo(?: by| credit)?[^)]*\)\s*$",
     re.IGNORECASE,

@@ -56,6 +56,8 @@ ASK = "Will the harbour bridge finally be rebuilt?"
         ("SPRINGFIELD, ILL. - MAY 03: A crane lifts a beam over the river. (Photo by Ann Poe/Getty "
          "Images)\n" + STORY, STORY),
         ("Ann Poe/AFP/Getty Images A crane lifts a beam over the river.\n" + STORY, STORY),
+        ("In this file photo, a crane lifts a beam over the river.\n" + STORY, STORY),
+        ("This content is provided for free as a public service to our readers.\n" + STORY, STORY),
         ("Regional Transportation & Safety Administration\n" + STORY, STORY),
         # A one-word opener says little: the next sentence.
         ("Finally.\n" + STORY, STORY),
