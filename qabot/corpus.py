@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chunk import first_sentence
 from .errors import SeedsNotFound
+from .headline import headline
 
 # The delivered format: the file starts with " date YYYY-MM-DD " and the article follows.
 _DATE_RE = re.compile(r"\A\s*date\s+(\S+)")
@@ -100,7 +100,7 @@ def parse_article(doc_id: str, path: Path, data: bytes) -> Article | BadSeed:
         doc_id=doc_id,
         path=path,
         date=date,
-        title=first_sentence(text, body_start),
+        title=headline(text, body_start),
         text=text,
         body_start=body_start,
         content_hash=hashlib.sha256(data).hexdigest(),

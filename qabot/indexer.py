@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bm25, store, vectors
+from . import bm25, headline, store, vectors
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, read_corpus
@@ -88,6 +88,11 @@ def lexical_current(manifest: dict[str, Any], settings: Settings) -> bool:
     return "matrix" in entry and all(entry.get(k) == v for k, v in bm25_params(settings).as_dict().items())
 
 
+def titles_current(manifest: dict[str, Any]) -> bool:
+    """True when the committed titles were made by this qabot's headline rules."""
+    return manifest.get("title_version") == headline.TITLE_VERSION
+
+
 def plan(
     articles: Sequence[Article],
     bad: Sequence[BadSeed],
@@ -156,13 +161,15 @@ def run_index(
         if the_plan.rebuild_reason:
             log(f"Rebuilding the whole index: {the_plan.rebuild_reason}.")
         if (manifest is not None and not the_plan.rebuild_reason and the_plan.is_noop
-                and lexical_current(manifest, settings) and _layout_current(manifest, settings)):
+                and lexical_current(manifest, settings) and _layout_current(manifest, settings)
+                and titles_current(manifest)):
             report.unchanged = len(the_plan.unchanged)
             report.articles = manifest["article_count"]
             report.passage_count = manifest["passage_count"]
         else:
+            titles = {a.doc_id: a.title for a in articles}
             manifest = _apply(settings, the_plan, manifest, report, log, progress, embedder,
-                              encode or _embed)
+                              encode or _embed, titles)
             report.committed = True
     report.seconds = time.perf_counter() - started
     return report
@@ -203,6 +210,7 @@ def _apply(
     progress: bool,
     embedder: Embedder | None,
     encode: Encode,
+    titles: Mapping[str, str],
 ) -> dict[str, Any]:
     index_dir = settings.index
     fresh = manifest is None or the_plan.rebuild_reason is not None
@@ -247,11 +255,17 @@ def _apply(
         changes.articles.append((store.ArticleRecord(
             article.doc_id, article.content_hash, article.date.isoformat() if article.date else None,
             article.title), recs))
+    if base is not None and not titles_current(base.manifest):
+        changes.titles = retitled(base.catalog, titles, set(stale))
+        if changes.titles:
+            log(f"Updating the titles of {len(changes.titles)} articles (nothing is re-embedded)…")
     params = bm25_params(settings)
     if the_plan.is_noop and base is not None and not lexical_current(base.manifest, settings):
         log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
     previous = None
-    if base is not None and params.same_tokens(base.manifest.get("bm25") or {}):
+    # Passages carry their article's title into BM25: new titles mean new tokens.
+    if (base is not None and params.same_tokens(base.manifest.get("bm25") or {})
+            and not (changes.titles and params.titles)):
         previous = base.lexical
     lexical = bm25.build(_lexical_inputs(base, old_ids, changes, params.titles, previous), params, previous)
     new_manifest = {
@@ -260,6 +274,7 @@ def _apply(
         "bm25": params.as_dict(),
         "encoder": encoder,
         "seeds": str(settings.seeds.resolve()),
+        "title_version": headline.TITLE_VERSION,
         "next_id": int(next_id + len(texts)),
     }
     committed = store.commit(index_dir, new_manifest, index, target, changes, base, lexical)
@@ -308,21 +323,33 @@ def _lexical_inputs(
         kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]
         need = kept if previous is None else kept[~np.isin(kept, previous.ids)]
         if len(need):
-            texts.update(all_lexical_texts(base.catalog, need.tolist(), titles))
+            texts.update(all_lexical_texts(base.catalog, need.tolist(), titles, changes.titles))
     ids = sorted(set(kept.tolist()) | set(texts))
     return [(i, texts.get(i, "")) for i in ids]
 
 
-def all_lexical_texts(catalog: store.Catalog, ids: list[int] | None, titles: bool) -> dict[int, str]:
-    """What BM25 indexes for these stored passages (all when None), read from the catalog."""
+def all_lexical_texts(
+    catalog: store.Catalog, ids: list[int] | None, titles: bool, new_titles: Mapping[str, str] | None = None,
+) -> dict[int, str]:
+    """What BM25 indexes for these stored passages (all when None), read from the catalog;
+    `new_titles` (doc id -> title) replaces stored titles the next generation rewrites."""
+    new_titles = new_titles or {}
     arts = {a.doc_id: a for a in catalog.articles()}
     ids = catalog.passage_ids() if ids is None else ids
     out: dict[int, str] = {}
     for i in range(0, len(ids), 20_000):
         for p in catalog.passages(ids[i : i + 20_000]):
             art = arts[p.doc_id]
-            out[p.id] = with_title(p.text, art.title, art.ids[0] == p.id, titles)
+            title = new_titles.get(p.doc_id, art.title)
+            out[p.id] = with_title(p.text, title, art.ids[0] == p.id, titles)
     return out
+
+
+def retitled(catalog: store.Catalog, titles: Mapping[str, str], skip: set[str]) -> dict[str, str]:
+    """doc id -> title, for stored articles (not in `skip`) whose title the seeds now give
+    differently. An article whose file is unreadable now keeps its stored title."""
+    return {a.doc_id: titles[a.doc_id] for a in catalog.articles()
+            if a.doc_id in titles and a.doc_id not in skip and titles[a.doc_id] != a.title}
 
 
 def _load_embedder(settings: Settings, index_dir: Path, log: Log) -> tuple[Embedder, str | None]:

@@ -94,6 +94,7 @@ class Changes:
 
     removed: list[str] = field(default_factory=list)  # doc ids, incl. the old version of changed ones
     articles: list[tuple[ArticleRecord, list[PassageRecord]]] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # doc id -> new title of a kept article
 
 
 def load_manifest(index_dir: Path) -> dict[str, Any] | None:
@@ -427,6 +428,8 @@ def _write_catalog(path: Path, changes: Changes, base: Snapshot | None) -> tuple
                 gone += json.loads(row[0])
         db.executemany("DELETE FROM articles WHERE doc_id = ?", [[d] for d in replaced])
         db.executemany("DELETE FROM passages WHERE id = ?", [[i] for i in gone])
+        db.executemany("UPDATE articles SET title = ? WHERE doc_id = ?",
+                       [[title, doc] for doc, title in changes.titles.items()])
         new_ids, new_doc, new_day = [], [], []
         for art, passages in changes.articles:
             cur = db.execute(

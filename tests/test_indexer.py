@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qabot import store
+from qabot import headline, store
 from qabot.config import Settings
 from qabot.errors import IndexLocked, NothingToIndex
 from qabot.indexer import run_index
@@ -104,6 +104,39 @@ def test_settings_change_and_rebuild_flag_reembed_everything(env: tuple[Settings
     report = run_index(changed, rebuild=True, log=messages.append, progress=False, embedder=fake)
     assert report.added == 3 and len(fake.embedded) == report.passage_count
     assert any("--rebuild" in m for m in messages)
+
+
+def test_new_title_rules_rewrite_titles_and_bm25_without_embedding(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, fake = env
+    with monkeypatch.context() as m:  # an index written under older title rules
+        m.setattr(headline, "TITLE_VERSION", 0)
+        m.setattr("qabot.corpus.headline", lambda text, start: "Zzyzx " + text[start : start + 12])
+        index(settings, fake)
+    old = store.load_snapshot(settings.index, tokens=True)
+    assert old.articles["0.txt"].title == "Zzyzx Story about "
+    assert old.lexical is not None and any(w.startswith("zzyzx") for w in old.lexical.vocab)
+
+    fake.embedded.clear()
+    messages: list[str] = []
+    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    assert report.committed and report.unchanged == 3 and fake.embedded == []
+    assert any("titles of 3 articles" in msg for msg in messages)
+    snap = store.load_snapshot(settings.index, tokens=True)
+    assert snap.manifest["title_version"] == headline.TITLE_VERSION
+    assert snap.articles["0.txt"].title == "Story about volcano lava Iceland."
+    assert snap.articles["1.txt"].ids == old.articles["1.txt"].ids
+    # BM25 holds what a fresh build of the same seeds holds: no trace of the old titles.
+    fresh_settings = replace(settings, index=settings.index.parent / "fresh")
+    index(fresh_settings, FakeEmbedder())
+    fresh = store.load_snapshot(fresh_settings.index).lexical
+    assert snap.lexical is not None and fresh is not None
+    assert set(snap.lexical.vocab) == set(fresh.vocab)
+    assert sorted(snap.lexical.idf.tolist()) == pytest.approx(sorted(fresh.idf.tolist()))
+
+    report = index(settings, fake)
+    assert not report.committed and fake.embedded == []
 
 
 def test_bad_seed_is_skipped_and_a_broken_known_file_keeps_its_last_version(

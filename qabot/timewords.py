@@ -1,0 +1,115 @@
+"""Time words in a question ("yesterday", "last week", "on Monday", "latest") read as a date window.
+
+Choices, so callers can rely on them:
+- Windows are inclusive, `since` ≤ `until` ≤ `as_of`: nothing after the as-of day is asked for.
+- Weeks start on Monday (ISO 8601). "this week" runs Monday → as_of; "last week" is the whole
+  Monday–Sunday week before it. Months and years are calendar ones, "this …" ending at as_of.
+- A weekday alone or after "on" ("on Monday", "Monday's vote") is the most recent such day on or
+  before as_of; "last Monday" is the most recent one strictly before; "since Monday" runs from
+  that day to as_of.
+- "latest", "recent(ly)", "newest", "just <did>" mean a recent window (the last RECENT_DAYS days)
+  that is a preference, not a filter: the window says `soft=True`.
+- The first time phrase in the question wins; its words are returned, and stay in the question.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+RECENT_DAYS = 14
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+            "eight": 8, "nine": 9, "ten": 10, "few": 3, "couple of": 2, "a couple of": 2}
+_NUMBER = r"(?:\d{1,3}|a couple of|couple of|few|one|two|three|four|five|six|seven|eight|nine|ten)"
+# Names that contain a time word but are not one: "USA Today", "Black Friday", "Super Tuesday".
+_NOT_TIME = r"(?<!usa )(?<!good )(?<!black )(?<!cyber )(?<!super )(?<!ash )(?<!holy )(?<!maundy )"
+_PATTERNS = [
+    ("rolling", rf"\b(?:(?:in|over|during) the )?(?:past|last) (?P<n>{_NUMBER}) (?P<unit>days?|weeks?)\b"),
+    ("today", rf"{_NOT_TIME}\b(?:today|tonight|this morning|this afternoon|this evening)\b(?!['’]?s? show)"),
+    ("yesterday", r"\byesterday\b"),
+    ("this_week", r"\b(?:this|current) week\b"),
+    ("last_week", r"\b(?:last|past|previous) week\b"),
+    ("this_month", r"\b(?:this|current) month\b"),
+    ("last_month", r"\b(?:last|past|previous) month\b"),
+    ("this_year", r"\b(?:this|current) year\b"),
+    ("last_year", r"\b(?:last|past|previous) year\b"),
+    ("weekday", rf"{_NOT_TIME}\b(?P<lead>(?:on|last|since|this|past) )?(?P<day>{'|'.join(_WEEKDAYS)})"
+                r"(?:['’]s)?\b"),
+    ("recent", r"\b(?:latest|newest|most recent(?:ly)?|recent(?:ly)?|lately)\b"),
+    # "just" as time: before a past verb ("who just resigned"), or in a did/has question ("what
+    # did the CDC just announce"); "just how many" is no time word. Only "just <verb>" is returned.
+    ("recent", r"\b(?:(?:did|has|have|had)\s+(?:[\w'’.-]+\s+){0,4}?(?P<jw>just \w+)"
+               r"|just (?:\w+ed|said|won|lost|made|sold|told|got|hit|went|came|began|broke|left|took"
+               r"|gave|struck|shot|died|met|signed|held|set|ran|fell|rose|quit|chose|spoke|wrote)\b)"),
+]
+_RE = re.compile("|".join(f"(?P<k{i}>{p})" for i, (_, p) in enumerate(_PATTERNS)), re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Days `since` … `until` (inclusive) a question asks about, and the words that said so."""
+
+    since: dt.date
+    until: dt.date
+    label: str  # "yesterday", "this week", "on Monday", "recent", …
+    words: str  # the matched text, as written in the question
+    span: tuple[int, int]  # where those words are in the question
+    soft: bool = False  # True: prefer articles in the window, don't exclude the others
+
+
+def read_time(question: str, as_of: dt.date) -> TimeWindow | None:
+    """The window of the first time phrase in `question`, relative to `as_of`; None if none."""
+    m = _RE.search(question)
+    if m is None:
+        return None
+    index = int(next(k for k, v in m.groupdict().items() if k.startswith("k") and v is not None)[1:])
+    kind = _PATTERNS[index][0]
+    since, until, label = _window(kind, m, as_of)
+    span = m.span("jw") if m.group("jw") else m.span()
+    return TimeWindow(since, until, label, question[span[0] : span[1]], span, soft=kind == "recent")
+
+
+def _window(kind: str, m: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date, str]:
+    day = dt.timedelta(days=1)
+    monday = as_of - dt.timedelta(days=as_of.weekday())
+    first = as_of.replace(day=1)
+    if kind == "today":
+        return as_of, as_of, "today"
+    if kind == "yesterday":
+        return as_of - day, as_of - day, "yesterday"
+    if kind == "this_week":
+        return monday, as_of, "this week"
+    if kind == "last_week":
+        return monday - 7 * day, monday - day, "last week"
+    if kind == "this_month":
+        return first, as_of, "this month"
+    if kind == "last_month":
+        return (first - day).replace(day=1), first - day, "last month"
+    if kind == "this_year":
+        return as_of.replace(month=1, day=1), as_of, "this year"
+    if kind == "last_year":
+        return dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31), "last year"
+    if kind == "rolling":
+        n = _count(m.group("n"))
+        unit = m.group("unit").lower().rstrip("s")
+        days = n * (7 if unit == "week" else 1)
+        return as_of - (days - 1) * day, as_of, f"past {n} {unit}{'' if n == 1 else 's'}"
+    if kind == "weekday":
+        name = m.group("day").lower()
+        lead = (m.group("lead") or "").strip().lower()
+        back = (as_of.weekday() - _WEEKDAYS.index(name)) % 7
+        if lead in ("last", "past") and back == 0:
+            back = 7  # "last Monday", said on a Monday: the one a week ago
+        date = as_of - back * day
+        label = name.capitalize()
+        if lead == "since":
+            return date, as_of, f"since {label}"
+        return date, date, f"{lead or 'on'} {label}"
+    return as_of - (RECENT_DAYS - 1) * day, as_of, "recent"
+
+
+def _count(text: str) -> int:
+    text = text.lower()
+    return int(text) if text.isdigit() else _NUMBERS[text]

@@ -1,0 +1,109 @@
+"""Time words read as date windows, with fixed as-of days (one across a year boundary)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from qabot.timewords import RECENT_DAYS, read_time
+
+D = dt.date
+WED = D(2022, 8, 10)  # a Wednesday
+NEW_YEAR_MON = D(2023, 1, 2)  # a Monday, the first working day of a year
+NEW_YEAR_SAT = D(2022, 1, 1)  # a Saturday, New Year's Day
+
+
+@pytest.mark.parametrize(
+    ("question", "as_of", "since", "until", "label"),
+    [
+        ("What did the Fed say today?", WED, WED, WED, "today"),
+        ("Who spoke tonight at the convention?", WED, WED, WED, "today"),
+        ("What happened yesterday in Kabul?", WED, D(2022, 8, 9), D(2022, 8, 9), "yesterday"),
+        ("What happened yesterday?", NEW_YEAR_MON, D(2023, 1, 1), D(2023, 1, 1), "yesterday"),
+        ("Any news this week on rents?", WED, D(2022, 8, 8), WED, "this week"),
+        ("Any news this week?", NEW_YEAR_MON, NEW_YEAR_MON, NEW_YEAR_MON, "this week"),
+        ("Any news this week?", NEW_YEAR_SAT, D(2021, 12, 27), NEW_YEAR_SAT, "this week"),
+        ("What did Congress pass last week?", WED, D(2022, 8, 1), D(2022, 8, 7), "last week"),
+        ("What did Congress pass last week?", NEW_YEAR_MON, D(2022, 12, 26), D(2023, 1, 1), "last week"),
+        ("Who resigned this month?", WED, D(2022, 8, 1), WED, "this month"),
+        ("Who resigned last month?", WED, D(2022, 7, 1), D(2022, 7, 31), "last month"),
+        ("Who resigned last month?", NEW_YEAR_MON, D(2022, 12, 1), D(2022, 12, 31), "last month"),
+        ("Who resigned last month?", D(2022, 3, 31), D(2022, 2, 1), D(2022, 2, 28), "last month"),
+        ("What happened this year?", WED, D(2022, 1, 1), WED, "this year"),
+        ("Who won last year?", NEW_YEAR_MON, D(2022, 1, 1), D(2022, 12, 31), "last year"),
+        ("Fires in the past 3 days?", WED, D(2022, 8, 8), WED, "past 3 days"),
+        ("Storms over the last two weeks", WED, D(2022, 7, 28), WED, "past 2 weeks"),
+        ("What happened in the past few days?", NEW_YEAR_MON, D(2022, 12, 31), NEW_YEAR_MON, "past 3 days"),
+        # Weekdays: the most recent one on or before as_of.
+        ("What did Biden announce on Monday?", WED, D(2022, 8, 8), D(2022, 8, 8), "on Monday"),
+        ("What did Biden announce on Wednesday?", WED, WED, WED, "on Wednesday"),
+        ("What did Biden announce on Thursday?", WED, D(2022, 8, 4), D(2022, 8, 4), "on Thursday"),
+        ("Who won Sunday's race?", WED, D(2022, 8, 7), D(2022, 8, 7), "on Sunday"),
+        ("What happened Friday?", NEW_YEAR_MON, D(2022, 12, 30), D(2022, 12, 30), "on Friday"),
+        ("What happened last Wednesday?", WED, D(2022, 8, 3), D(2022, 8, 3), "last Wednesday"),
+        ("What happened last Monday?", WED, D(2022, 8, 8), D(2022, 8, 8), "last Monday"),
+        ("What has happened since Monday?", WED, D(2022, 8, 8), WED, "since Monday"),
+    ],
+)
+def test_windows(question: str, as_of: dt.date, since: dt.date, until: dt.date, label: str) -> None:
+    window = read_time(question, as_of)
+    assert window is not None
+    assert (window.since, window.until, window.label) == (since, until, label)
+    assert not window.soft
+    assert question[window.span[0] : window.span[1]] == window.words
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("What is the latest on the Mar-a-Lago search?", "latest"),
+        ("Who recently resigned from the cabinet?", "recently"),
+        ("Newest monkeypox guidance", "Newest"),
+        ("What did the CDC just announce about boosters?", "just announce"),
+        ("What has Zelensky said lately?", "lately"),
+        ("What did the president just say?", "just say"),
+        ("Has the FDA just approved the booster?", "just approved"),
+        ("Which senator just resigned?", "just resigned"),
+    ],
+)
+def test_recent_words_are_a_soft_window(question: str, words: str) -> None:
+    window = read_time(question, WED)
+    assert window is not None and window.soft and window.words == words
+    assert (window.since, window.until) == (WED - dt.timedelta(days=RECENT_DAYS - 1), WED)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the US Open?",
+        "What did USA Today report about gas prices?",
+        "When do Black Friday sales start in stores?",
+        "What was decided on Super Tuesday?",
+        "Just how many people died in the floods?",
+        "Is it just a rumour that the CEO resigned?",
+        "What is the weekly jobless claims number?",
+        "Which monthly report showed inflation falling?",
+        "Who hosts the Today show?",
+        "How many days did the trial last?",
+        "What did Justice Breyer say?",
+    ],
+)
+def test_no_time_words(question: str) -> None:
+    assert read_time(question, WED) is None
+
+
+def test_the_first_phrase_wins_and_words_stay_in_the_question() -> None:
+    q = "What did Biden say yesterday about last week's jobs report?"
+    window = read_time(q, WED)
+    assert window is not None and window.label == "yesterday" and window.words == "yesterday"
+    assert q[window.span[0] : window.span[1]] == "yesterday"
+
+
+def test_windows_never_reach_past_as_of() -> None:
+    for q in ["today", "this week", "this month", "this year", "latest", "on Sunday", "last Sunday",
+              "past 10 days", "since Friday"]:
+        for n in range(14):
+            as_of = D(2022, 12, 25) + dt.timedelta(days=n)
+            w = read_time(q, as_of)
+            assert w is not None and w.since <= w.until <= as_of, (q, as_of)
