@@ -1,9 +1,11 @@
 """The answer layer: question → the reply a person reads first, for every front end.
 
-Between retrieval and formatting: `respond()` runs the search, then chooses in the results'
-passages the sentence that answers (qabot/sentences.py scores them), keeps the results close
-enough to the best to be worth showing, and says when there is no confident answer. Everything
-it returns is quoted from the articles with exact offsets; nothing is written here.
+Between retrieval and formatting. `respond()` answers small talk without searching, reads time
+words ("this week") as a preference for articles of that window, runs the search, chooses in
+each article's best passages the sentence that answers (qabot/sentences.py scores them), keeps
+the results close enough to the best to be worth showing, and says when there is no confident
+answer. Everything it returns is quoted from the articles with exact offsets; the only words of
+its own are the small-talk replies and the notices.
 """
 
 from __future__ import annotations
@@ -12,50 +14,63 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Literal
 
-import numpy as np
-
 from . import rank, sentences
 from .bm25 import Lexical, tokenize
 from .chunk import split_sentences
-from .retrieve import Passage, Retriever, search
+from .dates import display_date
+from .retrieve import Passage, Retriever, check_question, search
+from .smalltalk import small_talk
+from .timewords import TimeWindow, read_time
 
-ReplyKind = Literal["answer", "no_answer"]
+ReplyKind = Literal["answer", "no_answer", "small_talk"]
+NO_SENTENCE = float("-inf")
 
 
 @dataclass(frozen=True)
 class AnswerOptions:
-    """How the answer step chooses; the defaults were measured (docs/answers.md)."""
+    """How the answer step chooses; each default was measured on the news dev set
+    (benchmarks/answers.py; docs/answers.md has the table)."""
 
     weights: sentences.Weights = sentences.Weights()
-    dense_sentences: bool = True  # score sentences by their cosine to the question too
-    # Results whose score falls below this share of the first one's are not shown at all.
+    # Passages of one article that compete for its answering sentence: the answer is often in
+    # the article's second-best passage (on the dev set the top article held it in its best
+    # passage for 56% of questions, in one of its best three for 68%).
+    passages_per_article: int = 3
+    # Results whose score falls below this share of the first one's are not shown.
     keep_share: float = 0.0
-    # Another result's answer is shown next to the first only when its sentence scores at least
-    # this share of the first one's (and its passage is kept).
+    # Another result's answer leads the reply beside the first only when its sentence scores at
+    # least this share of the first one's.
     also_share: float = 0.9
     also_max: int = 2  # at most this many answers beside the first
-    # Results searched for candidate sentences beyond those shown (their passages compete).
-    reorder: bool = False  # let a better-answering result of the top ones go first
+    # Time words ("this week", "yesterday") add this to the score of articles inside their
+    # window: a preference, not a filter (a story told on Sunday is still this week's news).
+    time_bonus: float = 0.03
+    small_talk: bool = True  # answer greetings and thanks without searching
 
 
 @dataclass(frozen=True)
 class Reply:
     """What to show for one question: the answers first, then the results they come from.
 
-    `results` are the ranked passages shown, each with `answer_start`/`answer_end` set to its
-    answering sentence (equal offsets: no sentence is good enough to emphasise). `answers`
-    indexes the results whose sentence leads the reply, best first (empty: no emphasis).
+    `results` are the ranked passages shown, one per article, each with `answer_start`/
+    `answer_end` on its answering sentence (equal offsets: no sentence good enough to
+    emphasise). `answers` indexes the results whose sentence leads the reply, best first (empty:
+    none does). `message` is the whole reply to small talk; `notice` a remark to show first
+    (e.g. that the newest article is older than the week asked about).
     """
 
     question: str
     kind: ReplyKind
-    results: tuple[Passage, ...]
+    results: tuple[Passage, ...] = ()
     answers: tuple[int, ...] = ()
     as_of: dt.date | None = None
+    message: str | None = None
+    notice: str | None = None
+    window: TimeWindow | None = None
 
     @property
     def answer(self) -> Passage | None:
-        """The result whose sentence answers, if any."""
+        """The result whose sentence answers first, if any."""
         return self.results[self.answers[0]] if self.answers else None
 
 
@@ -63,7 +78,6 @@ def respond(
     retriever: Retriever,
     question: str,
     k: int = 5,
-    per_article: int = 1,
     min_score: float | None = None,
     *,
     mode: str = "hybrid",
@@ -73,84 +87,95 @@ def respond(
     tuning: rank.Tuning | None = None,
     options: AnswerOptions | None = None,
 ) -> Reply:
-    """Search, then choose what answers; `min_score` is the confidence floor of search()."""
+    """The reply to `question`: search, then choose what answers. `min_score` is the confidence
+    floor of search(); `as_of` (default today) is the day the question is asked."""
     options = options or AnswerOptions()
+    q = check_question(question)
     as_of = as_of or dt.date.today()
-    passages = search(retriever, question, k, per_article, min_score, mode=mode, since=since,
+    chat = small_talk(q) if options.small_talk else None
+    if chat is not None:
+        return Reply(q, "small_talk", as_of=as_of, message=chat)
+    window = read_time(q, as_of)
+    notice = _stale_notice(retriever, window, as_of)
+    per = max(1, options.passages_per_article)
+    # Time words reorder the top articles: fetch more than k so the preferred ones are there.
+    wanted = k * (3 if window is not None and options.time_bonus else 1)
+    passages = search(retriever, q, wanted * per, per, min_score, mode=mode, since=since,
                       until=until, as_of=as_of, tuning=tuning, answers=False)
     if not passages:
-        return Reply(question.strip(), "no_answer", (), (), as_of)
-    passages = keep_close(passages, options.keep_share)
-    chosen, scores = choose_sentences(retriever, question, passages, options)
-    results = [replace(p, answer_start=s, answer_end=e) for p, (s, e) in zip(passages, chosen, strict=True)]
-    order = list(range(len(results)))
-    if options.reorder:
-        order.sort(key=lambda i: -scores[i])
-        results = [replace(results[i], rank=n) for n, i in enumerate(order, 1)]
-        scores = [scores[i] for i in order]
-    answers = lead_answers(scores, options)
-    return Reply(question.strip(), "answer", tuple(results), answers, as_of)
+        return Reply(q, "no_answer", as_of=as_of, notice=notice, window=window)
+    groups = by_article(passages)
+    if window is not None and options.time_bonus:
+        groups = prefer_window(groups, window, options.time_bonus)
+    groups = keep_close(groups[:k], options.keep_share)
+    results, scores = choose(retriever, q, groups, options.weights)
+    return Reply(q, "answer", tuple(results), lead_answers(scores, options), as_of, None, notice, window)
 
 
-def keep_close(passages: list[Passage], share: float) -> list[Passage]:
-    """The results scoring at least `share` of the first one's (the first always stays)."""
-    if not passages or share <= 0:
-        return passages
-    bar = passages[0].score * share
-    return [p for n, p in enumerate(passages) if n == 0 or p.score >= bar]
+def by_article(passages: list[Passage]) -> list[list[Passage]]:
+    """Passages grouped by article, articles in the order of their best passage."""
+    groups: dict[str, list[Passage]] = {}
+    for p in passages:
+        groups.setdefault(p.doc_id, []).append(p)
+    return list(groups.values())
+
+
+def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:
+    """Articles reordered with `bonus` added to the score of those dated inside the window."""
+    def score(group: list[Passage]) -> float:
+        d = group[0].date
+        return group[0].score + (bonus if d is not None and window.since <= d <= window.until else 0.0)
+
+    return sorted(groups, key=score, reverse=True)  # stable: equal scores keep their order
+
+
+def keep_close(groups: list[list[Passage]], share: float) -> list[list[Passage]]:
+    """The articles whose best passage scores at least `share` of the first one's."""
+    if not groups or share <= 0:
+        return groups
+    bar = groups[0][0].score * share
+    return [g for n, g in enumerate(groups) if n == 0 or g[0].score >= bar]
 
 
 def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]:
     """Which results' sentences lead the reply: the first result's when it has one, then up to
-    `also_max` others whose sentence scores within `also_share` of it."""
+    `also_max` others whose sentence scores at least `also_share` of it."""
     if not scores or scores[0] == NO_SENTENCE:
         return ()
-    top = scores[0]
-    also = [i for i in range(1, len(scores)) if scores[i] != NO_SENTENCE and scores[i] >= top * options.also_share]
+    also = [i for i in range(1, len(scores))
+            if scores[i] != NO_SENTENCE and scores[i] >= scores[0] * options.also_share]
     return (0, *also[: options.also_max])
 
 
-NO_SENTENCE = float("-inf")
-
-
-def choose_sentences(
-    retriever: Retriever, question: str, passages: list[Passage], options: AnswerOptions
-) -> tuple[list[tuple[int, int]], list[float]]:
-    """For each passage, the file span of its answering sentence (an empty span at the passage
-    start when none is good enough) and that sentence's score (NO_SENTENCE when none)."""
-    snap = retriever.snapshot()
-    lex = snap.lexical
-    stop = lex.stopwords if lex is not None else frozenset()
-    stem = lex.stemmer if lex is not None else ""
+def choose(
+    retriever: Retriever, question: str, groups: list[list[Passage]], weights: sentences.Weights
+) -> tuple[list[Passage], list[float]]:
+    """One result per article: the passage holding its best sentence, with the answer span set
+    (an empty span when no sentence reaches the floor), and that sentence's score."""
+    lex = retriever.snapshot().lexical
     terms = question_terms(question, lex)
     kind = sentences.question_kind(question)
-    spans = [split_sentences(p.text) or [(0, len(p.text))] for p in passages]
-    flat = [p.text[s:e] for p, sp in zip(passages, spans, strict=True) for s, e in sp]
-    dense = np.zeros(len(flat), dtype=np.float32)
-    if options.dense_sentences and options.weights.dense and flat:
-        encoder = retriever.encoder(snap)
-        qvec = encoder.encode([question])[0]
-        dense = encoder.encode(flat) @ qvec
-    top = passages[0].score or 1.0
-    chosen: list[tuple[int, int]] = []
-    best_scores: list[float] = []
-    i = 0
-    for p, sp in zip(passages, spans, strict=True):
-        scores = [
-            sentences.features(p.text[s:e], question, terms, kind, stopwords=stop, stemmer=stem,
-                               dense=float(dense[i + j]), passage=p.score / top,
-                               offset=p.start + s).score(options.weights)
-            for j, (s, e) in enumerate(sp)
-        ]
-        i += len(sp)
-        at = sentences.best(scores, options.weights.floor)
-        if at is None:
-            chosen.append((p.start, p.start))
-            best_scores.append(NO_SENTENCE)
-        else:
-            chosen.append((p.start + sp[at][0], p.start + sp[at][1]))
-            best_scores.append(scores[at])
-    return chosen, best_scores
+    stop, stem = (lex.stopwords, lex.stemmer) if lex is not None else (frozenset(), "")
+    top = groups[0][0].score if groups and groups[0][0].score > 0 else 1.0
+    results: list[Passage] = []
+    scores: list[float] = []
+    for rank_, group in enumerate(groups, 1):
+        best = (NO_SENTENCE, group[0], 0, 0)
+        for p in group:
+            for s, e in split_sentences(p.text):
+                f = sentences.features(p.text[s:e], question, terms, kind, stopwords=stop,
+                                       stemmer=stem, passage=p.score / top, offset=p.start + s)
+                score = f.score(weights)
+                if score >= weights.floor and score > -1.0 and score > best[0]:
+                    best = (score, p, s, e)
+        score, p, s, e = best
+        # The article keeps its rank and score; the passage shown is the one that answers.
+        shown = replace(p, rank=rank_, score=group[0].score, answer_start=p.start + s, answer_end=p.start + e)
+        if score == NO_SENTENCE:
+            shown = replace(shown, answer_start=p.start, answer_end=p.start)
+        results.append(shown)
+        scores.append(score)
+    return results, scores
 
 
 def question_terms(question: str, lex: Lexical | None) -> dict[str, float]:
@@ -160,3 +185,14 @@ def question_terms(question: str, lex: Lexical | None) -> dict[str, float]:
         return {}
     terms = tokenize(question, lex.stopwords, lex.stemmer)
     return {t: float(lex.idf[lex.vocab[t]]) for t in terms if t in lex.vocab}
+
+
+def _stale_notice(retriever: Retriever, window: TimeWindow | None, as_of: dt.date) -> str | None:
+    """"My newest article is from 6 Sep 2023." when the question asks about a window that ends
+    after the newest article there is (as of its day)."""
+    if window is None or window.soft:
+        return None
+    newest = retriever.newest(as_of)
+    if newest is None or newest >= window.since:
+        return None
+    return f"My newest article is from {display_date(newest)}."

@@ -107,6 +107,12 @@ class Retriever:
         return enc
 
 
+    def newest(self, as_of: dt.date) -> dt.date | None:
+        """The date of the newest article published on or before `as_of` (None: none dated)."""
+        days = self.tables(self.snapshot()).day
+        days = days[(days > 0) & (days <= as_of.toordinal())]
+        return dt.date.fromordinal(int(days.max())) if len(days) else None
+
     def tables(self, snap: store.Snapshot) -> Tables:
         """Per-row arrays of this snapshot (built once per generation)."""
         tables = self._tables
