@@ -12,6 +12,7 @@ import html
 import itertools
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -320,7 +321,7 @@ def test_groups_answer_only_what_is_meant_for_the_bot(
         asked = tg.send_text(f"/ask@{BOT_USERNAME} {QUESTION}", chat_type="group")
         sent = exactly(tg, 1)
         assert [m["reply_to_update_id"] for m in sent] == [asked]
-        mentioned = tg.send_text(f"@{BOT_USERNAME} {QUESTION}", chat_type="supergroup")
+        mentioned = tg.send_text(f"@{BOT_USERNAME} {QUESTION}", chat_type="group")
         tg.wait_for_messages(2, timeout=15)
         replied = tg.send_text(QUESTION, chat_type="supergroup", reply_to_bot=True)
         tg.wait_for_messages(3, timeout=15)
@@ -523,6 +524,150 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
                for i, u in enumerate(asked))
     assert "penguins.txt" not in before["visible_text"]
     assert "huddle together" in after["visible_text"] and "— penguins.txt" in after["visible_text"]
+
+
+# ---------------------------------------------------------------- 9. follow-ups (issue 11 §6)
+
+CONVERSATION = Path(__file__).parent / "fixtures" / "conversation"
+RECORD = "Who broke the Herons' home run record?"
+MERGER = "Which airline agreed to buy Coastal Airways?"
+HOW_MANY = "How many did he hit?"  # alone: nothing over the floor (the storm also "hit" towns)
+HOW_MUCH = "How much will it pay?"  # alone: the stadium the city "will pay" for comes first
+
+
+@pytest.fixture(scope="module")
+def chat_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
+    """Four made-up articles: an airline merger, a home run record, a storm, a stadium."""
+    root = tmp_path_factory.mktemp("conversation")
+    seeds = root / "seeds"
+    shutil.copytree(CONVERSATION, seeds)
+    link_encoder(encoder_cache, root / "embeddings")
+    settings = Settings(seeds=seeds, index=root / "embeddings")
+    run_index(settings, log=quiet, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def chat_retriever(chat_corpus: Settings) -> Retriever:
+    return Retriever(chat_corpus.index)
+
+
+class Clock:
+    """The bot's follow-up clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextlib.contextmanager
+def chatting(
+    tg: FakeTelegram, settings: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Clock, list[str]]]:
+    """The bot running with a hand-moved clock; yields it and the queries search() was given."""
+    queries: list[str] = []
+    real_search = bot.search
+
+    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+        queries.append(args[1])
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "search", spy)
+    clock = Clock()
+    with running(tg, settings, retriever) as app:
+        app.bot_data["qabot"].clock = clock
+        queries.clear()  # the start-up warm-up question
+        yield clock, queries
+
+
+def cites(message: dict[str, Any]) -> str:
+    """The file the first passage of an answer cites."""
+    return message["visible_text"].split("\n\n")[0].rsplit(" — ", 1)[-1]
+
+
+def test_the_ambiguous_follow_ups_alone(chat_corpus: Settings, chat_retriever: Retriever) -> None:
+    """What the tests below rely on: alone, the follow-ups find nothing or the wrong article."""
+    alone = expected(chat_corpus, chat_retriever, HOW_MANY)
+    assert [fmt.telegram_visible(t) for t in alone] == [fmt.NO_ANSWER]
+    assert search(chat_retriever, HOW_MUCH, k=1)[0].doc_id == "stadium.txt"
+
+
+def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as (clock, queries):
+        tg.send_text(RECORD)
+        tg.wait_for_messages(1, timeout=15)
+        clock.now += 9 * 60
+        tg.send_text(HOW_MANY)
+        sent = tg.wait_for_messages(2, timeout=15)
+        tg.send_text(MERGER)  # its own subject: searched alone, though it comes right after
+        sent = tg.wait_for_messages(3, timeout=15)
+    assert [cites(m) for m in sent] == ["home_run_record.txt"] * 2 + ["airline_merger.txt"], queries
+    assert "58 home runs" in sent[1]["visible_text"]
+    assert queries[0] == RECORD and queries[2] == MERGER
+    assert queries[1].startswith(HOW_MANY) and "Herons" in queries[1]
+    # Context is never logged: no word of either question in qabot's log lines at any level
+    # (PTB's own DEBUG lines, seen with --verbose only, print whole updates), only the flag.
+    logged = "\n".join(r.getMessage() for r in caplog.records
+                       if r.name.startswith("qabot") or r.levelno >= logging.INFO)
+    assert "Herons" not in logged and "hit" not in logged and "(a follow-up)" in logged
+
+
+def test_a_reply_to_an_answer_follows_up_the_question_it_answered(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replying to an older answer follows up its question, not the latest one; in groups too."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch):
+        tg.send_text(MERGER)
+        [merger] = tg.wait_for_messages(1, timeout=15)
+        tg.send_text(RECORD)
+        tg.wait_for_messages(2, timeout=15)
+        tg.send_text(HOW_MUCH, reply_to_message_id=merger["message_id"])
+        private = tg.wait_for_messages(3, timeout=15)[2]
+        tg.send_text(f"/ask@{BOT_USERNAME} {MERGER}", chat_type="group")
+        tg.wait_for_messages(1, chat_id=DEFAULT_GROUP_ID, timeout=15)
+        tg.send_text(HOW_MUCH, chat_type="group", reply_to_bot=True)
+        group = tg.wait_for_messages(2, chat_id=DEFAULT_GROUP_ID, timeout=15)[1]
+    assert cites(private) == cites(group) == "airline_merger.txt"
+    assert "$33.50 for each Coastal Airways share" in private["visible_text"]
+
+
+def test_new_forgets_the_conversation(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as (_, queries):
+        tg.send_text(RECORD)
+        [answer] = tg.wait_for_messages(1, timeout=15)
+        tg.send_text("/new")
+        tg.wait_for_messages(2, timeout=15)
+        tg.send_text(HOW_MANY)
+        tg.wait_for_messages(3, timeout=15)
+        tg.send_text(HOW_MANY, reply_to_message_id=answer["message_id"])  # forgotten too
+        sent = exactly(tg, 4)
+    assert [m["visible_text"] for m in sent[1:]] == [bot.FORGOTTEN, fmt.NO_ANSWER, fmt.NO_ANSWER]
+    assert queries == [RECORD, HOW_MANY, HOW_MANY]
+    assert {"command": "new", "description": "Start afresh: forget the previous question"} in tg.commands
+    assert "/new — " in fmt.telegram_visible(fmt.telegram_help_lines())
+
+
+def test_a_follow_up_after_ten_minutes_is_searched_alone_unless_it_is_a_reply(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as (clock, queries):
+        tg.send_text(RECORD)
+        [answer] = tg.wait_for_messages(1, timeout=15)
+        clock.now += 10 * 60 + 1
+        tg.send_text(HOW_MANY)
+        tg.wait_for_messages(2, timeout=15)
+        tg.send_text(HOW_MANY, reply_to_message_id=answer["message_id"])
+        sent = tg.wait_for_messages(3, timeout=15)
+    assert queries[1] == HOW_MANY and sent[1]["visible_text"] == fmt.NO_ANSWER
+    assert queries[2] != HOW_MANY and cites(sent[2]) == "home_run_record.txt"
 
 
 # ---------------------------------------------------------------- 1. running it: the real CLI
