@@ -4,8 +4,12 @@
 A message that leans on the previous question (a pronoun with nothing in the message it could
 refer to, an opening like "and…" or "what about…", a bare "why?") is searched with that
 question's content words appended: its own words come first and the borrowed ones only add
-to them, so "what about JetBlue?" still asks about JetBlue. `Memory` keeps the last turns of each
-chat, in memory only and bounded, for the bot.
+to them, so "what about JetBlue?" still asks about JetBlue.
+
+Words, not a parser: "Which company said it would…" is taken to lean (it names nothing "it"
+could be), "How many Super Bowls did he win?" is not (a name comes before "he"). A reply to the
+bot's answer always follows up, whatever it says. `Memory` keeps the last turns of each chat, in
+memory only and bounded, for the bot.
 """
 
 from __future__ import annotations
@@ -81,17 +85,40 @@ def _is_name(word: str, initial: bool) -> bool:
 def leans_on_previous(message: str) -> bool:
     """Whether the message needs the previous question to be understood: it opens like a follow-up
     ("and …", "what about …"), has a pronoun with no name before it in the message to refer to,
-    or is a very short question naming nothing. A message with its own subject does not lean."""
+    or names nothing and says too little to stand alone. A message with its own subject does not
+    lean."""
     if _OPENING.match(message):
         return True
     words = _words(message)
     names = [_is_name(w, initial) for w, initial in words]
     # "it" is a thing: any name in the message may be it ("Did it buy Twitter?" has a subject);
     # "he", "they"… need a name before them ("Did Biden say he would run?").
+    asks_which = bool(_WHICH_THING.match(message))
     for i in range(len(words)):
+        if asks_which and words[i][0].lower() in _POSSESSIVE:
+            continue  # "Which company split its stock?": its own subject's stock
         if not names[i] and _points_back(words, i, named_before=any(names[:i]), named=any(names)):
             return True
-    return len(words) <= 3 and not any(names)
+    return not any(names) and _says_little(message, [w.lower() for w, _ in words])
+
+
+# "Which company…", "What team…": the question's own subject, which a possessive refers to.
+_WHICH_THING = re.compile(
+    r"^\s*(?:which|what|whose)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|"
+    r"could|should|about|else)\b)[^\W\d_]", re.IGNORECASE)
+_POSSESSIVE = frozenset(("his", "its", "their"))
+_COUNTING = re.compile(r"^\s*how (?:many|much)\b", re.IGNORECASE)
+
+
+def _says_little(message: str, words: list[str]) -> bool:
+    """A message naming nothing that is too thin to stand alone: a few words ("Who won?"), one
+    content word ("Why is there a shortage?"), or two with a definite "the" pinned to nothing
+    ("Where does the money go?") or a count of nothing named ("How many people died?").
+    "What causes inflation?" and "Is there a vaccine for monkeypox?" stand alone."""
+    content = len(content_words(message))
+    if len(words) <= 3 or content <= 1:
+        return True
+    return content == 2 and ("the" in words or bool(_COUNTING.match(message)))
 
 
 def _points_back(words: list[tuple[str, bool]], i: int, named_before: bool, named: bool) -> bool:
@@ -103,8 +130,8 @@ def _points_back(words: list[tuple[str, bool]], i: int, named_before: bool, name
         return not named
     if low in _PERSONAL:
         return not named_before
-    if low in _DEICTIC:  # "did that happen", not "said that …" or "this year"
-        return after not in _TIME_WORDS and (i == 0 or before in _BEFORE_POINTER)
+    if low in _DEICTIC:  # "did that happen", "why decide that?", not "said that …" or "this year"
+        return after not in _TIME_WORDS and (i == 0 or not after or before in _BEFORE_POINTER)
     if low == "there":  # "what happened there?", not "is there …" or "there were …"
         return not named_before and before not in _EXISTENTIAL and after not in _EXISTENTIAL
     return low in ("that's", "it's") and i == 0

@@ -41,6 +41,13 @@ EARLIER = Turn(question=FIRST, query=FIRST, doc_ids=("baseball.txt",), time=1000
     "That's all?",
     "Since when",
     "Where was this?",
+    "Why did the court decide that?",  # a sentence-final "that" is a thing pointed at
+    "Where does the money go?",  # names nothing; "the money" is pinned to nothing in the message
+    "How many people died?",  # counts something, names nothing
+    "Why is there a shortage?",  # one content word
+    "Which network airs it?",  # a "which" question, but "it" is not its subject's
+    "Which team did they beat in the final?",
+    "What is his salary?",  # "what is" asks about no thing of its own
 ])
 def test_messages_leaning_on_the_previous_question(message: str) -> None:
     assert leans_on_previous(message)
@@ -52,12 +59,17 @@ def test_messages_leaning_on_the_previous_question(message: str) -> None:
     "Why did the baby formula plant close?",
     "What did Aaron Judge say he would do?",  # "he" has a name before it
     "Which company said that it would buy Twitter?",  # "that" after "said" is a conjunction
-    "Is there a vaccine for monkeypox?",  # existential "there"
+    "Is there a vaccine for monkeypox or smallpox?",  # existential "there"
     "There were 40 storms in the Atlantic last year, which was the worst?",
     "What is the inflation rate this year?",  # "this year" is a time, not a pointer
     "Who will NASA send to the Moon?",
     "JetBlue shares?",  # short, but names its subject (inner capital)
     "How much did the storm cost Florida?",
+    "Is there a vaccine for monkeypox?",
+    "How do vaccines work?",
+    "Which head of state announced his resignation?",  # "his": the head of state's
+    "Which restaurant chain redesigned its menu?",
+    "What team fired their coach?",
 ])
 def test_messages_with_their_own_subject_stand_alone(message: str) -> None:
     assert not leans_on_previous(message)
