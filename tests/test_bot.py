@@ -321,7 +321,7 @@ def test_groups_answer_only_what_is_meant_for_the_bot(
         asked = tg.send_text(f"/ask@{BOT_USERNAME} {QUESTION}", chat_type="group")
         sent = exactly(tg, 1)
         assert [m["reply_to_update_id"] for m in sent] == [asked]
-        mentioned = tg.send_text(f"@{BOT_USERNAME} {QUESTION}", chat_type="group")
+        mentioned = tg.send_text(f"@{BOT_USERNAME} {QUESTION}", chat_type="supergroup")
         tg.wait_for_messages(2, timeout=15)
         replied = tg.send_text(QUESTION, chat_type="supergroup", reply_to_bot=True)
         tg.wait_for_messages(3, timeout=15)
@@ -562,11 +562,32 @@ class Clock:
         return self.now
 
 
+@dataclasses.dataclass
+class Chat:
+    """A conversation with the running bot: its clock, the queries search() was given."""
+
+    tg: FakeTelegram
+    state: bot.BotState
+    clock: Clock
+    queries: list[str]
+
+    def ask(self, text: str, chat_id: int = DEFAULT_USER_ID, **kw: Any) -> dict[str, Any]:
+        """Send a question and wait for its answer and for the bot to remember the turn (it does
+        so just after sending, so a test's next message could otherwise overtake it)."""
+        before = len(self.tg.sent)
+        self.tg.send_text(text, chat_type="private" if chat_id == DEFAULT_USER_ID else "group", **kw)
+        answer = self.tg.wait_for_messages(before + 1, timeout=15)[before]
+        question = text.split(maxsplit=1)[1] if text.startswith("/ask") else text
+        wait_until(lambda: (turn := self.state.memory.last(chat_id)) is not None
+                   and turn.question == question)
+        return answer
+
+
 @contextlib.contextmanager
 def chatting(
     tg: FakeTelegram, settings: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Clock, list[str]]]:
-    """The bot running with a hand-moved clock; yields it and the queries search() was given."""
+) -> Iterator[Chat]:
+    """The bot running with a hand-moved clock and a spy on search()."""
     queries: list[str] = []
     real_search = bot.search
 
@@ -575,11 +596,11 @@ def chatting(
         return real_search(*args, **kwargs)
 
     monkeypatch.setattr(bot, "search", spy)
-    clock = Clock()
     with running(tg, settings, retriever) as app:
-        app.bot_data["qabot"].clock = clock
+        state = app.bot_data["qabot"]
+        state.clock = Clock()
         queries.clear()  # the start-up warm-up question
-        yield clock, queries
+        yield Chat(tg, state, state.clock, queries)
 
 
 def cites(message: dict[str, Any]) -> str:
@@ -599,18 +620,16 @@ def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as (clock, queries):
-        tg.send_text(RECORD)
-        tg.wait_for_messages(1, timeout=15)
-        clock.now += 9 * 60
-        tg.send_text(HOW_MANY)
-        sent = tg.wait_for_messages(2, timeout=15)
-        tg.send_text(MERGER)  # its own subject: searched alone, though it comes right after
-        sent = tg.wait_for_messages(3, timeout=15)
-    assert [cites(m) for m in sent] == ["home_run_record.txt"] * 2 + ["airline_merger.txt"], queries
-    assert "58 home runs" in sent[1]["visible_text"]
-    assert queries[0] == RECORD and queries[2] == MERGER
-    assert queries[1].startswith(HOW_MANY) and "Herons" in queries[1]
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        first = chat.ask(RECORD)
+        chat.clock.now += 9 * 60
+        follow_up = chat.ask(HOW_MANY)
+        other = chat.ask(MERGER)  # its own subject: searched alone, though it comes right after
+    assert [cites(m) for m in (first, follow_up, other)] == [
+        "home_run_record.txt", "home_run_record.txt", "airline_merger.txt"]
+    assert "58 home runs" in follow_up["visible_text"]
+    assert chat.queries[0] == RECORD and chat.queries[2] == MERGER
+    assert chat.queries[1].startswith(HOW_MANY) and "Herons" in chat.queries[1]
     # Context is never logged: no word of either question in qabot's log lines at any level
     # (PTB's own DEBUG lines, seen with --verbose only, print whole updates), only the flag.
     logged = "\n".join(r.getMessage() for r in caplog.records
@@ -622,35 +641,30 @@ def test_a_reply_to_an_answer_follows_up_the_question_it_answered(
     tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Replying to an older answer follows up its question, not the latest one; in groups too."""
-    with chatting(tg, chat_corpus, chat_retriever, monkeypatch):
-        tg.send_text(MERGER)
-        [merger] = tg.wait_for_messages(1, timeout=15)
-        tg.send_text(RECORD)
-        tg.wait_for_messages(2, timeout=15)
-        tg.send_text(HOW_MUCH, reply_to_message_id=merger["message_id"])
-        private = tg.wait_for_messages(3, timeout=15)[2]
-        tg.send_text(f"/ask@{BOT_USERNAME} {MERGER}", chat_type="group")
-        tg.wait_for_messages(1, chat_id=DEFAULT_GROUP_ID, timeout=15)
-        tg.send_text(HOW_MUCH, chat_type="group", reply_to_bot=True)
-        group = tg.wait_for_messages(2, chat_id=DEFAULT_GROUP_ID, timeout=15)[1]
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        merger = chat.ask(MERGER)
+        chat.ask(RECORD)
+        private = chat.ask(HOW_MUCH, reply_to_message_id=merger["message_id"])
+        chat.ask(f"/ask@{BOT_USERNAME} {MERGER}", DEFAULT_GROUP_ID)
+        group = chat.ask(HOW_MUCH, DEFAULT_GROUP_ID, reply_to_bot=True)
     assert cites(private) == cites(group) == "airline_merger.txt"
     assert "$33.50 for each Coastal Airways share" in private["visible_text"]
+    assert chat.queries[2].startswith(HOW_MUCH) and "Coastal" in chat.queries[2]
+    assert "Herons" not in chat.queries[2]  # the latest question is not the one replied to
 
 
 def test_new_forgets_the_conversation(
     tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as (_, queries):
-        tg.send_text(RECORD)
-        [answer] = tg.wait_for_messages(1, timeout=15)
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        answer = chat.ask(RECORD)
         tg.send_text("/new")
         tg.wait_for_messages(2, timeout=15)
-        tg.send_text(HOW_MANY)
-        tg.wait_for_messages(3, timeout=15)
-        tg.send_text(HOW_MANY, reply_to_message_id=answer["message_id"])  # forgotten too
+        chat.ask(HOW_MANY)
+        chat.ask(HOW_MANY, reply_to_message_id=answer["message_id"])  # forgotten too
         sent = exactly(tg, 4)
     assert [m["visible_text"] for m in sent[1:]] == [bot.FORGOTTEN, fmt.NO_ANSWER, fmt.NO_ANSWER]
-    assert queries == [RECORD, HOW_MANY, HOW_MANY]
+    assert chat.queries == [RECORD, HOW_MANY, HOW_MANY]
     assert {"command": "new", "description": "Start afresh: forget the previous question"} in tg.commands
     assert "/new — " in fmt.telegram_visible(fmt.telegram_help_lines())
 
@@ -658,16 +672,13 @@ def test_new_forgets_the_conversation(
 def test_a_follow_up_after_ten_minutes_is_searched_alone_unless_it_is_a_reply(
     tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as (clock, queries):
-        tg.send_text(RECORD)
-        [answer] = tg.wait_for_messages(1, timeout=15)
-        clock.now += 10 * 60 + 1
-        tg.send_text(HOW_MANY)
-        tg.wait_for_messages(2, timeout=15)
-        tg.send_text(HOW_MANY, reply_to_message_id=answer["message_id"])
-        sent = tg.wait_for_messages(3, timeout=15)
-    assert queries[1] == HOW_MANY and sent[1]["visible_text"] == fmt.NO_ANSWER
-    assert queries[2] != HOW_MANY and cites(sent[2]) == "home_run_record.txt"
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        answer = chat.ask(RECORD)
+        chat.clock.now += 10 * 60 + 1
+        alone = chat.ask(HOW_MANY)
+        replied = chat.ask(HOW_MANY, reply_to_message_id=answer["message_id"])
+    assert chat.queries[1] == HOW_MANY and alone["visible_text"] == fmt.NO_ANSWER
+    assert chat.queries[2] != HOW_MANY and cites(replied) == "home_run_record.txt"
 
 
 # ---------------------------------------------------------------- 1. running it: the real CLI
