@@ -47,6 +47,7 @@ from telegram.ext import (
 
 from . import format as fmt
 from .config import Settings, min_score_for
+from .conversation import Memory, Turn, contextualize
 from .embed import model_id
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
 from .rank import Tuning
@@ -62,6 +63,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
     BotCommand("sources", "List the indexed articles"),
+    BotCommand("new", "Start afresh: forget the previous question"),
     BotCommand("help", "How to ask"),
     BotCommand("start", "What this bot is"),
 ]
@@ -79,6 +81,7 @@ TOO_LONG = ("That question is {length:,} characters long; I can take up to {limi
 NO_INDEX = "No articles are indexed yet, so I can't answer. Please try again later."
 UNAVAILABLE = "Sorry, I can't search the articles right now. Please try again in a minute."
 SORRY = "Sorry, something went wrong while answering. Please try again."
+FORGOTTEN = "New conversation: your next question stands on its own."
 
 
 # ---------------------------------------------------------------- settings from the environment
@@ -217,6 +220,10 @@ class BotState:
     limiter: RateLimit
     floor: float
     tuning: Tuning = field(default_factory=Tuning)
+    # Each chat's last questions, so a follow-up ("how many did he hit?") is searched with the
+    # question it leans on. Only here, in memory: never written anywhere, never logged.
+    memory: Memory = field(default_factory=Memory)
+    clock: Callable[[], float] = time.monotonic  # for follow-up timing; tests move it forward
     # Searches are CPU-bound: running more at once than there are cores answers a burst no
     # sooner, only later for the first askers. This keeps it first come, first served.
     searching: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
@@ -253,6 +260,7 @@ def build_application(
     app.add_handler(CommandHandler("help", reply_with(fmt.telegram_help_lines()), filters=new))
     app.add_handler(CommandHandler("ask", ask, filters=new))
     app.add_handler(CommandHandler("sources", sources, filters=new))
+    app.add_handler(CommandHandler("new", forget, filters=new))
     app.add_handler(CallbackQueryHandler(sources_page, pattern=r"^sources:\d+$"))
     private = filters.ChatType.PRIVATE  # in groups, anything else is not for the bot: silence
     app.add_handler(MessageHandler(new & filters.COMMAND & private, reply_with(UNKNOWN_COMMAND)))
@@ -361,6 +369,15 @@ def reply_with(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Corou
     return handler
 
 
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/new: forget the chat's previous questions, so the next one is searched on its own."""
+    message = update.effective_message
+    if message is None or not await _admitted(update, context):
+        return
+    _state(context).memory.forget(message.chat_id)
+    await message.reply_text(FORGOTTEN)
+
+
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources [page]: the indexed articles, newest first, a page at a time."""
     message = update.effective_message
@@ -429,35 +446,54 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         await message.reply_text(TOO_LONG.format(length=len(question.strip()), limit=MAX_QUESTION_CHARS)
                                  if question.strip() else ASK_USAGE)
         return
+    previous, is_reply = _previous_turn(state.memory, message, context.bot.id)
+    asked = state.clock()
+    query = contextualize(question, previous, asked, is_reply)
     typing = asyncio.create_task(_typing(context, message))
     started = time.perf_counter()
     try:
         async with state.searching:
-            reply = await asyncio.to_thread(reply_for, state, question)
+            reply, found = await asyncio.to_thread(reply_for, state, query)
     finally:
         await typing
-    logger.info("Question from user %s in chat %s: %d characters, answered in %.0f ms", user.id,
-                message.chat_id, len(question), (time.perf_counter() - started) * 1000)
-    for n, text in enumerate(reply):
-        await message.reply_text(text, do_quote=n == 0)  # the first part quotes the question
+    # Lengths and a flag only: the question and the context it borrowed stay out of the log.
+    logger.info("Question from user %s in chat %s: %d characters%s, answered in %.0f ms", user.id,
+                message.chat_id, len(question), " (a follow-up)" if query != question else "",
+                (time.perf_counter() - started) * 1000)
+    sent = [await message.reply_text(text, do_quote=n == 0)  # the first part quotes the question
+            for n, text in enumerate(reply)]
+    state.memory.remember(message.chat_id, Turn(question, query, found, asked),
+                          [m.message_id for m in sent])
 
 
-def reply_for(state: BotState, question: str) -> list[str]:
-    """The reply to a checked question, as HTML messages: search, then format. Blocking (it
-    encodes the question): handlers run it with asyncio.to_thread."""
+def _previous_turn(memory: Memory, message: Message, bot_id: int) -> tuple[Turn | None, bool]:
+    """The turn a message may follow up, and whether it does so by replying to the bot's answer
+    (a reply to a bot message the memory no longer knows is an ordinary message)."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
+        answered = memory.answered_by(message.chat_id, replied.message_id)
+        if answered is not None:
+            return answered, True
+    return memory.last(message.chat_id), False
+
+
+def reply_for(state: BotState, question: str) -> tuple[list[str], tuple[str, ...]]:
+    """The reply to a checked question, as HTML messages, and the articles it cites (best first):
+    search, then format. Blocking (it encodes the question): handlers run it with
+    asyncio.to_thread."""
     started = time.perf_counter()
     try:
         passages = search(state.retriever, question, state.settings.bot_answers,
                           state.settings.per_article, state.floor, mode=state.settings.search_mode,
                           tuning=state.tuning)
     except IndexNotFound:
-        return [NO_INDEX]
+        return [NO_INDEX], ()
     except QabotError as err:  # an index replaced badly, a model gone: the operator's problem
         logger.error("Search failed: %s", err)
-        return [UNAVAILABLE]
+        return [UNAVAILABLE], ()
     logger.debug("%d passages over the floor, found in %.0f ms", len(passages),
                  (time.perf_counter() - started) * 1000)
-    return fmt.telegram_reply(passages)
+    return fmt.telegram_reply(passages), tuple(p.doc_id for p in passages)
 
 
 async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

@@ -261,10 +261,13 @@ def telegram_help_lines() -> str:
     return (
         "<b>How to ask</b>\n"
         "• In a private chat: just write your question.\n"
+        "• Follow-ups such as “and when?”, or a reply to my answer, are read with your previous "
+        "question.\n"
         "• In a group: /ask followed by the question, mention me in your message, or reply to "
         "one of my messages.\n\n"
         "<b>Commands</b>\n"
         "/ask &lt;question&gt; — ask a question\n"
         "/sources — the articles I know (/sources 2 for page 2)\n"
+        "/new — start afresh: forget the previous question\n"
         "/help — this message"
     )

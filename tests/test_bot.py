@@ -12,6 +12,7 @@ import html
 import itertools
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -523,6 +524,161 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
                for i, u in enumerate(asked))
     assert "penguins.txt" not in before["visible_text"]
     assert "huddle together" in after["visible_text"] and "— penguins.txt" in after["visible_text"]
+
+
+# ---------------------------------------------------------------- 9. follow-ups (issue 11 §6)
+
+CONVERSATION = Path(__file__).parent / "fixtures" / "conversation"
+RECORD = "Who broke the Herons' home run record?"
+MERGER = "Which airline agreed to buy Coastal Airways?"
+HOW_MANY = "How many did he hit?"  # alone: nothing over the floor (the storm also "hit" towns)
+HOW_MUCH = "How much will it pay?"  # alone: the stadium the city "will pay" for comes first
+
+
+@pytest.fixture(scope="module")
+def chat_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
+    """Four made-up articles: an airline merger, a home run record, a storm, a stadium."""
+    root = tmp_path_factory.mktemp("conversation")
+    seeds = root / "seeds"
+    shutil.copytree(CONVERSATION, seeds)
+    link_encoder(encoder_cache, root / "embeddings")
+    settings = Settings(seeds=seeds, index=root / "embeddings")
+    run_index(settings, log=quiet, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def chat_retriever(chat_corpus: Settings) -> Retriever:
+    return Retriever(chat_corpus.index)
+
+
+class Clock:
+    """The bot's follow-up clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclasses.dataclass
+class Chat:
+    """A conversation with the running bot: its clock, the queries search() was given."""
+
+    tg: FakeTelegram
+    state: bot.BotState
+    clock: Clock
+    queries: list[str]
+
+    def ask(self, text: str, chat_id: int = DEFAULT_USER_ID, **kw: Any) -> dict[str, Any]:
+        """Send a question and wait for its answer and for the bot to remember the turn (it does
+        so just after sending, so a test's next message could otherwise overtake it)."""
+        before = len(self.tg.sent)
+        self.tg.send_text(text, chat_type="private" if chat_id == DEFAULT_USER_ID else "group", **kw)
+        answer = self.tg.wait_for_messages(before + 1, timeout=15)[before]
+        question = text.split(maxsplit=1)[1] if text.startswith("/ask") else text
+        wait_until(lambda: (turn := self.state.memory.last(chat_id)) is not None
+                   and turn.question == question)
+        return answer
+
+
+@contextlib.contextmanager
+def chatting(
+    tg: FakeTelegram, settings: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Chat]:
+    """The bot running with a hand-moved clock and a spy on search()."""
+    queries: list[str] = []
+    real_search = bot.search
+
+    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+        queries.append(args[1])
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "search", spy)
+    with running(tg, settings, retriever) as app:
+        state = app.bot_data["qabot"]
+        state.clock = Clock()
+        queries.clear()  # the start-up warm-up question
+        yield Chat(tg, state, state.clock, queries)
+
+
+def cites(message: dict[str, Any]) -> str:
+    """The file the first passage of an answer cites."""
+    return message["visible_text"].split("\n\n")[0].rsplit(" — ", 1)[-1]
+
+
+def test_the_ambiguous_follow_ups_alone(chat_corpus: Settings, chat_retriever: Retriever) -> None:
+    """What the tests below rely on: alone, the follow-ups find nothing or the wrong article."""
+    alone = expected(chat_corpus, chat_retriever, HOW_MANY)
+    assert [fmt.telegram_visible(t) for t in alone] == [fmt.NO_ANSWER]
+    assert search(chat_retriever, HOW_MUCH, k=1)[0].doc_id == "stadium.txt"
+
+
+def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        first = chat.ask(RECORD)
+        chat.clock.now += 9 * 60
+        follow_up = chat.ask(HOW_MANY)
+        other = chat.ask(MERGER)  # its own subject: searched alone, though it comes right after
+    assert [cites(m) for m in (first, follow_up, other)] == [
+        "home_run_record.txt", "home_run_record.txt", "airline_merger.txt"]
+    assert "58 home runs" in follow_up["visible_text"]
+    assert chat.queries[0] == RECORD and chat.queries[2] == MERGER
+    assert chat.queries[1].startswith(HOW_MANY) and "Herons" in chat.queries[1]
+    # Context is never logged: no word of either question in qabot's log lines at any level
+    # (PTB's own DEBUG lines, seen with --verbose only, print whole updates), only the flag.
+    logged = "\n".join(r.getMessage() for r in caplog.records
+                       if r.name.startswith("qabot") or r.levelno >= logging.INFO)
+    assert "Herons" not in logged and "hit" not in logged and "(a follow-up)" in logged
+
+
+def test_a_reply_to_an_answer_follows_up_the_question_it_answered(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replying to an older answer follows up its question, not the latest one; in groups too."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        merger = chat.ask(MERGER)
+        chat.ask(RECORD)
+        private = chat.ask(HOW_MUCH, reply_to_message_id=merger["message_id"])
+        chat.ask(f"/ask@{BOT_USERNAME} {MERGER}", DEFAULT_GROUP_ID)
+        group = chat.ask(HOW_MUCH, DEFAULT_GROUP_ID, reply_to_bot=True)
+    assert cites(private) == cites(group) == "airline_merger.txt"
+    assert "$33.50 for each Coastal Airways share" in private["visible_text"]
+    assert chat.queries[2].startswith(HOW_MUCH) and "Coastal" in chat.queries[2]
+    assert "Herons" not in chat.queries[2]  # the latest question is not the one replied to
+
+
+def test_new_forgets_the_conversation(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        answer = chat.ask(RECORD)
+        tg.send_text("/new")
+        tg.wait_for_messages(2, timeout=15)
+        chat.ask(HOW_MANY)
+        chat.ask(HOW_MANY, reply_to_message_id=answer["message_id"])  # forgotten too
+        sent = exactly(tg, 4)
+    assert [m["visible_text"] for m in sent[1:]] == [bot.FORGOTTEN, fmt.NO_ANSWER, fmt.NO_ANSWER]
+    assert chat.queries == [RECORD, HOW_MANY, HOW_MANY]
+    assert {"command": "new", "description": "Start afresh: forget the previous question"} in tg.commands
+    assert "/new — " in fmt.telegram_visible(fmt.telegram_help_lines())
+
+
+def test_a_follow_up_after_ten_minutes_is_searched_alone_unless_it_is_a_reply(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        answer = chat.ask(RECORD)
+        chat.clock.now += 10 * 60 + 1
+        alone = chat.ask(HOW_MANY)
+        replied = chat.ask(HOW_MANY, reply_to_message_id=answer["message_id"])
+    assert chat.queries[1] == HOW_MANY and alone["visible_text"] == fmt.NO_ANSWER
+    assert chat.queries[2] != HOW_MANY and cites(replied) == "home_run_record.txt"
 
 
 # ---------------------------------------------------------------- 1. running it: the real CLI

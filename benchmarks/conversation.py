@@ -1,0 +1,203 @@
+"""Follow-up questions on the news dev set: does the follow-up find its article, alone and with context?
+
+    .venv/bin/python benchmarks/conversation.py [--dev /tmp/news-dev] [--index /tmp/news-dev-index]
+
+A scripted conversation: PAIRS below are (dev query id, a first question, a follow-up leaning on
+it), worded here about the topic of that dev query, whose gold_docs are the right article for
+both. For each pair, as the bot does it: search the first question, remember the turn, then
+search the follow-up three ways, with the same `contextualize()` and `search()` the bot calls:
+
+  alone     the follow-up as typed (what the bot did before follow-ups)
+  by time   contextualize(..., is_reply=False) one minute later: context only when
+            leans_on_previous() says the follow-up leans on the question
+  as reply  contextualize(..., is_reply=True): the follow-up sent as a reply to the answer
+
+Each search is as of the dev query's question_date, with the bot's settings. Reported: how many
+follow-ups rank a gold article first (@1), in the first 3 articles (@3), and in the bot's reply
+(its passages over the confidence floor); then the false follow-ups: each first question asked a
+minute after the previous pair's, a new topic that must be searched alone.
+
+Honesty about tuning: PAIRS were run first with the initial rule (by time 8/18 @1), and its
+misses led to revising leans_on_previous() (a sentence-final "that", thin questions naming
+nothing); HELD_OUT was written before that revision and run only after it (the initial rule
+scored 9/16 @1 by time on it, the revised one 10/16). The false follow-ups then showed "Which
+company split its stock…?" taken for a follow-up, fixed by the "which X … its" rule; that check
+is therefore seen, not held out. No article text is in this file; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import log  # noqa: E402
+
+from qabot.bot import bot_floor  # noqa: E402
+from qabot.config import Settings, load_settings  # noqa: E402
+from qabot.conversation import Turn, contextualize, leans_on_previous  # noqa: E402
+from qabot.rank import Tuning  # noqa: E402
+from qabot.retrieve import Passage, Retriever, search  # noqa: E402
+
+# (dev query id, first question, follow-up). The follow-ups are what a reader might ask next,
+# written without regard to whether leans_on_previous() catches them (some it does not).
+PAIRS = [
+    ("20220610_2", "Who won the US Women's Open golf tournament?", "How much prize money did she get?"),
+    ("20220708_2", "How many hot dogs did Joey Chestnut eat at the Nathan's contest?",
+     "And who won the women's title?"),
+    ("20220729_3", "Which airline made a deal to buy Spirit Airlines?", "How much is it paying per share?"),
+    ("20220805_4", "Which team was Vin Scully the broadcaster for?", "How old was he when he died?"),
+    ("20220624_7", "Which NFL star retired on Tuesday?", "How many Super Bowls did he win?"),
+    ("20220701_4", "How long will Brittney Griner stay in detention in Russia?", "What is she accused of?"),
+    ("20220826_3", "Who became the youngest pilot to fly solo around the world?",
+     "How long did the trip take him?"),
+    ("20220812_8", "Which NFL team did the owners approve the sale of?",
+     "How much did the buyers pay for it?"),
+    ("20220819_6", "Which basketball player became the highest paid in NBA history?",
+     "How much is his new contract worth?"),
+    ("20220722_7", "Which company split its stock 20-for-1?", "Why did they do that?"),
+    ("20220617_7", "Which national park was flooded this week?", "When will it reopen?"),
+    ("20220624_1", "How much did someone pay for a lunch with Warren Buffett?", "Where does the money go?"),
+    ("20220826_8", "Why did Kia and Hyundai recall SUVs?", "How many vehicles are affected?"),
+    ("20220708_9", "How long was Jerry Harris from Cheer sentenced to prison?",
+     "What did he plead guilty to?"),
+    ("20220610_3", "Which insect can count as a fish under California law?",
+     "Why did the court decide that?"),
+    ("20220812_5", "Which condiment is missing from French supermarket shelves?", "Why is there a shortage?"),
+    ("20220729_6", "Which country had a 7.0 magnitude earthquake?", "How many people died?"),
+    ("20220715_8", "Which movie led the US box office this week?",
+     "How much did it make in its opening weekend?"),
+]
+# Written before the results on PAIRS led to revising leans_on_previous(), and run only after
+# it: the figures on these are the fair ones.
+HELD_OUT = [
+    ("20220624_8", "How strong was the earthquake in Afghanistan?", "How many people were killed?"),
+    ("20220701_6", "Which team won the Stanley Cup?", "Who did they beat in the final?"),
+    ("20220701_9", "Which countries did NATO invite to join?", "Which country had objected?"),
+    ("20220708_4", "Which head of state announced his resignation?", "Why did he resign?"),
+    ("20220708_6", "Which restaurant chain redesigned its menu?", "What changed on the menu?"),
+    ("20220715_3", "What did NASA's new space telescope images show?", "What is the telescope called?"),
+    ("20220715_5", "Which show got the most Emmy nominations?", "How many nominations did it get?"),
+    ("20220722_9", "What new menu item did KFC launch?", "Where can you buy them?"),
+    ("20220729_4", "Which singer will start a Las Vegas residency?", "When do the shows start?"),
+    ("20220805_8", "How many games was Deshaun Watson suspended for?", "Which team does he play for?"),
+    ("20220812_4", "Which movie made Olivia Newton-John famous?", "How old was she?"),
+    ("20220819_0", "What is NASA's new moon mission called?", "When is the launch?"),
+    ("20220819_4", "How many baby swings were recalled?", "Which company made them?"),
+    ("20220826_1", "What was found in a Texas riverbed?", "How old are they?"),
+    ("20220826_9", "Which show drew 10 million viewers for its first episode?", "Which network airs it?"),
+    ("20220701_8", "What record-breaking reptile was caught in Florida?", "How much did it weigh?"),
+]
+WAYS = ("alone", "by time", "as reply")
+
+
+@dataclasses.dataclass
+class Result:
+    first: int | None  # rank of the first gold article for the first question (None: not in top k)
+    ranks: dict[str, int | None]  # per way, the follow-up's
+    shown: dict[str, bool]  # per way, whether the bot's reply (over the floor) has a gold article
+
+
+def gold_rank(passages: list[Passage], gold: set[str], floor: float | None = None) -> int | None:
+    """1-based rank of the first result whose article (or a near-duplicate folded into it) is gold
+    (and scores at least `floor`, when given)."""
+    for n, p in enumerate(passages, 1):
+        if floor is not None and p.score < floor:
+            break
+        if {Path(d).stem for d in (p.doc_id, *(s.doc_id for s in p.duplicates))} & gold:
+            return n
+    return None
+
+
+@dataclasses.dataclass
+class Bench:
+    """The dev index searched the way the bot searches it, as of each dev query's date."""
+
+    retriever: Retriever
+    settings: Settings
+    queries: dict[str, dict[str, Any]]
+
+    @property
+    def floor(self) -> float:
+        return bot_floor(self.settings)
+
+    def gold(self, qid: str) -> set[str]:
+        return set(self.queries[qid]["gold_docs"])
+
+    def find(self, question: str, qid: str) -> list[Passage]:
+        """The bot's top articles for a question, as of the dev query's question_date."""
+        s = self.settings
+        return search(self.retriever, question, max(3, s.bot_answers), s.per_article, mode=s.search_mode,
+                      as_of=dt.date.fromisoformat(self.queries[qid]["question_date"]),
+                      tuning=Tuning.from_settings(s), answers=False)
+
+    def pair(self, qid: str, first: str, follow_up: str) -> Result:
+        """The first question, then its follow-up searched each way, a minute later."""
+        found = self.find(first, qid)
+        turn = Turn(first, first, tuple(p.doc_id for p in found), time=0.0)
+        ranks, shown = {}, {}
+        for way in WAYS:
+            text = follow_up if way == "alone" else contextualize(follow_up, turn, 60.0, way == "as reply")
+            passages = self.find(text, qid)
+            ranks[way] = gold_rank(passages[:3], self.gold(qid))
+            reply = passages[: self.settings.bot_answers]
+            shown[way] = gold_rank(reply, self.gold(qid), self.floor) is not None
+        log(f"{qid}: first {gold_rank(found, self.gold(qid))}, follow-up {ranks} "
+            f"({'leans' if leans_on_previous(follow_up) else 'stands alone'})")
+        return Result(gold_rank(found[:3], self.gold(qid)), ranks, shown)
+
+
+def report(name: str, results: list[Result], pairs: list[tuple[str, str, str]]) -> None:
+    """One table: per way of searching the follow-up, how often the gold article comes up."""
+    n = len(results)
+    print(f"\n{name}: {n} pairs; first questions gold @1 {sum(r.first == 1 for r in results)}/{n}, "
+          f"@3 {sum(r.first is not None for r in results)}/{n}; "
+          f"follow-ups leaning by the rule {sum(leans_on_previous(p[2]) for p in pairs)}/{n}")
+    print(f"{'follow-up searched':<22}{'gold @1':>9}{'gold @3':>9}{'in reply':>10}")
+    for way in WAYS:
+        at1 = sum(r.ranks[way] == 1 for r in results)
+        at3 = sum(r.ranks[way] is not None for r in results)
+        print(f"{way:<22}{at1:>6}/{n}{at3:>6}/{n}{sum(r.shown[way] for r in results):>7}/{n}")
+
+
+def new_topics(bench: Bench, pairs: list[tuple[str, str, str]]) -> None:
+    """False follow-ups: each first question asked a minute after the one before it, on another
+    topic. Context the rule adds there can only hurt."""
+    alone = searched = leaning = 0
+    for (_, before, _), (qid, first, _) in itertools.pairwise(pairs):
+        text = contextualize(first, Turn(before, before, (), time=0.0), 60.0, is_reply=False)
+        leaning += text != first
+        alone += gold_rank(bench.find(first, qid)[:1], bench.gold(qid)) == 1
+        searched += gold_rank(bench.find(text, qid)[:1], bench.gold(qid)) == 1
+    n = len(pairs) - 1
+    print(f"\nnew topic a minute after another: {leaning}/{n} taken for follow-ups; "
+          f"gold @1 {alone}/{n} searched alone, {searched}/{n} as the bot searches them")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", type=Path, default=Path("/tmp/news-dev"))
+    parser.add_argument("--index", type=Path, default=Path("/tmp/news-dev-index"))
+    args = parser.parse_args()
+    lines = (args.dev / "queries.jsonl").read_text().splitlines()
+    settings = load_settings(seeds=args.dev / "corpus", index=args.index)
+    bench = Bench(Retriever(settings.index, nprobe=settings.nprobe), settings,
+                  {q["id"]: q for q in map(json.loads, lines)})
+    print(f"news dev set {args.dev}, index {args.index}: mode {settings.search_mode}, "
+          f"floor {bench.floor:.2f}, {settings.bot_answers} passages a reply")
+    for name, pairs in (("PAIRS (seen while revising the rule)", PAIRS), ("HELD_OUT", HELD_OUT)):
+        report(name, [bench.pair(*pair) for pair in pairs], pairs)
+    new_topics(bench, PAIRS + HELD_OUT)
+
+
+if __name__ == "__main__":
+    main()

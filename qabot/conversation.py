@@ -1,0 +1,216 @@
+"""Follow-up questions in a chat: which lean on the previous one, and the query to search for them.
+
+"How many did he hit?" says nothing on its own; after "Who set the home run record?" it does.
+A message that leans on the previous question (a pronoun with nothing in the message it could
+refer to, an opening like "and…" or "what about…", a bare "why?") is searched with that
+question's content words appended: its own words come first and the borrowed ones only add
+to them, so "what about JetBlue?" still asks about JetBlue.
+
+Words, not a parser: "Which company said it would…" is taken to lean (it names nothing "it"
+could be), "How many Super Bowls did he win?" is not (a name comes before "he"). A reply to the
+bot's answer always follows up, whatever it says. `Memory` keeps the last turns of each chat, in
+memory only and bounded, for the bot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FOLLOW_UP_SECONDS = 600.0  # a leaning message later than this starts afresh (unless it is a reply)
+MAX_CONTEXT_WORDS = 24  # borrowed words at most: a chain of follow-ups must not snowball
+MAX_QUERY_CHARS = 2000  # retrieve.MAX_QUESTION_CHARS (not imported: this module stays light)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One answered question: what was asked, what was searched, the articles found, when."""
+
+    question: str
+    query: str  # the question with any borrowed context: a follow-up of a follow-up keeps it
+    doc_ids: tuple[str, ...]  # the articles of the answer, best first
+    time: float  # seconds on the caller's clock (monotonic in the bot)
+
+
+# Words that stand for something said before. "that"/"this"/"there" are handled on their own:
+# they are often a conjunction, a time ("this week") or existential ("is there").
+_PERSONAL = frozenset("he she him his her hers they them their theirs it its".split())
+_DEICTIC = frozenset("that this these those".split())
+# "that"/"this" after these is a thing pointed at ("did that happen", "about this"); after a
+# noun or a verb of saying it is a relative pronoun or a conjunction ("said that …").
+_BEFORE_POINTER = frozenset(
+    "did does do is was are were will would can could about of for to with after before from by "
+    "into on in at than caused cause causes mean means like why when where how".split())
+_TIME_WORDS = frozenset(
+    "year week month weekend morning afternoon evening night season summer winter spring fall "
+    "autumn time day decade century quarter".split())
+_EXISTENTIAL = frozenset("is are was were be been 's".split())
+_OPENING = re.compile(
+    r"^\s*(?:and|but|also|so|or|plus|then|what about|how about|what else|why not|how come|"
+    r"since when|and then)\b", re.IGNORECASE)
+# Function words, question words and pronouns: what is left of a question is its content.
+_STOP = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then "
+    "there these they this to was will with what who whom whose which when where why how many "
+    "much did does do done was were been being has have had can could would should shall may "
+    "might must i you we me my your our us he she him his her hers them its theirs those about "
+    "also so than too very just any some all more most other else again ever still yet please "
+    "tell know say said says get got happen happened happens there's it's what's who's".split())
+
+_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“(])\s*$")
+
+
+def _words(text: str) -> list[tuple[str, bool]]:
+    """The message's words, each with whether it starts a sentence (where capitals say nothing)."""
+    return [(m.group(), bool(_SENTENCE_START.search(text[: m.start()])))
+            for m in _WORD.finditer(text)]
+
+
+def _is_name(word: str, initial: bool) -> bool:
+    """A word that looks like a named entity: capitalised mid-sentence, or with inner capitals
+    or all capitals anywhere (JetBlue, NASA), or a number that names something (2022, 737)."""
+    if word.lower() in _PERSONAL | _DEICTIC | {"i", "there"}:
+        return False
+    if any(c.isupper() for c in word[1:]) and any(c.islower() for c in word) or (
+            len(word) > 1 and word.isupper()):
+        return True
+    if word.isdigit():
+        return len(word) >= 3
+    return word[:1].isupper() and not initial
+
+
+def leans_on_previous(message: str) -> bool:
+    """Whether the message needs the previous question to be understood: it opens like a follow-up
+    ("and …", "what about …"), has a pronoun with no name before it in the message to refer to,
+    or names nothing and says too little to stand alone. A message with its own subject does not
+    lean."""
+    if _OPENING.match(message):
+        return True
+    words = _words(message)
+    names = [_is_name(w, initial) for w, initial in words]
+    # "it" is a thing: any name in the message may be it ("Did it buy Twitter?" has a subject);
+    # "he", "they"… need a name before them ("Did Biden say he would run?").
+    asks_which = bool(_WHICH_THING.match(message))
+    for i in range(len(words)):
+        if asks_which and words[i][0].lower() in _POSSESSIVE:
+            continue  # "Which company split its stock?": its own subject's stock
+        if not names[i] and _points_back(words, i, named_before=any(names[:i]), named=any(names)):
+            return True
+    return not any(names) and _says_little(message, [w.lower() for w, _ in words])
+
+
+# "Which company…", "What team…": the question's own subject, which a possessive refers to.
+_WHICH_THING = re.compile(
+    r"^\s*(?:which|what|whose)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|"
+    r"could|should|about|else)\b)[^\W\d_]", re.IGNORECASE)
+_POSSESSIVE = frozenset(("his", "its", "their"))
+_COUNTING = re.compile(r"^\s*how (?:many|much)\b", re.IGNORECASE)
+
+
+def _says_little(message: str, words: list[str]) -> bool:
+    """A message naming nothing that is too thin to stand alone: a few words ("Who won?"), one
+    content word ("Why is there a shortage?"), or two with a definite "the" pinned to nothing
+    ("Where does the money go?") or a count of nothing named ("How many people died?").
+    "What causes inflation?" and "Is there a vaccine for monkeypox?" stand alone."""
+    content = len(content_words(message))
+    if len(words) <= 3 or content <= 1:
+        return True
+    return content == 2 and ("the" in words or bool(_COUNTING.match(message)))
+
+
+def _points_back(words: list[tuple[str, bool]], i: int, named_before: bool, named: bool) -> bool:
+    """Whether words[i] refers to something outside the message."""
+    low = words[i][0].lower().replace("’", "'")
+    before = words[i - 1][0].lower() if i else ""
+    after = words[i + 1][0].lower() if i + 1 < len(words) else ""
+    if low in ("it", "its"):
+        return not named
+    if low in _PERSONAL:
+        return not named_before
+    if low in _DEICTIC:  # "did that happen", "why decide that?", not "said that …" or "this year"
+        return after not in _TIME_WORDS and (i == 0 or not after or before in _BEFORE_POINTER)
+    if low == "there":  # "what happened there?", not "is there …" or "there were …"
+        return not named_before and before not in _EXISTENTIAL and after not in _EXISTENTIAL
+    return low in ("that's", "it's") and i == 0
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a question that say what it is about, in order, each once (case-blind)."""
+    seen: set[str] = set()
+    out = []
+    for word, _ in _words(text):
+        low = word.lower().replace("’", "'")
+        if low in _STOP or low in seen or (len(low) < 2 and not low.isdigit()):
+            continue
+        seen.add(low)
+        out.append(word)
+    return out
+
+
+def _subject_first(previous: Turn) -> list[str]:
+    """The previous query's content words, those it borrowed itself first: in a chain of
+    follow-ups the first question's subject is kept, and the cap cuts the latest details."""
+    asked = content_words(previous.question)
+    mine = {w.lower() for w in asked}
+    return [w for w in content_words(previous.query) if w.lower() not in mine] + asked
+
+
+def contextualize(message: str, previous: Turn | None, now: float, is_reply: bool) -> str:
+    """The query to search for a message: the message itself, or, when it follows up `previous`
+    (a reply to its answer, or a message leaning on it within FOLLOW_UP_SECONDS), the message
+    followed by the content words of the previous query that it does not already have."""
+    if previous is None:
+        return message
+    if not is_reply and (now - previous.time > FOLLOW_UP_SECONDS or not leans_on_previous(message)):
+        return message
+    own = {w.lower() for w in content_words(message)}
+    borrowed = [w for w in _subject_first(previous) if w.lower() not in own][:MAX_CONTEXT_WORDS]
+    if not borrowed:
+        return message
+    query = f"{message.strip()} ({' '.join(borrowed)})"
+    if len(query) > MAX_QUERY_CHARS:  # keep the message whole; drop borrowed words from the end
+        query = query[: MAX_QUERY_CHARS - 1].rsplit(" ", 1)[0] + ")"
+    return query if len(query) <= MAX_QUERY_CHARS else message
+
+
+class Memory:
+    """The last turns of each chat, for follow-ups: in memory only (nothing on disk or in logs),
+    at most `chats` chats (the least recently active forgotten first) and `turns` turns a chat,
+    each with the ids of the bot's messages that answered it, so a reply to one finds its turn.
+
+    Not thread-safe: the bot calls it from its event loop only.
+    """
+
+    def __init__(self, chats: int = 1000, turns: int = 2) -> None:
+        self.chats, self.turns = chats, turns
+        self._chats: OrderedDict[int, list[tuple[Turn, frozenset[int]]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._chats)
+
+    def last(self, chat: int) -> Turn | None:
+        """The chat's latest turn, if any is remembered."""
+        kept = self._chats.get(chat)
+        return kept[-1][0] if kept else None
+
+    def answered_by(self, chat: int, message_id: int) -> Turn | None:
+        """The remembered turn that one of the bot's messages in this chat answered."""
+        for turn, ids in reversed(self._chats.get(chat, [])):
+            if message_id in ids:
+                return turn
+        return None
+
+    def remember(self, chat: int, turn: Turn, message_ids: Sequence[int]) -> None:
+        """Keep a turn and the ids of the messages that answered it; forget what falls out."""
+        kept = self._chats.pop(chat, [])
+        kept = [*kept, (turn, frozenset(message_ids))][-self.turns:]
+        self._chats[chat] = kept
+        while len(self._chats) > self.chats:
+            self._chats.popitem(last=False)
+
+    def forget(self, chat: int) -> bool:
+        """Forget the chat's turns (/new); whether there was anything to forget."""
+        return self._chats.pop(chat, None) is not None

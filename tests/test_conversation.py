@@ -1,0 +1,186 @@
+"""Follow-ups: which messages lean on the previous question, the query searched for them, and the
+bounded per-chat memory. Pure logic; the bot end to end is in tests/test_bot.py."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qabot.conversation import (
+    FOLLOW_UP_SECONDS,
+    MAX_CONTEXT_WORDS,
+    MAX_QUERY_CHARS,
+    Memory,
+    Turn,
+    content_words,
+    contextualize,
+    leans_on_previous,
+)
+
+FIRST = "Who set the home run record for the Harbor City Herons?"
+EARLIER = Turn(question=FIRST, query=FIRST, doc_ids=("baseball.txt",), time=1000.0)
+
+
+@pytest.mark.parametrize("message", [
+    "How many did he hit?",  # a pronoun and no name to refer to
+    "and when did that happen?",  # the opening, and "that" pointed at
+    "And the price?",
+    "what about JetBlue?",  # names something, but asks about it *instead of* the last subject
+    "How about the Giants?",
+    "What else did she say?",
+    "Why?",
+    "when?",
+    "Who won?",  # very short, names nothing
+    "How much was that deal worth?",
+    "What happened there?",
+    "Did it pass?",
+    "How did they vote?",
+    "What was his salary?",
+    "how old is she",
+    "That's all?",
+    "Since when",
+    "Where was this?",
+    "Why did the court decide that?",  # a sentence-final "that" is a thing pointed at
+    "Where does the money go?",  # names nothing; "the money" is pinned to nothing in the message
+    "How many people died?",  # counts something, names nothing
+    "Why is there a shortage?",  # one content word
+    "Which network airs it?",  # a "which" question, but "it" is not its subject's
+    "Which team did they beat in the final?",
+    "What is his salary?",  # "what is" asks about no thing of its own
+])
+def test_messages_leaning_on_the_previous_question(message: str) -> None:
+    assert leans_on_previous(message)
+
+
+@pytest.mark.parametrize("message", [
+    "Who won the 2022 US Women's Open?",
+    "Which airline agreed to buy Spirit Airlines?",
+    "Why did the baby formula plant close?",
+    "What did Aaron Judge say he would do?",  # "he" has a name before it
+    "Which company said that it would buy Twitter?",  # "that" after "said" is a conjunction
+    "Is there a vaccine for monkeypox or smallpox?",  # existential "there"
+    "There were 40 storms in the Atlantic last year, which was the worst?",
+    "What is the inflation rate this year?",  # "this year" is a time, not a pointer
+    "Who will NASA send to the Moon?",
+    "JetBlue shares?",  # short, but names its subject (inner capital)
+    "How much did the storm cost Florida?",
+    "Is there a vaccine for monkeypox?",
+    "How do vaccines work?",
+    "Which head of state announced his resignation?",  # "his": the head of state's
+    "Which restaurant chain redesigned its menu?",
+    "What team fired their coach?",
+])
+def test_messages_with_their_own_subject_stand_alone(message: str) -> None:
+    assert not leans_on_previous(message)
+
+
+def test_a_capital_at_a_sentence_start_is_not_a_name() -> None:
+    assert leans_on_previous("Really. He said that?")  # "He" starts a sentence: no name before it
+    assert not leans_on_previous("Did Biden say he would run?")
+
+
+def test_content_words_drop_question_and_function_words_once_each() -> None:
+    assert content_words(FIRST) == ["set", "home", "run", "record", "Harbor", "City", "Herons"]
+    assert content_words("How many did he hit? He hit HIT") == ["hit"]
+    assert content_words("Why?") == []
+
+
+def test_a_leaning_follow_up_borrows_the_previous_content_words_after_its_own() -> None:
+    query = contextualize("How many did he hit?", EARLIER, now=1060.0, is_reply=False)
+    assert query == "How many did he hit? (set home run record Harbor City Herons)"
+
+
+def test_words_the_follow_up_already_has_are_not_borrowed_again() -> None:
+    query = contextualize("And the home run record before him?", EARLIER, 1060.0, is_reply=False)
+    assert query == "And the home run record before him? (set Harbor City Herons)"
+
+
+def test_a_message_with_its_own_subject_is_searched_alone() -> None:
+    message = "Which airline agreed to buy Coastal Airways?"
+    assert contextualize(message, EARLIER, 1060.0, is_reply=False) == message
+
+
+def test_no_previous_turn_means_the_message_alone() -> None:
+    assert contextualize("How many did he hit?", None, 0.0, is_reply=True) == "How many did he hit?"
+
+
+def test_a_follow_up_after_ten_minutes_starts_afresh_unless_it_is_a_reply() -> None:
+    late = EARLIER.time + FOLLOW_UP_SECONDS + 1
+    just_in_time = EARLIER.time + FOLLOW_UP_SECONDS
+    assert contextualize("How many did he hit?", EARLIER, late, is_reply=False) == "How many did he hit?"
+    assert contextualize("How many did he hit?", EARLIER, just_in_time, is_reply=False) != (
+        "How many did he hit?")
+    assert "Herons" in contextualize("How many did he hit?", EARLIER, late + 86400, is_reply=True)
+
+
+def test_a_reply_to_an_answer_always_uses_its_context() -> None:
+    """Replying to the bot's answer says "about this" even without a pronoun."""
+    query = contextualize("Which team did the record holder play for?", EARLIER, 5000.0, is_reply=True)
+    assert query.startswith("Which team did the record holder play for? (") and "Harbor" in query
+
+
+def test_a_chain_of_follow_ups_keeps_the_subject_but_does_not_snowball() -> None:
+    turn = EARLIER
+    second = contextualize("And in 2023?", turn, turn.time + 10, is_reply=False)
+    turn = Turn("And in 2023?", second, (), turn.time + 10)
+    third = contextualize("what about his salary?", turn, turn.time + 10, is_reply=False)
+    assert third == "what about his salary? (set home run record Harbor City Herons 2023)"
+    for n in range(50):
+        message = f"and what about season{n}?"
+        query = contextualize(message, turn, turn.time + 10, is_reply=False)
+        assert query.startswith(message) and "Herons" in query  # the first question's subject
+        turn = Turn(message, query, (), turn.time + 10)
+        borrowed = query[len(message):]
+        assert len(borrowed.split()) <= MAX_CONTEXT_WORDS
+
+
+@given(message=st.text(min_size=1, max_size=MAX_QUERY_CHARS), previous=st.text(max_size=3000),
+       reply=st.booleans())
+def test_the_query_starts_with_the_message_and_fits_the_question_limit(
+    message: str, previous: str, reply: bool
+) -> None:
+    query = contextualize(message, Turn(previous, previous, (), 0.0), 1.0, reply)
+    assert query.startswith(message.strip()) or query == message
+    assert len(query) <= max(MAX_QUERY_CHARS, len(message))
+
+
+# ---------------------------------------------------------------- the memory
+
+
+def _turn(question: str, t: float = 0.0) -> Turn:
+    return Turn(question, question, (f"{question}.txt",), t)
+
+
+def test_memory_keeps_the_last_turns_of_a_chat_and_finds_the_one_a_message_answered() -> None:
+    memory = Memory(chats=10, turns=2)
+    for n, q in enumerate(["first", "second", "third"]):
+        memory.remember(7, _turn(q), [100 + 2 * n, 101 + 2 * n])  # a reply of two messages
+    assert memory.last(7) == _turn("third")
+    assert memory.answered_by(7, 103) == _turn("second") and memory.answered_by(7, 105) == _turn("third")
+    assert memory.answered_by(7, 100) is None  # the first turn fell out
+    assert memory.answered_by(8, 103) is None and memory.last(8) is None  # another chat
+
+
+def test_memory_forgets_the_least_recently_active_chat_first() -> None:
+    memory = Memory(chats=3)
+    for chat in (1, 2, 3):
+        memory.remember(chat, _turn(f"q{chat}"), [chat])
+    memory.remember(1, _turn("again"), [10])  # chat 1 is active again: chat 2 is now the oldest
+    memory.remember(4, _turn("q4"), [4])
+    assert len(memory) == 3
+    assert memory.last(2) is None and memory.last(1) == _turn("again") and memory.last(4) == _turn("q4")
+
+
+def test_forget_drops_the_chat_only() -> None:
+    memory = Memory()
+    memory.remember(1, _turn("a"), [1])
+    memory.remember(2, _turn("b"), [2])
+    assert memory.forget(1) is True and memory.forget(1) is False
+    assert memory.last(1) is None and memory.answered_by(1, 1) is None and memory.last(2) == _turn("b")
+
+
+def test_the_query_limit_is_the_question_limit() -> None:
+    from qabot.retrieve import MAX_QUESTION_CHARS
+
+    assert MAX_QUERY_CHARS == MAX_QUESTION_CHARS
