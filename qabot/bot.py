@@ -2,7 +2,7 @@
 
 Shaped like python-telegram-bot's examples: `build_application()` wires small async handlers
 into an `Application` whose `bot_data` holds the Retriever; `run_bot()` is what the CLI calls.
-A handler is parse → `search()` (in a worker thread: never on the event loop) → `format.telegram_*`
+A handler is parse → `answer.respond()` (in a worker thread: never on the event loop) → `format.telegram_*`
 → send. The token comes from the environment only and never reaches a log line.
 """
 
@@ -46,12 +46,14 @@ from telegram.ext import (
 )
 
 from . import format as fmt
+from .answer import respond
 from .config import Settings, min_score_for
 from .conversation import Memory, Turn, contextualize
 from .embed import model_id
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
 from .rank import Tuning
 from .retrieve import MAX_QUESTION_CHARS, Retriever, check_question, search
+from .smalltalk import small_talk
 
 logger = logging.getLogger(__name__)
 
@@ -448,7 +450,8 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         return
     previous, is_reply = _previous_turn(state.memory, message, context.bot.id)
     asked = state.clock()
-    query = contextualize(question, previous, asked, is_reply)
+    # "thanks!" after an answer is small talk, not a follow-up: it gets no context.
+    query = question if small_talk(question) else contextualize(question, previous, asked, is_reply)
     typing = asyncio.create_task(_typing(context, message))
     started = time.perf_counter()
     try:
@@ -479,21 +482,20 @@ def _previous_turn(memory: Memory, message: Message, bot_id: int) -> tuple[Turn 
 
 def reply_for(state: BotState, question: str) -> tuple[list[str], tuple[str, ...]]:
     """The reply to a checked question, as HTML messages, and the articles it cites (best first):
-    search, then format. Blocking (it encodes the question): handlers run it with
+    respond, then format. Blocking (it encodes the question): handlers run it with
     asyncio.to_thread."""
     started = time.perf_counter()
     try:
-        passages = search(state.retriever, question, state.settings.bot_answers,
-                          state.settings.per_article, state.floor, mode=state.settings.search_mode,
-                          tuning=state.tuning)
+        reply = respond(state.retriever, question, state.settings.bot_answers, state.floor,
+                        mode=state.settings.search_mode, tuning=state.tuning)
     except IndexNotFound:
         return [NO_INDEX], ()
     except QabotError as err:  # an index replaced badly, a model gone: the operator's problem
         logger.error("Search failed: %s", err)
         return [UNAVAILABLE], ()
-    logger.debug("%d passages over the floor, found in %.0f ms", len(passages),
+    logger.debug("%d results over the floor, answered in %.0f ms", len(reply.results),
                  (time.perf_counter() - started) * 1000)
-    return fmt.telegram_reply(passages), tuple(p.doc_id for p in passages)
+    return fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results)
 
 
 async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

@@ -135,10 +135,15 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
 def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: str | None,
         since: dt.datetime | None, until: dt.datetime | None, as_of: dt.datetime | None,
         seeds: Path | None, index_dir: Path | None) -> None:
-    """Answer QUESTION with the best passages and their citations.
+    """Answer QUESTION: the sentence that answers it first, then one source line per article
+    (headline, date, age), then the passages behind them with exact citations (file, character
+    offsets). One article per result; up to three of its best passages compete for the answer.
 
     Builds the index first if there is none. When no passage scores above the confidence
-    floor ([search] min_score) it says there is no confident answer.
+    floor ([search] min_score) it says there is no confident answer; when no sentence is good
+    enough to be the answer, it shows the closest passages without one. Time words ("this week",
+    "yesterday") prefer articles of that window, read against --as-of (default today). Greetings
+    and thanks get a short reply and no search.
 
     \b
     Examples:
@@ -148,22 +153,25 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
       qabot ask --mode bm25 --as-of 2024-03-31 "Grindavik evacuation"
     """
     from . import format as fmt
+    from .answer import respond
     from .rank import Tuning
-    from .retrieve import check_question, search
+    from .retrieve import check_question
 
     settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
     check_question(question)
+    if since is not None and until is not None and since > until:
+        raise click.BadParameter(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}")
     retriever = _retriever(settings)
     floor = min_score_for(settings, settings.search_mode)
-    passages = search(retriever, question, settings.k, settings.per_article, floor,
-                      mode=settings.search_mode, since=_day(since), until=_day(until),
-                      as_of=_day(as_of), tuning=Tuning.from_settings(settings))
+    reply = respond(retriever, question, settings.k, floor, mode=settings.search_mode,
+                    since=_day(since), until=_day(until), as_of=_day(as_of),
+                    tuning=Tuning.from_settings(settings))
     if as_json:
-        click.echo(fmt.to_json(question.strip(), passages))
+        click.echo(fmt.to_json(reply))
     else:
         width = min(100, shutil.get_terminal_size().columns)
         bold = (("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("", ""))
-        click.echo(fmt.to_terminal(passages, width=width, bold=bold))
+        click.echo(fmt.to_terminal(reply, width=width, bold=bold))
 
 
 @cli.command(name="eval")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .answer import AnswerOptions, respond
 from .rank import Tuning
 from .retrieve import Passage, Retriever, search
 
@@ -158,11 +159,12 @@ def evaluate(
     tuning: Tuning | None = None,
     on_query: Callable[[Query, list[Passage], float], None] | None = None,
     answers: bool = True,
+    options: AnswerOptions | None = None,
 ) -> dict[str, Any]:
     """Run every query and return the metrics under KEYS (means over the queries they apply to).
 
-    Latency is search() as `qabot ask` runs it, answering sentence included, unless `answers`
-    is False (sweeps that only need the ranking).
+    Latency is answer.respond() as `qabot ask` runs it, answering sentence included, unless
+    `answers` is False (plain search(): sweeps that only need the ranking).
     """
     snap = retriever.snapshot()
     retriever.encoder(snap)  # load the model before the clock starts: latency is per question
@@ -171,8 +173,12 @@ def evaluate(
     times: list[float] = []
     for query in queries:
         started = time.perf_counter()
-        passages = search(retriever, query.question, k=CUTOFF, mode=mode, as_of=query.date,
-                          tuning=tuning, answers=answers)
+        if answers:  # what a user is shown: the answer layer over the search
+            passages = list(respond(retriever, query.question, CUTOFF, mode=mode, as_of=query.date,
+                                    tuning=tuning, options=options).results)
+        else:
+            passages = search(retriever, query.question, k=CUTOFF, mode=mode, as_of=query.date,
+                              tuning=tuning, answers=False)
         times.append((time.perf_counter() - started) * 1000)
         if on_query is not None:
             on_query(query, passages, times[-1])

@@ -10,10 +10,13 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from .retrieve import Passage
+from .answer import Reply
+from .dates import age, display_date
+from .retrieve import Passage, Source
 
 NO_ANSWER = ("No confident answer: the indexed articles don't seem to cover that. "
              "Try other words, or a narrower question.")
+NO_SENTENCE = "These articles come closest, but no sentence in them answers that directly:"
 
 
 def passage_dict(p: Passage) -> dict[str, Any]:
@@ -27,12 +30,44 @@ def passage_dict(p: Passage) -> dict[str, Any]:
     }
 
 
-def to_json(question: str, passages: Sequence[Passage]) -> str:
-    """`qabot ask --json`: one object with the question and the ranked passages."""
-    return json.dumps(
-        {"question": question, "passages": [passage_dict(p) for p in passages]},
-        ensure_ascii=False, indent=2,
-    )
+def reply_dict(reply: Reply) -> dict[str, Any]:
+    """The JSON shape of a reply: the ranked passages as before, and what the reply chose."""
+    lead = reply.answer
+    return {
+        "question": reply.question,
+        "kind": reply.kind,
+        "as_of": reply.as_of.isoformat() if reply.as_of else None,
+        "answer": None if lead is None else {
+            "text": lead.answer, "rank": lead.rank, "doc_id": lead.doc_id,
+            "start": lead.answer_start, "end": lead.answer_end},
+        "answers": [reply.results[i].rank for i in reply.answers],
+        "shown": [p.rank for p in reply.results],
+        "message": reply.message,
+        "notice": reply.notice,
+        "passages": [passage_dict(p) | {"age": _age(p, reply)} for p in reply.results],
+    }
+
+
+def to_json(reply: Reply) -> str:
+    """`qabot ask --json`: one object (reply_dict)."""
+    return json.dumps(reply_dict(reply), ensure_ascii=False, indent=2)
+
+
+def _age(p: Passage | Source, reply: Reply) -> str | None:
+    return age(p.date, reply.as_of) if p.date and reply.as_of else None
+
+
+def source_line(p: Passage, reply: Reply) -> str:
+    """`Headline · 27 Jul 2022 · 4 years ago`: the compact citation of a result."""
+    parts = [p.title or p.doc_id]
+    if p.date is not None:
+        parts.append(display_date(p.date))
+        when = _age(p, reply)
+        if when:
+            parts.append(when)
+    else:
+        parts.append("date unknown")
+    return " · ".join(parts)
 
 
 def citation(p: Passage) -> str:
@@ -41,10 +76,32 @@ def citation(p: Passage) -> str:
     return f"{p.title} — {date} — {p.doc_id}"
 
 
-def to_terminal(passages: Sequence[Passage], width: int = 100, bold: tuple[str, str] = ("", "")) -> str:
+def to_terminal(reply: Reply, width: int = 100, bold: tuple[str, str] = ("", "")) -> str:
+    """The reply for a terminal: the answer first, then one source line per result, then the
+    passages (the answering sentence wrapped in `bold`) with their exact citations."""
+    if reply.kind == "small_talk":
+        return reply.message or ""
+    head = [reply.notice] if reply.notice else []
+    if not reply.results:
+        return "\n".join([*head, NO_ANSWER])
+    on, off = bold
+    if reply.answers:
+        for n, i in enumerate(reply.answers):
+            p = reply.results[i]
+            # Wrap the plain text, then put the emphasis back: escape codes would confuse textwrap.
+            line = textwrap.fill(f"\x00{_squash(p.answer)}\x01 [{p.rank}]", width=width,
+                                 initial_indent="Answer: " if n == 0 else " " * 8,
+                                 subsequent_indent=" " * 8, break_on_hyphens=False)
+            head.append(line.replace("\x00", on).replace("\x01", off))
+    else:
+        head.append(NO_SENTENCE)
+    sources = [f"[{p.rank}] {source_line(p, reply)}" for p in reply.results]
+    return "\n\n".join(["\n".join(head), "\n".join(sources), "Passages:",
+                         terminal_passages(reply.results, width, bold)])
+
+
+def terminal_passages(passages: Sequence[Passage], width: int = 100, bold: tuple[str, str] = ("", "")) -> str:
     """Numbered passages, the answering sentence wrapped in `bold`, each with its citation."""
-    if not passages:
-        return NO_ANSWER
     on, off = bold
     blocks = []
     for p in passages:
@@ -53,7 +110,7 @@ def to_terminal(passages: Sequence[Passage], width: int = 100, bold: tuple[str, 
         answer = " ".join(p.text[a:b].split())
         rest = " ".join(p.text[b:].split())
         # Wrap the plain text, then put the emphasis back: escape codes would confuse textwrap.
-        marked = " ".join(x for x in (body, "\x00" + answer + "\x01", rest) if x)
+        marked = " ".join(x for x in (body, "\x00" + answer + "\x01" if answer else "", rest) if x)
         wrapped = textwrap.fill(marked, width=width, initial_indent="   ", subsequent_indent="   ",
                                 break_on_hyphens=False)  # never split "Aghdam-Khankendi"
         wrapped = wrapped.replace("\x00", on).replace("\x01", off)
@@ -63,7 +120,7 @@ def to_terminal(passages: Sequence[Passage], width: int = 100, bold: tuple[str, 
             for s in p.duplicates
         )
         blocks.append(
-            f"{p.rank}. {p.title}\n   {date} · {p.path} · chars {p.start}–{p.end} · "
+            f"[{p.rank}] {p.title}\n   {date} · {p.path} · chars {p.start}–{p.end} · "
             f"score {p.score:.2f}{also}\n{wrapped}"
         )
     return "\n\n".join(blocks)
@@ -72,9 +129,10 @@ def to_terminal(passages: Sequence[Passage], width: int = 100, bold: tuple[str, 
 def telegram_passage(p: Passage) -> str:
     """One passage as Telegram HTML: text escaped, the answering sentence in bold, a citation."""
     a, b = p.answer_start - p.start, p.answer_end - p.start
-    body = (html.escape(_squash(p.text[:a])) + " <b>" + html.escape(_squash(p.text[a:b]))
-            + "</b> " + html.escape(_squash(p.text[b:])))
-    return f"{p.rank}. {body.strip()}\n<i>{html.escape(citation(p))}</i>"
+    answer = _squash(p.text[a:b])
+    body = (html.escape(_squash(p.text[:a])) + (" <b>" + html.escape(answer) + "</b> " if answer else " ")
+            + html.escape(_squash(p.text[b:])))
+    return f"[{p.rank}] {body.strip()}\n<i>{html.escape(citation(p))}</i>"
 
 
 def _squash(text: str) -> str:
@@ -117,12 +175,27 @@ def telegram_block(p: Passage) -> str:
     return telegram_passage(p) + also
 
 
-def telegram_reply(passages: Sequence[Passage], limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """The bot's answer as HTML messages, each within `limit`: passages split between messages,
-    never inside one unless it alone is too long; NO_ANSWER when there are no passages."""
-    if not passages:
-        return [html.escape(NO_ANSWER)]
-    return telegram_split([telegram_block(p) for p in passages], limit)
+def telegram_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """The bot's answer as HTML messages, each within `limit`, answer first: the answering
+    sentences in bold with their [n], one source line per result, then each result's passage
+    in a collapsed (expandable) quote. Split between blocks, never inside one unless it alone is
+    too long."""
+    if reply.kind == "small_talk":
+        return [html.escape(reply.message or "")]
+    head = [html.escape(reply.notice)] if reply.notice else []
+    if not reply.results:
+        return ["\n\n".join([*head, html.escape(NO_ANSWER)])]
+    lines = [f"<b>{html.escape(_squash(reply.results[i].answer))}</b> [{reply.results[i].rank}]"
+             for i in reply.answers] or [html.escape(NO_SENTENCE)]
+    sources = "\n".join(f"[{p.rank}] {html.escape(source_line(p, reply))}" for p in reply.results)
+    first = "\n\n".join([*head, "\n".join(lines), sources])
+    quotes = [f"<blockquote expandable>{telegram_block(p)}</blockquote>" for p in reply.results]
+    return telegram_split([first, *quotes], limit, sep="\n")
+
+
+def telegram_collapsed(text: str) -> str:
+    """What a reader sees of an HTML message before expanding its collapsed quotes."""
+    return telegram_visible(re.sub(r"<blockquote expandable>.*?</blockquote>", "", text, flags=re.S))
 
 
 def telegram_split(blocks: Sequence[str], limit: int = TELEGRAM_LIMIT, sep: str = "\n\n") -> list[str]:
@@ -250,9 +323,9 @@ def telegram_welcome(articles: int, first: dt.date | None, last: dt.date | None,
         known = f"I know <b>{articles} news article{'s' if articles != 1 else ''}</b>{span}."
     return (
         "Hello! I answer questions about a collection of news articles. " + known + "\n\n"
-        f"Send me a question in plain words. I reply with up to {answers} passages from the "
-        "articles that answer it, the answering sentence in <b>bold</b>, each followed by its "
-        "source: title, date and file.\n\n" + telegram_help_lines()
+        "Send me a question in plain words. I reply with the sentence that answers it, in "
+        f"<b>bold</b>, and its source (headline, date, age); the passages behind it, from up to "
+        f"{answers} articles, open with a tap.\n\n" + telegram_help_lines()
     )
 
 
