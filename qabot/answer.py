@@ -11,6 +11,7 @@ its own are the small-talk replies and the notices.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -97,14 +98,16 @@ def respond(
         return Reply(q, "small_talk", as_of=as_of, message=chat)
     window = read_time(q, as_of)
     notice = _stale_notice(retriever, window, as_of)
-    per = max(1, options.passages_per_article)
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
-    passages = search(retriever, q, wanted * per, per, min_score, mode=mode, since=since,
-                      until=until, as_of=as_of, tuning=tuning, answers=False)
+    find = functools.partial(search, retriever, q, mode=mode, since=since, until=until, as_of=as_of,
+                             tuning=tuning, answers=False)
+    passages = find(wanted, 1, min_score)
     if not passages:
         return Reply(q, "no_answer", as_of=as_of, notice=notice, window=window)
-    groups = by_article(passages)
+    per = options.passages_per_article
+    more = find(wanted * per, per, min_score) if per > 1 else []
+    groups = with_more(passages, more)
     if window is not None and options.time_bonus:
         groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
@@ -112,12 +115,13 @@ def respond(
     return Reply(q, "answer", tuple(results), lead_answers(scores, options), as_of, None, notice, window)
 
 
-def by_article(passages: list[Passage]) -> list[list[Passage]]:
-    """Passages grouped by article, articles in the order of their best passage."""
-    groups: dict[str, list[Passage]] = {}
-    for p in passages:
-        groups.setdefault(p.doc_id, []).append(p)
-    return list(groups.values())
+def with_more(results: list[Passage], more: list[Passage]) -> list[list[Passage]]:
+    """Each result with the other passages `more` has of its article, best first: the result
+    stays first (search() chose it, and with it which copy of a repeated story to show)."""
+    extra: dict[str, list[Passage]] = {}
+    for p in more:
+        extra.setdefault(p.doc_id, []).append(p)
+    return [[r, *(p for p in extra.get(r.doc_id, []) if p.start != r.start)] for r in results]
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:

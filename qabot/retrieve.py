@@ -74,6 +74,7 @@ class Retriever:
         self._encoders: dict[str, Embedder] = {}
         self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
         self._tables: Tables | None = None
+        self._qvecs: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
 
     def snapshot(self) -> store.Snapshot:
         """The newest committed generation (reloaded only when the manifest changed)."""
@@ -106,6 +107,19 @@ class Retriever:
                     self._encoders = {key: enc}  # one model at a time: drop the old one
         return enc
 
+
+    def question_vector(self, encoder: Embedder, question: str) -> np.ndarray:
+        """The question's vector; the last few are kept, since the answer layer searches twice
+        with the same question (articles, then each article's best passages)."""
+        key = (id(encoder), question)
+        found = self._qvecs.get(key)
+        if found is None:
+            found = encoder.encode([question])[0]
+            with self._lock:
+                self._qvecs[key] = found
+                while len(self._qvecs) > 8:
+                    self._qvecs.popitem(last=False)
+        return found
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
@@ -255,7 +269,7 @@ def search(
         )
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
-    qvec = encoder.encode([q])[0]  # every mode needs it: it picks the answering sentence
+    qvec = retriever.question_vector(encoder, q)  # every mode needs it
     allowed = tables.window(since, until, as_of or dt.date.today())
     rows, scores = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
     hits = _pick(tables, rows, scores, k, per_article, tuning)

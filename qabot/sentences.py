@@ -165,7 +165,9 @@ def features(
     return Features(
         overlap=overlap, dense=max(0.0, dense), passage=max(0.0, min(1.0, passage)),
         kind=1.0 if holds_kind(sentence, kind, question) else 0.0, novelty=novelty,
-        lead=1.0 if offset < LEAD_CHARS else 0.0, names=min(3, len(new_names(sentence, question))) / 3,
+        lead=1.0 if offset < LEAD_CHARS else 0.0,
+        # New names answer "who", "where" and "which"; for "when" and "how many" they are noise.
+        names=0.0 if kind in (TIME, NUMBER) else min(3, len(new_names(sentence, question))) / 3,
         focus=1.0 if head and head <= have else 0.0, usable=usable(sentence),
     )
 
