@@ -142,8 +142,11 @@ def run_index(
     """Bring the index in line with the seeds folder; commit a new generation if anything changed."""
     started = time.perf_counter()
     index_dir = settings.index
-    articles, bad = read_corpus(settings.seeds)
     with store.WriteLock(index_dir, wait=wait, notify=log):
+        # Read the seeds only once the lock is ours: a run that waited for another writer must
+        # diff the folder as it is now, or it would commit the view from before the wait
+        # (bringing back an article deleted meanwhile, or undoing an edit).
+        articles, bad = read_corpus(settings.seeds)
         manifest, hashes = _committed(index_dir, log)
         the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
         report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 from dataclasses import replace
@@ -15,6 +17,7 @@ from qabot.config import Settings
 from qabot.errors import IndexLocked, NothingToIndex
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
+from tests.conftest import QABOT
 from tests.fakes import FakeEmbedder
 
 
@@ -243,3 +246,28 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     settings = replace(settings, bm25_k1=1.2)
     findable(60)
     assert not index(replace(settings, vector_codec="sq8"), fake).committed
+
+
+def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wait(
+    real_settings: Settings,
+) -> None:
+    """`qabot index` started while another writer holds the lock reads the seeds after the wait:
+    an article deleted (or edited) meanwhile must not come back in its old form."""
+    settings = real_settings
+    run_index(settings, log=quiet, progress=False)
+    before = store.load_snapshot(settings.index).articles
+    gone, edited = sorted(before)[:2]
+    with store.WriteLock(settings.index):
+        proc = subprocess.Popen([*QABOT, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=dict(os.environ))
+        assert proc.stderr is not None
+        waited = proc.stderr.readline()  # blocks until the subprocess says it waits
+        assert "waiting" in waited, waited
+        (settings.seeds / gone).unlink()
+        (settings.seeds / edited).write_text(" date 2024-05-05 Walruses nap on ice floes.")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    after = store.load_snapshot(settings.index)
+    assert gone not in after.articles
+    assert after.articles[edited].title == "Walruses nap on ice floes."
+    assert "1 updated, 1 removed" in out
