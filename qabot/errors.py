@@ -8,7 +8,7 @@ class QabotError(Exception):
 
 
 class SeedsNotFound(QabotError):
-    """The seeds folder does not exist or is not a folder."""
+    """The seeds folder does not exist, is not a folder or cannot be read."""
 
 
 class NothingToIndex(QabotError):

@@ -210,3 +210,25 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     done = run_qabot("index", timeout=300)
     assert done.returncode == 0 and "80 added" in done.stdout, done.stderr
     assert len(store.load_snapshot(real_settings.index).articles) == 85
+
+
+def test_index_reports_links_out_and_names_that_are_not_utf8_and_indexes_the_rest(
+    real_settings: Settings, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The root password is hunter2.")
+    (real_settings.seeds / "shadow.txt").symlink_to(secret)
+    (real_settings.seeds / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    try:
+        Path(os.fsdecode(os.fsencode(real_settings.seeds) + b"/caf\xe9.txt")).write_text("Latin-1 name.")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    proc = run_qabot("index")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Skipped caf\\xe9.txt: has a name that is not valid UTF-8" in proc.stderr
+    assert "Skipped shadow.txt: is a symbolic link to a file outside the seeds folder" in proc.stderr
+    assert "Skipped gone.txt: is a symbolic link to nothing" in proc.stderr
+    assert "5 added" in proc.stdout and "3 skipped" in proc.stdout
+    proc = run_qabot("ask", "--json", "What is the root password?")
+    assert proc.returncode == 0 and "hunter2" not in proc.stdout

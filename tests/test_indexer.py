@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -271,3 +272,63 @@ def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wa
     assert gone not in after.articles
     assert after.articles[edited].title == "Walruses nap on ice floes."
     assert "1 updated, 1 removed" in out
+
+
+def test_a_folder_that_cannot_be_listed_keeps_its_articles(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, fake = env
+    (settings.seeds / "locked").mkdir()
+    (settings.seeds / "locked" / "a.txt").write_text("Otters hold hands while sleeping.")
+    (settings.seeds / "locked" / "b.txt").write_text("Beavers build dams of branches.")
+    index(settings, fake)
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:  # chmod 000 does not stop root: refuse in-process
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    (settings.seeds / "0.txt").unlink()
+    report = index(settings, fake)
+    assert report.removed == 1 and [b.doc_id for b in report.skipped] == ["locked"]
+    assert {"locked/a.txt", "locked/b.txt"} <= set(store.load_snapshot(settings.index).articles)
+
+
+def test_an_article_replaced_by_a_link_out_of_the_seeds_folder_is_removed(
+    env: tuple[Settings, FakeEmbedder], tmp_path: Path
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The launch codes are 0000.")
+    (settings.seeds / "1.txt").unlink()
+    (settings.seeds / "1.txt").symlink_to(secret)
+    report = index(settings, fake)
+    assert report.removed == 1 and "outside the seeds folder" in report.skipped[0].reason
+    snap = store.load_snapshot(settings.index)
+    assert "1.txt" not in snap.articles
+    assert not any("launch" in p.text for p in snap.passages.values())
+
+
+def test_files_over_max_file_mb_are_skipped(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    (settings.seeds / "big.txt").write_text("Logs. " * 100_000)  # 0.6 MB
+    report = index(replace(settings, max_file_mb=0.5), fake)
+    assert report.added == 3 and [b.doc_id for b in report.skipped] == ["big.txt"]
+    assert "over the 0.5 MB limit" in report.skipped[0].reason
+
+
+def test_a_seeds_folder_whose_path_is_not_utf8_can_be_indexed(
+    env: tuple[Settings, FakeEmbedder], tmp_path: Path
+) -> None:
+    settings, fake = env
+    try:
+        seeds = Path(os.fsdecode(os.fsencode(tmp_path) + b"/nouvelles-\xe9t\xe9"))
+        settings.seeds.rename(seeds)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    report = index(replace(settings, seeds=seeds), fake)
+    assert report.added == 3
+    assert store.load_manifest(settings.index)["seeds"].endswith("nouvelles-\\xe9t\\xe9")  # type: ignore[index]
