@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qabot import store
+from qabot.chunk import CHARS_PER_TOKEN, SPECIAL_TOKENS, chunk_text
 from qabot.config import Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder
 from qabot.indexer import run_index
@@ -232,3 +233,15 @@ def test_index_reports_links_out_and_names_that_are_not_utf8_and_indexes_the_res
     assert "5 added" in proc.stdout and "3 skipped" in proc.stdout
     proc = run_qabot("ask", "--json", "What is the root password?")
     assert proc.returncode == 0 and "hunter2" not in proc.stdout
+
+
+def test_passages_fit_the_real_tokenizer_window_whatever_the_text(onnx_embedder: OnnxEmbedder) -> None:
+    """WordPiece counts a run over 100 characters as one [UNK]: without a character cap, a run
+    without spaces became one passage of any size."""
+    text = ("Title here. " + "x" * 200_000 + " then words " * 50 + "Ünïcödé-" * 3_000
+            + " https://example.org/" + "a1/" * 2_000 + " end.")
+    spans = chunk_text(text, 0, onnx_embedder.count_tokens, 128, 32)
+    counts = onnx_embedder.count_tokens([text[s:e] for s, e in spans])
+    assert max(counts) <= 128 - SPECIAL_TOKENS
+    assert max(e - s for s, e in spans) <= 128 * CHARS_PER_TOKEN
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
