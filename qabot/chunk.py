@@ -13,7 +13,8 @@ Span = tuple[int, int]
 CountTokens = Callable[[Sequence[str]], list[int]]
 
 # Bump when the splitting rules change: the manifest records it, so old indexes get rebuilt.
-# 2: passages are capped in characters too, and over-long runs are hard-split to fit.
+# 2: passages are capped in characters too, and over-long runs are hard-split to fit; offsets
+#    in a file with a UTF-8 BOM count the BOM (corpus.py), so those passages move by one.
 SPLITTER_VERSION = 2
 # Word pieces a model adds around every input ([CLS] ... [SEP] for BERT-style models).
 SPECIAL_TOKENS = 2

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .config import SEARCH_MODES, Settings, load_settings, min_score_for
-from .errors import IndexNotFound, QabotError, SeedsNotFound
+from .errors import BadQuestion, IndexNotFound, QabotError, SeedsNotFound
 
 if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
     from .retrieve import Retriever
@@ -114,8 +114,10 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
 
         sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
     report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=not quiet, encode=encode)
-    for bad in report.skipped:
-        click.echo(f"Skipped {bad.doc_id}: {bad.reason}", err=True)
+    from .format import printable
+
+    for bad in report.skipped:  # a file name may hold escape sequences too
+        click.echo(f"Skipped {printable(bad.doc_id)}: {bad.reason}", err=True)
     click.echo(report.summary())
 
 
@@ -153,6 +155,9 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
 
     settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
     check_question(question)
+    if since is not None and until is not None and since > until:
+        raise BadQuestion(f"--since {since:%Y-%m-%d} is later than --until {until:%Y-%m-%d}, "
+                          "so no article could match; swap them")
     retriever = _retriever(settings)
     floor = min_score_for(settings, settings.search_mode)
     passages = search(retriever, question, settings.k, settings.per_article, floor,

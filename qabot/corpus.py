@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import os
@@ -14,14 +15,15 @@ from .chunk import first_sentence
 from .errors import SeedsNotFound
 
 # The delivered format: the file starts with " date YYYY-MM-DD " and the article follows.
-_DATE_RE = re.compile(r"\A\s*date\s+(\S+)")
+_DATE_RE = re.compile(r"\s*date\s+(\S+)")  # matched at the text's start, after any BOM
 _ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # not on Windows, where links need privileges
 
 
 @dataclass(frozen=True)
 class Article:
-    """One seed file: `text` is the whole file; the body starts at `body_start`."""
+    """One seed file: `text` is the whole file as decoded (a BOM included); the body starts at
+    `body_start`."""
 
     doc_id: str  # path relative to the seeds folder, with forward slashes
     path: Path
@@ -177,19 +179,24 @@ def read_seed(seed: SeedFile, max_bytes: int | None = None) -> Article | BadSeed
 
 def parse_article(doc_id: str, path: Path, data: bytes) -> Article | BadSeed:
     """Turn one file's bytes into an Article, or say why it can't be one."""
+    for mark, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                       (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if data.startswith(mark) and _decodes(data, name):
+            return BadSeed(doc_id, f"is {name}, not UTF-8; save it as UTF-8")
     if b"\x00" in data:
         return BadSeed(doc_id, "is binary (contains NUL bytes), not a text article")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         return BadSeed(doc_id, f"is not valid UTF-8 (bad byte at offset {err.start})")
-    if text.startswith("\ufeff"):
-        text = text[1:]  # a BOM is an encoding artefact, not content
-    if not text.strip():
+    # A BOM stays in `text` as its first character, so that offsets count the characters of
+    # the file as decoded (`text == file[start:end]` holds for it too); the body starts after it.
+    bom = 1 if text.startswith("\ufeff") else 0
+    if not text[bom:].strip():
         return BadSeed(doc_id, "is empty")
     date: dt.date | None = None
-    body_start = 0
-    m = _DATE_RE.match(text)
+    body_start = bom
+    m = _DATE_RE.match(text, bom)
     if m:
         value = m.group(1)
         try:
@@ -212,3 +219,11 @@ def parse_article(doc_id: str, path: Path, data: bytes) -> Article | BadSeed:
         body_start=body_start,
         content_hash=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding.lower().replace("-", ""))
+    except UnicodeDecodeError:
+        return False
+    return True

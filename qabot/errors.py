@@ -28,7 +28,7 @@ class IndexLocked(QabotError):
 
 
 class BadQuestion(QabotError):
-    """The question is empty or too long."""
+    """The question is empty or too long, or its date window is empty."""
 
 
 class ModelUnavailable(QabotError):

@@ -39,7 +39,10 @@ def test_reads_date_title_body_and_nested_doc_ids(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"\xff\xfe\x00bad", "binary"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary"),
+        (" date 2024-01-01 Saved by Notepad.".encode("utf-16"), "is UTF-16, not UTF-8"),
+        (" date 2024-01-01 Big-endian.".encode("utf-16-be").join([b"\xfe\xff", b""]), "is UTF-16"),
+        ("Thirty-two bits.".encode("utf-32"), "is UTF-32, not UTF-8"),
         (b"caf\xe9 au lait, latin-1 not utf-8", "not valid UTF-8"),
         (b"", "empty"),
         (b"   \n\t ", "empty"),
@@ -172,3 +175,13 @@ def test_a_fifo_named_txt_is_reported_not_waited_on(tmp_path: Path) -> None:
     articles, bad = read_corpus(tmp_path)
     assert [a.doc_id for a in articles] == ["good.txt"]
     assert [(b.doc_id, b.reason) for b in bad] == [("pipe.txt", "is not a regular file")]
+
+
+def test_a_bom_is_kept_so_offsets_are_those_of_the_decoded_file(tmp_path: Path) -> None:
+    data = "\ufeff date 2024-02-03 Café opens. More text follows here.".encode()
+    write(tmp_path, "bom.txt", data)
+    [article], bad = read_corpus(tmp_path)
+    assert bad == [] and article.date == dt.date(2024, 2, 3)
+    assert article.text == data.decode("utf-8")  # what an editor or Python shows as the file
+    assert article.text[article.body_start:].startswith("Café opens.")
+    assert article.title == "Café opens."
