@@ -28,8 +28,21 @@ class _Group(click.Group):
             click.echo(f"Error: {err}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted; the index is as it was before this run.", err=True)
+            click.echo(_interrupted(ctx.obj or {}), err=True)
             sys.exit(130)
+
+
+def _interrupted(obj: dict[str, Any]) -> str:
+    """What Ctrl-C left behind: a commit is one rename, so the index is either the one from
+    before the run or a whole new generation; compare the manifest to say which."""
+    if "index" not in obj:
+        return "Interrupted; the index is as it was before this run."
+    from .store import manifest_stamp
+
+    if manifest_stamp(obj["index"]) == obj["stamp"]:
+        return "Interrupted; the index is as it was before this run."
+    return (f"Interrupted after a new index generation was committed in {obj['index']}: it is "
+            "complete and in use; run `qabot index` to pick up anything changed since.")
 
 
 _seeds = click.option("--seeds", type=click.Path(path_type=Path), default=None,
@@ -45,7 +58,12 @@ _mode = click.option("--mode", type=click.Choice(SEARCH_MODES), default=None,
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    return load_settings(ctx.obj.get("config"), **overrides)
+    from .store import manifest_stamp
+
+    settings = load_settings(ctx.obj.get("config"), **overrides)
+    # The committed manifest as this run found it, for the Ctrl-C message (see _interrupted).
+    ctx.obj.update(index=settings.index, stamp=manifest_stamp(settings.index))
+    return settings
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
