@@ -147,14 +147,15 @@ def read_corpus(seeds: Path, max_bytes: int | None = None) -> tuple[list[Article
     Files over `max_bytes` are not read."""
     articles: list[Article] = []
     files, bad = scan_seeds(seeds)
+    root = seeds.resolve()
     for seed in files:
-        result = read_seed(seed, max_bytes)
+        result = read_seed(seed, max_bytes, root)
         (articles if isinstance(result, Article) else bad).append(result)  # type: ignore[arg-type]
     return articles, bad
 
 
-def read_seed(seed: SeedFile, max_bytes: int | None = None) -> Article | BadSeed:
-    """Read and parse one seed file, refusing anything but a regular file."""
+def read_seed(seed: SeedFile, max_bytes: int | None = None, root: Path | None = None) -> Article | BadSeed:
+    """Read and parse one seed file, refusing anything but a regular file (inside `root`)."""
     try:
         # O_NOFOLLOW: a file swapped for a link since the scan is refused, not followed;
         # O_NONBLOCK: opening a FIFO named *.txt must not hang the run.
@@ -163,6 +164,9 @@ def read_seed(seed: SeedFile, max_bytes: int | None = None) -> Article | BadSeed
         return BadSeed(seed.doc_id, f"cannot be read ({err.strerror})")
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
+        if root is not None and not _opened_inside(f.fileno(), root):
+            return BadSeed(seed.doc_id, "was reached through a link out of the seeds folder "
+                                        "(a folder replaced since the scan?)", keep=False)
         if not stat.S_ISREG(info.st_mode):
             return BadSeed(seed.doc_id, "is not a regular file", keep=False)
         limit = f"over the {max_bytes / 1e6:g} MB limit ([paths] max_file_mb)" if max_bytes else ""
@@ -175,6 +179,17 @@ def read_seed(seed: SeedFile, max_bytes: int | None = None) -> Article | BadSeed
     if max_bytes is not None and len(data) > max_bytes:  # it grew since fstat
         return BadSeed(seed.doc_id, f"is {limit}")
     return parse_article(seed.doc_id, seed.path, data)
+
+
+def _opened_inside(fd: int, root: Path) -> bool:
+    """Whether the open file lies below `root`. O_NOFOLLOW guards only the last part of a path: a
+    folder on the way swapped for a link after the scan would lead out. Linux says where an open
+    file really is; elsewhere the scan's check has to do."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return True
+    return Path(real).is_relative_to(root)
 
 
 def parse_article(doc_id: str, path: Path, data: bytes) -> Article | BadSeed:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qabot.corpus import read_corpus
+from qabot.corpus import BadSeed, read_corpus, read_seed, scan_seeds
 from qabot.errors import SeedsNotFound
 
 
@@ -185,3 +185,15 @@ def test_a_bom_is_kept_so_offsets_are_those_of_the_decoded_file(tmp_path: Path) 
     assert article.text == data.decode("utf-8")  # what an editor or Python shows as the file
     assert article.text[article.body_start:].startswith("Café opens.")
     assert article.title == "Café opens."
+
+
+def test_a_folder_swapped_for_a_link_after_the_scan_is_not_read_through(tmp_path: Path) -> None:
+    seeds, outside = tmp_path / "seeds", tmp_path / "outside"
+    write(outside, "news/secret.txt", "Outside the seeds folder.")
+    write(seeds, "news/secret.txt", "An article.")
+    [seed], _ = scan_seeds(seeds)
+    (seeds / "news" / "secret.txt").unlink()
+    (seeds / "news").rmdir()
+    (seeds / "news").symlink_to(outside / "news", target_is_directory=True)  # the race, won
+    result = read_seed(seed, root=seeds.resolve())
+    assert isinstance(result, BadSeed) and "link out of the seeds folder" in result.reason
