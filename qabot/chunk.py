@@ -13,9 +13,16 @@ Span = tuple[int, int]
 CountTokens = Callable[[Sequence[str]], list[int]]
 
 # Bump when the splitting rules change: the manifest records it, so old indexes get rebuilt.
-SPLITTER_VERSION = 1
+# 2: passages are capped in characters too, and over-long runs are hard-split to fit; offsets
+#    in a file with a UTF-8 BOM count the BOM (corpus.py), so those passages move by one.
+SPLITTER_VERSION = 2
 # Word pieces a model adds around every input ([CLS] ... [SEP] for BERT-style models).
 SPECIAL_TOKENS = 2
+# Passages are capped in characters as well as tokens, because a token count does not bound the
+# length: WordPiece turns any "word" over 100 characters into a single [UNK], so 5 MB without a
+# space counts as one token. English runs ~4-5 characters a word piece, so ordinary text never
+# reaches 16 a token; only such runs are cut by it.
+CHARS_PER_TOKEN = 16
 
 _END_RE = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
 _ABBREVIATIONS = frozenset(
@@ -59,40 +66,58 @@ def chunk_text(
     count_tokens: CountTokens,
     max_tokens: int,
     overlap_tokens: int,
+    max_chars: int | None = None,
 ) -> list[Span]:
-    """Pack whole sentences of text[start:] into passages of at most `max_tokens` word pieces.
+    """Pack whole sentences of text[start:] into passages of at most `max_tokens` word pieces
+    and `max_chars` characters (default max_tokens x CHARS_PER_TOKEN).
 
     Consecutive passages share trailing sentences worth up to `overlap_tokens`, so an answer that
-    straddles a boundary is still found whole. A sentence longer than the window is cut at word
-    boundaries (it would otherwise be silently truncated by the model).
+    straddles a boundary is still found whole. A sentence over either limit is cut at white
+    space, and a run without white space over it between characters (the model would otherwise
+    silently truncate it, and one passage could hold a whole file).
     """
     budget = max_tokens - SPECIAL_TOKENS
+    cap = max_tokens * CHARS_PER_TOKEN if max_chars is None else max_chars
     sentences = split_sentences(text, start)
     counts = count_tokens([text[s:e] for s, e in sentences])
     units: list[Span] = []
     unit_counts: list[int] = []
     for span, n in zip(sentences, counts, strict=True):
-        if n <= budget:
+        if n <= budget and span[1] - span[0] <= cap:
             units.append(span)
             unit_counts.append(n)
         else:
-            for piece, m in _split_long(text, span, count_tokens, budget):
+            for piece, m in _split_long(text, span, count_tokens, budget, cap):
                 units.append(piece)
                 unit_counts.append(m)
-    return [(units[i][0], units[j - 1][1]) for i, j in pack(unit_counts, budget, overlap_tokens)]
+    ranges = pack(unit_counts, budget, overlap_tokens, units, cap)
+    return [(units[i][0], units[j - 1][1]) for i, j in ranges]
 
 
-def pack(counts: Sequence[int], budget: int, overlap: int) -> list[tuple[int, int]]:
-    """Greedy packing of units with these token counts into [i, j) ranges within `budget`.
+def pack(
+    counts: Sequence[int],
+    budget: int,
+    overlap: int,
+    spans: Sequence[Span] | None = None,
+    max_chars: int | None = None,
+) -> list[tuple[int, int]]:
+    """Greedy packing of units with these token counts into [i, j) ranges within `budget`
+    (and, given the units' spans, within `max_chars` from the first unit's start to the last's end).
 
     Each range after the first starts with the previous range's trailing units worth at most
     `overlap` tokens, but always at least one unit later than the previous start (progress).
     """
+
+    def fits(i: int, j: int, total: int) -> bool:
+        if total + counts[j] > budget:
+            return False
+        return spans is None or max_chars is None or spans[j][1] - spans[i][0] <= max_chars
+
     ranges: list[tuple[int, int]] = []
     i, n = 0, len(counts)
     while i < n:
         j, total = i, 0
-        while j < n and total + counts[j] <= budget:
+        while j < n and fits(i, j, total):
             total += counts[j]
             j += 1
         j = max(j, i + 1)  # a unit over budget still goes out alone rather than looping forever
@@ -108,26 +133,41 @@ def pack(counts: Sequence[int], budget: int, overlap: int) -> list[tuple[int, in
 
 
 def _split_long(
-    text: str, span: Span, count_tokens: CountTokens, budget: int
+    text: str, span: Span, count_tokens: CountTokens, budget: int, cap: int
 ) -> list[tuple[Span, int]]:
-    """Cut one overlong sentence at word boundaries into pieces of at most `budget` tokens."""
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[span[0] : span[1]])]
-    words = [(span[0] + s, span[0] + e) for s, e in words]
+    """Cut one overlong sentence into pieces of at most `budget` tokens and `cap` characters:
+    at white space, and a word that alone is over either limit between characters."""
+    words = [(span[0] + m.start(), span[0] + m.end())
+             for m in re.finditer(r"\S+", text[span[0] : span[1]])]
     counts = count_tokens([text[s:e] for s, e in words])
     pieces: list[tuple[Span, int]] = []
     for (s, e), n in zip(words, counts, strict=True):
-        if n > budget:  # one "word" over the window (a URL, a table row): cut it by characters
-            step = max(1, (e - s) * budget // (2 * n))
-            for cs in range(s, e, step):
-                ce = min(e, cs + step)
-                pieces.append(((cs, ce), count_tokens([text[cs:ce]])[0]))
-            continue
-        if pieces and pieces[-1][1] + n <= budget and pieces[-1][0][1] <= s:
+        if n > budget or e - s > cap:  # a URL, a table row, a 5 MB run of one character
+            # Its pieces are never merged with each other: joined without a space, two pieces
+            # may tokenize to more than the sum of their counts.
+            pieces += _cut(text, s, e, count_tokens, budget, cap)
+        elif pieces and pieces[-1][1] + n <= budget and e - pieces[-1][0][0] <= cap:
             (ps, _), pn = pieces[-1]
-            pieces[-1] = ((ps, e), pn + n)
+            pieces[-1] = ((ps, e), pn + n)  # white space between: the counts add up exactly
         else:
             pieces.append(((s, e), n))
     return pieces
+
+
+def _cut(
+    text: str, s: int, e: int, count_tokens: CountTokens, budget: int, step: int
+) -> list[tuple[Span, int]]:
+    """text[s:e] cut between characters into pieces of at most `step` characters that each
+    count at most `budget` tokens (a piece over budget is cut again, finer)."""
+    cuts = [(a, min(e, a + step)) for a in range(s, e, step)]
+    out: list[tuple[Span, int]] = []
+    for (a, b), m in zip(cuts, count_tokens([text[a:b] for a, b in cuts]), strict=True):
+        if m <= budget or b - a == 1:  # one character is as fine as a cut gets
+            out.append(((a, b), m))
+        else:
+            finer = max(1, min((b - a) // 2, (b - a) * budget // m))
+            out += _cut(text, a, b, count_tokens, budget, finer)
+    return out
 
 
 def _lines(text: str, start: int, end: int) -> list[Span]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .config import SEARCH_MODES, Settings, load_settings, min_score_for
-from .errors import IndexNotFound, QabotError, SeedsNotFound
+from .errors import BadQuestion, IndexNotFound, QabotError, SeedsNotFound
 
 if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
     from .retrieve import Retriever
@@ -28,8 +28,21 @@ class _Group(click.Group):
             click.echo(f"Error: {err}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted; the index is as it was before this run.", err=True)
+            click.echo(_interrupted(ctx.obj or {}), err=True)
             sys.exit(130)
+
+
+def _interrupted(obj: dict[str, Any]) -> str:
+    """What Ctrl-C left behind: a commit is one rename, so the index is either the one from
+    before the run or a whole new generation; compare the manifest to say which."""
+    if "index" not in obj:
+        return "Interrupted; the index is as it was before this run."
+    from .store import manifest_stamp
+
+    if manifest_stamp(obj["index"]) == obj["stamp"]:
+        return "Interrupted; the index is as it was before this run."
+    return (f"Interrupted after a new index generation was committed in {obj['index']}: it is "
+            "complete and in use; run `qabot index` to pick up anything changed since.")
 
 
 _seeds = click.option("--seeds", type=click.Path(path_type=Path), default=None,
@@ -45,7 +58,12 @@ _mode = click.option("--mode", type=click.Choice(SEARCH_MODES), default=None,
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    return load_settings(ctx.obj.get("config"), **overrides)
+    from .store import manifest_stamp
+
+    settings = load_settings(ctx.obj.get("config"), **overrides)
+    # The committed manifest as this run found it, for the Ctrl-C message (see _interrupted).
+    ctx.obj.update(index=settings.index, stamp=manifest_stamp(settings.index))
+    return settings
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,8 +132,10 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
 
         sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
     report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=not quiet, encode=encode)
-    for bad in report.skipped:
-        click.echo(f"Skipped {bad.doc_id}: {bad.reason}", err=True)
+    from .format import printable
+
+    for bad in report.skipped:  # a file name may hold escape sequences too
+        click.echo(f"Skipped {printable(bad.doc_id)}: {bad.reason}", err=True)
     click.echo(report.summary())
 
 
@@ -160,7 +180,8 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
     settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
     check_question(question)
     if since is not None and until is not None and since > until:
-        raise click.BadParameter(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}")
+        raise BadQuestion(f"--since {since:%Y-%m-%d} is later than --until {until:%Y-%m-%d}, "
+                          "so no article could match; swap them")
     retriever = _retriever(settings)
     floor = min_score_for(settings, settings.search_mode)
     reply = respond(retriever, question, settings.k, floor, mode=settings.search_mode,

@@ -23,6 +23,7 @@ class Settings:
 
     seeds: Path = Path("seeds")
     index: Path = Path("embeddings")
+    max_file_mb: float = 10.0  # larger seed files are skipped, with a message, unread
     model: str = PACKAGED_MODEL
     batch_size: int = 32
     chunk_tokens: int = 128
@@ -60,6 +61,7 @@ class Settings:
 _TOML_KEYS: dict[tuple[str, str], str] = {
     ("paths", "seeds"): "seeds",
     ("paths", "index"): "index",
+    ("paths", "max_file_mb"): "max_file_mb",
     ("model", "name"): "model",
     ("model", "batch_size"): "batch_size",
     ("chunking", "max_tokens"): "chunk_tokens",
@@ -173,6 +175,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"setting {name} must be at least 1")
     if s.search_mode not in SEARCH_MODES:
         raise ConfigError(f"search mode must be one of {', '.join(SEARCH_MODES)}, not {s.search_mode!r}")
+    if s.max_file_mb <= 0:
+        raise ConfigError(f"paths max_file_mb must be more than 0, not {s.max_file_mb}")
     for name in ("fusion_weight", "duplicate_threshold", "min_score", "min_score_dense", "min_score_bm25"):
         if not 0.0 <= getattr(s, name) <= 1.0:
             raise ConfigError(f"setting {name} must be between 0 and 1")

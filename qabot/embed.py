@@ -109,8 +109,6 @@ class TorchEmbedder:
 
     def export_onnx(self, index_dir: Path) -> str:
         """Write this model as ONNX + tokenizer into a new encoder folder; return its name."""
-        import torch
-
         folder = encoder_folder(self.name)
         final = index_dir / folder
         if (final / "encoder.json").is_file():
@@ -122,6 +120,19 @@ class TorchEmbedder:
         tmp = index_dir / f".tmp-{folder}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        try:
+            self._export_to(tmp, pooling, hf, accepts_types)
+            os.replace(tmp, final)
+        except BaseException:  # a failed or interrupted export must not leave a partial folder
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_path(index_dir)
+        return folder
+
+    def _export_to(self, tmp: Path, pooling: str, hf: Any, accepts_types: bool) -> None:
+        """Write model.onnx, the tokenizer and encoder.json into `tmp`, fsynced."""
+        import torch
+
         names = ["input_ids", "attention_mask"] + (["token_type_ids"] if accepts_types else [])
         dummy = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
         axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
@@ -137,9 +148,6 @@ class TorchEmbedder:
         (tmp / "encoder.json").write_text(json.dumps(meta, indent=2))
         for f in tmp.iterdir():
             fsync_path(f)
-        os.replace(tmp, final)
-        fsync_path(index_dir)
-        return folder
 
 
 class OnnxEmbedder:

@@ -8,7 +8,7 @@ class QabotError(Exception):
 
 
 class SeedsNotFound(QabotError):
-    """The seeds folder does not exist or is not a folder."""
+    """The seeds folder does not exist, is not a folder or cannot be read."""
 
 
 class NothingToIndex(QabotError):
@@ -28,7 +28,7 @@ class IndexLocked(QabotError):
 
 
 class BadQuestion(QabotError):
-    """The question is empty or too long."""
+    """The question is empty or too long, or its date window is empty."""
 
 
 class ModelUnavailable(QabotError):

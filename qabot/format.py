@@ -14,9 +14,27 @@ from .answer import Reply
 from .dates import age, display_date
 from .retrieve import Passage, Source
 
+# Terminal control in an article must not reach a terminal or a chat: ESC ]0;… retitles the
+# window, ESC [2J clears the screen, a bare CR overwrites the line. Stripped for display only:
+# the stored text, its offsets and the JSON output stay exact.
+_CONTROL = re.compile(
+    r"\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC strings
+    r"|\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"  # CSI sequences, 7- and 8-bit
+    r"|\x1b[ -~]?"  # two-character escapes (ESC c resets the terminal), or a lone ESC
+    r"|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]"  # the rest of C0 (but \t \n), DEL, C1
+)
+# json.dumps(ensure_ascii=False) escapes C0 but writes DEL and C1 raw; some terminals obey C1.
+_JSON_C1 = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
+
 NO_ANSWER = ("No confident answer: the indexed articles don't seem to cover that. "
              "Try other words, or a narrower question.")
 NO_SENTENCE = "These articles come closest, but no sentence in them answers that directly:"
+
+
+def printable(text: str) -> str:
+    """`text` without terminal control characters and escape sequences (those that are white
+    space, like CR or a form feed, become a space): what may be shown of an article."""
+    return _CONTROL.sub(lambda m: " " if m.group().isspace() else "", text)
 
 
 def passage_dict(p: Passage) -> dict[str, Any]:
@@ -50,7 +68,7 @@ def reply_dict(reply: Reply) -> dict[str, Any]:
 
 def to_json(reply: Reply) -> str:
     """`qabot ask --json`: one object (reply_dict)."""
-    return json.dumps(reply_dict(reply), ensure_ascii=False, indent=2)
+    return json.dumps(reply_dict(reply), ensure_ascii=False, indent=2).translate(_JSON_C1)
 
 
 def _age(p: Passage | Source, reply: Reply) -> str | None:
@@ -67,13 +85,13 @@ def source_line(p: Passage, reply: Reply) -> str:
             parts.append(when)
     else:
         parts.append("date unknown")
-    return " · ".join(parts)
+    return _squash(" · ".join(parts))
 
 
 def citation(p: Passage) -> str:
     """Title, date and file of a passage on one line."""
     date = p.date.isoformat() if p.date else "date unknown"
-    return f"{p.title} — {date} — {p.doc_id}"
+    return printable(f"{p.title} — {date} — {p.doc_id}")
 
 
 def to_terminal(reply: Reply, width: int = 100, bold: tuple[str, str] = ("", "")) -> str:
@@ -106,9 +124,7 @@ def terminal_passages(passages: Sequence[Passage], width: int = 100, bold: tuple
     blocks = []
     for p in passages:
         a, b = p.answer_start - p.start, p.answer_end - p.start
-        body = " ".join(p.text[:a].split())
-        answer = " ".join(p.text[a:b].split())
-        rest = " ".join(p.text[b:].split())
+        body, answer, rest = _squash(p.text[:a]), _squash(p.text[a:b]), _squash(p.text[b:])
         # Wrap the plain text, then put the emphasis back: escape codes would confuse textwrap.
         marked = " ".join(x for x in (body, "\x00" + answer + "\x01" if answer else "", rest) if x)
         wrapped = textwrap.fill(marked, width=width, initial_indent="   ", subsequent_indent="   ",
@@ -116,11 +132,11 @@ def terminal_passages(passages: Sequence[Passage], width: int = 100, bold: tuple
         wrapped = wrapped.replace("\x00", on).replace("\x01", off)
         date = p.date.isoformat() if p.date else "date unknown"
         also = "".join(
-            f"\n   also: {s.date.isoformat() if s.date else 'date unknown'} · {s.path}"
+            f"\n   also: {s.date.isoformat() if s.date else 'date unknown'} · {printable(s.path)}"
             for s in p.duplicates
         )
         blocks.append(
-            f"[{p.rank}] {p.title}\n   {date} · {p.path} · chars {p.start}–{p.end} · "
+            f"[{p.rank}] {_squash(p.title)}\n   {date} · {printable(p.path)} · chars {p.start}–{p.end} · "
             f"score {p.score:.2f}{also}\n{wrapped}"
         )
     return "\n\n".join(blocks)
@@ -136,7 +152,7 @@ def telegram_passage(p: Passage) -> str:
 
 
 def _squash(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(printable(text).split())
 
 
 # ---------------------------------------------------------------- Telegram messages
@@ -169,7 +185,7 @@ def telegram_block(p: Passage) -> str:
     """One passage for a Telegram reply: `telegram_passage` plus the articles repeating its story."""
     also = "".join(
         f"\n<i>also: {html.escape(s.date.isoformat() if s.date else 'date unknown')} · "
-        f"{html.escape(s.doc_id)}</i>"
+        f"{html.escape(printable(s.doc_id))}</i>"
         for s in p.duplicates
     )
     return telegram_passage(p) + also
@@ -281,7 +297,7 @@ def _find_cut(tokens: list[str], limit: int) -> tuple[int, tuple[str, ...], int]
 
 def _short(text: str, width: int, keep_end: bool = False) -> str:
     """At most `width` characters, an ellipsis marking what was left out."""
-    text = " ".join(text.split())
+    text = _squash(text)
     if len(text) <= width:
         return text
     return "…" + text[-(width - 1):] if keep_end else text[: width - 1].rstrip() + "…"

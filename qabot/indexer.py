@@ -13,7 +13,7 @@ import numpy as np
 from . import bm25, headline, store, vectors
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
-from .corpus import Article, BadSeed, read_corpus
+from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder, encoder_folder, model_id
 from .errors import NothingToIndex
 
@@ -76,6 +76,11 @@ def chunker_settings(settings: Settings) -> dict[str, int]:
             "splitter_version": SPLITTER_VERSION}
 
 
+def max_file_bytes(settings: Settings) -> int:
+    """The largest seed file read, in bytes ([paths] max_file_mb)."""
+    return int(settings.max_file_mb * 1_000_000)
+
+
 def bm25_params(settings: Settings) -> bm25.Params:
     """The BM25 parameters the settings ask for."""
     return bm25.Params(k1=settings.bm25_k1, b=settings.bm25_b, stemmer=settings.bm25_stemmer,
@@ -114,8 +119,11 @@ def plan(
         else:
             unchanged.append(a.doc_id)
     # A file that is there but unreadable now keeps its last good version (an editor may be
-    # half-way through saving it); only a file that is gone is removed.
-    kept = [b.doc_id for b in bad if b.doc_id in known]
+    # half-way through saving it), and so does every article below a folder that can't be
+    # listed; a file that is gone, or that qabot now refuses to read, is removed.
+    files = {b.doc_id for b in bad if b.keep and not b.folder}
+    folders = tuple(b.doc_id + "/" for b in bad if b.keep and b.folder)
+    kept = [d for d in known if d in files or d.startswith(folders)] if bad else []
     present = {a.doc_id for a in articles} | set(kept)
     removed = sorted(d for d in known if d not in present)
     return Plan(added, changed, removed, unchanged + kept, reason)
@@ -147,8 +155,12 @@ def run_index(
     """Bring the index in line with the seeds folder; commit a new generation if anything changed."""
     started = time.perf_counter()
     index_dir = settings.index
-    articles, bad = read_corpus(settings.seeds)
+    check_seeds_folder(settings.seeds)  # before the lock, which creates the index folder
     with store.WriteLock(index_dir, wait=wait, notify=log):
+        # Read the seeds only once the lock is ours: a run that waited for another writer must
+        # diff the folder as it is now, or it would commit the view from before the wait
+        # (bringing back an article deleted meanwhile, or undoing an edit).
+        articles, bad = read_corpus(settings.seeds, max_file_bytes(settings))
         manifest, hashes = _committed(index_dir, log)
         the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
         report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)
@@ -273,7 +285,8 @@ def _apply(
         "chunker": chunker_settings(settings),
         "bm25": params.as_dict(),
         "encoder": encoder,
-        "seeds": str(settings.seeds.resolve()),
+        # JSON can't hold a path that is not UTF-8; the escaped form only names it in citations
+        "seeds": printable_name(str(settings.seeds.resolve())),
         "title_version": headline.TITLE_VERSION,
         "next_id": int(next_id + len(texts)),
     }

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qabot.chunk import SPECIAL_TOKENS, chunk_text, first_sentence, pack, split_sentences
+from qabot.chunk import CHARS_PER_TOKEN, SPECIAL_TOKENS, chunk_text, first_sentence, pack, split_sentences
 
 
 def words(texts: list[str] | tuple[str, ...]) -> list[int]:
@@ -64,6 +64,24 @@ def test_overlong_sentence_is_cut_at_word_boundaries() -> None:
     assert sum(words([text[s:e]])[0] for s, e in spans) == 102
 
 
+def test_a_run_without_spaces_is_cut_to_the_character_cap() -> None:
+    """`words` counts a 1 MB run as one token, as WordPiece counts it as one [UNK]: the token
+    budget alone would let it through as a single 1 MB passage."""
+    text = "Title. " + "x" * 1_000_000 + " tail words. " + "y" * 50
+    spans = chunk_text(text, 0, words, max_tokens=128, overlap_tokens=32)
+    cap = 128 * CHARS_PER_TOKEN
+    assert all(e - s <= cap for s, e in spans)
+    assert "".join(text[s:e] for s, e in spans).count("x") >= 1_000_000  # nothing lost
+    assert text[spans[-1][0]:spans[-1][1]].endswith("y" * 50)
+
+
+def test_a_long_word_over_the_token_budget_is_cut_to_fit() -> None:
+    text = "x" * 100 + "-" * 30  # one token, then 30 in a short stretch: tokens are not spread evenly
+    spans = chunk_text(text, 0, words, max_tokens=12, overlap_tokens=0)
+    assert all(words([text[s:e]])[0] <= 10 for s, e in spans)
+    assert spans[0][0] == 0 and spans[-1][1] == 130
+
+
 def test_pack_always_progresses() -> None:
     assert pack([5, 50, 5], budget=10, overlap=100) == [(0, 1), (1, 2), (2, 3)]
     assert pack([], budget=10, overlap=2) == []
@@ -73,6 +91,8 @@ _text = st.lists(
     st.one_of(
         st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
         st.sampled_from(["Mr. ", ". ", "! ", "?\n", "\n\n", "U.S. ", "A", " end.", '"Q." ']),
+        # runs without a space, over any window: one token by `words`, like WordPiece's [UNK]
+        st.builds(lambda c, n: c * n, st.sampled_from(["x", "é", "一", "x.", "-"]), st.integers(20, 300)),
     ),
     max_size=40,
 ).map("".join)
@@ -80,13 +100,18 @@ _text = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(text=_text, start=st.integers(0, 5), max_tokens=st.integers(4, 60),
-       overlap=st.integers(0, 20))
-def test_chunk_properties(text: str, start: int, max_tokens: int, overlap: int) -> None:
+       overlap=st.integers(0, 20), max_chars=st.one_of(st.none(), st.integers(1, 120)))
+def test_chunk_properties(text: str, start: int, max_tokens: int, overlap: int,
+                          max_chars: int | None) -> None:
     start = min(start, len(text))
     overlap = min(overlap, max_tokens // 2)
-    spans = chunk_text(text, start, words, max_tokens, overlap)
+    spans = chunk_text(text, start, words, max_tokens, overlap, max_chars)
     # inside the text, non-empty, ordered
     assert all(start <= s < e <= len(text) for s, e in spans)
+    # within the model's window and the character cap, whatever the text
+    assert all(n <= max_tokens - SPECIAL_TOKENS for n in words([text[s:e] for s, e in spans]))
+    cap = max_tokens * CHARS_PER_TOKEN if max_chars is None else max_chars
+    assert all(e - s <= cap for s, e in spans)
     assert [s for s, _ in spans] == sorted({s for s, _ in spans})
     assert [e for _, e in spans] == sorted(e for _, e in spans)
     # every sentence is covered by the union of the passages
@@ -98,7 +123,7 @@ def test_chunk_properties(text: str, start: int, max_tokens: int, overlap: int) 
             pos = max(pos, b)
         assert pos >= e
     # deterministic
-    assert chunk_text(text, start, words, max_tokens, overlap) == spans
+    assert chunk_text(text, start, words, max_tokens, overlap, max_chars) == spans
 
 
 @settings(max_examples=200, deadline=None)

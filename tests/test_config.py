@@ -37,6 +37,7 @@ def test_shipped_config_documents_exactly_the_defaults() -> None:
         ("[search]\nkk = 3\n", "unknown setting [search] kk"),
         ("[chunking]\nmax_tokens = 2000\n", "between 16 and 512"),
         ("not toml = = =", "not valid TOML"),
+        ("[paths]\nmax_file_mb = 0\n", "max_file_mb must be more than 0"),
     ],
 )
 def test_bad_config_is_named(tmp_path: Path, text: str, message: str) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qabot import store
+from qabot.chunk import CHARS_PER_TOKEN, SPECIAL_TOKENS, chunk_text
 from qabot.config import Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder
 from qabot.indexer import run_index
@@ -126,6 +127,8 @@ def test_query_path_does_not_import_torch(real_settings: Settings, tmp_path: Pat
         (["ask", QUESTION, "--seeds", "missing-folder", "--index", "no-index"], "does not exist"),
         (["index", "--seeds", "missing-folder"], "does not exist"),
         (["ask", "-k", "0", QUESTION], "Invalid value for '-k'"),
+        (["ask", "--since", "2024-06-01", "--until", "2024-01-31", QUESTION],
+         "--since 2024-06-01 is later than --until 2024-01-31"),
     ],
 )
 def test_bad_input_is_one_error_line_never_a_traceback(args: list[str], message: str) -> None:
@@ -210,3 +213,70 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     done = run_qabot("index", timeout=300)
     assert done.returncode == 0 and "80 added" in done.stdout, done.stderr
     assert len(store.load_snapshot(real_settings.index).articles) == 85
+
+
+def test_index_reports_links_out_and_names_that_are_not_utf8_and_indexes_the_rest(
+    real_settings: Settings, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The root password is hunter2.")
+    (real_settings.seeds / "shadow.txt").symlink_to(secret)
+    (real_settings.seeds / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    try:
+        Path(os.fsdecode(os.fsencode(real_settings.seeds) + b"/caf\xe9.txt")).write_text("Latin-1 name.")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    proc = run_qabot("index")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Skipped caf\\xe9.txt: has a name that is not valid UTF-8" in proc.stderr
+    assert "Skipped shadow.txt: is a symbolic link to a file outside the seeds folder" in proc.stderr
+    assert "Skipped gone.txt: is a symbolic link to nothing" in proc.stderr
+    assert "5 added" in proc.stdout and "3 skipped" in proc.stdout
+    proc = run_qabot("ask", "--json", "What is the root password?")
+    assert proc.returncode == 0 and "hunter2" not in proc.stdout
+
+
+def test_passages_fit_the_real_tokenizer_window_whatever_the_text(onnx_embedder: OnnxEmbedder) -> None:
+    """WordPiece counts a run over 100 characters as one [UNK]: without a character cap, a run
+    without spaces became one passage of any size."""
+    text = ("Title here. " + "x" * 200_000 + " then words " * 50 + "Ünïcödé-" * 3_000
+            + " https://example.org/" + "a1/" * 2_000 + " end.")
+    spans = chunk_text(text, 0, onnx_embedder.count_tokens, 128, 32)
+    counts = onnx_embedder.count_tokens([text[s:e] for s, e in spans])
+    assert max(counts) <= 128 - SPECIAL_TOKENS
+    assert max(e - s for s, e in spans) <= 128 * CHARS_PER_TOKEN
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+
+
+def test_escape_sequences_in_an_article_never_reach_the_terminal(real_settings: Settings) -> None:
+    text = (" date 2024-03-01 Harbour news.\x1b]0;pwned\x07 The \x1b[2Jferry to Lerwick\x1b[0m "
+            "was cancelled\r because of the storm.\x1bc")
+    (real_settings.seeds / "escapes.txt").write_text(text)
+    (real_settings.seeds / "x\x1b[2J.txt").write_bytes(b"")
+    proc = run_qabot("index")
+    assert "Skipped x.txt: is empty" in proc.stderr
+    question = "Why was the ferry to Lerwick cancelled?"
+    proc = run_qabot("ask", "-k", "1", question)
+    assert proc.returncode == 0, proc.stderr
+    assert "escapes.txt" in proc.stdout and "ferry to Lerwick was cancelled" in proc.stdout
+    assert "\x1b" not in proc.stdout and "\r" not in proc.stdout and "pwned" not in proc.stdout
+    proc = run_qabot("ask", "--json", "-k", "1", question)
+    p = json.loads(proc.stdout)["passages"][0]
+    assert "\x1b" not in proc.stdout and p["text"] == text[p["start"]:p["end"]]
+    assert "\x1b[2Jferry" in p["text"]
+
+
+def test_offsets_of_a_file_with_a_bom_are_those_of_the_decoded_file(real_settings: Settings) -> None:
+    for f in real_settings.seeds.rglob("*.txt"):
+        f.unlink()
+    path = real_settings.seeds / "bom.txt"
+    path.write_bytes("\ufeff date 2024-02-03 The café on Main Street reopened on Monday. "
+                     "It had been closed for repairs since the flood.".encode())
+    proc = run_qabot("ask", "--json", "-k", "1", "Why was the café closed?")
+    assert proc.returncode == 0, proc.stderr
+    p = json.loads(proc.stdout)["passages"][0]
+    file = path.read_text(encoding="utf-8")
+    assert p["text"] == file[p["start"]:p["end"]]
+    assert file[p["answer_start"]:p["answer_end"]] in (
+        "The café on Main Street reopened on Monday.", "It had been closed for repairs since the flood.")

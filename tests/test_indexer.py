@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,7 @@ from qabot.config import Settings
 from qabot.errors import IndexLocked, NothingToIndex
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
+from tests.conftest import QABOT
 from tests.fakes import FakeEmbedder
 
 
@@ -276,3 +280,88 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     settings = replace(settings, bm25_k1=1.2)
     findable(60)
     assert not index(replace(settings, vector_codec="sq8"), fake).committed
+
+
+def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wait(
+    real_settings: Settings,
+) -> None:
+    """`qabot index` started while another writer holds the lock reads the seeds after the wait:
+    an article deleted (or edited) meanwhile must not come back in its old form."""
+    settings = real_settings
+    run_index(settings, log=quiet, progress=False)
+    before = store.load_snapshot(settings.index).articles
+    gone, edited = sorted(before)[:2]
+    with store.WriteLock(settings.index):
+        proc = subprocess.Popen([*QABOT, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=dict(os.environ))
+        assert proc.stderr is not None
+        waited = proc.stderr.readline()  # blocks until the subprocess says it waits
+        assert "waiting" in waited, waited
+        (settings.seeds / gone).unlink()
+        (settings.seeds / edited).write_text(" date 2024-05-05 Walruses nap on ice floes.")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    after = store.load_snapshot(settings.index)
+    assert gone not in after.articles
+    assert after.articles[edited].title == "Walruses nap on ice floes."
+    assert "1 updated, 1 removed" in out
+
+
+def test_a_folder_that_cannot_be_listed_keeps_its_articles(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, fake = env
+    (settings.seeds / "locked").mkdir()
+    (settings.seeds / "locked" / "a.txt").write_text("Otters hold hands while sleeping.")
+    (settings.seeds / "locked" / "b.txt").write_text("Beavers build dams of branches.")
+    index(settings, fake)
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:  # chmod 000 does not stop root: refuse in-process
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    (settings.seeds / "0.txt").unlink()
+    report = index(settings, fake)
+    assert report.removed == 1 and [b.doc_id for b in report.skipped] == ["locked"]
+    assert {"locked/a.txt", "locked/b.txt"} <= set(store.load_snapshot(settings.index).articles)
+
+
+def test_an_article_replaced_by_a_link_out_of_the_seeds_folder_is_removed(
+    env: tuple[Settings, FakeEmbedder], tmp_path: Path
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The launch codes are 0000.")
+    (settings.seeds / "1.txt").unlink()
+    (settings.seeds / "1.txt").symlink_to(secret)
+    report = index(settings, fake)
+    assert report.removed == 1 and "outside the seeds folder" in report.skipped[0].reason
+    snap = store.load_snapshot(settings.index)
+    assert "1.txt" not in snap.articles
+    assert not any("launch" in p.text for p in snap.passages.values())
+
+
+def test_files_over_max_file_mb_are_skipped(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    (settings.seeds / "big.txt").write_text("Logs. " * 100_000)  # 0.6 MB
+    report = index(replace(settings, max_file_mb=0.5), fake)
+    assert report.added == 3 and [b.doc_id for b in report.skipped] == ["big.txt"]
+    assert "over the 0.5 MB limit" in report.skipped[0].reason
+
+
+def test_a_seeds_folder_whose_path_is_not_utf8_can_be_indexed(
+    env: tuple[Settings, FakeEmbedder], tmp_path: Path
+) -> None:
+    settings, fake = env
+    try:
+        seeds = Path(os.fsdecode(os.fsencode(tmp_path) + b"/nouvelles-\xe9t\xe9"))
+        settings.seeds.rename(seeds)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    report = index(replace(settings, seeds=seeds), fake)
+    assert report.added == 3
+    assert store.load_manifest(settings.index)["seeds"].endswith("nouvelles-\\xe9t\\xe9")  # type: ignore[index]
