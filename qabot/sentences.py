@@ -68,19 +68,19 @@ _BOILERPLATE = re.compile(
 class Weights:
     """How much each feature counts; benchmarks/answers.py measured these on the news dev set."""
 
-    overlap: float = 0.75  # idf-weighted share of the question's terms found in the sentence
+    overlap: float = 0.8  # idf-weighted share of the question's terms found in the sentence
     dense: float = 0.0  # cosine of sentence and question (needs the sentences encoded: off)
-    passage: float = 0.25  # the passage's own search score, as a share of the best result's
-    kind: float = 0.65  # the sentence holds what the question asks for (a name, a date, a number)
+    passage: float = 0.3  # the passage's own search score, as a share of the best result's
+    kind: float = 0.6  # the sentence holds what the question asks for (a name, a date, a number)
     # Share of the sentence's words the question lacks: negative, since new names and the kind
     # asked already reward what is new, and what is left rewards wandering off the subject.
     novelty: float = -0.5
     lead: float = 0.5  # the sentence is near the top of its article (news puts the facts first)
-    names: float = 0.65  # new names (capitalised words the question lacks), up to three
-    focus: float = 0.25  # the sentence names what "which X" / "what X" asks for (X itself)
-    # Below this no sentence is emphasised: on the dev set a best sentence scoring under it held
-    # the answer 2 times in 8, against 45 in 94 above it (docs/answers.md).
-    floor: float = 1.5
+    names: float = 0.7  # new names (capitalised words the question lacks), up to three
+    focus: float = 0.2  # the sentence names what "which X" / "what X" asks for (X itself)
+    # Below this no sentence is emphasised: on the dev set the top article's best sentence held
+    # the answer 2 times in 13 under it, 47 in 89 above it (docs/answers.md).
+    floor: float = 1.25
 
 
 @dataclass(frozen=True)
