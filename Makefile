@@ -1,4 +1,5 @@
 # Everything bootstraps itself: the first target run builds .venv/ from pyproject.toml.
+# `make ask` installs only what running qabot needs; `make test` adds the dev and ray extras.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,6 +11,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@# torch first and pinned: 2.13.0 resolves to the CPU wheel; a looser spec pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[dev,ray]"
 	touch $@
 
@@ -22,14 +27,14 @@ index: $(VENV)/.installed
 bot: $(VENV)/.installed
 	$(BIN)/qabot bot
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev
 	$(BIN)/ruff check qabot tests benchmarks
 	$(BIN)/mypy qabot
 
 test: lint  ## lint, type-check, then the whole suite (offline, real model, real FAISS)
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/core.py
 
 clean:

@@ -1,0 +1,260 @@
+"""The answer layer on the news dev set: what each choice is worth, before and after, in one run.
+
+    .venv/bin/python benchmarks/answers.py                 # the feature table (both halves)
+    .venv/bin/python benchmarks/answers.py --calibrate     # + the confidence floor and the cuts
+    .venv/bin/python benchmarks/answers.py --latency       # + warm latency, before vs after
+
+The dev set is built as ../shared/README.md says (fetch realtimeqa/realtimeqa_public, then
+`../shared/benchmarks/news/build MIRROR /tmp/news-dev`); its index with
+`qabot index --seeds /tmp/news-dev/corpus --index /tmp/news-dev-index`. Nothing of it is
+committed. Questions are split by quiz week into halves A and B (alternate weeks): settings are
+chosen on A and B is reported beside it, so a figure on B was not tuned on.
+
+Metrics: hit@1 and MRR@10 at article level (the reply's results, one per article);
+answer_sentence@1 / @3: one of the question's answer strings (case-insensitive) is in the
+answering sentence of the first / one of the first three results; reply chars: the median
+visible length of the bot's reply with its collapsed quotes closed (what fits a phone screen).
+"before" is search() with its old answering sentence (the passage sentence with the highest
+cosine to the question, every sentence encoded at question time) and the old three-passage reply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import log  # noqa: E402
+
+from qabot import format as fmt  # noqa: E402
+from qabot.answer import AnswerOptions, respond  # noqa: E402
+from qabot.config import load_settings  # noqa: E402
+from qabot.evaluate import Query, first_hit, ranked_docs, read_queries, reciprocal_rank  # noqa: E402
+from qabot.rank import Tuning  # noqa: E402
+from qabot.retrieve import Passage, Retriever, search  # noqa: E402
+
+DEV = Path("/tmp/news-dev")
+UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"
+COLS = ("hit@1", "mrr@10", "as@1", "as@3", "chars")
+
+
+def halves(queries: list[Query]) -> dict[str, list[Query]]:
+    """A and B: alternate quiz weeks (by question date), so no week is in both."""
+    weeks = sorted({q.date for q in queries if q.date})
+    side = {d: "AB"[i % 2] for i, d in enumerate(weeks)}
+    return {h: [q for q in queries if q.date and side[q.date] == h] for h in "AB"}
+
+
+def contains(answers: tuple[str, ...], texts: list[str]) -> float:
+    return 1.0 if any(a.casefold() in t.casefold() for a in answers for t in texts) else 0.0
+
+
+Answerer = Callable[[Query], tuple[list[Passage], int | None]]
+
+
+def measure(split: dict[str, list[Query]], answer: Answerer) -> dict[str, dict[str, float]]:
+    """Mean metrics on each half and on all questions, for one way of answering."""
+    per: dict[str, dict[str, float]] = {}
+    chars: dict[str, int] = {}
+    for q in (q for qs in split.values() for q in qs):
+        results, size = answer(q)
+        ranked = ranked_docs(results)
+        per[q.id] = {
+            "hit@1": float(first_hit(ranked, q.gold_docs, 1) is not None),
+            "mrr@10": reciprocal_rank(ranked, q.gold_docs),
+            "as@1": contains(q.answers, [p.answer for p in results[:1]]),
+            "as@3": contains(q.answers, [p.answer for p in results[:3]]),
+        }
+        if size is not None:
+            chars[q.id] = size
+    out = {}
+    for h, group in {**split, "all": [q for qs in split.values() for q in qs]}.items():
+        out[h] = {c: statistics.fmean(per[q.id][c] for q in group) for c in COLS[:4]}
+        sizes = [chars[q.id] for q in group if q.id in chars]
+        out[h]["chars"] = statistics.median(sizes) if sizes else float("nan")
+    return out
+
+
+def after(retriever: Retriever, tuning: Tuning, options: AnswerOptions, bot_floor: float,
+          reply_size: bool) -> Answerer:
+    """The answer layer as `qabot eval` runs it (k=10), and the bot's reply (k=3) for its size."""
+    def run(q: Query) -> tuple[list[Passage], int | None]:
+        reply = respond(retriever, q.question, 10, as_of=q.date, tuning=tuning, options=options)
+        size = None
+        if reply_size:
+            bot = respond(retriever, q.question, 3, bot_floor, as_of=q.date, tuning=tuning, options=options)
+            size = len(fmt.telegram_collapsed("\n".join(fmt.telegram_reply(bot))))
+        return list(reply.results), size
+    return run
+
+
+def before(retriever: Retriever, tuning: Tuning, bot_floor: float) -> Answerer:
+    """search() with its dense answering sentence, and the three-passage reply of before."""
+    def run(q: Query) -> tuple[list[Passage], int | None]:
+        results = search(retriever, q.question, 10, as_of=q.date, tuning=tuning)
+        shown = [p for p in results[:3] if p.score >= bot_floor]
+        size = len(fmt.telegram_visible("\n\n".join(fmt.telegram_block(p) for p in shown)))
+        return results, size
+    return run
+
+
+def variants(base: AnswerOptions) -> dict[str, AnswerOptions]:
+    """The shipped options, and each choice switched off on its own."""
+    w = base.weights
+    out = {"answer layer (all on)": base}
+    for name in ("overlap", "kind", "names", "lead", "passage", "novelty", "focus"):
+        out[f"  without {name}"] = dataclasses.replace(base, weights=dataclasses.replace(w, **{name: 0.0}))
+    out["  without the floor (always emphasise)"] = dataclasses.replace(
+        base, weights=dataclasses.replace(w, floor=float("-inf")))
+    out["  one passage per article"] = dataclasses.replace(base, passages_per_article=1)
+    out["  without time words"] = dataclasses.replace(base, time_bonus=0.0)
+    return out
+
+
+def table(rows: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One line per configuration: each metric on A, B and all."""
+    head = f"{'':<40}" + "".join(f"{c + ' ' + h:>12}" for c in COLS[:4] for h in ("A", "B", "all"))
+    lines = [head + f"{'chars':>8}"]
+    for name, by in rows.items():
+        cells = "".join(f"{by[h][c]:>12.3f}" for c in COLS if c != "chars" for h in ("A", "B", "all"))
+        lines.append(f"{name:<40}{cells}{by['all']['chars']:>8.0f}")
+    return "\n".join(lines)
+
+
+Split = dict[str, list[Query]]
+
+
+def sweep_time(retriever: Retriever, tuning: Tuning, base: AnswerOptions, split: Split) -> None:
+    """The time-word bonus: chosen on A, reported on B."""
+    print("\nTime words: bonus for articles inside the window the question names")
+    print(f"{'bonus':<8}{'hit@1 A':>9}{'mrr A':>9}{'hit@1 B':>9}{'mrr B':>9}")
+    for bonus in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
+        opts = dataclasses.replace(base, time_bonus=bonus)
+        r = measure(split, after(retriever, tuning, opts, 0.0, False))
+        print(f"{bonus:<8}{r['A']['hit@1']:>9.3f}{r['A']['mrr@10']:>9.3f}{r['B']['hit@1']:>9.3f}{r['B']['mrr@10']:>9.3f}")
+
+
+def calibrate(retriever: Retriever, tuning: Tuning, options: AnswerOptions, split: Split) -> None:
+    """Top scores of answerable (dev) and unanswerable questions; the floor's precision and
+    recall at each candidate, chosen on A; and the share of the top score gold results keep."""
+    off = [json.loads(line) for line in UNANSWERABLE.read_text().splitlines() if line.strip()]
+    as_of = max(q.date for qs in split.values() for q in qs if q.date)
+    def top(question: str, when: dt.date | None) -> float:
+        reply = respond(retriever, question, 3, as_of=when, tuning=tuning, options=options)
+        return reply.results[0].score if reply.results else 0.0
+    good = {h: [top(q.question, q.date) for q in qs] for h, qs in split.items()}
+    # Unanswerable questions split the same way: alternate lines; asked on the dev set's last day.
+    bad_all = [(o, top(o["question"], as_of)) for o in off]
+    bad = {"A": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 0],
+           "B": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 1]}
+    small = sum(1 for o, s in bad_all if s == 0.0)
+    print(f"\nConfidence floor: top hybrid score of {sum(map(len, good.values()))} answerable dev questions "
+          f"vs {len(off)} unanswerable ones ({small} answered as small talk, score 0)")
+    for h in "AB":
+        print(f"  {h}: answerable {spread(good[h])}\n     unanswerable {spread(bad[h])}")
+    print(f"{'floor':<8}" + "".join(f"{'keeps ans ' + h:>14}{'drops unans ' + h:>15}" for h in "AB"))
+    for floor in (0.20, 0.22, 0.25, 0.28, 0.30, 0.32, 0.35, 0.40):
+        cells = ""
+        for h in "AB":
+            kept = sum(s >= floor for s in good[h]) / len(good[h])
+            dropped = sum(s < floor for s in bad[h]) / len(bad[h])
+            cells += f"{kept:>14.3f}{dropped:>15.3f}"
+        print(f"{floor:<8.2f}{cells}")
+    for kind in sorted({o["kind"] for o in off}):
+        scores = [s for o, s in bad_all if o["kind"] == kind]
+        print(f"  {kind}: n={len(scores)} median {statistics.median(scores):.3f} max {max(scores):.3f}")
+    print("\nRelative cut: score of results 2-3 as a share of the first, gold vs not gold (A)")
+    gold_shares: list[float] = []
+    other_shares: list[float] = []
+    for q in split["A"]:
+        reply = respond(retriever, q.question, 3, as_of=q.date, tuning=tuning, options=options)
+        if len(reply.results) < 2 or reply.results[0].score <= 0:
+            continue
+        for p in reply.results[1:]:
+            share = p.score / reply.results[0].score
+            (gold_shares if p.doc_id.removesuffix(".txt") in q.gold_docs else other_shares).append(share)
+    for name, shares in (("gold", gold_shares), ("not gold", other_shares)):
+        if shares:
+            print(f"  {name}: {spread(shares)}")
+
+
+def spread(values: list[float]) -> str:
+    """n, min, p10, median, p90 and max of some scores, on one line."""
+    s = sorted(values)
+    return (f"n={len(s)} min {s[0]:.3f} p10 {s[len(s) // 10]:.3f} median {statistics.median(s):.3f} "
+            f"p90 {s[int(len(s) * 0.9)]:.3f} max {s[-1]:.3f}")
+
+
+def latency(retriever: Retriever, tuning: Tuning, options: AnswerOptions, queries: list[Query]) -> None:
+    """Warm p50/p95 of one question, k=5: before (search + dense answering sentence) vs after."""
+    def clock(fn: Callable[[Query], object]) -> tuple[float, float]:
+        times = []
+        for q in queries:
+            started = time.perf_counter()
+            fn(q)
+            times.append((time.perf_counter() - started) * 1000)
+        s = sorted(times)
+        return statistics.median(s), s[int(len(s) * 0.95)]
+    for q in queries[:3]:  # warm every cache first
+        respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options)
+        search(retriever, q.question, 5, as_of=q.date, tuning=tuning)
+    rows = {
+        "search only (no answering sentence)": clock(
+            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning, answers=False)),
+        "before: search + dense answering sentence": clock(
+            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning)),
+        "after: answer layer (respond)": clock(
+            lambda q: respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options)),
+    }
+    print("\nWarm latency per question, k=5, in process")
+    for name, (p50, p95) in rows.items():
+        print(f"  {name:<44} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dev", type=Path, default=DEV, help="the built dev set [/tmp/news-dev]")
+    ap.add_argument("--index", type=Path, default=Path("/tmp/news-dev-index"), help="its index")
+    ap.add_argument("--calibrate", action="store_true", help="the floor and the relative cuts")
+    ap.add_argument("--latency", action="store_true", help="warm latency, before vs after")
+    ap.add_argument("--time", action="store_true", help="the time-word bonus sweep")
+    args = ap.parse_args()
+    queries, problems = read_queries(args.dev / "queries.jsonl")
+    if problems or not queries:
+        raise SystemExit(f"bad dev queries: {problems[:3]}")
+    settings = load_settings(None)
+    tuning = Tuning.from_settings(settings)
+    retriever = Retriever(args.index)
+    retriever.encoder(retriever.snapshot())
+    split = halves(queries)
+    log(f"{len(queries)} questions: A {len(split['A'])}, B {len(split['B'])}")
+    base = AnswerOptions()
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    old = before(retriever, tuning, settings.bot_min_score)
+    rows["before (search + dense sentence)"] = measure(split, old)
+    for name, opts in variants(base).items():
+        log(name.strip())
+        size = name == "answer layer (all on)"
+        rows[name] = measure(split, after(retriever, tuning, opts, settings.bot_min_score, size))
+    print(f"News dev set: {len(queries)} questions (A {len(split['A'])}, B {len(split['B'])}), "
+          f"index {args.index}")
+    print(table(rows))
+    if args.time:
+        sweep_time(retriever, tuning, base, split)
+    if args.calibrate:
+        calibrate(retriever, tuning, base, split)
+    if args.latency:
+        latency(retriever, tuning, base, queries)
+
+
+if __name__ == "__main__":
+    main()
