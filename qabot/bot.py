@@ -450,8 +450,10 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         return
     previous, is_reply = _previous_turn(state.memory, message, context.bot.id)
     asked = state.clock()
-    # "thanks!" after an answer is small talk, not a follow-up: it gets no context.
-    query = question if small_talk(question) else contextualize(question, previous, asked, is_reply)
+    # "thanks!" after an answer is small talk, not a follow-up: it gets no context, and it is not
+    # a question a later follow-up could lean on.
+    chat = small_talk(question) is not None
+    query = question if chat else contextualize(question, previous, asked, is_reply)
     typing = asyncio.create_task(_typing(context, message))
     started = time.perf_counter()
     try:
@@ -465,8 +467,9 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
                 (time.perf_counter() - started) * 1000)
     sent = [await message.reply_text(text, do_quote=n == 0)  # the first part quotes the question
             for n, text in enumerate(reply)]
-    state.memory.remember(message.chat_id, Turn(question, query, found, asked),
-                          [m.message_id for m in sent])
+    if not chat:
+        state.memory.remember(message.chat_id, Turn(question, query, found, asked),
+                              [m.message_id for m in sent])
 
 
 def _previous_turn(memory: Memory, message: Message, bot_id: int) -> tuple[Turn | None, bool]:

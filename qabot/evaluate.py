@@ -152,6 +152,10 @@ def percentile(values: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+# The reply's relative cut would shorten the list that Hit@10 and nDCG@10 are measured on.
+RANKED = AnswerOptions(keep_share=0.0)
+
+
 def evaluate(
     retriever: Retriever,
     queries: Sequence[Query],
@@ -175,7 +179,7 @@ def evaluate(
         started = time.perf_counter()
         if answers:  # what a user is shown: the answer layer over the search
             passages = list(respond(retriever, query.question, CUTOFF, mode=mode, as_of=query.date,
-                                    tuning=tuning, options=options).results)
+                                    tuning=tuning, options=options or RANKED).results)
         else:
             passages = search(retriever, query.question, k=CUTOFF, mode=mode, as_of=query.date,
                               tuning=tuning, answers=False)

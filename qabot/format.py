@@ -193,9 +193,9 @@ def telegram_block(p: Passage) -> str:
 
 def telegram_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """The bot's answer as HTML messages, each within `limit`, answer first: the answering
-    sentences in bold with their [n], one source line per result, then each result's passage
-    in a collapsed (expandable) quote. Split between blocks, never inside one unless it alone is
-    too long."""
+    sentences in bold with their [n], one source line per article they cite, then each result's
+    passage in a collapsed (expandable) quote. Split between blocks, never inside one unless it
+    alone is too long."""
     if reply.kind == "small_talk":
         return [html.escape(reply.message or "")]
     head = [html.escape(reply.notice)] if reply.notice else []
@@ -203,7 +203,10 @@ def telegram_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[str]:
         return ["\n\n".join([*head, html.escape(NO_ANSWER)])]
     lines = [f"<b>{html.escape(_squash(reply.results[i].answer))}</b> [{reply.results[i].rank}]"
              for i in reply.answers] or [html.escape(NO_SENTENCE)]
-    sources = "\n".join(f"[{p.rank}] {html.escape(source_line(p, reply))}" for p in reply.results)
+    # Only the articles the answer lines cite get a source line; the others show theirs in the
+    # collapsed quote: the reply stays one phone screen.
+    cited = [reply.results[i] for i in reply.answers] or list(reply.results)
+    sources = "\n".join(f"[{p.rank}] {html.escape(source_line(p, reply))}" for p in cited)
     first = "\n\n".join([*head, "\n".join(lines), sources])
     quotes = [f"<blockquote expandable>{telegram_block(p)}</blockquote>" for p in reply.results]
     return telegram_split([first, *quotes], limit, sep="\n")

@@ -69,7 +69,6 @@ class Weights:
     """How much each feature counts; benchmarks/answers.py measured these on the news dev set."""
 
     overlap: float = 0.8  # idf-weighted share of the question's terms found in the sentence
-    dense: float = 0.0  # cosine of sentence and question (needs the sentences encoded: off)
     passage: float = 0.3  # the passage's own search score, as a share of the best result's
     kind: float = 0.6  # the sentence holds what the question asks for (a name, a date, a number)
     # Share of the sentence's words the question lacks: negative, since new names and the kind
@@ -77,7 +76,6 @@ class Weights:
     novelty: float = -0.5
     lead: float = 0.5  # the sentence is near the top of its article (news puts the facts first)
     names: float = 0.7  # new names (capitalised words the question lacks), up to three
-    focus: float = 0.2  # the sentence names what "which X" / "what X" asks for (X itself)
     # Below this no sentence is emphasised: on the dev set the top article's best sentence held
     # the answer 2 times in 13 under it, 47 in 89 above it (docs/answers.md).
     floor: float = 1.25
@@ -88,22 +86,20 @@ class Features:
     """One sentence's evidence, each in [0, 1]."""
 
     overlap: float
-    dense: float
     passage: float
     kind: float
     novelty: float
     lead: float
     names: float
-    focus: float
     usable: bool  # False for a question, boilerplate, or a fragment: never chosen
 
     def score(self, w: Weights) -> float:
         """The weighted sum; -1 for a sentence that must not be chosen."""
         if not self.usable:
             return -1.0
-        return (w.overlap * self.overlap + w.dense * self.dense + w.passage * self.passage
+        return (w.overlap * self.overlap + w.passage * self.passage
                 + w.kind * self.kind + w.novelty * self.novelty + w.lead * self.lead
-                + w.names * self.names + w.focus * self.focus)
+                + w.names * self.names)
 
 
 def question_kind(question: str) -> str:
@@ -146,41 +142,28 @@ def features(
     *,
     stopwords: frozenset[str],
     stemmer: str,
-    dense: float = 0.0,
     passage: float = 0.0,
     offset: int = 0,
 ) -> Features:
     """The evidence that `sentence` answers `question`.
 
-    `terms` maps each of the question's (stemmed) terms to its idf; `dense` is the sentence's
-    cosine to the question, `passage` its passage's score relative to the best result's, and
-    `offset` where the sentence starts in its article file, in characters.
+    `terms` maps each of the question's (stemmed) terms to its idf; `passage` is its passage's
+    score relative to the best result's, and `offset` where the sentence starts in its article
+    file, in characters.
     """
     words = tokenize(sentence, stopwords, stemmer)
     have = set(words)
-    head = focus_terms(question, stopwords, stemmer)
     total = sum(terms.values())
     overlap = sum(v for t, v in terms.items() if t in have) / total if total else 0.0
     novelty = sum(1 for w in words if w not in terms) / len(words) if words else 0.0
     return Features(
-        overlap=overlap, dense=max(0.0, dense), passage=max(0.0, min(1.0, passage)),
+        overlap=overlap, passage=max(0.0, min(1.0, passage)),
         kind=1.0 if holds_kind(sentence, kind, question) else 0.0, novelty=novelty,
         lead=1.0 if offset < LEAD_CHARS else 0.0,
         # New names answer "who", "where" and "which"; for "when" and "how many" they are noise.
         names=0.0 if kind in (TIME, NUMBER) else min(3, len(new_names(sentence, question))) / 3,
-        focus=1.0 if head and head <= have else 0.0, usable=usable(sentence),
+        usable=usable(sentence),
     )
-
-
-_FOCUS_RE = re.compile(r"\b(?:which|what)\s+((?:[a-z-]+\s+){0,2}?[a-z-]+)\b(?=\s+(?:is|was|are|were|has|have|"
-                       r"had|did|does|do|will|would|can|could|recently|just|of|in|on|to|for|that|became|won|"
-                       r"got|made|announced|said)\b)", re.I)
-
-
-def focus_terms(question: str, stopwords: frozenset[str], stemmer: str) -> frozenset[str]:
-    """The terms of what "which X" / "what X" asks for ("which state has…" → {state})."""
-    m = _FOCUS_RE.search(question)
-    return frozenset(tokenize(m.group(1), stopwords, stemmer)) if m else frozenset()
 
 
 def new_names(sentence: str, question: str) -> list[str]:

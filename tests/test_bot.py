@@ -28,12 +28,15 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from telegram.ext import AIORateLimiter, Application
 
-from qabot import bot, store
+from qabot import answer, bot, store
 from qabot import format as fmt
+from qabot.answer import Reply
 from qabot.config import Settings
+from qabot.dates import age, display_date
 from qabot.indexer import run_index
 from qabot.rank import Tuning
 from qabot.retrieve import Passage, Retriever, search
+from qabot.smalltalk import small_talk
 from tests.conftest import QABOT, QUESTION, link_encoder, make_seeds
 from tests.fake_telegram import (
     BOT_USERNAME,
@@ -50,6 +53,8 @@ OFF_TOPIC = "How do I bake sourdough bread?"
 TRICKY = (" date 2024-04-02 Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report. "
           "Analysts said AT&T's wireless unit added 349,000 subscribers & cut costs.")
 _ids = itertools.count(900_000)
+CONVERSATION = Path(__file__).parent / "fixtures" / "conversation"
+ANSWER = Path(__file__).parent / "fixtures" / "answer"
 
 
 def quiet(msg: str) -> None:
@@ -129,11 +134,11 @@ def running(
 
 
 def expected(settings: Settings, retriever: Retriever, question: str, **changes: Any) -> list[str]:
-    """What the bot must send for a question: the formatter's reply to search()'s passages."""
+    """What the bot must send for a question: the formatter's reply to respond()'s Reply."""
     s = dataclasses.replace(settings, **changes)
-    passages = search(retriever, question, s.bot_answers, s.per_article, bot.bot_floor(s),
-                      mode=s.search_mode, tuning=Tuning.from_settings(s))
-    return fmt.telegram_reply(passages)
+    reply = answer.respond(retriever, question, s.bot_answers, bot.bot_floor(s), mode=s.search_mode,
+                           tuning=Tuning.from_settings(s))
+    return fmt.telegram_reply(reply)
 
 
 def texts(sent: list[dict[str, Any]]) -> list[str]:
@@ -211,39 +216,101 @@ def test_article_and_user_text_is_escaped(tg: FakeTelegram, corpus: Settings, re
         [reply] = tg.wait_for_messages(1, timeout=15)
     assert "Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report." in reply["visible_text"]
     assert "&lt;Telecom&gt;" in reply["text"] and "<Telecom>" not in reply["text"]
-    assert "1. " in reply["visible_text"] and "— tricky.txt" in reply["visible_text"]
+    assert "[1] " in reply["visible_text"] and "— tricky.txt" in reply["visible_text"]
+    assert "[1] Shares of AT&T <Telecom> rose 5%" in fmt.telegram_collapsed(reply["text"])  # the source line
 
 
-def test_long_reply_is_split_between_passages(
+def entity_texts(message: dict[str, Any], kind: str) -> list[str]:
+    """The visible text under each entity of `kind` (offsets count UTF-16 units, as Telegram's do)."""
+    units = message["visible_text"].encode("utf-16-le", "surrogatepass")
+    return [units[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le", "surrogatepass")
+            for e in message["entities"] if e["type"] == kind]
+
+
+def test_the_reply_leads_with_the_answer_then_sources_then_collapsed_passages(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever
 ) -> None:
-    """Every passage of the index in one reply is over 4,096 characters: several messages, each
-    within the limit, cut between passages, in rank order, the first quoting the question."""
-    wide = {"bot_answers": 30, "per_article": 30, "bot_min_score": 0.0}
-    want = expected(corpus, retriever, "Azerbaijan Armenia talks", **wide)
+    """Answer first: the answering sentence in bold with [1], a source line per article (headline,
+    display date, age), then each passage in an expandable quote that the reader opens."""
+    reply = answer.respond(retriever, QUESTION, corpus.bot_answers, bot.bot_floor(corpus),
+                           tuning=Tuning.from_settings(corpus))
+    with running(tg, corpus, retriever):
+        tg.send_text(QUESTION)
+        [sent] = exactly(tg, 1)
+    lead = reply.answer
+    assert reply.kind == "answer" and lead is not None and lead.rank == 1
+    assert lead.doc_id == "000_510ad1cb4fc50a43.txt" and "Aghdam-Khankendi road" in lead.answer
+    lines = sent["visible_text"].split("\n")
+    sentence = " ".join(lead.answer.split())
+    assert lines[0] == f"{sentence} [1]" and lines[1] == ""
+    assert entity_texts(sent, "bold")[0] == sentence
+    assert sent["entities"][0] == {"type": "bold", "offset": 0, "length": utf16_len(sentence)}
+    sources = lines[2 : 2 + len(reply.results)]
+    assert [line.split(" ", 1)[0] for line in sources] == [f"[{n}]" for n in range(1, len(sources) + 1)]
+    when = age(dt.date(2023, 8, 3), dt.date.today())
+    assert sources[0].startswith("[1] Azerbaijan informed the visiting chief advisor")
+    assert sources[0].endswith(f" · {display_date(dt.date(2023, 8, 3))} · {when}")
+    assert " · 3 Aug 2023 · " in sources[0] and when.endswith("years ago")
+    quotes = entity_texts(sent, "expandable_blockquote")
+    assert len(quotes) == len(reply.results) and quotes[0].startswith("[1] ")
+    assert sentence in quotes[0] and quotes[0].endswith("— 2023-08-03 — 000_510ad1cb4fc50a43.txt")
+    assert [q.split(" ", 1)[0] for q in quotes] == [f"[{n}]" for n in range(1, len(quotes) + 1)]
+    # Before expanding, a reader sees the answer and the sources, not the passages.
+    collapsed = fmt.telegram_collapsed(sent["text"])
+    assert collapsed == "\n".join(lines[: 2 + len(reply.results)]).strip()
+    assert "000_510ad1cb4fc50a43.txt" not in collapsed
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
+    """Every made-up article of the fixtures and the shipped seed (12 articles): enough passages
+    that a reply showing them all is longer than one Telegram message."""
+    root = tmp_path_factory.mktemp("big")
+    seeds = make_seeds(root / "seeds")
+    for folder in (ANSWER, CONVERSATION):
+        shutil.copytree(folder, seeds / folder.name)
+    link_encoder(encoder_cache, root / "embeddings")
+    settings = Settings(seeds=seeds, index=root / "embeddings")
+    run_index(settings, log=quiet, progress=False)
+    return settings
+
+
+def test_long_reply_is_split_between_passages(tg: FakeTelegram, big_corpus: Settings) -> None:
+    """Every article of the index in one reply is over 4,096 characters: several messages, each
+    within the limit and accepted by Telegram's HTML parser, the answer and sources first, the
+    quoted passages after in rank order, the first message quoting the question."""
+    retriever = Retriever(big_corpus.index)
+    wide = {"bot_answers": 30, "bot_min_score": 0.0}
+    question = "Azerbaijan Armenia talks"
+    want = expected(big_corpus, retriever, question, **wide)
     assert len(want) >= 2
-    with running(tg, corpus, retriever, **wide):
-        update = tg.send_text("Azerbaijan Armenia talks")
-        sent = tg.wait_for_messages(len(want), timeout=15)
-    assert texts(sent) == want
-    assert all(utf16_len(m["visible_text"]) <= 4096 for m in sent)
+    with running(tg, big_corpus, retriever, **wide):
+        update = tg.send_text(question)
+        sent = exactly(tg, len(want))
+    assert texts(sent) == want  # every part was accepted (FakeTelegram refuses broken HTML)
+    assert all(utf16_len(m["visible_text"]) <= 4096 and parse_html(m["text"]) for m in sent)
     assert sent[0]["reply_to_update_id"] == update and sent[1]["reply_to_message_id"] is None
-    ranks = [int(line.split(".")[0]) for m in sent for line in m["visible_text"].split("\n\n")]
-    assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) >= 10
+    assert sent[0]["entities"][0]["type"] == "bold"
+    assert sent[0]["visible_text"].split("\n")[0].endswith(" [1]")
+    quotes = [q for m in sent for q in entity_texts(m, "expandable_blockquote")]
+    ranks = [int(q.split("]")[0].lstrip("[")) for q in quotes]
+    assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) >= 8
+    sources = [line for line in fmt.telegram_collapsed(sent[0]["text"]).split("\n") if line.startswith("[")]
+    assert [line.split(" ", 1)[0] for line in sources] == [f"[{n}]" for n in ranks]  # all in the first part
 
 
 def test_search_never_blocks_the_event_loop(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one question takes 1.5 s to search, another user's command is answered at once."""
-    real_search = bot.search
+    real_respond = bot.respond
 
-    def slow(*args: Any, **kwargs: Any) -> list[Passage]:
+    def slow(*args: Any, **kwargs: Any) -> Reply:
         if args[1] == "slow question":
             time.sleep(1.5)
-        return real_search(*args, **kwargs)
+        return real_respond(*args, **kwargs)
 
-    monkeypatch.setattr(bot, "search", slow)
+    monkeypatch.setattr(bot, "respond", slow)
     with running(tg, corpus, retriever):
         tg.send_text("slow question", user_id=1)
         time.sleep(0.1)
@@ -376,15 +443,14 @@ def test_allowlists_refuse_politely_and_search_nothing(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_search = bot.search
+    real_respond = bot.respond
 
-    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+    def spy(*args: Any, **kwargs: Any) -> Reply:
         calls.append(args[1])
-        return real_search(*args, **kwargs)
+        return real_respond(*args, **kwargs)
 
-    monkeypatch.setattr(bot, "search", spy)
+    monkeypatch.setattr(bot, "respond", spy)
     with running(tg, corpus, retriever, bot_allowed_users=(42,), bot_allowed_chats=(DEFAULT_GROUP_ID,)):
-        calls.clear()  # the start-up warm-up question
         stranger = tg.send_text("stranger's question", user_id=7)
         listing = tg.send_text("/sources", user_id=7)
         friend = tg.send_text("friend's question", user_id=42)
@@ -448,14 +514,14 @@ def test_a_failing_update_is_logged_apologised_for_and_the_bot_goes_on(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    real_search = bot.search
+    real_respond = bot.respond
 
-    def broken(*args: Any, **kwargs: Any) -> list[Passage]:
+    def broken(*args: Any, **kwargs: Any) -> Reply:
         if args[1] == "break please":
             raise RuntimeError("boom")
-        return real_search(*args, **kwargs)
+        return real_respond(*args, **kwargs)
 
-    monkeypatch.setattr(bot, "search", broken)
+    monkeypatch.setattr(bot, "respond", broken)
     with running(tg, corpus, retriever):
         tg.send_text("break please")
         tg.wait_for_messages(1, timeout=15)
@@ -474,14 +540,14 @@ def test_stopping_finishes_the_answers_in_progress(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stopping (what SIGTERM does) while a question is being searched: it is still answered."""
-    real_search = bot.search
+    real_respond = bot.respond
 
-    def slow(*args: Any, **kwargs: Any) -> list[Passage]:
+    def slow(*args: Any, **kwargs: Any) -> Reply:
         if args[1] == "slow question":
             time.sleep(1.0)
-        return real_search(*args, **kwargs)
+        return real_respond(*args, **kwargs)
 
-    monkeypatch.setattr(bot, "search", slow)
+    monkeypatch.setattr(bot, "respond", slow)
     with running(tg, corpus, retriever):
         update = tg.send_text("slow question")
         deadline = time.monotonic() + 10
@@ -528,7 +594,6 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
 
 # ---------------------------------------------------------------- 9. follow-ups (issue 11 §6)
 
-CONVERSATION = Path(__file__).parent / "fixtures" / "conversation"
 RECORD = "Who broke the Herons' home run record?"
 MERGER = "Which airline agreed to buy Coastal Airways?"
 HOW_MANY = "How many did he hit?"  # alone: nothing over the floor (the storm also "hit" towns)
@@ -564,7 +629,7 @@ class Clock:
 
 @dataclasses.dataclass
 class Chat:
-    """A conversation with the running bot: its clock, the queries search() was given."""
+    """A conversation with the running bot: its clock, the queries respond() was given."""
 
     tg: FakeTelegram
     state: bot.BotState
@@ -587,25 +652,24 @@ class Chat:
 def chatting(
     tg: FakeTelegram, settings: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Chat]:
-    """The bot running with a hand-moved clock and a spy on search()."""
+    """The bot running with a hand-moved clock and a spy on respond() (what it asks for)."""
     queries: list[str] = []
-    real_search = bot.search
+    real_respond = bot.respond
 
-    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+    def spy(*args: Any, **kwargs: Any) -> Reply:
         queries.append(args[1])
-        return real_search(*args, **kwargs)
+        return real_respond(*args, **kwargs)
 
-    monkeypatch.setattr(bot, "search", spy)
+    monkeypatch.setattr(bot, "respond", spy)
     with running(tg, settings, retriever) as app:
         state = app.bot_data["qabot"]
         state.clock = Clock()
-        queries.clear()  # the start-up warm-up question
         yield Chat(tg, state, state.clock, queries)
 
 
 def cites(message: dict[str, Any]) -> str:
-    """The file the first passage of an answer cites."""
-    return message["visible_text"].split("\n\n")[0].rsplit(" — ", 1)[-1]
+    """The file the first passage of an answer cites (the last words of its quote)."""
+    return entity_texts(message, "expandable_blockquote")[0].rsplit(" — ", 1)[-1]
 
 
 def test_the_ambiguous_follow_ups_alone(chat_corpus: Settings, chat_retriever: Retriever) -> None:
@@ -679,6 +743,63 @@ def test_a_follow_up_after_ten_minutes_is_searched_alone_unless_it_is_a_reply(
         replied = chat.ask(HOW_MANY, reply_to_message_id=answer["message_id"])
     assert chat.queries[1] == HOW_MANY and alone["visible_text"] == fmt.NO_ANSWER
     assert chat.queries[2] != HOW_MANY and cites(replied) == "home_run_record.txt"
+
+
+# ---------------------------------------------------------------- 10. small talk
+
+
+def test_greetings_and_thanks_get_the_short_reply_and_no_search(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched: list[str] = []
+    real_search = answer.search
+
+    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+        searched.append(args[1])
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(answer, "search", spy)
+    with running(tg, corpus, retriever):
+        hi = tg.send_text("hi!")
+        thanks = tg.send_text("thanks!")
+        sent = exactly(tg, 2)
+        tg.send_text(QUESTION)
+        tg.wait_for_messages(3, timeout=15)
+    replies = {m["reply_to_update_id"]: m for m in sent}
+    for update, message in ((hi, "hi!"), (thanks, "thanks!")):
+        text = small_talk(message)
+        assert text is not None and replies[update]["visible_text"] == text
+        assert replies[update]["text"] == html.escape(text) and not replies[update]["entities"]
+    assert searched and set(searched) == {QUESTION}  # the spy sees searches; small talk made none
+
+
+def test_thanks_right_after_an_answer_is_small_talk_not_a_follow_up(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thanks in the same chat, even as a reply to the answer (which always borrows the question
+    it answered), gets the small-talk reply: respond() is asked the message as it is."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        first = chat.ask(RECORD)
+        replies = []
+        for message, kw in (("thanks!", {}), ("Thank you!", {"reply_to_message_id": first["message_id"]})):
+            before = len(tg.sent)
+            tg.send_text(message, **kw)
+            replies.append(tg.wait_for_messages(before + 1, timeout=15)[before])
+    assert cites(first) == "home_run_record.txt"
+    assert [m["visible_text"] for m in replies] == [small_talk("thanks!"), small_talk("Thank you!")]
+    assert chat.queries == [RECORD, "thanks!", "Thank you!"]
+
+
+def test_a_follow_up_after_thanks_still_leans_on_the_question_before(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        chat.ask(RECORD)
+        tg.send_text("thanks!")
+        tg.wait_for_messages(2, timeout=15)
+        time.sleep(0.3)  # the bot remembers (or not) the thanks just after sending its reply
+        follow_up = chat.ask(HOW_MANY)
+    assert "58 home runs" in follow_up["visible_text"]
 
 
 # ---------------------------------------------------------------- 1. running it: the real CLI
@@ -843,20 +964,34 @@ def _squashed(text: str) -> str:
     return "".join(text.split())
 
 
+@st.composite
+def _replies(draw: st.DrawFn) -> Reply:
+    """A reply to show: generated passages, some of whose sentences lead it."""
+    passages = draw(_passages())
+    with_sentence = [i for i, p in enumerate(passages) if p.answer_end > p.answer_start]
+    answers = draw(st.lists(st.sampled_from(with_sentence), unique=True, max_size=3)) if with_sentence else []
+    as_of = draw(st.none() | st.dates(dt.date(2024, 1, 2), dt.date(2100, 1, 1)))
+    notice = draw(st.sampled_from([None, "My newest article is from 2 Jan 2024."]))
+    return Reply("q", "answer", tuple(passages), tuple(answers), as_of, notice=notice)
+
+
 @hsettings(max_examples=150, deadline=None)
-@given(passages=_passages(), limit=st.integers(40, 600))
-def test_reply_messages_fit_are_valid_html_and_keep_every_passage(
-    passages: list[Passage], limit: int
-) -> None:
-    messages = fmt.telegram_reply(passages, limit)
+@given(reply=_replies(), limit=st.integers(40, 600))
+def test_reply_messages_fit_are_valid_html_and_keep_every_passage(reply: Reply, limit: int) -> None:
+    messages = fmt.telegram_reply(reply, limit)
     shown = []
     for m in messages:
         visible, _ = parse_html(m)  # Telegram's own parser: balanced tags, nothing unescaped
         assert visible.strip() == fmt.telegram_visible(m)
         assert 0 < utf16_len(visible.strip()) <= limit
         shown.append(visible)
-    whole = fmt.telegram_visible("\n\n".join(fmt.telegram_block(p) for p in passages))
-    assert _squashed("".join(shown)) == _squashed(whole)  # everything, in order, once
+    # The notice, the answer sentences with their [n], a source line per result, then every
+    # passage: everything, in order, once.
+    leads = [fmt.printable(reply.results[i].answer) + f"[{reply.results[i].rank}]" for i in reply.answers]
+    head = [reply.notice or "", *(leads or [fmt.NO_SENTENCE]),
+            *(f"[{p.rank}] {fmt.source_line(p, reply)}" for p in reply.results)]
+    blocks = [fmt.telegram_visible(fmt.telegram_block(p)) for p in reply.results]
+    assert _squashed("".join(shown)) == _squashed("".join(head + blocks))
 
 
 @hsettings(max_examples=100, deadline=None)
@@ -882,16 +1017,23 @@ def test_short_passages_are_never_cut() -> None:
 def test_overlong_passage_is_cut_at_a_sentence_end_with_tags_reopened() -> None:
     sentences = [f"Sentence number {i} says something & more." for i in range(200)]
     text = " ".join(sentences)
-    answer = (text.index("Sentence number 50 "), text.index("Sentence number 150 "))
-    messages = fmt.telegram_reply([_passage(text, answer)])
-    assert len(messages) >= 2
+    span = (text.index("Sentence number 50 "), text.index("Sentence number 150 "))
+    messages = fmt.telegram_reply(Reply("q", "answer", (_passage(text, span),), (), dt.date(2024, 1, 9)))
+    assert len(messages) >= 3  # the sources, then the quoted passage in pieces
+    sources = f"{fmt.NO_SENTENCE}\n\n[1] A <title> & more · 2 Jan 2024 · 1 week ago"
+    assert fmt.telegram_visible(messages[0]) == sources
     for m in messages:
         visible, entities = parse_html(m)
         assert utf16_len(visible) <= 4096
-        assert visible.endswith((".", "txt"))  # cut after a sentence; the citation comes last
-    assert messages[1].startswith("<b>Sentence number ")  # the answer's <b> opened again
-    assert parse_html(messages[1])[1][0] == {"type": "bold", "offset": 0, "length": ANY}
-    assert messages[-1].endswith("— dir/1.txt</i>")
+        assert visible.endswith((".", "txt", "ago"))  # cut after a sentence; the citation comes last
+    for m in messages[1:]:  # the quote is opened again in every piece
+        assert m.startswith("<blockquote expandable>") and m.endswith("</blockquote>")
+    # the answer's <b> opened again inside the reopened quote
+    reopened = [m for m in messages[2:] if m.startswith("<blockquote expandable><b>Sentence number ")]
+    assert reopened and parse_html(reopened[0])[1][:2] == [
+        {"type": "expandable_blockquote", "offset": 0, "length": ANY},
+        {"type": "bold", "offset": 0, "length": ANY}]
+    assert messages[-1].endswith("— dir/1.txt</i></blockquote>")
 
 
 def test_a_sentence_longer_than_a_message_is_cut_at_spaces_then_anywhere() -> None:
@@ -919,7 +1061,7 @@ def test_welcome_says_what_is_indexed() -> None:
     assert "No articles are indexed yet" in fmt.telegram_welcome(0, None, None, 3)
     one = fmt.telegram_welcome(1, dt.date(2024, 1, 1), dt.date(2024, 1, 1), 3)
     assert "<b>1 news article</b>, from 2024-01-01." in one
-    assert "up to 3 passages" in one and parse_html(one)
+    assert "from up to 3 articles" in one and parse_html(one)
 
 
 def test_bot_command_has_help_with_an_example() -> None:

@@ -1,0 +1,222 @@
+"""The answer layer with the real model: respond() on made-up dated articles (tests/fixtures/answer),
+and `qabot ask` printing what it chose, as text and as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qabot import answer, sentences
+from qabot.answer import AnswerOptions, Reply, respond
+from qabot.chunk import split_sentences
+from qabot.config import Settings
+from qabot.dates import age, display_date
+from qabot.indexer import run_index
+from qabot.rank import Tuning
+from qabot.retrieve import Passage, Retriever
+from qabot.smalltalk import small_talk
+from tests.conftest import link_encoder, run_qabot
+
+ANSWER = Path(__file__).parent / "fixtures" / "answer"
+FLOOR = Settings().min_score
+# The Wednesday of the week the newer ferry story (Tue 5 Mar 2024) came out; the older one is
+# from Wed 28 Feb, the week before.
+WEDNESDAY = dt.date(2024, 3, 6)
+FERRY = "What happened {} with the Lowmere ferry?"
+QUELL = "Is Marta Quell retiring from tennis?"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
+    """Two ferry stories a week apart told in other words, and a tennis story that opens with a
+    question and ends with a newsletter promo: indexed once."""
+    root = tmp_path_factory.mktemp("answer")
+    shutil.copytree(ANSWER, root / "seeds")
+    link_encoder(encoder_cache, root / "embeddings")
+    settings = Settings(seeds=root / "seeds", index=root / "embeddings")
+    run_index(settings, log=lambda _: None, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def retriever(corpus: Settings) -> Retriever:
+    return Retriever(corpus.index)
+
+
+def ask(retriever: Retriever, question: str, **kw: Any) -> Reply:
+    return respond(retriever, question, 5, FLOOR, as_of=WEDNESDAY, **kw)
+
+
+def first(reply: Reply) -> str:
+    return reply.results[0].doc_id
+
+
+# ---------------------------------------------------------------- small talk
+
+
+@pytest.mark.parametrize("message", ["hi!", "thanks!"])
+def test_small_talk_is_answered_without_searching(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
+    searched: list[str] = []
+    real_search = answer.search
+
+    def spy(*args: Any, **kwargs: Any) -> list[Passage]:
+        searched.append(args[1])
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(answer, "search", spy)
+    reply = ask(retriever, message)
+    assert reply.kind == "small_talk" and reply.results == () and reply.answers == ()
+    assert reply.message == small_talk(message) and reply.message is not None
+    assert searched == []
+    assert ask(retriever, QUELL).kind == "answer" and searched  # a question does search
+    # Small talk switched off: the same message is searched like any other.
+    off = ask(retriever, message, options=AnswerOptions(small_talk=False))
+    assert off.kind != "small_talk" and off.message is None
+
+
+# ---------------------------------------------------------------- time words
+
+
+def test_this_week_prefers_the_article_of_this_week(retriever: Retriever) -> None:
+    """Scores compared as they are (no newer-first tie-break): the older story is a little more
+    relevant, yet "this week" puts the one of this week first."""
+    flat = Tuning(recency_margin=0.0)
+    question = FERRY.format("this week")
+    plain = ask(retriever, question, tuning=flat, options=AnswerOptions(time_bonus=0.0))
+    scores = {p.doc_id: p.score for p in plain.results}
+    assert first(plain) == "ferry_feb.txt"
+    assert 0 < scores["ferry_feb.txt"] - scores["ferry_mar.txt"] < AnswerOptions().time_bonus  # a near tie
+    timed = ask(retriever, question, tuning=flat)
+    assert timed.window is not None and timed.window.label == "this week"
+    assert (timed.window.since, timed.window.until) == (dt.date(2024, 3, 4), WEDNESDAY)
+    assert [p.doc_id for p in timed.results] == ["ferry_mar.txt", "ferry_feb.txt"]
+    assert [p.rank for p in timed.results] == [1, 2]  # ranks follow the new order
+    assert timed.notice is None  # the newest article is in the window
+
+
+def test_last_week_prefers_last_weeks_article_over_a_newer_one(retriever: Retriever) -> None:
+    """With the default tuning the newer of two near-tied stories goes first; "last week" asks
+    for the older one, which then leads."""
+    question = FERRY.format("last week")
+    assert first(ask(retriever, question, options=AnswerOptions(time_bonus=0.0))) == "ferry_mar.txt"
+    timed = ask(retriever, question)
+    assert timed.window is not None and timed.window.label == "last week"
+    assert first(timed) == "ferry_feb.txt" and timed.answers and timed.answers[0] == 0
+
+
+def test_a_week_after_the_newest_article_gets_a_notice(retriever: Retriever) -> None:
+    later = dt.date(2026, 1, 15)
+    reply = respond(retriever, FERRY.format("this week"), 5, FLOOR, as_of=later)
+    assert reply.notice == f"My newest article is from {display_date(dt.date(2024, 3, 5))}."
+    assert reply.notice == "My newest article is from 5 Mar 2024."
+    assert reply.kind == "answer" and reply.as_of == later  # the articles are still shown
+    # "recent" is a preference without a promise: no notice; nor without time words.
+    for question in ("What is the latest on the Lowmere ferry?", FERRY.format("at Kelby Point")):
+        assert respond(retriever, question, 5, FLOOR, as_of=later).notice is None
+
+
+# ---------------------------------------------------------------- which sentence answers
+
+
+def sentence_scores(retriever: Retriever, question: str, p: Passage) -> dict[str, tuple[float, float]]:
+    """Each sentence of `p`: its score, and what it would score if questions and promos counted."""
+    lex = retriever.snapshot().lexical
+    assert lex is not None
+    terms = answer.question_terms(question, lex)
+    out = {}
+    for s, e in split_sentences(p.text):
+        f = sentences.features(p.text[s:e], question, terms, sentences.question_kind(question),
+                               stopwords=lex.stopwords, stemmer=lex.stemmer, passage=1.0,
+                               offset=p.start + s)
+        w = sentences.Weights()
+        out[p.text[s:e]] = (f.score(w), dataclasses.replace(f, usable=True).score(w))
+    return out
+
+
+def test_the_answer_is_never_a_question_or_a_promo(retriever: Retriever) -> None:
+    reply = ask(retriever, QUELL)
+    lead = reply.answer
+    assert lead is not None and lead.doc_id == "quell.txt"
+    assert lead.answer.startswith("On Friday, Quell said she would play one more full season")
+    scores = sentence_scores(retriever, QUELL, lead)
+    asked = scores["Is Marta Quell retiring from tennis?"]
+    promo = next(v for k, v in scores.items() if k.startswith("Sign up for the Kelby Sports"))
+    chosen = scores[lead.answer]
+    # Both would have won on words alone; they are kept out, not merely outscored.
+    assert asked[1] > chosen[0] and promo[1] > chosen[0]
+    assert asked[0] == promo[0] == -1.0
+
+
+@pytest.mark.parametrize("question", [QUELL, FERRY.format("this week"), "How much is a ferry ticket?",
+                                      "When will the ferry boats run more often?"])
+def test_every_emphasised_sentence_is_usable_and_inside_its_passage(
+    retriever: Retriever, question: str
+) -> None:
+    reply = ask(retriever, question)
+    assert reply.kind == "answer" and reply.answers and reply.answers[0] == 0
+    for p in reply.results:
+        assert p.start <= p.answer_start <= p.answer_end <= p.end
+        if p.answer_end > p.answer_start:
+            assert sentences.usable(p.answer) and not p.answer.rstrip().endswith("?")
+    assert all(reply.results[i].answer_end > reply.results[i].answer_start for i in reply.answers)
+
+
+def test_an_off_topic_question_has_no_answer(retriever: Retriever) -> None:
+    reply = ask(retriever, "How do I bake sourdough bread?")
+    assert reply.kind == "no_answer" and reply.results == () and reply.answer is None
+
+
+# ---------------------------------------------------------------- qabot ask
+
+
+def cli(corpus: Settings, *args: str) -> Any:
+    proc = run_qabot("ask", "--seeds", str(corpus.seeds), "--index", str(corpus.index), *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+OLD_KEYS = {"rank", "score", "text", "doc_id", "path", "date", "title", "start", "end", "answer_start",
+            "answer_end", "duplicates"}
+
+
+def test_ask_json_keeps_the_old_keys_and_says_what_answers(corpus: Settings) -> None:
+    out = json.loads(cli(corpus, "--json", "--as-of", "2024-03-06", QUELL))
+    assert set(out) == {"question", "kind", "as_of", "answer", "answers", "shown", "message", "notice",
+                        "passages"}
+    assert out["question"] == QUELL and out["kind"] == "answer" and out["as_of"] == "2024-03-06"
+    assert out["message"] is None and out["notice"] is None
+    assert all(set(p) == OLD_KEYS | {"age"} for p in out["passages"])
+    assert out["shown"] == [p["rank"] for p in out["passages"]] == list(range(1, len(out["passages"]) + 1))
+    a = out["answer"]
+    assert set(a) == {"text", "rank", "doc_id", "start", "end"} and out["answers"][0] == a["rank"] == 1
+    p = next(p for p in out["passages"] if p["rank"] == a["rank"])
+    assert p["doc_id"] == a["doc_id"] == "quell.txt" and p["age"] == "5 days ago"
+    assert (p["answer_start"], p["answer_end"]) == (a["start"], a["end"])
+    assert a["text"] == p["text"][a["start"] - p["start"] : a["end"] - p["start"]]
+    assert a["text"].startswith("On Friday, Quell said")
+    assert Path(p["path"]).read_text(encoding="utf-8")[a["start"] : a["end"]] == a["text"]
+
+
+def test_ask_prints_the_answer_then_sources_then_passages(corpus: Settings) -> None:
+    out = cli(corpus, QUELL)
+    assert out.startswith("Answer: On Friday, Quell said she would play one more full season")
+    when = age(dt.date(2024, 3, 1), dt.date.today())
+    assert f"\n[1] Quell to play one more season · 1 Mar 2024 · {when}\n" in out
+    head, passages = out.split("\nPassages:\n", 1)
+    assert "[1] " in passages and "quell.txt" in passages and "quell.txt" not in head
+    assert "Is Marta Quell retiring from tennis?" in passages  # the passage is shown whole
+
+
+def test_ask_small_talk_prints_the_reply_only(corpus: Settings) -> None:
+    assert cli(corpus, "thanks!").strip() == small_talk("thanks!")
+    out = json.loads(cli(corpus, "--json", "hi!"))
+    assert out["kind"] == "small_talk" and out["message"] == small_talk("hi!")
+    assert out["passages"] == [] and out["answer"] is None and out["answers"] == []
