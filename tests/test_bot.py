@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import html
 import itertools
 import logging
@@ -133,11 +134,12 @@ def running(
         runner.stop()
 
 
-def expected(settings: Settings, retriever: Retriever, question: str, **changes: Any) -> list[str]:
+def expected(settings: Settings, retriever: Retriever, question: str,
+             options: answer.AnswerOptions | None = None, **changes: Any) -> list[str]:
     """What the bot must send for a question: the formatter's reply to respond()'s Reply."""
     s = dataclasses.replace(settings, **changes)
     reply = answer.respond(retriever, question, s.bot_answers, bot.bot_floor(s), mode=s.search_mode,
-                           tuning=Tuning.from_settings(s))
+                           tuning=Tuning.from_settings(s), options=options)
     return fmt.telegram_reply(reply)
 
 
@@ -275,14 +277,18 @@ def big_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) ->
     return settings
 
 
-def test_long_reply_is_split_between_passages(tg: FakeTelegram, big_corpus: Settings) -> None:
+def test_long_reply_is_split_between_passages(
+    tg: FakeTelegram, big_corpus: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every article of the index in one reply is over 4,096 characters: several messages, each
     within the limit and accepted by Telegram's HTML parser, the answer and sources first, the
     quoted passages after in rank order, the first message quoting the question."""
     retriever = Retriever(big_corpus.index)
     wide = {"bot_answers": 30, "bot_min_score": 0.0}
+    every = answer.AnswerOptions(keep_share=0.0)  # no relative cut: every article is shown
+    monkeypatch.setattr(bot, "respond", functools.partial(answer.respond, options=every))
     question = "Azerbaijan Armenia talks"
-    want = expected(big_corpus, retriever, question, **wide)
+    want = expected(big_corpus, retriever, question, every, **wide)
     assert len(want) >= 2
     with running(tg, big_corpus, retriever, **wide):
         update = tg.send_text(question)
@@ -296,7 +302,9 @@ def test_long_reply_is_split_between_passages(tg: FakeTelegram, big_corpus: Sett
     ranks = [int(q.split("]")[0].lstrip("[")) for q in quotes]
     assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) >= 8
     sources = [line for line in fmt.telegram_collapsed(sent[0]["text"]).split("\n") if line.startswith("[")]
-    assert [line.split(" ", 1)[0] for line in sources] == [f"[{n}]" for n in ranks]  # all in the first part
+    cited = [line.rsplit("[", 1)[1].rstrip("]") for line in sent[0]["visible_text"].split("\n")[:3]
+             if line.endswith("]")]
+    assert [line.split(" ", 1)[0] for line in sources] == [f"[{n}]" for n in cited]  # all in the first part
 
 
 def test_search_never_blocks_the_event_loop(
@@ -985,11 +993,12 @@ def test_reply_messages_fit_are_valid_html_and_keep_every_passage(reply: Reply, 
         assert visible.strip() == fmt.telegram_visible(m)
         assert 0 < utf16_len(visible.strip()) <= limit
         shown.append(visible)
-    # The notice, the answer sentences with their [n], a source line per result, then every
-    # passage: everything, in order, once.
+    # The notice, the answer sentences with their [n], a source line per cited result (every
+    # result when none is cited), then every passage: everything, in order, once.
     leads = [fmt.printable(reply.results[i].answer) + f"[{reply.results[i].rank}]" for i in reply.answers]
+    cited = [reply.results[i] for i in reply.answers] or reply.results
     head = [reply.notice or "", *(leads or [fmt.NO_SENTENCE]),
-            *(f"[{p.rank}] {fmt.source_line(p, reply)}" for p in reply.results)]
+            *(f"[{p.rank}] {fmt.source_line(p, reply)}" for p in cited)]
     blocks = [fmt.telegram_visible(fmt.telegram_block(p)) for p in reply.results]
     assert _squashed("".join(shown)) == _squashed("".join(head + blocks))
 
