@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/news.py --index /tmp/news-dev-index --queries /tmp/news-dev/queries.jsonl
     .venv/bin/python benchmarks/news.py ... --sweep     # + the grids the settings were chosen from
+    .venv/bin/python benchmarks/news.py ... --scifact /tmp/scifact-index   # + the SciFact guard
 
 Honest tuning: the questions are split by quiz week (the weeks of `question_date`, sorted,
 alternately into half A and half B: never per question). --sweep chooses each setting on half A
@@ -29,7 +30,7 @@ from retrieval import log, with_lexical  # noqa: E402  (benchmarks/ is on sys.pa
 
 from qabot import rank  # noqa: E402
 from qabot.config import load_settings  # noqa: E402
-from qabot.evaluate import Query, first_hit, ranked_docs, read_queries  # noqa: E402
+from qabot.evaluate import Query, evaluate, first_hit, ranked_docs, read_queries  # noqa: E402
 from qabot.indexer import bm25_params  # noqa: E402
 from qabot.retrieve import Retriever, search  # noqa: E402
 
@@ -155,12 +156,32 @@ def levers(retriever: Retriever, split: dict[str, list[Query]], after: rank.Tuni
         print(row(f"after - {name}", run(retriever, split["all"], tuning), split), flush=True)
 
 
+def guard(index: Path, queries_file: Path, after: rank.Tuning) -> None:
+    """SciFact hybrid nDCG@10 before, with each lever alone, and after (abstracts are undated:
+    the recency prior adds nothing there; the article evidence does)."""
+    queries, _ = read_queries(queries_file)
+    retriever = Retriever(index)
+    retriever.encoder(retriever.snapshot())
+    print(f"\nSciFact guard ({len(queries)} claims, hybrid; target: nDCG@10 >= 0.72)")
+    variants = {"before (issue 12)": BEFORE,
+                "before + lead": dataclasses.replace(BEFORE, lead_weight=after.lead_weight),
+                "before + second passage": dataclasses.replace(BEFORE, second_share=after.second_share),
+                "after (all adopted)": after}
+    for name, tuning in variants.items():
+        r = evaluate(retriever, queries, "hybrid", tuning, answers=False)
+        print(f"{name:<44}nDCG@10 {r['ndcg@10']:.4f}  MRR@10 {r['mrr@10']:.4f}  Hit@1 "
+              f"{r['hit@1']:.4f}  p50 {r['p50_ms']:.1f} ms", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, required=True, help="a built index of the dev corpus")
     ap.add_argument("--queries", type=Path, required=True, help="JSONL: question, gold_docs, question_date")
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "qabot.toml")
     ap.add_argument("--sweep", action="store_true", help="print the grids, choosing on half A")
+    ap.add_argument("--scifact", type=Path, help="an index of SciFact: print the guard figure")
+    ap.add_argument("--scifact-queries", type=Path,
+                    default=ROOT.parent / "shared" / "benchmarks" / "scifact" / "queries.jsonl")
     args = ap.parse_args()
     settings = load_settings(args.config)
     queries, problems = read_queries(args.queries)
@@ -173,6 +194,8 @@ def main() -> None:
     if args.sweep:
         sweep(retriever, split, settings)
     levers(retriever, split, rank.Tuning.from_settings(settings))
+    if args.scifact:
+        guard(args.scifact, args.scifact_queries, rank.Tuning.from_settings(settings))
 
 
 if __name__ == "__main__":

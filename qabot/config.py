@@ -41,7 +41,7 @@ class Settings:
     recency_weight: float = 0.15  # hybrid score a fresh article gains, halving every half-life
     recency_half_life: float = 30.0  # days
     lead_weight: float = 0.2  # share of its article's first-passage score a passage gains
-    second_share: float = 0.0  # share of its article's second-best passage score it gains
+    second_share: float = 0.2  # share of its article's second-best passage score it gains
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     bm25_stemmer: str = "english"

@@ -80,3 +80,13 @@ def test_a_truncated_copy_folds_into_its_original(retriever: Retriever) -> None:
         "orchard_frost.txt", "orchard_frost_brief.txt"}
     # The two other stories share no long run of words with either: they stay apart.
     assert len(set(docs(search(retriever, LIBRARY, k=6, tuning=DEFAULTS)))) == 6 - 1
+
+
+def test_freshness_never_turns_an_off_topic_question_into_an_answer(retriever: Retriever) -> None:
+    floor = Settings().min_score
+    question = "What is the capital of Australia?"
+    # Asked the day the newest fixture came out, every article gains up to the full prior...
+    (top,) = search(retriever, question, k=1, as_of=D("2024-06-05"), tuning=DEFAULTS, answers=False)
+    assert top.score >= floor > top.score - DEFAULTS.recency_weight
+    # ...but the floor looks at how well the passage itself matches: still no confident answer.
+    assert search(retriever, question, min_score=floor, as_of=D("2024-06-05"), tuning=DEFAULTS) == []
