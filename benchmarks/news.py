@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/news.py --index /tmp/news-dev-index --queries /tmp/news-dev/queries.jsonl
     .venv/bin/python benchmarks/news.py ... --sweep     # + the grids the settings were chosen from
     .venv/bin/python benchmarks/news.py ... --scifact /tmp/scifact-index   # + the SciFact guard
+    .venv/bin/python benchmarks/news.py ... --latency 3   # + before/after timing, interleaved
 
 Honest tuning: the questions are split by quiz week (the weeks of `question_date`, sorted,
 alternately into half A and half B: never per question). --sweep chooses each setting on half A
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import statistics
 import sys
 import time
@@ -156,6 +158,38 @@ def levers(retriever: Retriever, split: dict[str, list[Query]], after: rank.Tuni
         print(row(f"after - {name}", run(retriever, split["all"], tuning), split), flush=True)
 
 
+def latency(retriever: Retriever, queries: Sequence[Query], after: rank.Tuning, rounds: int) -> None:
+    """Median search() time, before and after, question by question in turn (so both see the
+    same machine load; other engineers share these cores)."""
+    times: dict[str, list[float]] = {"before (issue 12)": [], "after (all adopted)": []}
+    for _ in range(rounds):
+        for q in queries:
+            for name, tuning in zip(times, (BEFORE, after), strict=True):
+                started = time.perf_counter()
+                search(retriever, q.question, k=10, as_of=q.date, tuning=tuning, answers=False)
+                times[name].append((time.perf_counter() - started) * 1000)
+    print(f"\nLatency, search(k=10, answers=False), {rounds} x {len(queries)} questions interleaved")
+    for name, ts in times.items():
+        print(f"{name:<44}p50 {statistics.median(ts):.1f} ms  p95 "
+              f"{statistics.quantiles(ts, n=20)[-1]:.1f} ms")
+
+
+def misses(retriever: Retriever, split: dict[str, list[Query]], after: rank.Tuning) -> None:
+    """For each question whose gold article is not first: its half, the gold's rank, and the age
+    in days (before the question's day) of the gold article and of the article ranked first.
+    For reading what is left, not for choosing (doc ids start with their YYYYMMDD date here)."""
+    print("\nMisses after: half, gold rank (None: not in the top 10), gold age, first's age")
+    in_a = {q.id for q in split["A"]}
+    for q in split["all"]:
+        assert q.date is not None
+        hits = search(retriever, q.question, k=10, as_of=q.date, tuning=after, answers=False)
+        got = first_hit(ranked_docs(hits), q.gold_docs)
+        if got != 1 and hits:
+            ages = [(q.date - dt.datetime.strptime(d[:8], "%Y%m%d").date()).days
+                    for d in (min(q.gold_docs), hits[0].doc_id)]
+            print(f"{'A' if q.id in in_a else 'B'} {got} {ages[0]} {ages[1]}")
+
+
 def guard(index: Path, queries_file: Path, after: rank.Tuning) -> None:
     """SciFact hybrid nDCG@10 before, with each lever alone, and after (abstracts are undated:
     the recency prior adds nothing there; the article evidence does)."""
@@ -179,6 +213,8 @@ def main() -> None:
     ap.add_argument("--queries", type=Path, required=True, help="JSONL: question, gold_docs, question_date")
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "qabot.toml")
     ap.add_argument("--sweep", action="store_true", help="print the grids, choosing on half A")
+    ap.add_argument("--misses", action="store_true", help="list the questions still missed")
+    ap.add_argument("--latency", type=int, default=0, help="rounds of the interleaved timing")
     ap.add_argument("--scifact", type=Path, help="an index of SciFact: print the guard figure")
     ap.add_argument("--scifact-queries", type=Path,
                     default=ROOT.parent / "shared" / "benchmarks" / "scifact" / "queries.jsonl")
@@ -194,6 +230,10 @@ def main() -> None:
     if args.sweep:
         sweep(retriever, split, settings)
     levers(retriever, split, rank.Tuning.from_settings(settings))
+    if args.misses:
+        misses(retriever, split, rank.Tuning.from_settings(settings))
+    if args.latency:
+        latency(retriever, split["all"], rank.Tuning.from_settings(settings), args.latency)
     if args.scifact:
         guard(args.scifact, args.scifact_queries, rank.Tuning.from_settings(settings))
 
