@@ -62,11 +62,15 @@ def test_a_fresh_article_on_the_story_beats_an_older_closer_match(retriever: Ret
 
 
 def test_an_article_about_it_beats_a_passing_mention(retriever: Retriever) -> None:
-    no_lead = dataclasses.replace(DEFAULTS, lead_weight=0.0)
-    mention = search(retriever, LIGHTHOUSE, k=2, as_of=D("2024-06-01"), tuning=no_lead, answers=False)
-    assert docs(mention)[0] == "coastal_summer"  # one sentence in a tourism round-up, and newer
-    lead = search(retriever, LIGHTHOUSE, k=2, as_of=D("2024-06-01"), tuning=DEFAULTS, answers=False)
-    assert docs(lead) == ["lighthouse", "coastal_summer"]
+    def first(tuning: rank.Tuning) -> str:
+        return docs(search(retriever, LIGHTHOUSE, k=2, as_of=D("2024-06-01"), tuning=tuning,
+                           answers=False))[0]
+
+    passage_only = dataclasses.replace(DEFAULTS, lead_weight=0.0, second_share=0.0)
+    assert first(passage_only) == "coastal_summer"  # one sentence in a tourism round-up, and newer
+    assert first(dataclasses.replace(DEFAULTS, second_share=0.0)) == "lighthouse"  # the lead alone
+    assert first(dataclasses.replace(DEFAULTS, lead_weight=0.0)) == "lighthouse"  # its 2nd passage
+    assert first(DEFAULTS) == "lighthouse"
 
 
 def test_a_truncated_copy_folds_into_its_original(retriever: Retriever) -> None:
@@ -90,3 +94,17 @@ def test_freshness_never_turns_an_off_topic_question_into_an_answer(retriever: R
     assert top.score >= floor > top.score - DEFAULTS.recency_weight
     # ...but the floor looks at how well the passage itself matches: still no confident answer.
     assert search(retriever, question, min_score=floor, as_of=D("2024-06-05"), tuning=DEFAULTS) == []
+
+
+def test_an_approximate_index_ranks_the_same_with_the_levers(retriever: Retriever, tmp_path: Path) -> None:
+    # A compressed index scores candidates only: the leads of their articles are fetched too.
+    seeds, index = retriever.index_dir.parent / "seeds", tmp_path / "sq8"
+    shutil.copytree(retriever.index_dir, index)
+    run_index(Settings(seeds=seeds, index=index, vector_codec="sq8"), log=quiet, progress=False)
+    approx = Retriever(index)
+    assert not approx.tables(approx.snapshot()).exhaustive
+    for question, day in ((LIGHTHOUSE, "2024-06-01"), (LIBRARY, "2024-06-08"), (FROST, "2024-04-20")):
+        want = search(retriever, question, k=3, as_of=D(day), answers=False)
+        got = search(approx, question, k=3, as_of=D(day), answers=False)
+        assert docs(got) == docs(want), question
+        assert [p.score for p in got] == pytest.approx([p.score for p in want], abs=0.01)
