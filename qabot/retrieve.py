@@ -305,8 +305,10 @@ def _scores(
     if mode == "dense":
         return rows, dense.astype(np.float32)
     per_row = np.zeros(len(rows), dtype=np.float32)
-    found = np.isin(lex_rows, rows)  # every scored row's share, past the pool too
-    per_row[np.searchsorted(rows, lex_rows[found])] = share[found]
+    # Every scored row's share, also a dense candidate's or a lead's from past BM25's pool.
+    at = np.minimum(np.searchsorted(rows, lex_rows), len(rows) - 1)
+    found = rows[at] == lex_rows
+    per_row[at[found]] = share[found]
     return rows, rank.fuse(dense, per_row, tuning.fusion_weight)
 
 
@@ -315,11 +317,13 @@ def _weigh(
 ) -> np.ndarray:
     """Hybrid scores with their article's evidence (its lead, its second-best passage) and
     freshness added: the same amount for every passage of an article, so each article's best
-    passage stays its best."""
-    if tuning.lead_weight or tuning.second_share:
-        at = np.searchsorted(rows, tables.lead[rows])
-        lead = np.where((at < len(rows)) & (rows[np.minimum(at, len(rows) - 1)] == tables.lead[rows]),
-                        at, -1)
+    passage stays its best. On an approximate index the second best is among the candidates."""
+    if (tuning.lead_weight or tuning.second_share) and len(rows):
+        if len(rows) == len(tables.ids):  # every row, in order (an exact index)
+            lead = tables.lead
+        else:
+            at = np.minimum(np.searchsorted(rows, tables.lead[rows]), len(rows) - 1)
+            lead = np.where(rows[at] == tables.lead[rows], at, -1)
         scores = rank.article_evidence(scores, tables.doc[rows], lead, tuning.lead_weight,
                                        tuning.second_share)
     if tuning.recency_weight:
