@@ -38,6 +38,11 @@ class Settings:
     fusion_weight: float = 0.5  # dense share of the hybrid score
     recency_margin: float = 0.02  # scores this close count as a tie, and the newer article wins
     duplicate_threshold: float = 0.5  # word-shingle Jaccard at which two articles are one story
+    duplicate_containment: float = 0.9  # or this share of the shorter's shingles in the other
+    recency_weight: float = 0.15  # hybrid score a fresh article gains, halving every half-life
+    recency_half_life: float = 30.0  # days
+    lead_weight: float = 0.2  # share of its article's first-passage score a passage gains
+    second_share: float = 0.2  # share of its article's second-best passage score it gains
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     bm25_stemmer: str = "english"
@@ -75,6 +80,11 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("search", "fusion_weight"): "fusion_weight",
     ("search", "recency_margin"): "recency_margin",
     ("search", "duplicate_threshold"): "duplicate_threshold",
+    ("search", "duplicate_containment"): "duplicate_containment",
+    ("search", "recency_weight"): "recency_weight",
+    ("search", "recency_half_life"): "recency_half_life",
+    ("search", "lead_weight"): "lead_weight",
+    ("search", "second_share"): "second_share",
     ("bm25", "k1"): "bm25_k1",
     ("bm25", "b"): "bm25_b",
     ("bm25", "stemmer"): "bm25_stemmer",
@@ -182,6 +192,11 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"setting {name} must be between 0 and 1")
     if s.recency_margin < 0 or s.bm25_k1 < 0 or not 0.0 <= s.bm25_b <= 1.0:
         raise ConfigError("recency_margin and bm25 k1 must be >= 0, bm25 b between 0 and 1")
+    for name in ("recency_weight", "lead_weight", "second_share"):
+        if not 0.0 <= getattr(s, name) <= 1.0:
+            raise ConfigError(f"setting {name} must be between 0 and 1")
+    if s.recency_half_life <= 0 or s.duplicate_containment <= 0:
+        raise ConfigError("recency_half_life and duplicate_containment must be above 0")
     from .vectors import CODECS, INDEX_TYPES
 
     if s.index_type not in INDEX_TYPES:

@@ -1,4 +1,4 @@
-"""Pure ranking logic: fuse dense and BM25 scores, prefer the newer of near-ties, spot duplicates.
+"""Pure ranking logic: fuse dense and BM25 scores, weigh articles and their age, spot duplicates.
 
 No I/O and no index here: arrays and small lists in, arrays and small lists out, so each rule
 is tested on hand-made numbers (tests/test_retrieval.py) and tuned by benchmarks/retrieval.py.
@@ -29,12 +29,21 @@ class Tuning:
     fusion_weight: float = 0.5  # dense share of the hybrid score; BM25 gets the rest
     recency_margin: float = 0.02  # score difference within which the newer article wins
     duplicate_threshold: float = 0.5  # shingle Jaccard from which two articles are one story
+    duplicate_containment: float = 0.9  # share of the shorter's shingles in the longer (>1: off)
+    recency_weight: float = 0.15  # hybrid score a fresh article gains (halving every half_life)
+    recency_half_life: float = 30.0  # days
+    lead_weight: float = 0.2  # share of its article's first passage's score a passage gains
+    second_share: float = 0.2  # share of its article's second-best passage's score it gains
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tuning:
         """The knobs as configured, for every front end alike."""
         return cls(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
-                   duplicate_threshold=settings.duplicate_threshold)
+                   duplicate_threshold=settings.duplicate_threshold,
+                   duplicate_containment=settings.duplicate_containment,
+                   recency_weight=settings.recency_weight,
+                   recency_half_life=settings.recency_half_life,
+                   lead_weight=settings.lead_weight, second_share=settings.second_share)
 
 
 def lexical_share(scores: np.ndarray, ceiling: float) -> np.ndarray:
@@ -51,6 +60,50 @@ def lexical_share(scores: np.ndarray, ceiling: float) -> np.ndarray:
 def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
     """Convex combination of cosine similarity and BM25 share, row by row."""
     return np.asarray(weight * dense + (1.0 - weight) * lexical, dtype=np.float32)
+
+
+def recency_prior(days: np.ndarray, as_of: int, weight: float, half_life: float) -> np.ndarray:
+    """Per row, what its article's age adds: weight x 0.5 ** (days before `as_of` / half_life).
+
+    `days` are proleptic ordinals (0: undated, which gains nothing: nothing says it is fresh).
+    An article dated after `as_of` counts as fresh (search() leaves those out anyway).
+    """
+    if weight <= 0 or not len(days):
+        return np.zeros(len(days), dtype=np.float32)
+    age = np.maximum(as_of - days, 0).astype(np.float32)
+    prior = weight * np.exp2(-age / max(half_life, 1e-6))
+    return np.where(days > 0, prior, 0.0).astype(np.float32)
+
+
+def article_evidence(
+    scores: np.ndarray, doc: np.ndarray, lead: np.ndarray, lead_weight: float, second_share: float
+) -> np.ndarray:
+    """Scores raised by what the rest of their article says: lead_weight x the score of the
+    article's first passage (`lead[i]`: its position in `scores`, -1 if not scored) and
+    second_share x the article's second-best passage score.
+
+    Both terms are the same for every passage of an article, so the article's best passage
+    stays its best; what moves is the article against other articles. Negative or -inf
+    evidence counts as 0: only support raises a score. An article's passages are consecutive
+    in `doc` (rows sorted by passage id, and an article's passages get consecutive ids), which
+    makes the second best one pass over the array instead of a sort.
+    """
+    out = np.asarray(scores, dtype=np.float32).copy()
+    if not len(out):
+        return out
+    if lead_weight:
+        has = lead >= 0
+        lead_score = np.where(has, scores[np.where(has, lead, 0)], 0.0)
+        out += np.float32(lead_weight) * np.maximum(np.nan_to_num(lead_score, neginf=0.0), 0.0)
+    if second_share:
+        starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+        segment = np.cumsum(np.r_[True, doc[1:] != doc[:-1]]) - 1
+        best = np.maximum.reduceat(scores, starts)
+        # Without each article's best (all copies of it, should two passages tie exactly).
+        rest = np.where(scores == best[segment], -np.inf, scores).astype(np.float32)
+        second = np.maximum(np.nan_to_num(np.maximum.reduceat(rest, starts), neginf=0.0), 0.0)
+        out += np.float32(second_share) * second[segment]
+    return out
 
 
 def recency_bonus(scores: Sequence[float], dates: Sequence[dt.date | None], margin: float) -> list[float]:
@@ -77,6 +130,13 @@ def shingles(text: str, size: int = 3) -> frozenset[int]:
     return frozenset(
         zlib.crc32(" ".join(words[i : i + size]).encode()) for i in range(len(words) - size + 1)
     )
+
+
+def containment(a: frozenset[int], b: frozenset[int]) -> float:
+    """|a ∩ b| / the smaller set's size: 1 when one text is a cut-down copy of the other."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
 
 
 def jaccard(a: frozenset[int], b: frozenset[int]) -> float:

@@ -145,6 +145,11 @@ class Tables:
         self.snap = snap
         self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
         self.max_day = int(self.day.max()) if len(self.day) else 0
+        # The row of each row's article's first passage (its lead: headline and first
+        # paragraph): an article's passages get consecutive ids in text order, so it is the
+        # article's first row.
+        _, first, group = np.unique(self.doc, return_index=True, return_inverse=True)
+        self.lead = first[group].astype(np.int64) if len(self.doc) else np.zeros(0, np.int64)
         self.exhaustive = snap.layout.exact
         self.matrix = np.zeros((0, snap.vectors.d), dtype=np.float32)
         self.matrix_rows: np.ndarray | None = None  # None: matrix row i is row i
@@ -270,11 +275,15 @@ def search(
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
     qvec = retriever.question_vector(encoder, q)  # every mode needs it
-    allowed = tables.window(since, until, as_of or dt.date.today())
-    rows, scores = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
-    hits = _pick(tables, rows, scores, k, per_article, tuning)
+    as_of = as_of or dt.date.today()
+    allowed = tables.window(since, until, as_of)
+    rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
+    scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
+    hits = _pick(tables, rows, scores, k, per_article, tuning, relevance)
     if min_score is not None:
-        hits = [h for h in hits if h.score >= min_score]
+        # The floor judges how well the passage itself matches: a fresh article on another
+        # topic, or one with a strong lead elsewhere, is still no answer to this question.
+        hits = [h for h in hits if h.relevance >= min_score]
     return _to_passages(snap, tables, hits, encoder if answers else None, qvec)
 
 
@@ -306,17 +315,41 @@ def _scores(
         if allowed is not None:
             keep = allowed[lex_rows]
             lex_rows, share = lex_rows[keep], share[keep]
-        lex_rows, share = lex_rows[:pool], share[:pool]
     if mode == "bm25":
-        return lex_rows, share
-    rows = np.union1d(dense_rows, lex_rows)
+        return lex_rows[:pool], share[:pool]
+    rows = np.union1d(dense_rows, lex_rows[:pool])
+    if mode == "hybrid" and tuning.lead_weight:  # their articles' leads are evidence too
+        rows = np.union1d(rows, tables.lead[rows])
     # Exact cosines from the stored vectors (decoded, for a compressed codec).
     dense = vectors.vectors_of(tables.snap.vectors, tables.ids[rows]) @ qvec
     if mode == "dense":
         return rows, dense.astype(np.float32)
     per_row = np.zeros(len(rows), dtype=np.float32)
-    per_row[np.searchsorted(rows, lex_rows)] = share
+    # Every scored row's share, also a dense candidate's or a lead's from past BM25's pool.
+    at = np.minimum(np.searchsorted(rows, lex_rows), len(rows) - 1)
+    found = rows[at] == lex_rows
+    per_row[at[found]] = share[found]
     return rows, rank.fuse(dense, per_row, tuning.fusion_weight)
+
+
+def _weigh(
+    tables: Tables, rows: np.ndarray, scores: np.ndarray, tuning: rank.Tuning, as_of: dt.date
+) -> np.ndarray:
+    """Hybrid scores with their article's evidence (its lead, its second-best passage) and
+    freshness added: the same amount for every passage of an article, so each article's best
+    passage stays its best. On an approximate index the second best is among the candidates."""
+    if (tuning.lead_weight or tuning.second_share) and len(rows):
+        if len(rows) == len(tables.ids):  # every row, in order (an exact index)
+            lead = tables.lead
+        else:
+            at = np.minimum(np.searchsorted(rows, tables.lead[rows]), len(rows) - 1)
+            lead = np.where(rows[at] == tables.lead[rows], at, -1)
+        scores = rank.article_evidence(scores, tables.doc[rows], lead, tuning.lead_weight,
+                                       tuning.second_share)
+    if tuning.recency_weight:
+        scores = scores + rank.recency_prior(tables.day[rows], as_of.toordinal(),
+                                             tuning.recency_weight, tuning.recency_half_life)
+    return scores
 
 
 def _exhaustive(
@@ -356,6 +389,7 @@ class _Hit:
     row: int
     score: float
     docs: list[int]  # article numbers: docs[0] is the one shown, the rest repeat its story
+    relevance: float = 0.0  # the passage's own match, before article evidence and freshness
 
 
 def _ranked(scores: np.ndarray, first: int = 1024) -> list[np.ndarray]:
@@ -370,7 +404,7 @@ def _ranked(scores: np.ndarray, first: int = 1024) -> list[np.ndarray]:
 
 
 def _pick(tables: Tables, rows: np.ndarray, scores: np.ndarray, k: int, per_article: int,
-          tuning: rank.Tuning) -> list[_Hit]:
+          tuning: rank.Tuning, relevance: np.ndarray) -> list[_Hit]:
     """The best rows under the per-article cap, near-duplicate articles folded into one result
     (shown as the newest of them when it scores within the margin), newer first among near-ties."""
     hits: list[_Hit] = []
@@ -390,14 +424,16 @@ def _pick(tables: Tables, rows: np.ndarray, scores: np.ndarray, k: int, per_arti
             doc = int(tables.doc[row])
             if doc not in story:
                 roots = [d for d, r in story.items() if d == r]
-                story[doc] = _same_story(tables, doc, roots, tuning.duplicate_threshold)
+                story[doc] = _same_story(tables, doc, roots, tuning.duplicate_threshold,
+                                         tuning.duplicate_containment)
                 if story[doc] != doc:
-                    _fold(tables, hits, story[doc], _Hit(row, score, [doc]), per_article, tuning)
+                    _fold(tables, hits, story[doc], _Hit(row, score, [doc], float(relevance[at])),
+                          per_article, tuning)
                     continue
             if story[doc] != doc or per_doc.get(doc, 0) >= per_article:
                 continue
             per_doc[doc] = per_doc.get(doc, 0) + 1
-            hits.append(_Hit(row, score, [doc]))
+            hits.append(_Hit(row, score, [doc], float(relevance[at])))
         if done:
             break
     dates = [tables.date(h.docs[0]) for h in hits]
@@ -417,15 +453,20 @@ def _fold(tables: Tables, hits: list[_Hit], root: int, dup: _Hit, per_article: i
         newer = (tables.date(dup.docs[0]) or dt.date.min) > (tables.date(hit.docs[0]) or dt.date.min)
         if per_article == 1 and newer and dup.score >= hit.score - tuning.recency_margin:
             hit.row, hit.score, hit.docs = dup.row, dup.score, dup.docs + hit.docs
+            hit.relevance = dup.relevance
         else:
             hit.docs.append(dup.docs[0])
 
 
-def _same_story(tables: Tables, doc: int, stories: list[int], threshold: float) -> int:
-    """The earlier-seen article whose text this one nearly repeats, else itself."""
+def _same_story(tables: Tables, doc: int, stories: list[int], threshold: float,
+                contained: float = 1.01) -> int:
+    """The earlier-seen article whose text this one nearly repeats (Jaccard from `threshold`)
+    or contains or is contained in (the shorter's shingles, from `contained`), else itself."""
     mine = tables.shingles(doc)
     for other in stories:
         theirs = tables.shingles(other)
+        if contained <= 1 and rank.containment(mine, theirs) >= contained:
+            return other  # a cut-down copy (truncated, or the first part of a syndicated story)
         # Jaccard can't exceed the size ratio: most pairs are ruled out without a set operation.
         if min(len(mine), len(theirs)) < threshold * max(len(mine), len(theirs)):
             continue

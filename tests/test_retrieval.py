@@ -159,6 +159,39 @@ def test_shingle_jaccard() -> None:
     assert rank.shingles("Two words") and rank.jaccard(frozenset(), frozenset()) == 0.0
 
 
+def test_recency_prior_halves_every_half_life_and_skips_undated() -> None:
+    today = D("2024-06-10").toordinal()
+    days = np.array([today, today - 7, today - 14, 0, today + 3])
+    prior = rank.recency_prior(days, today, 0.1, 7.0)
+    assert prior.tolist() == pytest.approx([0.1, 0.05, 0.025, 0.0, 0.1])
+    assert rank.recency_prior(days, today, 0.0, 7.0).tolist() == [0.0] * 5
+
+
+def test_article_evidence_adds_the_lead_and_second_passage_per_article() -> None:
+    # rows 0-2: article 7 (row 0 its lead), rows 3-4: article 9 (row 3 its lead)
+    scores = np.array([0.6, 0.3, 0.5, 0.1, 0.7], dtype=np.float32)
+    doc, lead = np.array([7, 7, 7, 9, 9]), np.array([0, 0, 0, 3, 3])
+    assert rank.article_evidence(scores, doc, lead, 0.0, 0.0).tolist() == pytest.approx(scores.tolist())
+    with_lead = rank.article_evidence(scores, doc, lead, 0.5, 0.0)
+    assert with_lead.tolist() == pytest.approx([0.9, 0.6, 0.8, 0.15, 0.75])
+    assert int(np.argmax(with_lead)) == 0  # article 7's lead beats 9's single strong passage
+    second = rank.article_evidence(scores, doc, lead, 0.0, 0.5)
+    assert second.tolist() == pytest.approx([0.85, 0.55, 0.75, 0.15, 0.75])
+    # an unscored lead (-1) or a -inf one (outside the date window) adds nothing
+    lone = rank.article_evidence(np.array([0.4, -np.inf]), np.array([1, 1]), np.array([-1, 1]), 0.5, 0.5)
+    assert lone[0] == pytest.approx(0.4) and lone[1] == -np.inf
+
+
+def test_containment_spots_a_cut_down_copy_jaccard_misses() -> None:
+    full = rank.shingles("Lava reached the fishing town of Grindavik on Tuesday night. "
+                         "Police had evacuated its 3,700 residents in the morning. "
+                         "Scientists said the eruption could last for weeks, and roads stay shut.")
+    cut = rank.shingles("Lava reached the fishing town of Grindavik on Tuesday night.")
+    assert rank.jaccard(full, cut) < 0.5 and rank.containment(full, cut) == 1.0
+    other = rank.shingles("The cup final ended 2-1 at Wembley on Saturday night.")
+    assert rank.containment(full, other) == 0.0 and rank.containment(full, frozenset()) == 0.0
+
+
 def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Path) -> None:
     from qabot.config import load_settings, min_score_for
     from qabot.errors import ConfigError
