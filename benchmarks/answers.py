@@ -149,16 +149,17 @@ def calibrate(retriever: Retriever, tuning: Tuning, options: AnswerOptions, spli
     off = [json.loads(line) for line in UNANSWERABLE.read_text().splitlines() if line.strip()]
     as_of = max(q.date for qs in split.values() for q in qs if q.date)
     def top(question: str, when: dt.date | None) -> float:
+        """The best relevance (what the floor judges) among the results a reply would show."""
         reply = respond(retriever, question, 3, as_of=when, tuning=tuning, options=options)
-        return reply.results[0].score if reply.results else 0.0
+        return max((p.relevance for p in reply.results), default=0.0)
     good = {h: [top(q.question, q.date) for q in qs] for h, qs in split.items()}
     # Unanswerable questions split the same way: alternate lines; asked on the dev set's last day.
     bad_all = [(o, top(o["question"], as_of)) for o in off]
     bad = {"A": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 0],
            "B": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 1]}
     small = sum(1 for o, s in bad_all if s == 0.0)
-    print(f"\nConfidence floor: top hybrid score of {sum(map(len, good.values()))} answerable dev questions "
-          f"vs {len(off)} unanswerable ones ({small} answered as small talk, score 0)")
+    print(f"\nConfidence floor: best relevance (hybrid) of {sum(map(len, good.values()))} answerable dev "
+          f"questions vs {len(off)} unanswerable ones ({small} answered as small talk, score 0)")
     for h in "AB":
         print(f"  {h}: answerable {spread(good[h])}\n     unanswerable {spread(bad[h])}")
     print(f"{'floor':<8}" + "".join(f"{'keeps ans ' + h:>14}{'drops unans ' + h:>15}" for h in "AB"))

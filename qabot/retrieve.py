@@ -46,6 +46,9 @@ class Passage:
     answer_start: int  # the sentence that best answers the question, offsets in the file
     answer_end: int
     duplicates: tuple[Source, ...] = ()  # the other articles with near-identical text
+    # The passage's own match (what the confidence floor judges), before article evidence and
+    # freshness were added to make `score`.
+    relevance: float = 0.0
 
     @property
     def answer(self) -> str:
@@ -495,6 +498,7 @@ def _to_passages(
             rank=rank_, score=round(hit.score, 4), text=rec.text, doc_id=rec.doc_id,
             path=str(seeds / rec.doc_id), date=tables.date(hit.docs[0]), title=art.title,
             start=rec.start, end=rec.end, answer_start=a_start, answer_end=a_end, duplicates=dups,
+            relevance=round(hit.relevance, 4),
         ))
     return out
 
