@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ class Retriever:
         self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
         self._tables: Tables | None = None
         self._qvecs: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+        # search()'s last (question, window, …) and its scored rows: see search().
+        self.last_scores: tuple[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def snapshot(self) -> store.Snapshot:
         """The newest committed generation (reloaded only when the manifest changed)."""
@@ -170,6 +173,7 @@ class Tables:
         # Bounded: at a million passages, caching every article ever shown would grow without end.
         self._articles: OrderedDict[int, store.ArticleRecord] = OrderedDict()
         self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
+        self._pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
         self._lock = threading.Lock()
 
     def window(self, since: dt.date | None, until: dt.date | None, as_of: dt.date) -> np.ndarray | None:
@@ -203,6 +207,25 @@ class Tables:
         found = self.articles([num])[num].date
         return dt.date.fromisoformat(found) if found else None
 
+    def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
+        """True when one article nearly repeats (Jaccard from `threshold`) or contains (the
+        shorter's shingles, from `contained`) the other. Remembered per generation: the answer
+        layer walks the same articles twice per question, and popular stories recur."""
+        key = (min(doc, other), max(doc, other), threshold, contained)
+        with self._lock:
+            found = self._pairs.get(key)
+        if found is None:
+            mine, theirs = self.shingles(doc), self.shingles(other)
+            found = contained <= 1 and rank.containment(mine, theirs) >= contained
+            # Jaccard can't exceed the size ratio: most pairs are ruled out without a set operation.
+            if not found and min(len(mine), len(theirs)) >= threshold * max(len(mine), len(theirs)):
+                found = rank.jaccard(mine, theirs) >= threshold
+            with self._lock:
+                self._pairs[key] = found
+                while len(self._pairs) > CACHED_PAIRS:
+                    self._pairs.popitem(last=False)
+        return found
+
     def shingles(self, doc: int) -> frozenset[int]:
         """The article's word shingles, from its stored passages (overlaps add nothing new)."""
         with self._lock:
@@ -216,6 +239,7 @@ class Tables:
 
 
 CACHED_ARTICLES = 4096
+CACHED_PAIRS = 1 << 16
 
 
 def _remember(cache: OrderedDict[int, Any], new: dict[int, Any]) -> None:
@@ -279,9 +303,18 @@ def search(
     encoder = retriever.encoder(snap)
     qvec = retriever.question_vector(encoder, q)  # every mode needs it
     as_of = as_of or dt.date.today()
-    allowed = tables.window(since, until, as_of)
-    rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
-    scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
+    # The answer layer asks the same question twice (its articles, then their best passages):
+    # the second time the scores are the last ones. (The pool an approximate index is asked
+    # for depends on how many results are wanted.)
+    key = (tables, q, mode, since, until, as_of, tuning, None if tables.exhaustive else k * per_article)
+    last = retriever.last_scores
+    if last is not None and last[0] == key:
+        rows, relevance, scores = last[1]
+    else:
+        allowed = tables.window(since, until, as_of)
+        rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
+        scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
+        retriever.last_scores = (key, (rows, relevance, scores))
     hits = _pick(tables, rows, scores, k, per_article, tuning, relevance)
     if min_score is not None:
         # The floor judges how well the passage itself matches: a fresh article on another
@@ -395,15 +428,18 @@ class _Hit:
     relevance: float = 0.0  # the passage's own match, before article evidence and freshness
 
 
-def _ranked(scores: np.ndarray, first: int = 1024) -> list[np.ndarray]:
+def _ranked(scores: np.ndarray, first: int = 1024) -> Iterator[np.ndarray]:
     """Positions by descending score, ties by position, in blocks: the best `first` (with every
-    tie of the last) sorted alone, the rest only if the caller gets that far."""
+    tie of the last) sorted alone, the rest only if the caller gets that far (a generator: the
+    second block, most of the rows, is almost never sorted)."""
     if len(scores) <= first:
-        return [np.argsort(-scores, kind="stable")]
+        yield np.argsort(-scores, kind="stable")
+        return
     bar = np.partition(scores, len(scores) - first)[len(scores) - first]
     top = np.flatnonzero(scores >= bar)
+    yield top[np.argsort(-scores[top], kind="stable")]
     rest = np.flatnonzero(scores < bar)
-    return [top[np.argsort(-scores[top], kind="stable")], rest[np.argsort(-scores[rest], kind="stable")]]
+    yield rest[np.argsort(-scores[rest], kind="stable")]
 
 
 def _pick(tables: Tables, rows: np.ndarray, scores: np.ndarray, k: int, per_article: int,
@@ -464,18 +500,9 @@ def _fold(tables: Tables, hits: list[_Hit], root: int, dup: _Hit, per_article: i
 def _same_story(tables: Tables, doc: int, stories: list[int], threshold: float,
                 contained: float = 1.01) -> int:
     """The earlier-seen article whose text this one nearly repeats (Jaccard from `threshold`)
-    or contains or is contained in (the shorter's shingles, from `contained`), else itself."""
-    mine = tables.shingles(doc)
-    for other in stories:
-        theirs = tables.shingles(other)
-        if contained <= 1 and rank.containment(mine, theirs) >= contained:
-            return other  # a cut-down copy (truncated, or the first part of a syndicated story)
-        # Jaccard can't exceed the size ratio: most pairs are ruled out without a set operation.
-        if min(len(mine), len(theirs)) < threshold * max(len(mine), len(theirs)):
-            continue
-        if rank.jaccard(mine, theirs) >= threshold:
-            return other
-    return doc
+    or contains or is contained in (the shorter's shingles, from `contained`: a cut-down copy,
+    truncated or the first part of a syndicated story), else itself."""
+    return next((other for other in stories if tables.same_story(doc, other, threshold, contained)), doc)
 
 
 def _to_passages(
