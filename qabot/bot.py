@@ -44,6 +44,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from . import format as fmt
 from .answer import respond
@@ -210,6 +211,32 @@ class SendLimiter(AIORateLimiter):
         raise AssertionError("unreachable")
 
 
+# ---------------------------------------------------------------- a token revoked mid-run
+
+
+class PollRequest(HTTPXRequest):
+    """The connection getUpdates uses (one, as PTB's default) that notices a 401 Unauthorized.
+
+    When the token is revoked mid-run, PTB's polling task ends with InvalidToken and nothing else
+    notices: the bot would stay up, deaf and silent, and systemd would never restart it. So a 401
+    here calls `on_rejected` (`build_application`: stop polling) and `poll()` turns it into one
+    error and a non-zero exit.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(connection_pool_size=1)
+        self.rejected = False
+        self.on_rejected: Callable[[], None] = lambda: None
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        """Send as HTTPXRequest does; note a 401."""
+        status, payload = await super().do_request(*args, **kwargs)
+        if status == 401 and not self.rejected:
+            self.rejected = True
+            self.on_rejected()
+        return status, payload
+
+
 # ---------------------------------------------------------------- the application
 
 
@@ -229,6 +256,7 @@ class BotState:
     # Searches are CPU-bound: running more at once than there are cores answers a burst no
     # sooner, only later for the first askers. This keeps it first come, first served.
     searching: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
+    polling: PollRequest | None = None  # getUpdates' connection (build_application sets it)
 
 
 def build_application(
@@ -236,6 +264,7 @@ def build_application(
     retriever: Retriever | None = None,
 ) -> Application:
     """The bot, ready to poll: handlers, error handler, rate limits and start-up hook wired in."""
+    polling = PollRequest()
     app = (
         ApplicationBuilder()
         .token(token)
@@ -245,6 +274,7 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=True, allow_sending_without_reply=True,
                            link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(SendLimiter())
+        .get_updates_request(polling)
         .concurrent_updates(True)  # one slow question must not hold up everyone else's
         .post_init(_post_init)
         .build()
@@ -256,7 +286,9 @@ def build_application(
         limiter=RateLimit(settings.bot_rate_limit),
         floor=bot_floor(settings),
         tuning=Tuning.from_settings(settings),
+        polling=polling,
     )
+    polling.on_rejected = app.stop_running
     new = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
     app.add_handler(CommandHandler("start", start, filters=new))
     app.add_handler(CommandHandler("help", reply_with(fmt.telegram_help_lines()), filters=new))
@@ -557,9 +589,27 @@ def _strip_mention(text: str, username: str) -> str:
 
 def poll(app: Application, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)) -> None:
     """Long-poll Telegram until a stop signal (or `app.stop_running()`), then shut down cleanly:
-    questions being answered are finished, and the updates fetched are confirmed to Telegram."""
-    app.run_polling(poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
-                    bootstrap_retries=3, stop_signals=stop_signals, close_loop=True)
+    questions being answered are finished, and the updates fetched are confirmed to Telegram.
+    ConfigError when Telegram stops accepting the token mid-run (revoked or replaced)."""
+    polling = app.bot_data["qabot"].polling
+    try:
+        app.run_polling(poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                        bootstrap_retries=3, stop_signals=stop_signals, close_loop=False)
+    except InvalidToken:
+        if polling is None or not polling.rejected:
+            raise
+        # PTB re-raises the polling task's InvalidToken from Updater.stop() and skips the rest
+        # of its shutdown: finish it here, so answers in progress end and nothing is left open.
+        loop = asyncio.get_event_loop()
+        if app.running:
+            loop.run_until_complete(app.stop())
+        loop.run_until_complete(app.shutdown())
+    finally:
+        asyncio.get_event_loop().close()
+    if polling is not None and polling.rejected:
+        raise ConfigError("Telegram stopped accepting the bot token (401 Unauthorized): it was "
+                          "revoked or replaced; set QABOT_TELEGRAM_TOKEN to the one @BotFather "
+                          "gives now and start the bot again")
 
 
 class _Redact(logging.Filter):

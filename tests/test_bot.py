@@ -854,6 +854,25 @@ def test_rejected_token_is_one_line_and_never_printed(
     assert [c["status"] for c in tg.calls if c["method"] == "getMe"] == [401]
 
 
+def test_a_token_revoked_mid_run_is_one_line_and_a_non_zero_exit(tg: FakeTelegram, corpus: Settings) -> None:
+    """Telegram answering 401 to getUpdates after start-up (token revoked): the bot must not stay
+    up deaf and silent, where systemd would never restart it."""
+    proc = qabot_bot(corpus, bot_env(tg, TOKEN))
+    try:
+        tg.wait_for_call("getUpdates", timeout=60)
+        tg.fail_next("getUpdates", times=100, status=401, description="Unauthorized")
+        tg.send_text("/help")  # ends the long poll in progress; the next one is refused
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert err.strip().splitlines()[-1].startswith(
+        "Error: Telegram stopped accepting the bot token (401 Unauthorized): it was revoked")
+    assert "TEST-secret" not in out + err and "Traceback" not in err and "Exception" not in err
+    assert [c["status"] for c in tg.calls if c["method"] == "getUpdates"][-1] == 401
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_the_bot_cleanly(tg: FakeTelegram, corpus: Settings, sig: signal.Signals) -> None:
     """The real `qabot bot` (token in TELEGRAM_BOT_TOKEN, DEBUG logging) answers, then exits 0 on
