@@ -339,7 +339,7 @@ def _prewarm(state: BotState) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: what the bot is, how many articles it knows and from when, how to ask."""
     message = update.effective_message
-    if message is None or not await _admitted(update, context):
+    if message is None or not await _may_reply(update, context):
         return
     articles = await _articles(context)
     dates = sorted(date for _, date, _ in articles if date)
@@ -366,7 +366,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     parts = message.text.split(maxsplit=1)  # keep the question's own spacing and punctuation
     question = parts[1] if len(parts) > 1 else ""
     if not question.strip():
-        if await _admitted(update, context):
+        if await _may_reply(update, context):
             await message.reply_text(ASK_USAGE)
         return
     await _answer(update, context, question)
@@ -385,7 +385,7 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
                                                                            username):
         question = _strip_mention(message.text, username)
         if not question.strip():
-            if await _admitted(update, context):
+            if await _may_reply(update, context):
                 await message.reply_text(MENTION_USAGE.format(bot=username))
             return
     else:
@@ -397,7 +397,7 @@ def reply_with(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Corou
     """A handler answering `text` (HTML) to whoever the allowlists admit: /help, stickers, edits…"""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.effective_message is not None and await _admitted(update, context):
+        if update.effective_message is not None and await _may_reply(update, context):
             await update.effective_message.reply_text(text)
 
     return handler
@@ -406,7 +406,7 @@ def reply_with(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Corou
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/new: forget the chat's previous questions, so the next one is searched on its own."""
     message = update.effective_message
-    if message is None or not await _admitted(update, context):
+    if message is None or not await _may_reply(update, context):
         return
     _state(context).memory.forget(message.chat_id)
     await message.reply_text(FORGOTTEN)
@@ -415,7 +415,7 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources [page]: the indexed articles, newest first, a page at a time."""
     message = update.effective_message
-    if message is None or not await _admitted(update, context):
+    if message is None or not await _may_reply(update, context):
         return
     page = int(context.args[0]) if context.args and context.args[0].isdigit() else 1
     text, markup = await _sources_page(context, page)
@@ -465,15 +465,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     """Admit, rate-limit, check, search in a worker thread (typing meanwhile), reply."""
     message, user = update.effective_message, update.effective_user
-    if message is None or user is None or not await _admitted(update, context):
+    if message is None or user is None or not await _may_reply(update, context):
         return
     state = _state(context)
-    verdict = state.limiter.check(user.id)
-    if verdict != RateLimit.OK:
-        if verdict == RateLimit.WARN:
-            seconds = max(1, round(state.limiter.wait(user.id)))
-            await message.reply_text(SLOW_DOWN.format(limit=state.limiter.limit, seconds=seconds))
-        return
     try:
         question = check_question(question)
     except BadQuestion:
@@ -564,6 +558,21 @@ async def _admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     if message is not None and user is not None and state.limiter.check(user.id) == RateLimit.OK:
         await message.reply_text(REFUSED)
     return False
+
+
+async def _may_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """True when the allowlists admit the update and its sender is within the rate limit; else
+    False, after a refusal or a "slow down" where one is due. Every reply counts, not only answers:
+    /help or /sources sent in a flood would otherwise get a reply each."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or not await _admitted(update, context):
+        return False
+    limiter = _state(context).limiter
+    verdict = limiter.check(user.id)
+    if verdict == RateLimit.WARN:
+        seconds = max(1, round(limiter.wait(user.id)))
+        await message.reply_text(SLOW_DOWN.format(limit=limiter.limit, seconds=seconds))
+    return verdict == RateLimit.OK
 
 
 def _meant_for_bot(message: Message, bot_id: int, username: str) -> bool:

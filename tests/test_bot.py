@@ -486,6 +486,24 @@ def test_rate_limit_says_slow_down_once_then_stays_quiet(
     assert asked[3] not in replies and len(sent) == 4
 
 
+def test_commands_count_against_the_rate_limit_too(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    """/start, /help, /sources, /new and the like are replies too: a flood of them gets one
+    "slow down", then silence, as questions do."""
+    with running(tg, corpus, retriever, bot_rate_limit=2):
+        first = [tg.send_text("/start"), tg.send_text("/help")]
+        flood = [tg.send_text(command) for command in ["/sources", "/help", "/start", "/sources 2",
+                                                       "/new", "/ask", "/nonsense", OFF_TOPIC] * 3]
+        tg.send_update({"message": raw_message(**STICKER)})
+        other = tg.send_text("/help", user_id=2)
+        sent = exactly(tg, 4)
+    replies = {m["reply_to_update_id"]: m["visible_text"] for m in sent}
+    assert set(replies) == {*first, flood[0], other}
+    assert replies[flood[0]].startswith("You're asking faster than I can answer (at most 2 ")
+    assert replies[other] == replies[first[1]]
+
+
 def test_rate_limit_window_slides() -> None:
     now = [0.0]
     limit = bot.RateLimit(2, 60.0, clock=lambda: now[0])
