@@ -651,13 +651,18 @@ class _Redact(logging.Filter):
 
 
 def setup_logging(token: str, verbose: bool = False) -> None:
-    """Log lines on stderr, INFO (DEBUG with --verbose), the token redacted from all of them."""
+    """Log lines on stderr, INFO (DEBUG with --verbose), the token redacted from all of them;
+    what users write and who they are never logged, at any level."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         level=logging.DEBUG if verbose else logging.INFO, force=True)
     logging.captureWarnings(True)
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
     for noisy in ("httpx", "httpcore", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot logs every update it fetches and every request's parameters at DEBUG:
+    # question text, names and usernames. docs/telegram.md promises questions are never logged,
+    # so --verbose is verbose about qabot only.
+    logging.getLogger("telegram").setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Redact(token))
 

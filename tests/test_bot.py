@@ -980,6 +980,34 @@ def test_logging_redacts_the_token_everywhere(capsys: pytest.CaptureFixture[str]
     assert "TEST-secret" not in err and "PTB's own report" not in err
 
 
+def test_verbose_logging_never_shows_a_question_or_who_asked(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/telegram.md promises question text is never logged: at DEBUG (--verbose) too, where
+    python-telegram-bot would log every update it fetches, names and text included."""
+    root = logging.getLogger()
+    named = ("telegram", "httpx", "httpcore", "faiss")
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in named}
+    question = f"{QUESTION} (asked by zanzibar-quux)"
+    try:
+        bot.setup_logging(TOKEN, verbose=True)
+        root.addHandler(caplog.handler)  # basicConfig(force=True) took pytest's handler away
+        with running(tg, corpus, retriever):
+            tg.send_text(question, first_name="Wilhelmina", username="wil_h")
+            [reply] = tg.wait_for_messages(1, timeout=15)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    assert "Aghdam-Khankendi" in reply["visible_text"]
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert any(r.levelno == logging.DEBUG for r in caplog.records)  # it is verbose
+    assert "Question from user" in logged  # the length-only line
+    for secret in ("zanzibar", "Wilhelmina", "wil_h", QUESTION[:30]):
+        assert secret not in logged
+
+
 # ---------------------------------------------------------------- pure formatting
 
 
