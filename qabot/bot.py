@@ -71,8 +71,9 @@ COMMANDS = [
     BotCommand("start", "What this bot is"),
 ]
 
-ASK_USAGE = "Ask like this: <code>/ask Which road did Azerbaijan propose?</code>"
-MENTION_USAGE = "Put your question after the mention, e.g. <code>@{bot} Who won the cup?</code>"
+# No example question: any fixed one names an article this index may not have.
+ASK_USAGE = "Ask like this: <code>/ask &lt;your question about the news&gt;</code>"
+MENTION_USAGE = "Put your question after the mention: <code>@{bot} &lt;your question&gt;</code>"
 NOT_TEXT = "I can only read text. Type your question as a message."
 EDITED = "I answer new messages only: send the corrected question as a new message."
 UNKNOWN_COMMAND = "I don't know that command. /help shows what I can do."
@@ -299,6 +300,7 @@ def build_application(
     private = filters.ChatType.PRIVATE  # in groups, anything else is not for the bot: silence
     app.add_handler(MessageHandler(new & filters.COMMAND & private, reply_with(UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, text_message))
+    app.add_handler(MessageHandler(new & filters.CAPTION, caption_message))  # a photo's, a file's
     app.add_handler(MessageHandler(new & private, reply_with(NOT_TEXT)))  # stickers, photos, voice…
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, reply_with(EDITED)))
     app.add_error_handler(on_error)
@@ -345,7 +347,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     dates = sorted(date for _, date, _ in articles if date)
     first, last = (dates[0], dates[-1]) if dates else (None, None)
     await message.reply_text(fmt.telegram_welcome(len(articles), first, last,
-                                                  _state(context).settings.bot_answers))
+                                                  _state(context).settings.bot_answers,
+                                                  group=message.chat.type != ChatType.PRIVATE))
 
 
 async def _articles(context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str, dt.date | None, str]]:
@@ -361,9 +364,9 @@ async def _articles(context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str, dt.da
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/ask <question>: the way to ask in a group (works in private chats too)."""
     message = update.effective_message
-    if message is None or message.text is None:
+    if message is None or (words := _words(message)) is None:
         return
-    parts = message.text.split(maxsplit=1)  # keep the question's own spacing and punctuation
+    parts = words.split(maxsplit=1)  # keep the question's own spacing and punctuation
     question = parts[1] if len(parts) > 1 else ""
     if not question.strip():
         if await _may_reply(update, context):
@@ -375,15 +378,15 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any text in a private chat is a question; in a group only one meant for the bot."""
     message = update.effective_message
-    if message is None or message.text is None or update.effective_chat is None:
+    if message is None or (words := _words(message)) is None or update.effective_chat is None:
         return
     kind = update.effective_chat.type
     username = context.bot.username
     if kind == ChatType.PRIVATE:
-        question = _strip_mention(message.text, username)
+        question = _strip_mention(words, username)
     elif kind in (ChatType.GROUP, ChatType.SUPERGROUP) and _meant_for_bot(message, context.bot.id,
                                                                            username):
-        question = _strip_mention(message.text, username)
+        question = _strip_mention(words, username)
         if not question.strip():
             if await _may_reply(update, context):
                 await message.reply_text(MENTION_USAGE.format(bot=username))
@@ -391,6 +394,37 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     else:
         return  # group chatter and channels: never answer
     await _answer(update, context, question)
+
+
+async def caption_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo, video or document with a caption: the caption is read as a text message would
+    be, under the same rules in groups ("/ask …", a mention, a reply). Other commands in a
+    caption are not taken: in a private chat the sender is asked for text."""
+    message = update.effective_message
+    if message is None or message.caption is None:
+        return
+    command = _caption_command(message, context.bot.username)
+    if command is None:
+        await text_message(update, context)
+    elif command == "ask":
+        await ask(update, context)
+    elif message.chat.type == ChatType.PRIVATE and await _may_reply(update, context):
+        await message.reply_text(NOT_TEXT)
+
+
+def _caption_command(message: Message, username: str) -> str | None:
+    """The command a caption starts with ("ask" for "/ask@this_bot …"; "" for another bot's),
+    None when it starts with none (PTB's CommandHandler reads message texts only)."""
+    first = message.caption_entities[0] if message.caption_entities else None
+    if first is None or first.type != MessageEntity.BOT_COMMAND or first.offset != 0:
+        return None
+    name, _, addressee = message.parse_caption_entity(first)[1:].partition("@")
+    return "" if addressee and addressee.lower() != username.lower() else name.lower()
+
+
+def _words(message: Message) -> str | None:
+    """What a message says: its text, or else its caption."""
+    return message.text if message.text is not None else message.caption
 
 
 def reply_with(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
@@ -580,7 +614,10 @@ def _meant_for_bot(message: Message, bot_id: int, username: str) -> bool:
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
         return True
-    for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    found = (message.parse_entities(kinds) if message.text is not None
+             else message.parse_caption_entities(kinds))
+    for entity, text in found.items():
         if entity.type == MessageEntity.MENTION and text.lower() == f"@{username}".lower():
             return True
         if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:

@@ -44,6 +44,7 @@ from tests.fake_telegram import (
     DEFAULT_GROUP_ID,
     DEFAULT_USER_ID,
     FakeTelegram,
+    detect_entities,
     parse_html,
     utf16_len,
 )
@@ -405,7 +406,41 @@ def test_groups_answer_only_what_is_meant_for_the_bot(
     assert [m["reply_to_update_id"] for m in sent] == [asked, mentioned, replied, only_mention]
     assert texts(sent[:3]) == want * 3
     assert sent[3]["visible_text"] == (
-        f"Put your question after the mention, e.g. @{BOT_USERNAME} Who won the cup?")
+        f"Put your question after the mention: @{BOT_USERNAME} <your question>")
+    no_errors_logged(caplog)
+
+
+def captioned(caption: str, chat_type: str = "private", media: dict[str, Any] = PHOTO) -> dict[str, Any]:
+    """A photo (or other media) message with a caption, its entities as Telegram detects them."""
+    return {"message": raw_message(chat_type, **media, caption=caption,
+                                   caption_entities=detect_entities(caption))}
+
+
+def test_a_caption_is_read_as_the_question_under_the_group_rules(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A photo or document with a caption is a question like a text message: anywhere in a
+    private chat; in a group only with /ask or a mention. /start in a group says how to ask there."""
+    want = expected(corpus, retriever, QUESTION)
+    document = {"document": {"file_id": "d1", "file_unique_id": "u4", "file_name": "clip.pdf"}}
+    with running(tg, corpus, retriever):
+        updates = [
+            tg.send_update(captioned(QUESTION)),
+            tg.send_update(captioned(f"@{BOT_USERNAME} {QUESTION}", "group", document)),
+            tg.send_update(captioned(f"/ask {QUESTION}", "supergroup")),
+            tg.send_update(captioned(f"/ask@{BOT_USERNAME}", "group")),
+            tg.send_update(captioned("/help")),
+        ]
+        sent = tg.wait_for_messages(len(updates), timeout=15)
+        tg.send_update(captioned(QUESTION, "group"))  # group chatter with a picture: not for the bot
+        tg.send_update(captioned(f"/ask@some_other_bot {QUESTION}", "group"))
+        started = tg.send_text(f"/start@{BOT_USERNAME}", chat_type="group")
+        sent = exactly(tg, len(updates) + 1)
+    replies = {m["reply_to_update_id"]: m["text"] for m in sent}
+    assert [replies[u] for u in updates] == [*[want[0]] * 3, bot.ASK_USAGE, bot.NOT_TEXT]
+    welcome = fmt.telegram_visible(replies[started])
+    assert "In this group, ask with /ask followed by your question, mention me" in welcome
+    assert "Send me a question in plain words" not in welcome
     no_errors_logged(caplog)
 
 
@@ -436,8 +471,8 @@ def test_stickers_edits_empty_and_overlong_questions_get_a_short_reply(
     assert len(sent) == len(updates) + 1  # nothing for the channel post and the group edit
     assert [replies[u] for u in updates] == [
         bot.NOT_TEXT, bot.NOT_TEXT, bot.NOT_TEXT, bot.EDITED,
-        "Ask like this: /ask Which road did Azerbaijan propose?",
-        "Ask like this: /ask Which road did Azerbaijan propose?",
+        "Ask like this: /ask <your question about the news>",
+        "Ask like this: /ask <your question about the news>",
         "That question is 4,000 characters long; I can take up to 2,000. Please ask something shorter.",
         bot.UNKNOWN_COMMAND,
     ]
