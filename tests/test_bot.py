@@ -620,6 +620,47 @@ def test_stopping_finishes_the_answers_in_progress(
     assert tg.pending_updates == 0  # confirmed to Telegram: not asked again at the next start
 
 
+def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot's Retriever reads the manifest, then the files it names: a commit landing in
+    between must not leave it on the old generation until some later commit."""
+    from tests.fakes import FakeEmbedder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.txt").write_text(" date 2024-01-01 Alpacas graze in the high Andes all year.")
+    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
+    fake = FakeEmbedder()
+    manifest = settings.index / "manifest.json"
+    run_index(settings, log=quiet, progress=False, embedder=fake)  # type: ignore[arg-type]
+    first = manifest.read_bytes()
+    (seeds / "b.txt").write_text(" date 2024-01-02 Beavers build dams across slow rivers.")
+    run_index(settings, log=quiet, progress=False, embedder=fake)  # type: ignore[arg-type]
+    second = manifest.read_bytes()
+
+    def put(content: bytes) -> None:  # a commit, as store.commit makes it: rename over
+        (settings.index / "manifest.tmp").write_bytes(content)
+        os.replace(settings.index / "manifest.tmp", manifest)
+
+    put(first)  # generation 1 is current again (generation 2's files stay on disk)
+    real_load = store.load_manifest
+    landed: list[bool] = []
+
+    def commit_meanwhile(index_dir: Path) -> Any:
+        read = real_load(index_dir)
+        if not landed:  # generation 2 is committed just after the reader read generation 1
+            put(second)
+            landed.append(True)
+        return read
+
+    monkeypatch.setattr(store, "load_manifest", commit_meanwhile)
+    r = Retriever(settings.index, embedder=fake)  # type: ignore[arg-type]
+    assert r.snapshot().manifest["generation"] == 1 and landed
+    assert r.snapshot().manifest["generation"] == 2
+    assert search(r, "Which animals build dams?", k=1)[0].doc_id == "b.txt"
+
+
 def test_new_index_is_served_without_restart_and_no_question_fails(
     tg: FakeTelegram, real_settings: Settings
 ) -> None:
