@@ -301,7 +301,7 @@ def build_application(
     app.add_handler(MessageHandler(new & filters.COMMAND & private, reply_with(UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, text_message))
     app.add_handler(MessageHandler(new & filters.CAPTION, caption_message))  # a photo's, a file's
-    app.add_handler(MessageHandler(new & private, reply_with(NOT_TEXT)))  # stickers, photos, voice…
+    app.add_handler(MessageHandler(new & private, reply_with(NOT_TEXT)))  # stickers, voice, bare photos…
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, reply_with(EDITED)))
     app.add_error_handler(on_error)
     return app
