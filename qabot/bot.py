@@ -44,6 +44,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from . import format as fmt
 from .answer import respond
@@ -70,8 +71,9 @@ COMMANDS = [
     BotCommand("start", "What this bot is"),
 ]
 
-ASK_USAGE = "Ask like this: <code>/ask Which road did Azerbaijan propose?</code>"
-MENTION_USAGE = "Put your question after the mention, e.g. <code>@{bot} Who won the cup?</code>"
+# No example question: any fixed one names an article this index may not have.
+ASK_USAGE = "Ask like this: <code>/ask &lt;your question about the news&gt;</code>"
+MENTION_USAGE = "Put your question after the mention: <code>@{bot} &lt;your question&gt;</code>"
 NOT_TEXT = "I can only read text. Type your question as a message."
 EDITED = "I answer new messages only: send the corrected question as a new message."
 UNKNOWN_COMMAND = "I don't know that command. /help shows what I can do."
@@ -210,6 +212,32 @@ class SendLimiter(AIORateLimiter):
         raise AssertionError("unreachable")
 
 
+# ---------------------------------------------------------------- a token revoked mid-run
+
+
+class PollRequest(HTTPXRequest):
+    """The connection getUpdates uses (one, as PTB's default) that notices a 401 Unauthorized.
+
+    When the token is revoked mid-run, PTB's polling task ends with InvalidToken and nothing else
+    notices: the bot would stay up, deaf and silent, and systemd would never restart it. So a 401
+    here calls `on_rejected` (`build_application`: stop polling) and `poll()` turns it into one
+    error and a non-zero exit.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(connection_pool_size=1)
+        self.rejected = False
+        self.on_rejected: Callable[[], None] = lambda: None
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        """Send as HTTPXRequest does; note a 401."""
+        status, payload = await super().do_request(*args, **kwargs)
+        if status == 401 and not self.rejected:
+            self.rejected = True
+            self.on_rejected()
+        return status, payload
+
+
 # ---------------------------------------------------------------- the application
 
 
@@ -229,6 +257,7 @@ class BotState:
     # Searches are CPU-bound: running more at once than there are cores answers a burst no
     # sooner, only later for the first askers. This keeps it first come, first served.
     searching: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
+    polling: PollRequest | None = None  # getUpdates' connection (build_application sets it)
 
 
 def build_application(
@@ -236,6 +265,7 @@ def build_application(
     retriever: Retriever | None = None,
 ) -> Application:
     """The bot, ready to poll: handlers, error handler, rate limits and start-up hook wired in."""
+    polling = PollRequest()
     app = (
         ApplicationBuilder()
         .token(token)
@@ -245,6 +275,7 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=True, allow_sending_without_reply=True,
                            link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(SendLimiter())
+        .get_updates_request(polling)
         .concurrent_updates(True)  # one slow question must not hold up everyone else's
         .post_init(_post_init)
         .build()
@@ -256,7 +287,9 @@ def build_application(
         limiter=RateLimit(settings.bot_rate_limit),
         floor=bot_floor(settings),
         tuning=Tuning.from_settings(settings),
+        polling=polling,
     )
+    polling.on_rejected = app.stop_running
     new = filters.UpdateType.MESSAGE  # edited messages are not questions asked again
     app.add_handler(CommandHandler("start", start, filters=new))
     app.add_handler(CommandHandler("help", reply_with(fmt.telegram_help_lines()), filters=new))
@@ -267,7 +300,8 @@ def build_application(
     private = filters.ChatType.PRIVATE  # in groups, anything else is not for the bot: silence
     app.add_handler(MessageHandler(new & filters.COMMAND & private, reply_with(UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, text_message))
-    app.add_handler(MessageHandler(new & private, reply_with(NOT_TEXT)))  # stickers, photos, voice…
+    app.add_handler(MessageHandler(new & filters.CAPTION, caption_message))  # a photo's, a file's
+    app.add_handler(MessageHandler(new & private, reply_with(NOT_TEXT)))  # stickers, voice, bare photos…
     app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, reply_with(EDITED)))
     app.add_error_handler(on_error)
     return app
@@ -307,13 +341,14 @@ def _prewarm(state: BotState) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: what the bot is, how many articles it knows and from when, how to ask."""
     message = update.effective_message
-    if message is None or not await _admitted(update, context):
+    if message is None or not await _may_reply(update, context):
         return
     articles = await _articles(context)
     dates = sorted(date for _, date, _ in articles if date)
     first, last = (dates[0], dates[-1]) if dates else (None, None)
     await message.reply_text(fmt.telegram_welcome(len(articles), first, last,
-                                                  _state(context).settings.bot_answers))
+                                                  _state(context).settings.bot_answers,
+                                                  group=message.chat.type != ChatType.PRIVATE))
 
 
 async def _articles(context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str, dt.date | None, str]]:
@@ -329,12 +364,12 @@ async def _articles(context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str, dt.da
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/ask <question>: the way to ask in a group (works in private chats too)."""
     message = update.effective_message
-    if message is None or message.text is None:
+    if message is None or (words := _words(message)) is None:
         return
-    parts = message.text.split(maxsplit=1)  # keep the question's own spacing and punctuation
+    parts = words.split(maxsplit=1)  # keep the question's own spacing and punctuation
     question = parts[1] if len(parts) > 1 else ""
     if not question.strip():
-        if await _admitted(update, context):
+        if await _may_reply(update, context):
             await message.reply_text(ASK_USAGE)
         return
     await _answer(update, context, question)
@@ -343,17 +378,17 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any text in a private chat is a question; in a group only one meant for the bot."""
     message = update.effective_message
-    if message is None or message.text is None or update.effective_chat is None:
+    if message is None or (words := _words(message)) is None or update.effective_chat is None:
         return
     kind = update.effective_chat.type
     username = context.bot.username
     if kind == ChatType.PRIVATE:
-        question = _strip_mention(message.text, username)
+        question = _strip_mention(words, username)
     elif kind in (ChatType.GROUP, ChatType.SUPERGROUP) and _meant_for_bot(message, context.bot.id,
                                                                            username):
-        question = _strip_mention(message.text, username)
+        question = _strip_mention(words, username)
         if not question.strip():
-            if await _admitted(update, context):
+            if await _may_reply(update, context):
                 await message.reply_text(MENTION_USAGE.format(bot=username))
             return
     else:
@@ -361,11 +396,42 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _answer(update, context, question)
 
 
+async def caption_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo, video or document with a caption: the caption is read as a text message would
+    be, under the same rules in groups ("/ask …", a mention, a reply). Other commands in a
+    caption are not taken: in a private chat the sender is asked for text."""
+    message = update.effective_message
+    if message is None or message.caption is None:
+        return
+    command = _caption_command(message, context.bot.username)
+    if command is None:
+        await text_message(update, context)
+    elif command == "ask":
+        await ask(update, context)
+    elif message.chat.type == ChatType.PRIVATE and await _may_reply(update, context):
+        await message.reply_text(NOT_TEXT)
+
+
+def _caption_command(message: Message, username: str) -> str | None:
+    """The command a caption starts with ("ask" for "/ask@this_bot …"; "" for another bot's),
+    None when it starts with none (PTB's CommandHandler reads message texts only)."""
+    first = message.caption_entities[0] if message.caption_entities else None
+    if first is None or first.type != MessageEntity.BOT_COMMAND or first.offset != 0:
+        return None
+    name, _, addressee = message.parse_caption_entity(first)[1:].partition("@")
+    return "" if addressee and addressee.lower() != username.lower() else name.lower()
+
+
+def _words(message: Message) -> str | None:
+    """What a message says: its text, or else its caption."""
+    return message.text if message.text is not None else message.caption
+
+
 def reply_with(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """A handler answering `text` (HTML) to whoever the allowlists admit: /help, stickers, edits…"""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.effective_message is not None and await _admitted(update, context):
+        if update.effective_message is not None and await _may_reply(update, context):
             await update.effective_message.reply_text(text)
 
     return handler
@@ -374,7 +440,7 @@ def reply_with(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Corou
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/new: forget the chat's previous questions, so the next one is searched on its own."""
     message = update.effective_message
-    if message is None or not await _admitted(update, context):
+    if message is None or not await _may_reply(update, context):
         return
     _state(context).memory.forget(message.chat_id)
     await message.reply_text(FORGOTTEN)
@@ -383,7 +449,7 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sources [page]: the indexed articles, newest first, a page at a time."""
     message = update.effective_message
-    if message is None or not await _admitted(update, context):
+    if message is None or not await _may_reply(update, context):
         return
     page = int(context.args[0]) if context.args and context.args[0].isdigit() else 1
     text, markup = await _sources_page(context, page)
@@ -433,15 +499,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     """Admit, rate-limit, check, search in a worker thread (typing meanwhile), reply."""
     message, user = update.effective_message, update.effective_user
-    if message is None or user is None or not await _admitted(update, context):
+    if message is None or user is None or not await _may_reply(update, context):
         return
     state = _state(context)
-    verdict = state.limiter.check(user.id)
-    if verdict != RateLimit.OK:
-        if verdict == RateLimit.WARN:
-            seconds = max(1, round(state.limiter.wait(user.id)))
-            await message.reply_text(SLOW_DOWN.format(limit=state.limiter.limit, seconds=seconds))
-        return
     try:
         question = check_question(question)
     except BadQuestion:
@@ -534,12 +594,30 @@ async def _admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return False
 
 
+async def _may_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """True when the allowlists admit the update and its sender is within the rate limit; else
+    False, after a refusal or a "slow down" where one is due. Every reply counts, not only answers:
+    /help or /sources sent in a flood would otherwise get a reply each."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or not await _admitted(update, context):
+        return False
+    limiter = _state(context).limiter
+    verdict = limiter.check(user.id)
+    if verdict == RateLimit.WARN:
+        seconds = max(1, round(limiter.wait(user.id)))
+        await message.reply_text(SLOW_DOWN.format(limit=limiter.limit, seconds=seconds))
+    return verdict == RateLimit.OK
+
+
 def _meant_for_bot(message: Message, bot_id: int, username: str) -> bool:
     """A group message @-mentioning the bot or replying to one of its messages."""
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
         return True
-    for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    found = (message.parse_entities(kinds) if message.text is not None
+             else message.parse_caption_entities(kinds))
+    for entity, text in found.items():
         if entity.type == MessageEntity.MENTION and text.lower() == f"@{username}".lower():
             return True
         if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
@@ -557,9 +635,27 @@ def _strip_mention(text: str, username: str) -> str:
 
 def poll(app: Application, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)) -> None:
     """Long-poll Telegram until a stop signal (or `app.stop_running()`), then shut down cleanly:
-    questions being answered are finished, and the updates fetched are confirmed to Telegram."""
-    app.run_polling(poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
-                    bootstrap_retries=3, stop_signals=stop_signals, close_loop=True)
+    questions being answered are finished, and the updates fetched are confirmed to Telegram.
+    ConfigError when Telegram stops accepting the token mid-run (revoked or replaced)."""
+    polling = app.bot_data["qabot"].polling
+    try:
+        app.run_polling(poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                        bootstrap_retries=3, stop_signals=stop_signals, close_loop=False)
+    except InvalidToken:
+        if polling is None or not polling.rejected:
+            raise
+        # PTB re-raises the polling task's InvalidToken from Updater.stop() and skips the rest
+        # of its shutdown: finish it here, so answers in progress end and nothing is left open.
+        loop = asyncio.get_event_loop()
+        if app.running:
+            loop.run_until_complete(app.stop())
+        loop.run_until_complete(app.shutdown())
+    finally:
+        asyncio.get_event_loop().close()
+    if polling is not None and polling.rejected:
+        raise ConfigError("Telegram stopped accepting the bot token (401 Unauthorized): it was "
+                          "revoked or replaced; set QABOT_TELEGRAM_TOKEN to the one @BotFather "
+                          "gives now and start the bot again")
 
 
 class _Redact(logging.Filter):
@@ -592,13 +688,18 @@ class _Redact(logging.Filter):
 
 
 def setup_logging(token: str, verbose: bool = False) -> None:
-    """Log lines on stderr, INFO (DEBUG with --verbose), the token redacted from all of them."""
+    """Log lines on stderr, INFO (DEBUG with --verbose), the token redacted from all of them;
+    what users write and who they are never logged, at any level."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         level=logging.DEBUG if verbose else logging.INFO, force=True)
     logging.captureWarnings(True)
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
     for noisy in ("httpx", "httpcore", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot logs every update it fetches and every request's parameters at DEBUG:
+    # question text, names and usernames. docs/telegram.md promises questions are never logged,
+    # so --verbose is verbose about qabot only.
+    logging.getLogger("telegram").setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Redact(token))
 

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from .config import PACKAGED_MODEL
-from .errors import ModelUnavailable
+from .errors import IndexIncompatible, ModelUnavailable
 from .store import fsync_path
 
-ENCODER_FORMAT = 1
+ENCODER_FORMAT = 1  # of an encoder folder (encoder.json's format_version); checked on load
 
 
 class Embedder(Protocol):
@@ -62,8 +62,10 @@ def model_id(name: str) -> str:
 
 
 def encoder_folder(name: str) -> str:
-    """The folder in an index that holds this model's ONNX export."""
-    return f"encoder-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    """The folder in an index that holds this model's ONNX export. Another export format gets
+    another folder, so `qabot index --rebuild` exports afresh rather than find the old one."""
+    key = name if ENCODER_FORMAT == 1 else f"{name} (encoder format {ENCODER_FORMAT})"
+    return f"encoder-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 class TorchEmbedder:
@@ -158,6 +160,10 @@ class OnnxEmbedder:
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / "encoder.json").read_text())
+        if meta.get("format_version") != ENCODER_FORMAT:
+            raise IndexIncompatible(
+                f"the encoder in {folder} has format {meta.get('format_version')}, this qabot "
+                f"reads format {ENCODER_FORMAT}; run `qabot index --rebuild` to export it again")
         self.folder = folder  # where it was loaded from: `qabot index --ray` ships it to the workers
         self.name: str = meta["model"]
         self.dim: int = int(meta["dim"])

@@ -332,8 +332,10 @@ def telegram_sources(
     return "\n".join(lines), page, pages
 
 
-def telegram_welcome(articles: int, first: dt.date | None, last: dt.date | None, answers: int) -> str:
-    """The /start message: what the bot is, what it knows, how to ask."""
+def telegram_welcome(articles: int, first: dt.date | None, last: dt.date | None, answers: int,
+                     group: bool = False) -> str:
+    """The /start message: what the bot is, what it knows, how to ask (in a group: not by plain
+    messages, which the bot leaves alone there)."""
     if articles == 0:
         known = "No articles are indexed yet, so I can't answer anything for now."
     else:
@@ -342,7 +344,10 @@ def telegram_welcome(articles: int, first: dt.date | None, last: dt.date | None,
         known = f"I know <b>{articles} news article{'s' if articles != 1 else ''}</b>{span}."
     return (
         "Hello! I answer questions about a collection of news articles. " + known + "\n\n"
-        "Send me a question in plain words. I reply with the sentence that answers it, in "
+        + ("In this group, ask with /ask followed by your question, mention me in your message, "
+           "or reply to one of my messages; I leave the rest of the conversation alone. "
+           if group else "Send me a question in plain words. ")
+        + "I reply with the sentence that answers it, in "
         f"<b>bold</b>, and its source (headline, date, age); the passages behind it, from up to "
         f"{answers} articles, open with a tap.\n\n" + telegram_help_lines()
     )

@@ -89,8 +89,14 @@ class Retriever:
         if snap is not None and snap.stamp == stamp:
             return snap
         with self._lock:
+            stamp = store.manifest_stamp(self.index_dir)
             if self._snap is None or self._snap.stamp != stamp:
                 snap = store.load_snapshot(self.index_dir, self.model)
+                # load_snapshot stamps the manifest after reading it: a commit landing in between
+                # would pair the old generation with the new stamp, and no question would notice
+                # until the next commit. Keep the stamp taken before the load: it can only be
+                # older than what was read, which costs at worst one extra reload.
+                snap = replace(snap, stamp=stamp)
                 if snap.layout.type == "ivf":
                     probe = vectors.nprobe_for(snap.layout.nlist, self.nprobe)
                     snap = replace(snap, layout=replace(snap.layout, nprobe=probe))

@@ -14,7 +14,9 @@ Debounce, in the worker thread (see docs/watch.md):
 4. the pending paths' (size, mtime) are looked at twice, `settle` seconds apart, the second look
    as the quiet period ends; any difference, or any new event meanwhile, starts the wait again;
 5. `run_index` brings the index in line with the whole folder; events that arrive while it runs
-   form the next batch. An error is logged and the watcher waits for the next change.
+   form the next batch. A failed run (disk full, index folder read-only…) is logged and tried
+   again after 1 s, then 2, 4… up to 60 s while it keeps failing: a change is never left
+   unindexed waiting for another one.
 
 A stream of changes that never pauses still gets a commit every `max_delay` seconds (steps 3
 and 4 still apply), so a busy folder cannot starve the index.
@@ -99,6 +101,8 @@ class Watcher:
         max_hold: float = 15.0,
         max_delay: float = 10.0,
         grace: float = 10.0,
+        retry: float = 1.0,
+        max_retry: float = 60.0,
     ) -> None:
         self.settings = settings
         self._log = log
@@ -107,6 +111,10 @@ class Watcher:
         self._timestamps = timestamps  # off when the log sink (logging) adds its own
         self.quiet_period, self.settle, self.max_hold = quiet_period, settle, max_hold
         self.max_delay, self.grace = max_delay, grace
+        self.retry, self.max_retry = retry, max_retry
+        self._backoff = 0.0  # the last wait before a retry; 0 after a run that worked
+        self._not_before = 0.0  # monotonic time before which no batch starts (a retry's wait)
+        self._retry_rebuild = False  # the failed run was a rebuild: so is its retry
         self._root = str(settings.seeds.resolve())
         self._index_root = str(settings.index.resolve())
         self._cond = threading.Condition()
@@ -255,7 +263,7 @@ class Watcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._cycle(batch)
+            self._cycle(batch, rebuild=self._retry_rebuild)
 
     def _next_batch(self) -> list[str] | None:
         """Block until a batch of changes is complete and stable; None when stopping."""
@@ -267,6 +275,9 @@ class Watcher:
                     self._cond.wait()
                     continue
                 now = time.monotonic()
+                if now < self._not_before:  # backing off after a failed run
+                    self._cond.wait(self._not_before - now)
+                    continue
                 overdue = now - min(self._pending.values()) >= self.max_delay
                 # The first look comes `settle` s before the quiet period ends, the second as it ends.
                 quiet_left = self._last_event + self.quiet_period - now
@@ -300,15 +311,15 @@ class Watcher:
             report = run_index(self.settings, rebuild=rebuild, progress=False,
                                log=(lambda msg: None) if self._quiet else self.log)
         except QabotError as err:
-            self.log(f"Error: {err}; will try again on the next change.")
+            self._retry_later(batch, rebuild, f"Error: {err}")
             return
         except Exception as err:  # a watcher must outlive any one bad cycle
             logger.debug("indexing cycle failed", exc_info=True)
-            self.log(f"Error: indexing failed ({type(err).__name__}: {err}); "
-                     "will try again on the next change.")
+            self._retry_later(batch, rebuild, f"Error: indexing failed ({type(err).__name__}: {err})")
             return
         finally:
             self.busy = False
+        self._backoff, self._retry_rebuild = 0.0, False
         self.last_report = report
         skipped = {(b.doc_id, b.reason) for b in report.skipped}
         for doc_id, reason in sorted(skipped - self._reported):
@@ -319,6 +330,17 @@ class Watcher:
             self.log(report.summary() + (f" — {self._describe(batch)}" if batch else ""))
         elif not batch:
             self.log(report.summary())  # the first run: say the index is up to date
+
+    def _retry_later(self, batch: list[str], rebuild: bool, error: str) -> None:
+        """Log a failed run and put its batch back, to be run again after a wait that doubles
+        (from `retry` up to `max_retry` s) while runs keep failing: the cause (a full disk…) may
+        clear without any file changing, and retrying at once would only fail again."""
+        self._backoff = min(self.max_retry, self._backoff * 2 or self.retry)
+        self.log(f"{error}; will try again in {self._backoff:g} s.")
+        with self._cond:
+            self._retry_rebuild = rebuild
+            self._not_before = time.monotonic() + self._backoff
+            self._mark(batch or [self._root], time.monotonic())
 
     def _describe(self, batch: list[str], shown: int = 3) -> str:
         names = ["(whole folder rescanned)" if p == self._root else os.path.relpath(p, self._root)

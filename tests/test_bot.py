@@ -44,6 +44,7 @@ from tests.fake_telegram import (
     DEFAULT_GROUP_ID,
     DEFAULT_USER_ID,
     FakeTelegram,
+    detect_entities,
     parse_html,
     utf16_len,
 )
@@ -405,7 +406,41 @@ def test_groups_answer_only_what_is_meant_for_the_bot(
     assert [m["reply_to_update_id"] for m in sent] == [asked, mentioned, replied, only_mention]
     assert texts(sent[:3]) == want * 3
     assert sent[3]["visible_text"] == (
-        f"Put your question after the mention, e.g. @{BOT_USERNAME} Who won the cup?")
+        f"Put your question after the mention: @{BOT_USERNAME} <your question>")
+    no_errors_logged(caplog)
+
+
+def captioned(caption: str, chat_type: str = "private", media: dict[str, Any] = PHOTO) -> dict[str, Any]:
+    """A photo (or other media) message with a caption, its entities as Telegram detects them."""
+    return {"message": raw_message(chat_type, **media, caption=caption,
+                                   caption_entities=detect_entities(caption))}
+
+
+def test_a_caption_is_read_as_the_question_under_the_group_rules(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A photo or document with a caption is a question like a text message: anywhere in a
+    private chat; in a group only with /ask or a mention. /start in a group says how to ask there."""
+    want = expected(corpus, retriever, QUESTION)
+    document = {"document": {"file_id": "d1", "file_unique_id": "u4", "file_name": "clip.pdf"}}
+    with running(tg, corpus, retriever):
+        updates = [
+            tg.send_update(captioned(QUESTION)),
+            tg.send_update(captioned(f"@{BOT_USERNAME} {QUESTION}", "group", document)),
+            tg.send_update(captioned(f"/ask {QUESTION}", "supergroup")),
+            tg.send_update(captioned(f"/ask@{BOT_USERNAME}", "group")),
+            tg.send_update(captioned("/help")),
+        ]
+        sent = tg.wait_for_messages(len(updates), timeout=15)
+        tg.send_update(captioned(QUESTION, "group"))  # group chatter with a picture: not for the bot
+        tg.send_update(captioned(f"/ask@some_other_bot {QUESTION}", "group"))
+        started = tg.send_text(f"/start@{BOT_USERNAME}", chat_type="group")
+        sent = exactly(tg, len(updates) + 1)
+    replies = {m["reply_to_update_id"]: m["text"] for m in sent}
+    assert [replies[u] for u in updates] == [*[want[0]] * 3, bot.ASK_USAGE, bot.NOT_TEXT]
+    welcome = fmt.telegram_visible(replies[started])
+    assert "In this group, ask with /ask followed by your question, mention me" in welcome
+    assert "Send me a question in plain words" not in welcome
     no_errors_logged(caplog)
 
 
@@ -436,8 +471,8 @@ def test_stickers_edits_empty_and_overlong_questions_get_a_short_reply(
     assert len(sent) == len(updates) + 1  # nothing for the channel post and the group edit
     assert [replies[u] for u in updates] == [
         bot.NOT_TEXT, bot.NOT_TEXT, bot.NOT_TEXT, bot.EDITED,
-        "Ask like this: /ask Which road did Azerbaijan propose?",
-        "Ask like this: /ask Which road did Azerbaijan propose?",
+        "Ask like this: /ask <your question about the news>",
+        "Ask like this: /ask <your question about the news>",
         "That question is 4,000 characters long; I can take up to 2,000. Please ask something shorter.",
         bot.UNKNOWN_COMMAND,
     ]
@@ -484,6 +519,24 @@ def test_rate_limit_says_slow_down_once_then_stays_quiet(
     assert replies[asked[0]] == replies[asked[1]] == replies[other] == fmt.NO_ANSWER
     assert replies[asked[2]].startswith("You're asking faster than I can answer (at most 2 questions")
     assert asked[3] not in replies and len(sent) == 4
+
+
+def test_commands_count_against_the_rate_limit_too(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    """/start, /help, /sources, /new and the like are replies too: a flood of them gets one
+    "slow down", then silence, as questions do."""
+    with running(tg, corpus, retriever, bot_rate_limit=2):
+        first = [tg.send_text("/start"), tg.send_text("/help")]
+        flood = [tg.send_text(command) for command in ["/sources", "/help", "/start", "/sources 2",
+                                                       "/new", "/ask", "/nonsense", OFF_TOPIC] * 3]
+        tg.send_update({"message": raw_message(**STICKER)})
+        other = tg.send_text("/help", user_id=2)
+        sent = exactly(tg, 4)
+    replies = {m["reply_to_update_id"]: m["visible_text"] for m in sent}
+    assert set(replies) == {*first, flood[0], other}
+    assert replies[flood[0]].startswith("You're asking faster than I can answer (at most 2 ")
+    assert replies[other] == replies[first[1]]
 
 
 def test_rate_limit_window_slides() -> None:
@@ -565,6 +618,47 @@ def test_stopping_finishes_the_answers_in_progress(
         assert tg.sent == []
     assert [m["reply_to_update_id"] for m in tg.sent] == [update]
     assert tg.pending_updates == 0  # confirmed to Telegram: not asked again at the next start
+
+
+def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot's Retriever reads the manifest, then the files it names: a commit landing in
+    between must not leave it on the old generation until some later commit."""
+    from tests.fakes import FakeEmbedder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.txt").write_text(" date 2024-01-01 Alpacas graze in the high Andes all year.")
+    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
+    fake = FakeEmbedder()
+    manifest = settings.index / "manifest.json"
+    run_index(settings, log=quiet, progress=False, embedder=fake)  # type: ignore[arg-type]
+    first = manifest.read_bytes()
+    (seeds / "b.txt").write_text(" date 2024-01-02 Beavers build dams across slow rivers.")
+    run_index(settings, log=quiet, progress=False, embedder=fake)  # type: ignore[arg-type]
+    second = manifest.read_bytes()
+
+    def put(content: bytes) -> None:  # a commit, as store.commit makes it: rename over
+        (settings.index / "manifest.tmp").write_bytes(content)
+        os.replace(settings.index / "manifest.tmp", manifest)
+
+    put(first)  # generation 1 is current again (generation 2's files stay on disk)
+    real_load = store.load_manifest
+    landed: list[bool] = []
+
+    def commit_meanwhile(index_dir: Path) -> Any:
+        read = real_load(index_dir)
+        if not landed:  # generation 2 is committed just after the reader read generation 1
+            put(second)
+            landed.append(True)
+        return read
+
+    monkeypatch.setattr(store, "load_manifest", commit_meanwhile)
+    r = Retriever(settings.index, embedder=fake)  # type: ignore[arg-type]
+    assert r.snapshot().manifest["generation"] == 1 and landed
+    assert r.snapshot().manifest["generation"] == 2
+    assert search(r, "Which animals build dams?", k=1)[0].doc_id == "b.txt"
 
 
 def test_new_index_is_served_without_restart_and_no_question_fails(
@@ -854,6 +948,25 @@ def test_rejected_token_is_one_line_and_never_printed(
     assert [c["status"] for c in tg.calls if c["method"] == "getMe"] == [401]
 
 
+def test_a_token_revoked_mid_run_is_one_line_and_a_non_zero_exit(tg: FakeTelegram, corpus: Settings) -> None:
+    """Telegram answering 401 to getUpdates after start-up (token revoked): the bot must not stay
+    up deaf and silent, where systemd would never restart it."""
+    proc = qabot_bot(corpus, bot_env(tg, TOKEN))
+    try:
+        tg.wait_for_call("getUpdates", timeout=60)
+        tg.fail_next("getUpdates", times=100, status=401, description="Unauthorized")
+        tg.send_text("/help")  # ends the long poll in progress; the next one is refused
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert err.strip().splitlines()[-1].startswith(
+        "Error: Telegram stopped accepting the bot token (401 Unauthorized): it was revoked")
+    assert "TEST-secret" not in out + err and "Traceback" not in err and "Exception" not in err
+    assert [c["status"] for c in tg.calls if c["method"] == "getUpdates"][-1] == 401
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_the_bot_cleanly(tg: FakeTelegram, corpus: Settings, sig: signal.Signals) -> None:
     """The real `qabot bot` (token in TELEGRAM_BOT_TOKEN, DEBUG logging) answers, then exits 0 on
@@ -941,6 +1054,34 @@ def test_logging_redacts_the_token_everywhere(capsys: pytest.CaptureFixture[str]
         root.setLevel(saved[1])
     assert "bot<token>/getMe" in err and "ValueError: bad <token>" in err
     assert "TEST-secret" not in err and "PTB's own report" not in err
+
+
+def test_verbose_logging_never_shows_a_question_or_who_asked(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/telegram.md promises question text is never logged: at DEBUG (--verbose) too, where
+    python-telegram-bot would log every update it fetches, names and text included."""
+    root = logging.getLogger()
+    named = ("telegram", "httpx", "httpcore", "faiss")
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in named}
+    question = f"{QUESTION} (asked by zanzibar-quux)"
+    try:
+        bot.setup_logging(TOKEN, verbose=True)
+        root.addHandler(caplog.handler)  # basicConfig(force=True) took pytest's handler away
+        with running(tg, corpus, retriever):
+            tg.send_text(question, first_name="Wilhelmina", username="wil_h")
+            [reply] = tg.wait_for_messages(1, timeout=15)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    assert "Aghdam-Khankendi" in reply["visible_text"]
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert any(r.levelno == logging.DEBUG for r in caplog.records)  # it is verbose
+    assert "Question from user" in logged  # the length-only line
+    for secret in ("zanzibar", "Wilhelmina", "wil_h", QUESTION[:30]):
+        assert secret not in logged
 
 
 # ---------------------------------------------------------------- pure formatting

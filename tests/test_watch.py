@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import signal
@@ -315,6 +316,9 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
         (real_settings.seeds / "penguins.txt").write_text(PENGUINS)
         until(lambda: any("disk on fire" in line for line in lines), what="failed cycle logged")
         assert "penguins.txt" not in articles(real_settings)
+        # Retried a second later with no other file event: the change is not left unindexed.
+        until(lambda: "penguins.txt" in articles(real_settings), timeout=30, what="failed cycle retried")
+        assert any(line.endswith("— penguins.txt") for line in lines)
 
         # The next change is a big one; questions are answered all through its commit.
         answered_while_busy, errors = [], []
@@ -344,7 +348,7 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
     assert not watcher.busy and watcher.commits >= 1
     errors_logged = [line for line in lines if "Error:" in line]
     assert len(errors_logged) == 1 and "RuntimeError: disk on fire" in errors_logged[0]
-    assert "will try again on the next change" in errors_logged[0]
+    assert errors_logged[0].endswith("; will try again in 1 s.")
 
 
 @pytest.mark.parametrize(
@@ -366,6 +370,50 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
 def test_which_paths_are_articles(tmp_path: Path, rel: str, is_dir: bool, expected: bool) -> None:
     root = str(tmp_path / "seeds")
     assert is_article_path(root, os.path.join(root, rel), is_dir) is expected
+
+
+def test_failed_runs_are_retried_with_a_doubling_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails (disk full…) is run again without any new file event, after a wait that
+    doubles up to the maximum while it keeps failing, and resets once a run works."""
+    import qabot.watch
+    from qabot.indexer import Report
+
+    calls: list[float] = []
+    fail = {"times": 4}
+
+    def failing(*args: Any, **kw: Any) -> Report:
+        calls.append(time.monotonic())
+        if len(calls) > 1 and fail["times"]:  # the first run (at start) works
+            fail["times"] -= 1
+            raise OSError(28, "No space left on device")
+        return Report(committed=True)
+
+    monkeypatch.setattr(qabot.watch, "run_index", failing)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    lines: list[str] = []
+    watcher = Watcher(Settings(seeds=seeds, index=tmp_path / "idx"), log=lines.append,
+                      timestamps=False, quiet_period=0.05, settle=0.01, retry=0.2, max_retry=0.5)
+    watcher.start()
+    try:
+        assert watcher.ready.wait(5)
+        (seeds / "a.txt").write_text("an article")  # the one and only file event
+        until(lambda: len(calls) == 6, timeout=10, what="four retries")
+        until(lambda: lines[-1].endswith("— a.txt"), timeout=5, what="the retry's commit logged")
+        fail["times"] = 1  # a later failure starts again from the first wait
+        (seeds / "b.txt").write_text("another")
+        until(lambda: len(calls) == 8, timeout=10, what="one more retry")
+    finally:
+        assert watcher.stop(timeout=5)
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert [e.rsplit("will try again in ", 1)[1] for e in errors] == [
+        "0.2 s.", "0.4 s.", "0.5 s.", "0.5 s.", "0.2 s."]
+    assert "OSError: [Errno 28] No space left on device" in errors[0]
+    wants = [0.2, 0.4, 0.5, 0.5]  # the last two capped at max_retry
+    waits = [b - a for a, b in itertools.pairwise(calls[1:6])]
+    assert all(want - 0.05 <= w < want + 1.0 for w, want in zip(waits, wants, strict=True)), waits
 
 
 def test_debounce_with_a_counting_indexer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
