@@ -15,7 +15,7 @@ from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder, encoder_folder, model_id
-from .errors import NothingToIndex
+from .errors import IndexIncompatible, ManifestDamaged, NothingToIndex
 
 Log = Callable[[str], None]
 # How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
@@ -161,7 +161,7 @@ def run_index(
         # diff the folder as it is now, or it would commit the view from before the wait
         # (bringing back an article deleted meanwhile, or undoing an edit).
         articles, bad = read_corpus(settings.seeds, max_file_bytes(settings))
-        manifest, hashes = _committed(index_dir, log)
+        manifest, hashes = _committed(index_dir, log, rebuild)
         the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
         report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)
         if not articles and not the_plan.unchanged:
@@ -187,24 +187,42 @@ def run_index(
     return report
 
 
-def _committed(index_dir: Path, log: Log) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+def _committed(
+    index_dir: Path, log: Log, rebuild: bool = False
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
     """The committed manifest and its articles' hashes (upgrading an older format in place);
-    (None, None) when there is no index or it can't be read: a rebuild then replaces it."""
+    (None, None) when there is no index, or none worth keeping: a fresh build replaces it.
+
+    A damaged manifest.json is recovered from the newest intact generation, so only what
+    changed since that generation is embedded again; `rebuild` starts clean instead. Only
+    damage is handled here: any other error is a bug and propagates.
+    """
     try:
         manifest = store.load_manifest(index_dir)
-        if manifest is not None and manifest.get("format_version") == 1:
-            log("Upgrading the index to the current format (nothing is re-embedded)…")
-            manifest = store.upgrade(index_dir)
-        if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
-            return manifest, None
-        catalog = store.Catalog(index_dir / manifest["passages"])
-        try:
-            return manifest, catalog.hashes()
-        finally:
-            catalog.close()
-    except Exception as err:  # unreadable: a rebuild replaces it
-        log(f"Existing index unreadable ({err}); rebuilding.")
-        return None, None
+    except ManifestDamaged as err:
+        if rebuild:
+            log(f"{err}: starting a new index.")
+            return None, None
+        manifest = store.recover(index_dir)
+        if manifest is None:
+            log(f"{err}: no intact generation to recover, rebuilding from the seeds.")
+            return None, None
+        log(f"The manifest was damaged: recovered generation {manifest['generation']} "
+            f"({manifest['article_count']} articles, committed {manifest.get('committed_at')}).")
+    except IndexIncompatible:
+        if not rebuild:
+            raise
+        return None, None  # another program's folder: --rebuild replaces it, as its message says
+    if manifest is not None and manifest.get("format_version") == 1:
+        log("Upgrading the index to the current format (nothing is re-embedded)…")
+        manifest = store.upgrade(index_dir)
+    if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
+        return manifest, None
+    catalog = store.Catalog(index_dir / manifest["passages"])
+    try:
+        return manifest, catalog.hashes()
+    finally:
+        catalog.close()
 
 
 def _layout_current(manifest: dict[str, Any], settings: Settings) -> bool:

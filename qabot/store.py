@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import bm25, vectors
-from .errors import IndexIncompatible, IndexLocked, IndexNotFound
+from .errors import IndexIncompatible, IndexLocked, IndexNotFound, ManifestDamaged
 
 FORMAT = "qabot-index"
 FORMAT_VERSION = 2  # 1: one IndexFlatIP + passages.jsonl + articles in the manifest (upgrade())
@@ -98,23 +98,52 @@ class Changes:
 
 
 def load_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The committed manifest, or None when the folder holds no index yet."""
+    """The committed manifest, or None when the folder holds no index yet.
+
+    Raises ManifestDamaged when the file can't be read as a qabot manifest (`qabot index`
+    then recovers the newest intact generation, see recover()), IndexIncompatible when it is
+    another program's.
+    """
+    return _parse_manifest(index_dir / MANIFEST, index_dir)
+
+
+def _parse_manifest(path: Path, index_dir: Path) -> dict[str, Any] | None:
     try:
-        raw = (index_dir / MANIFEST).read_text(encoding="utf-8")
+        raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text") from None
     try:
         manifest = json.loads(raw)
     except json.JSONDecodeError:
-        raise IndexIncompatible(
-            f"{index_dir / MANIFEST} is not valid JSON; run `qabot index --rebuild`"
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _damaged(path, "not valid JSON") from None
+    if not isinstance(manifest, dict):
+        raise _damaged(path, "not a JSON object")
+    if manifest.get("format") != FORMAT:
         raise IndexIncompatible(
             f"{index_dir} does not hold a qabot index; point --index at another folder "
             "or run `qabot index --rebuild` to replace it"
         )
+    if manifest.get("format_version") == FORMAT_VERSION:
+        missing = [k for k in _REQUIRED if k not in manifest]
+        model = manifest.get("model")
+        if not isinstance(model, dict) or "name" not in model or "dim" not in model:
+            missing.append("model")
+        if missing:
+            raise _damaged(path, f"it lacks {', '.join(missing)}")
     return manifest
+
+
+# What every reader of a format-2 manifest relies on.
+_REQUIRED = ("generation", "passage_count", "article_count", "vectors", "passages", "rows", "next_id")
+
+
+def _damaged(path: Path, why: str) -> ManifestDamaged:
+    return ManifestDamaged(
+        f"{path} is damaged ({why}); run `qabot index` to recover the newest intact generation "
+        "(or `qabot index --rebuild` to start again from the seeds)"
+    )
 
 
 def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str | None) -> None:
@@ -370,8 +399,13 @@ def commit(
     Order matters: data files written and fsynced, then the manifest written to a temporary
     name, fsynced, and renamed over the old one. The rename is the commit.
     """
-    previous = load_manifest(index_dir)
-    generation = (previous or {}).get("generation", 0) + 1
+    try:
+        previous = load_manifest(index_dir)
+    except IndexIncompatible:  # damaged or another program's: this commit replaces it
+        previous = None
+    # Past every generation on disk, not only the previous manifest's: after a damaged
+    # manifest the folders may be further along than anything it could tell us.
+    generation = max([(previous or {}).get("generation", 0), *_generations(index_dir)]) + 1
     gen = f"gen-{generation:06d}"
     gen_dir = index_dir / gen
     shutil.rmtree(gen_dir, ignore_errors=True)  # leftovers of a run that died before commit
@@ -395,16 +429,65 @@ def commit(
                     committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name in written:
         fsync_path(gen_dir / name)
-    fsync_path(gen_dir)
-    tmp = index_dir / f".{MANIFEST}.tmp"
+    # A copy of the manifest inside the generation, written once its data is on disk: the
+    # folder then describes itself, and a damaged manifest.json can be recovered from it.
+    _write_json_durably(gen_dir / MANIFEST, manifest)
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    _collect_garbage(index_dir, manifest, previous)
+    return manifest
+
+
+def _write_json_durably(path: Path, manifest: dict[str, Any]) -> None:
+    """Write to a temporary name, fsync, rename over `path`, fsync the folder: all or nothing."""
+    tmp = path.parent / f".{path.name}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1, ensure_ascii=False)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, index_dir / MANIFEST)
-    fsync_path(index_dir)
-    _collect_garbage(index_dir, manifest, previous)
-    return manifest
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def _generations(index_dir: Path) -> list[int]:
+    """The numbers of the gen-NNNNNN folders in the index folder."""
+    return [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit() and p.is_dir()]
+
+
+def check_generation(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """What is wrong with the files this manifest names (empty: nothing found). Cheap: it
+    checks that they are there, not every byte."""
+    problems = []
+    for name in generation_files(manifest):
+        if not (index_dir / name).is_file():
+            problems.append(f"{name} is missing")
+    return problems
+
+
+def generation_files(manifest: dict[str, Any]) -> list[str]:
+    """The data files a manifest names, relative to the index folder."""
+    names = [manifest["vectors"], manifest["passages"], manifest["rows"]]
+    entry = manifest.get("bm25") or {}
+    return names + [entry[k] for k in ("matrix", "vocab") if k in entry]
+
+
+def recover(index_dir: Path) -> dict[str, Any] | None:
+    """Make the newest intact generation current again, from the copy of its manifest it holds;
+    returns that manifest, or None when no generation is whole. The caller holds the write lock.
+
+    "Newest" may be a generation whose run died just before its commit: its files were all
+    written and fsynced before its copy was, so it is as whole as a committed one.
+    """
+    for number in sorted(_generations(index_dir), reverse=True):
+        try:
+            manifest = _parse_manifest(index_dir / f"gen-{number:06d}" / MANIFEST, index_dir)
+        except IndexIncompatible:
+            continue
+        if (manifest is None or manifest.get("format_version") != FORMAT_VERSION
+                or manifest.get("generation") != number or check_generation(index_dir, manifest)):
+            continue
+        _write_json_durably(index_dir / MANIFEST, manifest)
+        return manifest
+    return None
 
 
 def _write_catalog(path: Path, changes: Changes, base: Snapshot | None) -> tuple[Rows, int]:
