@@ -34,6 +34,10 @@ class ManifestDamaged(IndexDamaged):
     """manifest.json itself can't be read; the generation folders may still be whole."""
 
 
+class IndexFolderError(QabotError):
+    """The index path can't hold an index: it is a file, not a folder."""
+
+
 class IndexLocked(QabotError):
     """Another process holds the index lock and we were told not to wait."""
 

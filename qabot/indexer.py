@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,15 @@ from . import bm25, headline, store, vectors
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder, encoder_folder, model_id
-from .errors import IndexIncompatible, ManifestDamaged, NothingToIndex
+from .embed import (
+    Embedder,
+    OnnxEmbedder,
+    TorchEmbedder,
+    encoder_folder,
+    encoder_problem,
+    model_id,
+)
+from .errors import IndexDamaged, IndexIncompatible, ManifestDamaged, NothingToIndex
 
 Log = Callable[[str], None]
 # How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
@@ -162,6 +170,8 @@ def run_index(
         # (bringing back an article deleted meanwhile, or undoing an edit).
         articles, bad = read_corpus(settings.seeds, max_file_bytes(settings))
         manifest, hashes = _committed(index_dir, log, rebuild)
+        if embedder is None and manifest is not None:
+            _restore_encoder(settings, manifest, log)
         the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
         report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)
         if not articles and not the_plan.unchanged:
@@ -218,11 +228,46 @@ def _committed(
         manifest = store.upgrade(index_dir)
     if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
         return manifest, None
-    catalog = store.Catalog(index_dir / manifest["passages"])
+    problems = store.check_generation(index_dir, manifest)
+    hashes = None if problems else _hashes(index_dir, manifest)
+    if hashes is None:
+        # Damaged: go back to the newest whole generation (the previous one is kept for
+        # readers), so only what changed since it is embedded again; else start from the seeds.
+        damage = problems[0] if problems else f"{manifest['passages']} can't be read"
+        manifest = None if rebuild else store.recover(index_dir)
+        if manifest is None or (hashes := _hashes(index_dir, manifest)) is None:
+            log(f"The index is damaged ({damage}): rebuilding it from the seeds.")
+            return None, None
+        log(f"The index is damaged ({damage}): recovered generation {manifest['generation']} "
+            f"({manifest['article_count']} articles); bringing it up to date.")
+    return manifest, hashes
+
+
+def _hashes(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str] | None:
+    """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
     try:
-        return manifest, catalog.hashes()
+        catalog = store.Catalog(index_dir / manifest["passages"])
+    except FileNotFoundError:
+        return None
+    try:
+        return catalog.hashes()
+    except IndexDamaged:
+        return None
     finally:
         catalog.close()
+
+
+def _restore_encoder(settings: Settings, manifest: dict[str, Any], log: Log) -> None:
+    """Export the model again when the folder the manifest names is missing or damaged
+    (questions are encoded with it)."""
+    folder = manifest.get("encoder")
+    if not folder or folder != encoder_folder(model_id(settings.model)):
+        return  # none, or another model's: the rebuild this calls for exports anew
+    problem = encoder_problem(settings.index / folder)
+    if problem:
+        log(f"The model export {folder} {problem}: exporting it again.")
+        shutil.rmtree(settings.index / folder, ignore_errors=True)
+        _load_embedder(settings, settings.index, log)
 
 
 def _layout_current(manifest: dict[str, Any], settings: Settings) -> bool:

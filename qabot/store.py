@@ -27,6 +27,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from . import bm25, vectors
-from .errors import IndexIncompatible, IndexLocked, IndexNotFound, ManifestDamaged
+from .errors import (
+    IndexDamaged,
+    IndexFolderError,
+    IndexIncompatible,
+    IndexLocked,
+    IndexNotFound,
+    ManifestDamaged,
+)
 
 FORMAT = "qabot-index"
 FORMAT_VERSION = 2  # 1: one IndexFlatIP + passages.jsonl + articles in the manifest (upgrade())
@@ -112,6 +120,9 @@ def _parse_manifest(path: Path, index_dir: Path) -> dict[str, Any] | None:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        check_index_folder(index_dir)
+        raise
     except UnicodeDecodeError:
         raise _damaged(path, "not UTF-8 text") from None
     try:
@@ -182,8 +193,12 @@ class Catalog:
         self._lock = threading.Lock()
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as err:  # incl. OperationalError: the file went away
+            raise IndexDamaged(f"{self.path} can't be read ({err}); run `qabot index` to "
+                               "repair the index") from None
 
     def passages(self, ids: Sequence[int]) -> list[PassageRecord]:
         """These passages, in the order asked; unknown ids are left out."""
@@ -333,7 +348,13 @@ def load_snapshot(
         check_compatible(manifest, index_dir, model)
         stamp = manifest_stamp(index_dir)
         layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
+        problems = check_generation(index_dir, manifest)
+        if problems and manifest_stamp(index_dir) == stamp:
+            raise IndexDamaged(f"the index in {index_dir} is damaged ({problems[0]}); "
+                               "run `qabot index` to repair it")
         try:
+            if problems:
+                raise FileNotFoundError(problems[0])
             index = vectors.read(index_dir / manifest["vectors"], layout, for_update=writable)
             catalog = Catalog(index_dir / manifest["passages"])
             rows = read_rows(index_dir / manifest["rows"])
@@ -342,6 +363,10 @@ def load_snapshot(
             # A writer committed and removed this generation between our two reads: retry.
             time.sleep(0.05 * (attempt + 1))
             continue
+        except _UNREADABLE as err:  # what FAISS, numpy, zipfile and json say of a damaged file
+            raise IndexDamaged(f"the index in {index_dir} is damaged (a file of generation "
+                               f"{manifest['generation']} can't be read: {type(err).__name__}); "
+                               "run `qabot index` to repair it") from None
         dim, count = manifest["model"]["dim"], manifest["passage_count"]
         if index.d != dim or index.ntotal != count or len(rows.ids) != count:
             raise IndexIncompatible(
@@ -354,14 +379,20 @@ def load_snapshot(
                 f"the manifest {count}); run `qabot index --rebuild`"
             )
         return Snapshot(manifest, index, layout, catalog, rows, stamp, lexical)
-    raise IndexIncompatible(f"index at {index_dir} keeps changing or lost its files; retry")
+    raise IndexDamaged(f"the index in {index_dir} keeps changing or lost its files; retry, "
+                       "or run `qabot index` to repair it")
+
+
+# FAISS raises RuntimeError on a short read; numpy ValueError/EOFError; json a ValueError.
+_UNREADABLE = (RuntimeError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
+               sqlite3.DatabaseError)
 
 
 def manifest_stamp(index_dir: Path) -> tuple[int, int]:
     """A cheap fingerprint of the committed manifest, to notice a new generation."""
     try:
         st = (index_dir / MANIFEST).stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return (0, 0)
     return (st.st_mtime_ns, st.st_size)
 
@@ -405,16 +436,34 @@ def commit(
         previous = None
     # Past every generation on disk, not only the previous manifest's: after a damaged
     # manifest the folders may be further along than anything it could tell us.
-    generation = max([(previous or {}).get("generation", 0), *_generations(index_dir)]) + 1
-    gen = f"gen-{generation:06d}"
-    gen_dir = index_dir / gen
-    shutil.rmtree(gen_dir, ignore_errors=True)  # leftovers of a run that died before commit
+    done = (previous or {}).get("generation", 0)
+    for number in _generations(index_dir):
+        if previous is not None and number > done:  # leftovers of a run that died before commit
+            shutil.rmtree(index_dir / f"gen-{number:06d}", ignore_errors=True)
+    generation = max([done, *_generations(index_dir)]) + 1
+    gen_dir = index_dir / f"gen-{generation:06d}"
     gen_dir.mkdir(parents=True)
+    try:
+        manifest = _write_generation(gen_dir, generation, manifest, index, layout, changes, base,
+                                     lexical)
+    except BaseException:  # disk full, Ctrl-C...: a half-written generation only takes space
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    _collect_garbage(index_dir, manifest, previous)
+    return manifest
+
+
+def _write_generation(
+    gen_dir: Path, generation: int, manifest: dict[str, Any], index: Any, layout: vectors.Layout,
+    changes: Changes, base: Snapshot | None, lexical: bm25.Lexical | None,
+) -> dict[str, Any]:
+    """Write and fsync a generation's files, its manifest copy last; returns that manifest."""
+    gen = gen_dir.name
     vectors.write(index, gen_dir / VECTORS)
     rows, articles = _write_catalog(gen_dir / DB, changes, base)
     np.savez(gen_dir / ROWS, ids=rows.ids, doc=rows.doc, day=rows.day)
     if len(rows.ids) != index.ntotal:
-        shutil.rmtree(gen_dir, ignore_errors=True)
         raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
     written = [VECTORS, DB, ROWS]
     if lexical is not None:
@@ -426,14 +475,14 @@ def commit(
                     generation=generation, passage_count=len(rows.ids), article_count=articles,
                     vectors=f"{gen}/{VECTORS}", vectors_index=layout.as_dict(),
                     passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
+                    # what check_generation compares: a truncated file shows at a stat()
+                    sizes={f"{gen}/{n}": (gen_dir / n).stat().st_size for n in written},
                     committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name in written:
         fsync_path(gen_dir / name)
     # A copy of the manifest inside the generation, written once its data is on disk: the
     # folder then describes itself, and a damaged manifest.json can be recovered from it.
     _write_json_durably(gen_dir / MANIFEST, manifest)
-    _write_json_durably(index_dir / MANIFEST, manifest)
-    _collect_garbage(index_dir, manifest, previous)
     return manifest
 
 
@@ -457,10 +506,56 @@ def check_generation(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
     """What is wrong with the files this manifest names (empty: nothing found). Cheap: it
     checks that they are there, not every byte."""
     problems = []
+    sizes = manifest.get("sizes") or {}
     for name in generation_files(manifest):
-        if not (index_dir / name).is_file():
+        try:
+            size = (index_dir / name).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
             problems.append(f"{name} is missing")
+            continue
+        if name in sizes and size != sizes[name]:
+            problems.append(f"{name} has {size} bytes where {sizes[name]} were written")
+        elif why := _header_problem(index_dir / name, size):
+            problems.append(f"{name} {why}")
+        elif name == manifest["vectors"] and name not in sizes and size < _least_vector_bytes(manifest):
+            problems.append(f"{name} is truncated")
     return problems
+
+
+def _least_vector_bytes(manifest: dict[str, Any]) -> int:
+    """A lower bound on the size of the vectors file (for an index from before sizes were
+    recorded): an id and the smallest code of each vector."""
+    codec = vectors.Layout.from_dict(manifest.get("vectors_index")).codec
+    dim = int(manifest["model"]["dim"])
+    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(codec, max(1, dim // 8))
+    return int(manifest["passage_count"]) * (8 + code)
+
+
+def _header_problem(path: Path, size: int) -> str | None:
+    """What a file's header says is wrong with it (for an index written before sizes were
+    recorded); None when it looks whole."""
+    if size == 0:
+        return "is empty"
+    if path.suffix == ".sqlite":
+        with path.open("rb") as f:
+            head = f.read(100)
+        if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
+            return "is not an SQLite file"
+        page = int.from_bytes(head[16:18], "big")
+        page = 65536 if page == 1 else page
+        pages = int.from_bytes(head[28:32], "big")
+        # the page count is valid when "version-valid-for" matches the change counter
+        if head[92:96] == head[24:28] and pages * page > size:
+            return f"is truncated ({size} of {pages * page} bytes)"
+    elif path.suffix == ".npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                ends = [i.header_offset + 30 + len(i.filename) + i.compress_size for i in z.infolist()]
+        except zipfile.BadZipFile:
+            return "is not a whole .npz file"
+        if ends and max(ends) > size:
+            return "is truncated"
+    return None
 
 
 def generation_files(manifest: dict[str, Any]) -> list[str]:
@@ -591,12 +686,24 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def check_index_folder(index_dir: Path) -> None:
+    """Refuse an index path that can't be a folder, saying what to do."""
+    for path in (index_dir, *index_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise IndexFolderError(
+                    f"{path} is a file, not a folder, so {index_dir} can't hold an index; "
+                    "point --index / QABOT_INDEX at a folder")
+            return
+
+
 class WriteLock:
     """Exclusive lock on an index folder for writers; waits (saying so) unless told not to."""
 
     def __init__(self, index_dir: Path, wait: bool = True, notify: Any = None) -> None:
         from filelock import FileLock
 
+        check_index_folder(index_dir)
         index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(index_dir / ".lock"))
         self._wait = wait

@@ -4,6 +4,10 @@ failure a user can cause ends in one `Error:` line, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from qabot.config import Settings
 from qabot.errors import ManifestDamaged
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
-from tests.conftest import QUESTION, SHIPPED_SEED, run_qabot
+from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, run_qabot
 from tests.fakes import FakeEmbedder
 
 
@@ -130,3 +134,156 @@ def test_cli_index_recovers_a_damaged_manifest(real_settings: Settings) -> None:
     proc = run_qabot("ask", "--json", "-k", "1", QUESTION)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["passages"][0]["doc_id"] == SHIPPED_SEED.name
+
+
+# 8. A damaged generation, and errors that were tracebacks
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _forget_sizes(index_dir: Path) -> None:
+    """Make the manifest one written before file sizes were recorded: headers must tell."""
+    path = index_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["sizes"]
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["sizes", "headers"])
+@pytest.mark.parametrize("name", ["vectors.faiss", "bm25.npz", "passages.sqlite", "rows.npz"])
+def test_a_truncated_file_is_one_error_line_and_qabot_index_repairs_it(
+    real_settings: Settings, name: str, legacy: bool
+) -> None:
+    assert run_qabot("index").returncode == 0
+    if legacy:
+        _forget_sizes(real_settings.index)
+    _truncate(real_settings.index / "gen-000001" / name)
+    err = one_error_line(run_qabot("ask", QUESTION))
+    assert f"damaged (gen-000001/{name}" in err and "run `qabot index` to repair it" in err
+    proc = run_qabot("index")
+    assert proc.returncode == 0, proc.stderr
+    assert "The index is damaged" in proc.stderr and "Indexed 5 articles" in proc.stdout
+    proc = run_qabot("ask", "--json", "-k", "1", QUESTION)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["passages"][0]["doc_id"] == SHIPPED_SEED.name
+
+
+def test_a_damaged_generation_falls_back_to_the_previous_one_and_embeds_only_the_difference(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    (settings.seeds / "new.txt").write_text(" date 2024-02-01 Penguins waddle in Antarctica.")
+    index(settings, fake)
+    _truncate(settings.index / "gen-000002" / "vectors.faiss")
+    fake.embedded.clear()
+    messages: list[str] = []
+    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    assert any("recovered generation 1" in m for m in messages), messages
+    assert report.committed and report.added == 1 and report.unchanged == 3
+    assert fake.embedded == ["Penguins waddle in Antarctica."]
+    snap = store.load_snapshot(settings.index)
+    assert len(snap.articles) == 4 and snap.vectors.ntotal == snap.manifest["passage_count"]
+
+
+def test_a_deleted_model_export_is_one_error_line_and_qabot_index_exports_it_again(
+    real_settings: Settings,
+) -> None:
+    assert run_qabot("index").returncode == 0
+    (encoder,) = real_settings.index.glob("encoder-*")
+    shutil.rmtree(encoder)
+    err = one_error_line(run_qabot("ask", QUESTION))
+    assert "is missing" in err and "run `qabot index`" in err
+    proc = run_qabot("index", timeout=300)
+    assert proc.returncode == 0 and "exporting it again" in proc.stderr, proc.stderr
+    assert (encoder / "model.onnx").is_file()
+    assert run_qabot("ask", QUESTION).returncode == 0
+
+
+def _unshare(script: str) -> subprocess.CompletedProcess[str]:
+    """Run a shell script in its own mount namespace (to mount a small or read-only folder)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a mount namespace here")
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ))
+
+
+def test_a_full_disk_is_one_error_line_and_leaves_the_index_and_no_partial_generation(
+    real_settings: Settings, tmp_path: Path
+) -> None:
+    assert run_qabot("index").returncode == 0
+    small = tmp_path / "small"
+    small.mkdir()
+    manifest = json.loads((real_settings.index / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps(dict(manifest, encoder=None)))
+    (real_settings.seeds / SHIPPED_SEED.name).unlink()  # a removal: a commit without the model
+    qabot = shlex.join(QABOT)
+    proc = _unshare(
+        f"mount -t tmpfs -o size=1m tmpfs {small} || exit 99; "
+        f"cp -r {real_settings.index}/gen-000001 {tmp_path}/manifest.json {small}/; "
+        f"dd if=/dev/zero of={small}/fill bs=4k count=1000 2>/dev/null; "
+        f"QABOT_INDEX={small} {qabot} index; echo rc=$? >&2; ls -a {small} >&2")
+    if "rc=" not in proc.stderr:
+        pytest.skip(f"cannot mount a small file system here: {proc.stderr}")
+    err, rc, *listing = proc.stderr.strip().splitlines()
+    assert rc == "rc=1" and "Traceback" not in proc.stderr, proc.stderr
+    assert err.startswith("Error: No space left on device") and "free some space" in err
+    assert "the index is as it was before this run" in err
+    assert "gen-000002" not in listing and "gen-000001" in listing
+
+
+def test_a_read_only_index_folder_is_one_error_line(real_settings: Settings) -> None:
+    assert run_qabot("index").returncode == 0
+    (real_settings.seeds / "new.txt").write_text(" date 2024-02-01 Penguins waddle in Antarctica.")
+    idx = real_settings.index
+    proc = _unshare(f"mount --bind {idx} {idx} && mount -o remount,bind,ro {idx} || exit 99; "
+                    f"{shlex.join(QABOT)} index")
+    if proc.returncode == 99:
+        pytest.skip(f"cannot mount read-only here: {proc.stderr}")
+    err = one_error_line(proc)
+    assert "Read-only file system" in err and "writable folder" in err
+
+
+def test_an_index_path_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "a.txt").write_text("Penguins waddle in Antarctica.")
+    (tmp_path / "afile").write_text("not a folder")
+    for args in (["ask", QUESTION], ["index"]):
+        proc = run_qabot(*args, "--index", str(tmp_path / "afile"))
+        err = one_error_line(proc)
+        assert "is a file, not a folder" in err and "QABOT_INDEX" in err
+
+
+def test_an_index_deleted_while_answering_is_one_error_line(real_settings: Settings) -> None:
+    assert run_qabot("index").returncode == 0
+    # The real CLI, with the index removed once the snapshot is loaded, as the question
+    # encoder loads.
+    when = "__init__"
+    code = (
+        "import shutil, sys\n"
+        "from qabot.embed import OnnxEmbedder\n"
+        f"real = OnnxEmbedder.{when}\n"
+        "def doomed(self, *a, **k):\n"
+        f"    shutil.rmtree({str(real_settings.index)!r}, ignore_errors=True)\n"
+        "    return real(self, *a, **k)\n"
+        f"OnnxEmbedder.{when} = doomed\n"
+        "from qabot.cli import main\n"
+        f"sys.argv = ['qabot', 'ask', {QUESTION!r}]\n"
+        "main()\n")
+    py = str(Path(QABOT[0]).parent / "python")
+    proc = subprocess.run([py, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    err = one_error_line(proc)
+    assert "qabot index" in err
+
+
+def test_a_question_that_is_not_utf8_is_one_error_line() -> None:
+    proc = subprocess.run([*QABOT, "ask", os.fsdecode(b"caf\xe9 au lait?")], capture_output=True,
+                          text=True, env=dict(os.environ))
+    err = one_error_line(proc)
+    assert "not valid UTF-8" in err
