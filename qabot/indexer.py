@@ -231,16 +231,33 @@ def _committed(
     problems = store.check_generation(index_dir, manifest)
     hashes = None if problems else _hashes(index_dir, manifest)
     if hashes is None:
-        # Damaged: go back to the newest whole generation (the previous one is kept for
-        # readers), so only what changed since it is embedded again; else start from the seeds.
-        damage = problems[0] if problems else f"{manifest['passages']} can't be read"
-        manifest = None if rebuild else store.recover(index_dir)
-        if manifest is None or (hashes := _hashes(index_dir, manifest)) is None:
-            log(f"The index is damaged ({damage}): rebuilding it from the seeds.")
-            return None, None
-        log(f"The index is damaged ({damage}): recovered generation {manifest['generation']} "
-            f"({manifest['article_count']} articles); bringing it up to date.")
+        damage = store.first_problem(problems) if problems else f"{manifest['passages']} can't be read"
+        return _repair(index_dir, manifest, problems, damage, log, rebuild)
     return manifest, hashes
+
+
+def _repair(
+    index_dir: Path, damaged: dict[str, Any], problems: Mapping[str, str], damage: str, log: Log,
+    rebuild: bool,
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """The manifest and hashes to build on when the current generation is damaged: the newest
+    whole generation (the previous one is kept for readers), so only what changed since it is
+    embedded again; else, when only BM25 is lost, the same generation without it (rebuilt from
+    the stored passages); else nothing: a fresh build from the seeds."""
+    if not rebuild:
+        recovered = store.recover(index_dir)
+        hashes = None if recovered is None else _hashes(index_dir, recovered)
+        if recovered is not None and hashes is not None:
+            log(f"The index is damaged ({damage}): recovered generation {recovered['generation']} "
+                f"({recovered['article_count']} articles); bringing it up to date.")
+            return recovered, hashes
+        lexical = set(store.lexical_files(damaged))
+        hashes = _hashes(index_dir, damaged) if problems and set(problems) <= lexical else None
+        if hashes is not None:
+            log(f"The index is damaged ({damage}): rebuilding its BM25 part (nothing is re-embedded).")
+            return store.drop_lexical(index_dir, damaged), hashes
+    log(f"The index is damaged ({damage}): rebuilding it from the seeds.")
+    return None, None
 
 
 def _hashes(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str] | None:

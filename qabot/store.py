@@ -349,12 +349,12 @@ def load_snapshot(
         stamp = manifest_stamp(index_dir)
         layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
         problems = check_generation(index_dir, manifest)
-        if problems and manifest_stamp(index_dir) == stamp:
-            raise IndexDamaged(f"the index in {index_dir} is damaged ({problems[0]}); "
+        if problems and _current_generation(index_dir) == manifest["generation"]:
+            raise IndexDamaged(f"the index in {index_dir} is damaged ({first_problem(problems)}); "
                                "run `qabot index` to repair it")
         try:
             if problems:
-                raise FileNotFoundError(problems[0])
+                raise FileNotFoundError(first_problem(problems))
             index = vectors.read(index_dir / manifest["vectors"], layout, for_update=writable)
             catalog = Catalog(index_dir / manifest["passages"])
             rows = read_rows(index_dir / manifest["rows"])
@@ -386,6 +386,16 @@ def load_snapshot(
 # FAISS raises RuntimeError on a short read; numpy ValueError/EOFError; json a ValueError.
 _UNREADABLE = (RuntimeError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
                sqlite3.DatabaseError)
+
+
+def _current_generation(index_dir: Path) -> int | None:
+    """The generation manifest.json names now (a file gone from the one we read may only mean
+    writers committed twice since: then it differs)."""
+    try:
+        manifest = load_manifest(index_dir)
+    except IndexIncompatible:
+        return None
+    return None if manifest is None else manifest.get("generation")
 
 
 def manifest_stamp(index_dir: Path) -> tuple[int, int]:
@@ -502,24 +512,48 @@ def _generations(index_dir: Path) -> list[int]:
     return [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit() and p.is_dir()]
 
 
-def check_generation(index_dir: Path, manifest: dict[str, Any]) -> list[str]:
-    """What is wrong with the files this manifest names (empty: nothing found). Cheap: it
-    checks that they are there, not every byte."""
-    problems = []
+def check_generation(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with the files this manifest names: file -> "is missing"... (empty:
+    nothing found). Cheap: it checks that they are there and whole, not every byte."""
+    problems: dict[str, str] = {}
     sizes = manifest.get("sizes") or {}
     for name in generation_files(manifest):
         try:
             size = (index_dir / name).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
-            problems.append(f"{name} is missing")
+            problems[name] = "is missing"
             continue
         if name in sizes and size != sizes[name]:
-            problems.append(f"{name} has {size} bytes where {sizes[name]} were written")
+            problems[name] = f"has {size} bytes where {sizes[name]} were written"
         elif why := _header_problem(index_dir / name, size):
-            problems.append(f"{name} {why}")
+            problems[name] = why
         elif name == manifest["vectors"] and name not in sizes and size < _least_vector_bytes(manifest):
-            problems.append(f"{name} is truncated")
+            problems[name] = "is truncated"
     return problems
+
+
+def first_problem(problems: Mapping[str, str]) -> str:
+    """"gen-000007/bm25.npz is missing": the first of check_generation's findings, for a message."""
+    name, why = next(iter(problems.items()))
+    return f"{name} {why}"
+
+
+def lexical_files(manifest: dict[str, Any]) -> list[str]:
+    """The BM25 part's files a manifest names, relative to the index folder."""
+    entry = manifest.get("bm25") or {}
+    return [entry[k] for k in ("matrix", "vocab") if k in entry]
+
+
+def drop_lexical(index_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Make current the same generation without its (damaged) BM25 part, which the caller then
+    rebuilds from the stored passages (meanwhile a reader answers by meaning only, and a BM25
+    or hybrid search says to run `qabot index`). The caller holds the write lock."""
+    gone = set(lexical_files(manifest))
+    entry = {k: v for k, v in (manifest.get("bm25") or {}).items() if k not in ("matrix", "vocab")}
+    sizes = {k: v for k, v in (manifest.get("sizes") or {}).items() if k not in gone}
+    manifest = dict(manifest, bm25=entry, sizes=sizes)
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    return manifest
 
 
 def _least_vector_bytes(manifest: dict[str, Any]) -> int:
@@ -560,9 +594,7 @@ def _header_problem(path: Path, size: int) -> str | None:
 
 def generation_files(manifest: dict[str, Any]) -> list[str]:
     """The data files a manifest names, relative to the index folder."""
-    names = [manifest["vectors"], manifest["passages"], manifest["rows"]]
-    entry = manifest.get("bm25") or {}
-    return names + [entry[k] for k in ("matrix", "vocab") if k in entry]
+    return [manifest["vectors"], manifest["passages"], manifest["rows"], *lexical_files(manifest)]
 
 
 def recover(index_dir: Path) -> dict[str, Any] | None:

@@ -189,6 +189,29 @@ def test_a_damaged_generation_falls_back_to_the_previous_one_and_embeds_only_the
     assert len(snap.articles) == 4 and snap.vectors.ntotal == snap.manifest["passage_count"]
 
 
+@pytest.mark.parametrize("name", ["bm25.npz", "bm25-vocab.json"])
+def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
+    env: tuple[Settings, FakeEmbedder], name: str
+) -> None:
+    settings, fake = env
+    index(settings, fake)  # one generation: nothing older to go back to
+    lexical = store.load_snapshot(settings.index, tokens=True).lexical
+    assert lexical is not None
+    vocab, ids = dict(lexical.vocab), lexical.ids.tolist()  # copies: the arrays map the file
+    del lexical
+    (settings.index / "gen-000001" / name).unlink()
+    (settings.index / "gen-000001" / name).write_bytes(b"")
+    fake.embedded.clear()
+    messages: list[str] = []
+    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    assert report.committed and report.unchanged == 3 and fake.embedded == []
+    assert any("rebuilding its BM25 part" in m for m in messages), messages
+    after = store.load_snapshot(settings.index, tokens=True).lexical
+    assert after is not None and after.vocab == vocab and after.ids.tolist() == ids
+    hits = search(Retriever(settings.index, embedder=fake), "football cup final", 1, mode="bm25")
+    assert hits[0].doc_id == "1.txt"
+
+
 def test_a_deleted_model_export_is_one_error_line_and_qabot_index_exports_it_again(
     real_settings: Settings,
 ) -> None:
