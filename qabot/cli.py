@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,6 +32,34 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo(_interrupted(ctx.obj or {}), err=True)
             sys.exit(130)
+        except OSError as err:  # the machine's doing (disk full, read-only...), not the user's
+            click.echo(f"Error: {_os_error(err, ctx.obj or {})}", err=True)
+            sys.exit(1)
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space and run it again",
+    errno.EDQUOT: "free some space (the disk quota is used up) and run it again",
+    errno.EROFS: "point --index / QABOT_INDEX at a writable folder",
+    errno.EACCES: "check the permissions, or point --index / QABOT_INDEX at a folder you can write",
+    errno.EPERM: "check the permissions, or point --index / QABOT_INDEX at a folder you can write",
+}
+
+
+def _os_error(err: OSError, obj: dict[str, Any]) -> str:
+    """One line for an error of the file system: what failed, on what, what to do, and what
+    became of the index (a commit is one rename, so it is the old one or a whole new one)."""
+    what = err.strerror or str(err)
+    if err.filename is not None:
+        what += f": {os.fsdecode(err.filename)!r}"
+    hint = _OS_HINTS.get(err.errno or 0, "check that path and run it again")
+    state = ""
+    if "index" in obj:
+        from .store import manifest_stamp
+
+        state = ("; the index is as it was before this run" if manifest_stamp(obj["index"]) == obj["stamp"]
+                 else "; a new index generation was committed before it")
+    return f"{what}; {hint}{state}"
 
 
 def _interrupted(obj: dict[str, Any]) -> str:
@@ -178,6 +208,10 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
     from .retrieve import check_question
 
     settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
+    if not question.isascii() and any("\udc80" <= c <= "\udcff" for c in question):
+        # bytes that are not UTF-8 reach argv as lone surrogates, which nothing can encode
+        raise BadQuestion("the question is not valid UTF-8 text; check your terminal's "
+                          "encoding (locale) and type it again")
     check_question(question)
     if since is not None and until is not None and since > until:
         raise BadQuestion(f"--since {since:%Y-%m-%d} is later than --until {until:%Y-%m-%d}, "
@@ -269,8 +303,6 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
       QABOT_TELEGRAM_TOKEN=123456:ABC... qabot bot
       qabot bot --seeds ~/news --index ~/news-index --watch
     """
-    import os
-
     from .bot import run_bot, token_from_env
 
     settings = _settings(ctx, seeds=seeds, index=index_dir)

@@ -159,6 +159,10 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        problem = encoder_problem(folder)
+        if problem:  # deleted, or half of it: say what restores it rather than a traceback
+            raise ModelUnavailable(f"the model export {folder} {problem}; run `qabot index` "
+                                   "to export it again")
         meta = json.loads((folder / "encoder.json").read_text())
         if meta.get("format_version") != ENCODER_FORMAT:
             raise IndexIncompatible(
@@ -206,6 +210,25 @@ class OnnxEmbedder:
         if not texts:
             return []
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+
+_ENCODER_FILES = ("encoder.json", "model.onnx", "tokenizer.json")
+
+
+def encoder_problem(folder: Path) -> str | None:
+    """What is wrong with an exported model folder (None: its files are there and encoder.json
+    reads); cheap, for `qabot index` to notice one to export again."""
+    for name in _ENCODER_FILES:
+        path = folder / name
+        if not path.is_file() or path.stat().st_size == 0:
+            return "is missing" if not folder.is_dir() else f"lacks {name}"
+    try:
+        meta = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
+        if not all(k in meta for k in ("model", "dim", "inputs", "max_seq_length")):
+            return "has an incomplete encoder.json"
+    except (ValueError, UnicodeDecodeError):
+        return "has a damaged encoder.json"
+    return None
 
 
 def _pooling_mode(model: Any) -> str:

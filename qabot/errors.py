@@ -23,6 +23,21 @@ class IndexIncompatible(QabotError):
     """The index on disk was built with another format, model, dimension or chunker."""
 
 
+class IndexDamaged(IndexIncompatible):
+    """A file of the committed index is missing, truncated or unreadable; `qabot index` repairs it.
+
+    A subclass of IndexIncompatible: whoever refuses an index it can't use refuses this too.
+    """
+
+
+class ManifestDamaged(IndexDamaged):
+    """manifest.json itself can't be read; the generation folders may still be whole."""
+
+
+class IndexFolderError(QabotError):
+    """The index path can't hold an index: it is a file, not a folder."""
+
+
 class IndexLocked(QabotError):
     """Another process holds the index lock and we were told not to wait."""
 

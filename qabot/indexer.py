@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,15 @@ from . import bm25, headline, store, vectors
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder, encoder_folder, model_id
-from .errors import NothingToIndex
+from .embed import (
+    Embedder,
+    OnnxEmbedder,
+    TorchEmbedder,
+    encoder_folder,
+    encoder_problem,
+    model_id,
+)
+from .errors import IndexDamaged, IndexIncompatible, ManifestDamaged, NothingToIndex
 
 Log = Callable[[str], None]
 # How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
@@ -161,7 +169,9 @@ def run_index(
         # diff the folder as it is now, or it would commit the view from before the wait
         # (bringing back an article deleted meanwhile, or undoing an edit).
         articles, bad = read_corpus(settings.seeds, max_file_bytes(settings))
-        manifest, hashes = _committed(index_dir, log)
+        manifest, hashes = _committed(index_dir, log, rebuild)
+        if embedder is None and manifest is not None:
+            _restore_encoder(settings, manifest, log)
         the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
         report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)
         if not articles and not the_plan.unchanged:
@@ -187,24 +197,94 @@ def run_index(
     return report
 
 
-def _committed(index_dir: Path, log: Log) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+def _committed(
+    index_dir: Path, log: Log, rebuild: bool = False
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
     """The committed manifest and its articles' hashes (upgrading an older format in place);
-    (None, None) when there is no index or it can't be read: a rebuild then replaces it."""
+    (None, None) when there is no index, or none worth keeping: a fresh build replaces it.
+
+    A damaged manifest.json is recovered from the newest intact generation, so only what
+    changed since that generation is embedded again; `rebuild` starts clean instead. Only
+    damage is handled here: any other error is a bug and propagates.
+    """
     try:
         manifest = store.load_manifest(index_dir)
-        if manifest is not None and manifest.get("format_version") == 1:
-            log("Upgrading the index to the current format (nothing is re-embedded)…")
-            manifest = store.upgrade(index_dir)
-        if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
-            return manifest, None
+    except ManifestDamaged as err:
+        if rebuild:
+            log(f"{err}: starting a new index.")
+            return None, None
+        manifest = store.recover(index_dir)
+        if manifest is None:
+            log(f"{err}: no intact generation to recover, rebuilding from the seeds.")
+            return None, None
+        log(f"The manifest was damaged: recovered generation {manifest['generation']} "
+            f"({manifest['article_count']} articles, committed {manifest.get('committed_at')}).")
+    except IndexIncompatible:
+        if not rebuild:
+            raise
+        return None, None  # another program's folder: --rebuild replaces it, as its message says
+    if manifest is not None and manifest.get("format_version") == 1:
+        log("Upgrading the index to the current format (nothing is re-embedded)…")
+        manifest = store.upgrade(index_dir)
+    if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
+        return manifest, None
+    problems = store.check_generation(index_dir, manifest)
+    hashes = None if problems else _hashes(index_dir, manifest)
+    if hashes is None:
+        damage = store.first_problem(problems) if problems else f"{manifest['passages']} can't be read"
+        return _repair(index_dir, manifest, problems, damage, log, rebuild)
+    return manifest, hashes
+
+
+def _repair(
+    index_dir: Path, damaged: dict[str, Any], problems: Mapping[str, str], damage: str, log: Log,
+    rebuild: bool,
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """The manifest and hashes to build on when the current generation is damaged: the newest
+    whole generation (the previous one is kept for readers), so only what changed since it is
+    embedded again; else, when only BM25 is lost, the same generation without it (rebuilt from
+    the stored passages); else nothing: a fresh build from the seeds."""
+    if not rebuild:
+        recovered = store.recover(index_dir)
+        hashes = None if recovered is None else _hashes(index_dir, recovered)
+        if recovered is not None and hashes is not None:
+            log(f"The index is damaged ({damage}): recovered generation {recovered['generation']} "
+                f"({recovered['article_count']} articles); bringing it up to date.")
+            return recovered, hashes
+        lexical = set(store.lexical_files(damaged))
+        hashes = _hashes(index_dir, damaged) if problems and set(problems) <= lexical else None
+        if hashes is not None:
+            log(f"The index is damaged ({damage}): rebuilding its BM25 part (nothing is re-embedded).")
+            return store.drop_lexical(index_dir, damaged), hashes
+    log(f"The index is damaged ({damage}): rebuilding it from the seeds.")
+    return None, None
+
+
+def _hashes(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str] | None:
+    """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
+    try:
         catalog = store.Catalog(index_dir / manifest["passages"])
-        try:
-            return manifest, catalog.hashes()
-        finally:
-            catalog.close()
-    except Exception as err:  # unreadable: a rebuild replaces it
-        log(f"Existing index unreadable ({err}); rebuilding.")
-        return None, None
+    except FileNotFoundError:
+        return None
+    try:
+        return catalog.hashes()
+    except IndexDamaged:
+        return None
+    finally:
+        catalog.close()
+
+
+def _restore_encoder(settings: Settings, manifest: dict[str, Any], log: Log) -> None:
+    """Export the model again when the folder the manifest names is missing or damaged
+    (questions are encoded with it)."""
+    folder = manifest.get("encoder")
+    if not folder or folder != encoder_folder(model_id(settings.model)):
+        return  # none, or another model's: the rebuild this calls for exports anew
+    problem = encoder_problem(settings.index / folder)
+    if problem:
+        log(f"The model export {folder} {problem}: exporting it again.")
+        shutil.rmtree(settings.index / folder, ignore_errors=True)
+        _load_embedder(settings, settings.index, log)
 
 
 def _layout_current(manifest: dict[str, Any], settings: Settings) -> bool:

@@ -27,6 +27,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from . import bm25, vectors
-from .errors import IndexIncompatible, IndexLocked, IndexNotFound
+from .errors import (
+    IndexDamaged,
+    IndexFolderError,
+    IndexIncompatible,
+    IndexLocked,
+    IndexNotFound,
+    ManifestDamaged,
+)
 
 FORMAT = "qabot-index"
 FORMAT_VERSION = 2  # 1: one IndexFlatIP + passages.jsonl + articles in the manifest (upgrade())
@@ -98,23 +106,55 @@ class Changes:
 
 
 def load_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The committed manifest, or None when the folder holds no index yet."""
+    """The committed manifest, or None when the folder holds no index yet.
+
+    Raises ManifestDamaged when the file can't be read as a qabot manifest (`qabot index`
+    then recovers the newest intact generation, see recover()), IndexIncompatible when it is
+    another program's.
+    """
+    return _parse_manifest(index_dir / MANIFEST, index_dir)
+
+
+def _parse_manifest(path: Path, index_dir: Path) -> dict[str, Any] | None:
     try:
-        raw = (index_dir / MANIFEST).read_text(encoding="utf-8")
+        raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        check_index_folder(index_dir)
+        raise
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text") from None
     try:
         manifest = json.loads(raw)
     except json.JSONDecodeError:
-        raise IndexIncompatible(
-            f"{index_dir / MANIFEST} is not valid JSON; run `qabot index --rebuild`"
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _damaged(path, "not valid JSON") from None
+    if not isinstance(manifest, dict):
+        raise _damaged(path, "not a JSON object")
+    if manifest.get("format") != FORMAT:
         raise IndexIncompatible(
             f"{index_dir} does not hold a qabot index; point --index at another folder "
             "or run `qabot index --rebuild` to replace it"
         )
+    if manifest.get("format_version") == FORMAT_VERSION:
+        missing = [k for k in _REQUIRED if k not in manifest]
+        model = manifest.get("model")
+        if not isinstance(model, dict) or "name" not in model or "dim" not in model:
+            missing.append("model")
+        if missing:
+            raise _damaged(path, f"it lacks {', '.join(missing)}")
     return manifest
+
+
+# What every reader of a format-2 manifest relies on.
+_REQUIRED = ("generation", "passage_count", "article_count", "vectors", "passages", "rows", "next_id")
+
+
+def _damaged(path: Path, why: str) -> ManifestDamaged:
+    return ManifestDamaged(
+        f"{path} is damaged ({why}); run `qabot index` to recover the newest intact generation "
+        "(or `qabot index --rebuild` to start again from the seeds)"
+    )
 
 
 def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str | None) -> None:
@@ -153,8 +193,12 @@ class Catalog:
         self._lock = threading.Lock()
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as err:  # incl. OperationalError: the file went away
+            raise IndexDamaged(f"{self.path} can't be read ({err}); run `qabot index` to "
+                               "repair the index") from None
 
     def passages(self, ids: Sequence[int]) -> list[PassageRecord]:
         """These passages, in the order asked; unknown ids are left out."""
@@ -304,7 +348,13 @@ def load_snapshot(
         check_compatible(manifest, index_dir, model)
         stamp = manifest_stamp(index_dir)
         layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
+        problems = check_generation(index_dir, manifest)
+        if problems and _current_generation(index_dir) == manifest["generation"]:
+            raise IndexDamaged(f"the index in {index_dir} is damaged ({first_problem(problems)}); "
+                               "run `qabot index` to repair it")
         try:
+            if problems:
+                raise FileNotFoundError(first_problem(problems))
             index = vectors.read(index_dir / manifest["vectors"], layout, for_update=writable)
             catalog = Catalog(index_dir / manifest["passages"])
             rows = read_rows(index_dir / manifest["rows"])
@@ -313,6 +363,10 @@ def load_snapshot(
             # A writer committed and removed this generation between our two reads: retry.
             time.sleep(0.05 * (attempt + 1))
             continue
+        except _UNREADABLE as err:  # what FAISS, numpy, zipfile and json say of a damaged file
+            raise IndexDamaged(f"the index in {index_dir} is damaged (a file of generation "
+                               f"{manifest['generation']} can't be read: {type(err).__name__}); "
+                               "run `qabot index` to repair it") from None
         dim, count = manifest["model"]["dim"], manifest["passage_count"]
         if index.d != dim or index.ntotal != count or len(rows.ids) != count:
             raise IndexIncompatible(
@@ -325,14 +379,30 @@ def load_snapshot(
                 f"the manifest {count}); run `qabot index --rebuild`"
             )
         return Snapshot(manifest, index, layout, catalog, rows, stamp, lexical)
-    raise IndexIncompatible(f"index at {index_dir} keeps changing or lost its files; retry")
+    raise IndexDamaged(f"the index in {index_dir} keeps changing or lost its files; retry, "
+                       "or run `qabot index` to repair it")
+
+
+# FAISS raises RuntimeError on a short read; numpy ValueError/EOFError; json a ValueError.
+_UNREADABLE = (RuntimeError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
+               sqlite3.DatabaseError)
+
+
+def _current_generation(index_dir: Path) -> int | None:
+    """The generation manifest.json names now (a file gone from the one we read may only mean
+    writers committed twice since: then it differs)."""
+    try:
+        manifest = load_manifest(index_dir)
+    except IndexIncompatible:
+        return None
+    return None if manifest is None else manifest.get("generation")
 
 
 def manifest_stamp(index_dir: Path) -> tuple[int, int]:
     """A cheap fingerprint of the committed manifest, to notice a new generation."""
     try:
         st = (index_dir / MANIFEST).stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return (0, 0)
     return (st.st_mtime_ns, st.st_size)
 
@@ -370,17 +440,40 @@ def commit(
     Order matters: data files written and fsynced, then the manifest written to a temporary
     name, fsynced, and renamed over the old one. The rename is the commit.
     """
-    previous = load_manifest(index_dir)
-    generation = (previous or {}).get("generation", 0) + 1
-    gen = f"gen-{generation:06d}"
-    gen_dir = index_dir / gen
-    shutil.rmtree(gen_dir, ignore_errors=True)  # leftovers of a run that died before commit
+    try:
+        previous = load_manifest(index_dir)
+    except IndexIncompatible:  # damaged or another program's: this commit replaces it
+        previous = None
+    # Past every generation on disk, not only the previous manifest's: after a damaged
+    # manifest the folders may be further along than anything it could tell us.
+    done = (previous or {}).get("generation", 0)
+    for number in _generations(index_dir):
+        if previous is not None and number > done:  # leftovers of a run that died before commit
+            shutil.rmtree(index_dir / f"gen-{number:06d}", ignore_errors=True)
+    generation = max([done, *_generations(index_dir)]) + 1
+    gen_dir = index_dir / f"gen-{generation:06d}"
     gen_dir.mkdir(parents=True)
+    try:
+        manifest = _write_generation(gen_dir, generation, manifest, index, layout, changes, base,
+                                     lexical)
+    except BaseException:  # disk full, Ctrl-C...: a half-written generation only takes space
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    _collect_garbage(index_dir, manifest, previous)
+    return manifest
+
+
+def _write_generation(
+    gen_dir: Path, generation: int, manifest: dict[str, Any], index: Any, layout: vectors.Layout,
+    changes: Changes, base: Snapshot | None, lexical: bm25.Lexical | None,
+) -> dict[str, Any]:
+    """Write and fsync a generation's files, its manifest copy last; returns that manifest."""
+    gen = gen_dir.name
     vectors.write(index, gen_dir / VECTORS)
     rows, articles = _write_catalog(gen_dir / DB, changes, base)
     np.savez(gen_dir / ROWS, ids=rows.ids, doc=rows.doc, day=rows.day)
     if len(rows.ids) != index.ntotal:
-        shutil.rmtree(gen_dir, ignore_errors=True)
         raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
     written = [VECTORS, DB, ROWS]
     if lexical is not None:
@@ -392,19 +485,136 @@ def commit(
                     generation=generation, passage_count=len(rows.ids), article_count=articles,
                     vectors=f"{gen}/{VECTORS}", vectors_index=layout.as_dict(),
                     passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
+                    # what check_generation compares: a truncated file shows at a stat()
+                    sizes={f"{gen}/{n}": (gen_dir / n).stat().st_size for n in written},
                     committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name in written:
         fsync_path(gen_dir / name)
-    fsync_path(gen_dir)
-    tmp = index_dir / f".{MANIFEST}.tmp"
+    # A copy of the manifest inside the generation, written once its data is on disk: the
+    # folder then describes itself, and a damaged manifest.json can be recovered from it.
+    _write_json_durably(gen_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _write_json_durably(path: Path, manifest: dict[str, Any]) -> None:
+    """Write to a temporary name, fsync, rename over `path`, fsync the folder: all or nothing."""
+    tmp = path.parent / f".{path.name}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1, ensure_ascii=False)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, index_dir / MANIFEST)
-    fsync_path(index_dir)
-    _collect_garbage(index_dir, manifest, previous)
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def _generations(index_dir: Path) -> list[int]:
+    """The numbers of the gen-NNNNNN folders in the index folder."""
+    return [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit() and p.is_dir()]
+
+
+def check_generation(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with the files this manifest names: file -> "is missing"... (empty:
+    nothing found). Cheap: it checks that they are there and whole, not every byte."""
+    problems: dict[str, str] = {}
+    sizes = manifest.get("sizes") or {}
+    for name in generation_files(manifest):
+        try:
+            size = (index_dir / name).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            problems[name] = "is missing"
+            continue
+        if name in sizes and size != sizes[name]:
+            problems[name] = f"has {size} bytes where {sizes[name]} were written"
+        elif why := _header_problem(index_dir / name, size):
+            problems[name] = why
+        elif name == manifest["vectors"] and name not in sizes and size < _least_vector_bytes(manifest):
+            problems[name] = "is truncated"
+    return problems
+
+
+def first_problem(problems: Mapping[str, str]) -> str:
+    """"gen-000007/bm25.npz is missing": the first of check_generation's findings, for a message."""
+    name, why = next(iter(problems.items()))
+    return f"{name} {why}"
+
+
+def lexical_files(manifest: dict[str, Any]) -> list[str]:
+    """The BM25 part's files a manifest names, relative to the index folder."""
+    entry = manifest.get("bm25") or {}
+    return [entry[k] for k in ("matrix", "vocab") if k in entry]
+
+
+def drop_lexical(index_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Make current the same generation without its (damaged) BM25 part, which the caller then
+    rebuilds from the stored passages (meanwhile a reader answers by meaning only, and a BM25
+    or hybrid search says to run `qabot index`). The caller holds the write lock."""
+    gone = set(lexical_files(manifest))
+    entry = {k: v for k, v in (manifest.get("bm25") or {}).items() if k not in ("matrix", "vocab")}
+    sizes = {k: v for k, v in (manifest.get("sizes") or {}).items() if k not in gone}
+    manifest = dict(manifest, bm25=entry, sizes=sizes)
+    _write_json_durably(index_dir / MANIFEST, manifest)
     return manifest
+
+
+def _least_vector_bytes(manifest: dict[str, Any]) -> int:
+    """A lower bound on the size of the vectors file (for an index from before sizes were
+    recorded): an id and the smallest code of each vector."""
+    codec = vectors.Layout.from_dict(manifest.get("vectors_index")).codec
+    dim = int(manifest["model"]["dim"])
+    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(codec, max(1, dim // 8))
+    return int(manifest["passage_count"]) * (8 + code)
+
+
+def _header_problem(path: Path, size: int) -> str | None:
+    """What a file's header says is wrong with it (for an index written before sizes were
+    recorded); None when it looks whole."""
+    if size == 0:
+        return "is empty"
+    if path.suffix == ".sqlite":
+        with path.open("rb") as f:
+            head = f.read(100)
+        if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
+            return "is not an SQLite file"
+        page = int.from_bytes(head[16:18], "big")
+        page = 65536 if page == 1 else page
+        pages = int.from_bytes(head[28:32], "big")
+        # the page count is valid when "version-valid-for" matches the change counter
+        if head[92:96] == head[24:28] and pages * page > size:
+            return f"is truncated ({size} of {pages * page} bytes)"
+    elif path.suffix == ".npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                ends = [i.header_offset + 30 + len(i.filename) + i.compress_size for i in z.infolist()]
+        except zipfile.BadZipFile:
+            return "is not a whole .npz file"
+        if ends and max(ends) > size:
+            return "is truncated"
+    return None
+
+
+def generation_files(manifest: dict[str, Any]) -> list[str]:
+    """The data files a manifest names, relative to the index folder."""
+    return [manifest["vectors"], manifest["passages"], manifest["rows"], *lexical_files(manifest)]
+
+
+def recover(index_dir: Path) -> dict[str, Any] | None:
+    """Make the newest intact generation current again, from the copy of its manifest it holds;
+    returns that manifest, or None when no generation is whole. The caller holds the write lock.
+
+    "Newest" may be a generation whose run died just before its commit: its files were all
+    written and fsynced before its copy was, so it is as whole as a committed one.
+    """
+    for number in sorted(_generations(index_dir), reverse=True):
+        try:
+            manifest = _parse_manifest(index_dir / f"gen-{number:06d}" / MANIFEST, index_dir)
+        except IndexIncompatible:
+            continue
+        if (manifest is None or manifest.get("format_version") != FORMAT_VERSION
+                or manifest.get("generation") != number or check_generation(index_dir, manifest)):
+            continue
+        _write_json_durably(index_dir / MANIFEST, manifest)
+        return manifest
+    return None
 
 
 def _write_catalog(path: Path, changes: Changes, base: Snapshot | None) -> tuple[Rows, int]:
@@ -508,12 +718,24 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def check_index_folder(index_dir: Path) -> None:
+    """Refuse an index path that can't be a folder, saying what to do."""
+    for path in (index_dir, *index_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise IndexFolderError(
+                    f"{path} is a file, not a folder, so {index_dir} can't hold an index; "
+                    "point --index / QABOT_INDEX at a folder")
+            return
+
+
 class WriteLock:
     """Exclusive lock on an index folder for writers; waits (saying so) unless told not to."""
 
     def __init__(self, index_dir: Path, wait: bool = True, notify: Any = None) -> None:
         from filelock import FileLock
 
+        check_index_folder(index_dir)
         index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(index_dir / ".lock"))
         self._wait = wait

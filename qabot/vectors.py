@@ -19,7 +19,9 @@ Codecs (bytes per 384-d vector): none 1536 (float32), float16 768, sq8 384, pq 4
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -234,9 +236,18 @@ def search(index: Any, layout: Layout, query: np.ndarray, k: int,
 
 
 def write(index: Any, path: Path) -> None:
+    """Write an index file; a failed write raises OSError, as any other file write would."""
     faiss = _faiss()
 
-    faiss.write_index(index, str(path))
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as err:
+        # FAISS reports a short write as a RuntimeError ending in the C library's strerror:
+        # give it back its errno, so a full disk reads as one (see cli._os_error).
+        for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+            if f"({os.strerror(code)})" in str(err):
+                raise OSError(code, os.strerror(code), str(path)) from None
+        raise
 
 
 def read(path: Path, layout: Layout, for_update: bool = False) -> Any:
