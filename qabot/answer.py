@@ -11,7 +11,6 @@ its own are the small-talk replies and the notices.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -102,28 +101,17 @@ def respond(
     notice = _stale_notice(retriever, window, as_of)
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
-    find = functools.partial(search, retriever, q, mode=mode, since=since, until=until, as_of=as_of,
-                             tuning=tuning, answers=False)
-    passages = find(wanted, 1, min_score)
+    per = options.passages_per_article
+    passages = search(retriever, q, wanted, 1, min_score, mode=mode, since=since, until=until,
+                      as_of=as_of, tuning=tuning, answers=False, more=per - 1)
     if not passages:
         return Reply(q, "no_answer", as_of=as_of, notice=notice, window=window)
-    per = options.passages_per_article
-    more = find(wanted * per, per, min_score) if per > 1 else []
-    groups = with_more(passages, more)
+    groups = [[p, *p.more] for p in passages]
     if window is not None and options.time_bonus:
         groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
     results, scores = choose(retriever, q, groups, options.weights)
     return Reply(q, "answer", tuple(results), lead_answers(scores, options), as_of, None, notice, window)
-
-
-def with_more(results: list[Passage], more: list[Passage]) -> list[list[Passage]]:
-    """Each result with the other passages `more` has of its article, best first: the result
-    stays first (search() chose it, and with it which copy of a repeated story to show)."""
-    extra: dict[str, list[Passage]] = {}
-    for p in more:
-        extra.setdefault(p.doc_id, []).append(p)
-    return [[r, *(p for p in extra.get(r.doc_id, []) if p.start != r.start)] for r in results]
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:
@@ -178,7 +166,7 @@ def choose(
         # The article keeps its rank, score and sources; the passage shown is the one that answers.
         lead = group[0]
         shown = replace(p, rank=rank_, score=lead.score, relevance=lead.relevance,
-                        duplicates=lead.duplicates, answer_start=p.start + s, answer_end=p.start + e)
+                        duplicates=lead.duplicates, more=(), answer_start=p.start + s, answer_end=p.start + e)
         if score == NO_SENTENCE:
             shown = replace(shown, answer_start=p.start, answer_end=p.start)
         results.append(shown)

@@ -50,6 +50,9 @@ class Passage:
     # The passage's own match (what the confidence floor judges), before article evidence and
     # freshness were added to make `score`.
     relevance: float = 0.0
+    # The article's next best passages for the question (search(more=n)), best first, with the
+    # same rank; their answer span is the whole passage.
+    more: tuple[Passage, ...] = ()
 
     @property
     def answer(self) -> str:
@@ -78,9 +81,6 @@ class Retriever:
         self._encoders: dict[str, Embedder] = {}
         self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
         self._tables: Tables | None = None
-        self._qvecs: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
-        # search()'s last (question, window, …) and its scored rows: see search().
-        self.last_scores: tuple[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def snapshot(self) -> store.Snapshot:
         """The newest committed generation (reloaded only when the manifest changed)."""
@@ -119,19 +119,6 @@ class Retriever:
                     self._encoders = {key: enc}  # one model at a time: drop the old one
         return enc
 
-
-    def question_vector(self, encoder: Embedder, question: str) -> np.ndarray:
-        """The question's vector; the last few are kept, since the answer layer searches twice
-        with the same question (articles, then each article's best passages)."""
-        key = (id(encoder), question)
-        found = self._qvecs.get(key)
-        if found is None:
-            found = encoder.encode([question])[0]
-            with self._lock:
-                self._qvecs[key] = found
-                while len(self._qvecs) > 8:
-                    self._qvecs.popitem(last=False)
-        return found
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
@@ -215,8 +202,9 @@ class Tables:
 
     def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
         """True when one article nearly repeats (Jaccard from `threshold`) or contains (the
-        shorter's shingles, from `contained`) the other. Remembered per generation: the answer
-        layer walks the same articles twice per question, and popular stories recur."""
+        shorter's shingles, from `contained`) the other. Remembered per generation: the stories
+        a question brings up recur in the next questions, and each decision costs set operations
+        over thousands of shingles."""
         key = (min(doc, other), max(doc, other), threshold, contained)
         with self._lock:
             found = self._pairs.get(key)
@@ -280,6 +268,7 @@ def search(
     as_of: dt.date | None = None,
     tuning: rank.Tuning | None = None,
     answers: bool = True,
+    more: int = 0,
 ) -> list[Passage]:
     """The k best passages for the question, at most `per_article` from one article.
 
@@ -307,26 +296,33 @@ def search(
         )
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
-    qvec = retriever.question_vector(encoder, q)  # every mode needs it
+    qvec = encoder.encode([q])[0]  # every mode needs it
     as_of = as_of or dt.date.today()
-    # The answer layer asks the same question twice (its articles, then their best passages):
-    # the second time the scores are the last ones. (The pool an approximate index is asked
-    # for depends on how many results are wanted.)
-    key = (tables, q, mode, since, until, as_of, tuning, None if tables.exhaustive else k * per_article)
-    last = retriever.last_scores
-    if last is not None and last[0] == key:
-        rows, relevance, scores = last[1]
-    else:
-        allowed = tables.window(since, until, as_of)
-        rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
-        scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
-        retriever.last_scores = (key, (rows, relevance, scores))
+    allowed = tables.window(since, until, as_of)
+    rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
+    scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
     hits = _pick(tables, rows, scores, k, per_article, tuning, relevance)
     if min_score is not None:
         # The floor judges how well the passage itself matches: a fresh article on another
         # topic, or one with a strong lead elsewhere, is still no answer to this question.
         hits = [h for h in hits if h.relevance >= min_score]
-    return _to_passages(snap, tables, hits, encoder if answers else None, qvec)
+    found = _to_passages(snap, tables, hits, encoder if answers else None, qvec)
+    if more > 0:
+        extra = [_next_best(tables, rows, scores, relevance, hit, more) for hit in hits]
+        flat = _to_passages(snap, tables, [h for e in extra for h in e], None, qvec)
+        it = iter(flat)
+        found = [replace(p, more=tuple(replace(next(it), rank=p.rank) for _ in e))
+                 for p, e in zip(found, extra, strict=True)]
+    return found
+
+
+def _next_best(tables: Tables, rows: np.ndarray, scores: np.ndarray, relevance: np.ndarray,
+               hit: _Hit, n: int) -> list[_Hit]:
+    """The `n` best scored rows of the hit's article other than its own, best first."""
+    doc = int(tables.doc[hit.row])
+    at = np.flatnonzero((tables.doc[rows] == doc) & (rows != hit.row) & np.isfinite(scores))
+    at = at[np.argsort(-scores[at], kind="stable")[:n]]
+    return [_Hit(int(rows[i]), float(scores[i]), [doc], float(relevance[i])) for i in at]
 
 
 # An approximate or compressed index is asked for this many nearest passages (and BM25 for as

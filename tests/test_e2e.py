@@ -56,6 +56,13 @@ def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) ->
     enc = Retriever(real_settings.index).encoder(store.load_snapshot(real_settings.index))
     snap = store.load_snapshot(real_settings.index)
     assert max(enc.count_tokens([p.text for p in snap.passages.values()])) <= 128 - 2
+    # more=2: the shipped article's next two best passages, from the same scoring, best first
+    [seed] = [p for p in search(Retriever(real_settings.index), QUESTION, k=5, more=2)
+              if p.doc_id == SHIPPED_SEED.name]
+    assert len(seed.more) == 2 and all(m.doc_id == seed.doc_id and m.rank == seed.rank for m in seed.more)
+    assert len({seed.start, *(m.start for m in seed.more)}) == 3  # three different passages
+    assert seed.score >= seed.more[0].score >= seed.more[1].score
+    assert all(SHIPPED_SEED.read_text()[m.start : m.end] == m.text for m in seed.more)
 
 
 def test_incremental_with_the_real_model(real_settings: Settings) -> None:
