@@ -197,28 +197,29 @@ def spread(values: list[float]) -> str:
 
 
 def latency(retriever: Retriever, tuning: Tuning, options: AnswerOptions, queries: list[Query]) -> None:
-    """Warm p50/p95 of one question, k=5: before (search + dense answering sentence) vs after."""
-    def clock(fn: Callable[[Query], object]) -> tuple[float, float]:
-        times = []
-        for q in queries:
-            started = time.perf_counter()
-            fn(q)
-            times.append((time.perf_counter() - started) * 1000)
-        s = sorted(times)
-        return statistics.median(s), s[int(len(s) * 0.95)]
+    """Warm p50/p95 of one question, k=5: before (search + dense answering sentence) vs after.
+    The three paths take turns question by question, so a load that comes and goes on the
+    machine falls on all of them alike."""
+    paths: dict[str, Callable[[Query], object]] = {
+        "search only (no answering sentence)":
+            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning, answers=False),
+        "before: search + dense answering sentence":
+            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning),
+        "after: answer layer (respond)":
+            lambda q: respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options),
+    }
     for q in queries:  # warm every cache first (a running bot has them warm)
         respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options)
-    rows = {
-        "search only (no answering sentence)": clock(
-            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning, answers=False)),
-        "before: search + dense answering sentence": clock(
-            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning)),
-        "after: answer layer (respond)": clock(
-            lambda q: respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options)),
-    }
-    print("\nWarm latency per question, k=5, in process")
-    for name, (p50, p95) in rows.items():
-        print(f"  {name:<44} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for q in queries:
+        for name, run in paths.items():
+            started = time.perf_counter()
+            run(q)
+            times[name].append((time.perf_counter() - started) * 1000)
+    print("\nWarm latency per question, k=5, in process (the paths taking turns)")
+    for name, ts in times.items():
+        s = sorted(ts)
+        print(f"  {name:<44} p50 {statistics.median(s):6.1f} ms   p95 {s[int(len(s) * 0.95)]:6.1f} ms")
 
 
 def main() -> None:
