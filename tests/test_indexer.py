@@ -176,13 +176,28 @@ def test_a_crash_before_the_manifest_rename_leaves_the_previous_generation(
     before = json.loads((settings.index / "manifest.json").read_text())
     (settings.seeds / "new.txt").write_text("Penguins waddle in Antarctica.")
 
-    def boom(*a: object) -> None:
-        raise OSError("disk full")
+    commit = settings.index / "manifest.json"
+    tried: list[Path] = []
 
-    monkeypatch.setattr(store.os, "replace", boom)
+    class StoreOs:
+        """os as qabot.store sees it, but the rename onto the index's manifest (the commit) fails.
+        Only store's own name is patched: os.replace stays whole for everything else."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def replace(src: Any, dst: Any) -> None:
+            if Path(dst) == commit:
+                tried.append(Path(dst))
+                raise OSError("disk full")
+            os.replace(src, dst)
+
+    monkeypatch.setattr(store, "os", StoreOs())
     with pytest.raises(OSError, match="disk full"):
         index(settings, fake)
     monkeypatch.undo()
+    assert tried == [commit]  # it failed at the commit rename, after every other file was written
     assert json.loads((settings.index / "manifest.json").read_text()) == before
     snap = store.load_snapshot(settings.index)
     assert "new.txt" not in snap.articles and snap.vectors.ntotal == before["passage_count"]
