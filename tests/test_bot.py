@@ -130,9 +130,24 @@ def running(
     runner.thread.start()
     try:
         tg.wait_for_call("getUpdates", timeout=30)
+        assert runner.loop is not None
+        _RUNNING[:] = [(app, runner.loop)]
         yield app
     finally:
+        _RUNNING.clear()
         runner.stop()
+
+
+_RUNNING: list[tuple[Application, asyncio.AbstractEventLoop]] = []  # the bot `running` runs
+
+
+def settled(tg: FakeTelegram, timeout: float = 15) -> None:
+    """Block until the running bot has fetched every update sent so far and finished handling
+    each: Telegram forgets an update once a later getUpdates confirms it, which PTB sends only
+    after queueing the batch before; PTB marks a queued update done once its handler returned."""
+    [(app, loop)] = _RUNNING
+    wait_until(lambda: tg.pending_updates == 0, timeout)
+    asyncio.run_coroutine_threadsafe(app.update_queue.join(), loop).result(timeout)
 
 
 def expected(settings: Settings, retriever: Retriever, question: str,
@@ -164,11 +179,11 @@ PHOTO: dict[str, Any] = {"photo": [{"file_id": "p1", "file_unique_id": "u2", "wi
 VOICE: dict[str, Any] = {"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 3}}
 
 
-def exactly(tg: FakeTelegram, n: int, grace: float = 0.3) -> list[dict[str, Any]]:
-    """Wait for n sent messages, then a moment more: anything sent by then that shouldn't have
-    been (chatter, a second reply) would be an (n+1)th message."""
+def exactly(tg: FakeTelegram, n: int) -> list[dict[str, Any]]:
+    """Wait for n sent messages, then until the bot has handled every update sent: anything it
+    sent that it shouldn't have (chatter, a second reply) is then an (n+1)th message."""
     tg.wait_for_messages(n, timeout=15)
-    time.sleep(grace)
+    settled(tg)
     sent = tg.sent
     assert len(sent) == n, [m["visible_text"][:80] for m in sent]
     return sent
