@@ -15,9 +15,12 @@ Measured, in this order:
  1. full build from scratch (`qabot index`): wall s, passages/s, tokens/s; baseline: raw
     sentence-transformers encode of the same passages in-process (target qabot/raw >= 0.9);
     qabot's ONNX encoder alone on the same passages, for information
- 2. no-op re-index, 3 runs (target < 2 s)
+ 1b. `qabot index --rebuild` with the encoder already exported: the same embedding work as the
+    full build without the torch import and ONNX export, the denominator of 4
+ 2. no-op re-index, 5 runs (target: median < 2 s; best shown for information)
  3. cold `qabot ask`, 5 runs (target < 1.5 s); baseline: `python -c "import sentence_transformers"`
- 4. add one article to the index (target < 3 % of the full build)
+ 4. add one article to the index (target < 3 % of the 1b rebuild: a first build's torch import
+    and ONNX export are paid once, not by every build, so dividing by them flatters)
  5. warm in-process qabot.retrieve.search over 50 SciFact questions (p50 / p95 ms)
 
 The human-readable table goes to stdout (`--json`: one JSON object instead); progress goes to
@@ -54,7 +57,7 @@ NOOP_TARGET_S = 2.0
 ADD_ONE_TARGET_FRACTION = 0.03
 COLD_ASK_TARGET_S = 1.5
 
-NOOP_RUNS = 3
+NOOP_RUNS = 5
 ASK_RUNS = 5
 
 
@@ -146,10 +149,10 @@ def run_timed(cmd: Sequence[str], cwd: Path) -> tuple[float, str]:
     return seconds, proc.stdout
 
 
-def qabot_index(ws: Workspace) -> tuple[float, str]:
+def qabot_index(ws: Workspace, *flags: str) -> tuple[float, str]:
     """Time one `qabot index` over the workspace."""
-    return run_timed([str(qabot_exe()), "index", "--seeds", str(ws.seeds), "--index", str(ws.index)],
-                     ws.root)
+    return run_timed([str(qabot_exe()), "index", "--seeds", str(ws.seeds), "--index", str(ws.index),
+                      *flags], ws.root)
 
 
 def seed_text(source: Path, i: int) -> str:
@@ -223,6 +226,16 @@ def bench_full_build(ws: Workspace) -> dict[str, Any]:
     return {"seconds": seconds, "summary": out.strip(), "other_load": meter.share}
 
 
+def bench_rebuild(ws: Workspace) -> dict[str, Any]:
+    """`qabot index --rebuild` once the encoder is exported: every article embedded again, but
+    no torch import and no ONNX export (what the first build pays once)."""
+    log("1b. qabot index --rebuild (encoder already exported) …")
+    with CpuMeter() as meter:
+        seconds, out = qabot_index(ws, "--rebuild")
+    log(f"   {out.strip()} (wall {seconds:.1f} s)")
+    return {"seconds": seconds, "summary": out.strip(), "other_load": meter.share}
+
+
 def bench_noop(ws: Workspace) -> dict[str, Any]:
     """`qabot index` with nothing changed, NOOP_RUNS times."""
     log(f"2. no-op re-index x{NOOP_RUNS} …")
@@ -250,14 +263,14 @@ def bench_import_torch(ws: Workspace) -> float:
     return run_timed([sys.executable, "-c", "import sentence_transformers"], ws.root)[0]
 
 
-def bench_add_one(ws: Workspace, full_seconds: float) -> dict[str, Any]:
+def bench_add_one(ws: Workspace, rebuild_seconds: float) -> dict[str, Any]:
     """Drop one new article into the seeds and time the incremental `qabot index`."""
     log(f"4. add one article ({ws.spare_name}) …")
     (ws.seeds / ws.spare_name).write_text(ws.spare_text, encoding="utf-8")
     seconds, out = qabot_index(ws)
     if "1 added" not in out:
         raise SystemExit(f"expected one added article, qabot said: {out.strip()}")
-    return {"seconds": seconds, "fraction_of_full": seconds / full_seconds, "summary": out.strip()}
+    return {"seconds": seconds, "fraction_of_rebuild": seconds / rebuild_seconds, "summary": out.strip()}
 
 
 def bench_warm_queries(index: Path, questions: Sequence[str]) -> dict[str, Any]:
@@ -319,10 +332,11 @@ def measure(ws: Workspace, questions: Sequence[str]) -> dict[str, Any]:
     """Every measurement, in an order where none disturbs the next (torch is imported last)."""
     full = bench_full_build(ws)
     texts, encoder = stored_passages(ws.index)
+    rebuild = bench_rebuild(ws)
     noop = bench_noop(ws)
     ask = bench_cold_ask(ws, questions[0])
     ask["import_sentence_transformers_s"] = bench_import_torch(ws)
-    add = bench_add_one(ws, full["seconds"])
+    add = bench_add_one(ws, rebuild["seconds"])
     warm = bench_warm_queries(ws.index, questions)
     onnx, onnx_vecs = bench_onnx_encoder(ws.index, encoder, texts)
     raw, raw_vecs = bench_raw_st(texts)
@@ -335,7 +349,7 @@ def measure(ws: Workspace, questions: Sequence[str]) -> dict[str, Any]:
                 min_cosine_to_raw=float((onnx_vecs * raw_vecs).sum(axis=1).min()))
     full["ratio_to_raw"] = full["passages_per_s"] / raw["passages_per_s"]
     return {"full_build": full, "raw_sentence_transformers": raw, "qabot_onnx_encoder": onnx,
-            "noop_reindex": noop, "add_one": add, "cold_ask": ask, "warm_search": warm}
+            "rebuild": rebuild, "noop_reindex": noop, "add_one": add, "cold_ask": ask, "warm_search": warm}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -373,6 +387,7 @@ def checks(r: dict[str, Any]) -> list[Check]:
     """The figures to print, each with its target and verdict."""
     full, raw, onnx = r["full_build"], r["raw_sentence_transformers"], r["qabot_onnx_encoder"]
     noop, add, ask, warm = r["noop_reindex"], r["add_one"], r["cold_ask"], r["warm_search"]
+    rebuild = r["rebuild"]
 
     def rate(d: dict[str, Any]) -> str:
         return f"{d['passages_per_s']:.1f} p/s, {d['tokens_per_s']:,.0f} tok/s"
@@ -395,13 +410,14 @@ def checks(r: dict[str, Any]) -> list[Check]:
         Check(s1, "info: min cosine ONNX vs raw vectors", f"{onnx['min_cosine_to_raw']:.5f}"),
         Check(s1, "info: other load during build | ONNX | raw",
               " | ".join(_percent(x["other_load"]) for x in (full, onnx, raw))),
-        Check(s2, f"best of {NOOP_RUNS}", f"{noop['best_s']:.2f} s", f"< {NOOP_TARGET_S:g} s",
-              noop["best_s"] < NOOP_TARGET_S),
+        Check(s1, "qabot index --rebuild, encoder exported: wall", f"{rebuild['seconds']:.1f} s"),
+        Check(s2, f"info: best of {NOOP_RUNS}", f"{noop['best_s']:.2f} s"),
         Check(s2, f"median of {NOOP_RUNS}", f"{noop['median_s']:.2f} s", f"< {NOOP_TARGET_S:g} s",
               noop["median_s"] < NOOP_TARGET_S),
         Check(s3, "qabot index: wall", f"{add['seconds']:.2f} s"),
-        Check(s3, "as a share of the full build", f"{add['fraction_of_full'] * 100:.1f} %",
-              f"< {ADD_ONE_TARGET_FRACTION * 100:g} %", add["fraction_of_full"] < ADD_ONE_TARGET_FRACTION),
+        Check(s3, "as a share of the --rebuild", f"{add['fraction_of_rebuild'] * 100:.1f} %",
+              f"< {ADD_ONE_TARGET_FRACTION * 100:g} %",
+              add["fraction_of_rebuild"] < ADD_ONE_TARGET_FRACTION),
         Check(s4, f"median of {ASK_RUNS}", f"{ask['median_s']:.2f} s", f"< {COLD_ASK_TARGET_S:g} s",
               ask["median_s"] < COLD_ASK_TARGET_S),
         Check(s4, f"p90 of {ASK_RUNS}", f"{ask['p90_s']:.2f} s", f"< {COLD_ASK_TARGET_S:g} s",

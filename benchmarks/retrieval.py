@@ -191,7 +191,13 @@ def recency_cost(retriever: Retriever, queries: list[Query], margins: list[float
     tables = retriever.tables(snap)
     rng = np.random.default_rng(0)
     base = 738000  # 2021-08
-    tables.dates = [dt.date.fromordinal(base + int(x)) for x in rng.integers(0, 1000, len(tables.docs))]
+    # one random day per article, on its every row (the prior) and for its date (tie-breaks)
+    nums = np.unique(tables.doc)
+    day_of = np.zeros(int(nums.max()) + 1 if len(nums) else 0, dtype=np.int64)
+    day_of[nums] = base + rng.integers(0, 1000, len(nums))
+    tables.day = day_of[tables.doc]
+    tables.max_day = int(tables.day.max()) if len(tables.day) else 0
+    tables.date = lambda num: dt.date.fromordinal(int(day_of[num]))  # type: ignore[method-assign]
     out = {m: evaluate(retriever, queries, "hybrid", rank.Tuning(recency_margin=m),
                        answers=False)["ndcg@10"] for m in margins}
     retriever._tables = None
@@ -221,21 +227,26 @@ def duplicates(retriever: Retriever, corpus: Path, sample: int = 300) -> dict[st
     """Shingle Jaccard of near-duplicate variants vs the most similar distinct abstract."""
     snap = retriever.snapshot()
     tables = retriever.tables(snap)
+    if not tables.exhaustive:
+        raise SystemExit("--duplicates needs an exact (flat) index: it compares article vectors")
     rng = np.random.default_rng(0)
-    picks = rng.choice(len(tables.docs), size=min(sample, len(tables.docs)), replace=False)
+    nums = np.unique(tables.doc)
+    picks = rng.choice(nums, size=min(sample, len(nums)), replace=False)
+    # the article of each matrix row (matrix rows follow FAISS's order, not always the rows')
+    matrix_doc = tables.doc if tables.matrix_rows is None else tables.doc[tables.matrix_rows]
     out: dict[str, list[float]] = {"distinct: nearest by meaning": []}
     for n in picks.tolist():
-        doc = tables.docs[n]
+        doc = tables.articles([n])[n].doc_id
         text = (corpus / doc).read_text(encoding="utf-8")
         mine = rank.shingles(text)
         for name, variant in variants(text, rng).items():
             out.setdefault(name, []).append(rank.jaccard(mine, rank.shingles(variant)))
         # the nearest other abstract by mean passage vector: the hardest distinct pair
-        rows = np.flatnonzero(tables.doc == n)
+        rows = np.flatnonzero(matrix_doc == n)
         centre = tables.matrix[rows].mean(axis=0)
         sims = tables.matrix @ centre
-        sims[tables.doc == n] = -np.inf
-        other = int(tables.doc[int(np.argmax(sims))])
+        sims[matrix_doc == n] = -np.inf
+        other = int(matrix_doc[int(np.argmax(sims))])
         out["distinct: nearest by meaning"].append(rank.jaccard(tables.shingles(n),
                                                                 tables.shingles(other)))
     return out

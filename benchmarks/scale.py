@@ -7,7 +7,8 @@
 
 N passages (random unit 384-d vectors shaped like a news corpus, see synthetic.py; synthetic
 texts, titles and dates, 10 passages an article) are committed through qabot's own code
-(vectors.choose / new_index / add, store.commit), with the vector index the settings pick at that
+(vectors.choose / new_index / add, store.commit; with --cold-ask also written as seed files),
+with the vector index the settings pick at that
 size ([vectors] in config/qabot.toml, or --type/--codec). Then a fresh process loads the index
 with qabot's Retriever and asks 1,000 questions through `search()` (dense mode, k=10, the
 question's vector given: the model is not what is measured here), and reports:
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,11 @@ sys.path.insert(0, str(HERE))
 from common import log  # noqa: E402
 from synthetic import corpus_vectors, exact_top_k, query_vectors  # noqa: E402
 
-from qabot import store, vectors  # noqa: E402
-from qabot.config import load_settings  # noqa: E402
-from qabot.indexer import describe  # noqa: E402
+from qabot import headline, store, vectors  # noqa: E402
+from qabot.config import Settings, load_settings  # noqa: E402
+from qabot.corpus import read_corpus  # noqa: E402
+from qabot.embed import model_id  # noqa: E402
+from qabot.indexer import chunker_settings, describe, run_index  # noqa: E402
 
 DIM = 384
 PER_ARTICLE = 10
@@ -66,7 +70,8 @@ _WORDS = np.array(("harbour council minister vote election market bank rate stor
 
 
 def synthetic_changes(n: int, seed: int = 0) -> store.Changes:
-    """Articles of PER_ARTICLE passages with words, titles and dates (ids 0..n-1 in order)."""
+    """Articles of PER_ARTICLE passages with words, titles and dates (ids 0..n-1 in order). Each
+    article's text is " date YYYY-MM-DD " and its passages joined by spaces (write_seeds)."""
     rng = np.random.default_rng(seed)
     words = _WORDS[rng.integers(0, len(_WORDS), size=(n, 40))]
     changes = store.Changes()
@@ -84,20 +89,52 @@ def synthetic_changes(n: int, seed: int = 0) -> store.Changes:
     return changes
 
 
+def article_text(date: str | None, recs: list[store.PassageRecord]) -> str:
+    """The seed file of a synthetic article: its passages sit at their recorded offsets."""
+    return f" date {date} " + " ".join(p.text for p in recs)
+
+
+def write_seeds(seeds: Path, changes: store.Changes) -> store.Changes:
+    """Write each article as a seed file, and take its content hash and title from qabot's own
+    reading of that file, so `qabot index` (run_index) sees every stored article unchanged."""
+    seeds.mkdir(parents=True, exist_ok=True)
+    for art, recs in changes.articles:
+        (seeds / art.doc_id).write_text(article_text(art.date, recs), encoding="utf-8")
+    read, bad = read_corpus(seeds)
+    assert not bad, bad[:3]
+    real = {a.doc_id: a for a in read}
+    return store.Changes(articles=[
+        (dataclasses.replace(art, hash=real[art.doc_id].content_hash, title=real[art.doc_id].title), recs)
+        for art, recs in changes.articles])
+
+
+def scale_settings(index_dir: Path, kind: str, codec: str) -> Settings:
+    """The settings, with the seeds beside the index and the layout asked for on the command line."""
+    settings = load_settings(seeds=index_dir.parent / "seeds", index=index_dir)
+    return dataclasses.replace(settings, index_type=kind or settings.index_type,
+                               vector_codec=codec or settings.vector_codec)
+
+
 def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: bool) -> tuple[float, str]:
-    """Commit the corpus as one generation through qabot's own code; (seconds, layout)."""
-    settings = load_settings()
+    """Commit the corpus as one generation through qabot's own code; (seconds, layout). With
+    `lexical` (--cold-ask) the articles are written as seed files too, for add_one's run_index."""
+    settings = scale_settings(index_dir, kind, codec)
     n = len(corpus)
     changes = synthetic_changes(n)  # not timed: stands for the chunker's output
+    if lexical:
+        changes = write_seeds(settings.seeds, changes)
     started = time.perf_counter()
-    layout = vectors.choose(n, kind or settings.index_type, codec or settings.vector_codec,
+    layout = vectors.choose(n, settings.index_type, settings.vector_codec,
                             settings.ann_threshold, settings.nprobe)
     index = vectors.new_index(layout, DIM, corpus)
     for lo in range(0, n, 100_000):
         vectors.add(index, np.arange(lo, min(n, lo + 100_000), dtype=np.int64), corpus[lo : lo + 100_000])
     lex = None
-    manifest: dict[str, Any] = {"model": {"name": "synthetic", "dim": DIM}, "chunker": {},
-                                "encoder": None, "seeds": str(index_dir / "seeds"), "next_id": n}
+    # what run_index checks before an incremental run: model, chunker and title rules
+    manifest: dict[str, Any] = {"model": {"name": model_id(settings.model), "dim": DIM},
+                                "chunker": chunker_settings(settings), "encoder": None,
+                                "seeds": str(settings.seeds), "title_version": headline.TITLE_VERSION,
+                                "next_id": n}
     if lexical:
         from qabot import bm25
         from qabot.indexer import bm25_params, with_title
@@ -190,27 +227,34 @@ def baseline(corpus: np.ndarray, queries: np.ndarray, count: int = 200) -> float
     return statistics.median(times)
 
 
-def add_one(index_dir: Path, n: int) -> float:
-    """Seconds to commit one more article (10 passages) the way `qabot index` does, minus the
-    embedding: load for update, add its vectors, rebuild BM25 (new tokens only), commit."""
-    from qabot import bm25
-    from qabot.indexer import _lexical_inputs, bm25_params
+class NewVectors:
+    """The model for add_one's run_index: synthetic vectors for the new article's passages, the
+    real model's name (so the index is not taken for another model's) and word counts as tokens."""
 
-    params = bm25_params(load_settings())
-    changes = synthetic_changes(n + PER_ARTICLE, seed=1)
-    art, recs = changes.articles[-1]
-    changes = store.Changes(articles=[(store.ArticleRecord("new.txt", art.hash, art.date, art.title),
-                                       [dataclasses.replace(p, doc_id="new.txt") for p in recs])])
-    new = corpus_vectors(PER_ARTICLE, DIM, seed=5)
+    def __init__(self, name: str) -> None:
+        self.name, self.dim = name, DIM
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return corpus_vectors(len(texts), DIM, seed=5)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def add_one(index_dir: Path, n: int, kind: str, codec: str) -> float:
+    """Seconds of `qabot index`'s own run (run_index) after one more article lands in the seeds,
+    embedding aside: read and hash the seeds, plan, chunk, load for update, add, BM25, commit."""
+    settings = scale_settings(index_dir, kind, codec)
+    art, recs = synthetic_changes(n + PER_ARTICLE, seed=1).articles[-1]
+    (settings.seeds / "new.txt").write_text(article_text(art.date, recs), encoding="utf-8")
+    manifest = store.load_manifest(index_dir)
+    assert manifest is not None
     started = time.perf_counter()
-    base = store.load_snapshot(index_dir, tokens=True, writable=True)
-    vectors.add(base.vectors, np.array([p.id for p in changes.articles[0][1]]), new)
-    lex = bm25.build(_lexical_inputs(base, [], changes, params.titles, base.lexical), params, base.lexical)
-    keep = ("model", "chunker", "bm25", "encoder", "seeds")
-    manifest = {k: base.manifest[k] for k in keep} | {"next_id": n + PER_ARTICLE}
-    manifest["bm25"] = params.as_dict()
-    store.commit(index_dir, manifest, base.vectors, base.layout, changes, base, lex)
-    return time.perf_counter() - started
+    report = run_index(settings, log=log, progress=False, embedder=NewVectors(manifest["model"]["name"]))
+    seconds = time.perf_counter() - started
+    if report.rebuild_reason or report.added != 1 or report.updated or report.removed:
+        raise SystemExit(f"expected one added article, run_index said: {report.summary()}")
+    return seconds
 
 
 def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
@@ -308,7 +352,7 @@ def main() -> None:
         }
         base_ms = baseline(corpus, queries)
         asks = cold_ask(index_dir) if args.cold_ask else []
-        commit_s = add_one(index_dir, n) if args.cold_ask else None
+        commit_s = add_one(index_dir, n, args.type, args.codec) if args.cold_ask else None
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -324,7 +368,7 @@ def main() -> None:
     print(f"  baseline: exact FAISS IndexFlatIP alone, same vectors: p50 {base_ms:.2f} ms "
           f"(qabot search() p50 {result['p50_ms']} ms)")
     if commit_s is not None:
-        print(f"  add one article (10 passages) to the index, embedding aside: {commit_s:.2f} s")
+        print(f"  add one article: qabot's run_index, embedding aside: {commit_s:.2f} s")
     if asks:
         print(f"  cold `qabot ask` (hybrid, real encoder): median {statistics.median(asks):.2f} s, "
               f"max {max(asks):.2f} s of {len(asks)}")

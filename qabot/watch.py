@@ -130,6 +130,9 @@ class Watcher:
         self.busy = False  # True while run_index runs
         self.lost = threading.Event()  # the seeds folder itself was deleted or moved away
         self.ready = threading.Event()  # set once the first index run has finished (well or not)
+        # Set while the worker waits with no change pending, cleared by the next change noted:
+        # what "nothing more is coming" means, for whoever must wait for it (tests, tools).
+        self.idle = threading.Event()
         self.last_report: Report | None = None
         self._alarm = _OverflowAlarm(self)
 
@@ -245,6 +248,7 @@ class Watcher:
         for p in paths:
             self._pending.setdefault(p, now)
         self._last_event = now
+        self.idle.clear()
         self._cond.notify_all()
 
     def _matters(self, path: str, is_directory: bool) -> bool:
@@ -272,6 +276,7 @@ class Watcher:
                 if self._stopping:
                     return None
                 if not self._pending:
+                    self.idle.set()
                     self._cond.wait()
                     continue
                 now = time.monotonic()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -15,8 +14,10 @@ import pytest
 
 from qabot.config import PACKAGED_MODEL, Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder, encoder_folder
+from tests.netguard import sitecustomize as netguard
 
 ROOT = Path(__file__).resolve().parents[1]
+NETGUARD = ROOT / "tests" / "netguard"
 FIXTURE_SEEDS = ROOT / "tests" / "fixtures" / "seeds"
 SHIPPED_SEED = ROOT / "seeds" / "000_510ad1cb4fc50a43.txt"
 QUESTION = "Which road did Azerbaijan propose to help Armenian residents in Karabakh?"
@@ -37,21 +38,12 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any test that opens a socket to anything but loopback."""
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: object) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0] if isinstance(address, tuple) else str(address)
-            try:
-                ok = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                ok = host == "localhost"
-            if not ok:
-                raise RuntimeError(f"test tried to reach the network: {address}")
-        real_connect(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
+    """Fail any test that opens a socket to anything but loopback, in this process and in every
+    Python process a test starts (tests/netguard/sitecustomize.py, first on their PYTHONPATH)."""
+    monkeypatch.setattr(socket.socket, "connect", netguard.guard(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", netguard.guard(socket.socket.connect_ex))
+    inherited = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(NETGUARD), *([inherited] if inherited else [])]))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,11 @@
-"""The CLI edge: what Ctrl-C says about the index."""
+"""The CLI edge: what Ctrl-C says about the index; the tests' no-network guard in subprocesses."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +14,7 @@ from click.testing import CliRunner
 from qabot import store
 from qabot.cli import cli
 from qabot.config import Settings
+from tests.conftest import QABOT
 
 
 def interrupt(*args: Any, **kw: Any) -> None:
@@ -35,3 +40,19 @@ def test_ctrl_c_before_the_commit_says_the_index_is_unchanged(
     assert result.exit_code == 130
     assert "Interrupted; the index is as it was before this run." in result.output
     assert store.load_manifest(real_settings.index) is None
+
+
+@pytest.mark.parametrize("python", [sys.executable, "qabot's interpreter"])
+def test_a_subprocess_cannot_reach_the_network_either(python: str) -> None:
+    """The no-network guard holds in child processes: plain Python, and the interpreter the
+    `qabot` console script runs under (its shebang), both start with tests/netguard on PYTHONPATH."""
+    if python != sys.executable:
+        python = Path(QABOT[0]).read_text().splitlines()[0].removeprefix("#!").strip()
+    code = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=5)"
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ))
+    assert proc.returncode != 0
+    assert "RuntimeError: test tried to reach the network: ('192.0.2.1', 80)" in proc.stderr, proc.stderr
+    loopback = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); " \
+               "socket.create_connection(s.getsockname(), timeout=5)"
+    assert subprocess.run([python, "-c", loopback], env=dict(os.environ), timeout=60).returncode == 0

@@ -176,13 +176,28 @@ def test_a_crash_before_the_manifest_rename_leaves_the_previous_generation(
     before = json.loads((settings.index / "manifest.json").read_text())
     (settings.seeds / "new.txt").write_text("Penguins waddle in Antarctica.")
 
-    def boom(*a: object) -> None:
-        raise OSError("disk full")
+    commit = settings.index / "manifest.json"
+    tried: list[Path] = []
 
-    monkeypatch.setattr(store.os, "replace", boom)
+    class StoreOs:
+        """os as qabot.store sees it, but the rename onto the index's manifest (the commit) fails.
+        Only store's own name is patched: os.replace stays whole for everything else."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def replace(src: Any, dst: Any) -> None:
+            if Path(dst) == commit:
+                tried.append(Path(dst))
+                raise OSError("disk full")
+            os.replace(src, dst)
+
+    monkeypatch.setattr(store, "os", StoreOs())
     with pytest.raises(OSError, match="disk full"):
         index(settings, fake)
     monkeypatch.undo()
+    assert tried == [commit]  # it failed at the commit rename, after every other file was written
     assert json.loads((settings.index / "manifest.json").read_text()) == before
     snap = store.load_snapshot(settings.index)
     assert "new.txt" not in snap.articles and snap.vectors.ntotal == before["passage_count"]
@@ -239,12 +254,18 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     def layout() -> dict:
         return store.load_manifest(settings.index)["vectors_index"]  # type: ignore[index]
 
-    def findable(n: int) -> None:
-        r = Retriever(settings.index, embedder=fake)
+    def findable(n: int, nprobe: int = 0, dense_floor: float = 1.0) -> None:
+        """Each sampled article first for its own words; in dense mode on an approximate index
+        (nprobe below nlist) at least `dense_floor` of them, as a neighbour may sit in a cell
+        left unscanned."""
+        r = Retriever(settings.index, embedder=fake, nprobe=nprobe)
+        hits = {mode: [] for mode in ("dense", "hybrid", "bm25")}
         for i in range(0, n, 7):
             w = name(i)
-            for mode in ("dense", "hybrid", "bm25"):
-                assert [p.doc_id for p in search(r, f"{w} story", k=3, mode=mode)][0] == f"{i:03d}.txt"
+            for mode, found in hits.items():
+                found.append([p.doc_id for p in search(r, f"{w} story", k=3, mode=mode)][0] == f"{i:03d}.txt")
+        assert all(hits["hybrid"]) and all(hits["bm25"])
+        assert sum(hits["dense"]) >= dense_floor * len(hits["dense"]), hits["dense"]
 
     write(90)
     settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder", chunk_tokens=24,
@@ -255,8 +276,11 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     findable(90)
     write(200)  # grows past the threshold: approximate, every passage still found
     report = index(settings, fake)
-    assert report.passage_count >= 160 and layout()["type"] == "ivf" and layout()["nlist"] >= 2
+    assert report.passage_count >= 160 and layout()["type"] == "ivf" and layout()["nlist"] >= 4
+    # At this size the default nprobe is every cell (min(nlist, 32)), which is exact; the
+    # approximate path is a query-time nprobe below nlist, here half the cells.
     findable(200)
+    findable(200, nprobe=layout()["nlist"] // 2, dense_floor=0.9)
     # nprobe is a query-time setting: the retriever applies it, the committed index is untouched
     narrow = Retriever(settings.index, embedder=fake, nprobe=1)
     assert narrow.snapshot().layout.nprobe == 1 and layout()["nprobe"] == min(layout()["nlist"], 32)

@@ -124,30 +124,31 @@ def test_add_remove_update(name: str, data: tuple) -> None:
 
 
 def test_switching_type_at_the_threshold_keeps_every_passage_findable(data: tuple) -> None:
-    import faiss
-
-    corpus, ids, _ = data
+    corpus, ids, queries = data
     # auto: flat below the threshold, ivf from it, back to flat below half of it
-    assert vectors.choose(1999, "auto", "none", 2000, 0).type == "flat"
-    grown = vectors.choose(2000, "auto", "none", 2000, 0)
-    assert grown.type == "ivf" and grown.trained_on == 2000 and grown.nprobe >= 8
-    assert vectors.choose(1500, "auto", "none", 2000, 0, grown) == grown  # hysteresis
-    assert vectors.choose(999, "auto", "none", 2000, 0, grown).type == "flat"
-    assert vectors.choose(8001, "auto", "none", 2000, 0, grown).trained_on == 8001  # retrained
-    assert vectors.choose(3000, "auto", "sq8", 2000, 0, grown).codec == "sq8"
+    assert vectors.choose(2599, "auto", "none", 2600, 0).type == "flat"
+    grown = vectors.choose(2600, "auto", "none", 2600, 0)
+    assert grown.type == "ivf" and grown.trained_on == 2600 and grown.nprobe >= 8
+    # the query-time default scans part of the cells at this size: the approximate path
+    assert grown.nprobe == vectors.nprobe_for(grown.nlist, 0) < grown.nlist, grown
+    assert vectors.choose(1500, "auto", "none", 2600, 0, grown) == grown  # hysteresis
+    assert vectors.choose(1299, "auto", "none", 2600, 0, grown).type == "flat"
+    assert vectors.choose(10401, "auto", "none", 2600, 0, grown).trained_on == 10401  # retrained
+    assert vectors.choose(3000, "auto", "sq8", 2600, 0, grown).codec == "sq8"
 
     flat = vectors.new_index(Layout(), DIM)
-    vectors.add(flat, ids[:2000], corpus[:2000])
+    vectors.add(flat, ids[:2600], corpus[:2600])
     ivf = vectors.convert(flat, grown)
-    vectors.add(ivf, ids[2000:], corpus[2000:])
+    vectors.add(ivf, ids[2600:], corpus[2600:])
+    truth = brute(corpus, ids, queries)
     for layout, index in ((grown, ivf), (Layout(), vectors.convert(ivf, Layout()))):
         assert index.ntotal == len(ids)
-        some = np.random.default_rng(1).choice(len(ids), 400, replace=False)
-        own = [vectors.search(index, layout, corpus[r], 10)[1] for r in some]
-        assert all(int(ids[r]) in f.tolist() for r, f in zip(some, own, strict=True)), layout
-        every = index.search(corpus, 10, params=faiss.SearchParametersIVF(nprobe=grown.nprobe)
-                             if layout.type == "ivf" else None)[1]
-        assert all(i in row for i, row in zip(ids.tolist(), every.tolist(), strict=True)), layout
+        # a passage's own vector lies in the cell whose centre is nearest to it, the first one
+        # probed: every passage is found by its own vector even though most cells are skipped
+        own = [vectors.search(index, layout, v, 10)[1] for v in corpus]
+        assert all(i in f.tolist() for i, f in zip(ids.tolist(), own, strict=True)), layout
+        # other questions' neighbours may sit in unprobed cells: a recall floor, not exactness
+        assert recall(search_all(index, layout, queries), truth) >= (0.95 if layout.type == "ivf" else 1.0)
 
 
 def test_commit_applies_changes_to_the_previous_generation(data: tuple, tmp_path: Path) -> None:

@@ -437,9 +437,22 @@ def test_debounce_with_a_counting_indexer(tmp_path: Path, monkeypatch: pytest.Mo
                       quiet_period=0.2, settle=0.05)
     watcher.start()
 
+    seen: list[str] = []
+    note = watcher.note
+
+    def spy(kind: str, src: str, dest: str = "", is_directory: bool = False) -> None:
+        note(kind, src, dest, is_directory)
+        seen.append(src)
+
+    watcher.note = spy  # type: ignore[method-assign]
+
     def calm(n: int) -> None:  # exactly n index runs so far, and no more coming
-        until(lambda: len(calls) >= n, timeout=5, what=f"{n} index runs")
-        time.sleep(0.5)
+        # Events arrive in order: once the watcher has noted a marker written after the files,
+        # it has noted theirs; once it is idle after that, every run they cause has happened.
+        marker = str(seeds / f".marker{len(seen)}")
+        Path(marker).write_text("x")  # hidden: noted, but never an article
+        until(lambda: marker in seen, timeout=5, what="the marker's event")
+        until(lambda: watcher.idle.is_set() and not watcher.busy, timeout=5, what="an idle watcher")
         assert len(calls) == n, lines
 
     try:
