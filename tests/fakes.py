@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from qabot.config import Settings
+from qabot.indexer import Report, run_index
 
 
 class FakeEmbedder:
@@ -34,3 +39,20 @@ class FakeEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """One token per word or punctuation mark, roughly like WordPiece."""
         return [len(re.findall(r"\w+|[^\w\s]", t)) for t in texts]
+
+
+def fake_corpus(seeds: Path) -> Settings:
+    """Three small dated stories in `seeds`, and settings that index them with the fake embedder
+    (small passages, so each story makes several)."""
+    seeds.mkdir()
+    for i, topic in enumerate(["volcano lava Iceland", "football cup final", "bank interest rate"]):
+        (seeds / f"{i}.txt").write_text(
+            f" date 2024-01-0{i + 1} Story about {topic}. " + f"More on {topic} here. " * 5
+        )
+    return Settings(seeds=seeds, index=seeds.parent / "idx", model="fake-embedder", chunk_tokens=24,
+                    chunk_overlap=4)
+
+
+def index(settings: Settings, fake: FakeEmbedder, **kw: Any) -> Report:
+    """run_index with the fake embedder, quietly."""
+    return run_index(settings, log=lambda msg: None, progress=False, embedder=fake, **kw)

@@ -18,7 +18,7 @@ from qabot.errors import ManifestDamaged
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
 from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, run_qabot
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, fake_corpus, index
 
 
 def quiet(msg: str) -> None:
@@ -27,18 +27,7 @@ def quiet(msg: str) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    for i, topic in enumerate(["volcano lava Iceland", "football cup final", "bank interest rate"]):
-        (seeds / f"{i}.txt").write_text(
-            f" date 2024-01-0{i + 1} Story about {topic}. " + f"More on {topic} here. " * 5
-        )
-    return Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder", chunk_tokens=24,
-                    chunk_overlap=4), FakeEmbedder()
-
-
-def index(settings: Settings, fake: FakeEmbedder, **kw: object):  # type: ignore[no-untyped-def]
-    return run_index(settings, log=quiet, progress=False, embedder=fake, **kw)  # type: ignore[arg-type]
+    return fake_corpus(tmp_path / "seeds"), FakeEmbedder()
 
 
 def one_error_line(proc: object) -> str:
