@@ -51,7 +51,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
 
 
 def first_sentence(text: str, start: int = 0, limit: int = 200) -> str:
-    """The first sentence after `start`, shortened to `limit` characters (used as the title)."""
+    """The first sentence after `start`, shortened to `limit` characters: the title before
+    headline.py, kept as the baseline benchmarks/headlines.py compares titles with."""
     spans = split_sentences(text, start)
     if not spans:
         return ""
