@@ -73,6 +73,17 @@ def link_encoder(encoder_cache: Path, index_dir: Path) -> None:
         shutil.copytree(encoder_cache, dest, copy_function=os.link)
 
 
+def indexed(seeds: Path, encoder_cache: Path) -> Settings:
+    """Settings for `seeds` with an index beside it, built with the real model (the session's
+    ONNX export linked in, so no torch)."""
+    from qabot.indexer import run_index
+
+    settings = Settings(seeds=seeds, index=seeds.parent / "embeddings")
+    link_encoder(encoder_cache, settings.index)
+    run_index(settings, log=lambda msg: None, progress=False)
+    return settings
+
+
 def make_seeds(dest: Path, shipped: bool = True, fixtures: bool = True) -> Path:
     """A seeds folder with the shipped article and/or the fixture articles."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -17,11 +17,10 @@ from qabot.answer import AnswerOptions, Reply, respond
 from qabot.chunk import split_sentences
 from qabot.config import Settings
 from qabot.dates import age, display_date
-from qabot.indexer import run_index
 from qabot.rank import Tuning
 from qabot.retrieve import Passage, Retriever
 from qabot.smalltalk import small_talk
-from tests.conftest import link_encoder, run_qabot
+from tests.conftest import indexed, run_qabot
 
 ANSWER = Path(__file__).parent / "fixtures" / "answer"
 FLOOR = Settings().min_score
@@ -38,10 +37,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Set
     question and ends with a newsletter promo: indexed once."""
     root = tmp_path_factory.mktemp("answer")
     shutil.copytree(ANSWER, root / "seeds")
-    link_encoder(encoder_cache, root / "embeddings")
-    settings = Settings(seeds=root / "seeds", index=root / "embeddings")
-    run_index(settings, log=lambda _: None, progress=False)
-    return settings
+    return indexed(root / "seeds", encoder_cache)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from qabot.indexer import run_index
 from qabot.rank import Tuning
 from qabot.retrieve import Passage, Retriever, search
 from qabot.smalltalk import small_talk
-from tests.conftest import QABOT, QUESTION, link_encoder, make_seeds
+from tests.conftest import QABOT, QUESTION, indexed, make_seeds
 from tests.fake_telegram import (
     BOT_USERNAME,
     DEFAULT_GROUP_ID,
@@ -72,10 +72,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Set
     root = tmp_path_factory.mktemp("bot")
     seeds = make_seeds(root / "seeds")
     (seeds / "tricky.txt").write_text(TRICKY, encoding="utf-8")
-    link_encoder(encoder_cache, root / "embeddings")
-    settings = Settings(seeds=seeds, index=root / "embeddings")
-    run_index(settings, log=quiet, progress=False)
-    return settings
+    return indexed(seeds, encoder_cache)
 
 
 @pytest.fixture(scope="module")
@@ -287,10 +284,7 @@ def big_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) ->
     seeds = make_seeds(root / "seeds")
     for folder in (ANSWER, CONVERSATION):
         shutil.copytree(folder, seeds / folder.name)
-    link_encoder(encoder_cache, root / "embeddings")
-    settings = Settings(seeds=seeds, index=root / "embeddings")
-    run_index(settings, log=quiet, progress=False)
-    return settings
+    return indexed(seeds, encoder_cache)
 
 
 def test_long_reply_is_split_between_passages(
@@ -740,10 +734,7 @@ def chat_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -
     root = tmp_path_factory.mktemp("conversation")
     seeds = root / "seeds"
     shutil.copytree(CONVERSATION, seeds)
-    link_encoder(encoder_cache, root / "embeddings")
-    settings = Settings(seeds=seeds, index=root / "embeddings")
-    run_index(settings, log=quiet, progress=False)
-    return settings
+    return indexed(seeds, encoder_cache)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from qabot import rank
 from qabot.config import Settings
 from qabot.indexer import run_index
 from qabot.retrieve import Passage, Retriever, search
-from tests.conftest import link_encoder
+from tests.conftest import indexed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "news"
 D = dt.date.fromisoformat
@@ -39,10 +39,7 @@ def docs(passages: list[Passage]) -> list[str]:
 def retriever(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Retriever:
     root = tmp_path_factory.mktemp("news")
     shutil.copytree(FIXTURE, root / "seeds")
-    link_encoder(encoder_cache, root / "idx")
-    settings = Settings(seeds=root / "seeds", index=root / "idx")
-    run_index(settings, log=quiet, progress=False)
-    return Retriever(settings.index)
+    return Retriever(indexed(root / "seeds", encoder_cache).index)
 
 
 def test_the_defaults_turn_the_issue_12_levers_on() -> None:

@@ -15,7 +15,7 @@ from qabot.config import Settings
 from qabot.errors import IndexIncompatible
 from qabot.indexer import run_index
 from qabot.retrieve import Passage, Retriever, search
-from tests.conftest import link_encoder, run_qabot
+from tests.conftest import indexed, run_qabot
 from tests.fakes import FakeEmbedder
 
 FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"
@@ -279,10 +279,7 @@ def test_an_index_without_bm25_gets_it_without_re_embedding(
 def news(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
     root = tmp_path_factory.mktemp("news")
     shutil.copytree(FIXTURE / "seeds", root / "seeds")
-    link_encoder(encoder_cache, root / "idx")
-    settings = Settings(seeds=root / "seeds", index=root / "idx")
-    run_index(settings, log=quiet, progress=False)
-    return settings
+    return indexed(root / "seeds", encoder_cache)
 
 
 @pytest.fixture(scope="module")
