@@ -154,23 +154,19 @@ def choose(
     results: list[Passage] = []
     scores: list[float] = []
     for rank_, group in enumerate(groups, 1):
-        best = (NO_SENTENCE, group[0], 0, 0)
-        for p in group:
-            for s, e in split_sentences(p.text):
-                f = sentences.features(p.text[s:e], question, terms, kind, stopwords=stop,
-                                       stemmer=stem, passage=p.score / top, offset=p.start + s)
-                score = f.score(weights)
-                if score >= weights.floor and score > -1.0 and score > best[0]:
-                    best = (score, p, s, e)
-        score, p, s, e = best
-        # The article keeps its rank, score and sources; the passage shown is the one that answers.
+        found = [(p, s, e) for p in group for s, e in split_sentences(p.text)]
+        marks = [sentences.features(p.text[s:e], question, terms, kind, stopwords=stop, stemmer=stem,
+                                    passage=p.score / top, offset=p.start + s).score(weights)
+                 for p, s, e in found]
+        at = sentences.best(marks, weights.floor)
+        # The article keeps its rank, score and sources; the passage shown is the one that
+        # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
-        shown = replace(p, rank=rank_, score=lead.score, relevance=lead.relevance,
-                        duplicates=lead.duplicates, more=(), answer_start=p.start + s, answer_end=p.start + e)
-        if score == NO_SENTENCE:
-            shown = replace(shown, answer_start=p.start, answer_end=p.start)
-        results.append(shown)
-        scores.append(score)
+        p, s, e = found[at] if at is not None else (lead, 0, 0)
+        results.append(replace(p, rank=rank_, score=lead.score, relevance=lead.relevance,
+                               duplicates=lead.duplicates, more=(), answer_start=p.start + s,
+                               answer_end=p.start + e))
+        scores.append(marks[at] if at is not None else NO_SENTENCE)
     return results, scores
 
 
