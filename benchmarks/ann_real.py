@@ -30,10 +30,10 @@ def stored_vectors(index_dir: Path) -> tuple[np.ndarray, str]:
     """Every vector of the index (format 1 or 2) and its encoder folder."""
     manifest = store.load_manifest(index_dir)
     assert manifest is not None, f"no index in {index_dir}"
-    layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
-    index = vectors.read(index_dir / manifest["vectors"], layout, for_update=True)
+    index = vectors.read(index_dir / manifest.vectors, manifest.layout, for_update=True)
     ids = np.sort(vectors.all_ids(index))
-    return vectors.vectors_of(index, ids), manifest["encoder"]
+    assert manifest.build.encoder, f"{index_dir} has no ONNX encoder"
+    return vectors.vectors_of(index, ids), manifest.build.encoder
 
 
 def recall(index: object, layout: vectors.Layout, queries: np.ndarray, truth: np.ndarray) -> float:

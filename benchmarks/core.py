@@ -188,7 +188,8 @@ def stored_passages(index: Path) -> tuple[list[str], str]:
 
     snap = store.load_snapshot(index)
     texts = [p.text for p in snap.catalog.passages(snap.rows.ids.tolist())]
-    return texts, snap.manifest["encoder"]
+    assert snap.manifest.build.encoder, f"{index} has no ONNX encoder"
+    return texts, snap.manifest.build.encoder
 
 
 def model_path() -> str:

@@ -38,7 +38,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -54,6 +53,7 @@ from qabot.config import Settings, load_settings  # noqa: E402
 from qabot.corpus import read_corpus  # noqa: E402
 from qabot.embed import model_id  # noqa: E402
 from qabot.indexer import chunker_settings, describe, run_index  # noqa: E402
+from qabot.manifest import Build, Lexical, Model, to_json  # noqa: E402
 
 DIM = 384
 PER_ARTICLE = 10
@@ -131,20 +131,18 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
         vectors.add(index, np.arange(lo, min(n, lo + 100_000), dtype=np.int64), corpus[lo : lo + 100_000])
     lex = None
     # what run_index checks before an incremental run: model, chunker and title rules
-    manifest: dict[str, Any] = {"model": {"name": model_id(settings.model), "dim": DIM},
-                                "chunker": chunker_settings(settings), "encoder": None,
-                                "seeds": str(settings.seeds), "title_version": headline.TITLE_VERSION,
-                                "next_id": n}
-    if lexical:
-        from qabot import bm25
-        from qabot.indexer import bm25_params, with_title
+    from qabot import bm25
+    from qabot.indexer import bm25_params, with_title
 
-        params = bm25_params(settings)
+    params = bm25_params(settings)
+    build = Build(Model(model_id(settings.model), DIM), next_id=n, chunker=chunker_settings(settings),
+                  seeds=str(settings.seeds), title_version=headline.TITLE_VERSION)
+    if lexical:
         texts = [(p.id, with_title(p.text, art.title, j == 0, params.titles))
                  for art, recs in changes.articles for j, p in enumerate(recs)]
         lex = bm25.build(texts, params)
-        manifest["bm25"] = params.as_dict()
-    store.commit(index_dir, manifest, index, layout, changes, None, lex)
+        build = dataclasses.replace(build, lexical=Lexical(params))
+    store.commit(index_dir, build, index, layout, changes, None, lex)
     return time.perf_counter() - started, describe(layout) + (f", nprobe {layout.nprobe}"
                                                               if layout.type == "ivf" else "")
 
@@ -152,7 +150,7 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
 def disk_bytes(index_dir: Path) -> int:
     manifest = store.load_manifest(index_dir)
     assert manifest is not None
-    gen = index_dir / manifest["vectors"].split("/")[0]
+    gen = index_dir / manifest.folder
     return sum(f.stat().st_size for f in gen.iterdir()) + (index_dir / store.MANIFEST).stat().st_size
 
 
@@ -250,7 +248,7 @@ def add_one(index_dir: Path, n: int, kind: str, codec: str) -> float:
     manifest = store.load_manifest(index_dir)
     assert manifest is not None
     started = time.perf_counter()
-    report = run_index(settings, log=log, progress=False, embedder=NewVectors(manifest["model"]["name"]))
+    report = run_index(settings, log=log, progress=False, embedder=NewVectors(manifest.build.model.name))
     seconds = time.perf_counter() - started
     if report.rebuild_reason or report.added != 1 or report.updated or report.removed:
         raise SystemExit(f"expected one added article, run_index said: {report.summary()}")
@@ -262,10 +260,13 @@ def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
     from common import clean_env, qabot_exe
 
     encoder = _encoder_for(index_dir)
-    manifest = json.loads((index_dir / store.MANIFEST).read_text())
     meta = json.loads((index_dir / encoder / "encoder.json").read_text())
-    manifest.update(encoder=encoder, model={"name": meta["model"], "dim": DIM})
-    (index_dir / store.MANIFEST).write_text(json.dumps(manifest))
+    committed = store.load_manifest(index_dir)
+    assert committed is not None
+    # point the synthetic index at the real encoder, so `qabot ask` encodes questions for real
+    build = dataclasses.replace(committed.build, encoder=encoder, model=Model(meta["model"], DIM))
+    record = dataclasses.replace(committed, build=build)
+    (index_dir / store.MANIFEST).write_text(json.dumps(to_json(record)))
     seeds = index_dir / "seeds"
     seeds.mkdir(exist_ok=True)
     times = []

@@ -44,17 +44,6 @@ class Params:
     stopwords: str = "english"  # Lucene's English list, or "" for none
     titles: bool = True  # index each passage with its article's title (the indexer adds it)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The manifest's record of these parameters."""
-        return {"k1": self.k1, "b": self.b, "stemmer": self.stemmer, "stopwords": self.stopwords,
-                "titles": self.titles, "method": "lucene", "tokenizer_version": TOKENIZER_VERSION}
-
-    def same_tokens(self, recorded: dict[str, Any]) -> bool:
-        """True when a matrix recorded with these parameters tokenized passages as we would."""
-        mine = self.as_dict()
-        return all(recorded.get(k) == mine[k]
-                   for k in ("stemmer", "stopwords", "titles", "tokenizer_version"))
-
 
 @dataclass(frozen=True)
 class Lexical:
@@ -110,7 +99,8 @@ def build(
     passages: Sequence[tuple[int, str]], params: Params, previous: Lexical | None = None
 ) -> Lexical:
     """The BM25 matrix of these (passage id, text) pairs, reusing `previous`'s tokens by id
-    (the caller passes `previous` only when it was built from the same texts and Params.same_tokens).
+    (the caller passes `previous` only when it was built from the same texts and tokenized alike:
+    manifest.Lexical.same_tokens).
 
     Any change to the corpus changes every idf, so the matrix is always rebuilt whole; what is
     saved is the tokenizing (nine tenths of the time on SciFact), which only new passages need.

@@ -328,7 +328,7 @@ def _prewarm(state: BotState) -> str:
     """Load the snapshot, its tables and the encoder by asking one question; describe the index."""
     try:
         search(state.retriever, "warm-up", k=1, mode=state.settings.search_mode, tuning=state.tuning)
-        articles = state.retriever.snapshot().manifest["article_count"]
+        articles = state.retriever.snapshot().manifest.article_count
     except QabotError as err:
         logger.warning("No usable index yet (%s); questions get an apology until there is one", err)
         return "no index yet"

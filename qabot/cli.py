@@ -314,10 +314,14 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
 def _retriever(settings: Settings) -> Retriever:
     """A Retriever on the settings' index, building the index first if there is none."""
     from . import store
+    from .errors import IndexOutdated
     from .retrieve import Retriever
 
-    manifest = store.load_manifest(settings.index)
-    if manifest is not None and manifest.get("format_version") == 1:
+    try:
+        store.load_manifest(settings.index)
+    except IndexOutdated as err:
+        if err.version != 1:
+            raise
         with store.WriteLock(settings.index, notify=_log(False)):
             click.echo(f"Upgrading the index in {settings.index} to the current format (nothing is "
                        "re-embedded)…", err=True)

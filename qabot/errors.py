@@ -23,6 +23,14 @@ class IndexIncompatible(QabotError):
     """The index on disk was built with another format, model, dimension or chunker."""
 
 
+class IndexOutdated(IndexIncompatible):
+    """The index has another format version: `qabot index` upgrades (format 1) or rebuilds it."""
+
+    def __init__(self, message: str, version: object) -> None:
+        super().__init__(message)
+        self.version = version
+
+
 class IndexDamaged(IndexIncompatible):
     """A file of the committed index is missing, truncated or unreadable; `qabot index` repairs it.
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,7 +22,8 @@ from .embed import (
     encoder_problem,
     model_id,
 )
-from .errors import IndexDamaged, IndexIncompatible, ManifestDamaged, NothingToIndex
+from .errors import IndexDamaged, IndexIncompatible, IndexOutdated, ManifestDamaged, NothingToIndex
+from .manifest import FORMAT_VERSION, Build, Chunking, Lexical, Manifest, Model
 
 Log = Callable[[str], None]
 # How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
@@ -78,10 +78,9 @@ class Report:
         )
 
 
-def chunker_settings(settings: Settings) -> dict[str, int]:
+def chunker_settings(settings: Settings) -> Chunking:
     """What the manifest records about chunking; any difference forces a rebuild."""
-    return {"max_tokens": settings.chunk_tokens, "overlap_tokens": settings.chunk_overlap,
-            "splitter_version": SPLITTER_VERSION}
+    return Chunking(settings.chunk_tokens, settings.chunk_overlap, SPLITTER_VERSION)
 
 
 def max_file_bytes(settings: Settings) -> int:
@@ -95,21 +94,21 @@ def bm25_params(settings: Settings) -> bm25.Params:
                        stopwords=settings.bm25_stopwords, titles=settings.bm25_titles)
 
 
-def lexical_current(manifest: dict[str, Any], settings: Settings) -> bool:
+def lexical_current(manifest: Manifest, settings: Settings) -> bool:
     """True when the committed BM25 part exists and was built with these parameters."""
-    entry = manifest.get("bm25") or {}
-    return "matrix" in entry and all(entry.get(k) == v for k, v in bm25_params(settings).as_dict().items())
+    entry = manifest.build.lexical
+    return entry is not None and entry.current(bm25_params(settings))
 
 
-def titles_current(manifest: dict[str, Any]) -> bool:
+def titles_current(manifest: Manifest) -> bool:
     """True when the committed titles were made by this qabot's headline rules."""
-    return manifest.get("title_version") == headline.TITLE_VERSION
+    return manifest.build.title_version == headline.TITLE_VERSION
 
 
 def plan(
     articles: Sequence[Article],
     bad: Sequence[BadSeed],
-    manifest: dict[str, Any] | None,
+    manifest: Manifest | None,
     settings: Settings,
     rebuild: bool = False,
     hashes: Mapping[str, str] | None = None,
@@ -137,18 +136,25 @@ def plan(
     return Plan(added, changed, removed, unchanged + kept, reason)
 
 
-def _rebuild_reason(manifest: dict[str, Any] | None, settings: Settings, rebuild: bool) -> str | None:
+def _rebuild_reason(manifest: Manifest | None, settings: Settings, rebuild: bool) -> str | None:
     if manifest is None:
         return None
     if rebuild:
         return "--rebuild given"
-    if manifest.get("format_version") != store.FORMAT_VERSION:
-        return f"index format {manifest.get('format_version')} → {store.FORMAT_VERSION}"
-    if manifest["model"]["name"] != model_id(settings.model):
-        return f"model changed from {manifest['model']['name']} to {model_id(settings.model)}"
-    if manifest.get("chunker") != chunker_settings(settings):
-        return f"chunker settings changed from {manifest.get('chunker')} to {chunker_settings(settings)}"
+    built = manifest.build
+    if built.model.name != model_id(settings.model):
+        return f"model changed from {built.model.name} to {model_id(settings.model)}"
+    if built.chunker != chunker_settings(settings):
+        now = chunker_settings(settings)
+        return f"chunker settings changed from {_chunking(built.chunker)} to {_chunking(now)}"
     return None
+
+
+def _chunking(c: Chunking | None) -> str:
+    """"128 tokens, 32 overlap, splitter 2": a chunker record for a log line."""
+    if c is None:
+        return "unrecorded"
+    return f"{c.max_tokens} tokens, {c.overlap_tokens} overlap, splitter {c.splitter_version}"
 
 
 def run_index(
@@ -186,8 +192,8 @@ def run_index(
                 and lexical_current(manifest, settings) and _layout_current(manifest, settings)
                 and titles_current(manifest)):
             report.unchanged = len(the_plan.unchanged)
-            report.articles = manifest["article_count"]
-            report.passage_count = manifest["passage_count"]
+            report.articles = manifest.article_count
+            report.passage_count = manifest.passage_count
         else:
             titles = {a.doc_id: a.title for a in articles}
             manifest = _apply(settings, the_plan, manifest, report, log, progress, embedder,
@@ -199,7 +205,7 @@ def run_index(
 
 def _committed(
     index_dir: Path, log: Log, rebuild: bool = False
-) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+) -> tuple[Manifest | None, dict[str, str] | None]:
     """The committed manifest and its articles' hashes (upgrading an older format in place);
     (None, None) when there is no index, or none worth keeping: a fresh build replaces it.
 
@@ -217,29 +223,33 @@ def _committed(
         if manifest is None:
             log(f"{err}: no intact generation to recover, rebuilding from the seeds.")
             return None, None
-        log(f"The manifest was damaged: recovered generation {manifest['generation']} "
-            f"({manifest['article_count']} articles, committed {manifest.get('committed_at')}).")
+        log(f"The manifest was damaged: recovered generation {manifest.generation} "
+            f"({manifest.article_count} articles, committed {manifest.committed_at}).")
+    except IndexOutdated as err:
+        if err.version == 1 and not rebuild:
+            log("Upgrading the index to the current format (nothing is re-embedded)…")
+            manifest = store.upgrade(index_dir)
+        else:
+            log(f"Rebuilding the whole index: index format {err.version} → {FORMAT_VERSION}.")
+            return None, None
     except IndexIncompatible:
         if not rebuild:
             raise
         return None, None  # another program's folder: --rebuild replaces it, as its message says
-    if manifest is not None and manifest.get("format_version") == 1:
-        log("Upgrading the index to the current format (nothing is re-embedded)…")
-        manifest = store.upgrade(index_dir)
-    if manifest is None or manifest.get("format_version") != store.FORMAT_VERSION:
-        return manifest, None
+    if manifest is None:
+        return None, None
     problems = store.check_generation(index_dir, manifest)
     hashes = None if problems else _hashes(index_dir, manifest)
     if hashes is None:
-        damage = store.first_problem(problems) if problems else f"{manifest['passages']} can't be read"
+        damage = store.first_problem(problems) if problems else f"{manifest.passages} can't be read"
         return _repair(index_dir, manifest, problems, damage, log, rebuild)
     return manifest, hashes
 
 
 def _repair(
-    index_dir: Path, damaged: dict[str, Any], problems: Mapping[str, str], damage: str, log: Log,
+    index_dir: Path, damaged: Manifest, problems: Mapping[str, str], damage: str, log: Log,
     rebuild: bool,
-) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+) -> tuple[Manifest | None, dict[str, str] | None]:
     """The manifest and hashes to build on when the current generation is damaged: the newest
     whole generation (the previous one is kept for readers), so only what changed since it is
     embedded again; else, when only BM25 is lost, the same generation without it (rebuilt from
@@ -248,10 +258,10 @@ def _repair(
         recovered = store.recover(index_dir)
         hashes = None if recovered is None else _hashes(index_dir, recovered)
         if recovered is not None and hashes is not None:
-            log(f"The index is damaged ({damage}): recovered generation {recovered['generation']} "
-                f"({recovered['article_count']} articles); bringing it up to date.")
+            log(f"The index is damaged ({damage}): recovered generation {recovered.generation} "
+                f"({recovered.article_count} articles); bringing it up to date.")
             return recovered, hashes
-        lexical = set(store.lexical_files(damaged))
+        lexical = set(damaged.build.lexical.files if damaged.build.lexical else [])
         hashes = _hashes(index_dir, damaged) if problems and set(problems) <= lexical else None
         if hashes is not None:
             log(f"The index is damaged ({damage}): rebuilding its BM25 part (nothing is re-embedded).")
@@ -260,10 +270,10 @@ def _repair(
     return None, None
 
 
-def _hashes(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str] | None:
+def _hashes(index_dir: Path, manifest: Manifest) -> dict[str, str] | None:
     """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
     try:
-        catalog = store.Catalog(index_dir / manifest["passages"])
+        catalog = store.Catalog(index_dir / manifest.passages)
     except FileNotFoundError:
         return None
     try:
@@ -274,10 +284,10 @@ def _hashes(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str] | None:
         catalog.close()
 
 
-def _restore_encoder(settings: Settings, manifest: dict[str, Any], log: Log) -> None:
+def _restore_encoder(settings: Settings, manifest: Manifest, log: Log) -> None:
     """Export the model again when the folder the manifest names is missing or damaged
     (questions are encoded with it)."""
-    folder = manifest.get("encoder")
+    folder = manifest.build.encoder
     if not folder or folder != encoder_folder(model_id(settings.model)):
         return  # none, or another model's: the rebuild this calls for exports anew
     problem = encoder_problem(settings.index / folder)
@@ -287,31 +297,33 @@ def _restore_encoder(settings: Settings, manifest: dict[str, Any], log: Log) -> 
         _load_embedder(settings, settings.index, log)
 
 
-def _layout_current(manifest: dict[str, Any], settings: Settings) -> bool:
+def _layout_current(manifest: Manifest, settings: Settings) -> bool:
     """True when the committed vector index is what the settings ask for at its size."""
-    layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
-    return vectors.same_structure(layout, target_layout(settings, manifest["passage_count"], layout))
+    layout = manifest.layout
+    return vectors.same_structure(layout, target_layout(settings, manifest.passage_count, layout))
 
 
 def _apply(
     settings: Settings,
     the_plan: Plan,
-    manifest: dict[str, Any] | None,
+    manifest: Manifest | None,
     report: Report,
     log: Log,
     progress: bool,
     embedder: Embedder | None,
     encode: Encode,
     titles: Mapping[str, str],
-) -> dict[str, Any]:
+) -> Manifest:
     index_dir = settings.index
     fresh = manifest is None or the_plan.rebuild_reason is not None
-    model: dict[str, Any] = {} if manifest is None else manifest["model"]
-    encoder: str | None = None if manifest is None or fresh else manifest.get("encoder")
+    model: Model | None = None if manifest is None else manifest.build.model
+    encoder: str | None = None if manifest is None or fresh else manifest.build.encoder
     if embedder is None and (fresh or the_plan.to_embed):  # removals and BM25 need no model
         embedder, encoder = _load_embedder(settings, index_dir, log)
     if embedder is not None:
-        model = {"name": embedder.name, "dim": embedder.dim}
+        model = Model(embedder.name, embedder.dim)
+    if model is None:
+        raise AssertionError("a fresh index is built with a model")
     chunks = _chunk_all(the_plan.to_embed, embedder, settings) if embedder is not None else []
     texts = [a.text[s:e] for a, spans in chunks for s, e in spans]
     if texts:
@@ -319,7 +331,7 @@ def _apply(
     vecs = encode(embedder, texts, settings.batch_size, progress) if embedder is not None else None
 
     base = None if fresh else store.load_snapshot(index_dir, tokens=True, writable=True)
-    next_id = 0 if base is None else int(base.manifest["next_id"])
+    next_id = 0 if base is None else base.manifest.build.next_id
     stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
     old_ids: list[int] = []
     if base is not None:
@@ -329,7 +341,7 @@ def _apply(
     count = (0 if base is None else len(base.rows.ids)) - len(old_ids) + len(texts)
     target = target_layout(settings, count, None if base is None else base.layout)
     if base is None:
-        index = vectors.new_index(target, model["dim"], vecs)
+        index = vectors.new_index(target, model.dim, vecs)
     else:
         index = base.vectors
         vectors.remove(index, old_ids)
@@ -356,28 +368,29 @@ def _apply(
         log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
     previous = None
     # Passages carry their article's title into BM25: new titles mean new tokens.
-    if (base is not None and params.same_tokens(base.manifest.get("bm25") or {})
+    lex_entry = None if base is None else base.manifest.build.lexical
+    if (base is not None and lex_entry is not None and lex_entry.same_tokens(params)
             and not (changes.titles and params.titles)):
         previous = base.lexical
     lexical = bm25.build(_lexical_inputs(base, old_ids, changes, params.titles, previous), params, previous)
-    new_manifest = {
-        "model": model,
-        "chunker": chunker_settings(settings),
-        "bm25": params.as_dict(),
-        "encoder": encoder,
+    build = Build(
+        model=model,
+        next_id=int(next_id + len(texts)),
+        chunker=chunker_settings(settings),
+        lexical=Lexical(params),
+        encoder=encoder,
         # JSON can't hold a path that is not UTF-8; the escaped form only names it in citations
-        "seeds": printable_name(str(settings.seeds.resolve())),
-        "title_version": headline.TITLE_VERSION,
-        "next_id": int(next_id + len(texts)),
-    }
-    committed = store.commit(index_dir, new_manifest, index, target, changes, base, lexical)
+        seeds=printable_name(str(settings.seeds.resolve())),
+        title_version=headline.TITLE_VERSION,
+    )
+    committed = store.commit(index_dir, build, index, target, changes, base, lexical)
     if base is not None:
         base.catalog.close()
     report.added, report.updated = len(the_plan.added), len(the_plan.changed)
     report.removed, report.unchanged = len(the_plan.removed), len(the_plan.unchanged)
     report.passages_embedded = len(texts)
-    report.passage_count = committed["passage_count"]
-    report.articles = committed["article_count"]
+    report.passage_count = committed.passage_count
+    report.articles = committed.article_count
     return committed
 
 

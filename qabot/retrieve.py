@@ -107,15 +107,15 @@ class Retriever:
         """The question encoder matching this snapshot's model (ONNX; torch only if no export)."""
         if self._fixed is not None:
             return self._fixed
-        folder = snap.manifest.get("encoder")
-        key = folder or f"torch:{snap.manifest['model']['name']}"
+        folder = snap.manifest.build.encoder
+        key = folder or f"torch:{snap.manifest.build.model.name}"
         enc = self._encoders.get(key)
         if enc is None:
             with self._lock:
                 enc = self._encoders.get(key)
                 if enc is None:
                     enc = (OnnxEmbedder(self.index_dir / folder) if folder
-                           else TorchEmbedder(snap.manifest["model"]["name"]))
+                           else TorchEmbedder(snap.manifest.build.model.name))
                     self._encoders = {key: enc}  # one model at a time: drop the old one
         return enc
 
@@ -511,7 +511,7 @@ def _to_passages(
     snap: store.Snapshot, tables: Tables, hits: list[_Hit], encoder: Embedder | None,
     qvec: np.ndarray,
 ) -> list[Passage]:
-    seeds = Path(snap.manifest.get("seeds", "."))
+    seeds = Path(snap.manifest.build.seeds or ".")
     records = snap.catalog.passages([int(tables.ids[h.row]) for h in hits])
     answers = (_answer_sentences(records, encoder, qvec) if encoder is not None
                else [(r.start, r.end) for r in records])

@@ -29,7 +29,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,12 @@ from .errors import (
     IndexIncompatible,
     IndexLocked,
     IndexNotFound,
+    IndexOutdated,
     ManifestDamaged,
 )
+from .manifest import FORMAT, FORMAT_VERSION, Build, Malformed, Manifest, from_json, to_json
 
-FORMAT = "qabot-index"
-FORMAT_VERSION = 2  # 1: one IndexFlatIP + passages.jsonl + articles in the manifest (upgrade())
 MANIFEST = "manifest.json"
-METRIC = "inner_product"
 VECTORS, DB, ROWS = "vectors.faiss", "passages.sqlite", "rows.npz"
 _SCHEMA = """
 CREATE TABLE articles (
@@ -105,17 +104,17 @@ class Changes:
     titles: dict[str, str] = field(default_factory=dict)  # doc id -> new title of a kept article
 
 
-def load_manifest(index_dir: Path) -> dict[str, Any] | None:
+def load_manifest(index_dir: Path) -> Manifest | None:
     """The committed manifest, or None when the folder holds no index yet.
 
     Raises ManifestDamaged when the file can't be read as a qabot manifest (`qabot index`
-    then recovers the newest intact generation, see recover()), IndexIncompatible when it is
-    another program's.
+    then recovers the newest intact generation, see recover()), IndexOutdated when it has
+    another format version, IndexIncompatible when it is another program's.
     """
     return _parse_manifest(index_dir / MANIFEST, index_dir)
 
 
-def _parse_manifest(path: Path, index_dir: Path) -> dict[str, Any] | None:
+def _parse_manifest(path: Path, index_dir: Path) -> Manifest | None:
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -136,18 +135,25 @@ def _parse_manifest(path: Path, index_dir: Path) -> dict[str, Any] | None:
             f"{index_dir} does not hold a qabot index; point --index at another folder "
             "or run `qabot index --rebuild` to replace it"
         )
-    if manifest.get("format_version") == FORMAT_VERSION:
-        missing = [k for k in _REQUIRED if k not in manifest]
-        model = manifest.get("model")
-        if not isinstance(model, dict) or "name" not in model or "dim" not in model:
-            missing.append("model")
-        if missing:
-            raise _damaged(path, f"it lacks {', '.join(missing)}")
-    return manifest
+    version = manifest.get("format_version")
+    if version == 1:
+        raise IndexOutdated(
+            f"the index at {index_dir} was written by an older qabot; run `qabot index --index "
+            f"{index_dir}` to upgrade it in place (nothing is re-embedded)", version)
+    if version != FORMAT_VERSION:
+        raise IndexOutdated(
+            f"index at {index_dir} has format version {version}, this qabot reads "
+            f"{FORMAT_VERSION}; run `qabot index --rebuild --index {index_dir}`", version)
+    try:
+        return from_json(manifest)
+    except Malformed as err:
+        raise _damaged(path, str(err)) from None
 
 
-# What every reader of a format-2 manifest relies on.
-_REQUIRED = ("generation", "passage_count", "article_count", "vectors", "passages", "rows", "next_id")
+def read_old_manifest(index_dir: Path) -> dict[str, Any]:
+    """The raw JSON of a manifest of another format version (for upgrade() only)."""
+    data: dict[str, Any] = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
+    return data
 
 
 def _damaged(path: Path, why: str) -> ManifestDamaged:
@@ -157,20 +163,10 @@ def _damaged(path: Path, why: str) -> ManifestDamaged:
     )
 
 
-def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str | None) -> None:
-    """Refuse an index of another format version or model, saying what to run."""
-    version = manifest.get("format_version")
-    if version == 1:
-        raise IndexIncompatible(
-            f"the index at {index_dir} was written by an older qabot; run `qabot index --index "
-            f"{index_dir}` to upgrade it in place (nothing is re-embedded)"
-        )
-    if version != FORMAT_VERSION:
-        raise IndexIncompatible(
-            f"index at {index_dir} has format version {version}, this qabot reads "
-            f"{FORMAT_VERSION}; run `qabot index --rebuild --index {index_dir}`"
-        )
-    built = manifest["model"]["name"]
+def check_compatible(manifest: Manifest, index_dir: Path, model: str | None) -> None:
+    """Refuse an index built with another model, saying what to run (load_manifest has
+    already refused another format version)."""
+    built = manifest.build.model.name
     if model is not None and built != model:
         raise IndexIncompatible(
             f"index at {index_dir} was built with model {built!r} but the settings say "
@@ -311,7 +307,7 @@ class Rows:
 class Snapshot:
     """One committed generation: vectors, per-passage rows and BM25 in RAM, texts on disk."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     vectors: Any  # a FAISS index (see vectors.py)
     layout: vectors.Layout
     catalog: Catalog
@@ -347,17 +343,17 @@ def load_snapshot(
             raise IndexNotFound(f"no index in {index_dir}; run `qabot index` to build it")
         check_compatible(manifest, index_dir, model)
         stamp = manifest_stamp(index_dir)
-        layout = vectors.Layout.from_dict(manifest.get("vectors_index"))
+        layout = manifest.layout
         problems = check_generation(index_dir, manifest)
-        if problems and _current_generation(index_dir) == manifest["generation"]:
+        if problems and _current_generation(index_dir) == manifest.generation:
             raise IndexDamaged(f"the index in {index_dir} is damaged ({first_problem(problems)}); "
                                "run `qabot index` to repair it")
         try:
             if problems:
                 raise FileNotFoundError(first_problem(problems))
-            index = vectors.read(index_dir / manifest["vectors"], layout, for_update=writable)
-            catalog = Catalog(index_dir / manifest["passages"])
-            rows = read_rows(index_dir / manifest["rows"])
+            index = vectors.read(index_dir / manifest.vectors, layout, for_update=writable)
+            catalog = Catalog(index_dir / manifest.passages)
+            rows = read_rows(index_dir / manifest.rows)
             lexical = read_lexical(index_dir, manifest, tokens)
         except FileNotFoundError:
             # A writer committed and removed this generation between our two reads: retry.
@@ -365,9 +361,9 @@ def load_snapshot(
             continue
         except _UNREADABLE as err:  # what FAISS, numpy, zipfile and json say of a damaged file
             raise IndexDamaged(f"the index in {index_dir} is damaged (a file of generation "
-                               f"{manifest['generation']} can't be read: {type(err).__name__}); "
+                               f"{manifest.generation} can't be read: {type(err).__name__}); "
                                "run `qabot index` to repair it") from None
-        dim, count = manifest["model"]["dim"], manifest["passage_count"]
+        dim, count = manifest.build.model.dim, manifest.passage_count
         if index.d != dim or index.ntotal != count or len(rows.ids) != count:
             raise IndexIncompatible(
                 f"index at {index_dir} is inconsistent (vectors {index.d}-d x {index.ntotal}, "
@@ -395,7 +391,7 @@ def _current_generation(index_dir: Path) -> int | None:
         manifest = load_manifest(index_dir)
     except IndexIncompatible:
         return None
-    return None if manifest is None else manifest.get("generation")
+    return None if manifest is None else manifest.generation
 
 
 def manifest_stamp(index_dir: Path) -> tuple[int, int]:
@@ -412,29 +408,29 @@ def read_rows(path: Path) -> Rows:
         return Rows(z["ids"], z["doc"], z["day"])
 
 
-def read_lexical(index_dir: Path, manifest: dict[str, Any], tokens: bool = False) -> bm25.Lexical | None:
+def read_lexical(index_dir: Path, manifest: Manifest, tokens: bool = False) -> bm25.Lexical | None:
     """The generation's BM25 part, or None when the manifest names none."""
-    entry = manifest.get("bm25")
-    if not entry or "matrix" not in entry:
+    entry = manifest.build.lexical
+    if entry is None or entry.matrix is None or entry.vocab is None:
         return None
-    return bm25.load(index_dir / entry["matrix"], index_dir / entry["vocab"], entry["stemmer"],
+    return bm25.load(index_dir / entry.matrix, index_dir / entry.vocab, entry.params.stemmer,
                      with_tokens=tokens)
 
 
 def commit(
     index_dir: Path,
-    manifest: dict[str, Any],
+    build: Build,
     index: Any,
     layout: vectors.Layout,
     changes: Changes,
     base: Snapshot | None = None,
     lexical: bm25.Lexical | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write a new generation — `base` (the current one, None for a fresh index) with `changes`
     applied — and make it current; returns the committed manifest. `index` holds the vectors
     of the result.
 
-    With `lexical`, its files go into the generation too, and manifest["bm25"] (the parameters
+    With `lexical`, its files go into the generation too, and build.lexical (the parameters
     it was built with) gains their names.
 
     Order matters: data files written and fsynced, then the manifest written to a temporary
@@ -446,7 +442,7 @@ def commit(
         previous = None
     # Past every generation on disk, not only the previous manifest's: after a damaged
     # manifest the folders may be further along than anything it could tell us.
-    done = (previous or {}).get("generation", 0)
+    done = previous.generation if previous is not None else 0
     for number in _generations(index_dir):
         if previous is not None and number > done:  # leftovers of a run that died before commit
             shutil.rmtree(index_dir / f"gen-{number:06d}", ignore_errors=True)
@@ -454,7 +450,7 @@ def commit(
     gen_dir = index_dir / f"gen-{generation:06d}"
     gen_dir.mkdir(parents=True)
     try:
-        manifest = _write_generation(gen_dir, generation, manifest, index, layout, changes, base,
+        manifest = _write_generation(gen_dir, generation, build, index, layout, changes, base,
                                      lexical)
     except BaseException:  # disk full, Ctrl-C...: a half-written generation only takes space
         shutil.rmtree(gen_dir, ignore_errors=True)
@@ -465,9 +461,9 @@ def commit(
 
 
 def _write_generation(
-    gen_dir: Path, generation: int, manifest: dict[str, Any], index: Any, layout: vectors.Layout,
+    gen_dir: Path, generation: int, build: Build, index: Any, layout: vectors.Layout,
     changes: Changes, base: Snapshot | None, lexical: bm25.Lexical | None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write and fsync a generation's files, its manifest copy last; returns that manifest."""
     gen = gen_dir.name
     vectors.write(index, gen_dir / VECTORS)
@@ -477,17 +473,20 @@ def _write_generation(
         raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
     written = [VECTORS, DB, ROWS]
     if lexical is not None:
+        if build.lexical is None:
+            raise ValueError("a BM25 part to commit needs its parameters in build.lexical")
         names = bm25.save(lexical, gen_dir)
         written += list(names.values())
-        manifest = dict(manifest, bm25=dict(manifest.get("bm25") or {},
-                                            **{k: f"{gen}/{v}" for k, v in names.items()}))
-    manifest = dict(manifest, format=FORMAT, format_version=FORMAT_VERSION, metric=METRIC,
-                    generation=generation, passage_count=len(rows.ids), article_count=articles,
-                    vectors=f"{gen}/{VECTORS}", vectors_index=layout.as_dict(),
-                    passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
-                    # what check_generation compares: a truncated file shows at a stat()
-                    sizes={f"{gen}/{n}": (gen_dir / n).stat().st_size for n in written},
-                    committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        build = replace(build, lexical=replace(build.lexical, matrix=f"{gen}/{names['matrix']}",
+                                               vocab=f"{gen}/{names['vocab']}"))
+    elif build.lexical is not None:
+        build = replace(build, lexical=build.lexical.without_files())
+    manifest = Manifest(
+        build=build, generation=generation, passage_count=len(rows.ids), article_count=articles,
+        vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}", layout=layout,
+        # what check_generation compares: a truncated file shows at a stat()
+        sizes={f"{gen}/{n}": (gen_dir / n).stat().st_size for n in written},
+        committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     for name in written:
         fsync_path(gen_dir / name)
     # A copy of the manifest inside the generation, written once its data is on disk: the
@@ -496,11 +495,11 @@ def _write_generation(
     return manifest
 
 
-def _write_json_durably(path: Path, manifest: dict[str, Any]) -> None:
+def _write_json_durably(path: Path, manifest: Manifest) -> None:
     """Write to a temporary name, fsync, rename over `path`, fsync the folder: all or nothing."""
     tmp = path.parent / f".{path.name}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, ensure_ascii=False)
+        json.dump(to_json(manifest), f, indent=1, ensure_ascii=False)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -512,12 +511,12 @@ def _generations(index_dir: Path) -> list[int]:
     return [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit() and p.is_dir()]
 
 
-def check_generation(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str]:
+def check_generation(index_dir: Path, manifest: Manifest) -> dict[str, str]:
     """What is wrong with the files this manifest names: file -> "is missing"... (empty:
     nothing found). Cheap: it checks that they are there and whole, not every byte."""
     problems: dict[str, str] = {}
-    sizes = manifest.get("sizes") or {}
-    for name in generation_files(manifest):
+    sizes = manifest.sizes
+    for name in manifest.files:
         try:
             size = (index_dir / name).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
@@ -527,7 +526,7 @@ def check_generation(index_dir: Path, manifest: dict[str, Any]) -> dict[str, str
             problems[name] = f"has {size} bytes where {sizes[name]} were written"
         elif why := _header_problem(index_dir / name, size):
             problems[name] = why
-        elif name == manifest["vectors"] and name not in sizes and size < _least_vector_bytes(manifest):
+        elif name == manifest.vectors and name not in sizes and size < _least_vector_bytes(manifest):
             problems[name] = "is truncated"
     return problems
 
@@ -538,31 +537,26 @@ def first_problem(problems: Mapping[str, str]) -> str:
     return f"{name} {why}"
 
 
-def lexical_files(manifest: dict[str, Any]) -> list[str]:
-    """The BM25 part's files a manifest names, relative to the index folder."""
-    entry = manifest.get("bm25") or {}
-    return [entry[k] for k in ("matrix", "vocab") if k in entry]
-
-
-def drop_lexical(index_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def drop_lexical(index_dir: Path, manifest: Manifest) -> Manifest:
     """Make current the same generation without its (damaged) BM25 part, which the caller then
     rebuilds from the stored passages (meanwhile a reader answers by meaning only, and a BM25
     or hybrid search says to run `qabot index`). The caller holds the write lock."""
-    gone = set(lexical_files(manifest))
-    entry = {k: v for k, v in (manifest.get("bm25") or {}).items() if k not in ("matrix", "vocab")}
-    sizes = {k: v for k, v in (manifest.get("sizes") or {}).items() if k not in gone}
-    manifest = dict(manifest, bm25=entry, sizes=sizes)
+    lexical = manifest.build.lexical
+    if lexical is None:
+        return manifest
+    gone = set(lexical.files)
+    manifest = replace(manifest, build=replace(manifest.build, lexical=lexical.without_files()),
+                       sizes={k: v for k, v in manifest.sizes.items() if k not in gone})
     _write_json_durably(index_dir / MANIFEST, manifest)
     return manifest
 
 
-def _least_vector_bytes(manifest: dict[str, Any]) -> int:
+def _least_vector_bytes(manifest: Manifest) -> int:
     """A lower bound on the size of the vectors file (for an index from before sizes were
     recorded): an id and the smallest code of each vector."""
-    codec = vectors.Layout.from_dict(manifest.get("vectors_index")).codec
-    dim = int(manifest["model"]["dim"])
-    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(codec, max(1, dim // 8))
-    return int(manifest["passage_count"]) * (8 + code)
+    dim = manifest.build.model.dim
+    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(manifest.layout.codec, max(1, dim // 8))
+    return manifest.passage_count * (8 + code)
 
 
 def _header_problem(path: Path, size: int) -> str | None:
@@ -592,12 +586,7 @@ def _header_problem(path: Path, size: int) -> str | None:
     return None
 
 
-def generation_files(manifest: dict[str, Any]) -> list[str]:
-    """The data files a manifest names, relative to the index folder."""
-    return [manifest["vectors"], manifest["passages"], manifest["rows"], *lexical_files(manifest)]
-
-
-def recover(index_dir: Path) -> dict[str, Any] | None:
+def recover(index_dir: Path) -> Manifest | None:
     """Make the newest intact generation current again, from the copy of its manifest it holds;
     returns that manifest, or None when no generation is whole. The caller holds the write lock.
 
@@ -607,10 +596,9 @@ def recover(index_dir: Path) -> dict[str, Any] | None:
     for number in sorted(_generations(index_dir), reverse=True):
         try:
             manifest = _parse_manifest(index_dir / f"gen-{number:06d}" / MANIFEST, index_dir)
-        except IndexIncompatible:
+        except IndexIncompatible:  # damaged, another format version or another program's
             continue
-        if (manifest is None or manifest.get("format_version") != FORMAT_VERSION
-                or manifest.get("generation") != number or check_generation(index_dir, manifest)):
+        if manifest is None or manifest.generation != number or check_generation(index_dir, manifest):
             continue
         _write_json_durably(index_dir / MANIFEST, manifest)
         return manifest
@@ -664,12 +652,15 @@ def _write_catalog(path: Path, changes: Changes, base: Snapshot | None) -> tuple
     return rows, articles
 
 
-def upgrade(index_dir: Path) -> dict[str, Any] | None:
+def upgrade(index_dir: Path) -> Manifest | None:
     """Rewrite a format-1 index (one exact FAISS file, passages.jsonl, articles in the manifest)
     as format 2, keeping every vector: nothing is re-embedded. None when there is nothing to do.
     The caller holds the write lock."""
-    old = load_manifest(index_dir)
-    if old is None or old.get("format_version") != 1:
+    try:
+        old = read_old_manifest(index_dir)
+    except FileNotFoundError:
+        return None
+    if old.get("format") != FORMAT or old.get("format_version") != 1:
         return None
     index = vectors.read(index_dir / old["vectors"], vectors.Layout(), for_update=True)
     by_doc: dict[str, list[PassageRecord]] = {}
@@ -683,24 +674,24 @@ def upgrade(index_dir: Path) -> dict[str, Any] | None:
         passages = sorted(by_doc.get(doc, []), key=lambda p: meta["ids"].index(p.id))
         changes.articles.append(
             (ArticleRecord(doc, meta["hash"], meta.get("date"), meta["title"]), passages))
-    keep = {k: v for k, v in old.items() if k not in (
-        "articles", "passages", "vectors", "generation", "passage_count", "committed_at", "bm25")}
     # BM25's files are not carried over: the next indexing run rebuilds them from the texts.
-    bm = {k: v for k, v in (old.get("bm25") or {}).items() if k not in ("matrix", "vocab")}
-    return commit(index_dir, dict(keep, bm25=bm), index, vectors.Layout(), changes)
+    if isinstance(old.get("bm25"), dict):
+        old["bm25"] = {k: v for k, v in old["bm25"].items() if k not in ("matrix", "vocab")}
+    old.setdefault("next_id", max((p.id for ps in by_doc.values() for p in ps), default=-1) + 1)
+    build = from_json({**old, "generation": 0, "passage_count": 0, "article_count": 0,
+                       "vectors": "", "passages": "", "rows": ""}).build
+    return commit(index_dir, build, index, vectors.Layout(), changes)
 
 
-def _collect_garbage(
-    index_dir: Path, current: dict[str, Any], previous: dict[str, Any] | None
-) -> None:
+def _collect_garbage(index_dir: Path, current: Manifest, previous: Manifest | None) -> None:
     """Remove generations and encoders no longer named by the current or previous manifest.
 
     The previous generation is kept so a reader that read the old manifest a moment ago can
     still open its files.
     """
-    keep = {current["vectors"].split("/")[0], current.get("encoder")}
+    keep = {current.folder, current.build.encoder}
     if previous:
-        keep |= {previous["vectors"].split("/")[0], previous.get("encoder")}
+        keep |= {previous.folder, previous.build.encoder}
     for child in index_dir.iterdir():
         name = child.name
         if child.is_dir() and name not in keep and (

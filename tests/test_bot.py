@@ -682,8 +682,8 @@ def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question
 
     monkeypatch.setattr(store, "load_manifest", commit_meanwhile)
     r = Retriever(settings.index, embedder=fake)  # type: ignore[arg-type]
-    assert r.snapshot().manifest["generation"] == 1 and landed
-    assert r.snapshot().manifest["generation"] == 2
+    assert r.snapshot().manifest.generation == 1 and landed
+    assert r.snapshot().manifest.generation == 2
     assert search(r, "Which animals build dams?", k=1)[0].doc_id == "b.txt"
 
 

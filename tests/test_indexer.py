@@ -77,7 +77,7 @@ def test_add_change_delete(env: tuple[Settings, FakeEmbedder]) -> None:
     assert "2.txt" not in ask(settings, fake, "bank interest rate", k=10)
     # the untouched article kept its passages and ids throughout
     assert snap.articles["1.txt"].ids == kept_ids
-    assert snap.vectors.ntotal == len(snap.passages) == snap.manifest["passage_count"]
+    assert snap.vectors.ntotal == len(snap.passages) == snap.manifest.passage_count
 
 
 def test_settings_change_and_rebuild_flag_reembed_everything(env: tuple[Settings, FakeEmbedder]) -> None:
@@ -117,7 +117,7 @@ def test_new_title_rules_rewrite_titles_and_bm25_without_embedding(
     assert report.committed and report.unchanged == 3 and fake.embedded == []
     assert any("titles of 3 articles" in msg for msg in messages)
     snap = store.load_snapshot(settings.index, tokens=True)
-    assert snap.manifest["title_version"] == headline.TITLE_VERSION
+    assert snap.manifest.build.title_version == headline.TITLE_VERSION
     assert snap.articles["0.txt"].title == "Story about volcano lava Iceland."
     assert snap.articles["1.txt"].ids == old.articles["1.txt"].ids
     # BM25 holds what a fresh build of the same seeds holds: no trace of the old titles.
@@ -241,7 +241,9 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
                                                 + f"The {w} story goes on. " * 2)
 
     def layout() -> dict:
-        return store.load_manifest(settings.index)["vectors_index"]  # type: ignore[index]
+        committed = store.load_manifest(settings.index)
+        assert committed is not None
+        return committed.layout.as_dict()
 
     def findable(n: int, nprobe: int = 0, dense_floor: float = 1.0) -> None:
         """Each sampled article first for its own words; in dense mode on an approximate index
@@ -377,4 +379,6 @@ def test_a_seeds_folder_whose_path_is_not_utf8_can_be_indexed(
         pytest.skip("this file system refuses names that are not UTF-8")
     report = index(replace(settings, seeds=seeds), fake)
     assert report.added == 3
-    assert store.load_manifest(settings.index)["seeds"].endswith("nouvelles-\\xe9t\\xe9")  # type: ignore[index]
+    committed = store.load_manifest(settings.index)
+    assert committed is not None and committed.build.seeds is not None
+    assert committed.build.seeds.endswith("nouvelles-\\xe9t\\xe9")

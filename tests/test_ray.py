@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from qabot.config import Settings
 from qabot.embed import Embedder, OnnxEmbedder
 from qabot.errors import RayUnavailable
 from qabot.indexer import Encode, _embed, run_index
+from qabot.manifest import Manifest
 from qabot.ray_embed import ray_encode
 from tests.conftest import link_encoder, make_seeds
 
@@ -50,11 +52,11 @@ def recording(encode: Encode, calls: list[tuple[list[str], np.ndarray]]) -> Enco
     return spy
 
 
-def committed(index_dir: Path) -> tuple[dict[str, Any], list[store.PassageRecord]]:
+def committed(index_dir: Path) -> tuple[Manifest, list[store.PassageRecord]]:
     """The manifest, minus what differs between any two runs, and every passage by id."""
     manifest = store.load_manifest(index_dir)
     assert manifest is not None
-    manifest.pop("committed_at")
+    manifest = replace(manifest, committed_at=None)
     snap = store.load_snapshot(index_dir)
     try:
         return manifest, [snap.passages[i] for i in sorted(snap.passages)]

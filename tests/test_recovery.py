@@ -59,7 +59,7 @@ def test_a_damaged_manifest_is_recovered_from_the_newest_generation_without_re_e
     assert fake.embedded == [] and report.unchanged == 4
     assert any("recovered generation 2" in m for m in messages), messages
     snap = store.load_snapshot(settings.index)
-    assert snap.manifest["passage_count"] == committed.passage_count and len(snap.articles) == 4
+    assert snap.manifest.passage_count == committed.passage_count and len(snap.articles) == 4
     assert search(Retriever(settings.index, embedder=fake), "penguins antarctica", 1)[0].doc_id == "new.txt"
 
     # and what changed after that generation is all that gets embedded
@@ -90,7 +90,7 @@ def test_a_damaged_manifest_and_no_intact_generation_rebuilds(env: tuple[Setting
     (settings.index / "manifest.json").write_text("")
     report = index(settings, fake)
     assert report.committed and report.added == 3
-    assert store.load_snapshot(settings.index).manifest["generation"] == 2
+    assert store.load_snapshot(settings.index).manifest.generation == 2
 
 
 def test_an_error_that_is_not_damage_is_not_taken_for_a_rebuild(
@@ -175,7 +175,7 @@ def test_a_damaged_generation_falls_back_to_the_previous_one_and_embeds_only_the
     assert report.committed and report.added == 1 and report.unchanged == 3
     assert fake.embedded == ["Penguins waddle in Antarctica."]
     snap = store.load_snapshot(settings.index)
-    assert len(snap.articles) == 4 and snap.vectors.ntotal == snap.manifest["passage_count"]
+    assert len(snap.articles) == 4 and snap.vectors.ntotal == snap.manifest.passage_count
 
 
 @pytest.mark.parametrize("name", ["bm25.npz", "bm25-vocab.json"])

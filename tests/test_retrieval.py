@@ -229,11 +229,12 @@ def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, Fake
     settings, fake = fake_index
     manifest = store.load_manifest(settings.index)
     assert manifest is not None
-    entry = manifest["bm25"]
-    gen = manifest["vectors"].split("/")[0]
-    assert entry["matrix"] == f"{gen}/bm25.npz" and entry["vocab"] == f"{gen}/bm25-vocab.json"
+    entry = manifest.build.lexical
+    gen = manifest.folder
+    assert entry is not None
+    assert entry.matrix == f"{gen}/bm25.npz" and entry.vocab == f"{gen}/bm25-vocab.json"
     defaults = Settings()
-    assert (entry["k1"], entry["b"], entry["titles"]) == (defaults.bm25_k1, defaults.bm25_b, True)
+    assert (entry.params.k1, entry.params.b, entry.params.titles) == (defaults.bm25_k1, defaults.bm25_b, True)
     snap = store.load_snapshot(settings.index)
     assert snap.lexical is not None and sorted(snap.lexical.ids.tolist()) == sorted(snap.passages)
 
@@ -269,7 +270,9 @@ def test_an_index_without_bm25_gets_it_without_re_embedding(
     before = len(fake.embedded)
     report = run_index(tuned, log=quiet, progress=False, embedder=fake)
     assert report.committed and len(fake.embedded) == before
-    assert store.load_manifest(settings.index)["bm25"]["k1"] == 1.5  # type: ignore[index]
+    committed = store.load_manifest(settings.index)
+    assert committed is not None and committed.build.lexical is not None
+    assert committed.build.lexical.params.k1 == 1.5
 
 
 # ---------------------------------------------------------------- the real model

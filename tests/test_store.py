@@ -11,6 +11,7 @@ import pytest
 
 from qabot import store, vectors
 from qabot.errors import IndexIncompatible, IndexNotFound
+from qabot.manifest import Build, Model
 from qabot.vectors import Layout
 
 DIM = 32
@@ -59,9 +60,8 @@ def changes_for(ids: np.ndarray, per_article: int = 10) -> store.Changes:
     return changes
 
 
-def manifest(dim: int = DIM) -> dict:
-    return {"model": {"name": "m", "dim": dim}, "chunker": {}, "encoder": None, "seeds": ".",
-            "next_id": 0}
+def manifest(dim: int = DIM) -> Build:
+    return Build(Model("m", dim), next_id=0, seeds=".")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_search_against_brute_force_and_save_load(name: str, data: tuple, tmp_pa
         np.testing.assert_allclose(scores, np.sort(queries[0] @ corpus.T)[::-1][:10], rtol=1e-5)
 
     committed = store.commit(tmp_path, manifest(), index, layout, changes_for(ids))
-    assert committed["vectors_index"] == layout.as_dict() and committed["passage_count"] == len(ids)
+    assert committed.layout == layout and committed.passage_count == len(ids)
     snap = store.load_snapshot(tmp_path)
     assert snap.layout == layout
     for q, before in zip(queries, found, strict=True):
@@ -167,7 +167,7 @@ def test_commit_applies_changes_to_the_previous_generation(data: tuple, tmp_path
     snap = store.load_snapshot(tmp_path)
     assert doc not in snap.articles and f"doc{int(ids[100])}.txt" in snap.articles
     assert sorted(snap.passages) == ids[10:110].tolist() == snap.rows.ids.tolist()
-    assert snap.manifest["article_count"] == 10 and snap.manifest["passage_count"] == 100
+    assert snap.manifest.article_count == 10 and snap.manifest.passage_count == 100
     kept = snap.articles[f"doc{int(ids[10])}.txt"]
     assert kept.ids == tuple(ids[10:20].tolist()) and kept.title == "Title 10"
     assert base.catalog.count("passages") == 100  # the previous generation is untouched
@@ -186,7 +186,8 @@ def test_an_index_of_format_1_is_upgraded_without_re_embedding(data: tuple, tmp_
         for i in ids[:20].tolist():
             f.write(json.dumps({"id": i, "doc_id": "a.txt" if i < 110 else "b.txt", "start": 0,
                                 "end": 3, "text": f"t{i}"}) + "\n")
-    old = dict(manifest(), format="qabot-index", format_version=1, generation=1, passage_count=20,
+    old = dict(model={"name": "m", "dim": DIM}, next_id=0, seeds=".", format="qabot-index",
+               format_version=1, generation=1, passage_count=20,
                vectors="gen-000001/vectors.faiss", passages="gen-000001/passages.jsonl",
                articles={"a.txt": {"hash": "x", "date": None, "title": "A", "ids": ids[:10].tolist()},
                          "b.txt": {"hash": "y", "date": "2024-01-01", "title": "B",
