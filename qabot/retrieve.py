@@ -101,8 +101,6 @@ class Tables:
     What the ranking walk asks of an index (a walk.Stories)."""
 
     def __init__(self, snap: store.Snapshot) -> None:
-        import faiss
-
         self.snap = snap
         self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
         self.max_day = int(self.day.max()) if len(self.day) else 0
@@ -115,12 +113,10 @@ class Tables:
         self.matrix = np.zeros((0, snap.vectors.d), dtype=np.float32)
         self.matrix_rows: np.ndarray | None = None  # None: matrix row i is row i
         if self.exhaustive:
-            flat: Any = faiss.downcast_index(snap.vectors.index)
-            n, d = flat.ntotal, flat.d
-            if n:  # a view of FAISS's own storage, no copy: every inner product in one product
-                self.matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-            order = np.searchsorted(self.ids, faiss.vector_to_array(snap.vectors.id_map))
-            if not np.array_equal(order, np.arange(n)):
+            # A view of the index's storage: valid while self.snap holds the index.
+            self.matrix, matrix_ids = vectors.flat_matrix(snap.vectors)
+            order = np.searchsorted(self.ids, matrix_ids)
+            if not np.array_equal(order, np.arange(len(order))):
                 self.matrix_rows = order
         self.lexical_rows = np.zeros(0, dtype=np.int64)
         if snap.lexical is not None:  # the row of each BM25 row's passage
