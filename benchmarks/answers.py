@@ -40,8 +40,9 @@ from qabot import format as fmt  # noqa: E402
 from qabot.answer import AnswerOptions, respond  # noqa: E402
 from qabot.config import load_settings  # noqa: E402
 from qabot.evaluate import Query, first_hit, ranked_docs, read_queries, reciprocal_rank  # noqa: E402
+from qabot.passage import Passage  # noqa: E402
 from qabot.rank import Tuning  # noqa: E402
-from qabot.retrieve import Passage, Retriever, search  # noqa: E402
+from qabot.retrieve import Retriever, search  # noqa: E402
 
 DEV = Path("/tmp/news-dev")
 UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"

@@ -44,8 +44,9 @@ from common import log  # noqa: E402
 from qabot.bot import bot_floor  # noqa: E402
 from qabot.config import Settings, load_settings  # noqa: E402
 from qabot.conversation import Turn, contextualize, leans_on_previous  # noqa: E402
+from qabot.passage import Passage  # noqa: E402
 from qabot.rank import Tuning  # noqa: E402
-from qabot.retrieve import Passage, Retriever, search  # noqa: E402
+from qabot.retrieve import Retriever, search  # noqa: E402
 
 # (dev query id, first question, follow-up). The follow-ups are what a reader might ask next,
 # written without regard to whether leans_on_previous() catches them (some it does not).

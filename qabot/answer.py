@@ -18,7 +18,8 @@ from . import rank, sentences
 from .bm25 import Lexical, tokenize
 from .chunk import split_sentences
 from .dates import display_date
-from .retrieve import Passage, Retriever, check_question, search
+from .passage import Passage
+from .retrieve import Retriever, check_question, search
 from .smalltalk import small_talk
 from .timewords import TimeWindow, read_time
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .answer import AnswerOptions, respond
+from .passage import Passage
 from .rank import Tuning
-from .retrieve import Passage, Retriever, search
+from .retrieve import Retriever, search
 
 CUTOFF = 10
 KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_sentence@1",

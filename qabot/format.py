@@ -8,11 +8,13 @@ import json
 import re
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .answer import Reply
 from .dates import age, display_date
-from .retrieve import Passage, Source
+from .passage import Passage, Source
+
+if TYPE_CHECKING:  # annotations only: importing answer.py would load the query stack
+    from .answer import Reply
 
 # Terminal control in an article must not reach a terminal or a chat: ESC ]0;… retitles the
 # window, ESC [2J clears the screen, a bare CR overwrites the line. Stripped for display only:

@@ -144,3 +144,13 @@ def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     if not a and not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+def same_story(a: frozenset[int], b: frozenset[int], threshold: float, contained: float) -> bool:
+    """True when one text's shingles nearly repeat the other's (Jaccard from `threshold`) or
+    the shorter's are contained in the longer (share from `contained`; above 1: never)."""
+    found = contained <= 1 and containment(a, b) >= contained
+    # Jaccard can't exceed the size ratio: most pairs are ruled out without a set operation.
+    if not found and min(len(a), len(b)) >= threshold * max(len(a), len(b)):
+        found = jaccard(a, b) >= threshold
+    return found

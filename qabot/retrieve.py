@@ -5,59 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import bm25, rank, store, vectors
+from . import bm25, rank, store, vectors, walk
 from .chunk import split_sentences
 from .config import SEARCH_MODES
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder
 from .errors import BadQuestion, IndexIncompatible
+from .passage import Passage, Source
 
 MAX_QUESTION_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Source:
-    """Another article carrying the same story (near-identical text): syndicated or re-published."""
-
-    doc_id: str
-    path: str
-    date: dt.date | None
-    title: str
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One answer: the passage text, its score, and everything a citation needs."""
-
-    rank: int
-    score: float
-    text: str
-    doc_id: str
-    path: str
-    date: dt.date | None
-    title: str
-    start: int  # character offsets of the passage in the article file
-    end: int
-    answer_start: int  # the sentence that best answers the question, offsets in the file
-    answer_end: int
-    duplicates: tuple[Source, ...] = ()  # the other articles with near-identical text
-    # The passage's own match (what the confidence floor judges), before article evidence and
-    # freshness were added to make `score`.
-    relevance: float = 0.0
-    # The article's next best passages for the question (search(more=n)), best first, with the
-    # same rank; their answer span is the whole passage.
-    more: tuple[Passage, ...] = ()
-
-    @property
-    def answer(self) -> str:
-        """The best-answering sentence itself."""
-        return self.text[self.answer_start - self.start : self.answer_end - self.start]
 
 
 class Retriever:
@@ -136,11 +97,10 @@ class Retriever:
 
 class Tables:
     """A snapshot seen row by row (rows: its passages sorted by id): each row's article number
-    and day, where BM25 and the exact matrix keep it, and the few articles a query shows."""
+    and day, where BM25 and the exact matrix keep it, and the few articles a query shows.
+    What the ranking walk asks of an index (a walk.Stories)."""
 
     def __init__(self, snap: store.Snapshot) -> None:
-        import faiss
-
         self.snap = snap
         self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
         self.max_day = int(self.day.max()) if len(self.day) else 0
@@ -153,12 +113,10 @@ class Tables:
         self.matrix = np.zeros((0, snap.vectors.d), dtype=np.float32)
         self.matrix_rows: np.ndarray | None = None  # None: matrix row i is row i
         if self.exhaustive:
-            flat: Any = faiss.downcast_index(snap.vectors.index)
-            n, d = flat.ntotal, flat.d
-            if n:  # a view of FAISS's own storage, no copy: every inner product in one product
-                self.matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-            order = np.searchsorted(self.ids, faiss.vector_to_array(snap.vectors.id_map))
-            if not np.array_equal(order, np.arange(n)):
+            # A view of the index's storage: valid while self.snap holds the index.
+            self.matrix, matrix_ids = vectors.flat_matrix(snap.vectors)
+            order = np.searchsorted(self.ids, matrix_ids)
+            if not np.array_equal(order, np.arange(len(order))):
                 self.matrix_rows = order
         self.lexical_rows = np.zeros(0, dtype=np.int64)
         if snap.lexical is not None:  # the row of each BM25 row's passage
@@ -209,11 +167,7 @@ class Tables:
         with self._lock:
             found = self._pairs.get(key)
         if found is None:
-            mine, theirs = self.shingles(doc), self.shingles(other)
-            found = contained <= 1 and rank.containment(mine, theirs) >= contained
-            # Jaccard can't exceed the size ratio: most pairs are ruled out without a set operation.
-            if not found and min(len(mine), len(theirs)) >= threshold * max(len(mine), len(theirs)):
-                found = rank.jaccard(mine, theirs) >= threshold
+            found = rank.same_story(self.shingles(doc), self.shingles(other), threshold, contained)
             with self._lock:
                 self._pairs[key] = found
                 while len(self._pairs) > CACHED_PAIRS:
@@ -301,28 +255,19 @@ def search(
     allowed = tables.window(since, until, as_of)
     rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
     scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
-    hits = _pick(tables, rows, scores, k, per_article, tuning, relevance)
+    hits = walk.pick(tables, rows, scores, k, per_article, tuning, relevance)
     if min_score is not None:
         # The floor judges how well the passage itself matches: a fresh article on another
         # topic, or one with a strong lead elsewhere, is still no answer to this question.
         hits = [h for h in hits if h.relevance >= min_score]
     found = _to_passages(snap, tables, hits, encoder if answers else None, qvec)
     if more > 0:
-        extra = [_next_best(tables, rows, scores, relevance, hit, more) for hit in hits]
+        extra = [walk.next_best(tables, rows, scores, relevance, hit, more) for hit in hits]
         flat = _to_passages(snap, tables, [h for e in extra for h in e], None, qvec)
         it = iter(flat)
         found = [replace(p, more=tuple(replace(next(it), rank=p.rank) for _ in e))
                  for p, e in zip(found, extra, strict=True)]
     return found
-
-
-def _next_best(tables: Tables, rows: np.ndarray, scores: np.ndarray, relevance: np.ndarray,
-               hit: _Hit, n: int) -> list[_Hit]:
-    """The `n` best scored rows of the hit's article other than its own, best first."""
-    doc = int(tables.doc[hit.row])
-    at = np.flatnonzero((tables.doc[rows] == doc) & (rows != hit.row) & np.isfinite(scores))
-    at = at[np.argsort(-scores[at], kind="stable")[:n]]
-    return [_Hit(int(rows[i]), float(scores[i]), [doc], float(relevance[i])) for i in at]
 
 
 # An approximate or compressed index is asked for this many nearest passages (and BM25 for as
@@ -422,93 +367,8 @@ def _lexical(tables: Tables, question: str) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(tables.ids, ids), np.asarray(rank.lexical_share(raw, ceiling), dtype=np.float32)
 
 
-@dataclass
-class _Hit:
-    row: int
-    score: float
-    docs: list[int]  # article numbers: docs[0] is the one shown, the rest repeat its story
-    relevance: float = 0.0  # the passage's own match, before article evidence and freshness
-
-
-def _ranked(scores: np.ndarray, first: int = 1024) -> Iterator[np.ndarray]:
-    """Positions by descending score, ties by position, in blocks: the best `first` (with every
-    tie of the last) sorted alone, the rest only if the caller gets that far (a generator: the
-    second block, most of the rows, is almost never sorted)."""
-    if len(scores) <= first:
-        yield np.argsort(-scores, kind="stable")
-        return
-    bar = np.partition(scores, len(scores) - first)[len(scores) - first]
-    top = np.flatnonzero(scores >= bar)
-    yield top[np.argsort(-scores[top], kind="stable")]
-    rest = np.flatnonzero(scores < bar)
-    yield rest[np.argsort(-scores[rest], kind="stable")]
-
-
-def _pick(tables: Tables, rows: np.ndarray, scores: np.ndarray, k: int, per_article: int,
-          tuning: rank.Tuning, relevance: np.ndarray) -> list[_Hit]:
-    """The best rows under the per-article cap, near-duplicate articles folded into one result
-    (shown as the newest of them when it scores within the margin), newer first among near-ties."""
-    hits: list[_Hit] = []
-    per_doc: dict[int, int] = {}
-    story: dict[int, int] = {}  # article -> the first-seen article of its story
-    for block in _ranked(scores):  # the second block is rarely needed: sorted lazily
-        done = False
-        for at in block.tolist():
-            score = float(scores[at])
-            if score == -np.inf:
-                done = True
-                break
-            if len(hits) >= k and score < hits[k - 1].score - tuning.recency_margin:
-                done = True
-                break  # the recency bonus can lift nothing from here into the top k
-            row = int(rows[at])
-            doc = int(tables.doc[row])
-            if doc not in story:
-                roots = [d for d, r in story.items() if d == r]
-                story[doc] = _same_story(tables, doc, roots, tuning.duplicate_threshold,
-                                         tuning.duplicate_containment)
-                if story[doc] != doc:
-                    _fold(tables, hits, story[doc], _Hit(row, score, [doc], float(relevance[at])),
-                          per_article, tuning)
-                    continue
-            if story[doc] != doc or per_doc.get(doc, 0) >= per_article:
-                continue
-            per_doc[doc] = per_doc.get(doc, 0) + 1
-            hits.append(_Hit(row, score, [doc], float(relevance[at])))
-        if done:
-            break
-    dates = [tables.date(h.docs[0]) for h in hits]
-    final = rank.recency_bonus([h.score for h in hits], dates, tuning.recency_margin)
-    for hit, score in zip(hits, final, strict=True):
-        hit.score = score
-    return sorted(hits, key=lambda h: -h.score)[:k]
-
-
-def _fold(tables: Tables, hits: list[_Hit], root: int, dup: _Hit, per_article: int,
-          tuning: rank.Tuning) -> None:
-    """Attach a near-duplicate article to its story's results; with one passage per article it
-    takes the result's place when it is newer and scores within the recency margin."""
-    for hit in hits:
-        if root not in hit.docs:
-            continue
-        newer = (tables.date(dup.docs[0]) or dt.date.min) > (tables.date(hit.docs[0]) or dt.date.min)
-        if per_article == 1 and newer and dup.score >= hit.score - tuning.recency_margin:
-            hit.row, hit.score, hit.docs = dup.row, dup.score, dup.docs + hit.docs
-            hit.relevance = dup.relevance
-        else:
-            hit.docs.append(dup.docs[0])
-
-
-def _same_story(tables: Tables, doc: int, stories: list[int], threshold: float,
-                contained: float = 1.01) -> int:
-    """The earlier-seen article whose text this one nearly repeats (Jaccard from `threshold`)
-    or contains or is contained in (the shorter's shingles, from `contained`: a cut-down copy,
-    truncated or the first part of a syndicated story), else itself."""
-    return next((other for other in stories if tables.same_story(doc, other, threshold, contained)), doc)
-
-
 def _to_passages(
-    snap: store.Snapshot, tables: Tables, hits: list[_Hit], encoder: Embedder | None,
+    snap: store.Snapshot, tables: Tables, hits: list[walk.Hit], encoder: Embedder | None,
     qvec: np.ndarray,
 ) -> list[Passage]:
     seeds = Path(snap.manifest.build.seeds or ".")

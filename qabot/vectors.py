@@ -191,6 +191,19 @@ def vectors_of(index: Any, ids: np.ndarray) -> np.ndarray:
                       dtype=np.float32)
 
 
+def flat_matrix(index: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix, ids) of a flat float32 index (Layout.exact): its vectors, one row each, and
+    the id of each row. The matrix is a view of FAISS's own storage, no copy (every inner
+    product in one product): valid while `index` is alive and unchanged."""
+    faiss = _faiss()
+
+    flat = faiss.downcast_index(index.index)
+    n, d = flat.ntotal, flat.d
+    matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n \
+        else np.zeros((0, d), dtype=np.float32)
+    return matrix, faiss.vector_to_array(index.id_map)
+
+
 def convert(index: Any, layout: Layout, batch: int = 65536) -> Any:
     """The same vectors under another layout (a type switch, a new codec, a retrained quantizer).
 

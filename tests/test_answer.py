@@ -17,8 +17,9 @@ from qabot.answer import AnswerOptions, Reply, respond
 from qabot.chunk import split_sentences
 from qabot.config import Settings
 from qabot.dates import age, display_date
+from qabot.passage import Passage
 from qabot.rank import Tuning
-from qabot.retrieve import Passage, Retriever
+from qabot.retrieve import Retriever
 from qabot.smalltalk import small_talk
 from tests.conftest import indexed, run_qabot
 

@@ -35,8 +35,9 @@ from qabot.answer import Reply
 from qabot.config import Settings
 from qabot.dates import age, display_date
 from qabot.indexer import run_index
+from qabot.passage import Passage
 from qabot.rank import Tuning
-from qabot.retrieve import Passage, Retriever, search
+from qabot.retrieve import Retriever, search
 from qabot.smalltalk import small_talk
 from tests.conftest import QABOT, QUESTION, indexed, make_seeds
 from tests.fake_telegram import (

@@ -23,7 +23,7 @@ from qabot.evaluate import (
     read_queries,
     reciprocal_rank,
 )
-from qabot.retrieve import Passage, Source
+from qabot.passage import Passage, Source
 from tests.conftest import link_encoder, run_qabot
 
 FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"

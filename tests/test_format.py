@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from qabot import format as fmt
 from qabot.answer import Reply
-from qabot.retrieve import Passage, Source
+from qabot.passage import Passage, Source
 from tests.fake_telegram import parse_html
 
 HOSTILE = ("Calm \x1b]0;pwned\x07start. \x1b[2JThe \x1b[1;31manswer\x1b[0m is\r here.\x1bc "
@@ -149,3 +153,15 @@ def test_reply_dict_names_the_answer_by_rank_and_offsets() -> None:
     assert p["text"][p["answer_start"] - p["start"] : p["answer_end"] - p["start"]] == FERRY.answer
     none = fmt.reply_dict(reply(TICKET, answers=()))
     assert none["answer"] is None and none["answers"] == [] and none["shown"] == [2]
+
+
+def test_the_formatters_load_without_the_query_stack() -> None:
+    # A front end formats results without loading FAISS, the store or the search code.
+    code = ("import sys, qabot.format; "
+            "print(sorted(m for m in ('faiss', 'qabot.retrieve', 'qabot.store', 'qabot.embed') "
+            "if m in sys.modules))")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ["PYTHONPATH"]])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                          env=env, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

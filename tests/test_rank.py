@@ -16,7 +16,8 @@ import pytest
 from qabot import rank
 from qabot.config import Settings
 from qabot.indexer import run_index
-from qabot.retrieve import Passage, Retriever, search
+from qabot.passage import Passage
+from qabot.retrieve import Retriever, search
 from tests.conftest import indexed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "news"

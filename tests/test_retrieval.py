@@ -14,7 +14,8 @@ from qabot import bm25, rank, store
 from qabot.config import Settings
 from qabot.errors import IndexIncompatible
 from qabot.indexer import run_index
-from qabot.retrieve import Passage, Retriever, search
+from qabot.passage import Passage
+from qabot.retrieve import Retriever, search
 from tests.conftest import indexed, run_qabot
 from tests.fakes import FakeEmbedder
 

@@ -123,6 +123,20 @@ def test_add_remove_update(name: str, data: tuple) -> None:
     assert float(back @ corpus[200]) > {"none": 0.9999, "float16": 0.999, "sq8": 0.99}.get(layout.codec, 0.7)
 
 
+def test_the_flat_matrix_is_each_ids_stored_vector(data: tuple) -> None:
+    corpus, ids, _ = data
+    index = vectors.new_index(Layout(), DIM)
+    empty, none = vectors.flat_matrix(index)
+    assert empty.shape == (0, DIM) and len(none) == 0
+    vectors.add(index, ids[1:], corpus[1:])
+    vectors.remove(index, ids[1:100:3].tolist())
+    vectors.add(index, ids[:1], corpus[:1])  # the smallest id last: rows are not in id order
+    matrix, matrix_ids = vectors.flat_matrix(index)
+    assert matrix_ids[-1] == ids[0]
+    assert sorted(matrix_ids.tolist()) == sorted(set(ids.tolist()) - set(ids[1:100:3].tolist()))
+    assert np.array_equal(matrix, corpus[np.searchsorted(ids, matrix_ids)])
+
+
 def test_switching_type_at_the_threshold_keeps_every_passage_findable(data: tuple) -> None:
     corpus, ids, queries = data
     # auto: flat below the threshold, ivf from it, back to flat below half of it
