@@ -1,9 +1,9 @@
-"""Telegram front end: `qabot bot` answers questions with passages and citations, by long polling.
+"""Telegram handlers: what `qabot bot` does with each message, command or button press.
 
 Shaped like python-telegram-bot's examples: `build_application()` wires small async handlers
 into an `Application` whose `bot_data` holds the Retriever; `run_bot()` is what the CLI calls.
 A handler is parse → `answer.respond()` (in a worker thread: never on the event loop) → `format.telegram_*`
-→ send. The token comes from the environment only and never reaches a log line.
+→ send. How the bot reaches Telegram (token, sending limits, polling, log redaction) is transport.py.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ import os
 import re
 import signal
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import (
-    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -32,11 +30,9 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
-    ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -44,7 +40,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from . import format as fmt
 from .answer import respond
@@ -55,13 +50,23 @@ from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
 from .rank import Tuning
 from .retrieve import MAX_QUESTION_CHARS, Retriever, check_question, search
 from .smalltalk import small_talk
+from .transport import (
+    API_URL_VARIABLE,
+    DEFAULT_API_URL,
+    PollRequest,
+    RateLimit,
+    Redact,
+    api_url_from_env,
+    builder,
+    check_token,
+    poll,
+    setup_logging,
+    token_from_env,
+)
 
 logger = logging.getLogger(__name__)
 
-TOKEN_VARIABLES = ("QABOT_TELEGRAM_TOKEN", "TELEGRAM_BOT_TOKEN")
-API_URL_VARIABLE = "QABOT_TELEGRAM_API_URL"
-DEFAULT_API_URL = "https://api.telegram.org/bot"
-POLL_TIMEOUT = 30  # seconds a getUpdates call waits for news: Telegram answers at once when any
+# What the handlers below take; Telegram sends nothing else (no reactions, member changes…).
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
@@ -88,27 +93,7 @@ SORRY = "Sorry, something went wrong while answering. Please try again."
 FORGOTTEN = "New conversation: your next question stands on its own."
 
 
-# ---------------------------------------------------------------- settings from the environment
-
-
-def token_from_env(env: Mapping[str, str]) -> str:
-    """The bot token from QABOT_TELEGRAM_TOKEN (or TELEGRAM_BOT_TOKEN); ConfigError when unset."""
-    for name in TOKEN_VARIABLES:
-        token = env.get(name, "").strip()
-        if token:
-            return token
-    raise ConfigError(
-        "no Telegram bot token: set QABOT_TELEGRAM_TOKEN to the token @BotFather gave you "
-        "(environment only, never a file in the repository; see docs/telegram.md)"
-    )
-
-
-def api_url_from_env(env: Mapping[str, str]) -> str:
-    """The Bot API base URL the token is appended to (QABOT_TELEGRAM_API_URL, for test servers)."""
-    url = env.get(API_URL_VARIABLE, "").strip() or DEFAULT_API_URL
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{API_URL_VARIABLE} must be an http(s) URL such as {DEFAULT_API_URL}")
-    return url
+# ---------------------------------------------------------------- the confidence floor
 
 
 def bot_floor(settings: Settings) -> float:
@@ -126,118 +111,6 @@ def bot_floor(settings: Settings) -> float:
         settings, settings.search_mode)
 
 
-# ---------------------------------------------------------------- per-user rate limit
-
-
-class RateLimit:
-    """At most `limit` questions per user in any `period` seconds (a sliding window).
-
-    `check()` answers OK, WARN (over the limit: say "slow down" once) or DROP (over the limit
-    and already told: stay silent, so a flood gets one reply rather than one per message).
-    """
-
-    OK, WARN, DROP = "ok", "warn", "drop"
-
-    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.period, self._clock = limit, period, clock
-        self._times: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
-
-    def check(self, user: int) -> str:
-        """Count one question of `user` if the window has room; say what to do with it."""
-        now = self._clock()
-        if len(self._times) > 10_000:  # forget users idle for a whole window
-            self._times = {u: t for u, t in self._times.items() if t and t[-1] > now - self.period}
-        times = self._times.setdefault(user, deque())
-        while times and times[0] <= now - self.period:
-            times.popleft()
-        if len(times) < self.limit:
-            times.append(now)
-            self._warned.discard(user)
-            return self.OK
-        if user in self._warned:
-            return self.DROP
-        self._warned.add(user)
-        return self.WARN
-
-    def wait(self, user: int) -> float:
-        """Seconds until `user` may ask again."""
-        times = self._times.get(user)
-        return max(0.0, times[0] + self.period - self._clock()) if times else 0.0
-
-
-# ---------------------------------------------------------------- Telegram's sending limits
-
-
-class SendLimiter(AIORateLimiter):
-    """PTB's AIORateLimiter (Telegram's flood limits; a 429's retry_after waited out, then the
-    request retried) that also retries a request that failed on the network (connection
-    dropped, 5xx, timeout) a few times with a growing pause, instead of losing the answer.
-
-    A timed-out sendMessage may have arrived: retrying risks a duplicate, which beats a lost
-    answer. Chat actions skip all of it: they are a courtesy, not a message.
-    """
-
-    def __init__(self, max_retries: int = 3, network_retries: int = 3, backoff: float = 0.5) -> None:
-        super().__init__(max_retries=max_retries)
-        self.network_retries, self.backoff = network_retries, backoff
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Any]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        """Send through the flood limits; retry network failures."""
-        if endpoint == "sendChatAction":
-            return await callback(*args, **kwargs)
-        if not endpoint.startswith(("send", "edit", "answer", "set")):
-            # getMe, deleteWebhook…: PTB's start-up has its own retries
-            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-        for attempt in range(self.network_retries + 1):
-            try:
-                return await super().process_request(callback, args, kwargs, endpoint, data,
-                                                     rate_limit_args)
-            except BadRequest:
-                raise  # a NetworkError subclass, but sending it again won't help
-            except NetworkError as err:
-                if attempt == self.network_retries:
-                    raise
-                pause = self.backoff * 2**attempt
-                logger.warning("Telegram %s failed (%s); retrying in %.1f s", endpoint, err, pause)
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
-
-
-# ---------------------------------------------------------------- a token revoked mid-run
-
-
-class PollRequest(HTTPXRequest):
-    """The connection getUpdates uses (one, as PTB's default) that notices a 401 Unauthorized.
-
-    When the token is revoked mid-run, PTB's polling task ends with InvalidToken and nothing else
-    notices: the bot would stay up, deaf and silent, and systemd would never restart it. So a 401
-    here calls `on_rejected` (`build_application`: stop polling) and `poll()` turns it into one
-    error and a non-zero exit.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(connection_pool_size=1)
-        self.rejected = False
-        self.on_rejected: Callable[[], None] = lambda: None
-
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        """Send as HTTPXRequest does; note a 401."""
-        status, payload = await super().do_request(*args, **kwargs)
-        if status == 401 and not self.rejected:
-            self.rejected = True
-            self.on_rejected()
-        return status, payload
-
-
 # ---------------------------------------------------------------- the application
 
 
@@ -249,6 +122,7 @@ class BotState:
     retriever: Retriever
     limiter: RateLimit
     floor: float
+    polling: PollRequest  # getUpdates' connection, which `serve` hands to `transport.poll`
     tuning: Tuning = field(default_factory=Tuning)
     # Each chat's last questions, so a follow-up ("how many did he hit?") is searched with the
     # question it leans on. Only here, in memory: never written anywhere, never logged.
@@ -257,7 +131,6 @@ class BotState:
     # Searches are CPU-bound: running more at once than there are cores answers a burst no
     # sooner, only later for the first askers. This keeps it first come, first served.
     searching: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
-    polling: PollRequest | None = None  # getUpdates' connection (build_application sets it)
 
 
 def build_application(
@@ -267,16 +140,11 @@ def build_application(
     """The bot, ready to poll: handlers, error handler, rate limits and start-up hook wired in."""
     polling = PollRequest()
     app = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(base_url)
+        builder(token, base_url, polling)
         # Every reply quotes what it answers (many questions can be in flight); a question
         # deleted meanwhile must not stop its answer; article text makes no link previews.
         .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=True, allow_sending_without_reply=True,
                            link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .rate_limiter(SendLimiter())
-        .get_updates_request(polling)
-        .concurrent_updates(True)  # one slow question must not hold up everyone else's
         .post_init(_post_init)
         .build()
     )
@@ -633,89 +501,10 @@ def _strip_mention(text: str, username: str) -> str:
 # ---------------------------------------------------------------- running
 
 
-def poll(app: Application, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)) -> None:
-    """Long-poll Telegram until a stop signal (or `app.stop_running()`), then shut down cleanly:
-    questions being answered are finished, and the updates fetched are confirmed to Telegram.
-    ConfigError when Telegram stops accepting the token mid-run (revoked or replaced)."""
-    polling = app.bot_data["qabot"].polling
-    try:
-        app.run_polling(poll_interval=0.0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
-                        bootstrap_retries=3, stop_signals=stop_signals, close_loop=False)
-    except InvalidToken:
-        if polling is None or not polling.rejected:
-            raise
-        # PTB re-raises the polling task's InvalidToken from Updater.stop() and skips the rest
-        # of its shutdown: finish it here, so answers in progress end and nothing is left open.
-        loop = asyncio.get_event_loop()
-        if app.running:
-            loop.run_until_complete(app.stop())
-        loop.run_until_complete(app.shutdown())
-    finally:
-        asyncio.get_event_loop().close()
-    if polling is not None and polling.rejected:
-        raise ConfigError("Telegram stopped accepting the bot token (401 Unauthorized): it was "
-                          "revoked or replaced; set QABOT_TELEGRAM_TOKEN to the one @BotFather "
-                          "gives now and start the bot again")
-
-
-class _Redact(logging.Filter):
-    """Keeps the token out of every log line (PTB's Bot repr and InvalidToken message carry it)
-    and drops PTB's own report of a rejected token, which `run_bot` turns into one clear line."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        # The whole token first, then its secret half on its own (as in a truncated URL).
-        self.secrets = [s for s in (token, token.partition(":")[2]) if len(s) >= 6]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
-            return False
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-    def redact(self, text: str) -> str:
-        """`text` with every secret replaced."""
-        for secret in self.secrets:
-            text = text.replace(secret, "<token>")
-        return text
-
-
-def setup_logging(token: str, verbose: bool = False) -> None:
-    """Log lines on stderr, INFO (DEBUG with --verbose), the token redacted from all of them;
-    what users write and who they are never logged, at any level."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        level=logging.DEBUG if verbose else logging.INFO, force=True)
-    logging.captureWarnings(True)
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-    for noisy in ("httpx", "httpcore", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # python-telegram-bot logs every update it fetches and every request's parameters at DEBUG:
-    # question text, names and usernames. docs/telegram.md promises questions are never logged,
-    # so --verbose is verbose about qabot only.
-    logging.getLogger("telegram").setLevel(logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_Redact(token))
-
-
-async def check_token(token: str, base_url: str, attempts: int = 4) -> None:
-    """Ask the Bot API who the bot is (getMe) before anything else starts: InvalidToken on a 401;
-    a network failure is retried after 1, 2, 4 s, then raised."""
-    for attempt in range(attempts):
-        try:
-            async with Bot(token, base_url=base_url):
-                return
-        except NetworkError as err:
-            if isinstance(err, BadRequest) or attempt == attempts - 1:
-                raise
-            logger.warning("Cannot reach the Telegram Bot API (%s); retrying in %d s", err, 2**attempt)
-            await asyncio.sleep(2**attempt)
+def serve(app: Application, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """Long-poll for the updates the handlers take until a stop signal (`transport.poll`)."""
+    state: BotState = app.bot_data["qabot"]
+    poll(app, state.polling, ALLOWED_UPDATES, stop_signals)
 
 
 def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
@@ -735,7 +524,7 @@ def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
             watcher = Watcher(settings, log=logging.getLogger("qabot.watch").info, timestamps=False)
             watcher.start()
         try:
-            poll(app)
+            serve(app)
         finally:
             if watcher is not None:
                 watcher.stop(watcher.grace)
@@ -743,7 +532,7 @@ def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
         raise ConfigError("Telegram rejected the bot token (401 Unauthorized): check "
                           "QABOT_TELEGRAM_TOKEN against the one @BotFather gave you") from None
     except TelegramError as err:
-        raise QabotError(_Redact(token).redact(
+        raise QabotError(Redact(token).redact(
             f"could not talk to the Telegram Bot API at {base_url} ({type(err).__name__}: {err}); "
             f"check the network and {API_URL_VARIABLE}")) from None
     logger.info("Stopped.")

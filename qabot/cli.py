@@ -303,7 +303,8 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
       QABOT_TELEGRAM_TOKEN=123456:ABC... qabot bot
       qabot bot --seeds ~/news --index ~/news-index --watch
     """
-    from .bot import run_bot, token_from_env
+    from .bot import run_bot
+    from .transport import token_from_env
 
     settings = _settings(ctx, seeds=seeds, index=index_dir)
     token_from_env(os.environ)  # no token: say so before loading anything

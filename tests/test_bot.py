@@ -29,7 +29,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from telegram.ext import AIORateLimiter, Application
 
-from qabot import answer, bot, store
+from qabot import answer, bot, store, transport
 from qabot import format as fmt
 from qabot.answer import Reply
 from qabot.config import Settings
@@ -91,7 +91,7 @@ def tg() -> Iterator[FakeTelegram]:
 
 
 class RunningBot:
-    """`bot.poll()` (the CLI's own run_polling call) on a thread with its own event loop."""
+    """`bot.serve()` (the CLI's own polling call) on a thread with its own event loop."""
 
     def __init__(self, app: Application) -> None:
         self.app = app
@@ -103,7 +103,7 @@ class RunningBot:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         try:
-            bot.poll(self.app, stop_signals=None)
+            bot.serve(self.app, stop_signals=None)
         except BaseException as exc:  # surfaced in the test thread
             self.error = exc
 
@@ -567,17 +567,6 @@ def test_commands_count_against_the_rate_limit_too(
     assert replies[other] == replies[first[1]]
 
 
-def test_rate_limit_window_slides() -> None:
-    now = [0.0]
-    limit = bot.RateLimit(2, 60.0, clock=lambda: now[0])
-    assert [limit.check(1) for _ in range(4)] == ["ok", "ok", "warn", "drop"]
-    assert limit.check(2) == "ok"
-    now[0] = 30.0
-    assert limit.wait(1) == pytest.approx(30.0) and limit.check(1) == "drop"
-    now[0] = 60.5  # the first two questions left the window
-    assert [limit.check(1) for _ in range(3)] == ["ok", "ok", "warn"]
-
-
 # ---------------------------------------------------------------- 8. staying up
 
 
@@ -932,11 +921,11 @@ def test_a_follow_up_after_thanks_still_leans_on_the_question_before(
 
 
 def bot_env(tg: FakeTelegram | None, token: str | None, var: str = "QABOT_TELEGRAM_TOKEN") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in bot.TOKEN_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in transport.TOKEN_VARIABLES}
     if token is not None:
         env[var] = token
     if tg is not None:
-        env[bot.API_URL_VARIABLE] = tg.base_url
+        env[transport.API_URL_VARIABLE] = tg.base_url
     return env
 
 
@@ -1044,42 +1033,6 @@ def wait_until(condition: Any, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_token_and_url_come_from_the_environment() -> None:
-    with pytest.raises(bot.ConfigError, match="QABOT_TELEGRAM_TOKEN"):
-        bot.token_from_env({"QABOT_TELEGRAM_TOKEN": "  "})
-    assert bot.token_from_env({"TELEGRAM_BOT_TOKEN": "1:a\n"}) == "1:a"
-    assert bot.token_from_env({"QABOT_TELEGRAM_TOKEN": "1:q", "TELEGRAM_BOT_TOKEN": "1:t"}) == "1:q"
-    assert bot.api_url_from_env({}) == "https://api.telegram.org/bot"
-    assert bot.api_url_from_env({"QABOT_TELEGRAM_API_URL": "http://127.0.0.1:8081/bot"}) == (
-        "http://127.0.0.1:8081/bot")
-    with pytest.raises(bot.ConfigError):
-        bot.api_url_from_env({"QABOT_TELEGRAM_API_URL": "127.0.0.1:8081"})
-
-
-def test_logging_redacts_the_token_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
-        bot.setup_logging(TOKEN, verbose=True)
-        assert logging.getLogger("httpx").level == logging.WARNING
-        log = logging.getLogger("qabot.test")
-        log.debug("calling https://api.telegram.org/bot%s/getMe", TOKEN)
-        try:
-            raise ValueError(f"bad {TOKEN}")
-        except ValueError:
-            log.exception("failed")
-        try:
-            raise bot.InvalidToken(f"The token `{TOKEN}` was rejected by the server.")
-        except bot.InvalidToken:
-            log.exception("PTB's own report")  # dropped: run_bot prints one line instead
-        err = capsys.readouterr().err
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-    assert "bot<token>/getMe" in err and "ValueError: bad <token>" in err
-    assert "TEST-secret" not in err and "PTB's own report" not in err
-
-
 def test_verbose_logging_never_shows_a_question_or_who_asked(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1090,7 +1043,7 @@ def test_verbose_logging_never_shows_a_question_or_who_asked(
     saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in named}
     question = f"{QUESTION} (asked by zanzibar-quux)"
     try:
-        bot.setup_logging(TOKEN, verbose=True)
+        transport.setup_logging(TOKEN, verbose=True)
         root.addHandler(caplog.handler)  # basicConfig(force=True) took pytest's handler away
         with running(tg, corpus, retriever):
             tg.send_text(question, first_name="Wilhelmina", username="wil_h")

@@ -1,4 +1,5 @@
-"""The CLI edge: what Ctrl-C says about the index; the tests' no-network guard in subprocesses."""
+"""The CLI edge: what Ctrl-C says about the index; the tests' no-network guard in subprocesses;
+`python -m qabot`."""
 
 from __future__ import annotations
 
@@ -56,3 +57,13 @@ def test_a_subprocess_cannot_reach_the_network_either(python: str) -> None:
     loopback = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); " \
                "socket.create_connection(s.getsockname(), timeout=5)"
     assert subprocess.run([python, "-c", loopback], env=dict(os.environ), timeout=60).returncode == 0
+
+
+def test_python_dash_m_qabot_runs_the_cli() -> None:
+    """`python -m qabot` is the `qabot` console script's CLI, for when the script is not on PATH."""
+    proc = subprocess.run([sys.executable, "-m", "qabot", "--help"], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Usage: python -m qabot [OPTIONS] COMMAND [ARGS]...")
+    listed = proc.stdout.split("\nCommands:\n", 1)[1].splitlines()
+    assert sorted(line.split()[0] for line in listed if line.strip()) == sorted(cli.commands)
