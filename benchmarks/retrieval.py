@@ -167,7 +167,7 @@ def news_calibration(scifact_index: Path) -> dict[str, dict[str, list[float]]]:
     for enc in scifact_index.glob("encoder-*"):  # the exported model: no torch, no re-export
         shutil.copytree(enc, root / "idx" / enc.name, copy_function=os.link)
     settings = load_settings(seeds=root / "seeds", index=root / "idx")
-    run_index(settings, log=lambda m: None, progress=False)
+    run_index(settings, log=lambda m: None)
     retriever = Retriever(settings.index)
     queries, _ = read_queries(fixture / "queries.jsonl")
     out: dict[str, dict[str, list[float]]] = {}
@@ -266,7 +266,7 @@ def main() -> None:
 
     settings = load_settings(seeds=args.scifact / "corpus", index=args.index)
     log(f"indexing {settings.seeds} into {settings.index} (only what changed) …")
-    report = run_index(settings, log=log, progress=False)
+    report = run_index(settings, log=log)
     log(report.summary())
     queries, problems = read_queries(args.scifact / "queries.jsonl")
     assert not problems, problems

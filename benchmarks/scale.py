@@ -248,7 +248,7 @@ def add_one(index_dir: Path, n: int, kind: str, codec: str) -> float:
     manifest = store.load_manifest(index_dir)
     assert manifest is not None
     started = time.perf_counter()
-    report = run_index(settings, log=log, progress=False, embedder=NewVectors(manifest.build.model.name))
+    report = run_index(settings, log=log, embedder=NewVectors(manifest.build.model.name))
     seconds = time.perf_counter() - started
     if report.rebuild_reason or report.added != 1 or report.updated or report.removed:
         raise SystemExit(f"expected one added article, run_index said: {report.summary()}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,7 @@ import click
 
 from .config import SEARCH_MODES, Settings, load_settings, min_score_for
 from .errors import BadQuestion, IndexNotFound, QabotError, SeedsNotFound
+from .progress import Reporter  # standard library only: cheap to import
 
 if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
     from .retrieve import Retriever
@@ -161,7 +164,8 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
         from .watch import Watcher
 
         sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
-    report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=not quiet, encode=encode)
+    with _progress(quiet) as progress:
+        report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=progress, encode=encode)
     from .format import printable
 
     for bad in report.skipped:  # a file name may hold escape sequences too
@@ -267,7 +271,8 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
     if settings.seeds.is_dir():
         from .indexer import run_index
 
-        report = run_index(settings, log=_log(True), progress=False)
+        with _progress(False) as progress:  # a first build takes minutes: show it is moving
+            report = run_index(settings, log=_log(True), progress=progress)
         click.echo(report.summary(), err=True)
     result = evaluate(_retriever(settings), parsed, settings.search_mode, Tuning.from_settings(settings))
     if as_json:
@@ -340,7 +345,9 @@ def _retriever(settings: Settings) -> Retriever:
             ) from None
         click.echo(f"No index in {settings.index} yet; building it from {settings.seeds} first.",
                    err=True)
-        click.echo(run_index(settings, log=_log(False)).summary(), err=True)
+        with _progress(False) as progress:
+            report = run_index(settings, log=_log(False), progress=progress)
+        click.echo(report.summary(), err=True)
     return retriever
 
 
@@ -353,6 +360,20 @@ def settings_model(settings: Settings) -> str:
     from .embed import model_id
 
     return model_id(settings.model)
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Reporter | None]:
+    """Embedding progress on stderr (stdout is the answer's): a bar on a terminal, a line every
+    few seconds elsewhere; none when quiet."""
+    if quiet:
+        yield None
+        return
+    reporter = Reporter(sys.stderr)  # where click.echo(err=True) writes; both flush each line
+    try:
+        yield reporter
+    finally:
+        reporter.close()
 
 
 def _log(quiet: bool) -> Any:

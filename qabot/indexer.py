@@ -26,9 +26,12 @@ from .errors import IndexDamaged, IndexIncompatible, IndexOutdated, ManifestDama
 from .manifest import FORMAT_VERSION, Build, Chunking, Lexical, Manifest, Model
 
 Log = Callable[[str], None]
+# Told (passages embedded, passages to embed) as embedding goes; the front end draws it
+# (qabot/progress.py), the core only counts.
+Progress = Callable[[int, int], None]
 # How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
 # The default runs in this process; `qabot index --ray` passes one that runs on a Ray cluster.
-Encode = Callable[["Embedder", list[str], int, bool], np.ndarray]
+Encode = Callable[["Embedder", list[str], int, Progress | None], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def run_index(
     settings: Settings,
     rebuild: bool = False,
     log: Log = print,
-    progress: bool = True,
+    progress: Progress | None = None,
     embedder: Embedder | None = None,
     wait: bool = True,
     encode: Encode | None = None,
@@ -309,7 +312,7 @@ def _apply(
     manifest: Manifest | None,
     report: Report,
     log: Log,
-    progress: bool,
+    progress: Progress | None,
     embedder: Embedder | None,
     encode: Encode,
     titles: Mapping[str, str],
@@ -485,17 +488,15 @@ def _chunk_all(
     ]
 
 
-def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
-    """Embed in slices so a progress bar can move; vectors come back unit-length float32."""
+def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
+    """Embed in slices so progress can be told; vectors come back unit-length float32."""
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    from tqdm import tqdm
-
+    tell = progress or (lambda done, total: None)
     step = batch_size * 8
-    parts = []
-    with tqdm(total=len(texts), unit="passage", desc="Embedding", disable=not progress or None,
-              leave=False) as bar:
-        for i in range(0, len(texts), step):
-            parts.append(embedder.encode(texts[i : i + step], batch_size))
-            bar.update(len(parts[-1]))
+    parts: list[np.ndarray] = []
+    tell(0, len(texts))  # starts the clock of the rate and ETA
+    for i in range(0, len(texts), step):
+        parts.append(embedder.encode(texts[i : i + step], batch_size))
+        tell(i + len(parts[-1]), len(texts))
     return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)

@@ -23,7 +23,7 @@ from .embed import Embedder, OnnxEmbedder, TorchEmbedder
 from .errors import RayUnavailable
 
 if TYPE_CHECKING:
-    from .indexer import Encode
+    from .indexer import Encode, Progress
 
 INSTALL_HINT = 'pip install "qabot[ray]"'
 # Passages per call of a replica: large enough that Ray's per-batch overhead is small, small
@@ -50,7 +50,8 @@ def ray_encode(address: str | None = None, workers: int | None = None,
             "cluster (`ray start --address=HEAD:6379 --num-cpus=0`) and use --ray auto (docs/ray.md)"
         )
 
-    def encode(embedder: Embedder, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+    def encode(embedder: Embedder, texts: list[str], batch_size: int,
+               progress: Progress | None) -> np.ndarray:
         if not texts:  # nothing to embed: don't pay for starting Ray
             return np.zeros((0, embedder.dim), dtype=np.float32)
         recipe = _recipe(embedder)
@@ -119,11 +120,12 @@ def _recipe(embedder: Embedder) -> Recipe:
 
 
 def _run(ray: Any, recipe: Recipe, dim: int, texts: list[str], batch_size: int, workers: int,
-         progress: bool) -> np.ndarray:
+         progress: Progress | None) -> np.ndarray:
     """Embed on the connected Ray; rows come back in the order of `texts`."""
     import pyarrow as pa
     import ray.data
 
+    tell = progress or (lambda done, total: None)
     per_call = batch_size * _BATCHES_PER_CALL
     table = pa.table({"i": np.arange(len(texts), dtype=np.int64), "text": texts})
     # At least one block per worker (Ray Data gives a replica whole blocks), a few per worker
@@ -132,7 +134,8 @@ def _run(ray: Any, recipe: Recipe, dim: int, texts: list[str], batch_size: int, 
     step = -(-len(texts) // blocks)
     vecs = np.zeros((len(texts), dim), dtype=np.float32)
     seen = np.zeros(len(texts), dtype=bool)
-    with _data_output(ray.data.DataContext.get_current(), progress):
+    tell(0, len(texts))
+    with _data_output(ray.data.DataContext.get_current()):
         ds = ray.data.from_arrow([table.slice(s, step) for s in range(0, len(texts), step)])
         out = ds.map_batches(
             _Replica, fn_constructor_args=([ray.put(recipe)], batch_size), batch_size=per_call,
@@ -142,19 +145,21 @@ def _run(ray: Any, recipe: Recipe, dim: int, texts: list[str], batch_size: int, 
         for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
             vecs[batch["i"]] = batch["vec"]
             seen[batch["i"]] = True
+            tell(int(seen.sum()), len(texts))
     if not seen.all():
         raise RuntimeError(f"{int((~seen).sum())} of {len(texts)} passages came back without a vector")
     return vecs
 
 
 @contextlib.contextmanager
-def _data_output(ctx: Any, progress: bool) -> Iterator[None]:
-    """Ray Data's progress bars only when asked; its INFO/WARNING lines (execution plans, tuning
+def _data_output(ctx: Any) -> Iterator[None]:
+    """No Ray Data progress bars (qabot's own progress is told as vectors come back, and two
+    bars on one stderr garble each other); its INFO/WARNING lines (execution plans, tuning
     hints) are noise next to qabot's own. Errors still surface, as exceptions. Restored after:
     the context and the logger are process-wide."""
     data_log = logging.getLogger("ray.data")
     saved = ctx.enable_progress_bars, ctx.enable_operator_progress_bars, data_log.level
-    ctx.enable_progress_bars = ctx.enable_operator_progress_bars = progress
+    ctx.enable_progress_bars = ctx.enable_operator_progress_bars = False
     data_log.setLevel(logging.ERROR)
     try:
         yield

@@ -313,7 +313,7 @@ class Watcher:
         """One run of the indexer; never raises."""
         self.busy = True
         try:
-            report = run_index(self.settings, rebuild=rebuild, progress=False,
+            report = run_index(self.settings, rebuild=rebuild,
                                log=(lambda msg: None) if self._quiet else self.log)
         except QabotError as err:
             self._retry_later(batch, rebuild, f"Error: {err}")

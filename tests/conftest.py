@@ -80,7 +80,7 @@ def indexed(seeds: Path, encoder_cache: Path) -> Settings:
 
     settings = Settings(seeds=seeds, index=seeds.parent / "embeddings")
     link_encoder(encoder_cache, settings.index)
-    run_index(settings, log=lambda msg: None, progress=False)
+    run_index(settings, log=lambda msg: None)
     return settings
 
 

@@ -55,4 +55,4 @@ def fake_corpus(seeds: Path) -> Settings:
 
 def index(settings: Settings, fake: FakeEmbedder, **kw: Any) -> Report:
     """run_index with the fake embedder, quietly."""
-    return run_index(settings, log=lambda msg: None, progress=False, embedder=fake, **kw)
+    return run_index(settings, log=lambda msg: None, embedder=fake, **kw)

@@ -649,10 +649,10 @@ def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question
     settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
     fake = FakeEmbedder()
     manifest = settings.index / "manifest.json"
-    run_index(settings, log=quiet, progress=False, embedder=fake)  # type: ignore[arg-type]
+    run_index(settings, log=quiet, embedder=fake)  # type: ignore[arg-type]
     first = manifest.read_bytes()
     (seeds / "b.txt").write_text(" date 2024-01-02 Beavers build dams across slow rivers.")
-    run_index(settings, log=quiet, progress=False, embedder=fake)  # type: ignore[arg-type]
+    run_index(settings, log=quiet, embedder=fake)  # type: ignore[arg-type]
     second = manifest.read_bytes()
 
     def put(content: bytes) -> None:  # a commit, as store.commit makes it: rename over
@@ -682,7 +682,7 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
 ) -> None:
     """`qabot index` commits a new generation while questions keep coming: every one is answered
     from a whole generation, and the new article is found afterwards."""
-    run_index(real_settings, log=quiet, progress=False)
+    run_index(real_settings, log=quiet)
     retriever = Retriever(real_settings.index)
     penguins = "How do emperor penguins survive the Antarctic winter?"
     with running(tg, real_settings, retriever):
@@ -692,7 +692,7 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
             " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter "
             "storms. Colonies of up to 5,000 birds were counted by satellite.")
         indexer = threading.Thread(target=run_index, args=(real_settings,),
-                                   kwargs={"log": quiet, "progress": False})
+                                   kwargs={"log": quiet})
         indexer.start()
         asked: list[int] = []
         while indexer.is_alive() or len(asked) < 5:

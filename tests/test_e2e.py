@@ -19,7 +19,7 @@ from qabot.config import Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
-from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, make_seeds, run_qabot
+from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, link_encoder, make_seeds, run_qabot
 
 
 def quiet(msg: str) -> None:
@@ -38,7 +38,7 @@ def test_onnx_encoder_gives_the_same_vectors_as_sentence_transformers(
 
 
 def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) -> None:
-    report = run_index(real_settings, log=quiet, progress=False)
+    report = run_index(real_settings, log=quiet)
     assert report.added == 5 and report.passage_count >= 5
     passages = search(Retriever(real_settings.index), QUESTION, k=5)
     top = passages[0]
@@ -67,21 +67,21 @@ def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) ->
 
 
 def test_incremental_with_the_real_model(real_settings: Settings) -> None:
-    run_index(real_settings, log=quiet, progress=False)
+    run_index(real_settings, log=quiet)
     r = Retriever(real_settings.index)
     ids_before = dict(store.load_snapshot(real_settings.index).articles)
 
     new = real_settings.seeds / "penguins.txt"
     new.write_text(" date 2024-06-01 Emperor penguins in Antarctica huddle together to survive "
                    "winter storms. Colonies of up to 5,000 birds were counted by satellite.")
-    report = run_index(real_settings, log=quiet, progress=False)
+    report = run_index(real_settings, log=quiet)
     assert (report.added, report.unchanged, report.passages_embedded) == (1, 5, 1)
     after = store.load_snapshot(real_settings.index).articles
     assert all(after[d].ids == ids_before[d].ids for d in ids_before)
     assert search(r, "How do penguins survive the winter?", k=1)[0].doc_id == "penguins.txt"
 
     new.write_text(" date 2024-06-02 A wildfire near Athens forced thousands to leave their homes.")
-    report = run_index(real_settings, log=quiet, progress=False)
+    report = run_index(real_settings, log=quiet)
     assert (report.updated, report.passages_embedded) == (1, 1)
     top = search(r, "wildfire near Athens evacuations", k=1)[0]
     assert top.doc_id == "penguins.txt" and "wildfire" in top.text
@@ -89,7 +89,7 @@ def test_incremental_with_the_real_model(real_settings: Settings) -> None:
     assert not any("penguin" in t.lower() for t in texts)
 
     new.unlink()
-    report = run_index(real_settings, log=quiet, progress=False)
+    report = run_index(real_settings, log=quiet)
     assert report.removed == 1
     hits = search(r, "wildfire near Athens evacuations", k=10, per_article=10)
     assert all(p.doc_id != "penguins.txt" for p in hits)
@@ -113,8 +113,35 @@ def test_cli_ask_on_a_fresh_folder_builds_the_index_then_answers(tmp_path: Path)
     assert "building" not in proc.stderr
 
 
+def test_a_build_before_the_answer_tells_its_progress_on_stderr_and_stdout_is_the_answer_alone(
+    real_settings: Settings, encoder_cache: Path, tmp_path: Path
+) -> None:
+    # stderr is a pipe here, as in a log or CI: plain lines, no bar redrawn with \r
+    built = run_qabot("ask", "-k", "1", QUESTION)
+    assert built.returncode == 0, built.stderr
+    lines = built.stderr.splitlines()
+    first = next(ln for ln in lines if ln.startswith("Embedding: "))
+    count = re.fullmatch(r"Embedding: 0/(\d+) passages", first)
+    assert count is not None, built.stderr
+    assert any(re.fullmatch(rf"Embedding: done, {count[1]} passages in \d+s · [\d.,]+/s", ln) for ln in lines)
+    assert "\r" not in built.stderr and "\x1b" not in built.stderr
+    again = run_qabot("ask", "-k", "1", QUESTION)  # the index is there now: nothing is built
+    assert again.returncode == 0 and "Embedding" not in again.stderr
+    assert built.stdout == again.stdout and "Aghdam-Khankendi" in built.stdout
+
+    link_encoder(encoder_cache, tmp_path / "other")
+    as_json = run_qabot("ask", "--json", "-k", "1", "--index", str(tmp_path / "other"), QUESTION)
+    assert as_json.returncode == 0 and "Embedding: done, " in as_json.stderr, as_json.stderr
+    assert "Aghdam-Khankendi" in json.loads(as_json.stdout)["passages"][0]["text"]
+
+    link_encoder(encoder_cache, tmp_path / "quiet")
+    quiet_run = run_qabot("index", "-q", "--index", str(tmp_path / "quiet"))
+    assert quiet_run.returncode == 0 and quiet_run.stderr == "", quiet_run.stderr
+    assert "Indexed 5 articles" in quiet_run.stdout
+
+
 def test_query_path_does_not_import_torch(real_settings: Settings, tmp_path: Path) -> None:
-    run_index(real_settings, log=quiet, progress=False)
+    run_index(real_settings, log=quiet)
     code = (
         f"import sys; from qabot.cli import main; sys.argv=['qabot','ask',{QUESTION!r}];\n"
         "try: main()\nexcept SystemExit: pass\n"
@@ -148,7 +175,7 @@ def test_bad_input_is_one_error_line_never_a_traceback(args: list[str], message:
 
 
 def test_incompatible_index_is_refused_with_what_to_run(real_settings: Settings) -> None:
-    run_index(real_settings, log=quiet, progress=False)
+    run_index(real_settings, log=quiet)
     env = dict(os.environ, QABOT_MODEL="sentence-transformers/all-mpnet-base-v2")
     proc = subprocess.run([*QABOT, "ask", QUESTION], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -201,7 +228,7 @@ def _corpus(seeds: Path, n: int) -> None:
 def test_killed_mid_embedding_leaves_the_previous_index_usable(
     real_settings: Settings, sig: signal.Signals
 ) -> None:
-    run_index(real_settings, log=quiet, progress=False)
+    run_index(real_settings, log=quiet)
     before = (real_settings.index / "manifest.json").read_bytes()
     _corpus(real_settings.seeds, 80)
     proc = subprocess.Popen([*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,

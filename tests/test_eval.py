@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -128,6 +129,7 @@ def test_qabot_eval_end_to_end(tmp_path: Path, encoder_cache: Path) -> None:
     wall_ms = (time.perf_counter() - started) * 1000
     assert proc.returncode == 0, proc.stderr
     assert "line 3: not valid JSON" in proc.stderr and "Indexed 11 articles" in proc.stderr
+    assert re.search(r"^Embedding: done, \d+ passages in \d+s", proc.stderr, re.M), proc.stderr
     result = json.loads(proc.stdout)
     assert tuple(result) == KEYS
     assert result["queries"] == len(lines)
@@ -142,5 +144,6 @@ def test_qabot_eval_end_to_end(tmp_path: Path, encoder_cache: Path) -> None:
     proc = run_qabot("eval", "--mode", "bm25", str(queries))
     assert proc.returncode == 0, proc.stderr
     assert "Index up to date" in proc.stderr and "mode bm25" in proc.stdout
+    assert "Embedding" not in proc.stderr  # nothing to embed, nothing to tell
     hit1 = float(next(ln for ln in proc.stdout.splitlines() if "hit@1 " in ln).split()[-1])
     assert hit1 == pytest.approx((judged - 1) / judged, abs=1e-4)  # the paraphrase: no word in common

@@ -87,14 +87,14 @@ def test_settings_change_and_rebuild_flag_reembed_everything(env: tuple[Settings
     fake.embedded.clear()
     changed = Settings(seeds=settings.seeds, index=settings.index, model="fake-embedder",
                        chunk_tokens=64, chunk_overlap=4)
-    report = run_index(changed, log=messages.append, progress=False, embedder=fake)
+    report = run_index(changed, log=messages.append, embedder=fake)
     assert report.committed and report.added == 3
     assert any("chunker settings changed" in m for m in messages)
     assert len(fake.embedded) == report.passage_count != first.passage_count
 
     fake.embedded.clear()
     messages.clear()
-    report = run_index(changed, rebuild=True, log=messages.append, progress=False, embedder=fake)
+    report = run_index(changed, rebuild=True, log=messages.append, embedder=fake)
     assert report.added == 3 and len(fake.embedded) == report.passage_count
     assert any("--rebuild" in m for m in messages)
 
@@ -113,7 +113,7 @@ def test_new_title_rules_rewrite_titles_and_bm25_without_embedding(
 
     fake.embedded.clear()
     messages: list[str] = []
-    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    report = run_index(settings, log=messages.append, embedder=fake)
     assert report.committed and report.unchanged == 3 and fake.embedded == []
     assert any("titles of 3 articles" in msg for msg in messages)
     snap = store.load_snapshot(settings.index, tokens=True)
@@ -215,7 +215,7 @@ def test_second_writer_waits_or_refuses(env: tuple[Settings, FakeEmbedder]) -> N
     (settings.seeds / "n.txt").write_text("Penguins.")
 
     def writer() -> None:
-        run_index(settings, log=messages.append, progress=False, embedder=fake)
+        run_index(settings, log=messages.append, embedder=fake)
         done.set()
 
     with lock:
@@ -284,13 +284,12 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     findable(60)
     # a new codec applies at the next run without re-embedding anything (nor rebuilding BM25)
     before, said = len(fake.embedded), []
-    report = run_index(replace(settings, vector_codec="sq8"), log=said.append, progress=False,
-                       embedder=fake)
+    report = run_index(replace(settings, vector_codec="sq8"), log=said.append, embedder=fake)
     assert report.committed and len(fake.embedded) == before and layout()["codec"] == "sq8"
     assert any("Re-indexing" in line for line in said) and not any("BM25" in line for line in said)
     said.clear()  # while new BM25 settings say so, and still embed nothing
     assert run_index(replace(settings, vector_codec="sq8", bm25_k1=1.2), log=said.append,
-                     progress=False, embedder=fake).committed
+                     embedder=fake).committed
     assert len(fake.embedded) == before and any("Building the BM25 index" in line for line in said)
     settings = replace(settings, bm25_k1=1.2)
     findable(60)
@@ -303,7 +302,7 @@ def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wa
     """`qabot index` started while another writer holds the lock reads the seeds after the wait:
     an article deleted (or edited) meanwhile must not come back in its old form."""
     settings = real_settings
-    run_index(settings, log=quiet, progress=False)
+    run_index(settings, log=quiet)
     before = store.load_snapshot(settings.index).articles
     gone, edited = sorted(before)[:2]
     with store.WriteLock(settings.index):

@@ -98,7 +98,7 @@ def test_an_approximate_index_ranks_the_same_with_the_levers(retriever: Retrieve
     # A compressed index scores candidates only: the leads of their articles are fetched too.
     seeds, index = retriever.index_dir.parent / "seeds", tmp_path / "sq8"
     shutil.copytree(retriever.index_dir, index)
-    run_index(Settings(seeds=seeds, index=index, vector_codec="sq8"), log=quiet, progress=False)
+    run_index(Settings(seeds=seeds, index=index, vector_codec="sq8"), log=quiet)
     approx = Retriever(index)
     assert not approx.tables(approx.snapshot()).exhaustive
     for question, day in ((LIGHTHOUSE, "2024-06-01"), (LIBRARY, "2024-06-08"), (FROST, "2024-04-20")):

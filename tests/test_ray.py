@@ -18,7 +18,7 @@ from qabot.cli import cli
 from qabot.config import Settings
 from qabot.embed import Embedder, OnnxEmbedder
 from qabot.errors import RayUnavailable
-from qabot.indexer import Encode, _embed, run_index
+from qabot.indexer import Encode, Progress, _embed, run_index
 from qabot.manifest import Manifest
 from qabot.ray_embed import ray_encode
 from tests.conftest import link_encoder, make_seeds
@@ -44,7 +44,7 @@ def ray_session() -> Iterator[Any]:
 def recording(encode: Encode, calls: list[tuple[list[str], np.ndarray]]) -> Encode:
     """`encode`, keeping what it was given and what it returned."""
 
-    def spy(embedder: Embedder, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+    def spy(embedder: Embedder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
         vecs = encode(embedder, texts, batch_size, progress)
         calls.append((list(texts), vecs))
         return vecs
@@ -77,7 +77,7 @@ def test_ray_index_matches_the_single_process_index(
         settings = Settings(seeds=seeds, index=tmp_path / name, chunk_tokens=32, chunk_overlap=8,
                             batch_size=1)
         link_encoder(encoder_cache, settings.index)
-        report = run_index(settings, log=quiet, progress=False, encode=recording(encode, runs[name]))
+        report = run_index(settings, log=quiet, encode=recording(encode, runs[name]))
         assert report.committed and report.articles == 5
 
     (single_texts, single_vecs), = runs["single"]

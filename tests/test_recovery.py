@@ -55,7 +55,7 @@ def test_a_damaged_manifest_is_recovered_from_the_newest_generation_without_re_e
 
     fake.embedded.clear()
     messages: list[str] = []
-    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    report = run_index(settings, log=messages.append, embedder=fake)
     assert fake.embedded == [] and report.unchanged == 4
     assert any("recovered generation 2" in m for m in messages), messages
     snap = store.load_snapshot(settings.index)
@@ -170,7 +170,7 @@ def test_a_damaged_generation_falls_back_to_the_previous_one_and_embeds_only_the
     _truncate(settings.index / "gen-000002" / "vectors.faiss")
     fake.embedded.clear()
     messages: list[str] = []
-    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    report = run_index(settings, log=messages.append, embedder=fake)
     assert any("recovered generation 1" in m for m in messages), messages
     assert report.committed and report.added == 1 and report.unchanged == 3
     assert fake.embedded == ["Penguins waddle in Antarctica."]
@@ -192,7 +192,7 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
     (settings.index / "gen-000001" / name).write_bytes(b"")
     fake.embedded.clear()
     messages: list[str] = []
-    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    report = run_index(settings, log=messages.append, embedder=fake)
     assert report.committed and report.unchanged == 3 and fake.embedded == []
     assert any("rebuilding its BM25 part" in m for m in messages), messages
     after = store.load_snapshot(settings.index, tokens=True).lexical

@@ -222,7 +222,7 @@ def fake_index(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
     shutil.copytree(FIXTURE / "seeds", seeds)
     settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
     fake = FakeEmbedder()
-    run_index(settings, log=quiet, progress=False, embedder=fake)
+    run_index(settings, log=quiet, embedder=fake)
     return settings, fake
 
 
@@ -241,7 +241,7 @@ def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, Fake
 
     (settings.seeds / "penguins.txt").write_text(" date 2024-06-01 Emperor penguins huddle.")
     (settings.seeds / "football.txt").unlink()
-    run_index(settings, log=quiet, progress=False, embedder=fake)
+    run_index(settings, log=quiet, embedder=fake)
     r = Retriever(settings.index, embedder=fake)
     assert docs(search(r, "penguins", k=1, mode="bm25")) == ["penguins"]
     assert "football" not in docs(search(r, "Wembley Garnacho", k=10, mode="bm25"))
@@ -261,15 +261,15 @@ def test_an_index_without_bm25_gets_it_without_re_embedding(
     assert search(r, RARE, mode="dense")
     before = len(fake.embedded)
     messages: list[str] = []
-    report = run_index(settings, log=messages.append, progress=False, embedder=fake)
+    report = run_index(settings, log=messages.append, embedder=fake)
     assert report.committed and report.passages_embedded == 0 and len(fake.embedded) == before
     assert any("nothing is re-embedded" in m for m in messages)
     assert docs(search(r, RARE, k=1, mode="bm25")) == ["recall_valsartan"]
-    assert not run_index(settings, log=quiet, progress=False, embedder=fake).committed
+    assert not run_index(settings, log=quiet, embedder=fake).committed
     # new BM25 parameters rebuild the matrix, and still embed nothing
     tuned = Settings(seeds=settings.seeds, index=settings.index, model="fake-embedder", bm25_k1=1.5)
     before = len(fake.embedded)
-    report = run_index(tuned, log=quiet, progress=False, embedder=fake)
+    report = run_index(tuned, log=quiet, embedder=fake)
     assert report.committed and len(fake.embedded) == before
     committed = store.load_manifest(settings.index)
     assert committed is not None and committed.build.lexical is not None
