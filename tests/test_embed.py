@@ -1,4 +1,5 @@
-"""The embedder's ONNX export: what it leaves on disk when it fails."""
+"""The embedder's ONNX export: what it leaves on disk when it fails, and its saved optimised
+graph."""
 
 from __future__ import annotations
 
@@ -8,10 +9,26 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder
+from qabot import embed
+from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph
 from qabot.errors import IndexIncompatible
+from tests.conftest import FIXTURE_SEEDS, SHIPPED_SEED
+
+
+def paragraphs() -> list[str]:
+    """Real text to encode: the shipped article's and the fixtures' paragraphs."""
+    files = [SHIPPED_SEED, *sorted(FIXTURE_SEEDS.glob("*.txt"))]
+    return [line for f in files for line in f.read_text(encoding="utf-8").splitlines()
+            if len(line) > 40]
+
+
+def linked_copy(folder: Path, dest: Path) -> Path:
+    """A copy of an encoder folder made of hard links (replace a file, never edit one)."""
+    shutil.copytree(folder, dest / folder.name, copy_function=os.link)
+    return dest / folder.name
 
 
 def test_a_failed_export_leaves_no_partial_folder(
@@ -47,3 +64,47 @@ def test_an_encoder_of_another_format_is_refused_with_what_to_run(
     with pytest.raises(IndexIncompatible, match=r"format 1; run `qabot index --rebuild`"):
         OnnxEmbedder(folder)
     assert OnnxEmbedder(encoder_cache).dim == meta["dim"]  # the right format still loads
+
+
+def test_an_encoder_without_its_optimised_graph_loads_and_saves_it_once(
+    encoder_cache: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path
+) -> None:
+    """Folders exported before the optimised graph was saved keep working, and stop paying for
+    the optimisation after their first load."""
+    folder = linked_copy(encoder_cache, tmp_path)
+    saved = optimized_graph(folder)
+    assert saved.is_file()  # the export saved it
+    saved.unlink()
+    texts = paragraphs()
+    first = OnnxEmbedder(folder)
+    assert saved.is_file() and not [f for f in folder.iterdir() if f.name.startswith(".")]
+    np.testing.assert_allclose(first.encode(texts), onnx_embedder.encode(texts), atol=1e-5)
+    stamp = saved.stat().st_mtime_ns
+    np.testing.assert_allclose(OnnxEmbedder(folder).encode(texts), onnx_embedder.encode(texts), atol=1e-5)
+    assert saved.stat().st_mtime_ns == stamp  # loaded, not optimised again
+
+
+def test_a_damaged_optimised_graph_is_optimised_again(encoder_cache: Path, tmp_path: Path) -> None:
+    folder = linked_copy(encoder_cache, tmp_path)
+    saved = optimized_graph(folder)
+    saved.unlink()  # a hard link to the session's copy: replace, don't edit
+    saved.write_bytes(b"half a graph")
+    assert OnnxEmbedder(folder).encode(["A ferry sank."]).shape == (1, 384)
+    assert saved.stat().st_size > 1_000_000
+
+
+def test_an_encoder_folder_that_cannot_be_written_still_loads(
+    encoder_cache: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only index (a reader without write access) optimises in memory, as before."""
+    folder = linked_copy(encoder_cache, tmp_path)
+    optimized_graph(folder).unlink()
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(embed.os, "replace", refuse)
+    vecs = OnnxEmbedder(folder).encode(paragraphs()[:4])
+    np.testing.assert_allclose(vecs, onnx_embedder.encode(paragraphs()[:4]), atol=1e-5)
+    assert sorted(f.name for f in folder.iterdir()) == sorted(
+        f.name for f in encoder_cache.iterdir() if f != optimized_graph(encoder_cache))
