@@ -23,7 +23,7 @@ from .embed import (
     encoder_problem,
     model_id,
 )
-from .errors import IndexDamaged, IndexIncompatible, ManifestDamaged, NothingToIndex
+from .errors import IndexDamaged, IndexIncompatible, ManifestDamaged, ModelUnavailable, NothingToIndex
 
 Log = Callable[[str], None]
 # How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
@@ -146,6 +146,9 @@ def _rebuild_reason(manifest: dict[str, Any] | None, settings: Settings, rebuild
         return f"index format {manifest.get('format_version')} → {store.FORMAT_VERSION}"
     if manifest["model"]["name"] != model_id(settings.model):
         return f"model changed from {manifest['model']['name']} to {model_id(settings.model)}"
+    built = manifest["model"].get("precision", "fp32")  # indexes from before int8 are fp32
+    if built != settings.precision:
+        return f"model precision changed from {built} to {settings.precision}"
     if manifest.get("chunker") != chunker_settings(settings):
         return f"chunker settings changed from {manifest.get('chunker')} to {chunker_settings(settings)}"
     return None
@@ -278,7 +281,7 @@ def _restore_encoder(settings: Settings, manifest: dict[str, Any], log: Log) -> 
     """Export the model again when the folder the manifest names is missing or damaged
     (questions are encoded with it)."""
     folder = manifest.get("encoder")
-    if not folder or folder != encoder_folder(model_id(settings.model)):
+    if not folder or folder != encoder_folder(model_id(settings.model), settings.precision):
         return  # none, or another model's: the rebuild this calls for exports anew
     problem = encoder_problem(settings.index / folder)
     if problem:
@@ -311,7 +314,8 @@ def _apply(
     if embedder is None and (fresh or the_plan.to_embed):  # removals and BM25 need no model
         embedder, encoder = _load_embedder(settings, index_dir, log)
     if embedder is not None:
-        model = {"name": embedder.name, "dim": embedder.dim}
+        # int8 never falls back to torch (_load_embedder), so the vectors have this precision
+        model = {"name": embedder.name, "dim": embedder.dim, "precision": settings.precision}
     chunks = _chunk_all(the_plan.to_embed, embedder, settings) if embedder is not None else []
     texts = [a.text[s:e] for a, spans in chunks for s, e in spans]
     if texts:
@@ -447,14 +451,17 @@ def retitled(catalog: store.Catalog, titles: Mapping[str, str], skip: set[str]) 
 
 def _load_embedder(settings: Settings, index_dir: Path, log: Log) -> tuple[Embedder, str | None]:
     """The ONNX encoder when the index has one for this model (fast); else torch, and export."""
-    folder = encoder_folder(model_id(settings.model))
+    folder = encoder_folder(model_id(settings.model), settings.precision)
     if (index_dir / folder / "encoder.json").is_file():
         return OnnxEmbedder(index_dir / folder), folder
     log(f"Loading embedding model {settings.model} (first run: ~10 s)…")
     torch_embedder = TorchEmbedder(settings.model)
     try:
-        folder = torch_embedder.export_onnx(index_dir)
+        folder = torch_embedder.export_onnx(index_dir, settings.precision)
     except Exception as err:  # export is an optimisation: without it queries use torch
+        if settings.precision != "fp32":  # torch is fp32: it would not be what was asked for
+            raise ModelUnavailable(f"could not export the model as {settings.precision} ONNX "
+                                   f"({err}); set [model] precision = \"fp32\"") from err
         log(f"Could not export the model to ONNX ({err}); questions will load torch (slower).")
         return torch_embedder, None
     # Encode with the exported model too: it is faster than torch here, and it is the very

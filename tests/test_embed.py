@@ -1,21 +1,26 @@
-"""The embedder's ONNX export: what it leaves on disk when it fails, and its saved optimised
-graph."""
+"""The embedder's ONNX export: what it leaves on disk when it fails, its saved optimised graph,
+and the int8 encoder."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from qabot import embed
+from qabot import embed, store
+from qabot.config import Settings
 from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph
 from qabot.errors import IndexIncompatible
+from qabot.indexer import plan, run_index
+from qabot.retrieve import Retriever, search
 from tests.conftest import FIXTURE_SEEDS, SHIPPED_SEED
+from tests.fakes import FakeEmbedder, fake_corpus, index
 
 
 def paragraphs() -> list[str]:
@@ -29,6 +34,13 @@ def linked_copy(folder: Path, dest: Path) -> Path:
     """A copy of an encoder folder made of hard links (replace a file, never edit one)."""
     shutil.copytree(folder, dest / folder.name, copy_function=os.link)
     return dest / folder.name
+
+
+@pytest.fixture(scope="module")
+def int8_cache(tmp_path_factory: pytest.TempPathFactory, torch_embedder: TorchEmbedder) -> Path:
+    """The real model exported and quantized to int8, once for this module (a few seconds)."""
+    root = tmp_path_factory.mktemp("encoder-int8")
+    return root / torch_embedder.export_onnx(root, "int8")
 
 
 def test_a_failed_export_leaves_no_partial_folder(
@@ -108,3 +120,50 @@ def test_an_encoder_folder_that_cannot_be_written_still_loads(
     np.testing.assert_allclose(vecs, onnx_embedder.encode(paragraphs()[:4]), atol=1e-5)
     assert sorted(f.name for f in folder.iterdir()) == sorted(
         f.name for f in encoder_cache.iterdir() if f != optimized_graph(encoder_cache))
+
+
+def test_the_int8_encoder_stays_close_to_fp32(int8_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
+    """Quantized weights move every vector a little: measured on MiniLM, cosine to the fp32
+    vectors is ~0.99 on average, ~0.98 at worst (per-channel scales; per-tensor gave ~0.96)."""
+    int8 = OnnxEmbedder(int8_cache)
+    assert (int8.precision, onnx_embedder.precision) == ("int8", "fp32")
+    assert int8_cache.name != onnx_embedder.folder.name  # its own folder: never mistaken for fp32
+    assert optimized_graph(int8_cache).is_file()
+    size = (int8_cache / "model.onnx").stat().st_size
+    assert size < (onnx_embedder.folder / "model.onnx").stat().st_size / 3  # the weights are 8-bit
+    texts = paragraphs()
+    cos = (int8.encode(texts) * onnx_embedder.encode(texts)).sum(axis=1)
+    assert cos.mean() >= 0.98 and cos.min() >= 0.95, (cos.mean(), cos.min())
+    assert np.allclose(np.linalg.norm(int8.encode(texts), axis=1), 1.0, atol=1e-4)
+
+
+def test_a_precision_change_rebuilds_and_questions_use_the_new_encoder(
+    real_settings: Settings, int8_cache: Path
+) -> None:
+    quiet: Any = lambda msg: None  # noqa: E731
+    run_index(real_settings, log=quiet, progress=False)
+    linked_copy(int8_cache, real_settings.index)  # so the test exports nothing
+    int8 = replace(real_settings, precision="int8")
+    messages: list[str] = []
+    report = run_index(int8, log=messages.append, progress=False)
+    assert report.committed and report.rebuild_reason == "model precision changed from fp32 to int8"
+    assert report.passages_embedded == report.passage_count
+    manifest = store.load_manifest(int8.index)
+    assert manifest is not None
+    assert manifest["model"]["precision"] == "int8" and manifest["encoder"] == int8_cache.name
+    retriever = Retriever(int8.index)
+    assert retriever.encoder(retriever.snapshot()).precision == "int8"
+    assert search(retriever, "Which ferry sank?")
+    assert not run_index(int8, log=quiet, progress=False).committed  # recorded: no rebuild loop
+
+
+def test_an_index_from_before_precision_was_recorded_counts_as_fp32(tmp_path: Path) -> None:
+    settings = fake_corpus(tmp_path / "seeds")
+    index(settings, FakeEmbedder())
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and manifest["model"]["precision"] == "fp32"
+    del manifest["model"]["precision"]  # as an index written before this setting existed
+    assert plan([], [], manifest, settings).rebuild_reason is None
+    reason = plan([], [], manifest, replace(settings, precision="int8")).rebuild_reason
+    assert reason == "model precision changed from fp32 to int8"
+
