@@ -287,17 +287,30 @@ def bench_cold_ask_index(index: Path, question: str) -> dict[str, Any]:
         base = [sys.executable, "-c", "import onnxruntime"]
         log(f"cold qabot ask on {index}: one untimed run, then {ASK_RUNS} x (baseline, ask) …")
         first, _ = run_timed(ask, cwd)
-        asks, imports = [], []
+        asks, imports, ask_cpu, import_cpu = [], [], [], []
         with CpuMeter() as meter:
             for _ in range(ASK_RUNS):
+                before = children_cpu()
                 imports.append(run_timed(base, cwd)[0])
+                middle = children_cpu()
                 seconds, out = run_timed(ask, cwd)
                 if not out.strip():
                     raise SystemExit("qabot ask printed nothing")
                 asks.append(seconds)
+                import_cpu.append(middle - before)
+                ask_cpu.append(children_cpu() - middle)
     return {"index": str(index), "question": question, "first_s": first, "runs_s": asks,
             "median_s": statistics.median(asks), "import_onnxruntime_runs_s": imports,
-            "import_onnxruntime_median_s": statistics.median(imports), "other_load": meter.share}
+            "import_onnxruntime_median_s": statistics.median(imports), "other_load": meter.share,
+            # CPU seconds (user + system) of each process: what the load of others inflates least
+            "cpu_median_s": statistics.median(ask_cpu),
+            "import_onnxruntime_cpu_median_s": statistics.median(import_cpu)}
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def spread(items: Sequence[str], n: int) -> list[str]:
@@ -462,6 +475,8 @@ def print_cold_ask(r: dict[str, Any]) -> None:
           f"{r['first_s']:.2f} s")
     print(f"  baseline python -c 'import onnxruntime', median of {ASK_RUNS}: "
           f"{r['import_onnxruntime_median_s']:.2f} s")
+    print(f"  CPU time (user + system), median: qabot ask {r['cpu_median_s']:.2f} s, "
+          f"import onnxruntime {r['import_onnxruntime_cpu_median_s']:.2f} s")
 
 
 def bench_add_one(ws: Workspace, rebuild_seconds: float) -> dict[str, Any]:
