@@ -455,8 +455,8 @@ def print_encoders(r: dict[str, Any]) -> None:
     pad = r["padding"]
     print(f"  padding over all stored passages: {pad['tokens']:,} tokens; fed "
           f"{pad['slices_of_256']:,} sorting slices of {BATCH_SIZE * 8} (before), "
-          f"{pad['chars_sort_then_slices']:,} sorting all by characters first (now), "
-          f"{pad['one_sort']:,} sorting all by tokens")
+          f"{pad['chars_sort_then_slices']:,} sorting all by characters first, "
+          f"{pad['one_sort']:,} sorting all by tokens (now)")
     o = r["overlap"]
     print(f"  chunk overlap ({o['articles']} articles): {o['with_overlap']['tokens']:,} tokens in "
           f"{o['with_overlap']['passages']:,} passages with {o['with_overlap']['overlap_tokens']} "

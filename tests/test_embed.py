@@ -179,7 +179,8 @@ def test_passages_sorted_by_length_for_embedding_keep_their_own_vectors(tmp_path
         " date 2024-01-09 " + " ".join(f"Sentence {i} about kites and wind." for i in range(40)))
     fake = FakeEmbedder()
     index(settings, fake)
-    assert fake.embedded == sorted(fake.embedded, key=len)  # shortest first, across articles
+    counts = dict(zip(fake.embedded, fake.count_tokens(fake.embedded), strict=True))
+    assert fake.embedded == sorted(fake.embedded, key=counts.__getitem__)  # shortest first
     snap = store.load_snapshot(settings.index)
     ids = snap.rows.ids
     texts = [p.text for p in snap.catalog.passages(ids.tolist())]
