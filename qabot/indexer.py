@@ -22,7 +22,14 @@ from .embed import (
     encoder_problem,
     model_id,
 )
-from .errors import IndexDamaged, IndexIncompatible, IndexOutdated, ManifestDamaged, NothingToIndex
+from .errors import (
+    IndexDamaged,
+    IndexIncompatible,
+    IndexOutdated,
+    ManifestDamaged,
+    ModelUnavailable,
+    NothingToIndex,
+)
 from .manifest import FORMAT_VERSION, Build, Chunking, Lexical, Manifest, Model
 
 Log = Callable[[str], None]
@@ -147,6 +154,8 @@ def _rebuild_reason(manifest: Manifest | None, settings: Settings, rebuild: bool
     built = manifest.build
     if built.model.name != model_id(settings.model):
         return f"model changed from {built.model.name} to {model_id(settings.model)}"
+    if built.model.precision != settings.precision:
+        return f"model precision changed from {built.model.precision} to {settings.precision}"
     if built.chunker != chunker_settings(settings):
         now = chunker_settings(settings)
         return f"chunker settings changed from {_chunking(built.chunker)} to {_chunking(now)}"
@@ -291,7 +300,7 @@ def _restore_encoder(settings: Settings, manifest: Manifest, log: Log) -> None:
     """Export the model again when the folder the manifest names is missing or damaged
     (questions are encoded with it)."""
     folder = manifest.build.encoder
-    if not folder or folder != encoder_folder(model_id(settings.model)):
+    if not folder or folder != encoder_folder(model_id(settings.model), settings.precision):
         return  # none, or another model's: the rebuild this calls for exports anew
     problem = encoder_problem(settings.index / folder)
     if problem:
@@ -324,7 +333,8 @@ def _apply(
     if embedder is None and (fresh or the_plan.to_embed):  # removals and BM25 need no model
         embedder, encoder = _load_embedder(settings, index_dir, log)
     if embedder is not None:
-        model = Model(embedder.name, embedder.dim)
+        # int8 never falls back to torch (_load_embedder), so the vectors have this precision
+        model = Model(embedder.name, embedder.dim, settings.precision)
     if model is None:
         raise AssertionError("a fresh index is built with a model")
     chunks = _chunk_all(the_plan.to_embed, embedder, settings) if embedder is not None else []
@@ -463,14 +473,17 @@ def retitled(catalog: store.Catalog, titles: Mapping[str, str], skip: set[str]) 
 
 def _load_embedder(settings: Settings, index_dir: Path, log: Log) -> tuple[Embedder, str | None]:
     """The ONNX encoder when the index has one for this model (fast); else torch, and export."""
-    folder = encoder_folder(model_id(settings.model))
+    folder = encoder_folder(model_id(settings.model), settings.precision)
     if (index_dir / folder / "encoder.json").is_file():
         return OnnxEmbedder(index_dir / folder), folder
     log(f"Loading embedding model {settings.model} (first run: ~10 s)…")
     torch_embedder = TorchEmbedder(settings.model)
     try:
-        folder = torch_embedder.export_onnx(index_dir)
+        folder = torch_embedder.export_onnx(index_dir, settings.precision)
     except Exception as err:  # export is an optimisation: without it queries use torch
+        if settings.precision != "fp32":  # torch is fp32: it would not be what was asked for
+            raise ModelUnavailable(f"could not export the model as {settings.precision} ONNX "
+                                   f"({err}); set [model] precision = \"fp32\"") from err
         log(f"Could not export the model to ONNX ({err}); questions will load torch (slower).")
         return torch_embedder, None
     # Encode with the exported model too: it is faster than torch here, and it is the very
@@ -494,9 +507,17 @@ def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Prog
         return np.zeros((0, embedder.dim), dtype=np.float32)
     tell = progress or (lambda done, total: None)
     step = batch_size * 8
+    # One sort by word pieces over all passages, not only within each slice: batches of like
+    # lengths pad less. On the news dev set padding fell from 3.4 % of the tokens fed (slices
+    # sorted alone) to 0.1 %, for one tokenizer pass (characters as the key left 1.9 %).
+    order = np.argsort(np.array(embedder.count_tokens(texts)), kind="stable")
     parts: list[np.ndarray] = []
     tell(0, len(texts))  # starts the clock of the rate and ETA
+    done = 0
     for i in range(0, len(texts), step):
-        parts.append(embedder.encode(texts[i : i + step], batch_size))
-        tell(i + len(parts[-1]), len(texts))
-    return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+        parts.append(embedder.encode([texts[j] for j in order[i : i + step]], batch_size))
+        done += len(parts[-1])
+        tell(done, len(texts))
+    vecs = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    vecs[order] = np.vstack(parts)
+    return vecs

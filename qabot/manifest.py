@@ -29,6 +29,7 @@ class Model:
 
     name: str
     dim: int
+    precision: str = "fp32"  # of the ONNX encoder the vectors came from: "fp32" or "int8"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def to_json(m: Manifest) -> dict[str, Any]:
     b = m.build
     out: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "metric": METRIC,
-        "model": {"name": b.model.name, "dim": b.model.dim},
+        "model": {"name": b.model.name, "dim": b.model.dim, "precision": b.model.precision},
         "chunker": None if b.chunker is None else {
             "max_tokens": b.chunker.max_tokens, "overlap_tokens": b.chunker.overlap_tokens,
             "splitter_version": b.chunker.splitter_version},
@@ -149,7 +150,8 @@ def from_json(d: Mapping[str, Any]) -> Manifest:
         model = d["model"]
         chunker = d.get("chunker")
         build = Build(
-            model=Model(str(model["name"]), int(model["dim"])),
+            # indexes from before int8 were all fp32
+            model=Model(str(model["name"]), int(model["dim"]), str(model.get("precision", "fp32"))),
             next_id=int(d["next_id"]),
             chunker=None if not chunker else Chunking(
                 int(chunker["max_tokens"]), int(chunker["overlap_tokens"]),

@@ -111,7 +111,10 @@ def _recipe(embedder: Embedder) -> Recipe:
     """What a worker needs to build the very encoder this process would use."""
     if isinstance(embedder, OnnxEmbedder):
         folder: Path = embedder.folder
-        return "onnx", {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
+        # Files only: not the saved optimised graph's folder (it would double what is shipped,
+        # and a worker's onnxruntime may be another version; each replica optimises model.onnx).
+        return "onnx", {f.name: f.read_bytes() for f in sorted(folder.iterdir())
+                        if f.is_file() and not f.name.startswith(".")}
     if isinstance(embedder, TorchEmbedder):
         # A folder must exist at the same path on every worker; a packaged model or a cached
         # hub model must be installed there.

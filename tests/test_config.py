@@ -38,6 +38,7 @@ def test_shipped_config_documents_exactly_the_defaults() -> None:
         ("[chunking]\nmax_tokens = 2000\n", "between 16 and 512"),
         ("not toml = = =", "not valid TOML"),
         ("[paths]\nmax_file_mb = 0\n", "max_file_mb must be more than 0"),
+        ("[model]\nprecision = 'int4'\n", "precision must be one of fp32, int8"),
     ],
 )
 def test_bad_config_is_named(tmp_path: Path, text: str, message: str) -> None:

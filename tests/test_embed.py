@@ -1,17 +1,46 @@
-"""The embedder's ONNX export: what it leaves on disk when it fails."""
+"""The embedder's ONNX export: what it leaves on disk when it fails, its saved optimised graph,
+and the int8 encoder."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder
+from qabot import embed, store
+from qabot.config import Settings
+from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph
 from qabot.errors import IndexIncompatible
+from qabot.indexer import plan, run_index
+from qabot.retrieve import Retriever, search
+from tests.conftest import FIXTURE_SEEDS, SHIPPED_SEED
+from tests.fakes import FakeEmbedder, fake_corpus, index
+
+
+def paragraphs() -> list[str]:
+    """Real text to encode: the shipped article's and the fixtures' paragraphs."""
+    files = [SHIPPED_SEED, *sorted(FIXTURE_SEEDS.glob("*.txt"))]
+    return [line for f in files for line in f.read_text(encoding="utf-8").splitlines()
+            if len(line) > 40]
+
+
+def linked_copy(folder: Path, dest: Path) -> Path:
+    """A copy of an encoder folder made of hard links (replace a file, never edit one)."""
+    shutil.copytree(folder, dest / folder.name, copy_function=os.link)
+    return dest / folder.name
+
+
+@pytest.fixture(scope="module")
+def int8_cache(tmp_path_factory: pytest.TempPathFactory, torch_embedder: TorchEmbedder) -> Path:
+    """The real model exported and quantized to int8, once for this module (a few seconds)."""
+    root = tmp_path_factory.mktemp("encoder-int8")
+    return root / torch_embedder.export_onnx(root, "int8")
 
 
 def test_a_failed_export_leaves_no_partial_folder(
@@ -47,3 +76,118 @@ def test_an_encoder_of_another_format_is_refused_with_what_to_run(
     with pytest.raises(IndexIncompatible, match=r"format 1; run `qabot index --rebuild`"):
         OnnxEmbedder(folder)
     assert OnnxEmbedder(encoder_cache).dim == meta["dim"]  # the right format still loads
+
+
+def test_an_encoder_without_its_optimised_graph_loads_and_saves_it_once(
+    encoder_cache: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path
+) -> None:
+    """Folders exported before the optimised graph was saved keep working, and stop paying for
+    the optimisation after their first load."""
+    folder = linked_copy(encoder_cache, tmp_path)
+    saved = optimized_graph(folder)
+    assert saved.is_file() and (saved.parent / "model.data").is_file()  # the export saved it
+    shutil.rmtree(saved.parent)
+    texts = paragraphs()
+    first = OnnxEmbedder(folder)
+    assert saved.is_file() and (saved.parent / "model.data").stat().st_size > 80_000_000
+    assert not [f for f in folder.iterdir() if f.name.startswith(".")]
+    np.testing.assert_allclose(first.encode(texts), onnx_embedder.encode(texts), atol=1e-5)
+    stamp = saved.stat().st_mtime_ns
+    np.testing.assert_allclose(OnnxEmbedder(folder).encode(texts), onnx_embedder.encode(texts), atol=1e-5)
+    assert saved.stat().st_mtime_ns == stamp  # loaded, not optimised again
+
+
+def test_a_damaged_optimised_graph_is_optimised_again(encoder_cache: Path, tmp_path: Path) -> None:
+    folder = linked_copy(encoder_cache, tmp_path)
+    saved = optimized_graph(folder)
+    saved.unlink()  # a hard link to the session's copy: replace, don't edit
+    saved.write_bytes(b"half a graph")
+    assert OnnxEmbedder(folder).encode(["A ferry sank."]).shape == (1, 384)
+    assert saved.read_bytes() != b"half a graph" and (saved.parent / "model.data").is_file()
+
+
+def test_an_encoder_folder_that_cannot_be_written_still_loads(
+    encoder_cache: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only index (a reader without write access) optimises in memory, as before."""
+    folder = linked_copy(encoder_cache, tmp_path)
+    shutil.rmtree(optimized_graph(folder).parent)
+
+    def refuse(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(embed.os, "rename", refuse)
+    vecs = OnnxEmbedder(folder).encode(paragraphs()[:4])
+    np.testing.assert_allclose(vecs, onnx_embedder.encode(paragraphs()[:4]), atol=1e-5)
+    assert sorted(f.name for f in folder.iterdir()) == sorted(
+        f.name for f in encoder_cache.iterdir() if f != optimized_graph(encoder_cache).parent)
+
+
+def test_the_int8_encoder_stays_close_to_fp32(int8_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
+    """Quantized weights move every vector a little: measured on MiniLM, cosine to the fp32
+    vectors is ~0.99 on average, ~0.98 at worst (per-channel scales; per-tensor gave ~0.96)."""
+    int8 = OnnxEmbedder(int8_cache)
+    assert (int8.precision, onnx_embedder.precision) == ("int8", "fp32")
+    assert int8_cache.name != onnx_embedder.folder.name  # its own folder: never mistaken for fp32
+    assert optimized_graph(int8_cache).is_file()
+    size = (int8_cache / "model.onnx").stat().st_size
+    assert size < (onnx_embedder.folder / "model.onnx").stat().st_size / 3  # the weights are 8-bit
+    texts = paragraphs()
+    cos = (int8.encode(texts) * onnx_embedder.encode(texts)).sum(axis=1)
+    assert cos.mean() >= 0.98 and cos.min() >= 0.95, (cos.mean(), cos.min())
+    assert np.allclose(np.linalg.norm(int8.encode(texts), axis=1), 1.0, atol=1e-4)
+
+
+def test_a_precision_change_rebuilds_and_questions_use_the_new_encoder(
+    real_settings: Settings, int8_cache: Path
+) -> None:
+    quiet: Any = lambda msg: None  # noqa: E731
+    run_index(real_settings, log=quiet)
+    linked_copy(int8_cache, real_settings.index)  # so the test exports nothing
+    int8 = replace(real_settings, precision="int8")
+    messages: list[str] = []
+    report = run_index(int8, log=messages.append)
+    assert report.committed and report.rebuild_reason == "model precision changed from fp32 to int8"
+    assert report.passages_embedded == report.passage_count
+    manifest = store.load_manifest(int8.index)
+    assert manifest is not None
+    assert manifest.build.model.precision == "int8" and manifest.build.encoder == int8_cache.name
+    retriever = Retriever(int8.index)
+    assert retriever.encoder(retriever.snapshot()).precision == "int8"
+    assert search(retriever, "Which ferry sank?")
+    assert not run_index(int8, log=quiet).committed  # recorded: no rebuild loop
+
+
+def test_an_index_from_before_precision_was_recorded_counts_as_fp32(tmp_path: Path) -> None:
+    settings = fake_corpus(tmp_path / "seeds")
+    index(settings, FakeEmbedder())
+    path = settings.index / store.MANIFEST
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["model"]["precision"] == "fp32"
+    del written["model"]["precision"]  # as an index written before this setting existed
+    path.write_text(json.dumps(written), encoding="utf-8")
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and manifest.build.model.precision == "fp32"
+    assert plan([], [], manifest, settings).rebuild_reason is None
+    reason = plan([], [], manifest, replace(settings, precision="int8")).rebuild_reason
+    assert reason == "model precision changed from fp32 to int8"
+
+
+def test_passages_sorted_by_length_for_embedding_keep_their_own_vectors(tmp_path: Path) -> None:
+    """qabot index embeds all new passages in one length order; each vector must still be
+    stored under its own passage."""
+    from qabot import vectors
+
+    settings = fake_corpus(tmp_path / "seeds")
+    (settings.seeds / "long.txt").write_text(
+        " date 2024-01-09 " + " ".join(f"Sentence {i} about kites and wind." for i in range(40)))
+    fake = FakeEmbedder()
+    index(settings, fake)
+    counts = dict(zip(fake.embedded, fake.count_tokens(fake.embedded), strict=True))
+    assert fake.embedded == sorted(fake.embedded, key=counts.__getitem__)  # shortest first
+    snap = store.load_snapshot(settings.index)
+    ids = snap.rows.ids
+    texts = [p.text for p in snap.catalog.passages(ids.tolist())]
+    assert len(set(map(len, texts))) > 3  # lengths differ: the sort reorders them
+    stored = vectors.vectors_of(snap.vectors.index, ids)
+    np.testing.assert_allclose(stored, FakeEmbedder().encode(texts), atol=1e-6)
