@@ -36,8 +36,9 @@ def stored_vectors(index_dir: Path) -> tuple[np.ndarray, str]:
     return vectors.vectors_of(index, ids), manifest.build.encoder
 
 
-def recall(index: object, layout: vectors.Layout, queries: np.ndarray, truth: np.ndarray) -> float:
-    found = [vectors.search(index, layout, q, 10)[1] for q in queries]
+def recall(index: object, layout: vectors.Layout, queries: np.ndarray, truth: np.ndarray,
+           nprobe: int) -> float:
+    found = [vectors.search(index, layout, q, 10, nprobe=nprobe)[1] for q in queries]
     hits = [len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)]
     return float(np.mean(hits)) / 10
 
@@ -62,14 +63,13 @@ def main() -> None:
     print(f"{'nlist':>6} {'queries':>10} " + "".join(f"{'nprobe ' + str(p):>11}" for p in args.nprobe))
     for nlist in args.nlist:
         # nlist 0: the flat (exhaustive) index, where only the codec can cost recall
-        layout = (vectors.Layout("ivf", args.codec, nlist, 1, len(x)) if nlist
+        layout = (vectors.Layout("ivf", args.codec, nlist, len(x)) if nlist
                   else vectors.Layout("flat", args.codec))
         index = vectors.new_index(layout, x.shape[1], x)
         vectors.add(index, np.arange(len(x), dtype=np.int64), x)
         for name, queries in sets.items():
-            layouts = [vectors.Layout("ivf", args.codec, nlist, p, len(x))
-                       for p in args.nprobe if p <= nlist] if nlist else [layout]
-            row = [recall(index, each, queries, truth[name]) for each in layouts]
+            probes = [p for p in args.nprobe if p <= nlist] if nlist else [0]
+            row = [recall(index, layout, queries, truth[name], p) for p in probes]
             print(f"{nlist:>6} {name:>10} " + "".join(f"{r:>11.3f}" for r in row), flush=True)
 
 

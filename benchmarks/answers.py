@@ -38,10 +38,12 @@ from common import log  # noqa: E402
 
 from qabot import format as fmt  # noqa: E402
 from qabot.answer import AnswerOptions, respond  # noqa: E402
-from qabot.config import load_settings  # noqa: E402
+from qabot.config import (  # noqa: E402
+    SearchOptions,  # noqa: E402
+    load_settings,
+)
 from qabot.evaluate import Query, first_hit, ranked_docs, read_queries, reciprocal_rank  # noqa: E402
 from qabot.passage import Passage  # noqa: E402
-from qabot.rank import Tuning  # noqa: E402
 from qabot.retrieve import Retriever, search  # noqa: E402
 
 DEV = Path("/tmp/news-dev")
@@ -86,26 +88,42 @@ def measure(split: dict[str, list[Query]], answer: Answerer) -> dict[str, dict[s
     return out
 
 
-def after(retriever: Retriever, tuning: Tuning, options: AnswerOptions, bot_floor: float,
+def after(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, bot_floor: float,
           reply_size: bool) -> Answerer:
     """The answer layer as `qabot eval` runs it (k=10), and the bot's reply (k=3) for its size."""
     def run(q: Query) -> tuple[list[Passage], int | None]:
-        reply = respond(retriever, q.question, 10, as_of=q.date, tuning=tuning, options=options)
+        reply = respond(
+            retriever,
+            q.question,
+            dataclasses.replace(tuning, k=10),
+            floor=False,
+            as_of=q.date,
+            answering=options,
+        )
         size = None
         if reply_size:
-            bot = respond(retriever, q.question, 3, bot_floor, as_of=q.date, tuning=tuning, options=options)
+            bot = respond(
+                retriever,
+                q.question,
+                dataclasses.replace(tuning, k=3, min_score=bot_floor),
+                as_of=q.date,
+                answering=options,
+            )
             size = len(fmt.telegram_collapsed("\n".join(fmt.telegram_reply(bot))))
         return list(reply.results), size
+
     return run
 
 
-def before(retriever: Retriever, tuning: Tuning, bot_floor: float) -> Answerer:
+def before(retriever: Retriever, tuning: SearchOptions, bot_floor: float) -> Answerer:
     """search() with its dense answering sentence, and the three-passage reply of before."""
+
     def run(q: Query) -> tuple[list[Passage], int | None]:
-        results = search(retriever, q.question, 10, as_of=q.date, tuning=tuning)
+        results = search(retriever, q.question, dataclasses.replace(tuning, k=10), floor=False, as_of=q.date)
         shown = [p for p in results[:3] if p.score >= bot_floor]
         size = len(fmt.telegram_visible("\n\n".join(fmt.telegram_block(p) for p in shown)))
         return results, size
+
     return run
 
 
@@ -116,7 +134,8 @@ def variants(base: AnswerOptions) -> dict[str, AnswerOptions]:
     for name in ("overlap", "kind", "names", "lead", "passage", "novelty"):
         out[f"  without {name}"] = dataclasses.replace(base, weights=dataclasses.replace(w, **{name: 0.0}))
     out["  without the floor (always emphasise)"] = dataclasses.replace(
-        base, weights=dataclasses.replace(w, floor=float("-inf")))
+        base, weights=dataclasses.replace(w, floor=float("-inf"))
+    )
     out["  one passage per article"] = dataclasses.replace(base, passages_per_article=1)
     out["  without time words"] = dataclasses.replace(base, time_bonus=0.0)
     return out
@@ -135,33 +154,43 @@ def table(rows: dict[str, dict[str, dict[str, float]]]) -> str:
 Split = dict[str, list[Query]]
 
 
-def sweep_time(retriever: Retriever, tuning: Tuning, base: AnswerOptions, split: Split) -> None:
+def sweep_time(retriever: Retriever, tuning: SearchOptions, base: AnswerOptions, split: Split) -> None:
     """The time-word bonus: chosen on A, reported on B."""
     print("\nTime words: bonus for articles inside the window the question names")
     print(f"{'bonus':<8}{'hit@1 A':>9}{'mrr A':>9}{'hit@1 B':>9}{'mrr B':>9}")
     for bonus in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
         opts = dataclasses.replace(base, time_bonus=bonus)
         r = measure(split, after(retriever, tuning, opts, 0.0, False))
-        print(f"{bonus:<8}{r['A']['hit@1']:>9.3f}{r['A']['mrr@10']:>9.3f}{r['B']['hit@1']:>9.3f}{r['B']['mrr@10']:>9.3f}")
+        print(
+            f"{bonus:<8}{r['A']['hit@1']:>9.3f}{r['A']['mrr@10']:>9.3f}{r['B']['hit@1']:>9.3f}{r['B']['mrr@10']:>9.3f}"
+        )
 
 
-def calibrate(retriever: Retriever, tuning: Tuning, options: AnswerOptions, split: Split) -> None:
+def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, split: Split) -> None:
     """Top scores of answerable (dev) and unanswerable questions; the floor's precision and
     recall at each candidate, chosen on A; and the share of the top score gold results keep."""
     off = [json.loads(line) for line in UNANSWERABLE.read_text().splitlines() if line.strip()]
     as_of = max(q.date for qs in split.values() for q in qs if q.date)
+
     def top(question: str, when: dt.date | None) -> float:
         """The best relevance (what the floor judges) among the results a reply would show."""
-        reply = respond(retriever, question, 3, as_of=when, tuning=tuning, options=options)
+        reply = respond(
+            retriever, question, dataclasses.replace(tuning, k=3), floor=False, as_of=when, answering=options
+        )
         return max((p.relevance for p in reply.results), default=0.0)
+
     good = {h: [top(q.question, q.date) for q in qs] for h, qs in split.items()}
     # Unanswerable questions split the same way: alternate lines; asked on the dev set's last day.
     bad_all = [(o, top(o["question"], as_of)) for o in off]
-    bad = {"A": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 0],
-           "B": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 1]}
+    bad = {
+        "A": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 0],
+        "B": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 1],
+    }
     small = sum(1 for o, s in bad_all if s == 0.0)
-    print(f"\nConfidence floor: best relevance (hybrid) of {sum(map(len, good.values()))} answerable dev "
-          f"questions vs {len(off)} unanswerable ones ({small} answered as small talk, score 0)")
+    print(
+        f"\nConfidence floor: best relevance (hybrid) of {sum(map(len, good.values()))} answerable dev "
+        f"questions vs {len(off)} unanswerable ones ({small} answered as small talk, score 0)"
+    )
     for h in "AB":
         print(f"  {h}: answerable {spread(good[h])}\n     unanswerable {spread(bad[h])}")
     print(f"{'floor':<8}" + "".join(f"{'keeps ans ' + h:>14}{'drops unans ' + h:>15}" for h in "AB"))
@@ -179,7 +208,14 @@ def calibrate(retriever: Retriever, tuning: Tuning, options: AnswerOptions, spli
     gold_shares: list[float] = []
     other_shares: list[float] = []
     for q in split["A"]:
-        reply = respond(retriever, q.question, 3, as_of=q.date, tuning=tuning, options=options)
+        reply = respond(
+            retriever,
+            q.question,
+            dataclasses.replace(tuning, k=3),
+            floor=False,
+            as_of=q.date,
+            answering=options,
+        )
         if len(reply.results) < 2 or reply.results[0].score <= 0:
             continue
         for p in reply.results[1:]:
@@ -193,24 +229,43 @@ def calibrate(retriever: Retriever, tuning: Tuning, options: AnswerOptions, spli
 def spread(values: list[float]) -> str:
     """n, min, p10, median, p90 and max of some scores, on one line."""
     s = sorted(values)
-    return (f"n={len(s)} min {s[0]:.3f} p10 {s[len(s) // 10]:.3f} median {statistics.median(s):.3f} "
-            f"p90 {s[int(len(s) * 0.9)]:.3f} max {s[-1]:.3f}")
+    return (
+        f"n={len(s)} min {s[0]:.3f} p10 {s[len(s) // 10]:.3f} median {statistics.median(s):.3f} "
+        f"p90 {s[int(len(s) * 0.9)]:.3f} max {s[-1]:.3f}"
+    )
 
 
-def latency(retriever: Retriever, tuning: Tuning, options: AnswerOptions, queries: list[Query]) -> None:
+def latency(
+    retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, queries: list[Query]
+) -> None:
     """Warm p50/p95 of one question, k=5: before (search + dense answering sentence) vs after.
     The three paths take turns question by question, so a load that comes and goes on the
     machine falls on all of them alike."""
     paths: dict[str, Callable[[Query], object]] = {
-        "search only (no answering sentence)":
-            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning, answers=False),
-        "before: search + dense answering sentence":
-            lambda q: search(retriever, q.question, 5, as_of=q.date, tuning=tuning),
-        "after: answer layer (respond)":
-            lambda q: respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options),
+        "search only (no answering sentence)": lambda q: search(
+            retriever, q.question, dataclasses.replace(tuning, k=5), floor=False, as_of=q.date, answers=False
+        ),
+        "before: search + dense answering sentence": lambda q: search(
+            retriever, q.question, dataclasses.replace(tuning, k=5), floor=False, as_of=q.date
+        ),
+        "after: answer layer (respond)": lambda q: respond(
+            retriever,
+            q.question,
+            dataclasses.replace(tuning, k=5),
+            floor=False,
+            as_of=q.date,
+            answering=options,
+        ),
     }
     for q in queries:  # warm every cache first (a running bot has them warm)
-        respond(retriever, q.question, 5, as_of=q.date, tuning=tuning, options=options)
+        respond(
+            retriever,
+            q.question,
+            dataclasses.replace(tuning, k=5),
+            floor=False,
+            as_of=q.date,
+            answering=options,
+        )
     times: dict[str, list[float]] = {name: [] for name in paths}
     for q in queries:
         for name, run in paths.items():
@@ -236,22 +291,24 @@ def main() -> None:
     if problems or not queries:
         raise SystemExit(f"bad dev queries: {problems[:3]}")
     settings = load_settings(None)
-    tuning = Tuning.from_settings(settings)
+    tuning = settings.search
     retriever = Retriever(args.index)
     retriever.encoder(retriever.snapshot())
     split = halves(queries)
     log(f"{len(queries)} questions: A {len(split['A'])}, B {len(split['B'])}")
     base = AnswerOptions()
-    print(f"News dev set: {len(queries)} questions (A {len(split['A'])}, B {len(split['B'])}), "
-          f"index {args.index}")
+    print(
+        f"News dev set: {len(queries)} questions (A {len(split['A'])}, B {len(split['B'])}), "
+        f"index {args.index}"
+    )
     if not args.no_table:
         rows: dict[str, dict[str, dict[str, float]]] = {}
-        old = before(retriever, tuning, settings.bot_min_score)
+        old = before(retriever, tuning, settings.bot.min_score)
         rows["before (search + dense sentence)"] = measure(split, old)
         for name, opts in variants(base).items():
             log(name.strip())
             size = name == "answer layer (all on)"
-            rows[name] = measure(split, after(retriever, tuning, opts, settings.bot_min_score, size))
+            rows[name] = measure(split, after(retriever, tuning, opts, settings.bot.min_score, size))
         print(table(rows))
     if args.time:
         sweep_time(retriever, tuning, base, split)

@@ -235,13 +235,15 @@ def top_scores(
     index_dir: Path, questions: Sequence[str], as_of: Sequence[str | None] | None = None
 ) -> list[float]:
     """The best hybrid score search() gives each question (0 when it returns nothing)."""
+    from qabot.config import SearchOptions
     from qabot.retrieve import Retriever, search
 
     retriever = Retriever(index_dir)
     out = []
     for i, q in enumerate(questions):
         day = as_of[i] if as_of else None
-        hits = search(retriever, q, k=1, answers=False, as_of=dt.date.fromisoformat(day) if day else None)
+        hits = search(retriever, q, SearchOptions(k=1), floor=False, answers=False,
+                      as_of=dt.date.fromisoformat(day) if day else None)
         out.append(hits[0].score if hits else 0.0)
     return out
 
@@ -254,8 +256,9 @@ def calibrate(workdir: Path, seeds: Path, index_dir: Path) -> dict[str, Any]:
     r_index = workdir / "retrieval-index"
     shutil.copytree(index_dir, r_index, ignore=shutil.ignore_patterns("gen-*", "manifest.json"))
     index(RETRIEVAL / "seeds", r_index)  # reuses the exported encoder: no torch
-    queries = [json.loads(line) for line in (RETRIEVAL / "queries.jsonl").read_text().splitlines()
-               if line.strip()]
+    queries = [
+        json.loads(line) for line in (RETRIEVAL / "queries.jsonl").read_text().splitlines() if line.strip()
+    ]
     scores = top_scores(r_index, [q["question"] for q in queries], [q.get("date") for q in queries])
     r_on = [s for s, q in zip(scores, queries, strict=True) if q["gold_docs"]]
     r_off = [s for s, q in zip(scores, queries, strict=True) if not q["gold_docs"]]
@@ -263,16 +266,25 @@ def calibrate(workdir: Path, seeds: Path, index_dir: Path) -> dict[str, Any]:
     low, high = min(answerable), max(unanswerable)
     floors = [round(0.15 + 0.01 * i, 2) for i in range(16)]
     return {
-        "answerable": len(answerable), "off_topic": len(unanswerable),
-        "answerable_min": low, "off_topic_max": high,
-        "worst_answerable": sorted(zip(answerable, ON_TOPIC + [q["question"] for q in queries
-                                                              if q["gold_docs"]], strict=True))[:3],
-        "best_off_topic": sorted(zip(unanswerable, OFF_TOPIC + [q["question"] for q in queries
-                                                               if not q["gold_docs"]], strict=True))[-3:],
+        "answerable": len(answerable),
+        "off_topic": len(unanswerable),
+        "answerable_min": low,
+        "off_topic_max": high,
+        "worst_answerable": sorted(
+            zip(answerable, ON_TOPIC + [q["question"] for q in queries if q["gold_docs"]], strict=True)
+        )[:3],
+        "best_off_topic": sorted(
+            zip(unanswerable, OFF_TOPIC + [q["question"] for q in queries if not q["gold_docs"]], strict=True)
+        )[-3:],
         "floor": round((low + high) / 2, 2) if low > high else None,
-        "table": [{"floor": f, "answerable_kept": sum(s >= f for s in answerable) / len(answerable),
-                   "off_topic_rejected": sum(s < f for s in unanswerable) / len(unanswerable)}
-                  for f in floors],
+        "table": [
+            {
+                "floor": f,
+                "answerable_kept": sum(s >= f for s in answerable) / len(answerable),
+                "off_topic_rejected": sum(s < f for s in unanswerable) / len(unanswerable),
+            }
+            for f in floors
+        ],
     }
 
 
@@ -282,8 +294,10 @@ def calibrate(workdir: Path, seeds: Path, index_dir: Path) -> dict[str, Any]:
 def print_report(result: dict[str, Any]) -> None:
     if "calibration" in result:
         c = result["calibration"]
-        print(f"Confidence floor (hybrid score): {c['answerable']} answerable questions, "
-              f"{c['off_topic']} off-topic")
+        print(
+            f"Confidence floor (hybrid score): {c['answerable']} answerable questions, "
+            f"{c['off_topic']} off-topic"
+        )
         print(f"  lowest answerable top score  {c['answerable_min']:.3f}")
         for score, q in c["worst_answerable"]:
             print(f"      {score:.3f}  {q}")
@@ -293,29 +307,38 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"  floor (middle of the gap)    {c['floor']}")
         print("  floor  answerable kept  off-topic rejected")
         for row in c["table"]:
-            print(f"  {row['floor']:.2f}   {row['answerable_kept']:6.1%}          "
-                  f"{row['off_topic_rejected']:6.1%}")
+            print(
+                f"  {row['floor']:.2f}   {row['answerable_kept']:6.1%}          "
+                f"{row['off_topic_rejected']:6.1%}"
+            )
         return
     b = result["bot"]
     lat, burst = b["latency"], b["burst"]
     print(f"qabot bot against FakeTelegram on loopback ({result['index']})")
     print(f"  start-up to first getUpdates      {b['startup_s']:.2f} s")
-    print(f"  latency, update → sendMessage     median {lat['median_ms']:.0f} ms, p95 "
-          f"{lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms (n={lat['n']}; target median < "
-          f"{lat['target_ms']:.0f} ms: {'PASS' if lat['passed'] else 'MISS'})")
+    print(
+        f"  latency, update → sendMessage     median {lat['median_ms']:.0f} ms, p95 "
+        f"{lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms (n={lat['n']}; target median < "
+        f"{lat['target_ms']:.0f} ms: {'PASS' if lat['passed'] else 'MISS'})"
+    )
     print(f"    of which update → getUpdates    median {lat['delivery_median_ms']:.1f} ms")
-    print(f"  burst: {burst['questions']} questions, {burst['users']} users at once: "
-          f"{burst['answered']}/{burst['questions']} answered ({burst['messages']} messages, "
-          f"{burst['not_answers']} refusals/errors), last answer after {burst['last_answer_s']:.2f} s")
-    print(f"    per question                    median {burst['median_ms']:.0f} ms, p95 "
-          f"{burst['p95_ms']:.0f} ms, max {burst['max_ms']:.0f} ms")
+    print(
+        f"  burst: {burst['questions']} questions, {burst['users']} users at once: "
+        f"{burst['answered']}/{burst['questions']} answered ({burst['messages']} messages, "
+        f"{burst['not_answers']} refusals/errors), last answer after {burst['last_answer_s']:.2f} s"
+    )
+    print(
+        f"    per question                    median {burst['median_ms']:.0f} ms, p95 "
+        f"{burst['p95_ms']:.0f} ms, max {burst['max_ms']:.0f} ms"
+    )
     print(f"  SIGTERM → exit {b['shutdown']['exit_status']} in {b['shutdown']['seconds']:.2f} s")
     print(f"  load average before/after: {result['load_before']} / {result['load_after']}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--questions", type=int, default=30, help="sequential questions (default 30)")
     parser.add_argument("--burst", type=int, default=50, help="questions arriving at once (default 50)")
     parser.add_argument("--users", type=int, default=20, help="users asking the burst (default 20)")
@@ -336,8 +359,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.calibrate:
             result["calibration"] = calibrate(workdir, seeds, index_dir)
         else:
-            result["bot"] = bench_bot(seeds.resolve(), index_dir.resolve(), args.questions,
-                                      args.burst, args.users)
+            result["bot"] = bench_bot(
+                seeds.resolve(), index_dir.resolve(), args.questions, args.burst, args.users
+            )
         result["load_after"] = os.getloadavg()[0]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

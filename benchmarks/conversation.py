@@ -41,11 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 from common import log  # noqa: E402
 
-from qabot.bot import bot_floor  # noqa: E402
-from qabot.config import Settings, load_settings  # noqa: E402
+from qabot.config import (  # noqa: E402
+    Settings,
+    load_settings,
+)
 from qabot.conversation import Turn, contextualize, leans_on_previous  # noqa: E402
 from qabot.passage import Passage  # noqa: E402
-from qabot.rank import Tuning  # noqa: E402
 from qabot.retrieve import Retriever, search  # noqa: E402
 
 # (dev query id, first question, follow-up). The follow-ups are what a reader might ask next,
@@ -128,7 +129,7 @@ class Bench:
 
     @property
     def floor(self) -> float:
-        return bot_floor(self.settings)
+        return self.settings.bot_search.floor
 
     def gold(self, qid: str) -> set[str]:
         return set(self.queries[qid]["gold_docs"])
@@ -136,9 +137,9 @@ class Bench:
     def find(self, question: str, qid: str) -> list[Passage]:
         """The bot's top articles for a question, as of the dev query's question_date."""
         s = self.settings
-        return search(self.retriever, question, max(3, s.bot_answers), s.per_article, mode=s.search_mode,
-                      as_of=dt.date.fromisoformat(self.queries[qid]["question_date"]),
-                      tuning=Tuning.from_settings(s), answers=False)
+        options = dataclasses.replace(s.search, k=max(3, s.bot.answers))
+        return search(self.retriever, question, options, floor=False,
+                      as_of=dt.date.fromisoformat(self.queries[qid]["question_date"]), answers=False)
 
     def pair(self, qid: str, first: str, follow_up: str) -> Result:
         """The first question, then its follow-up searched each way, a minute later."""
@@ -149,7 +150,7 @@ class Bench:
             text = follow_up if way == "alone" else contextualize(follow_up, turn, 60.0, way == "as reply")
             passages = self.find(text, qid)
             ranks[way] = gold_rank(passages[:3], self.gold(qid))
-            reply = passages[: self.settings.bot_answers]
+            reply = passages[: self.settings.bot.answers]
             shown[way] = gold_rank(reply, self.gold(qid), self.floor) is not None
         log(f"{qid}: first {gold_rank(found, self.gold(qid))}, follow-up {ranks} "
             f"({'leans' if leans_on_previous(follow_up) else 'stands alone'})")
@@ -191,10 +192,10 @@ def main() -> None:
     args = parser.parse_args()
     lines = (args.dev / "queries.jsonl").read_text().splitlines()
     settings = load_settings(seeds=args.dev / "corpus", index=args.index)
-    bench = Bench(Retriever(settings.index, nprobe=settings.nprobe), settings,
+    bench = Bench(Retriever(settings.index, nprobe=settings.vectors.nprobe), settings,
                   {q["id"]: q for q in map(json.loads, lines)})
-    print(f"news dev set {args.dev}, index {args.index}: mode {settings.search_mode}, "
-          f"floor {bench.floor:.2f}, {settings.bot_answers} passages a reply")
+    print(f"news dev set {args.dev}, index {args.index}: mode {settings.search.mode}, "
+          f"floor {bench.floor:.2f}, {settings.bot.answers} passages a reply")
     for name, pairs in (("PAIRS (seen while revising the rule)", PAIRS), ("HELD_OUT", HELD_OUT)):
         report(name, [bench.pair(*pair) for pair in pairs], pairs)
     new_topics(bench, PAIRS + HELD_OUT)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qabot import bm25, rank  # noqa: E402
-from qabot.config import load_settings  # noqa: E402
+from qabot.config import SearchOptions, load_settings  # noqa: E402
 from qabot.evaluate import (  # noqa: E402
     Query,
     evaluate,
@@ -38,7 +38,7 @@ from qabot.evaluate import (  # noqa: E402
     read_queries,
     reciprocal_rank,
 )
-from qabot.indexer import all_lexical_texts, bm25_params, run_index  # noqa: E402
+from qabot.indexer import all_lexical_texts, run_index  # noqa: E402
 from qabot.retrieve import Retriever, search  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -74,7 +74,9 @@ def rrf(retriever: Retriever, queries: list[Query], k_rrf: int, depth: int = 100
     for q in queries:
         fused: dict[str, float] = {}
         for mode in ("dense", "bm25"):
-            hits = search(retriever, q.question, k=depth, mode=mode, answers=False)
+            hits = search(
+                retriever, q.question, SearchOptions(k=depth, mode=mode), floor=False, answers=False
+            )
             for r, p in enumerate(hits, start=1):
                 fused[p.doc_id[:-4]] = fused.get(p.doc_id[:-4], 0.0) + 1.0 / (k_rrf + r)
         ranked = [frozenset([d]) for d in sorted(fused, key=lambda d: -fused[d])]
@@ -87,7 +89,7 @@ def sweep(retriever: Retriever, queries: list[Query], base: bm25.Params) -> dict
     """Every setting tried, one at a time from the defaults; returns the figures."""
     out: dict[str, Any] = {"fusion_weight": {}, "rrf_k": {}, "bm25": {}}
     for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        r = evaluate(retriever, queries, "hybrid", rank.Tuning(fusion_weight=w), answers=False)
+        r = evaluate(retriever, queries, SearchOptions(fusion_weight=w), answers=False)
         out["fusion_weight"][w] = r
         log(f"   hybrid fusion_weight={w}: nDCG@10 {r['ndcg@10']:.4f}")
     for k_rrf in (10, 60):
@@ -107,7 +109,9 @@ def sweep(retriever: Retriever, queries: list[Query], base: bm25.Params) -> dict
         if params == base:
             continue
         with_lexical(retriever, params)
-        row = {m: evaluate(retriever, queries, m, answers=False) for m in ("bm25", "hybrid")}
+        row = {
+            m: evaluate(retriever, queries, SearchOptions(mode=m), answers=False) for m in ("bm25", "hybrid")
+        }
         out["bm25"][name] = row
         log(f"   {name}: bm25 {row['bm25']['ndcg@10']:.4f} hybrid {row['hybrid']['ndcg@10']:.4f}")
     with_lexical(retriever, base)
@@ -119,7 +123,7 @@ def calibrate(retriever: Retriever, queries: list[Query], mode: str) -> dict[str
     (the gold articles struck out, as if never indexed)."""
     found, missing = [], []
     for q in queries:
-        hits = search(retriever, q.question, k=10, mode=mode, answers=False)
+        hits = search(retriever, q.question, SearchOptions(k=10, mode=mode), floor=False, answers=False)
         if hits and ranked_docs(hits)[0] & q.gold_docs:
             found.append(hits[0].score)
         rest = [p for p, docs in zip(hits, ranked_docs(hits), strict=True) if not docs & q.gold_docs]
@@ -133,25 +137,32 @@ def ask_latency(retriever: Retriever, queries: list[Query], mode: str) -> dict[s
     times = []
     for q in queries:
         started = time.perf_counter()
-        search(retriever, q.question, k=5, mode=mode)
+        search(retriever, q.question, SearchOptions(k=5, mode=mode), floor=False)
         times.append((time.perf_counter() - started) * 1000)
     return {"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
 
 
 OFF_TOPIC = (  # questions no SciFact abstract answers: the score of pure noise
     "Which road did Azerbaijan propose to help Armenian residents in Karabakh?",
-    "Who won the FA Cup final at Wembley?", "What did the European Central Bank decide on rates?",
-    "How many residents were evacuated from Grindavik?", "Who won the 2019 Nobel Prize in Literature?",
-    "How do I bake sourdough bread?", "What is the capital of Australia?",
-    "When does the next train to Berlin leave?", "Which team signed the new striker?",
+    "Who won the FA Cup final at Wembley?",
+    "What did the European Central Bank decide on rates?",
+    "How many residents were evacuated from Grindavik?",
+    "Who won the 2019 Nobel Prize in Literature?",
+    "How do I bake sourdough bread?",
+    "What is the capital of Australia?",
+    "When does the next train to Berlin leave?",
+    "Which team signed the new striker?",
     "Why did olive oil prices reach a record?",
 )
 
 
 def off_topic(retriever: Retriever, mode: str) -> list[float]:
     """Top scores of questions from another domain altogether."""
-    return [hits[0].score for q in OFF_TOPIC
-            if (hits := search(retriever, q, k=1, mode=mode, answers=False))]
+    return [
+        hits[0].score
+        for q in OFF_TOPIC
+        if (hits := search(retriever, q, SearchOptions(k=1, mode=mode), floor=False, answers=False))
+    ]
 
 
 def news_calibration(scifact_index: Path) -> dict[str, dict[str, list[float]]]:
@@ -174,7 +185,9 @@ def news_calibration(scifact_index: Path) -> dict[str, dict[str, list[float]]]:
     for mode in MODES:
         found, off = [], []
         for q in queries:
-            hits = search(retriever, q.question, k=1, mode=mode, as_of=q.date, answers=False)
+            hits = search(
+                retriever, q.question, SearchOptions(k=1, mode=mode), floor=False, as_of=q.date, answers=False
+            )
             if not q.gold_docs:
                 off.append(hits[0].score if hits else 0.0)
             elif hits and ranked_docs(hits)[0] & q.gold_docs:  # a listed duplicate counts
@@ -198,8 +211,10 @@ def recency_cost(retriever: Retriever, queries: list[Query], margins: list[float
     tables.day = day_of[tables.doc]
     tables.max_day = int(tables.day.max()) if len(tables.day) else 0
     tables.date = lambda num: dt.date.fromordinal(int(day_of[num]))  # type: ignore[method-assign]
-    out = {m: evaluate(retriever, queries, "hybrid", rank.Tuning(recency_margin=m),
-                       answers=False)["ndcg@10"] for m in margins}
+    out = {
+        m: evaluate(retriever, queries, SearchOptions(recency_margin=m), answers=False)["ndcg@10"]
+        for m in margins
+    }
     retriever._tables = None
     return out
 
@@ -212,10 +227,13 @@ def variants(text: str, rng: np.random.Generator) -> dict[str, str]:
     out = {
         "same text": text,
         "footer added": text + "\nThis story was distributed by Nordic Wire. All rights reserved.",
-        "headline rewritten": "UPDATED: " + " ".join(reversed(lines[0].split())) + "\n"
-                              + "\n".join(lines[1:]),
+        "headline rewritten": "UPDATED: "
+        + " ".join(reversed(lines[0].split()))
+        + "\n"
+        + "\n".join(lines[1:]),
         "one sentence reworded": ". ".join(
-            s if j != i else " ".join(reversed(s.split())) for j, s in enumerate(sents)),
+            s if j != i else " ".join(reversed(s.split())) for j, s in enumerate(sents)
+        ),
         "one sentence dropped": ". ".join(s for j, s in enumerate(sents) if j != i),
         "one sentence added": text + "\nOfficials said more details would follow later this week.",
     }
@@ -247,8 +265,7 @@ def duplicates(retriever: Retriever, corpus: Path, sample: int = 300) -> dict[st
         sims = tables.matrix @ centre
         sims[matrix_doc == n] = -np.inf
         other = int(matrix_doc[int(np.argmax(sims))])
-        out["distinct: nearest by meaning"].append(rank.jaccard(tables.shingles(n),
-                                                                tables.shingles(other)))
+        out["distinct: nearest by meaning"].append(rank.jaccard(tables.shingles(n), tables.shingles(other)))
     return out
 
 
@@ -271,46 +288,60 @@ def main() -> None:
     queries, problems = read_queries(args.scifact / "queries.jsonl")
     assert not problems, problems
     retriever = Retriever(settings.index)
-    search(retriever, "warm up", mode="hybrid")  # load vectors, BM25, encoder before timing
+    search(
+        retriever, "warm up", SearchOptions(mode="hybrid"), floor=False
+    )  # load vectors, BM25, encoder before timing
     figures: dict[str, Any] = {"index": report.summary(), "queries": len(queries)}
     rows = {}
     for mode in MODES:
-        rows[mode] = evaluate(retriever, queries, mode, answers=False)
+        rows[mode] = evaluate(retriever, queries, SearchOptions(mode=mode), answers=False)
         log(f"{mode}: nDCG@10 {rows[mode]['ndcg@10']:.4f}")
     figures["modes"] = rows
-    print(f"SciFact, {len(queries)} claims, {report.passage_count} passages "
-          f"({report.articles} abstracts); latency: ranking only, top 10\n" + table(rows))
+    print(
+        f"SciFact, {len(queries)} claims, {report.passage_count} passages "
+        f"({report.articles} abstracts); latency: ranking only, top 10\n" + table(rows)
+    )
     ask = {mode: ask_latency(retriever, queries[: args.ask_queries], mode) for mode in MODES}
     figures["ask_latency"] = ask
-    print(f"\nsearch() as `qabot ask` runs it (k=5, answering sentence picked), first "
-          f"{args.ask_queries} claims: " + "; ".join(
-              f"{m} p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms" for m, v in ask.items()))
+    print(
+        f"\nsearch() as `qabot ask` runs it (k=5, answering sentence picked), first "
+        f"{args.ask_queries} claims: "
+        + "; ".join(f"{m} p50 {v['p50_ms']:.0f} ms, p95 {v['p95_ms']:.0f} ms" for m, v in ask.items())
+    )
     if args.sweep:
         log("sweep …")
-        figures["sweep"] = sweep(retriever, queries, bm25_params(settings))
+        figures["sweep"] = sweep(retriever, queries, settings.bm25)
         print("\nSettings tried (one at a time from the defaults):")
         fw = {f"hybrid fusion_weight={w}": r for w, r in figures["sweep"]["fusion_weight"].items()}
         print(table(fw))
         for k_rrf, r in figures["sweep"]["rrf_k"].items():
             print(f"{f'hybrid RRF k={k_rrf} (comparison)':<34}{r['ndcg@10']:>9.4f}")
         for name, row in figures["sweep"]["bm25"].items():
-            print(f"{'bm25 ' + name:<34}{row['bm25']['ndcg@10']:>9.4f}   hybrid "
-                  f"{row['hybrid']['ndcg@10']:.4f}")
+            print(
+                f"{'bm25 ' + name:<34}{row['bm25']['ndcg@10']:>9.4f}   hybrid {row['hybrid']['ndcg@10']:.4f}"
+            )
     if args.calibrate:
-        figures["calibration"] = {m: dict(calibrate(retriever, queries, m),
-                                          off_topic=off_topic(retriever, m)) for m in MODES}
-        print("\nTop score: answer in corpus (gold ranked 1st), answer removed (gold struck out), "
-              "off-topic questions")
+        figures["calibration"] = {
+            m: dict(calibrate(retriever, queries, m), off_topic=off_topic(retriever, m)) for m in MODES
+        }
+        print(
+            "\nTop score: answer in corpus (gold ranked 1st), answer removed (gold struck out), "
+            "off-topic questions"
+        )
         figures["news_calibration"] = news = news_calibration(settings.index)
         for mode, c in news.items():
             for name, scores in c.items():
-                print(f"news {mode:<7} {name:<17} n={len(scores):<3} "
-                      + " ".join(f"{v:.3f}" for v in sorted(scores)))
+                print(
+                    f"news {mode:<7} {name:<17} n={len(scores):<3} "
+                    + " ".join(f"{v:.3f}" for v in sorted(scores))
+                )
         for mode, c in figures["calibration"].items():
             for name, scores in c.items():
                 q = np.percentile(scores, [5, 25, 50, 75, 95]) if scores else []
-                print(f"{mode:<7} {name:<17} n={len(scores):<4} p5/25/50/75/95 "
-                      + " ".join(f"{v:.3f}" for v in q))
+                print(
+                    f"{mode:<7} {name:<17} n={len(scores):<4} p5/25/50/75/95 "
+                    + " ".join(f"{v:.3f}" for v in q)
+                )
     if args.recency:
         margins = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.08]
         figures["recency"] = cost = recency_cost(retriever, queries, margins)

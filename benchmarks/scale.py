@@ -111,8 +111,9 @@ def write_seeds(seeds: Path, changes: store.Changes) -> store.Changes:
 def scale_settings(index_dir: Path, kind: str, codec: str) -> Settings:
     """The settings, with the seeds beside the index and the layout asked for on the command line."""
     settings = load_settings(seeds=index_dir.parent / "seeds", index=index_dir)
-    return dataclasses.replace(settings, index_type=kind or settings.index_type,
-                               vector_codec=codec or settings.vector_codec)
+    wanted = dataclasses.replace(settings.vectors, type=kind or settings.vectors.type,
+                                 codec=codec or settings.vectors.codec)
+    return dataclasses.replace(settings, vectors=wanted)
 
 
 def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: bool) -> tuple[float, str]:
@@ -124,18 +125,17 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
     if lexical:
         changes = write_seeds(settings.seeds, changes)
     started = time.perf_counter()
-    layout = vectors.choose(n, settings.index_type, settings.vector_codec,
-                            settings.ann_threshold, settings.nprobe)
+    layout = vectors.choose(n, settings.vectors)
     index = vectors.new_index(layout, DIM, corpus)
     for lo in range(0, n, 100_000):
         vectors.add(index, np.arange(lo, min(n, lo + 100_000), dtype=np.int64), corpus[lo : lo + 100_000])
     lex = None
     # what run_index checks before an incremental run: model, chunker and title rules
     from qabot import bm25
-    from qabot.indexer import bm25_params, with_title
+    from qabot.indexer import with_title
 
-    params = bm25_params(settings)
-    build = Build(Model(model_id(settings.model), DIM), next_id=n, chunker=chunker_settings(settings),
+    params = settings.bm25
+    build = Build(Model(model_id(settings.model.name), DIM), next_id=n, chunker=chunker_settings(settings),
                   seeds=str(settings.seeds), title_version=headline.TITLE_VERSION)
     if lexical:
         texts = [(p.id, with_title(p.text, art.title, j == 0, params.titles))
@@ -143,8 +143,9 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
         lex = bm25.build(texts, params)
         build = dataclasses.replace(build, lexical=Lexical(params))
     store.commit(index_dir, build, index, layout, changes, None, lex)
-    return time.perf_counter() - started, describe(layout) + (f", nprobe {layout.nprobe}"
-                                                              if layout.type == "ivf" else "")
+    probe = vectors.nprobe_for(layout.nlist, settings.vectors.nprobe)
+    shown = describe(layout) + (f", nprobe {probe}" if layout.type == "ivf" else "")
+    return time.perf_counter() - started, shown
 
 
 def disk_bytes(index_dir: Path) -> int:
@@ -169,20 +170,19 @@ class GivenVectors:
 
 def query_process(index_dir: Path, queries_path: Path) -> None:
     """Run in a fresh process: load the index with qabot's Retriever, ask every question."""
-    from qabot.rank import Tuning
+    from qabot.config import SearchOptions
     from qabot.retrieve import Retriever, search
 
     queries = np.load(queries_path)
     retriever = Retriever(index_dir, embedder=GivenVectors(queries))
     # No recency bonus: it reorders near-ties, which is not what recall measures. Duplicate
     # detection stays on (its cost is part of a query; random texts are never near-duplicates).
-    tuning = Tuning(recency_margin=0.0)
-    search(retriever, "q0", k=K, per_article=PER_ARTICLE, mode="dense", tuning=tuning, answers=False)
+    dense = SearchOptions(k=K, per_article=PER_ARTICLE, mode="dense", recency_margin=0.0)
+    search(retriever, "q0", dense, floor=False, answers=False)
     times, found = [], []
     for i in range(len(queries)):
         t0 = time.perf_counter()
-        hits = search(retriever, f"q{i}", k=K, per_article=PER_ARTICLE, mode="dense", tuning=tuning,
-                      answers=False)
+        hits = search(retriever, f"q{i}", dense, floor=False, answers=False)
         times.append((time.perf_counter() - t0) * 1000)
         snap = retriever.snapshot()
         # Passage ids back from the citation: synthetic passage i sits in article i // 10.
@@ -194,11 +194,17 @@ def memory() -> dict[str, float]:
     """Peak and current RSS of this process in MiB, from /proc (not getrusage: its ru_maxrss
     carries over the parent's peak through fork + exec, which here is the whole corpus)."""
     status = Path("/proc/self/status").read_text()
-    kib = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
-           if line.startswith(("VmHWM", "VmRSS", "RssAnon", "RssFile"))}
+    kib = {
+        line.split(":")[0]: int(line.split()[1])
+        for line in status.splitlines()
+        if line.startswith(("VmHWM", "VmRSS", "RssAnon", "RssFile"))
+    }
     # RssFile: pages of memory-mapped index files (shared with the page cache, reclaimable).
-    return {"rss_mib": kib["VmHWM"] / 1024, "anon_mib": kib["RssAnon"] / 1024,
-            "file_mib": kib["RssFile"] / 1024}
+    return {
+        "rss_mib": kib["VmHWM"] / 1024,
+        "anon_mib": kib["RssAnon"] / 1024,
+        "file_mib": kib["RssFile"] / 1024,
+    }
 
 
 _OFFSETS: dict[tuple[str, int], int] = {}
@@ -272,9 +278,20 @@ def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        proc = subprocess.run([str(qabot_exe()), "ask", "Which harbour council vote was held?",
-                               "--index", str(index_dir), "--seeds", str(seeds)],
-                              env=clean_env(), capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                str(qabot_exe()),
+                "ask",
+                "Which harbour council vote was held?",
+                "--index",
+                str(index_dir),
+                "--seeds",
+                str(seeds),
+            ],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+        )
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
             raise SystemExit(f"qabot ask failed:\n{proc.stderr}")
@@ -307,9 +324,12 @@ def main() -> None:
     ap.add_argument("--type", default="", help="flat | ivf | auto (default: the settings)")
     ap.add_argument("--codec", default="", help="none | float16 | sq8 | pq (default: the settings)")
     ap.add_argument("--topics", type=int, default=None, help="0: uniform vectors (the worst case)")
-    ap.add_argument("--cold-ask", action="store_true",
-                    help="also build BM25, time 5 real `qabot ask` processes (hybrid) on the index "
-                         "and the commit of one more article")
+    ap.add_argument(
+        "--cold-ask",
+        action="store_true",
+        help="also build BM25, time 5 real `qabot ask` processes (hybrid) on the index "
+        "and the commit of one more article",
+    )
     ap.add_argument("--dir", type=Path, default=None, help="where to build (default: a temp dir)")
     ap.add_argument("--query-process", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -330,17 +350,28 @@ def main() -> None:
         log(f"   {build_s:.1f} s, {index_type}")
         np.save(root / "queries.npy", queries)
         log(f"asking {args.queries} questions in a fresh process …")
-        proc = subprocess.run([sys.executable, __file__, "--passages", str(n), "--query-process",
-                               str(index_dir), str(root / "queries.npy")],
-                              capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--passages",
+                str(n),
+                "--query-process",
+                str(index_dir),
+                str(root / "queries.npy"),
+            ],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
+        )
         if proc.returncode != 0:
             raise SystemExit(f"query process failed:\n{proc.stderr}")
         out = json.loads(proc.stdout)
         log("exact top-10 for recall …")
         truth = exact_top_k(corpus, queries, K)
-        recall = float(np.mean([len(set(f) & set(t.tolist())) / K
-                                for f, t in zip(out["found"], truth, strict=True)]))
+        recall = float(
+            np.mean([len(set(f) & set(t.tolist())) / K for f, t in zip(out["found"], truth, strict=True)])
+        )
         result = {
             "passages": n,
             "build_s": round(build_s, 2),
@@ -364,15 +395,21 @@ def main() -> None:
     print(f"\nqabot scale benchmark: {n:,} synthetic passages, {args.queries} questions, k={K}")
     for key in KEYS[1:]:
         print(f"  {key:<18} {result[key]}")
-    print(f"  query process at the end: {out['anon_mib']:.0f} MiB private, {out['file_mib']:.0f} MiB "
-          "of memory-mapped index pages (shared, reclaimable)")
-    print(f"  baseline: exact FAISS IndexFlatIP alone, same vectors: p50 {base_ms:.2f} ms "
-          f"(qabot search() p50 {result['p50_ms']} ms)")
+    print(
+        f"  query process at the end: {out['anon_mib']:.0f} MiB private, {out['file_mib']:.0f} MiB "
+        "of memory-mapped index pages (shared, reclaimable)"
+    )
+    print(
+        f"  baseline: exact FAISS IndexFlatIP alone, same vectors: p50 {base_ms:.2f} ms "
+        f"(qabot search() p50 {result['p50_ms']} ms)"
+    )
     if commit_s is not None:
         print(f"  add one article: qabot's run_index, embedding aside: {commit_s:.2f} s")
     if asks:
-        print(f"  cold `qabot ask` (hybrid, real encoder): median {statistics.median(asks):.2f} s, "
-              f"max {max(asks):.2f} s of {len(asks)}")
+        print(
+            f"  cold `qabot ask` (hybrid, real encoder): median {statistics.median(asks):.2f} s, "
+            f"max {max(asks):.2f} s of {len(asks)}"
+        )
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from . import rank, sentences
+from . import sentences
 from .bm25 import Lexical, tokenize
 from .chunk import split_sentences
+from .config import SearchOptions
 from .dates import display_date
 from .passage import Passage
-from .retrieve import Retriever, check_question, search
+from .retrieve import DEFAULTS, Retriever, check_question, search
 from .smalltalk import small_talk
 from .timewords import TimeWindow, read_time
 
@@ -80,19 +81,19 @@ class Reply:
 def respond(
     retriever: Retriever,
     question: str,
-    k: int = 5,
-    min_score: float | None = None,
+    search_options: SearchOptions = DEFAULTS,
     *,
-    mode: str = "hybrid",
+    floor: bool = True,
     since: dt.date | None = None,
     until: dt.date | None = None,
     as_of: dt.date | None = None,
-    tuning: rank.Tuning | None = None,
-    options: AnswerOptions | None = None,
+    answering: AnswerOptions | None = None,
 ) -> Reply:
-    """The reply to `question`: search, then choose what answers. `min_score` is the confidence
-    floor of search(); `as_of` (default today) is the day the question is asked."""
-    options = options or AnswerOptions()
+    """The reply to `question`: search (`search_options`, with its confidence floor unless
+    `floor` is False), then choose what answers; `as_of` (default today) is the day the
+    question is asked."""
+    options = answering or AnswerOptions()
+    k = search_options.k
     q = check_question(question)
     as_of = as_of or dt.date.today()
     chat = small_talk(q) if options.small_talk else None
@@ -103,8 +104,8 @@ def respond(
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
     per = options.passages_per_article
-    passages = search(retriever, q, wanted, 1, min_score, mode=mode, since=since, until=until,
-                      as_of=as_of, tuning=tuning, answers=False, more=per - 1)
+    passages = search(retriever, q, replace(search_options, k=wanted, per_article=1), floor=floor,
+                      since=since, until=until, as_of=as_of, answers=False, more=per - 1)
     if not passages:
         return Reply(q, "no_answer", as_of=as_of, notice=notice, window=window)
     groups = [[p, *p.more] for p in passages]

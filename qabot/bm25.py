@@ -25,6 +25,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .config import BM25Params as Params  # the [bm25] section of the settings is the parameters
+
 # Bump when tokenize() changes: the manifest records it, and a mismatch rebuilds the matrix.
 TOKENIZER_VERSION = 1
 MATRIX = "bm25.npz"
@@ -32,17 +34,6 @@ VOCAB = "bm25-vocab.json"
 _WORD_RE = re.compile(r"\w+")
 _STEMMERS: dict[str, Any] = {}
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-
-
-@dataclass(frozen=True)
-class Params:
-    """What shapes the matrix; recorded in the manifest so a change rebuilds it."""
-
-    k1: float = 0.9  # Anserini's defaults: better than Lucene's 1.2/0.75 here (docs/retrieval.md)
-    b: float = 0.4
-    stemmer: str = "english"  # a Snowball language (PyStemmer), or "" for none
-    stopwords: str = "english"  # Lucene's English list, or "" for none
-    titles: bool = True  # index each passage with its article's title (the indexer adds it)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from telegram import (
@@ -43,11 +43,10 @@ from telegram.ext import (
 
 from . import format as fmt
 from .answer import respond
-from .config import Settings, min_score_for
+from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize
 from .embed import model_id
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
-from .rank import Tuning
 from .retrieve import MAX_QUESTION_CHARS, Retriever, check_question, search
 from .smalltalk import small_talk
 from .transport import (
@@ -93,24 +92,6 @@ SORRY = "Sorry, something went wrong while answering. Please try again."
 FORGOTTEN = "New conversation: your next question stands on its own."
 
 
-# ---------------------------------------------------------------- the confidence floor
-
-
-def bot_floor(settings: Settings) -> float:
-    """The confidence floor for the bot's answers: passages scoring under it are not shown.
-
-    `[bot] min_score` is on the hybrid scale. Data (`benchmarks/bot.py --calibrate`): the top
-    hybrid score of 43 answerable questions (34 on the shipped seed + tests/fixtures/seeds, 9 in
-    tests/fixtures/retrieval/queries.jsonl) and 37 off-topic ones (34 + 3). Answerable questions
-    scored 0.238 and up (a paraphrase sharing few words), off-topic ones 0.200 at most ("When did
-    World War II end?" against the Azerbaijan article): 0.22, the middle of that gap, keeps every
-    answerable question and rejects every off-topic one; 0.25 would drop 2 of the 43. Other modes
-    score on other scales and use their own calibrated floor (`config.min_score_for`).
-    """
-    return settings.bot_min_score if settings.search_mode == "hybrid" else min_score_for(
-        settings, settings.search_mode)
-
-
 # ---------------------------------------------------------------- the application
 
 
@@ -121,9 +102,8 @@ class BotState:
     settings: Settings
     retriever: Retriever
     limiter: RateLimit
-    floor: float
+    options: SearchOptions  # settings.bot_search: the bot's answers and confidence floor
     polling: PollRequest  # getUpdates' connection, which `serve` hands to `transport.poll`
-    tuning: Tuning = field(default_factory=Tuning)
     # Each chat's last questions, so a follow-up ("how many did he hit?") is searched with the
     # question it leans on. Only here, in memory: never written anywhere, never logged.
     memory: Memory = field(default_factory=Memory)
@@ -150,11 +130,10 @@ def build_application(
     )
     app.bot_data["qabot"] = BotState(
         settings=settings,
-        retriever=retriever or Retriever(settings.index, model_id(settings.model),
-                                        nprobe=settings.nprobe),
-        limiter=RateLimit(settings.bot_rate_limit),
-        floor=bot_floor(settings),
-        tuning=Tuning.from_settings(settings),
+        retriever=retriever or Retriever(settings.index, model_id(settings.model.name),
+                                        nprobe=settings.vectors.nprobe),
+        limiter=RateLimit(settings.bot.rate_limit_per_minute),
+        options=settings.bot_search,
         polling=polling,
     )
     polling.on_rejected = app.stop_running
@@ -189,13 +168,13 @@ async def _post_init(app: Application) -> None:
     state: BotState = app.bot_data["qabot"]
     summary = await asyncio.to_thread(_prewarm, state)
     logger.info("@%s ready: %s; answering with up to %d passages, floor %.2f",
-                app.bot.username, summary, state.settings.bot_answers, state.floor)
+                app.bot.username, summary, state.options.k, state.options.floor)
 
 
 def _prewarm(state: BotState) -> str:
     """Load the snapshot, its tables and the encoder by asking one question; describe the index."""
     try:
-        search(state.retriever, "warm-up", k=1, mode=state.settings.search_mode, tuning=state.tuning)
+        search(state.retriever, "warm-up", replace(state.options, k=1), floor=False)
         articles = state.retriever.snapshot().manifest.article_count
     except QabotError as err:
         logger.warning("No usable index yet (%s); questions get an apology until there is one", err)
@@ -215,7 +194,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     dates = sorted(date for _, date, _ in articles if date)
     first, last = (dates[0], dates[-1]) if dates else (None, None)
     await message.reply_text(fmt.telegram_welcome(len(articles), first, last,
-                                                  _state(context).settings.bot_answers,
+                                                  _state(context).options.k,
                                                   group=message.chat.type != ChatType.PRIVATE))
 
 
@@ -343,7 +322,7 @@ async def _sources_page(
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text and ◀/▶ buttons of one /sources page."""
     text, page, pages = fmt.telegram_sources(await _articles(context), page,
-                                             _state(context).settings.bot_sources_page)
+                                             _state(context).settings.bot.sources_page_size)
     buttons = ([InlineKeyboardButton("◀ Newer", callback_data=f"sources:{page - 1}")] if page > 1 else []) \
         + ([InlineKeyboardButton("Older ▶", callback_data=f"sources:{page + 1}")] if page < pages else [])
     return text, InlineKeyboardMarkup([buttons]) if buttons else None
@@ -417,8 +396,7 @@ def reply_for(state: BotState, question: str) -> tuple[list[str], tuple[str, ...
     asyncio.to_thread."""
     started = time.perf_counter()
     try:
-        reply = respond(state.retriever, question, state.settings.bot_answers, state.floor,
-                        mode=state.settings.search_mode, tuning=state.tuning)
+        reply = respond(state.retriever, question, state.options)
     except IndexNotFound:
         return [NO_INDEX], ()
     except QabotError as err:  # an index replaced badly, a model gone: the operator's problem
@@ -441,7 +419,7 @@ async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
 def _allowed(settings: Settings, update: Update) -> bool:
     """Whether the allowlists admit this update: a listed user anywhere, anyone in a listed chat.
     Both lists empty: everyone."""
-    users, chats = settings.bot_allowed_users, settings.bot_allowed_chats
+    users, chats = settings.bot.allowed_user_ids, settings.bot.allowed_chat_ids
     if not users and not chats:
         return True
     user, chat = update.effective_user, update.effective_chat

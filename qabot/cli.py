@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import SEARCH_MODES, Settings, load_settings, min_score_for
+from .config import SEARCH_MODES, Settings, load_settings
 from .errors import BadQuestion, IndexNotFound, QabotError, SeedsNotFound
 from .progress import Reporter  # standard library only: cheap to import
 
@@ -208,10 +208,9 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
     """
     from . import format as fmt
     from .answer import respond
-    from .rank import Tuning
     from .retrieve import check_question
 
-    settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, search_mode=mode)
+    settings = _settings(ctx, seeds=seeds, index=index_dir, k=k, mode=mode)
     if not question.isascii() and any("\udc80" <= c <= "\udcff" for c in question):
         # bytes that are not UTF-8 reach argv as lone surrogates, which nothing can encode
         raise BadQuestion("the question is not valid UTF-8 text; check your terminal's "
@@ -221,10 +220,8 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
         raise BadQuestion(f"--since {since:%Y-%m-%d} is later than --until {until:%Y-%m-%d}, "
                           "so no article could match; swap them")
     retriever = _retriever(settings)
-    floor = min_score_for(settings, settings.search_mode)
-    reply = respond(retriever, question, settings.k, floor, mode=settings.search_mode,
-                    since=_day(since), until=_day(until), as_of=_day(as_of),
-                    tuning=Tuning.from_settings(settings))
+    reply = respond(retriever, question, settings.search, since=_day(since), until=_day(until),
+                    as_of=_day(as_of))
     if as_json:
         click.echo(fmt.to_json(reply))
     else:
@@ -260,9 +257,8 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
       qabot eval --seeds scifact/corpus --index /tmp/scifact-index scifact/queries.jsonl
     """
     from .evaluate import evaluate, read_queries
-    from .rank import Tuning
 
-    settings = _settings(ctx, seeds=seeds, index=index_dir, search_mode=mode)
+    settings = _settings(ctx, seeds=seeds, index=index_dir, mode=mode)
     parsed, problems = read_queries(queries)
     for problem in problems:
         click.echo(f"Skipped {queries.name} {problem}", err=True)
@@ -274,11 +270,11 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
         with _progress(False) as progress:  # a first build takes minutes: show it is moving
             report = run_index(settings, log=_log(True), progress=progress)
         click.echo(report.summary(), err=True)
-    result = evaluate(_retriever(settings), parsed, settings.search_mode, Tuning.from_settings(settings))
+    result = evaluate(_retriever(settings), parsed, settings.search)
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{result['queries']} queries, mode {settings.search_mode}")
+    click.echo(f"{result['queries']} queries, mode {settings.search.mode}")
     for key, value in result.items():
         if key != "queries":
             shown = "n/a" if value is None else (f"{value:.1f}" if key.endswith("_ms") else f"{value:.4f}")
@@ -332,7 +328,7 @@ def _retriever(settings: Settings) -> Retriever:
             click.echo(f"Upgrading the index in {settings.index} to the current format (nothing is "
                        "re-embedded)…", err=True)
             store.upgrade(settings.index)
-    retriever = Retriever(settings.index, settings_model(settings), nprobe=settings.nprobe)
+    retriever = Retriever(settings.index, settings_model(settings), nprobe=settings.vectors.nprobe)
     try:
         retriever.snapshot()
     except IndexNotFound:
@@ -359,7 +355,7 @@ def settings_model(settings: Settings) -> str:
     """The model id to check the index against."""
     from .embed import model_id
 
-    return model_id(settings.model)
+    return model_id(settings.model.name)
 
 
 @contextlib.contextmanager

@@ -11,14 +11,14 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .answer import AnswerOptions, respond
+from .config import SearchOptions
 from .passage import Passage
-from .rank import Tuning
-from .retrieve import Retriever, search
+from .retrieve import DEFAULTS, Retriever, search
 
 CUTOFF = 10
 KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_sentence@1",
@@ -160,17 +160,19 @@ RANKED = AnswerOptions(keep_share=0.0)
 def evaluate(
     retriever: Retriever,
     queries: Sequence[Query],
-    mode: str = "hybrid",
-    tuning: Tuning | None = None,
+    options: SearchOptions = DEFAULTS,
     on_query: Callable[[Query, list[Passage], float], None] | None = None,
     answers: bool = True,
-    options: AnswerOptions | None = None,
+    answering: AnswerOptions | None = None,
 ) -> dict[str, Any]:
     """Run every query and return the metrics under KEYS (means over the queries they apply to).
 
-    Latency is answer.respond() as `qabot ask` runs it, answering sentence included, unless
-    `answers` is False (plain search(): sweeps that only need the ranking).
+    Search is `options` (mode and ranking knobs) with the top CUTOFF kept and no confidence
+    floor: the ranking is what is measured. Latency is answer.respond() as `qabot ask` runs
+    it, answering sentence included, unless `answers` is False (plain search(): sweeps that
+    only need the ranking).
     """
+    top = replace(options, k=CUTOFF)
     snap = retriever.snapshot()
     retriever.encoder(snap)  # load the model before the clock starts: latency is per question
     sums = dict.fromkeys(KEYS[:8], 0.0)
@@ -179,11 +181,11 @@ def evaluate(
     for query in queries:
         started = time.perf_counter()
         if answers:  # what a user is shown: the answer layer over the search
-            passages = list(respond(retriever, query.question, CUTOFF, mode=mode, as_of=query.date,
-                                    tuning=tuning, options=options or RANKED).results)
+            passages = list(respond(retriever, query.question, top, floor=False, as_of=query.date,
+                                    answering=answering or RANKED).results)
         else:
-            passages = search(retriever, query.question, k=CUTOFF, mode=mode, as_of=query.date,
-                              tuning=tuning, answers=False)
+            passages = search(retriever, query.question, top, floor=False, as_of=query.date,
+                              answers=False)
         times.append((time.perf_counter() - started) * 1000)
         if on_query is not None:
             on_query(query, passages, times[-1])

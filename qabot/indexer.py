@@ -90,24 +90,13 @@ class Report:
 
 def chunker_settings(settings: Settings) -> Chunking:
     """What the manifest records about chunking; any difference forces a rebuild."""
-    return Chunking(settings.chunk_tokens, settings.chunk_overlap, SPLITTER_VERSION)
-
-
-def max_file_bytes(settings: Settings) -> int:
-    """The largest seed file read, in bytes ([paths] max_file_mb)."""
-    return int(settings.max_file_mb * 1_000_000)
-
-
-def bm25_params(settings: Settings) -> bm25.Params:
-    """The BM25 parameters the settings ask for."""
-    return bm25.Params(k1=settings.bm25_k1, b=settings.bm25_b, stemmer=settings.bm25_stemmer,
-                       stopwords=settings.bm25_stopwords, titles=settings.bm25_titles)
+    return Chunking(settings.chunking.max_tokens, settings.chunking.overlap_tokens, SPLITTER_VERSION)
 
 
 def lexical_current(manifest: Manifest, settings: Settings) -> bool:
     """True when the committed BM25 part exists and was built with these parameters."""
     entry = manifest.build.lexical
-    return entry is not None and entry.current(bm25_params(settings))
+    return entry is not None and entry.current(settings.bm25)
 
 
 def titles_current(manifest: Manifest) -> bool:
@@ -152,10 +141,10 @@ def _rebuild_reason(manifest: Manifest | None, settings: Settings, rebuild: bool
     if rebuild:
         return "--rebuild given"
     built = manifest.build
-    if built.model.name != model_id(settings.model):
-        return f"model changed from {built.model.name} to {model_id(settings.model)}"
-    if built.model.precision != settings.precision:
-        return f"model precision changed from {built.model.precision} to {settings.precision}"
+    if built.model.name != model_id(settings.model.name):
+        return f"model changed from {built.model.name} to {model_id(settings.model.name)}"
+    if built.model.precision != settings.model.precision:
+        return f"model precision changed from {built.model.precision} to {settings.model.precision}"
     if built.chunker != chunker_settings(settings):
         now = chunker_settings(settings)
         return f"chunker settings changed from {_chunking(built.chunker)} to {_chunking(now)}"
@@ -186,7 +175,7 @@ def run_index(
         # Read the seeds only once the lock is ours: a run that waited for another writer must
         # diff the folder as it is now, or it would commit the view from before the wait
         # (bringing back an article deleted meanwhile, or undoing an edit).
-        articles, bad = read_corpus(settings.seeds, max_file_bytes(settings))
+        articles, bad = read_corpus(settings.seeds, settings.paths.max_file_bytes)
         manifest, hashes = _committed(index_dir, log, rebuild)
         if embedder is None and manifest is not None:
             _restore_encoder(settings, manifest, log)
@@ -300,7 +289,7 @@ def _restore_encoder(settings: Settings, manifest: Manifest, log: Log) -> None:
     """Export the model again when the folder the manifest names is missing or damaged
     (questions are encoded with it)."""
     folder = manifest.build.encoder
-    if not folder or folder != encoder_folder(model_id(settings.model), settings.precision):
+    if not folder or folder != encoder_folder(model_id(settings.model.name), settings.model.precision):
         return  # none, or another model's: the rebuild this calls for exports anew
     problem = encoder_problem(settings.index / folder)
     if problem:
@@ -312,7 +301,7 @@ def _restore_encoder(settings: Settings, manifest: Manifest, log: Log) -> None:
 def _layout_current(manifest: Manifest, settings: Settings) -> bool:
     """True when the committed vector index is what the settings ask for at its size."""
     layout = manifest.layout
-    return vectors.same_structure(layout, target_layout(settings, manifest.passage_count, layout))
+    return layout == target_layout(settings, manifest.passage_count, layout)
 
 
 def _apply(
@@ -334,14 +323,14 @@ def _apply(
         embedder, encoder = _load_embedder(settings, index_dir, log)
     if embedder is not None:
         # int8 never falls back to torch (_load_embedder), so the vectors have this precision
-        model = Model(embedder.name, embedder.dim, settings.precision)
+        model = Model(embedder.name, embedder.dim, settings.model.precision)
     if model is None:
         raise AssertionError("a fresh index is built with a model")
     chunks = _chunk_all(the_plan.to_embed, embedder, settings) if embedder is not None else []
     texts = [a.text[s:e] for a, spans in chunks for s, e in spans]
     if texts:
         log(f"Embedding {len(texts)} passages from {len(the_plan.to_embed)} articles…")
-    vecs = encode(embedder, texts, settings.batch_size, progress) if embedder is not None else None
+    vecs = encode(embedder, texts, settings.model.batch_size, progress) if embedder is not None else None
 
     base = None if fresh else store.load_snapshot(index_dir, tokens=True, writable=True)
     next_id = 0 if base is None else base.manifest.build.next_id
@@ -360,7 +349,7 @@ def _apply(
         vectors.remove(index, old_ids)
     if vecs is not None and len(ids):
         vectors.add(index, ids, vecs)
-    if base is not None and not vectors.same_structure(base.layout, target):
+    if base is not None and base.layout != target:
         log(f"Re-indexing the {count} vectors as {describe(target)} (was {describe(base.layout)}); "
             "nothing is re-embedded…")
         index = vectors.convert(index, target)
@@ -376,7 +365,7 @@ def _apply(
         changes.titles = retitled(base.catalog, titles, set(stale))
         if changes.titles:
             log(f"Updating the titles of {len(changes.titles)} articles (nothing is re-embedded)…")
-    params = bm25_params(settings)
+    params = settings.bm25
     if the_plan.is_noop and base is not None and not lexical_current(base.manifest, settings):
         log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
     previous = None
@@ -409,8 +398,7 @@ def _apply(
 
 def target_layout(settings: Settings, count: int, current: vectors.Layout | None) -> vectors.Layout:
     """The vector index layout the settings ask for at this many passages."""
-    return vectors.choose(count, settings.index_type, settings.vector_codec, settings.ann_threshold,
-                          settings.nprobe, current)
+    return vectors.choose(count, settings.vectors, current)
 
 
 def describe(layout: vectors.Layout) -> str:
@@ -473,16 +461,16 @@ def retitled(catalog: store.Catalog, titles: Mapping[str, str], skip: set[str]) 
 
 def _load_embedder(settings: Settings, index_dir: Path, log: Log) -> tuple[Embedder, str | None]:
     """The ONNX encoder when the index has one for this model (fast); else torch, and export."""
-    folder = encoder_folder(model_id(settings.model), settings.precision)
+    folder = encoder_folder(model_id(settings.model.name), settings.model.precision)
     if (index_dir / folder / "encoder.json").is_file():
         return OnnxEmbedder(index_dir / folder), folder
-    log(f"Loading embedding model {settings.model} (first run: ~10 s)…")
-    torch_embedder = TorchEmbedder(settings.model)
+    log(f"Loading embedding model {settings.model.name} (first run: ~10 s)…")
+    torch_embedder = TorchEmbedder(settings.model.name)
     try:
-        folder = torch_embedder.export_onnx(index_dir, settings.precision)
+        folder = torch_embedder.export_onnx(index_dir, settings.model.precision)
     except Exception as err:  # export is an optimisation: without it queries use torch
-        if settings.precision != "fp32":  # torch is fp32: it would not be what was asked for
-            raise ModelUnavailable(f"could not export the model as {settings.precision} ONNX "
+        if settings.model.precision != "fp32":  # torch is fp32: it would not be what was asked for
+            raise ModelUnavailable(f"could not export the model as {settings.model.precision} ONNX "
                                    f"({err}); set [model] precision = \"fp32\"") from err
         log(f"Could not export the model to ONNX ({err}); questions will load torch (slower).")
         return torch_embedder, None
@@ -496,7 +484,7 @@ def _chunk_all(
 ) -> list[tuple[Article, list[tuple[int, int]]]]:
     return [
         (a, chunk_text(a.text, a.body_start, embedder.count_tokens,
-                       settings.chunk_tokens, settings.chunk_overlap))
+                       settings.chunking.max_tokens, settings.chunking.overlap_tokens))
         for a in articles
     ]
 

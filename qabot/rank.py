@@ -10,40 +10,12 @@ import datetime as dt
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .config import Settings
-
 T = TypeVar("T")
 _WORD_RE = re.compile(r"\w+")
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """The measured knobs of search(); docs/retrieval.md says how each default was chosen."""
-
-    fusion_weight: float = 0.5  # dense share of the hybrid score; BM25 gets the rest
-    recency_margin: float = 0.02  # score difference within which the newer article wins
-    duplicate_threshold: float = 0.5  # shingle Jaccard from which two articles are one story
-    duplicate_containment: float = 0.9  # share of the shorter's shingles in the longer (>1: off)
-    recency_weight: float = 0.15  # hybrid score a fresh article gains (halving every half_life)
-    recency_half_life: float = 30.0  # days
-    lead_weight: float = 0.2  # share of its article's first passage's score a passage gains
-    second_share: float = 0.2  # share of its article's second-best passage's score it gains
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Tuning:
-        """The knobs as configured, for every front end alike."""
-        return cls(fusion_weight=settings.fusion_weight, recency_margin=settings.recency_margin,
-                   duplicate_threshold=settings.duplicate_threshold,
-                   duplicate_containment=settings.duplicate_containment,
-                   recency_weight=settings.recency_weight,
-                   recency_half_life=settings.recency_half_life,
-                   lead_weight=settings.lead_weight, second_share=settings.second_share)
 
 
 def lexical_share(scores: np.ndarray, ceiling: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import bm25, rank, store, vectors, walk
 from .chunk import split_sentences
-from .config import SEARCH_MODES
+from .config import SEARCH_MODES, SearchOptions
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder
 from .errors import BadQuestion, IndexIncompatible
 from .passage import Passage, Source
@@ -58,9 +58,6 @@ class Retriever:
                 # until the next commit. Keep the stamp taken before the load: it can only be
                 # older than what was read, which costs at worst one extra reload.
                 snap = replace(snap, stamp=stamp)
-                if snap.layout.type == "ivf":
-                    probe = vectors.nprobe_for(snap.layout.nlist, self.nprobe)
-                    snap = replace(snap, layout=replace(snap.layout, nprobe=probe))
                 self._snap = snap
             return self._snap
 
@@ -209,37 +206,39 @@ def check_question(question: str) -> str:
     return q
 
 
+DEFAULTS = SearchOptions()
+
+
 def search(
     retriever: Retriever,
     question: str,
-    k: int = 5,
-    per_article: int = 1,
-    min_score: float | None = None,
+    options: SearchOptions = DEFAULTS,
     *,
-    mode: str = "hybrid",
+    floor: bool = True,
     since: dt.date | None = None,
     until: dt.date | None = None,
     as_of: dt.date | None = None,
-    tuning: rank.Tuning | None = None,
     answers: bool = True,
     more: int = 0,
 ) -> list[Passage]:
-    """The k best passages for the question, at most `per_article` from one article.
+    """The `options.k` best passages for the question, at most `options.per_article` from one
+    article.
 
-    `mode` picks the score: "dense" is the cosine similarity of question and passage, "bm25"
-    the passage's BM25 score as a share of the most the question's words could score, and
-    "hybrid" (the default) a weighted sum of the two. Articles outside [since, until] or
+    `options.mode` picks the score: "dense" is the cosine similarity of question and passage,
+    "bm25" the passage's BM25 score as a share of the most the question's words could score,
+    and "hybrid" (the default) a weighted sum of the two. Articles outside [since, until] or
     published after `as_of` (default: today) are left out; near-duplicate articles come back
     as one passage listing the others in `duplicates`; among near-ties the newer article
-    goes first. Passages under `min_score` are dropped, so an empty list means "no confident
-    answer: the articles don't seem to cover this". `answers=False` skips picking each
+    goes first. Passages under the mode's confidence floor (`options.floor`) are dropped, so an
+    empty list means "no confident answer: the articles don't seem to cover this";
+    `floor=False` keeps them (evaluations of the ranking). `answers=False` skips picking each
     passage's answering sentence (one model call over their sentences; the answer is then the
     whole passage): for evaluations that only look at the ranking.
     """
     q = check_question(question)
+    k, per_article, mode = options.k, options.per_article, options.mode
     if mode not in SEARCH_MODES:
         raise ValueError(f"mode must be one of {SEARCH_MODES}, not {mode!r}")
-    tuning = tuning or rank.Tuning()
     snap = retriever.snapshot()
     if snap.vectors.ntotal == 0 or k < 1:
         return []
@@ -253,13 +252,13 @@ def search(
     qvec = encoder.encode([q])[0]  # every mode needs it
     as_of = as_of or dt.date.today()
     allowed = tables.window(since, until, as_of)
-    rows, relevance = _scores(tables, q, qvec, mode, tuning, allowed, k * per_article)
-    scores = _weigh(tables, rows, relevance, tuning, as_of) if mode == "hybrid" else relevance
-    hits = walk.pick(tables, rows, scores, k, per_article, tuning, relevance)
-    if min_score is not None:
+    rows, relevance = _scores(tables, q, qvec, options, allowed, k * per_article, retriever.nprobe)
+    scores = _weigh(tables, rows, relevance, options, as_of) if mode == "hybrid" else relevance
+    hits = walk.pick(tables, rows, scores, k, per_article, options, relevance)
+    if floor:
         # The floor judges how well the passage itself matches: a fresh article on another
         # topic, or one with a strong lead elsewhere, is still no answer to this question.
-        hits = [h for h in hits if h.relevance >= min_score]
+        hits = [h for h in hits if h.relevance >= options.floor]
     found = _to_passages(snap, tables, hits, encoder if answers else None, qvec)
     if more > 0:
         extra = [walk.next_best(tables, rows, scores, relevance, hit, more) for hit in hits]
@@ -276,13 +275,14 @@ CANDIDATES = 200
 
 
 def _scores(
-    tables: Tables, question: str, qvec: np.ndarray, mode: str, tuning: rank.Tuning,
-    allowed: np.ndarray | None, wanted: int,
+    tables: Tables, question: str, qvec: np.ndarray, options: SearchOptions,
+    allowed: np.ndarray | None, wanted: int, nprobe: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, score of each): every row the mode can rank on an exact index, the candidates
     otherwise; rows outside `allowed` are left out (or scored -inf)."""
+    mode = options.mode
     if tables.exhaustive:
-        scores = _exhaustive(tables, question, qvec, mode, tuning)
+        scores = _exhaustive(tables, question, qvec, options)
         if allowed is not None:
             scores[~allowed] = -np.inf
         return np.arange(len(scores)), scores
@@ -290,7 +290,7 @@ def _scores(
     dense_rows = np.zeros(0, dtype=np.int64)
     if mode != "bm25":
         ids = None if allowed is None else tables.ids[allowed]
-        _, found = vectors.search(tables.snap.vectors, tables.snap.layout, qvec, pool, ids)
+        _, found = vectors.search(tables.snap.vectors, tables.snap.layout, qvec, pool, ids, nprobe)
         dense_rows = np.searchsorted(tables.ids, found)
     lex_rows, share = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     if mode != "dense":
@@ -301,7 +301,7 @@ def _scores(
     if mode == "bm25":
         return lex_rows[:pool], share[:pool]
     rows = np.union1d(dense_rows, lex_rows[:pool])
-    if mode == "hybrid" and tuning.lead_weight:  # their articles' leads are evidence too
+    if mode == "hybrid" and options.lead_weight:  # their articles' leads are evidence too
         rows = np.union1d(rows, tables.lead[rows])
     # Exact cosines from the stored vectors (decoded, for a compressed codec).
     dense = vectors.vectors_of(tables.snap.vectors, tables.ids[rows]) @ qvec
@@ -312,11 +312,11 @@ def _scores(
     at = np.minimum(np.searchsorted(rows, lex_rows), len(rows) - 1)
     found = rows[at] == lex_rows
     per_row[at[found]] = share[found]
-    return rows, rank.fuse(dense, per_row, tuning.fusion_weight)
+    return rows, rank.fuse(dense, per_row, options.fusion_weight)
 
 
 def _weigh(
-    tables: Tables, rows: np.ndarray, scores: np.ndarray, tuning: rank.Tuning, as_of: dt.date
+    tables: Tables, rows: np.ndarray, scores: np.ndarray, tuning: SearchOptions, as_of: dt.date
 ) -> np.ndarray:
     """Hybrid scores with their article's evidence (its lead, its second-best passage) and
     freshness added: the same amount for every passage of an article, so each article's best
@@ -336,9 +336,10 @@ def _weigh(
 
 
 def _exhaustive(
-    tables: Tables, question: str, qvec: np.ndarray, mode: str, tuning: rank.Tuning
+    tables: Tables, question: str, qvec: np.ndarray, options: SearchOptions
 ) -> np.ndarray:
     """One score per row; -inf for rows the mode can't rank (no word in common in bm25)."""
+    mode = options.mode
     n = len(tables.ids)
     dense = None
     if mode != "bm25":
@@ -356,7 +357,7 @@ def _exhaustive(
     if mode == "bm25":
         return np.where(per_row > 0, per_row, -np.inf).astype(np.float32)
     assert dense is not None
-    return rank.fuse(dense, per_row, tuning.fusion_weight)
+    return rank.fuse(dense, per_row, options.fusion_weight)
 
 
 def _lexical(tables: Tables, question: str) -> tuple[np.ndarray, np.ndarray]:

@@ -23,14 +23,14 @@ import errno
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-INDEX_TYPES = ("auto", "flat", "ivf")
-CODECS = ("none", "float16", "sq8", "pq")
+from .config import CODECS, INDEX_TYPES, VectorSettings
+
 _FACTORY = {"none": "Flat", "float16": "SQfp16", "sq8": "SQ8"}
 # k-means needs some points per cell; FAISS warns below 39 and quality drops with fewer.
 MIN_POINTS_PER_CELL = 39
@@ -46,12 +46,12 @@ def _faiss() -> Any:
 
 @dataclass(frozen=True)
 class Layout:
-    """How a generation's vectors are indexed; any change but nprobe rebuilds the index."""
+    """How a generation's vectors are indexed; any change rebuilds the index. (How many IVF
+    cells a question scans is not part of it: that is read at query time, see search().)"""
 
     type: str = "flat"
     codec: str = "none"
     nlist: int = 0  # ivf: cells of the coarse quantizer
-    nprobe: int = 0  # ivf: cells a query scans
     trained_on: int = 0  # ivf: vectors in the index when the quantizer was trained
 
     @property
@@ -64,8 +64,11 @@ class Layout:
 
     @staticmethod
     def from_dict(d: dict[str, Any] | None) -> Layout:
-        """The manifest's record; an index written before it existed is exact flat."""
-        return Layout(**d) if d else Layout()
+        """The manifest's record; an index written before it existed is exact flat. (Indexes
+        written before nprobe moved to query time record one: it is ignored.)"""
+        if not d:
+            return Layout()
+        return Layout(**{k: v for k, v in d.items() if k != "nprobe"})
 
 
 def nlist_for(count: int) -> int:
@@ -88,37 +91,31 @@ def nprobe_for(nlist: int, setting: int) -> int:
     return min(nlist, setting if setting > 0 else max(32, nlist // 16))
 
 
-def choose(count: int, want: str, codec: str, threshold: int, nprobe: int,
-           current: Layout | None = None) -> Layout:
+def choose(count: int, want: VectorSettings, current: Layout | None = None) -> Layout:
     """The layout for `count` vectors.
 
-    "auto" is flat below `threshold` and ivf from it; once ivf, it stays ivf until the index
+    "auto" is flat below the threshold and ivf from it; once ivf, it stays ivf until the index
     shrinks below half the threshold, so a corpus hovering at the boundary is not rebuilt at
     every commit. An ivf quantizer is kept while the count stays within 4x of what it was
     trained on (cells then hold between a quarter and 4x their intended size), retrained past it.
     """
-    if want not in INDEX_TYPES:
-        raise ValueError(f"index type must be one of {INDEX_TYPES}, not {want!r}")
-    if codec not in CODECS:
-        raise ValueError(f"codec must be one of {CODECS}, not {codec!r}")
-    kind = want
-    if want == "auto":
+    if want.type not in INDEX_TYPES:
+        raise ValueError(f"index type must be one of {INDEX_TYPES}, not {want.type!r}")
+    if want.codec not in CODECS:
+        raise ValueError(f"codec must be one of {CODECS}, not {want.codec!r}")
+    kind = want.type
+    if kind == "auto":
         was_ivf = current is not None and current.type == "ivf"
+        threshold = want.ann_threshold
         kind = "ivf" if count >= (threshold // 2 if was_ivf else threshold) else "flat"
     if kind == "ivf" and count < MIN_POINTS_PER_CELL:
         kind = "flat"  # nothing to train a quantizer on yet
     if kind == "flat":
-        return Layout("flat", codec)
-    if (current is not None and current.type == "ivf" and current.codec == codec
+        return Layout("flat", want.codec)
+    if (current is not None and current.type == "ivf" and current.codec == want.codec
             and current.trained_on / 4 <= count <= current.trained_on * 4):
-        return replace(current, nprobe=nprobe_for(current.nlist, nprobe))
-    nlist = nlist_for(count)
-    return Layout("ivf", codec, nlist, nprobe_for(nlist, nprobe), count)
-
-
-def same_structure(a: Layout, b: Layout) -> bool:
-    """True when an index built as `a` serves as `b` (they differ at most in nprobe)."""
-    return replace(a, nprobe=0) == replace(b, nprobe=0)
+        return current
+    return Layout("ivf", want.codec, nlist_for(count), count)
 
 
 def _codec(codec: str, dim: int) -> str:
@@ -228,15 +225,16 @@ def _sample_ids(ids: np.ndarray, layout: Layout) -> np.ndarray:
 
 
 def search(index: Any, layout: Layout, query: np.ndarray, k: int,
-           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           allowed: np.ndarray | None = None, nprobe: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the k nearest to one query, best first, -1 ids dropped; only among
-    `allowed` ids when given (a date window), so a narrow window still fills k."""
+    `allowed` ids when given (a date window), so a narrow window still fills k. An ivf index
+    scans `nprobe` cells ([vectors] nprobe; 0: nprobe_for's rule), the one place it is read."""
     faiss = _faiss()
 
     sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64)) \
         if allowed is not None else None
     if layout.type == "ivf":
-        params: Any = faiss.SearchParametersIVF(nprobe=layout.nprobe or 1, sel=sel)
+        params: Any = faiss.SearchParametersIVF(nprobe=nprobe_for(layout.nlist, nprobe), sel=sel)
     else:
         params = faiss.SearchParameters(sel=sel) if sel is not None else None
     k = min(k, index.ntotal)

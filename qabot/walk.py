@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from . import rank
+from .config import SearchOptions
 
 
 class Stories(Protocol):
@@ -44,7 +45,7 @@ class Hit:
 
 
 def pick(stories: Stories, rows: np.ndarray, scores: np.ndarray, k: int, per_article: int,
-         tuning: rank.Tuning, relevance: np.ndarray) -> list[Hit]:
+         tuning: SearchOptions, relevance: np.ndarray) -> list[Hit]:
     """The best rows under the per-article cap, near-duplicate articles folded into one result
     (shown as the newest of them when it scores within the margin), newer first among near-ties."""
     hits: list[Hit] = []
@@ -107,7 +108,7 @@ def _ranked(scores: np.ndarray, first: int = 1024) -> Iterator[np.ndarray]:
 
 
 def _fold(stories: Stories, hits: list[Hit], root: int, dup: Hit, per_article: int,
-          tuning: rank.Tuning) -> None:
+          tuning: SearchOptions) -> None:
     """Attach a near-duplicate article to its story's results; with one passage per article it
     takes the result's place when it is newer and scores within the recency margin."""
     for hit in hits:

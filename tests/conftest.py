@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qabot.config import PACKAGED_MODEL, Settings
+from qabot.config import PACKAGED_MODEL, PathSettings, Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder, encoder_folder
 from tests.netguard import sitecustomize as netguard
 
@@ -78,7 +78,7 @@ def indexed(seeds: Path, encoder_cache: Path) -> Settings:
     ONNX export linked in, so no torch)."""
     from qabot.indexer import run_index
 
-    settings = Settings(seeds=seeds, index=seeds.parent / "embeddings")
+    settings = Settings(paths=PathSettings(seeds=seeds, index=seeds.parent / "embeddings"))
     link_encoder(encoder_cache, settings.index)
     run_index(settings, log=lambda msg: None)
     return settings
@@ -99,7 +99,7 @@ def real_settings(tmp_path: Path, encoder_cache: Path) -> Settings:
     """Settings for a seeds folder (shipped + fixtures) and an index that has the real encoder."""
     make_seeds(tmp_path / "seeds")
     link_encoder(encoder_cache, tmp_path / "embeddings")
-    return Settings(seeds=tmp_path / "seeds", index=tmp_path / "embeddings")
+    return Settings(paths=PathSettings(seeds=tmp_path / "seeds", index=tmp_path / "embeddings"))
 
 
 def run_qabot(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from qabot.config import Settings
+from qabot.config import ChunkSettings, ModelSettings, PathSettings, Settings
 from qabot.indexer import Report, run_index
 
 
@@ -49,8 +49,11 @@ def fake_corpus(seeds: Path) -> Settings:
         (seeds / f"{i}.txt").write_text(
             f" date 2024-01-0{i + 1} Story about {topic}. " + f"More on {topic} here. " * 5
         )
-    return Settings(seeds=seeds, index=seeds.parent / "idx", model="fake-embedder", chunk_tokens=24,
-                    chunk_overlap=4)
+    return Settings(
+        paths=PathSettings(seeds=seeds, index=seeds.parent / "idx"),
+        model=ModelSettings(name="fake-embedder"),
+        chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
+    )
 
 
 def index(settings: Settings, fake: FakeEmbedder, **kw: Any) -> Report:

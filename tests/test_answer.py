@@ -15,16 +15,15 @@ import pytest
 from qabot import answer, sentences
 from qabot.answer import AnswerOptions, Reply, respond
 from qabot.chunk import split_sentences
-from qabot.config import Settings
+from qabot.config import SearchOptions, Settings
 from qabot.dates import age, display_date
 from qabot.passage import Passage
-from qabot.rank import Tuning
 from qabot.retrieve import Retriever
 from qabot.smalltalk import small_talk
 from tests.conftest import indexed, run_qabot
 
 ANSWER = Path(__file__).parent / "fixtures" / "answer"
-FLOOR = Settings().min_score
+FLOOR = Settings().search.min_score
 # The Wednesday of the week the newer ferry story (Tue 5 Mar 2024) came out; the older one is
 # from Wed 28 Feb, the week before.
 WEDNESDAY = dt.date(2024, 3, 6)
@@ -46,8 +45,10 @@ def retriever(corpus: Settings) -> Retriever:
     return Retriever(corpus.index)
 
 
-def ask(retriever: Retriever, question: str, **kw: Any) -> Reply:
-    return respond(retriever, question, 5, FLOOR, as_of=WEDNESDAY, **kw)
+def ask(retriever: Retriever, question: str, tuning: SearchOptions | None = None,
+        options: AnswerOptions | None = None) -> Reply:
+    search = dataclasses.replace(tuning or SearchOptions(), k=5, min_score=FLOOR)
+    return respond(retriever, question, search, as_of=WEDNESDAY, answering=options)
 
 
 def first(reply: Reply) -> str:
@@ -85,7 +86,7 @@ def test_small_talk_is_answered_without_searching(
 def test_this_week_prefers_the_article_of_this_week(retriever: Retriever) -> None:
     """Scores compared as they are (no newer-first tie-break): the older story is a little more
     relevant, yet "this week" puts the one of this week first."""
-    flat = Tuning(recency_margin=0.0)
+    flat = SearchOptions(recency_margin=0.0)
     question = FERRY.format("this week")
     plain = ask(retriever, question, tuning=flat, options=AnswerOptions(time_bonus=0.0))
     scores = {p.doc_id: p.score for p in plain.results}
@@ -111,13 +112,13 @@ def test_last_week_prefers_last_weeks_article_over_a_newer_one(retriever: Retrie
 
 def test_a_week_after_the_newest_article_gets_a_notice(retriever: Retriever) -> None:
     later = dt.date(2026, 1, 15)
-    reply = respond(retriever, FERRY.format("this week"), 5, FLOOR, as_of=later)
+    reply = respond(retriever, FERRY.format("this week"), SearchOptions(k=5, min_score=FLOOR), as_of=later)
     assert reply.notice == f"My newest article is from {display_date(dt.date(2024, 3, 5))}."
     assert reply.notice == "My newest article is from 5 Mar 2024."
     assert reply.kind == "answer" and reply.as_of == later  # the articles are still shown
     # "recent" is a preference without a promise: no notice; nor without time words.
     for question in ("What is the latest on the Lowmere ferry?", FERRY.format("at Kelby Point")):
-        assert respond(retriever, question, 5, FLOOR, as_of=later).notice is None
+        assert respond(retriever, question, SearchOptions(k=5, min_score=FLOOR), as_of=later).notice is None
 
 
 # ---------------------------------------------------------------- which sentence answers

@@ -32,11 +32,10 @@ from telegram.ext import AIORateLimiter, Application
 from qabot import answer, bot, store, transport
 from qabot import format as fmt
 from qabot.answer import Reply
-from qabot.config import Settings
+from qabot.config import BotSettings, ModelSettings, PathSettings, SearchOptions, Settings
 from qabot.dates import age, display_date
 from qabot.indexer import run_index
 from qabot.passage import Passage
-from qabot.rank import Tuning
 from qabot.retrieve import Retriever, search
 from qabot.smalltalk import small_talk
 from tests.conftest import QABOT, QUESTION, indexed, make_seeds
@@ -118,12 +117,18 @@ class RunningBot:
             raise self.error
 
 
+def with_bot(settings: Settings, **changes: Any) -> Settings:
+    """The settings with these [bot] keys changed."""
+    return dataclasses.replace(settings, bot=dataclasses.replace(settings.bot, **changes))
+
+
 @contextlib.contextmanager
 def running(
-    tg: FakeTelegram, settings: Settings, retriever: Retriever, **changes: Any
+    tg: FakeTelegram, settings: Settings, retriever: Retriever, **bot_changes: Any
 ) -> Iterator[Application]:
-    """The real Application, built by bot.build_application, polling `tg` until the block ends."""
-    app = bot.build_application(dataclasses.replace(settings, **changes), TOKEN, tg.base_url, retriever)
+    """The real Application, built by bot.build_application, polling `tg` until the block ends;
+    `bot_changes` change [bot] settings."""
+    app = bot.build_application(with_bot(settings, **bot_changes), TOKEN, tg.base_url, retriever)
     runner = RunningBot(app)
     runner.thread.start()
     try:
@@ -151,9 +156,8 @@ def settled(tg: FakeTelegram, timeout: float = 15) -> None:
 def expected(settings: Settings, retriever: Retriever, question: str,
              options: answer.AnswerOptions | None = None, **changes: Any) -> list[str]:
     """What the bot must send for a question: the formatter's reply to respond()'s Reply."""
-    s = dataclasses.replace(settings, **changes)
-    reply = answer.respond(retriever, question, s.bot_answers, bot.bot_floor(s), mode=s.search_mode,
-                           tuning=Tuning.from_settings(s), options=options)
+    s = with_bot(settings, **changes)
+    reply = answer.respond(retriever, question, s.bot_search, answering=options)
     return fmt.telegram_reply(reply)
 
 
@@ -227,7 +231,7 @@ def test_private_question_is_answered_with_passages_and_citations(
 def test_article_and_user_text_is_escaped(tg: FakeTelegram, corpus: Settings, retriever: Retriever) -> None:
     """<, > and & from an article arrive as text, never as markup (FakeTelegram parses the HTML
     as Telegram does and would refuse broken markup)."""
-    with running(tg, corpus, retriever, bot_min_score=0.0):
+    with running(tg, corpus, retriever, min_score=0.0):
         tg.send_text("How many subscribers did AT&T's <wireless> unit add?")
         [reply] = tg.wait_for_messages(1, timeout=15)
     assert "Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report." in reply["visible_text"]
@@ -248,8 +252,7 @@ def test_the_reply_leads_with_the_answer_then_sources_then_collapsed_passages(
 ) -> None:
     """Answer first: the answering sentence in bold with [1], a source line per article (headline,
     display date, age), then each passage in an expandable quote that the reader opens."""
-    reply = answer.respond(retriever, QUESTION, corpus.bot_answers, bot.bot_floor(corpus),
-                           tuning=Tuning.from_settings(corpus))
+    reply = answer.respond(retriever, QUESTION, corpus.bot_search)
     with running(tg, corpus, retriever):
         tg.send_text(QUESTION)
         [sent] = exactly(tg, 1)
@@ -295,9 +298,9 @@ def test_long_reply_is_split_between_passages(
     within the limit and accepted by Telegram's HTML parser, the answer and sources first, the
     quoted passages after in rank order, the first message quoting the question."""
     retriever = Retriever(big_corpus.index)
-    wide = {"bot_answers": 30, "bot_min_score": 0.0}
+    wide = {"answers": 30, "min_score": 0.0}
     every = answer.AnswerOptions(keep_share=0.0)  # no relative cut: every article is shown
-    monkeypatch.setattr(bot, "respond", functools.partial(answer.respond, options=every))
+    monkeypatch.setattr(bot, "respond", functools.partial(answer.respond, answering=every))
     question = "Azerbaijan Armenia talks"
     want = expected(big_corpus, retriever, question, every, **wide)
     assert len(want) >= 2
@@ -311,7 +314,7 @@ def test_long_reply_is_split_between_passages(
     assert sent[0]["visible_text"].split("\n")[0].endswith(" [1]")
     quotes = [q for m in sent for q in entity_texts(m, "expandable_blockquote")]
     ranks = [int(q.split("]")[0].lstrip("[")) for q in quotes]
-    shown = answer.respond(retriever, question, 30, 0.0, options=every).results
+    shown = answer.respond(retriever, question, SearchOptions(k=30, min_score=0.0), answering=every).results
     assert ranks == list(range(1, len(shown) + 1)) and len(shown) >= 6  # every article shown, in order
     sources = [line for line in fmt.telegram_collapsed(sent[0]["text"]).split("\n") if line.startswith("[")]
     cited = [line.rsplit("[", 1)[1].rstrip("]") for line in sent[0]["visible_text"].split("\n")[:3]
@@ -356,13 +359,14 @@ def test_off_topic_question_says_the_articles_do_not_cover_it(
         tg.send_text(OFF_TOPIC)
         [reply] = tg.wait_for_messages(1, timeout=15)
     assert reply["visible_text"] == fmt.NO_ANSWER
-    assert search(retriever, OFF_TOPIC, k=1)[0].score < bot.bot_floor(corpus)  # noise was there
+    top = search(retriever, OFF_TOPIC, SearchOptions(k=1), floor=False)[0]
+    assert top.score < corpus.bot_search.floor  # noise was there
 
 
 def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Settings) -> None:
-    assert bot.bot_floor(dataclasses.replace(corpus, bot_min_score=0.3)) == 0.3
-    dense = dataclasses.replace(corpus, search_mode="dense")
-    assert bot.bot_floor(dense) == dense.min_score_dense
+    assert dataclasses.replace(corpus, bot=BotSettings(min_score=0.3)).bot_search.floor == 0.3
+    dense = dataclasses.replace(corpus, search=SearchOptions(mode="dense"))
+    assert dense.bot_search.floor == dense.search.min_score_dense
 
 
 # ---------------------------------------------------------------- 4. commands
@@ -370,7 +374,7 @@ def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Sett
 
 def test_start_help_ask_and_sources(tg: FakeTelegram, corpus: Settings, retriever: Retriever) -> None:
     """/start describes the index, /help how to ask, /ask answers, /sources pages with buttons."""
-    with running(tg, corpus, retriever, bot_sources_page=2):
+    with running(tg, corpus, retriever, sources_page_size=2):
         tg.send_text("/start")
         [start] = tg.wait_for_messages(1, timeout=15)
         tg.send_text("/help")
@@ -509,7 +513,7 @@ def test_allowlists_refuse_politely_and_search_nothing(
         return real_respond(*args, **kwargs)
 
     monkeypatch.setattr(bot, "respond", spy)
-    with running(tg, corpus, retriever, bot_allowed_users=(42,), bot_allowed_chats=(DEFAULT_GROUP_ID,)):
+    with running(tg, corpus, retriever, allowed_user_ids=(42,), allowed_chat_ids=(DEFAULT_GROUP_ID,)):
         stranger = tg.send_text("stranger's question", user_id=7)
         listing = tg.send_text("/sources", user_id=7)
         friend = tg.send_text("friend's question", user_id=42)
@@ -526,7 +530,7 @@ def test_allowlists_refuse_politely_and_search_nothing(
 def test_rate_limit_says_slow_down_once_then_stays_quiet(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever
 ) -> None:
-    with running(tg, corpus, retriever, bot_rate_limit=2) as app:
+    with running(tg, corpus, retriever, rate_limit_per_minute=2) as app:
         assert isinstance(app.bot.rate_limiter, AIORateLimiter)  # Telegram's own sending limits
         limiter = app.bot_data["qabot"].limiter
         verdicts: list[tuple[int, str]] = []
@@ -554,7 +558,7 @@ def test_commands_count_against_the_rate_limit_too(
 ) -> None:
     """/start, /help, /sources, /new and the like are replies too: a flood of them gets one
     "slow down", then silence, as questions do."""
-    with running(tg, corpus, retriever, bot_rate_limit=2):
+    with running(tg, corpus, retriever, rate_limit_per_minute=2):
         first = [tg.send_text("/start"), tg.send_text("/help")]
         flood = [tg.send_text(command) for command in ["/sources", "/help", "/start", "/sources 2",
                                                        "/new", "/ask", "/nonsense", OFF_TOPIC] * 3]
@@ -646,7 +650,8 @@ def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "a.txt").write_text(" date 2024-01-01 Alpacas graze in the high Andes all year.")
-    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
+    settings = Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx"),
+                        model=ModelSettings(name="fake-embedder"))
     fake = FakeEmbedder()
     manifest = settings.index / "manifest.json"
     run_index(settings, log=quiet, embedder=fake)  # type: ignore[arg-type]
@@ -674,7 +679,7 @@ def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question
     r = Retriever(settings.index, embedder=fake)  # type: ignore[arg-type]
     assert r.snapshot().manifest.generation == 1 and landed
     assert r.snapshot().manifest.generation == 2
-    assert search(r, "Which animals build dams?", k=1)[0].doc_id == "b.txt"
+    assert search(r, "Which animals build dams?", SearchOptions(k=1), floor=False)[0].doc_id == "b.txt"
 
 
 def test_new_index_is_served_without_restart_and_no_question_fails(
@@ -690,9 +695,9 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
         [before] = tg.wait_for_messages(1, chat_id=1, timeout=15)
         (real_settings.seeds / "penguins.txt").write_text(
             " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter "
-            "storms. Colonies of up to 5,000 birds were counted by satellite.")
-        indexer = threading.Thread(target=run_index, args=(real_settings,),
-                                   kwargs={"log": quiet})
+            "storms. Colonies of up to 5,000 birds were counted by satellite."
+        )
+        indexer = threading.Thread(target=run_index, args=(real_settings,), kwargs={"log": quiet})
         indexer.start()
         asked: list[int] = []
         while indexer.is_alive() or len(asked) < 5:
@@ -704,8 +709,10 @@ def test_new_index_is_served_without_restart_and_no_question_fails(
         [after] = tg.wait_for_messages(1, chat_id=2, timeout=15)
     answers = {m["reply_to_update_id"]: m["visible_text"] for m in sent[1:]}
     assert sorted(answers) == asked  # every question answered exactly once
-    assert all(("Aghdam-Khankendi" in answers[u]) if i % 2 else answers[u] == fmt.NO_ANSWER
-               for i, u in enumerate(asked))
+    assert all(
+        ("Aghdam-Khankendi" in answers[u]) if i % 2 else answers[u] == fmt.NO_ANSWER
+        for i, u in enumerate(asked)
+    )
     assert "penguins.txt" not in before["visible_text"]
     assert "huddle together" in after["visible_text"] and "— penguins.txt" in after["visible_text"]
 
@@ -758,8 +765,9 @@ class Chat:
         self.tg.send_text(text, chat_type="private" if chat_id == DEFAULT_USER_ID else "group", **kw)
         answer = self.tg.wait_for_messages(before + 1, timeout=15)[before]
         question = text.split(maxsplit=1)[1] if text.startswith("/ask") else text
-        wait_until(lambda: (turn := self.state.memory.last(chat_id)) is not None
-                   and turn.question == question)
+        wait_until(
+            lambda: (turn := self.state.memory.last(chat_id)) is not None and turn.question == question
+        )
         return answer
 
 
@@ -791,12 +799,15 @@ def test_the_ambiguous_follow_ups_alone(chat_corpus: Settings, chat_retriever: R
     """What the tests below rely on: alone, the follow-ups find nothing or the wrong article."""
     alone = expected(chat_corpus, chat_retriever, HOW_MANY)
     assert [fmt.telegram_visible(t) for t in alone] == [fmt.NO_ANSWER]
-    assert search(chat_retriever, HOW_MUCH, k=1)[0].doc_id == "stadium.txt"
+    assert search(chat_retriever, HOW_MUCH, SearchOptions(k=1), floor=False)[0].doc_id == "stadium.txt"
 
 
 def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
-    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tg: FakeTelegram,
+    chat_corpus: Settings,
+    chat_retriever: Retriever,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
@@ -805,14 +816,18 @@ def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
         follow_up = chat.ask(HOW_MANY)
         other = chat.ask(MERGER)  # its own subject: searched alone, though it comes right after
     assert [cites(m) for m in (first, follow_up, other)] == [
-        "home_run_record.txt", "home_run_record.txt", "airline_merger.txt"]
+        "home_run_record.txt",
+        "home_run_record.txt",
+        "airline_merger.txt",
+    ]
     assert "58 home runs" in follow_up["visible_text"]
     assert chat.queries[0] == RECORD and chat.queries[2] == MERGER
     assert chat.queries[1].startswith(HOW_MANY) and "Herons" in chat.queries[1]
     # Context is never logged: no word of either question in qabot's log lines at any level
     # (PTB's own DEBUG lines, seen with --verbose only, print whole updates), only the flag.
-    logged = "\n".join(r.getMessage() for r in caplog.records
-                       if r.name.startswith("qabot") or r.levelno >= logging.INFO)
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith("qabot") or r.levelno >= logging.INFO
+    )
     assert "Herons" not in logged and "hit" not in logged and "(a follow-up)" in logged
 
 
@@ -930,17 +945,23 @@ def bot_env(tg: FakeTelegram | None, token: str | None, var: str = "QABOT_TELEGR
 
 
 def qabot_bot(corpus: Settings, env: dict[str, str], *args: str, **kw: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen([*QABOT, "bot", "--seeds", str(corpus.seeds), "--index", str(corpus.index),
-                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kw)
+    return subprocess.Popen(
+        [*QABOT, "bot", "--seeds", str(corpus.seeds), "--index", str(corpus.index), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_missing_token_is_one_line_and_a_non_zero_exit(corpus: Settings) -> None:
     proc = qabot_bot(corpus, bot_env(None, None))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and out == ""
-    assert err.splitlines() == [err.strip()] and err.startswith("Error: no Telegram bot token: set "
-                                                                 "QABOT_TELEGRAM_TOKEN")
+    assert err.splitlines() == [err.strip()] and err.startswith(
+        "Error: no Telegram bot token: set QABOT_TELEGRAM_TOKEN"
+    )
 
 
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
@@ -974,8 +995,11 @@ def test_a_token_revoked_mid_run_is_one_line_and_a_non_zero_exit(tg: FakeTelegra
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1, err
-    assert err.strip().splitlines()[-1].startswith(
-        "Error: Telegram stopped accepting the bot token (401 Unauthorized): it was revoked")
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("Error: Telegram stopped accepting the bot token (401 Unauthorized): it was revoked")
+    )
     assert "TEST-secret" not in out + err and "Traceback" not in err and "Exception" not in err
     assert [c["status"] for c in tg.calls if c["method"] == "getUpdates"][-1] == 401
 
@@ -1012,7 +1036,8 @@ def test_bot_watch_indexes_and_answers_from_each_new_index(tg: FakeTelegram, rea
         tg.send_text(QUESTION)
         [first] = tg.wait_for_messages(1, timeout=15)
         (real_settings.seeds / "penguins.txt").write_text(
-            " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter storms.")
+            " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter storms."
+        )
         wait_until(lambda: "penguins.txt" in store.load_snapshot(real_settings.index).articles)
         tg.send_text("How do penguins survive the winter?")
         [second] = tg.wait_for_messages(2, timeout=15)[1:]
@@ -1065,14 +1090,27 @@ def test_verbose_logging_never_shows_a_question_or_who_asked(
 
 
 def _passage(text: str, answer: tuple[int, int], rank: int = 1, title: str = "A <title> & more") -> Passage:
-    return Passage(rank=rank, score=0.5, text=text, doc_id=f"dir/{rank}.txt", path=f"/x/dir/{rank}.txt",
-                   date=dt.date(2024, 1, 2), title=title, start=100, end=100 + len(text),
-                   answer_start=100 + answer[0], answer_end=100 + answer[1])
+    return Passage(
+        rank=rank,
+        score=0.5,
+        text=text,
+        doc_id=f"dir/{rank}.txt",
+        path=f"/x/dir/{rank}.txt",
+        date=dt.date(2024, 1, 2),
+        title=title,
+        start=100,
+        end=100 + len(text),
+        answer_start=100 + answer[0],
+        answer_end=100 + answer[1],
+    )
 
 
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=300)
-_SENTENCES = st.lists(st.text(st.sampled_from("ab <&>\"'é😀-"), min_size=1, max_size=40).map(
-    lambda s: s.strip(" ") + "."), min_size=1, max_size=60).map(" ".join)
+_SENTENCES = st.lists(
+    st.text(st.sampled_from("ab <&>\"'é😀-"), min_size=1, max_size=40).map(lambda s: s.strip(" ") + "."),
+    min_size=1,
+    max_size=60,
+).map(" ".join)
 
 
 @st.composite
@@ -1115,16 +1153,22 @@ def test_reply_messages_fit_are_valid_html_and_keep_every_passage(reply: Reply, 
     # result when none is cited), then every passage: everything, in order, once.
     leads = [fmt.printable(reply.results[i].answer) + f"[{reply.results[i].rank}]" for i in reply.answers]
     cited = [reply.results[i] for i in reply.answers] or reply.results
-    head = [reply.notice or "", *(leads or [fmt.NO_SENTENCE]),
-            *(f"[{p.rank}] {fmt.source_line(p, reply)}" for p in cited)]
+    head = [
+        reply.notice or "",
+        *(leads or [fmt.NO_SENTENCE]),
+        *(f"[{p.rank}] {fmt.source_line(p, reply)}" for p in cited),
+    ]
     blocks = [fmt.telegram_visible(fmt.telegram_block(p)) for p in reply.results]
     assert _squashed("".join(shown)) == _squashed("".join(head + blocks))
 
 
 @hsettings(max_examples=100, deadline=None)
-@given(sentences=st.lists(st.text(st.sampled_from("ab <&>é😀"), min_size=1, max_size=28), min_size=1,
-                          max_size=80),
-       limit=st.integers(60, 400))
+@given(
+    sentences=st.lists(
+        st.text(st.sampled_from("ab <&>é😀"), min_size=1, max_size=28), min_size=1, max_size=80
+    ),
+    limit=st.integers(60, 400),
+)
 def test_overlong_passages_are_cut_after_a_sentence(sentences: list[str], limit: int) -> None:
     text = " ".join(s.strip() + "." for s in sentences)
     block = fmt.telegram_block(_passage(text, (0, len(text) // 2), title="T"))
@@ -1159,7 +1203,8 @@ def test_overlong_passage_is_cut_at_a_sentence_end_with_tags_reopened() -> None:
     reopened = [m for m in messages[2:] if m.startswith("<blockquote expandable><b>Sentence number ")]
     assert reopened and parse_html(reopened[0])[1][:2] == [
         {"type": "expandable_blockquote", "offset": 0, "length": ANY},
-        {"type": "bold", "offset": 0, "length": ANY}]
+        {"type": "bold", "offset": 0, "length": ANY},
+    ]
     assert messages[-1].endswith("— dir/1.txt</i></blockquote>")
 
 
@@ -1172,8 +1217,11 @@ def test_a_sentence_longer_than_a_message_is_cut_at_spaces_then_anywhere() -> No
 
 
 @hsettings(max_examples=50, deadline=None)
-@given(articles=st.lists(st.tuples(_TEXT, st.none() | st.dates(), _TEXT), max_size=60),
-       page=st.integers(-2, 10), size=st.integers(1, 100))
+@given(
+    articles=st.lists(st.tuples(_TEXT, st.none() | st.dates(), _TEXT), max_size=60),
+    page=st.integers(-2, 10),
+    size=st.integers(1, 100),
+)
 def test_every_sources_page_fits_one_message(
     articles: list[tuple[str, dt.date | None, str]], page: int, size: int
 ) -> None:
@@ -1194,4 +1242,3 @@ def test_welcome_says_what_is_indexed() -> None:
 def test_bot_command_has_help_with_an_example() -> None:
     proc = subprocess.run([*QABOT, "bot", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "QABOT_TELEGRAM_TOKEN" in proc.stdout and "Example" in proc.stdout
-

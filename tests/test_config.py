@@ -14,15 +14,15 @@ def test_precedence(tmp_path: Path) -> None:
     cfg = tmp_path / "q.toml"
     cfg.write_text('[paths]\nseeds = "from-file"\nindex = "idx-file"\n[search]\nk = 7\n')
     s = load_settings(cfg, env={"QABOT_INDEX": "idx-env"})
-    assert s.seeds == Path("from-file") and s.index == Path("idx-env") and s.k == 7
+    assert s.seeds == Path("from-file") and s.index == Path("idx-env") and s.search.k == 7
     s = load_settings(cfg, env={"QABOT_INDEX": "idx-env"}, index=Path("idx-flag"), k=None)
-    assert s.index == Path("idx-flag") and s.k == 7
+    assert s.index == Path("idx-flag") and s.search.k == 7
 
 
 def test_default_config_file_is_found_in_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "qabot.toml").write_text("[bot]\nallowed_user_ids = [1, 2]\n")
-    assert load_settings(env={}).bot_allowed_users == (1, 2)
+    assert load_settings(env={}).bot.allowed_user_ids == (1, 2)
 
 
 def test_shipped_config_documents_exactly_the_defaults() -> None:

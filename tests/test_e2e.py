@@ -15,7 +15,7 @@ import pytest
 
 from qabot import store
 from qabot.chunk import CHARS_PER_TOKEN, SPECIAL_TOKENS, chunk_text
-from qabot.config import Settings
+from qabot.config import SearchOptions, Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
@@ -40,7 +40,7 @@ def test_onnx_encoder_gives_the_same_vectors_as_sentence_transformers(
 def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) -> None:
     report = run_index(real_settings, log=quiet)
     assert report.added == 5 and report.passage_count >= 5
-    passages = search(Retriever(real_settings.index), QUESTION, k=5)
+    passages = search(Retriever(real_settings.index), QUESTION, SearchOptions(k=5), floor=False)
     top = passages[0]
     assert "Aghdam-Khankendi" in top.text
     assert top.doc_id == SHIPPED_SEED.name and top.date is not None
@@ -58,8 +58,11 @@ def test_question_finds_the_aghdam_khankendi_passage(real_settings: Settings) ->
     snap = store.load_snapshot(real_settings.index)
     assert max(enc.count_tokens([p.text for p in snap.passages.values()])) <= 128 - 2
     # more=2: the shipped article's next two best passages, from the same scoring, best first
-    [seed] = [p for p in search(Retriever(real_settings.index), QUESTION, k=5, more=2)
-              if p.doc_id == SHIPPED_SEED.name]
+    [seed] = [
+        p
+        for p in search(Retriever(real_settings.index), QUESTION, SearchOptions(k=5), floor=False, more=2)
+        if p.doc_id == SHIPPED_SEED.name
+    ]
     assert len(seed.more) == 2 and all(m.doc_id == seed.doc_id and m.rank == seed.rank for m in seed.more)
     assert len({seed.start, *(m.start for m in seed.more)}) == 3  # three different passages
     assert seed.score >= seed.more[0].score >= seed.more[1].score
@@ -72,26 +75,36 @@ def test_incremental_with_the_real_model(real_settings: Settings) -> None:
     ids_before = dict(store.load_snapshot(real_settings.index).articles)
 
     new = real_settings.seeds / "penguins.txt"
-    new.write_text(" date 2024-06-01 Emperor penguins in Antarctica huddle together to survive "
-                   "winter storms. Colonies of up to 5,000 birds were counted by satellite.")
+    new.write_text(
+        " date 2024-06-01 Emperor penguins in Antarctica huddle together to survive "
+        "winter storms. Colonies of up to 5,000 birds were counted by satellite."
+    )
     report = run_index(real_settings, log=quiet)
     assert (report.added, report.unchanged, report.passages_embedded) == (1, 5, 1)
     after = store.load_snapshot(real_settings.index).articles
     assert all(after[d].ids == ids_before[d].ids for d in ids_before)
-    assert search(r, "How do penguins survive the winter?", k=1)[0].doc_id == "penguins.txt"
+    assert (
+        search(r, "How do penguins survive the winter?", SearchOptions(k=1), floor=False)[0].doc_id
+        == "penguins.txt"
+    )
 
     new.write_text(" date 2024-06-02 A wildfire near Athens forced thousands to leave their homes.")
     report = run_index(real_settings, log=quiet)
     assert (report.updated, report.passages_embedded) == (1, 1)
-    top = search(r, "wildfire near Athens evacuations", k=1)[0]
+    top = search(r, "wildfire near Athens evacuations", SearchOptions(k=1), floor=False)[0]
     assert top.doc_id == "penguins.txt" and "wildfire" in top.text
-    texts = [p.text for p in search(r, "How do penguins survive the winter?", k=10, per_article=10)]
+    texts = [
+        p.text
+        for p in search(
+            r, "How do penguins survive the winter?", SearchOptions(k=10, per_article=10), floor=False
+        )
+    ]
     assert not any("penguin" in t.lower() for t in texts)
 
     new.unlink()
     report = run_index(real_settings, log=quiet)
     assert report.removed == 1
-    hits = search(r, "wildfire near Athens evacuations", k=10, per_article=10)
+    hits = search(r, "wildfire near Athens evacuations", SearchOptions(k=10, per_article=10), floor=False)
     assert all(p.doc_id != "penguins.txt" for p in hits)
 
 
@@ -162,8 +175,10 @@ def test_query_path_does_not_import_torch(real_settings: Settings, tmp_path: Pat
         (["ask", QUESTION, "--seeds", "missing-folder", "--index", "no-index"], "does not exist"),
         (["index", "--seeds", "missing-folder"], "does not exist"),
         (["ask", "-k", "0", QUESTION], "Invalid value for '-k'"),
-        (["ask", "--since", "2024-06-01", "--until", "2024-01-31", QUESTION],
-         "--since 2024-06-01 is later than --until 2024-01-31"),
+        (
+            ["ask", "--since", "2024-06-01", "--until", "2024-01-31", QUESTION],
+            "--since 2024-06-01 is later than --until 2024-01-31",
+        ),
     ],
 )
 def test_bad_input_is_one_error_line_never_a_traceback(args: list[str], message: str) -> None:
@@ -213,8 +228,9 @@ def test_every_command_has_help_with_an_example() -> None:
         heading = "Examples:" if args else "Quick start:"
         assert heading in proc.stdout, proc.stdout
         command = re.escape(" ".join(["qabot", *args]))
-        assert re.search(rf"^ +(\S+=\S+ )?{command}(\s|$)", proc.stdout.split(heading, 1)[1],
-                         re.MULTILINE), proc.stdout
+        assert re.search(rf"^ +(\S+=\S+ )?{command}(\s|$)", proc.stdout.split(heading, 1)[1], re.MULTILINE), (
+            proc.stdout
+        )
 
 
 def _corpus(seeds: Path, n: int) -> None:
@@ -231,8 +247,9 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     run_index(real_settings, log=quiet)
     before = (real_settings.index / "manifest.json").read_bytes()
     _corpus(real_settings.seeds, 80)
-    proc = subprocess.Popen([*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     assert proc.stderr is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -248,7 +265,7 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
         assert proc.returncode == 130
         assert "Interrupted; the index is as it was" in proc.stderr.read()
     assert (real_settings.index / "manifest.json").read_bytes() == before
-    top = search(Retriever(real_settings.index), QUESTION, k=1)[0]
+    top = search(Retriever(real_settings.index), QUESTION, SearchOptions(k=1), floor=False)[0]
     assert "Aghdam-Khankendi" in top.text and top.doc_id == SHIPPED_SEED.name
     done = run_qabot("index", timeout=300)
     assert done.returncode == 0 and "80 added" in done.stdout, done.stderr
@@ -280,8 +297,15 @@ def test_index_reports_links_out_and_names_that_are_not_utf8_and_indexes_the_res
 def test_passages_fit_the_real_tokenizer_window_whatever_the_text(onnx_embedder: OnnxEmbedder) -> None:
     """WordPiece counts a run over 100 characters as one [UNK]: without a character cap, a run
     without spaces became one passage of any size."""
-    text = ("Title here. " + "x" * 200_000 + " then words " * 50 + "Ünïcödé-" * 3_000
-            + " https://example.org/" + "a1/" * 2_000 + " end.")
+    text = (
+        "Title here. "
+        + "x" * 200_000
+        + " then words " * 50
+        + "Ünïcödé-" * 3_000
+        + " https://example.org/"
+        + "a1/" * 2_000
+        + " end."
+    )
     spans = chunk_text(text, 0, onnx_embedder.count_tokens, 128, 32)
     counts = onnx_embedder.count_tokens([text[s:e] for s, e in spans])
     assert max(counts) <= 128 - SPECIAL_TOKENS
@@ -290,8 +314,10 @@ def test_passages_fit_the_real_tokenizer_window_whatever_the_text(onnx_embedder:
 
 
 def test_escape_sequences_in_an_article_never_reach_the_terminal(real_settings: Settings) -> None:
-    text = (" date 2024-03-01 Harbour news.\x1b]0;pwned\x07 The \x1b[2Jferry to Lerwick\x1b[0m "
-            "was cancelled\r because of the storm.\x1bc")
+    text = (
+        " date 2024-03-01 Harbour news.\x1b]0;pwned\x07 The \x1b[2Jferry to Lerwick\x1b[0m "
+        "was cancelled\r because of the storm.\x1bc"
+    )
     (real_settings.seeds / "escapes.txt").write_text(text)
     (real_settings.seeds / "x\x1b[2J.txt").write_bytes(b"")
     proc = run_qabot("index")
@@ -303,7 +329,7 @@ def test_escape_sequences_in_an_article_never_reach_the_terminal(real_settings: 
     assert "\x1b" not in proc.stdout and "\r" not in proc.stdout and "pwned" not in proc.stdout
     proc = run_qabot("ask", "--json", "-k", "1", question)
     p = json.loads(proc.stdout)["passages"][0]
-    assert "\x1b" not in proc.stdout and p["text"] == text[p["start"]:p["end"]]
+    assert "\x1b" not in proc.stdout and p["text"] == text[p["start"] : p["end"]]
     assert "\x1b[2Jferry" in p["text"]
 
 
@@ -311,12 +337,16 @@ def test_offsets_of_a_file_with_a_bom_are_those_of_the_decoded_file(real_setting
     for f in real_settings.seeds.rglob("*.txt"):
         f.unlink()
     path = real_settings.seeds / "bom.txt"
-    path.write_bytes("\ufeff date 2024-02-03 The café on Main Street reopened on Monday. "
-                     "It had been closed for repairs since the flood.".encode())
+    path.write_bytes(
+        "\ufeff date 2024-02-03 The café on Main Street reopened on Monday. "
+        "It had been closed for repairs since the flood.".encode()
+    )
     proc = run_qabot("ask", "--json", "-k", "1", "Why was the café closed?")
     assert proc.returncode == 0, proc.stderr
     p = json.loads(proc.stdout)["passages"][0]
     file = path.read_text(encoding="utf-8")
-    assert p["text"] == file[p["start"]:p["end"]]
-    assert file[p["answer_start"]:p["answer_end"]] in (
-        "The café on Main Street reopened on Monday.", "It had been closed for repairs since the flood.")
+    assert p["text"] == file[p["start"] : p["end"]]
+    assert file[p["answer_start"] : p["answer_end"]] in (
+        "The café on Main Street reopened on Monday.",
+        "It had been closed for repairs since the flood.",
+    )

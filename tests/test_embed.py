@@ -144,7 +144,7 @@ def test_a_precision_change_rebuilds_and_questions_use_the_new_encoder(
     quiet: Any = lambda msg: None  # noqa: E731
     run_index(real_settings, log=quiet)
     linked_copy(int8_cache, real_settings.index)  # so the test exports nothing
-    int8 = replace(real_settings, precision="int8")
+    int8 = replace(real_settings, model=replace(real_settings.model, precision="int8"))
     messages: list[str] = []
     report = run_index(int8, log=messages.append)
     assert report.committed and report.rebuild_reason == "model precision changed from fp32 to int8"
@@ -154,7 +154,7 @@ def test_a_precision_change_rebuilds_and_questions_use_the_new_encoder(
     assert manifest.build.model.precision == "int8" and manifest.build.encoder == int8_cache.name
     retriever = Retriever(int8.index)
     assert retriever.encoder(retriever.snapshot()).precision == "int8"
-    assert search(retriever, "Which ferry sank?")
+    assert search(retriever, "Which ferry sank?", floor=False)
     assert not run_index(int8, log=quiet).committed  # recorded: no rebuild loop
 
 
@@ -169,7 +169,8 @@ def test_an_index_from_before_precision_was_recorded_counts_as_fp32(tmp_path: Pa
     manifest = store.load_manifest(settings.index)
     assert manifest is not None and manifest.build.model.precision == "fp32"
     assert plan([], [], manifest, settings).rebuild_reason is None
-    reason = plan([], [], manifest, replace(settings, precision="int8")).rebuild_reason
+    int8 = replace(settings, model=replace(settings.model, precision="int8"))
+    reason = plan([], [], manifest, int8).rebuild_reason
     assert reason == "model precision changed from fp32 to int8"
 
 
@@ -180,7 +181,8 @@ def test_passages_sorted_by_length_for_embedding_keep_their_own_vectors(tmp_path
 
     settings = fake_corpus(tmp_path / "seeds")
     (settings.seeds / "long.txt").write_text(
-        " date 2024-01-09 " + " ".join(f"Sentence {i} about kites and wind." for i in range(40)))
+        " date 2024-01-09 " + " ".join(f"Sentence {i} about kites and wind." for i in range(40))
+    )
     fake = FakeEmbedder()
     index(settings, fake)
     counts = dict(zip(fake.embedded, fake.count_tokens(fake.embedded), strict=True))

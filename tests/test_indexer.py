@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from qabot import headline, store
-from qabot.config import Settings
+from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, Settings, VectorSettings
 from qabot.errors import IndexLocked, NothingToIndex
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
@@ -32,7 +32,9 @@ def env(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
 
 
 def ask(settings: Settings, fake: FakeEmbedder, q: str, k: int = 3) -> list[str]:
-    return [p.doc_id for p in search(Retriever(settings.index, embedder=fake), q, k)]
+    return [
+        p.doc_id for p in search(Retriever(settings.index, embedder=fake), q, SearchOptions(k=k), floor=False)
+    ]
 
 
 def test_first_run_embeds_everything_then_nothing(env: tuple[Settings, FakeEmbedder]) -> None:
@@ -85,8 +87,11 @@ def test_settings_change_and_rebuild_flag_reembed_everything(env: tuple[Settings
     first = index(settings, fake)
     messages: list[str] = []
     fake.embedded.clear()
-    changed = Settings(seeds=settings.seeds, index=settings.index, model="fake-embedder",
-                       chunk_tokens=64, chunk_overlap=4)
+    changed = Settings(
+        paths=PathSettings(seeds=settings.seeds, index=settings.index),
+        model=ModelSettings(name="fake-embedder"),
+        chunking=ChunkSettings(max_tokens=64, overlap_tokens=4),
+    )
     report = run_index(changed, log=messages.append, embedder=fake)
     assert report.committed and report.added == 3
     assert any("chunker settings changed" in m for m in messages)
@@ -121,7 +126,7 @@ def test_new_title_rules_rewrite_titles_and_bm25_without_embedding(
     assert snap.articles["0.txt"].title == "Story about volcano lava Iceland."
     assert snap.articles["1.txt"].ids == old.articles["1.txt"].ids
     # BM25 holds what a fresh build of the same seeds holds: no trace of the old titles.
-    fresh_settings = replace(settings, index=settings.index.parent / "fresh")
+    fresh_settings = settings.at(index=settings.index.parent / "fresh")
     index(fresh_settings, FakeEmbedder())
     fresh = store.load_snapshot(fresh_settings.index).lexical
     assert snap.lexical is not None and fresh is not None
@@ -237,8 +242,9 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     def write(n: int) -> None:
         for i in range(n):
             w = name(i)
-            (seeds / f"{i:03d}.txt").write_text(f" date 2024-02-{i % 28 + 1:02d} Report {w}. "
-                                                + f"The {w} story goes on. " * 2)
+            (seeds / f"{i:03d}.txt").write_text(
+                f" date 2024-02-{i % 28 + 1:02d} Report {w}. " + f"The {w} story goes on. " * 2
+            )
 
     def layout() -> dict:
         committed = store.load_manifest(settings.index)
@@ -254,13 +260,20 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
         for i in range(0, n, 7):
             w = name(i)
             for mode, found in hits.items():
-                found.append([p.doc_id for p in search(r, f"{w} story", k=3, mode=mode)][0] == f"{i:03d}.txt")
+                found.append(
+                    [p.doc_id for p in search(r, f"{w} story", SearchOptions(k=3, mode=mode), floor=False)][0]
+                    == f"{i:03d}.txt"
+                )
         assert all(hits["hybrid"]) and all(hits["bm25"])
         assert sum(hits["dense"]) >= dense_floor * len(hits["dense"]), hits["dense"]
 
     write(90)
-    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder", chunk_tokens=24,
-                        chunk_overlap=4, ann_threshold=160)
+    settings = Settings(
+        paths=PathSettings(seeds=seeds, index=tmp_path / "idx"),
+        model=ModelSettings(name="fake-embedder"),
+        chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
+        vectors=VectorSettings(ann_threshold=160),
+    )
     fake = FakeEmbedder(dim=256)
     report = index(settings, fake)
     assert layout()["type"] == "flat" and report.passage_count < 160
@@ -274,9 +287,8 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     findable(200, nprobe=layout()["nlist"] // 2, dense_floor=0.9)
     # nprobe is a query-time setting: the retriever applies it, the committed index is untouched
     narrow = Retriever(settings.index, embedder=fake, nprobe=1)
-    assert narrow.snapshot().layout.nprobe == 1 and layout()["nprobe"] == min(layout()["nlist"], 32)
-    assert Retriever(settings.index, embedder=fake).snapshot().layout.nprobe == layout()["nprobe"]
-    assert len(search(narrow, f"{name(7)} story", k=3, mode="dense")) == 3
+    assert "nprobe" not in layout()  # not part of the committed index: read at query time
+    assert len(search(narrow, f"{name(7)} story", SearchOptions(k=3, mode="dense"), floor=False)) == 3
     for f in sorted(seeds.iterdir())[60:]:  # shrinks below half of it: exact again
         f.unlink()
     report = index(settings, fake)
@@ -284,16 +296,16 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     findable(60)
     # a new codec applies at the next run without re-embedding anything (nor rebuilding BM25)
     before, said = len(fake.embedded), []
-    report = run_index(replace(settings, vector_codec="sq8"), log=said.append, embedder=fake)
+    sq8 = replace(settings, vectors=replace(settings.vectors, codec="sq8"))
+    report = run_index(sq8, log=said.append, embedder=fake)
     assert report.committed and len(fake.embedded) == before and layout()["codec"] == "sq8"
     assert any("Re-indexing" in line for line in said) and not any("BM25" in line for line in said)
     said.clear()  # while new BM25 settings say so, and still embed nothing
-    assert run_index(replace(settings, vector_codec="sq8", bm25_k1=1.2), log=said.append,
-                     embedder=fake).committed
+    assert run_index(replace(sq8, bm25=replace(sq8.bm25, k1=1.2)), log=said.append, embedder=fake).committed
     assert len(fake.embedded) == before and any("Building the BM25 index" in line for line in said)
-    settings = replace(settings, bm25_k1=1.2)
+    settings = replace(settings, bm25=replace(settings.bm25, k1=1.2))
     findable(60)
-    assert not index(replace(settings, vector_codec="sq8"), fake).committed
+    assert not index(replace(settings, vectors=replace(settings.vectors, codec="sq8")), fake).committed
 
 
 def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wait(
@@ -306,8 +318,9 @@ def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wa
     before = store.load_snapshot(settings.index).articles
     gone, edited = sorted(before)[:2]
     with store.WriteLock(settings.index):
-        proc = subprocess.Popen([*QABOT, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(os.environ))
+        proc = subprocess.Popen(
+            [*QABOT, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        )
         assert proc.stderr is not None
         waited = proc.stderr.readline()  # blocks until the subprocess says it waits
         assert "waiting" in waited, waited
@@ -362,7 +375,7 @@ def test_an_article_replaced_by_a_link_out_of_the_seeds_folder_is_removed(
 def test_files_over_max_file_mb_are_skipped(env: tuple[Settings, FakeEmbedder]) -> None:
     settings, fake = env
     (settings.seeds / "big.txt").write_text("Logs. " * 100_000)  # 0.6 MB
-    report = index(replace(settings, max_file_mb=0.5), fake)
+    report = index(replace(settings, paths=replace(settings.paths, max_file_mb=0.5)), fake)
     assert report.added == 3 and [b.doc_id for b in report.skipped] == ["big.txt"]
     assert "over the 0.5 MB limit" in report.skipped[0].reason
 
@@ -376,7 +389,7 @@ def test_a_seeds_folder_whose_path_is_not_utf8_can_be_indexed(
         settings.seeds.rename(seeds)
     except OSError:
         pytest.skip("this file system refuses names that are not UTF-8")
-    report = index(replace(settings, seeds=seeds), fake)
+    report = index(settings.at(seeds=seeds), fake)
     assert report.added == 3
     committed = store.load_manifest(settings.index)
     assert committed is not None and committed.build.seeds is not None

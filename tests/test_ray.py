@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from qabot import ray_embed, store
 from qabot.cli import cli
-from qabot.config import Settings
+from qabot.config import ChunkSettings, ModelSettings, PathSettings, Settings
 from qabot.embed import Embedder, OnnxEmbedder
 from qabot.errors import RayUnavailable
 from qabot.indexer import Encode, Progress, _embed, run_index
@@ -74,14 +74,17 @@ def test_ray_index_matches_the_single_process_index(
     for name, encode in encodes.items():
         # Short passages in small batches: a few dozen rows in several blocks over the two
         # workers, so blocks can come back out of order.
-        settings = Settings(seeds=seeds, index=tmp_path / name, chunk_tokens=32, chunk_overlap=8,
-                            batch_size=1)
+        settings = Settings(
+            paths=PathSettings(seeds=seeds, index=tmp_path / name),
+            chunking=ChunkSettings(max_tokens=32, overlap_tokens=8),
+            model=ModelSettings(batch_size=1),
+        )
         link_encoder(encoder_cache, settings.index)
         report = run_index(settings, log=quiet, encode=recording(encode, runs[name]))
         assert report.committed and report.articles == 5
 
-    (single_texts, single_vecs), = runs["single"]
-    (ray_texts, ray_vecs), = runs["ray"]
+    ((single_texts, single_vecs),) = runs["single"]
+    ((ray_texts, ray_vecs),) = runs["ray"]
     assert ray_texts == single_texts and len(set(ray_texts)) >= 20
     assert ray_vecs.dtype == np.float32 and ray_vecs.shape == single_vecs.shape
     cosines = (ray_vecs * single_vecs).sum(axis=1) / np.linalg.norm(ray_vecs, axis=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qabot import store
-from qabot.config import Settings
+from qabot.config import SearchOptions, Settings
 from qabot.errors import ManifestDamaged
 from qabot.indexer import run_index
 from qabot.retrieve import Retriever, search
@@ -60,7 +60,12 @@ def test_a_damaged_manifest_is_recovered_from_the_newest_generation_without_re_e
     assert any("recovered generation 2" in m for m in messages), messages
     snap = store.load_snapshot(settings.index)
     assert snap.manifest.passage_count == committed.passage_count and len(snap.articles) == 4
-    assert search(Retriever(settings.index, embedder=fake), "penguins antarctica", 1)[0].doc_id == "new.txt"
+    assert (
+        search(
+            Retriever(settings.index, embedder=fake), "penguins antarctica", SearchOptions(k=1), floor=False
+        )[0].doc_id
+        == "new.txt"
+    )
 
     # and what changed after that generation is all that gets embedded
     (settings.seeds / "new.txt").write_text(" date 2024-02-02 Giraffes eat leaves.")
@@ -197,7 +202,12 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
     assert any("rebuilding its BM25 part" in m for m in messages), messages
     after = store.load_snapshot(settings.index, tokens=True).lexical
     assert after is not None and after.vocab == vocab and after.ids.tolist() == ids
-    hits = search(Retriever(settings.index, embedder=fake), "football cup final", 1, mode="bm25")
+    hits = search(
+        Retriever(settings.index, embedder=fake),
+        "football cup final",
+        SearchOptions(k=1, mode="bm25"),
+        floor=False,
+    )
     assert hits[0].doc_id == "1.txt"
 
 
@@ -222,8 +232,13 @@ def _unshare(script: str) -> subprocess.CompletedProcess[str]:
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("cannot make a mount namespace here")
-    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ))
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
 
 
 def test_a_full_disk_is_one_error_line_and_leaves_the_index_and_no_partial_generation(
@@ -240,7 +255,8 @@ def test_a_full_disk_is_one_error_line_and_leaves_the_index_and_no_partial_gener
         f"mount -t tmpfs -o size=1m tmpfs {small} || exit 99; "
         f"cp -r {real_settings.index}/gen-000001 {tmp_path}/manifest.json {small}/; "
         f"dd if=/dev/zero of={small}/fill bs=4k count=1000 2>/dev/null; "
-        f"QABOT_INDEX={small} {qabot} index; echo rc=$? >&2; ls -a {small} >&2")
+        f"QABOT_INDEX={small} {qabot} index; echo rc=$? >&2; ls -a {small} >&2"
+    )
     if "rc=" not in proc.stderr:
         pytest.skip(f"cannot mount a small file system here: {proc.stderr}")
     err, rc, *listing = proc.stderr.strip().splitlines()
@@ -254,8 +270,9 @@ def test_a_read_only_index_folder_is_one_error_line(real_settings: Settings) -> 
     assert run_qabot("index").returncode == 0
     (real_settings.seeds / "new.txt").write_text(" date 2024-02-01 Penguins waddle in Antarctica.")
     idx = real_settings.index
-    proc = _unshare(f"mount --bind {idx} {idx} && mount -o remount,bind,ro {idx} || exit 99; "
-                    f"{shlex.join(QABOT)} index")
+    proc = _unshare(
+        f"mount --bind {idx} {idx} && mount -o remount,bind,ro {idx} || exit 99; {shlex.join(QABOT)} index"
+    )
     if proc.returncode == 99:
         pytest.skip(f"cannot mount read-only here: {proc.stderr}")
     err = one_error_line(proc)
@@ -287,7 +304,8 @@ def test_an_index_deleted_while_answering_is_one_error_line(real_settings: Setti
         f"OnnxEmbedder.{when} = doomed\n"
         "from qabot.cli import main\n"
         f"sys.argv = ['qabot', 'ask', {QUESTION!r}]\n"
-        "main()\n")
+        "main()\n"
+    )
     py = str(Path(QABOT[0]).parent / "python")
     proc = subprocess.run([py, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     err = one_error_line(proc)
@@ -295,7 +313,11 @@ def test_an_index_deleted_while_answering_is_one_error_line(real_settings: Setti
 
 
 def test_a_question_that_is_not_utf8_is_one_error_line() -> None:
-    proc = subprocess.run([*QABOT, "ask", os.fsdecode(b"caf\xe9 au lait?")], capture_output=True,
-                          text=True, env=dict(os.environ))
+    proc = subprocess.run(
+        [*QABOT, "ask", os.fsdecode(b"caf\xe9 au lait?")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     err = one_error_line(proc)
     assert "not valid UTF-8" in err

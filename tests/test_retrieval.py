@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qabot import bm25, rank, store
-from qabot.config import Settings
+from qabot.config import BM25Params, ModelSettings, PathSettings, SearchOptions, Settings
 from qabot.errors import IndexIncompatible
 from qabot.indexer import run_index
 from qabot.passage import Passage
@@ -194,20 +195,25 @@ def test_containment_spots_a_cut_down_copy_jaccard_misses() -> None:
 
 
 def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Path) -> None:
-    from qabot.config import load_settings, min_score_for
+    from qabot.config import load_settings
     from qabot.errors import ConfigError
 
     defaults = Settings()
-    assert rank.Tuning.from_settings(defaults) == rank.Tuning()  # one set of measured values, in two places
-    assert bm25.Params() == bm25.Params(k1=defaults.bm25_k1, b=defaults.bm25_b)
-    assert [min_score_for(defaults, m) for m in ("hybrid", "dense", "bm25")] == [
-        defaults.min_score, defaults.min_score_dense, defaults.min_score_bm25]
+    assert defaults.search == SearchOptions()  # one set of measured values, in two places
+    assert defaults.bm25 is not None and bm25.Params is BM25Params  # one set of defaults: the section
+    floors = [replace(defaults.search, mode=m).floor for m in ("hybrid", "dense", "bm25")]
+    o = defaults.search
+    assert floors == [o.min_score, o.min_score_dense, o.min_score_bm25]
     f = tmp_path / "q.toml"
     f.write_text('[search]\nmode = "bm25"\nmin_score = 0.3\n[bm25]\nk1 = 1.5\ntitles = false\n')
     s = load_settings(f, env={})
-    assert (s.search_mode, s.min_score, s.bm25_k1, s.bm25_titles) == ("bm25", 0.3, 1.5, False)
-    for bad in ('[search]\nmode = "fuzzy"\n', "[search]\nfusion_weight = 2\n",
-                '[bm25]\nstemmer = "klingon"\n'):
+    assert (s.search.mode, s.search.min_score, s.bm25.k1, s.bm25.titles) == ("bm25", 0.3, 1.5, False)
+    assert s.search.floor == s.search.min_score_bm25  # the floor follows the mode
+    for bad in (
+        '[search]\nmode = "fuzzy"\n',
+        "[search]\nfusion_weight = 2\n",
+        '[bm25]\nstemmer = "klingon"\n',
+    ):
         f.write_text(bad)
         with pytest.raises(ConfigError):
             load_settings(f, env={})
@@ -220,7 +226,9 @@ def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Pa
 def fake_index(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
     seeds = tmp_path / "seeds"
     shutil.copytree(FIXTURE / "seeds", seeds)
-    settings = Settings(seeds=seeds, index=tmp_path / "idx", model="fake-embedder")
+    settings = Settings(
+        paths=PathSettings(seeds=seeds, index=tmp_path / "idx"), model=ModelSettings(name="fake-embedder")
+    )
     fake = FakeEmbedder()
     run_index(settings, log=quiet, embedder=fake)
     return settings, fake
@@ -235,7 +243,7 @@ def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, Fake
     assert entry is not None
     assert entry.matrix == f"{gen}/bm25.npz" and entry.vocab == f"{gen}/bm25-vocab.json"
     defaults = Settings()
-    assert (entry.params.k1, entry.params.b, entry.params.titles) == (defaults.bm25_k1, defaults.bm25_b, True)
+    assert (entry.params.k1, entry.params.b, entry.params.titles) == (defaults.bm25.k1, defaults.bm25.b, True)
     snap = store.load_snapshot(settings.index)
     assert snap.lexical is not None and sorted(snap.lexical.ids.tolist()) == sorted(snap.passages)
 
@@ -243,8 +251,10 @@ def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, Fake
     (settings.seeds / "football.txt").unlink()
     run_index(settings, log=quiet, embedder=fake)
     r = Retriever(settings.index, embedder=fake)
-    assert docs(search(r, "penguins", k=1, mode="bm25")) == ["penguins"]
-    assert "football" not in docs(search(r, "Wembley Garnacho", k=10, mode="bm25"))
+    assert docs(search(r, "penguins", SearchOptions(k=1, mode="bm25"), floor=False)) == ["penguins"]
+    assert "football" not in docs(
+        search(r, "Wembley Garnacho", SearchOptions(k=10, mode="bm25"), floor=False)
+    )
 
 
 def test_an_index_without_bm25_gets_it_without_re_embedding(
@@ -257,17 +267,21 @@ def test_an_index_without_bm25_gets_it_without_re_embedding(
     path.write_text(json.dumps(manifest))
     r = Retriever(settings.index, embedder=fake)
     with pytest.raises(IndexIncompatible, match="no BM25 part.*qabot index"):
-        search(r, RARE)
-    assert search(r, RARE, mode="dense")
+        search(r, RARE, floor=False)
+    assert search(r, RARE, SearchOptions(mode="dense"), floor=False)
     before = len(fake.embedded)
     messages: list[str] = []
     report = run_index(settings, log=messages.append, embedder=fake)
     assert report.committed and report.passages_embedded == 0 and len(fake.embedded) == before
     assert any("nothing is re-embedded" in m for m in messages)
-    assert docs(search(r, RARE, k=1, mode="bm25")) == ["recall_valsartan"]
+    assert docs(search(r, RARE, SearchOptions(k=1, mode="bm25"), floor=False)) == ["recall_valsartan"]
     assert not run_index(settings, log=quiet, embedder=fake).committed
     # new BM25 parameters rebuild the matrix, and still embed nothing
-    tuned = Settings(seeds=settings.seeds, index=settings.index, model="fake-embedder", bm25_k1=1.5)
+    tuned = Settings(
+        paths=PathSettings(seeds=settings.seeds, index=settings.index),
+        model=ModelSettings(name="fake-embedder"),
+        bm25=BM25Params(k1=1.5),
+    )
     before = len(fake.embedded)
     report = run_index(tuned, log=quiet, embedder=fake)
     assert report.committed and len(fake.embedded) == before
@@ -292,8 +306,13 @@ def retriever(news: Settings) -> Retriever:
 
 
 def test_hybrid_answers_what_dense_and_bm25_each_miss(retriever: Retriever) -> None:
-    top = {mode: {q: docs(search(retriever, q, k=3, mode=mode))[0] for q in (RARE, PARAPHRASE)}
-           for mode in ("dense", "bm25", "hybrid")}
+    top = {
+        mode: {
+            q: docs(search(retriever, q, SearchOptions(k=3, mode=mode), floor=False))[0]
+            for q in (RARE, PARAPHRASE)
+        }
+        for mode in ("dense", "bm25", "hybrid")
+    }
     assert top["dense"][RARE] != "recall_valsartan"  # the model reads "recalled pills", not the lot
     assert top["bm25"][RARE] == "recall_valsartan"
     assert top["bm25"][PARAPHRASE] != "screens_sleep"  # no word of the question is in it
@@ -303,36 +322,53 @@ def test_hybrid_answers_what_dense_and_bm25_each_miss(retriever: Retriever) -> N
 
 def test_every_mode_picks_an_answering_sentence(retriever: Retriever) -> None:
     for mode in ("dense", "bm25", "hybrid"):
-        (p,) = search(retriever, "How many residents were evacuated from Grindavik?", k=1, mode=mode)
+        (p,) = search(
+            retriever,
+            "How many residents were evacuated from Grindavik?",
+            SearchOptions(k=1, mode=mode),
+            floor=False,
+        )
         assert p.start <= p.answer_start < p.answer_end <= p.end
         assert "3,700" in p.answer, mode
 
 
 def test_date_window_and_as_of(retriever: Retriever) -> None:
-    everything = docs(search(retriever, ECB, k=20))
+    everything = docs(search(retriever, ECB, SearchOptions(k=20), floor=False))
     assert "olive_oil" in everything  # undated: nothing says it is from the future
-    window = search(retriever, ECB, k=20, since=D("2024-05-01"), until=D("2024-05-31"))
+    window = search(
+        retriever, ECB, SearchOptions(k=20), floor=False, since=D("2024-05-01"), until=D("2024-05-31")
+    )
     assert window and all(p.date and D("2024-05-01") <= p.date <= D("2024-05-31") for p in window)
-    assert "olive_oil" not in docs(search(retriever, ECB, k=20, since=D("2024-01-01")))
-    as_of = search(retriever, ECB, k=20, as_of=D("2024-03-01"))
+    assert "olive_oil" not in docs(
+        search(retriever, ECB, SearchOptions(k=20), floor=False, since=D("2024-01-01"))
+    )
+    as_of = search(retriever, ECB, SearchOptions(k=20), floor=False, as_of=D("2024-03-01"))
     assert all(p.date is None or p.date <= D("2024-03-01") for p in as_of)
     assert docs(as_of)[0] == "ecb_january"
-    assert search(retriever, ECB, since=D("2030-01-01")) == []
+    assert search(retriever, ECB, floor=False, since=D("2030-01-01")) == []
 
 
 def test_the_newer_of_two_near_tied_stories_goes_first(retriever: Retriever) -> None:
-    plain = search(retriever, ECB, k=2, mode="hybrid", tuning=rank.Tuning(recency_margin=0.0))
+    plain = search(
+        retriever, ECB, replace(SearchOptions(recency_margin=0.0), k=2, mode="hybrid"), floor=False
+    )
     assert docs(plain) == ["ecb_january", "ecb_june"]  # the older one scores a hair higher
-    assert plain[0].score - plain[1].score < Settings().recency_margin
-    latest = search(retriever, ECB, k=2, as_of=D("2024-12-31"))  # the default margin
+    assert plain[0].score - plain[1].score < Settings().search.recency_margin
+    latest = search(
+        retriever, ECB, SearchOptions(k=2), floor=False, as_of=D("2024-12-31")
+    )  # the default margin
     assert docs(latest) == ["ecb_june", "ecb_january"]
     assert latest[0].score >= latest[1].score
-    far = search(retriever, "Who won the FA Cup final?", k=2)  # a clear winner is not moved
+    far = search(
+        retriever, "Who won the FA Cup final?", SearchOptions(k=2), floor=False
+    )  # a clear winner is not moved
     assert docs(far)[0] == "football"
 
 
 def test_near_identical_articles_collapse_into_one_result(retriever: Retriever) -> None:
-    hits = search(retriever, "How many residents were evacuated from Grindavik?", k=5)
+    hits = search(
+        retriever, "How many residents were evacuated from Grindavik?", SearchOptions(k=5), floor=False
+    )
     volcano = [p for p in hits if p.doc_id.startswith("volcano")]
     assert len(volcano) == 1
     (p,) = volcano
@@ -340,35 +376,64 @@ def test_near_identical_articles_collapse_into_one_result(retriever: Retriever) 
     assert p.doc_id == "volcano_syndicated.txt"  # the newer copy is shown, the older listed
     assert [(s.doc_id, s.date) for s in p.duplicates] == [("volcano.txt", D("2024-03-12"))]
     assert len({q.doc_id for q in hits}) == len(hits)
-    older = search(retriever, "How many residents were evacuated from Grindavik?", k=5,
-                   as_of=D("2024-03-13"))
+    older = search(
+        retriever,
+        "How many residents were evacuated from Grindavik?",
+        SearchOptions(k=5),
+        floor=False,
+        as_of=D("2024-03-13"),
+    )
     assert docs(older)[0] == "volcano" and not older[0].duplicates  # the copy isn't out yet
-    apart = search(retriever, ECB, k=5)  # same wording pattern, different stories: both stay
+    apart = search(
+        retriever, ECB, SearchOptions(k=5), floor=False
+    )  # same wording pattern, different stories: both stay
     assert {"ecb_january", "ecb_june"} <= set(docs(apart))
 
 
 def test_the_confidence_floor_separates_answerable_from_off_topic(retriever: Retriever) -> None:
-    floor = Settings().min_score
+    floor = Settings().search.min_score
     assert floor > 0
     for q in OFF_TOPIC:
-        assert search(retriever, q, min_score=floor) == [], q
+        assert search(retriever, q, SearchOptions(min_score=floor)) == [], q
     for line in (FIXTURE / "queries.jsonl").read_text().splitlines():
         query = json.loads(line)
         if query["gold_docs"]:
-            top = search(retriever, query["question"], k=1, min_score=floor,
-                         as_of=D(query["date"]) if "date" in query else None)
+            top = search(
+                retriever,
+                query["question"],
+                SearchOptions(k=1, min_score=floor),
+                as_of=D(query["date"]) if "date" in query else None,
+            )
             assert top and top[0].score >= floor, query["question"]
 
 
 def test_cli_ask_modes_dates_duplicates_and_no_confident_answer(news: Settings) -> None:
     where = ["--seeds", str(news.seeds), "--index", str(news.index)]
-    proc = run_qabot("ask", *where, "--json", "--mode", "bm25", "--since", "2024-03-01",
-                     "--until", "2024-03-31", "-k", "2", "How many residents were evacuated from Grindavik?")
+    proc = run_qabot(
+        "ask",
+        *where,
+        "--json",
+        "--mode",
+        "bm25",
+        "--since",
+        "2024-03-01",
+        "--until",
+        "2024-03-31",
+        "-k",
+        "2",
+        "How many residents were evacuated from Grindavik?",
+    )
     assert proc.returncode == 0, proc.stderr
     (p,) = json.loads(proc.stdout)["passages"]
     assert p["doc_id"] == "volcano_syndicated.txt" and p["date"] == "2024-03-14"
-    assert p["duplicates"] == [{"doc_id": "volcano.txt", "path": str(news.seeds / "volcano.txt"),
-                                "title": p["title"], "date": "2024-03-12"}]
+    assert p["duplicates"] == [
+        {
+            "doc_id": "volcano.txt",
+            "path": str(news.seeds / "volcano.txt"),
+            "title": p["title"],
+            "date": "2024-03-12",
+        }
+    ]
     assert "3,700" in p["text"][p["answer_start"] - p["start"] : p["answer_end"] - p["start"]]
     proc = run_qabot("ask", *where, OFF_TOPIC[0])
     assert proc.returncode == 0 and "No confident answer" in proc.stdout

@@ -4,12 +4,14 @@ identical results, add/remove/update behave, switching type keeps every passage 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qabot import store, vectors
+from qabot.config import VectorSettings
 from qabot.errors import IndexIncompatible, IndexNotFound
 from qabot.manifest import Build, Model
 from qabot.vectors import Layout
@@ -17,14 +19,15 @@ from qabot.vectors import Layout
 DIM = 32
 # (layout, recall@10 it must reach against brute force on clustered data). PQ is lossy by
 # design: 4 bytes a vector at 32-d here (48 at 384-d), so its floor is low.
+NPROBE = 8  # of the 32 cells of the ivf layouts below: the approximate path
 LAYOUTS = {
     "flat": (Layout("flat", "none"), 1.0),
     "flat-float16": (Layout("flat", "float16"), 0.99),
     "flat-sq8": (Layout("flat", "sq8"), 0.9),
     "flat-pq": (Layout("flat", "pq"), 0.3),
-    "ivf": (Layout("ivf", "none", nlist=32, nprobe=8, trained_on=4000), 0.9),
-    "ivf-sq8": (Layout("ivf", "sq8", nlist=32, nprobe=8, trained_on=4000), 0.85),
-    "ivf-pq": (Layout("ivf", "pq", nlist=32, nprobe=8, trained_on=4000), 0.3),
+    "ivf": (Layout("ivf", "none", nlist=32, trained_on=4000), 0.9),
+    "ivf-sq8": (Layout("ivf", "sq8", nlist=32, trained_on=4000), 0.85),
+    "ivf-pq": (Layout("ivf", "pq", nlist=32, trained_on=4000), 0.3),
 }
 
 
@@ -45,8 +48,9 @@ def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
                           for f, t in zip(found, truth, strict=True)]))
 
 
-def search_all(index: object, layout: Layout, queries: np.ndarray, k: int = 10) -> list[np.ndarray]:
-    return [vectors.search(index, layout, q, k)[1] for q in queries]
+def search_all(index: object, layout: Layout, queries: np.ndarray, k: int = 10,
+               nprobe: int = NPROBE) -> list[np.ndarray]:
+    return [vectors.search(index, layout, q, k, nprobe=nprobe)[1] for q in queries]
 
 
 def changes_for(ids: np.ndarray, per_article: int = 10) -> store.Changes:
@@ -85,7 +89,7 @@ def test_search_against_brute_force_and_save_load(name: str, data: tuple, tmp_pa
     assert got >= floor, f"{name}: recall@10 {got:.3f} < {floor}"
     if layout.exact:
         assert all((f == t).all() for f, t in zip(found, truth, strict=True))
-        scores, _ = vectors.search(index, layout, queries[0], 10)
+        scores, _ = vectors.search(index, layout, queries[0], 10, nprobe=NPROBE)
         np.testing.assert_allclose(scores, np.sort(queries[0] @ corpus.T)[::-1][:10], rtol=1e-5)
 
     committed = store.commit(tmp_path, manifest(), index, layout, changes_for(ids))
@@ -93,8 +97,8 @@ def test_search_against_brute_force_and_save_load(name: str, data: tuple, tmp_pa
     snap = store.load_snapshot(tmp_path)
     assert snap.layout == layout
     for q, before in zip(queries, found, strict=True):
-        s1, i1 = vectors.search(index, layout, q, 10)
-        s2, i2 = vectors.search(snap.vectors, snap.layout, q, 10)
+        s1, i1 = vectors.search(index, layout, q, 10, nprobe=NPROBE)
+        s2, i2 = vectors.search(snap.vectors, snap.layout, q, 10, nprobe=NPROBE)
         assert (i1 == i2).all() and (i2 == before).all() and np.array_equal(s1, s2)
     assert len(snap.passages) == len(ids) and snap.passages[int(ids[5])].text == f"passage {ids[5]}"
     assert (snap.rows.ids == ids).all()
@@ -110,14 +114,14 @@ def test_add_remove_update(name: str, data: tuple) -> None:
     vectors.remove(index, gone.tolist())
     assert index.ntotal == len(ids) - 100
     for q in corpus[:100]:
-        assert not set(vectors.search(index, layout, q, 10)[1].tolist()) & set(gone.tolist())
+        assert not set(vectors.search(index, layout, q, 10, nprobe=NPROBE)[1].tolist()) & set(gone.tolist())
     assert sorted(vectors.all_ids(index).tolist()) == ids[100:].tolist()
     # an update is the old id removed and the new vector added under a fresh id
     vectors.remove(index, [int(ids[200])])
     vectors.add(index, np.array([99_999]), corpus[200:201])
     assert index.ntotal == len(ids) - 100
-    assert 99_999 in vectors.search(index, layout, corpus[200], 10)[1].tolist()
-    assert int(ids[200]) not in vectors.search(index, layout, corpus[200], 10)[1].tolist()
+    assert 99_999 in vectors.search(index, layout, corpus[200], 10, nprobe=NPROBE)[1].tolist()
+    assert int(ids[200]) not in vectors.search(index, layout, corpus[200], 10, nprobe=NPROBE)[1].tolist()
     back = vectors.vectors_of(index, np.array([99_999]))[0]
     # stored exactly, or decoded close to it
     assert float(back @ corpus[200]) > {"none": 0.9999, "float16": 0.999, "sq8": 0.99}.get(layout.codec, 0.7)
@@ -140,15 +144,16 @@ def test_the_flat_matrix_is_each_ids_stored_vector(data: tuple) -> None:
 def test_switching_type_at_the_threshold_keeps_every_passage_findable(data: tuple) -> None:
     corpus, ids, queries = data
     # auto: flat below the threshold, ivf from it, back to flat below half of it
-    assert vectors.choose(2599, "auto", "none", 2600, 0).type == "flat"
-    grown = vectors.choose(2600, "auto", "none", 2600, 0)
-    assert grown.type == "ivf" and grown.trained_on == 2600 and grown.nprobe >= 8
+    auto = VectorSettings(type="auto", ann_threshold=2600)
+    assert vectors.choose(2599, auto).type == "flat"
+    grown = vectors.choose(2600, auto)
+    assert grown.type == "ivf" and grown.trained_on == 2600
     # the query-time default scans part of the cells at this size: the approximate path
-    assert grown.nprobe == vectors.nprobe_for(grown.nlist, 0) < grown.nlist, grown
-    assert vectors.choose(1500, "auto", "none", 2600, 0, grown) == grown  # hysteresis
-    assert vectors.choose(1299, "auto", "none", 2600, 0, grown).type == "flat"
-    assert vectors.choose(10401, "auto", "none", 2600, 0, grown).trained_on == 10401  # retrained
-    assert vectors.choose(3000, "auto", "sq8", 2600, 0, grown).codec == "sq8"
+    assert 8 <= vectors.nprobe_for(grown.nlist, 0) < grown.nlist, grown
+    assert vectors.choose(1500, auto, grown) == grown  # hysteresis
+    assert vectors.choose(1299, auto, grown).type == "flat"
+    assert vectors.choose(10401, auto, grown).trained_on == 10401  # retrained
+    assert vectors.choose(3000, replace(auto, codec="sq8"), grown).codec == "sq8"
 
     flat = vectors.new_index(Layout(), DIM)
     vectors.add(flat, ids[:2600], corpus[:2600])
@@ -162,7 +167,8 @@ def test_switching_type_at_the_threshold_keeps_every_passage_findable(data: tupl
         own = [vectors.search(index, layout, v, 10)[1] for v in corpus]
         assert all(i in f.tolist() for i, f in zip(ids.tolist(), own, strict=True)), layout
         # other questions' neighbours may sit in unprobed cells: a recall floor, not exactness
-        assert recall(search_all(index, layout, queries), truth) >= (0.95 if layout.type == "ivf" else 1.0)
+        found = search_all(index, layout, queries, nprobe=0)  # the query-time default
+        assert recall(found, truth) >= (0.95 if layout.type == "ivf" else 1.0)
 
 
 def test_commit_applies_changes_to_the_previous_generation(data: tuple, tmp_path: Path) -> None:

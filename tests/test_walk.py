@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qabot import rank, walk
+from qabot import walk
+from qabot.config import SearchOptions
 
 D = dt.date.fromisoformat
-NO_RECENCY = rank.Tuning(recency_margin=0.0)
+NO_RECENCY = SearchOptions(recency_margin=0.0)
 
 
 @dataclass
@@ -39,7 +40,7 @@ def test_a_repeated_story_is_one_result_listing_its_copy() -> None:
 def test_the_newer_copy_takes_the_place_when_within_the_margin() -> None:
     scores = np.array([0.9, 0.8, 0.89, 0.7, 0.6], dtype=np.float32)
     hits = walk.pick(Rows(), np.arange(5), scores, k=1, per_article=1,
-                     tuning=rank.Tuning(recency_margin=0.02), relevance=scores)
+                     tuning=SearchOptions(recency_margin=0.02), relevance=scores)
     assert (hits[0].row, hits[0].docs) == (2, [1, 0])  # article 1 is a month newer
 
 

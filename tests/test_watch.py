@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from qabot import store
-from qabot.config import Settings
+from qabot.config import PathSettings, SearchOptions, Settings
 from qabot.retrieve import Retriever, search
 from qabot.watch import Watcher, is_article_path
 from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, run_qabot
@@ -117,7 +117,7 @@ def articles(settings: Settings) -> dict[str, Any]:
 
 
 def top_doc(retriever: Retriever, question: str) -> str:
-    return search(retriever, question, k=1)[0].doc_id
+    return search(retriever, question, SearchOptions(k=1), floor=False)[0].doc_id
 
 
 PENGUINS = (" date 2024-06-01 Emperor penguins in Antarctica huddle together to survive winter "
@@ -139,19 +139,26 @@ def test_watcher_follows_additions_edits_renames_and_deletions(
           what="new article found")
 
     (seeds / "penguins.txt").write_text(WILDFIRE)
-    until(lambda: "wildfire" in search(r, "wildfire near Athens evacuations", k=1)[0].text,
-          what="edited text found")
+    until(
+        lambda: (
+            "wildfire"
+            in search(r, "wildfire near Athens evacuations", SearchOptions(k=1), floor=False)[0].text
+        ),
+        what="edited text found",
+    )
     snap = r.snapshot()
     assert not any("penguin" in p.text.lower() for p in snap.passages.values())
 
     (seeds / "penguins.txt").rename(seeds / "fires.txt")
-    until(lambda: "fires.txt" in articles(real_settings) and "penguins.txt" not in articles(real_settings),
-          what="rename applied")
+    until(
+        lambda: "fires.txt" in articles(real_settings) and "penguins.txt" not in articles(real_settings),
+        what="rename applied",
+    )
     assert top_doc(r, "wildfire near Athens evacuations") == "fires.txt"
 
     (seeds / "fires.txt").unlink()
     until(lambda: "fires.txt" not in articles(real_settings), what="deletion applied")
-    hits = search(r, "wildfire near Athens evacuations", k=10, per_article=10)
+    hits = search(r, "wildfire near Athens evacuations", SearchOptions(k=10, per_article=10), floor=False)
     assert all("wildfire" not in p.text for p in hits)
 
     # a bad file is reported by name and skipped; the watcher carries on
@@ -163,20 +170,28 @@ def test_watcher_follows_additions_edits_renames_and_deletions(
     w.wait_for("— world/late.txt", after=mark)  # the line comes just after the commit itself
     commits = w.commits(after=mark)
     assert [(m[3], m[4], m[5]) for m in commits] == [
-        ("1", "0", "0"), ("0", "1", "0"), ("1", "0", "1"), ("0", "0", "1"), ("1", "0", "0")]
+        ("1", "0", "0"),
+        ("0", "1", "0"),
+        ("1", "0", "1"),
+        ("0", "0", "1"),
+        ("1", "0", "0"),
+    ]
     assert commits[0].string.endswith("— penguins.txt")
     assert w.stop(signal.SIGTERM) == 0
     assert w.lines[-1].endswith(f"Stopped watching {seeds} after 6 commits.")  # the first index counts
     assert "Traceback" not in w.output()
 
 
-def test_a_burst_of_200_articles_becomes_a_few_commits(real_settings: Settings, tmp_path: Path,
-                                                       watch: Starter) -> None:
+def test_a_burst_of_200_articles_becomes_a_few_commits(
+    real_settings: Settings, tmp_path: Path, watch: Starter
+) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()
-    topics = {0: "A volcano erupted in Iceland, sending lava towards the fishing town of Grindavik.",
-              100: "The chess world championship ended in a draw after fourteen games in Astana.",
-              199: "Emperor penguins huddle together in Antarctica to survive the winter storms."}
+    topics = {
+        0: "A volcano erupted in Iceland, sending lava towards the fishing town of Grindavik.",
+        100: "The chess world championship ended in a draw after fourteen games in Astana.",
+        199: "Emperor penguins huddle together in Antarctica to survive the winter storms.",
+    }
     for i in range(200):
         text = topics.get(i, f"Bulletin {i}: the council discussed budget line {i} for road repairs.")
         (incoming / f"burst{i:03d}.txt").write_text(f" date 2024-03-{i % 28 + 1:02d} {text}")
@@ -197,9 +212,7 @@ def test_a_burst_of_200_articles_becomes_a_few_commits(real_settings: Settings, 
     assert "Stopped watching" in w.lines[-1]
 
 
-def test_a_file_written_slowly_is_never_indexed_half_written(
-    real_settings: Settings, watch: Starter
-) -> None:
+def test_a_file_written_slowly_is_never_indexed_half_written(real_settings: Settings, watch: Starter) -> None:
     w = watch()
     mark = len(w.lines)
     seen: dict[str, set[str]] = {}  # doc_id -> every content hash a committed generation held
@@ -241,8 +254,10 @@ def test_a_file_written_slowly_is_never_indexed_half_written(
             f.write("".join(pieces[1:]))
         expected = hashlib.sha256(full.encode()).hexdigest()
         names = ("slow1.txt", "slow2.txt", "slow3.txt")
-        until(lambda: all(getattr(articles(real_settings).get(n), "hash", None) == expected for n in names),
-              what="slow files indexed")
+        until(
+            lambda: all(getattr(articles(real_settings).get(n), "hash", None) == expected for n in names),
+            what="slow files indexed",
+        )
         time.sleep(0.2)
     finally:
         done.set()
@@ -273,7 +288,7 @@ def test_killed_mid_commit_then_restarted_catches_up(real_settings: Settings, wa
     w.proc.kill()
     w.proc.wait(10)
     assert (real_settings.index / "manifest.json").read_bytes() == before
-    top = search(Retriever(real_settings.index), QUESTION, k=1)[0]
+    top = search(Retriever(real_settings.index), QUESTION, SearchOptions(k=1), floor=False)[0]
     assert "Aghdam-Khankendi" in top.text
 
     again = watch()
@@ -328,7 +343,7 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
             while not stop.is_set():
                 try:
                     busy = watcher.busy
-                    hits = search(r, QUESTION, k=1)
+                    hits = search(r, QUESTION, SearchOptions(k=1), floor=False)
                     if busy and watcher.busy and hits:
                         answered_while_busy.append(hits[0].doc_id)
                 except Exception as err:  # pragma: no cover - the assertion below shows it
@@ -394,8 +409,15 @@ def test_failed_runs_are_retried_with_a_doubling_wait(
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     lines: list[str] = []
-    watcher = Watcher(Settings(seeds=seeds, index=tmp_path / "idx"), log=lines.append,
-                      timestamps=False, quiet_period=0.05, settle=0.01, retry=0.2, max_retry=0.5)
+    watcher = Watcher(
+        Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")),
+        log=lines.append,
+        timestamps=False,
+        quiet_period=0.05,
+        settle=0.01,
+        retry=0.2,
+        max_retry=0.5,
+    )
     watcher.start()
     try:
         assert watcher.ready.wait(5)
@@ -409,7 +431,12 @@ def test_failed_runs_are_retried_with_a_doubling_wait(
         assert watcher.stop(timeout=5)
     errors = [line for line in lines if line.startswith("Error:")]
     assert [e.rsplit("will try again in ", 1)[1] for e in errors] == [
-        "0.2 s.", "0.4 s.", "0.5 s.", "0.5 s.", "0.2 s."]
+        "0.2 s.",
+        "0.4 s.",
+        "0.5 s.",
+        "0.5 s.",
+        "0.2 s.",
+    ]
     assert "OSError: [Errno 28] No space left on device" in errors[0]
     wants = [0.2, 0.4, 0.5, 0.5]  # the last two capped at max_retry
     waits = [b - a for a, b in itertools.pairwise(calls[1:6])]
@@ -433,8 +460,12 @@ def test_debounce_with_a_counting_indexer(tmp_path: Path, monkeypatch: pytest.Mo
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     lines: list[str] = []
-    watcher = Watcher(Settings(seeds=seeds, index=tmp_path / "idx"), log=lines.append,
-                      quiet_period=0.2, settle=0.05)
+    watcher = Watcher(
+        Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")),
+        log=lines.append,
+        quiet_period=0.2,
+        settle=0.05,
+    )
     watcher.start()
 
     seen: list[str] = []
