@@ -149,6 +149,14 @@ class Catalog:
         count, first, last = self._all("SELECT count(*), min(date), max(date) FROM articles")[0]
         return CatalogSummary(int(count), _date(first), _date(last))
 
+    def newest(self, offset: int, limit: int) -> list[ArticleRecord]:
+        """`limit` articles from `offset` on, newest first: undated ones last, ties by doc id
+        descending (what /sources pages through without reading every article)."""
+        return [_article(r) for r in self._all(
+            "SELECT doc_id, hash, date, title, ids FROM articles "
+            "ORDER BY date IS NULL, date DESC, doc_id DESC LIMIT ? OFFSET ?",
+            [max(0, limit), max(0, offset)])]
+
     def hashes(self) -> dict[str, str]:
         """doc id -> content hash of every article: what `qabot index` diffs against."""
         return dict(self._all("SELECT doc_id, hash FROM articles"))
