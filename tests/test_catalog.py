@@ -6,7 +6,9 @@ import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
-from qabot import store
+import pytest
+
+from qabot import bot, store
 from qabot.catalog import ArticleRecord, Catalog, CatalogSummary, Changes, PassageRecord, write
 from qabot.corpus import read_corpus
 from tests.conftest import FIXTURE_SEEDS
@@ -76,3 +78,21 @@ def test_newest_pages_are_the_sorted_catalog_in_slices(tmp_path: Path) -> None:
         ["e.txt", "c.txt", "a.txt"], ["d.txt", "g.txt", "f.txt"], ["b.txt"], []]
     assert pages[0][0] == ArticleRecord("e.txt", "h4", "2024-03-09", "Title e.txt", (4,))
 
+
+def test_bot_start_and_sources_do_not_read_every_article(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/start and /sources ask SQLite for a count, a range and one page, never the whole list."""
+    cat = catalog_of(tmp_path, {f"{n:02d}.txt": f"2024-01-{n:02d}" for n in range(1, 26)})
+
+    def every_article(self: Catalog) -> list[ArticleRecord]:
+        raise AssertionError("read every article")
+
+    monkeypatch.setattr(Catalog, "articles", every_article)
+    assert cat.summary() == CatalogSummary(25, dt.date(2024, 1, 1), dt.date(2024, 1, 25))
+    text, at = bot._sources_text(cat, 2, 10)
+    assert (at.page, at.pages) == (2, 3)
+    assert "<b>25 indexed articles</b>, newest first (page 2 of 3)" in text
+    assert "11. Title 15.txt\n<i>2024-01-15 · 15.txt</i>" in text and "More: /sources 3" in text
+    empty, at = bot._sources_text(None, 4, 10)
+    assert empty == "No articles are indexed yet." and (at.page, at.pages) == (1, 1)
