@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE))
 from common import log  # noqa: E402
 from synthetic import corpus_vectors, exact_top_k, query_vectors  # noqa: E402
 
-from qabot import headline, store, vectors  # noqa: E402
+from qabot import catalog, headline, store, vectors  # noqa: E402
 from qabot.config import Settings, load_settings  # noqa: E402
 from qabot.corpus import read_corpus  # noqa: E402
 from qabot.embed import model_id  # noqa: E402
@@ -69,32 +69,32 @@ _WORDS = np.array(("harbour council minister vote election market bank rate stor
                    "film music festival concert").split())
 
 
-def synthetic_changes(n: int, seed: int = 0) -> store.Changes:
+def synthetic_changes(n: int, seed: int = 0) -> catalog.Changes:
     """Articles of PER_ARTICLE passages with words, titles and dates (ids 0..n-1 in order). Each
     article's text is " date YYYY-MM-DD " and its passages joined by spaces (write_seeds)."""
     rng = np.random.default_rng(seed)
     words = _WORDS[rng.integers(0, len(_WORDS), size=(n, 40))]
-    changes = store.Changes()
+    changes = catalog.Changes()
     base = 730_000  # ~2000-09: ten years of dates
     for a in range(0, n, PER_ARTICLE):
         doc = f"{a // PER_ARTICLE:07d}.txt"
         recs, pos = [], 17
         for i in range(a, min(n, a + PER_ARTICLE)):
             text = " ".join(words[i]).capitalize() + "."
-            recs.append(store.PassageRecord(i, doc, pos, pos + len(text), text))
+            recs.append(catalog.PassageRecord(i, doc, pos, pos + len(text), text))
             pos += len(text) + 1
         day = base + (a // PER_ARTICLE) % 3650
         date = time.strftime("%Y-%m-%d", time.gmtime((day - 719_163) * 86400))
-        changes.articles.append((store.ArticleRecord(doc, f"{a:064x}", date, f"Article {a // 10}"), recs))
+        changes.articles.append((catalog.ArticleRecord(doc, f"{a:064x}", date, f"Article {a // 10}"), recs))
     return changes
 
 
-def article_text(date: str | None, recs: list[store.PassageRecord]) -> str:
+def article_text(date: str | None, recs: list[catalog.PassageRecord]) -> str:
     """The seed file of a synthetic article: its passages sit at their recorded offsets."""
     return f" date {date} " + " ".join(p.text for p in recs)
 
 
-def write_seeds(seeds: Path, changes: store.Changes) -> store.Changes:
+def write_seeds(seeds: Path, changes: catalog.Changes) -> catalog.Changes:
     """Write each article as a seed file, and take its content hash and title from qabot's own
     reading of that file, so `qabot index` (run_index) sees every stored article unchanged."""
     seeds.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def write_seeds(seeds: Path, changes: store.Changes) -> store.Changes:
     read, bad = read_corpus(seeds)
     assert not bad, bad[:3]
     real = {a.doc_id: a for a in read}
-    return store.Changes(articles=[
+    return catalog.Changes(articles=[
         (dataclasses.replace(art, hash=real[art.doc_id].content_hash, title=real[art.doc_id].title), recs)
         for art, recs in changes.articles])
 

@@ -43,6 +43,7 @@ from telegram.ext import (
 
 from . import format as fmt
 from .answer import respond
+from .catalog import Catalog, CatalogSummary
 from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize
 from .embed import model_id
@@ -175,11 +176,12 @@ def _prewarm(state: BotState) -> str:
     """Load the snapshot, its tables and the encoder by asking one question; describe the index."""
     try:
         search(state.retriever, "warm-up", replace(state.options, k=1), floor=False)
-        articles = state.retriever.snapshot().manifest.article_count
+        known = state.retriever.snapshot().catalog.summary()
     except QabotError as err:
         logger.warning("No usable index yet (%s); questions get an apology until there is one", err)
         return "no index yet"
-    return f"{articles} articles in {state.settings.index}"
+    dates = f" ({known.first} to {known.last})" if known.first else ""
+    return f"{known.articles} articles{dates} in {state.settings.index}"
 
 
 # ---------------------------------------------------------------- handlers
@@ -190,22 +192,20 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is None or not await _may_reply(update, context):
         return
-    articles = await _articles(context)
-    dates = sorted(date for _, date, _ in articles if date)
-    first, last = (dates[0], dates[-1]) if dates else (None, None)
-    await message.reply_text(fmt.telegram_welcome(len(articles), first, last,
+    catalog = await _catalog(context)
+    known = await asyncio.to_thread(catalog.summary) if catalog else CatalogSummary(0, None, None)
+    await message.reply_text(fmt.telegram_welcome(known.articles, known.first, known.last,
                                                   _state(context).options.k,
                                                   group=message.chat.type != ChatType.PRIVATE))
 
 
-async def _articles(context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str, dt.date | None, str]]:
-    """(title, date, doc id) of each indexed article; none when there is no index."""
+async def _catalog(context: ContextTypes.DEFAULT_TYPE) -> Catalog | None:
+    """The current generation's catalog; None when there is no usable index."""
     try:
         snap = await asyncio.to_thread(_state(context).retriever.snapshot)  # may load a new one
     except QabotError:
-        return []
-    return [(a.title, dt.date.fromisoformat(a.date) if a.date else None, a.doc_id)
-            for a in snap.catalog.articles()]
+        return None
+    return snap.catalog
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -321,11 +321,23 @@ async def _sources_page(
     context: ContextTypes.DEFAULT_TYPE, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text and ◀/▶ buttons of one /sources page."""
-    text, page, pages = fmt.telegram_sources(await _articles(context), page,
-                                             _state(context).settings.bot.sources_page_size)
-    buttons = ([InlineKeyboardButton("◀ Newer", callback_data=f"sources:{page - 1}")] if page > 1 else []) \
-        + ([InlineKeyboardButton("Older ▶", callback_data=f"sources:{page + 1}")] if page < pages else [])
+    catalog = await _catalog(context)
+    text, at = await asyncio.to_thread(_sources_text, catalog, page,
+                                       _state(context).settings.bot.sources_page_size)
+    newer = [InlineKeyboardButton("◀ Newer", callback_data=f"sources:{at.page - 1}")] if at.page > 1 else []
+    older = [InlineKeyboardButton("Older ▶", callback_data=f"sources:{at.page + 1}")] \
+        if at.page < at.pages else []
+    buttons = newer + older
     return text, InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+def _sources_text(catalog: Catalog | None, page: int, page_size: int) -> tuple[str, fmt.SourcesPage]:
+    """One /sources page as HTML: two queries (the count, then the page), whatever the catalog's size."""
+    total = catalog.count("articles") if catalog else 0
+    at = fmt.sources_page(total, page, page_size)
+    shown = catalog.newest(at.offset, at.size) if catalog else []
+    articles = [(a.title, dt.date.fromisoformat(a.date) if a.date else None, a.doc_id) for a in shown]
+    return fmt.telegram_sources(articles, total, at), at
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

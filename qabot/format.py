@@ -8,6 +8,7 @@ import json
 import re
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .dates import age, display_date
@@ -308,30 +309,44 @@ def _short(text: str, width: int, keep_end: bool = False) -> str:
     return "…" + text[-(width - 1):] if keep_end else text[: width - 1].rstrip() + "…"
 
 
-def telegram_sources(
-    articles: Sequence[tuple[str, dt.date | None, str]], page: int, page_size: int
-) -> tuple[str, int, int]:
-    """One page of the indexed articles (title, date, doc id), newest first, as Telegram HTML.
+@dataclass(frozen=True)
+class SourcesPage:
+    """Which /sources page to show: its number (1-based), the number of pages, their size."""
 
-    Returns (html, the page shown, number of pages); `page` is clamped into range and
-    `page_size` to SOURCES_PAGE_MAX, so every page fits one message.
-    """
-    if not articles:
-        return "No articles are indexed yet.", 1, 1
+    page: int
+    pages: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        """How many articles come before this page."""
+        return (self.page - 1) * self.size
+
+
+def sources_page(total: int, page: int, page_size: int) -> SourcesPage:
+    """The /sources page to show of `total` articles: `page` clamped into range, and
+    `page_size` to SOURCES_PAGE_MAX, so every page fits one message."""
     size = max(1, min(page_size, SOURCES_PAGE_MAX))
-    pages = (len(articles) + size - 1) // size
-    page = max(1, min(page, pages))
-    ordered = sorted(articles, key=lambda a: (a[1] or dt.date.min, a[2]), reverse=True)
-    first = (page - 1) * size
-    lines = [f"<b>{len(articles)} indexed article{'s' if len(articles) != 1 else ''}</b>, newest "
-             f"first (page {page} of {pages}):"]
-    for n, (title, date, doc_id) in enumerate(ordered[first : first + size], first + 1):
+    pages = max(1, (total + size - 1) // size)
+    return SourcesPage(max(1, min(page, pages)), pages, size)
+
+
+def telegram_sources(
+    articles: Sequence[tuple[str, dt.date | None, str]], total: int, at: SourcesPage
+) -> str:
+    """One page of the indexed articles (title, date, doc id), already newest first and at
+    most `at.size` of them, out of `total`, as Telegram HTML."""
+    if total == 0:
+        return "No articles are indexed yet."
+    lines = [f"<b>{total} indexed article{'s' if total != 1 else ''}</b>, newest "
+             f"first (page {at.page} of {at.pages}):"]
+    for n, (title, date, doc_id) in enumerate(articles[: at.size], at.offset + 1):
         lines.append(f"{n}. {html.escape(_short(title, 90))}\n"
                      f"<i>{date.isoformat() if date else 'date unknown'} · "
                      f"{html.escape(_short(doc_id, 60, keep_end=True))}</i>")
-    if page < pages:
-        lines.append(f"More: /sources {page + 1}")
-    return "\n".join(lines), page, pages
+    if at.page < at.pages:
+        lines.append(f"More: /sources {at.page + 1}")
+    return "\n".join(lines)
 
 
 def telegram_welcome(articles: int, first: dt.date | None, last: dt.date | None, answers: int,

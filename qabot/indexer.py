@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bm25, headline, store, vectors
+from .catalog import ArticleRecord, Catalog, Changes, PassageRecord
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
@@ -274,7 +275,7 @@ def _repair(
 def _hashes(index_dir: Path, manifest: Manifest) -> dict[str, str] | None:
     """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
     try:
-        catalog = store.Catalog(index_dir / manifest.passages)
+        catalog = Catalog(index_dir / manifest.passages)
     except FileNotFoundError:
         return None
     try:
@@ -354,11 +355,11 @@ def _apply(
             "nothing is re-embedded…")
         index = vectors.convert(index, target)
 
-    changes = store.Changes(removed=list(stale))
+    changes = Changes(removed=list(stale))
     it = iter(ids.tolist())
     for article, spans in chunks:
-        recs = [store.PassageRecord(next(it), article.doc_id, s, e, article.text[s:e]) for s, e in spans]
-        changes.articles.append((store.ArticleRecord(
+        recs = [PassageRecord(next(it), article.doc_id, s, e, article.text[s:e]) for s, e in spans]
+        changes.articles.append((ArticleRecord(
             article.doc_id, article.content_hash, article.date.isoformat() if article.date else None,
             article.title), recs))
     if base is not None and not titles_current(base.manifest):
@@ -416,7 +417,7 @@ def with_title(text: str, title: str, first: bool, titles: bool) -> str:
 
 
 def _lexical_inputs(
-    base: store.Snapshot | None, old_ids: list[int], changes: store.Changes, titles: bool,
+    base: store.Snapshot | None, old_ids: list[int], changes: Changes, titles: bool,
     previous: bm25.Lexical | None,
 ) -> list[tuple[int, str]]:
     """(id, text) of every passage of the new generation, by id. Texts are read only where BM25
@@ -436,7 +437,7 @@ def _lexical_inputs(
 
 
 def all_lexical_texts(
-    catalog: store.Catalog, ids: list[int] | None, titles: bool, new_titles: Mapping[str, str] | None = None,
+    catalog: Catalog, ids: list[int] | None, titles: bool, new_titles: Mapping[str, str] | None = None,
 ) -> dict[int, str]:
     """What BM25 indexes for these stored passages (all when None), read from the catalog;
     `new_titles` (doc id -> title) replaces stored titles the next generation rewrites."""
@@ -452,7 +453,7 @@ def all_lexical_texts(
     return out
 
 
-def retitled(catalog: store.Catalog, titles: Mapping[str, str], skip: set[str]) -> dict[str, str]:
+def retitled(catalog: Catalog, titles: Mapping[str, str], skip: set[str]) -> dict[str, str]:
     """doc id -> title, for stored articles (not in `skip`) whose title the seeds now give
     differently. An article whose file is unreadable now keeps its stored title."""
     return {a.doc_id: titles[a.doc_id] for a in catalog.articles()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import bm25, rank, store, vectors, walk
+from .catalog import ArticleRecord, PassageRecord
 from .chunk import split_sentences
 from .config import SEARCH_MODES, SearchOptions
 from .embed import Embedder, OnnxEmbedder, TorchEmbedder
@@ -119,7 +120,7 @@ class Tables:
         if snap.lexical is not None:  # the row of each BM25 row's passage
             self.lexical_rows = np.searchsorted(self.ids, snap.lexical.ids)
         # Bounded: at a million passages, caching every article ever shown would grow without end.
-        self._articles: OrderedDict[int, store.ArticleRecord] = OrderedDict()
+        self._articles: OrderedDict[int, ArticleRecord] = OrderedDict()
         self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
         self._pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
         self._lock = threading.Lock()
@@ -140,7 +141,7 @@ class Tables:
             ok &= (self.day != 0) & (self.day <= until.toordinal())
         return ok
 
-    def articles(self, nums: list[int]) -> dict[int, store.ArticleRecord]:
+    def articles(self, nums: list[int]) -> dict[int, ArticleRecord]:
         """These articles (by number), read once per generation."""
         with self._lock:
             have = {n: self._articles[n] for n in nums if n in self._articles}
@@ -394,7 +395,7 @@ def _to_passages(
 
 
 def _answer_sentences(
-    records: list[store.PassageRecord], encoder: Embedder, qvec: np.ndarray
+    records: list[PassageRecord], encoder: Embedder, qvec: np.ndarray
 ) -> list[tuple[int, int]]:
     """For each passage, the file span of its sentence closest to the question."""
     spans = [split_sentences(r.text) or [(0, len(r.text))] for r in records]

@@ -1225,11 +1225,12 @@ def test_a_sentence_longer_than_a_message_is_cut_at_spaces_then_anywhere() -> No
 def test_every_sources_page_fits_one_message(
     articles: list[tuple[str, dt.date | None, str]], page: int, size: int
 ) -> None:
-    text, shown, pages = fmt.telegram_sources(articles, page, size)
+    at = fmt.sources_page(len(articles), page, size)
+    text = fmt.telegram_sources(articles[at.offset : at.offset + at.size], len(articles), at)
     visible, _ = parse_html(text)
-    assert 1 <= shown <= pages and utf16_len(visible) <= 4096
+    assert 1 <= at.page <= at.pages and utf16_len(visible) <= 4096
     if articles:
-        assert f"(page {shown} of {pages})" in visible
+        assert f"(page {at.page} of {at.pages})" in visible
 
 
 def test_welcome_says_what_is_indexed() -> None:

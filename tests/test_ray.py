@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qabot import ray_embed, store
+from qabot import catalog, ray_embed, store
 from qabot.cli import cli
 from qabot.config import ChunkSettings, ModelSettings, PathSettings, Settings
 from qabot.embed import Embedder, OnnxEmbedder
@@ -52,7 +52,7 @@ def recording(encode: Encode, calls: list[tuple[list[str], np.ndarray]]) -> Enco
     return spy
 
 
-def committed(index_dir: Path) -> tuple[Manifest, list[store.PassageRecord]]:
+def committed(index_dir: Path) -> tuple[Manifest, list[catalog.PassageRecord]]:
     """The manifest, minus what differs between any two runs, and every passage by id."""
     manifest = store.load_manifest(index_dir)
     assert manifest is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import store, vectors
+from qabot import catalog, store, vectors
 from qabot.config import VectorSettings
 from qabot.errors import IndexIncompatible, IndexNotFound
 from qabot.manifest import Build, Model
@@ -53,14 +53,14 @@ def search_all(index: object, layout: Layout, queries: np.ndarray, k: int = 10,
     return [vectors.search(index, layout, q, k, nprobe=nprobe)[1] for q in queries]
 
 
-def changes_for(ids: np.ndarray, per_article: int = 10) -> store.Changes:
+def changes_for(ids: np.ndarray, per_article: int = 10) -> catalog.Changes:
     """Synthetic articles of `per_article` passages each over these passage ids."""
-    changes = store.Changes()
+    changes = catalog.Changes()
     for a in range(0, len(ids), per_article):
         doc = f"doc{int(ids[a])}.txt"
-        recs = [store.PassageRecord(int(i), doc, 10 * j, 10 * j + 9, f"passage {int(i)}")
+        recs = [catalog.PassageRecord(int(i), doc, 10 * j, 10 * j + 9, f"passage {int(i)}")
                 for j, i in enumerate(ids[a : a + per_article])]
-        changes.articles.append((store.ArticleRecord(doc, f"h{a}", "2024-01-02", f"Title {a}"), recs))
+        changes.articles.append((catalog.ArticleRecord(doc, f"h{a}", "2024-01-02", f"Title {a}"), recs))
     return changes
 
 
@@ -225,7 +225,7 @@ def test_an_index_of_format_1_is_upgraded_without_re_embedding(data: tuple, tmp_
 def test_load_refuses_mismatches_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFound, match="qabot index"):
         store.load_snapshot(tmp_path)
-    store.commit(tmp_path, manifest(), vectors.new_index(Layout(), DIM), Layout(), store.Changes())
+    store.commit(tmp_path, manifest(), vectors.new_index(Layout(), DIM), Layout(), catalog.Changes())
     with pytest.raises(IndexIncompatible, match="built with model 'm'.*--rebuild"):
         store.load_snapshot(tmp_path, model="other")
     data = json.loads((tmp_path / "manifest.json").read_text())
