@@ -38,7 +38,7 @@ from qabot.evaluate import (  # noqa: E402
     read_queries,
     reciprocal_rank,
 )
-from qabot.indexer import all_lexical_texts, run_index  # noqa: E402
+from qabot.indexer import run_index  # noqa: E402
 from qabot.retrieve import Retriever, search  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -63,7 +63,7 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
 def with_lexical(retriever: Retriever, params: bm25.Params) -> None:
     """Swap an in-memory BM25 matrix built with other parameters into the loaded snapshot."""
     snap = retriever.snapshot()
-    texts = all_lexical_texts(snap.catalog, None, params.titles)
+    texts = bm25.stored_texts(snap.catalog, None, params.titles)
     retriever._snap = dataclasses.replace(snap, lexical=bm25.build(sorted(texts.items()), params))
     retriever._tables = None
 

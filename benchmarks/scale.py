@@ -132,14 +132,12 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
     lex = None
     # what run_index checks before an incremental run: model, chunker and title rules
     from qabot import bm25
-    from qabot.indexer import with_title
 
     params = settings.bm25
     build = Build(Model(model_id(settings.model.name), DIM), next_id=n, chunker=chunker_settings(settings),
                   seeds=str(settings.seeds), title_version=headline.TITLE_VERSION)
-    if lexical:
-        texts = [(p.id, with_title(p.text, art.title, j == 0, params.titles))
-                 for art, recs in changes.articles for j, p in enumerate(recs)]
+    if lexical:  # what a first `qabot index` tokenizes: every passage new, none kept
+        texts = bm25.inputs(changes, np.zeros(0, dtype=np.int64), None, params.titles, None)
         lex = bm25.build(texts, params)
         build = dataclasses.replace(build, lexical=Lexical(params))
     store.commit(index_dir, build, index, layout, changes, None, lex)

@@ -150,22 +150,24 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
       qabot index --ray                # embed on a local Ray, one model replica per CPU
       qabot index --ray auto           # on a node of a cluster (after `ray start --address=...`)
     """
-    from .indexer import run_index
+    from .embed import Embedder
+    from .indexer import load_embedder, run_index
 
     settings = _settings(ctx, seeds=seeds, index=index_dir)
-    encode = None
+    embedder: Embedder | None = None
     if ray_address is not None:
         if watch:
             raise click.UsageError("--ray and --watch can't be combined; run `qabot index --ray` first")
-        from .ray_embed import ray_encode
+        from .ray_embed import RayEmbedder
 
-        encode = ray_encode(None if ray_address == "local" else ray_address, log=_log(quiet))
+        embedder = RayEmbedder(lambda: load_embedder(settings, _log(quiet)),
+                               None if ray_address == "local" else ray_address, log=_log(quiet))
     if watch:
         from .watch import Watcher
 
         sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
     with _progress(quiet) as progress:
-        report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=progress, encode=encode)
+        report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=progress, embedder=embedder)
     from .format import printable
 
     for bad in report.skipped:  # a file name may hold escape sequences too

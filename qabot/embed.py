@@ -15,9 +15,9 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,13 +26,24 @@ from .errors import IndexIncompatible, ModelUnavailable
 from .store import fsync_path
 
 ENCODER_FORMAT = 1  # of an encoder folder (encoder.json's format_version); checked on load
+# Told (passages embedded, passages to embed) as embedding goes; the front end draws it
+# (qabot/progress.py), the core only counts.
+Progress = Callable[[int, int], None]
 
 
 class Embedder(Protocol):
     """What indexing and search need from a model."""
 
-    name: str
-    dim: int
+    # Read-only: an embedder may only know them once its model is loaded (ray_embed.RayEmbedder).
+    @property
+    def name(self) -> str:
+        """The model's name, as the manifest records it."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """The length of its vectors."""
+        ...
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
@@ -40,6 +51,17 @@ class Embedder(Protocol):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, without the special tokens the model adds."""
+        ...
+
+
+@runtime_checkable
+class SpreadsWork(Protocol):
+    """An embedder that spreads a whole list over workers of its own (`qabot index --ray`) and
+    tells progress itself: indexing hands it every passage at once rather than slice by slice
+    (each call would start its workers and load the model on them again)."""
+
+    def encode_all(self, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in the order of `texts`."""
         ...
 
 

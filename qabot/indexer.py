@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_c
 from .embed import (
     Embedder,
     OnnxEmbedder,
+    Progress,
+    SpreadsWork,
     TorchEmbedder,
     encoder_folder,
     encoder_problem,
@@ -34,12 +37,6 @@ from .errors import (
 from .manifest import FORMAT_VERSION, Build, Chunking, Lexical, Manifest, Model
 
 Log = Callable[[str], None]
-# Told (passages embedded, passages to embed) as embedding goes; the front end draws it
-# (qabot/progress.py), the core only counts.
-Progress = Callable[[int, int], None]
-# How passages become vectors: (embedder, texts, batch_size, progress) -> unit float32 rows.
-# The default runs in this process; `qabot index --ray` passes one that runs on a Ray cluster.
-Encode = Callable[["Embedder", list[str], int, Progress | None], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -166,9 +163,11 @@ def run_index(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     wait: bool = True,
-    encode: Encode | None = None,
 ) -> Report:
-    """Bring the index in line with the seeds folder; commit a new generation if anything changed."""
+    """Bring the index in line with the seeds folder; commit a new generation if anything changed.
+
+    `embedder` None: the settings' model, loaded from the index's ONNX export (made when missing)
+    only when there is something to embed."""
     started = time.perf_counter()
     index_dir = settings.index
     check_seeds_folder(settings.seeds)  # before the lock, which creates the index folder
@@ -178,10 +177,9 @@ def run_index(
         # (bringing back an article deleted meanwhile, or undoing an edit).
         articles, bad = read_corpus(settings.seeds, settings.paths.max_file_bytes)
         manifest, hashes = _committed(index_dir, log, rebuild)
-        if embedder is None and manifest is not None:
+        if manifest is not None:
             _restore_encoder(settings, manifest, log)
         the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
-        report = Report(skipped=list(bad), rebuild_reason=the_plan.rebuild_reason)
         if not articles and not the_plan.unchanged:
             raise NothingToIndex(
                 f"no article in {settings.seeds} could be indexed"
@@ -190,19 +188,34 @@ def run_index(
             )
         if the_plan.rebuild_reason:
             log(f"Rebuilding the whole index: {the_plan.rebuild_reason}.")
-        if (manifest is not None and not the_plan.rebuild_reason and the_plan.is_noop
-                and lexical_current(manifest, settings) and _layout_current(manifest, settings)
-                and titles_current(manifest)):
-            report.unchanged = len(the_plan.unchanged)
-            report.articles = manifest.article_count
-            report.passage_count = manifest.passage_count
+        if manifest is not None and _up_to_date(manifest, the_plan, settings):
+            current, embedded, committed = manifest, 0, False
         else:
             titles = {a.doc_id: a.title for a in articles}
-            manifest = _apply(settings, the_plan, manifest, report, log, progress, embedder,
-                              encode or _embed, titles)
-            report.committed = True
-    report.seconds = time.perf_counter() - started
-    return report
+            current, embedded = _apply(settings, the_plan, manifest, log, progress, embedder, titles)
+            committed = True
+    return _report(the_plan, bad, current, embedded, committed, started)
+
+
+def _up_to_date(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:
+    """True when there is nothing to commit: the seeds match, and BM25, the vector layout and
+    the titles are what this qabot and these settings make."""
+    return (not the_plan.rebuild_reason and the_plan.is_noop and lexical_current(manifest, settings)
+            and _layout_current(manifest, settings) and titles_current(manifest))
+
+
+def _report(
+    the_plan: Plan, bad: Sequence[BadSeed], manifest: Manifest, embedded: int, committed: bool,
+    started: float,
+) -> Report:
+    """The run's summary: the plan's counts, and the totals of the generation now current."""
+    return Report(
+        added=len(the_plan.added), updated=len(the_plan.changed), removed=len(the_plan.removed),
+        unchanged=len(the_plan.unchanged), skipped=list(bad), passages_embedded=embedded,
+        passage_count=manifest.passage_count, articles=manifest.article_count,
+        seconds=time.perf_counter() - started, committed=committed,
+        rebuild_reason=the_plan.rebuild_reason,
+    )
 
 
 def _committed(
@@ -296,7 +309,7 @@ def _restore_encoder(settings: Settings, manifest: Manifest, log: Log) -> None:
     if problem:
         log(f"The model export {folder} {problem}: exporting it again.")
         shutil.rmtree(settings.index / folder, ignore_errors=True)
-        _load_embedder(settings, settings.index, log)
+        load_embedder(settings, log)
 
 
 def _layout_current(manifest: Manifest, settings: Settings) -> bool:
@@ -309,42 +322,89 @@ def _apply(
     settings: Settings,
     the_plan: Plan,
     manifest: Manifest | None,
-    report: Report,
     log: Log,
     progress: Progress | None,
     embedder: Embedder | None,
-    encode: Encode,
     titles: Mapping[str, str],
-) -> Manifest:
-    index_dir = settings.index
+) -> tuple[Manifest, int]:
+    """Carry out the plan and commit the next generation: (its manifest, passages embedded)."""
     fresh = manifest is None or the_plan.rebuild_reason is not None
-    model: Model | None = None if manifest is None else manifest.build.model
-    encoder: str | None = None if manifest is None or fresh else manifest.build.encoder
-    if embedder is None and (fresh or the_plan.to_embed):  # removals and BM25 need no model
-        embedder, encoder = _load_embedder(settings, index_dir, log)
-    if embedder is not None:
-        # int8 never falls back to torch (_load_embedder), so the vectors have this precision
-        model = Model(embedder.name, embedder.dim, settings.model.precision)
-    if model is None:
-        raise AssertionError("a fresh index is built with a model")
-    chunks = _chunk_all(the_plan.to_embed, embedder, settings) if embedder is not None else []
+    used: Embedder | None = None  # removals and BM25 need no model
+    if fresh or the_plan.to_embed:
+        used = embedder if embedder is not None else load_embedder(settings, log)
+    model, encoder = _model(settings, manifest, used)
+    chunks = _chunk_all(the_plan.to_embed, used, settings) if used is not None else []
+    vecs = _embed_chunks(chunks, used, settings, log, progress) if used is not None else None
+    base = None if fresh else store.load_snapshot(settings.index, tokens=True, writable=True)
+    try:
+        stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
+        old_ids = _stored_ids(base, stale)
+        next_id = 0 if base is None else base.manifest.build.next_id
+        ids = np.arange(next_id, next_id + (0 if vecs is None else len(vecs)), dtype=np.int64)
+        index, layout = _update_vectors(settings, base, model.dim, old_ids, ids, vecs, log)
+        changes = _changes(chunks, ids, stale, base, titles, log)
+        lexical = _lexical(settings, base, old_ids, changes, the_plan.is_noop, log)
+        build = _build(settings, model, encoder, int(next_id + len(ids)))
+        committed = store.commit(settings.index, build, index, layout, changes, base, lexical)
+    finally:
+        if base is not None:
+            base.catalog.close()
+    return committed, len(ids)
+
+
+def _model(
+    settings: Settings, manifest: Manifest | None, embedder: Embedder | None
+) -> tuple[Model, str | None]:
+    """The model the next generation records, and the export questions will be encoded with:
+    the committed ones when nothing is embedded (`embedder` None)."""
+    if embedder is None:
+        if manifest is None:
+            raise AssertionError("a fresh index is built with a model")
+        return manifest.build.model, manifest.build.encoder
+    # int8 never falls back to torch (load_embedder), so the vectors have this precision
+    return Model(embedder.name, embedder.dim, settings.model.precision), _export_used(settings, embedder)
+
+
+def _export_used(settings: Settings, embedder: Embedder) -> str | None:
+    """The folder of the index's export of the settings' model when the vectors come from that
+    model; None for another embedder (a test's), or when the export failed and torch embeds."""
+    if embedder.name != model_id(settings.model.name):
+        return None
+    folder = encoder_folder(model_id(settings.model.name), settings.model.precision)
+    return folder if encoder_problem(settings.index / folder) is None else None
+
+
+def _embed_chunks(
+    chunks: Sequence[tuple[Article, list[tuple[int, int]]]], embedder: Embedder, settings: Settings,
+    log: Log, progress: Progress | None,
+) -> np.ndarray:
+    """The vectors of the chunks' passages, in order."""
     texts = [a.text[s:e] for a, spans in chunks for s, e in spans]
     if texts:
-        log(f"Embedding {len(texts)} passages from {len(the_plan.to_embed)} articles…")
-    vecs = encode(embedder, texts, settings.model.batch_size, progress) if embedder is not None else None
+        log(f"Embedding {len(texts)} passages from {len(chunks)} articles…")
+    if isinstance(embedder, SpreadsWork):
+        return embedder.encode_all(texts, settings.model.batch_size, progress)
+    return _embed(embedder, texts, settings.model.batch_size, progress)
 
-    base = None if fresh else store.load_snapshot(index_dir, tokens=True, writable=True)
-    next_id = 0 if base is None else base.manifest.build.next_id
-    stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
-    old_ids: list[int] = []
-    if base is not None:
-        known = base.articles
-        old_ids = [i for d in stale if d in known for i in known[d].ids]
-    ids = np.arange(next_id, next_id + len(texts), dtype=np.int64)
-    count = (0 if base is None else len(base.rows.ids)) - len(old_ids) + len(texts)
+
+def _stored_ids(base: store.Snapshot | None, stale: Sequence[str]) -> list[int]:
+    """The passage ids the articles in `stale` have in `base`."""
+    if base is None:
+        return []
+    known = base.articles
+    return [i for d in stale if d in known for i in known[d].ids]
+
+
+def _update_vectors(
+    settings: Settings, base: store.Snapshot | None, dim: int, old_ids: list[int], ids: np.ndarray,
+    vecs: np.ndarray | None, log: Log,
+) -> tuple[Any, vectors.Layout]:
+    """The vector index of the next generation and its layout: `base`'s (changed in place)
+    without `old_ids`, with `vecs` under `ids`, converted when its size calls for another layout."""
+    count = (0 if base is None else len(base.rows.ids)) - len(old_ids) + len(ids)
     target = target_layout(settings, count, None if base is None else base.layout)
     if base is None:
-        index = vectors.new_index(target, model.dim, vecs)
+        index = vectors.new_index(target, dim, vecs)
     else:
         index = base.vectors
         vectors.remove(index, old_ids)
@@ -354,20 +414,37 @@ def _apply(
         log(f"Re-indexing the {count} vectors as {describe(target)} (was {describe(base.layout)}); "
             "nothing is re-embedded…")
         index = vectors.convert(index, target)
+    return index, target
 
-    changes = Changes(removed=list(stale))
+
+def _changes(
+    chunks: Sequence[tuple[Article, list[tuple[int, int]]]], ids: np.ndarray, stale: list[str],
+    base: store.Snapshot | None, titles: Mapping[str, str], log: Log,
+) -> Changes:
+    """What the commit writes: the chunked articles' records (passages numbered by `ids`), the
+    `stale` articles gone, and new titles for kept articles when the headline rules changed."""
     it = iter(ids.tolist())
-    for article, spans in chunks:
-        recs = [PassageRecord(next(it), article.doc_id, s, e, article.text[s:e]) for s, e in spans]
-        changes.articles.append((ArticleRecord(
-            article.doc_id, article.content_hash, article.date.isoformat() if article.date else None,
-            article.title), recs))
+    articles = [
+        (ArticleRecord(article.doc_id, article.content_hash,
+                             article.date.isoformat() if article.date else None, article.title),
+         [PassageRecord(next(it), article.doc_id, s, e, article.text[s:e]) for s, e in spans])
+        for article, spans in chunks
+    ]
+    new_titles: dict[str, str] = {}
     if base is not None and not titles_current(base.manifest):
-        changes.titles = retitled(base.catalog, titles, set(stale))
-        if changes.titles:
-            log(f"Updating the titles of {len(changes.titles)} articles (nothing is re-embedded)…")
+        new_titles = retitled(base.catalog, titles, set(stale))
+        if new_titles:
+            log(f"Updating the titles of {len(new_titles)} articles (nothing is re-embedded)…")
+    return Changes(removed=list(stale), articles=articles, titles=new_titles)
+
+
+def _lexical(
+    settings: Settings, base: store.Snapshot | None, old_ids: list[int], changes: Changes,
+    noop: bool, log: Log,
+) -> bm25.Lexical:
+    """The BM25 matrix of the next generation, tokenizing only what `base`'s can't lend."""
     params = settings.bm25
-    if the_plan.is_noop and base is not None and not lexical_current(base.manifest, settings):
+    if noop and base is not None and not lexical_current(base.manifest, settings):
         log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
     previous = None
     # Passages carry their article's title into BM25: new titles mean new tokens.
@@ -375,26 +452,25 @@ def _apply(
     if (base is not None and lex_entry is not None and lex_entry.same_tokens(params)
             and not (changes.titles and params.titles)):
         previous = base.lexical
-    lexical = bm25.build(_lexical_inputs(base, old_ids, changes, params.titles, previous), params, previous)
-    build = Build(
+    kept = np.zeros(0, dtype=np.int64)
+    if base is not None:
+        kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]
+    texts = bm25.inputs(changes, kept, None if base is None else base.catalog, params.titles, previous)
+    return bm25.build(texts, params, previous)
+
+
+def _build(settings: Settings, model: Model, encoder: str | None, next_id: int) -> Build:
+    """What the next generation's manifest records about how it was built."""
+    return Build(
         model=model,
-        next_id=int(next_id + len(texts)),
+        next_id=next_id,
         chunker=chunker_settings(settings),
-        lexical=Lexical(params),
+        lexical=Lexical(settings.bm25),
         encoder=encoder,
         # JSON can't hold a path that is not UTF-8; the escaped form only names it in citations
         seeds=printable_name(str(settings.seeds.resolve())),
         title_version=headline.TITLE_VERSION,
     )
-    committed = store.commit(index_dir, build, index, target, changes, base, lexical)
-    if base is not None:
-        base.catalog.close()
-    report.added, report.updated = len(the_plan.added), len(the_plan.changed)
-    report.removed, report.unchanged = len(the_plan.removed), len(the_plan.unchanged)
-    report.passages_embedded = len(texts)
-    report.passage_count = committed.passage_count
-    report.articles = committed.article_count
-    return committed
 
 
 def target_layout(settings: Settings, count: int, current: vectors.Layout | None) -> vectors.Layout:
@@ -409,50 +485,6 @@ def describe(layout: vectors.Layout) -> str:
     return f"ivf ({layout.nlist} cells, {layout.codec})"
 
 
-def with_title(text: str, title: str, first: bool, titles: bool) -> str:
-    """What BM25 indexes for a passage: after an article's first passage (which opens with the
-    headline), the title in front: a headline names the story's subject (nDCG@10 +0.006 on
-    SciFact, docs/retrieval.md)."""
-    return f"{title}\n{text}" if titles and not first else text
-
-
-def _lexical_inputs(
-    base: store.Snapshot | None, old_ids: list[int], changes: Changes, titles: bool,
-    previous: bm25.Lexical | None,
-) -> list[tuple[int, str]]:
-    """(id, text) of every passage of the new generation, by id. Texts are read only where BM25
-    must tokenize (new passages, or all when the old tokens can't be reused); the rest are ""."""
-    texts: dict[int, str] = {}
-    for art, recs in changes.articles:
-        for j, p in enumerate(recs):
-            texts[p.id] = with_title(p.text, art.title, j == 0, titles)
-    kept = np.zeros(0, dtype=np.int64)
-    if base is not None:
-        kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]
-        need = kept if previous is None else kept[~np.isin(kept, previous.ids)]
-        if len(need):
-            texts.update(all_lexical_texts(base.catalog, need.tolist(), titles, changes.titles))
-    ids = sorted(set(kept.tolist()) | set(texts))
-    return [(i, texts.get(i, "")) for i in ids]
-
-
-def all_lexical_texts(
-    catalog: Catalog, ids: list[int] | None, titles: bool, new_titles: Mapping[str, str] | None = None,
-) -> dict[int, str]:
-    """What BM25 indexes for these stored passages (all when None), read from the catalog;
-    `new_titles` (doc id -> title) replaces stored titles the next generation rewrites."""
-    new_titles = new_titles or {}
-    arts = {a.doc_id: a for a in catalog.articles()}
-    ids = catalog.passage_ids() if ids is None else ids
-    out: dict[int, str] = {}
-    for i in range(0, len(ids), 20_000):
-        for p in catalog.passages(ids[i : i + 20_000]):
-            art = arts[p.doc_id]
-            title = new_titles.get(p.doc_id, art.title)
-            out[p.id] = with_title(p.text, title, art.ids[0] == p.id, titles)
-    return out
-
-
 def retitled(catalog: Catalog, titles: Mapping[str, str], skip: set[str]) -> dict[str, str]:
     """doc id -> title, for stored articles (not in `skip`) whose title the seeds now give
     differently. An article whose file is unreadable now keeps its stored title."""
@@ -460,11 +492,13 @@ def retitled(catalog: Catalog, titles: Mapping[str, str], skip: set[str]) -> dic
             if a.doc_id in titles and a.doc_id not in skip and titles[a.doc_id] != a.title}
 
 
-def _load_embedder(settings: Settings, index_dir: Path, log: Log) -> tuple[Embedder, str | None]:
-    """The ONNX encoder when the index has one for this model (fast); else torch, and export."""
+def load_embedder(settings: Settings, log: Log) -> Embedder:
+    """The settings' model: the index's ONNX export when it has one (fast); else torch, exported
+    into the index first. Call it holding the index's write lock (run_index does)."""
+    index_dir = settings.index
     folder = encoder_folder(model_id(settings.model.name), settings.model.precision)
     if (index_dir / folder / "encoder.json").is_file():
-        return OnnxEmbedder(index_dir / folder), folder
+        return OnnxEmbedder(index_dir / folder)
     log(f"Loading embedding model {settings.model.name} (first run: ~10 s)…")
     torch_embedder = TorchEmbedder(settings.model.name)
     try:
@@ -474,10 +508,10 @@ def _load_embedder(settings: Settings, index_dir: Path, log: Log) -> tuple[Embed
             raise ModelUnavailable(f"could not export the model as {settings.model.precision} ONNX "
                                    f"({err}); set [model] precision = \"fp32\"") from err
         log(f"Could not export the model to ONNX ({err}); questions will load torch (slower).")
-        return torch_embedder, None
+        return torch_embedder
     # Encode with the exported model too: it is faster than torch here, and it is the very
     # encoder questions will go through, so passages and questions share one numeric path.
-    return OnnxEmbedder(index_dir / folder), folder
+    return OnnxEmbedder(index_dir / folder)
 
 
 def _chunk_all(

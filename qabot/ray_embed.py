@@ -1,6 +1,8 @@
 """`qabot index --ray`: embed passages on a Ray cluster, one model replica per worker.
 
-Only the embedding moves: planning, chunking and the commit stay in this process, so the index
+`RayEmbedder` is an `Embedder` (embed.py) around the model this process would use: run_index
+chunks with its tokenizer as ever, and hands it every passage at once (embed.SpreadsWork). Only
+the embedding moves: planning, chunking and the commit stay in this process, so the index
 is the same generation-based index the single-process path writes. Workers get the very same
 encoder — the ONNX export's files travel through Ray's object store, so no worker needs the index
 folder; without an export they load the sentence-transformers model by name or path themselves.
@@ -13,17 +15,14 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder
+from .embed import Embedder, OnnxEmbedder, Progress, TorchEmbedder
 from .errors import RayUnavailable
-
-if TYPE_CHECKING:
-    from .indexer import Encode, Progress
 
 INSTALL_HINT = 'pip install "qabot[ray]"'
 # Passages per call of a replica: large enough that Ray's per-batch overhead is small, small
@@ -34,33 +33,64 @@ _BATCHES_PER_CALL = 8
 Recipe = tuple[str, Any]
 
 
-def ray_encode(address: str | None = None, workers: int | None = None,
-               log: Callable[[str], None] = print) -> Encode:
-    """An `Encode` (see indexer.py) that embeds on Ray. `address` None starts a local Ray sized to
-    this machine and stops it afterwards; "auto" or "head:6379" joins a running cluster that this
-    machine is a node of. `workers` is the number of model replicas (default: one per CPU of
-    the cluster)."""
-    # Say what is wrong now, not after the corpus was read and chunked.
-    _import_ray()
-    if address is not None and address.startswith("ray://"):
-        # Ray Data needs a driver on a cluster node: over Ray Client it fails deep inside its
-        # executor ("'Worker' object has no attribute 'core_worker'", ray-project/ray#42739).
-        raise RayUnavailable(
-            f"Ray Data does not work over Ray Client ({address}); make this machine a node of the "
-            "cluster (`ray start --address=HEAD:6379 --num-cpus=0`) and use --ray auto (docs/ray.md)"
-        )
+class RayEmbedder:
+    """An `Embedder` whose passages are embedded on Ray; names, sizes and token counts are those
+    of the local model, which `load` gives on first use (run_index's lock held, and only when
+    there is something to embed: loading may export the model into the index)."""
 
-    def encode(embedder: Embedder, texts: list[str], batch_size: int,
-               progress: Progress | None) -> np.ndarray:
+    def __init__(self, load: Callable[[], Embedder], address: str | None = None,
+                 workers: int | None = None, log: Callable[[str], None] = print) -> None:
+        """`address` None starts a local Ray sized to this machine and stops it afterwards;
+        "auto" or "head:6379" joins a running cluster that this machine is a node of. `workers`
+        is the number of model replicas (default: one per CPU of the cluster)."""
+        # Say what is wrong now, not after the corpus was read and chunked.
+        _import_ray()
+        if address is not None and address.startswith("ray://"):
+            # Ray Data needs a driver on a cluster node: over Ray Client it fails deep inside its
+            # executor ("'Worker' object has no attribute 'core_worker'", ray-project/ray#42739).
+            raise RayUnavailable(
+                f"Ray Data does not work over Ray Client ({address}); make this machine a node of "
+                "the cluster (`ray start --address=HEAD:6379 --num-cpus=0`) and use --ray auto "
+                "(docs/ray.md)"
+            )
+        self._load = load
+        self._local: Embedder | None = None
+        self.address, self.workers, self.log = address, workers, log
+
+    @property
+    def local(self) -> Embedder:
+        """The model as this process would run it (what the workers are sent)."""
+        if self._local is None:
+            self._local = self._load()
+        return self._local
+
+    @property
+    def name(self) -> str:
+        return self.local.name
+
+    @property
+    def dim(self) -> int:
+        return self.local.dim
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, counted here by the local model's tokenizer."""
+        return self.local.count_tokens(texts)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, embedded on Ray."""
+        return self.encode_all(list(texts), batch_size, None)
+
+    def encode_all(self, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Every text's vector, embedded on Ray in one job; progress told as rows come back."""
         if not texts:  # nothing to embed: don't pay for starting Ray
-            return np.zeros((0, embedder.dim), dtype=np.float32)
-        recipe = _recipe(embedder)
-        with _session(address) as ray:
-            count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            where = "a local Ray" if address is None else f"Ray at {address}"
-            log(f"Embedding on Ray: {len(texts)} passages over {count} workers ({where})…")
+            return np.zeros((0, self.dim), dtype=np.float32)
+        recipe = _recipe(self.local)
+        with _session(self.address) as ray:
+            count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            where = "a local Ray" if self.address is None else f"Ray at {self.address}"
+            self.log(f"Embedding on Ray: {len(texts)} passages over {count} workers ({where})…")
             try:
-                return _run(ray, recipe, embedder.dim, texts, batch_size, count, progress)
+                return _run(ray, recipe, self.dim, texts, batch_size, count, progress)
             except Exception as err:  # a worker failed: nothing was committed, say what happened
                 # Ray's messages end with the worker's own exception; the traceback above it
                 # is in Ray's log.
@@ -68,8 +98,6 @@ def ray_encode(address: str | None = None, workers: int | None = None,
                 raise RayUnavailable(
                     f"embedding on Ray failed ({last}); the index was left as it is"
                 ) from err
-
-    return encode
 
 
 def _import_ray() -> Any:

@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qabot import catalog, ray_embed, store
+from qabot import catalog, ray_embed, store, vectors
 from qabot.cli import cli
 from qabot.config import ChunkSettings, ModelSettings, PathSettings, Settings
-from qabot.embed import Embedder, OnnxEmbedder
+from qabot.embed import OnnxEmbedder
 from qabot.errors import RayUnavailable
-from qabot.indexer import Encode, Progress, _embed, run_index
+from qabot.indexer import load_embedder, run_index
 from qabot.manifest import Manifest
-from qabot.ray_embed import ray_encode
+from qabot.ray_embed import RayEmbedder
 from tests.conftest import link_encoder, make_seeds
+from tests.fakes import FakeEmbedder
 
 # Ray Data's own DataContext warns about its own deprecated fields when it is created.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -33,7 +35,7 @@ def quiet(msg: str) -> None:
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Any]:
-    """One local Ray for the module (starting one costs seconds); ray_encode joins it."""
+    """One local Ray for the module (starting one costs seconds); RayEmbedder joins it."""
     ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR, _node_ip_address="127.0.0.1")
@@ -41,15 +43,14 @@ def ray_session() -> Iterator[Any]:
     ray.shutdown()
 
 
-def recording(encode: Encode, calls: list[tuple[list[str], np.ndarray]]) -> Encode:
-    """`encode`, keeping what it was given and what it returned."""
-
-    def spy(embedder: Embedder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
-        vecs = encode(embedder, texts, batch_size, progress)
-        calls.append((list(texts), vecs))
-        return vecs
-
-    return spy
+def embedded(index_dir: Path) -> tuple[list[str], np.ndarray]:
+    """Every passage's text and vector in the committed index, by id."""
+    snap = store.load_snapshot(index_dir)
+    try:
+        ids = np.array(sorted(snap.passages), dtype=np.int64)
+        return [snap.passages[i].text for i in ids.tolist()], vectors.vectors_of(snap.vectors, ids)
+    finally:
+        snap.catalog.close()
 
 
 def committed(index_dir: Path) -> tuple[Manifest, list[catalog.PassageRecord]]:
@@ -68,10 +69,8 @@ def test_ray_index_matches_the_single_process_index(
     ray_session: Any, tmp_path: Path, encoder_cache: Path
 ) -> None:
     seeds = make_seeds(tmp_path / "seeds")  # the shipped article + 4 fixtures
-    runs: dict[str, list[tuple[list[str], np.ndarray]]] = {"single": [], "ray": []}
     messages: list[str] = []
-    encodes = {"single": _embed, "ray": ray_encode(log=messages.append)}
-    for name, encode in encodes.items():
+    for name in ("single", "ray"):
         # Short passages in small batches: a few dozen rows in several blocks over the two
         # workers, so blocks can come back out of order.
         settings = Settings(
@@ -80,11 +79,15 @@ def test_ray_index_matches_the_single_process_index(
             model=ModelSettings(batch_size=1),
         )
         link_encoder(encoder_cache, settings.index)
-        report = run_index(settings, log=quiet, encode=recording(encode, runs[name]))
+        if name == "single":  # the settings' model, loaded by run_index as `qabot index` does
+            report = run_index(settings, log=quiet)
+        else:  # as `qabot index --ray` does (cli.py): the loader runs inside run_index
+            ray = RayEmbedder(partial(load_embedder, settings, quiet), log=messages.append)
+            report = run_index(settings, log=quiet, embedder=ray)
         assert report.committed and report.articles == 5
 
-    ((single_texts, single_vecs),) = runs["single"]
-    ((ray_texts, ray_vecs),) = runs["ray"]
+    single_texts, single_vecs = embedded(tmp_path / "single")
+    ray_texts, ray_vecs = embedded(tmp_path / "ray")
     assert ray_texts == single_texts and len(set(ray_texts)) >= 20
     assert ray_vecs.dtype == np.float32 and ray_vecs.shape == single_vecs.shape
     cosines = (ray_vecs * single_vecs).sum(axis=1) / np.linalg.norm(ray_vecs, axis=1)
@@ -106,19 +109,21 @@ def test_nothing_to_embed_does_not_start_ray(
         raise AssertionError("Ray was started for nothing")
 
     monkeypatch.setattr(ray_embed, "_session", no_session)
-    assert ray_encode(log=quiet)(onnx_embedder, [], 32, False).shape == (0, onnx_embedder.dim)
+    ray = RayEmbedder(lambda: onnx_embedder, log=quiet)
+    assert ray.encode_all([], 32, None).shape == (0, onnx_embedder.dim)
+    assert ray.encode([]).shape == (0, onnx_embedder.dim)
 
 
 def test_ray_client_addresses_are_refused_up_front() -> None:
     pytest.importorskip("ray")
     with pytest.raises(RayUnavailable, match=r"does not work over Ray Client .*--ray auto"):
-        ray_encode("ray://head:10001")
+        RayEmbedder(FakeEmbedder, "ray://head:10001")
 
 
 def test_without_ray_the_flag_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(RayUnavailable, match=r'pip install "qabot\[ray\]"'):
-        ray_encode()
+        RayEmbedder(FakeEmbedder)
     result = CliRunner().invoke(cli, ["index", "--ray"], obj={})
     assert result.exit_code == 1
     assert 'Error: --ray needs Ray, which is not installed: pip install "qabot[ray]"' in result.output
