@@ -44,7 +44,8 @@ from qabot.config import (  # noqa: E402
 )
 from qabot.evaluate import Query, first_hit, ranked_docs, read_queries, reciprocal_rank  # noqa: E402
 from qabot.passage import Passage  # noqa: E402
-from qabot.retrieve import Retriever, search  # noqa: E402
+from qabot.reader import Retriever  # noqa: E402
+from qabot.retrieve import search  # noqa: E402
 
 DEV = Path("/tmp/news-dev")
 UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"

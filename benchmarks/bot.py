@@ -236,7 +236,8 @@ def top_scores(
 ) -> list[float]:
     """The best hybrid score search() gives each question (0 when it returns nothing)."""
     from qabot.config import SearchOptions
-    from qabot.retrieve import Retriever, search
+    from qabot.reader import Retriever
+    from qabot.retrieve import search
 
     retriever = Retriever(index_dir)
     out = []

@@ -47,7 +47,8 @@ from qabot.config import (  # noqa: E402
 )
 from qabot.conversation import Turn, contextualize, leans_on_previous  # noqa: E402
 from qabot.passage import Passage  # noqa: E402
-from qabot.retrieve import Retriever, search  # noqa: E402
+from qabot.reader import Retriever  # noqa: E402
+from qabot.retrieve import search  # noqa: E402
 
 # (dev query id, first question, follow-up). The follow-ups are what a reader might ask next,
 # written without regard to whether leans_on_previous() catches them (some it does not).

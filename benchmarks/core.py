@@ -494,7 +494,8 @@ def bench_add_one(ws: Workspace, rebuild_seconds: float) -> dict[str, Any]:
 
 def bench_warm_queries(index: Path, questions: Sequence[str]) -> dict[str, Any]:
     """qabot.retrieve.search in this process, after one untimed search has loaded everything."""
-    from qabot.retrieve import Retriever, search
+    from qabot.reader import Retriever
+    from qabot.retrieve import search
 
     log(f"5. warm in-process search over {len(questions)} questions …")
     retriever = Retriever(index)

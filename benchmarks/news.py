@@ -32,7 +32,8 @@ from retrieval import log, with_lexical  # noqa: E402  (benchmarks/ is on sys.pa
 
 from qabot.config import SearchOptions, load_settings  # noqa: E402
 from qabot.evaluate import Query, evaluate, first_hit, ranked_docs, read_queries  # noqa: E402
-from qabot.retrieve import Retriever, search  # noqa: E402
+from qabot.reader import Retriever  # noqa: E402
+from qabot.retrieve import search  # noqa: E402
 
 # The ranking before issue 12: the fused score, the fixed near-tie margin, Jaccard duplicates.
 BEFORE = SearchOptions(fusion_weight=0.5, recency_margin=0.02, duplicate_threshold=0.5,

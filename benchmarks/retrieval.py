@@ -39,7 +39,8 @@ from qabot.evaluate import (  # noqa: E402
     reciprocal_rank,
 )
 from qabot.indexer import run_index  # noqa: E402
-from qabot.retrieve import Retriever, search  # noqa: E402
+from qabot.reader import Retriever  # noqa: E402
+from qabot.retrieve import search  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
 MODES = ("dense", "bm25", "hybrid")

@@ -169,7 +169,8 @@ class GivenVectors:
 def query_process(index_dir: Path, queries_path: Path) -> None:
     """Run in a fresh process: load the index with qabot's Retriever, ask every question."""
     from qabot.config import SearchOptions
-    from qabot.retrieve import Retriever, search
+    from qabot.reader import Retriever
+    from qabot.retrieve import search
 
     queries = np.load(queries_path)
     retriever = Retriever(index_dir, embedder=GivenVectors(queries))

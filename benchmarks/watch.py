@@ -130,7 +130,8 @@ def until_found(retriever: Any, question: str, doc_id: str, index: Path, timeout
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Prepare, start the watcher, add articles one by one, clean up; all figures."""
-    from qabot.retrieve import Retriever, search
+    from qabot.reader import Retriever
+    from qabot.retrieve import search
 
     sources = sorted((args.scifact / "corpus").glob("*.txt"))
     if not 1 <= args.articles <= len(sources) - args.additions:

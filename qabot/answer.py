@@ -20,7 +20,8 @@ from .chunk import split_sentences
 from .config import SearchOptions
 from .dates import display_date
 from .passage import Passage
-from .retrieve import DEFAULTS, Retriever, check_question, search
+from .reader import Retriever
+from .retrieve import DEFAULTS, check_question, search
 from .smalltalk import small_talk
 from .timewords import TimeWindow, read_time
 

@@ -46,9 +46,9 @@ from .answer import respond
 from .catalog import Catalog, CatalogSummary
 from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize
-from .embed import model_id
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
-from .retrieve import MAX_QUESTION_CHARS, Retriever, check_question, search
+from .reader import Retriever, open_index
+from .retrieve import MAX_QUESTION_CHARS, check_question, search
 from .smalltalk import small_talk
 from .transport import (
     API_URL_VARIABLE,
@@ -131,8 +131,7 @@ def build_application(
     )
     app.bot_data["qabot"] = BotState(
         settings=settings,
-        retriever=retriever or Retriever(settings.index, model_id(settings.model.name),
-                                        nprobe=settings.vectors.nprobe),
+        retriever=retriever or Retriever.for_settings(settings),
         limiter=RateLimit(settings.bot.rate_limit_per_minute),
         options=settings.bot_search,
         polling=polling,
@@ -504,6 +503,8 @@ def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
     env = os.environ if env is None else env
     token, base_url = token_from_env(env), api_url_from_env(env)
     setup_logging(token, verbose)
+    if retriever is None and not watch:  # with --watch, the watcher builds it
+        retriever = open_index(settings, log=logger.info)
     try:
         asyncio.run(check_token(token, base_url))
         app = build_application(settings, token, base_url, retriever)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .config import SEARCH_MODES, Settings, load_settings
-from .errors import BadQuestion, IndexNotFound, QabotError, SeedsNotFound
+from .errors import BadQuestion, QabotError
 from .progress import Reporter  # standard library only: cheap to import
 
 if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
-    from .retrieve import Retriever
+    from .reader import Retriever
 
 
 class _Group(click.Group):
@@ -316,48 +316,16 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
 
 
 def _retriever(settings: Settings) -> Retriever:
-    """A Retriever on the settings' index, building the index first if there is none."""
-    from . import store
-    from .errors import IndexOutdated
-    from .retrieve import Retriever
+    """The settings' index, ready to answer (reader.open_index: upgraded or built first when
+    needed, saying so and showing progress on stderr)."""
+    from .reader import open_index
 
-    try:
-        store.load_manifest(settings.index)
-    except IndexOutdated as err:
-        if err.version != 1:
-            raise
-        with store.WriteLock(settings.index, notify=_log(False)):
-            click.echo(f"Upgrading the index in {settings.index} to the current format (nothing is "
-                       "re-embedded)…", err=True)
-            store.upgrade(settings.index)
-    retriever = Retriever(settings.index, settings_model(settings), nprobe=settings.vectors.nprobe)
-    try:
-        retriever.snapshot()
-    except IndexNotFound:
-        from .indexer import run_index
-
-        if not settings.seeds.is_dir():
-            raise SeedsNotFound(
-                f"no index in {settings.index} to answer from, and seeds folder {settings.seeds} "
-                "does not exist; point --seeds / QABOT_SEEDS at your articles, or --index at an index"
-            ) from None
-        click.echo(f"No index in {settings.index} yet; building it from {settings.seeds} first.",
-                   err=True)
-        with _progress(False) as progress:
-            report = run_index(settings, log=_log(False), progress=progress)
-        click.echo(report.summary(), err=True)
-    return retriever
+    with _progress(False) as progress:
+        return open_index(settings, log=_log(False), progress=progress)
 
 
 def _day(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
-
-
-def settings_model(settings: Settings) -> str:
-    """The model id to check the index against."""
-    from .embed import model_id
-
-    return model_id(settings.model.name)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,8 @@ from typing import Any
 from .answer import AnswerOptions, respond
 from .config import SearchOptions
 from .passage import Passage
-from .retrieve import DEFAULTS, Retriever, search
+from .reader import Retriever
+from .retrieve import DEFAULTS, search
 
 CUTOFF = 10
 KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_sentence@1",

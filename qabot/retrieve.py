@@ -3,196 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from . import bm25, rank, store, vectors, walk
-from .catalog import ArticleRecord, PassageRecord
+from .catalog import PassageRecord
 from .chunk import split_sentences
 from .config import SEARCH_MODES, SearchOptions
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder
+from .embed import Embedder
 from .errors import BadQuestion, IndexIncompatible
 from .passage import Passage, Source
+from .reader import Retriever, Tables
 
 MAX_QUESTION_CHARS = 2000
-
-
-class Retriever:
-    """A loaded index that notices new generations: a long-running process never restarts.
-
-    Each search takes the current snapshot once, so a reload in between never mixes two
-    generations inside one answer.
-    """
-
-    def __init__(
-        self, index_dir: Path, model: str | None = None, embedder: Embedder | None = None,
-        nprobe: int = 0,
-    ) -> None:
-        self.index_dir = index_dir
-        self.model = model
-        # Cells an IVF index scans per question ([vectors] nprobe, 0: vectors.nprobe_for's
-        # rule): read here, at query time, so a change needs no commit.
-        self.nprobe = nprobe
-        self._lock = threading.Lock()
-        self._snap: store.Snapshot | None = None
-        self._encoders: dict[str, Embedder] = {}
-        self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
-        self._tables: Tables | None = None
-
-    def snapshot(self) -> store.Snapshot:
-        """The newest committed generation (reloaded only when the manifest changed)."""
-        stamp = store.manifest_stamp(self.index_dir)
-        snap = self._snap
-        if snap is not None and snap.stamp == stamp:
-            return snap
-        with self._lock:
-            stamp = store.manifest_stamp(self.index_dir)
-            if self._snap is None or self._snap.stamp != stamp:
-                snap = store.load_snapshot(self.index_dir, self.model)
-                # load_snapshot stamps the manifest after reading it: a commit landing in between
-                # would pair the old generation with the new stamp, and no question would notice
-                # until the next commit. Keep the stamp taken before the load: it can only be
-                # older than what was read, which costs at worst one extra reload.
-                snap = replace(snap, stamp=stamp)
-                self._snap = snap
-            return self._snap
-
-    def encoder(self, snap: store.Snapshot) -> Embedder:
-        """The question encoder matching this snapshot's model (ONNX; torch only if no export)."""
-        if self._fixed is not None:
-            return self._fixed
-        folder = snap.manifest.build.encoder
-        key = folder or f"torch:{snap.manifest.build.model.name}"
-        enc = self._encoders.get(key)
-        if enc is None:
-            with self._lock:
-                enc = self._encoders.get(key)
-                if enc is None:
-                    enc = (OnnxEmbedder(self.index_dir / folder) if folder
-                           else TorchEmbedder(snap.manifest.build.model.name))
-                    self._encoders = {key: enc}  # one model at a time: drop the old one
-        return enc
-
-
-    def newest(self, as_of: dt.date) -> dt.date | None:
-        """The date of the newest article published on or before `as_of` (None: none dated)."""
-        days = self.tables(self.snapshot()).day
-        days = days[(days > 0) & (days <= as_of.toordinal())]
-        return dt.date.fromordinal(int(days.max())) if len(days) else None
-
-    def tables(self, snap: store.Snapshot) -> Tables:
-        """Per-row arrays of this snapshot (built once per generation)."""
-        tables = self._tables
-        if tables is None or tables.snap is not snap:
-            tables = self._tables = Tables(snap)
-        return tables
-
-
-class Tables:
-    """A snapshot seen row by row (rows: its passages sorted by id): each row's article number
-    and day, where BM25 and the exact matrix keep it, and the few articles a query shows.
-    What the ranking walk asks of an index (a walk.Stories)."""
-
-    def __init__(self, snap: store.Snapshot) -> None:
-        self.snap = snap
-        self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
-        self.max_day = int(self.day.max()) if len(self.day) else 0
-        # The row of each row's article's first passage (its lead: headline and first
-        # paragraph): an article's passages get consecutive ids in text order, so it is the
-        # article's first row.
-        _, first, group = np.unique(self.doc, return_index=True, return_inverse=True)
-        self.lead = first[group].astype(np.int64) if len(self.doc) else np.zeros(0, np.int64)
-        self.exhaustive = snap.layout.exact
-        self.matrix = np.zeros((0, snap.vectors.d), dtype=np.float32)
-        self.matrix_rows: np.ndarray | None = None  # None: matrix row i is row i
-        if self.exhaustive:
-            # A view of the index's storage: valid while self.snap holds the index.
-            self.matrix, matrix_ids = vectors.flat_matrix(snap.vectors)
-            order = np.searchsorted(self.ids, matrix_ids)
-            if not np.array_equal(order, np.arange(len(order))):
-                self.matrix_rows = order
-        self.lexical_rows = np.zeros(0, dtype=np.int64)
-        if snap.lexical is not None:  # the row of each BM25 row's passage
-            self.lexical_rows = np.searchsorted(self.ids, snap.lexical.ids)
-        # Bounded: at a million passages, caching every article ever shown would grow without end.
-        self._articles: OrderedDict[int, ArticleRecord] = OrderedDict()
-        self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
-        self._pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def window(self, since: dt.date | None, until: dt.date | None, as_of: dt.date) -> np.ndarray | None:
-        """Rows whose article is in [since, until] and not published after `as_of`; None when
-        that is every row (the usual case: nothing to filter).
-
-        An undated article passes `as_of` (nothing says it is from the future) but not an
-        explicit since/until (nothing says it is inside).
-        """
-        if since is None and until is None and as_of.toordinal() >= self.max_day:
-            return None
-        ok = (self.day <= as_of.toordinal()) | (self.day == 0)
-        if since is not None:
-            ok &= self.day >= since.toordinal()
-        if until is not None:
-            ok &= (self.day != 0) & (self.day <= until.toordinal())
-        return ok
-
-    def articles(self, nums: list[int]) -> dict[int, ArticleRecord]:
-        """These articles (by number), read once per generation."""
-        with self._lock:
-            have = {n: self._articles[n] for n in nums if n in self._articles}
-        missing = [n for n in nums if n not in have]
-        if missing:
-            have.update(self.snap.catalog.articles_by_num(missing))
-            with self._lock:
-                _remember(self._articles, {n: have[n] for n in missing})
-        return {n: have[n] for n in nums}
-
-    def date(self, num: int) -> dt.date | None:
-        found = self.articles([num])[num].date
-        return dt.date.fromisoformat(found) if found else None
-
-    def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
-        """True when one article nearly repeats (Jaccard from `threshold`) or contains (the
-        shorter's shingles, from `contained`) the other. Remembered per generation: the stories
-        a question brings up recur in the next questions, and each decision costs set operations
-        over thousands of shingles."""
-        key = (min(doc, other), max(doc, other), threshold, contained)
-        with self._lock:
-            found = self._pairs.get(key)
-        if found is None:
-            found = rank.same_story(self.shingles(doc), self.shingles(other), threshold, contained)
-            with self._lock:
-                self._pairs[key] = found
-                while len(self._pairs) > CACHED_PAIRS:
-                    self._pairs.popitem(last=False)
-        return found
-
-    def shingles(self, doc: int) -> frozenset[int]:
-        """The article's word shingles, from its stored passages (overlaps add nothing new)."""
-        with self._lock:
-            found = self._shingles.get(doc)
-        if found is None:
-            ids = self.articles([doc])[doc].ids
-            found = rank.shingles("\n".join(p.text for p in self.snap.catalog.passages(list(ids))))
-            with self._lock:
-                _remember(self._shingles, {doc: found})
-        return found
-
-
-CACHED_ARTICLES = 4096
-CACHED_PAIRS = 1 << 16
-
-
-def _remember(cache: OrderedDict[int, Any], new: dict[int, Any]) -> None:
-    """Add to a least-recently-added cache of CACHED_ARTICLES entries."""
-    cache.update(new)
-    while len(cache) > CACHED_ARTICLES:
-        cache.popitem(last=False)
 
 
 def check_question(question: str) -> str:

@@ -21,7 +21,7 @@ from .config import SearchOptions
 
 
 class Stories(Protocol):
-    """What the walk needs to know about the rows it ranks (retrieve.Tables is one)."""
+    """What the walk needs to know about the rows it ranks (reader.Tables is one)."""
 
     doc: np.ndarray  # the article number of each row
 

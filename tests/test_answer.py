@@ -18,7 +18,7 @@ from qabot.chunk import split_sentences
 from qabot.config import SearchOptions, Settings
 from qabot.dates import age, display_date
 from qabot.passage import Passage
-from qabot.retrieve import Retriever
+from qabot.reader import Retriever
 from qabot.smalltalk import small_talk
 from tests.conftest import indexed, run_qabot
 

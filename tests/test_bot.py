@@ -36,7 +36,8 @@ from qabot.config import BotSettings, ModelSettings, PathSettings, SearchOptions
 from qabot.dates import age, display_date
 from qabot.indexer import run_index
 from qabot.passage import Passage
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from qabot.smalltalk import small_talk
 from tests.conftest import QABOT, QUESTION, indexed, make_seeds
 from tests.fake_telegram import (

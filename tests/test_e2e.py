@@ -18,7 +18,8 @@ from qabot.chunk import CHARS_PER_TOKEN, SPECIAL_TOKENS, chunk_text
 from qabot.config import SearchOptions, Settings
 from qabot.embed import OnnxEmbedder, TorchEmbedder
 from qabot.indexer import run_index
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, link_encoder, make_seeds, run_qabot
 
 

@@ -18,7 +18,8 @@ from qabot.config import Settings
 from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph
 from qabot.errors import IndexIncompatible
 from qabot.indexer import plan, run_index
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from tests.conftest import FIXTURE_SEEDS, SHIPPED_SEED
 from tests.fakes import FakeEmbedder, fake_corpus, index
 

@@ -17,7 +17,8 @@ from qabot import headline, store
 from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, Settings, VectorSettings
 from qabot.errors import IndexLocked, NothingToIndex
 from qabot.indexer import run_index
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from tests.conftest import QABOT
 from tests.fakes import FakeEmbedder, fake_corpus, index
 

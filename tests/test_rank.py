@@ -16,7 +16,8 @@ import pytest
 from qabot.config import PathSettings, SearchOptions, Settings, VectorSettings
 from qabot.indexer import run_index
 from qabot.passage import Passage
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from tests.conftest import indexed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "news"

@@ -16,7 +16,8 @@ from qabot import catalog, store
 from qabot.config import SearchOptions, Settings
 from qabot.errors import ManifestDamaged
 from qabot.indexer import run_index
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, run_qabot
 from tests.fakes import FakeEmbedder, fake_corpus, index
 

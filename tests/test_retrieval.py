@@ -16,7 +16,8 @@ from qabot.config import BM25Params, ModelSettings, PathSettings, SearchOptions,
 from qabot.errors import IndexIncompatible
 from qabot.indexer import run_index
 from qabot.passage import Passage
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from tests.conftest import indexed, run_qabot
 from tests.fakes import FakeEmbedder
 

@@ -18,7 +18,8 @@ import pytest
 
 from qabot import store
 from qabot.config import PathSettings, SearchOptions, Settings
-from qabot.retrieve import Retriever, search
+from qabot.reader import Retriever
+from qabot.retrieve import search
 from qabot.watch import Watcher, is_article_path
 from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, run_qabot
 
