@@ -179,9 +179,8 @@ def sweep(retriever: Retriever, split: dict[str, list[Query]], settings: Any, on
     )
     base = settings.bm25  # k1/b shape the index: printed for the record, chosen by hand
     for k1, b in ((0.9, 0.4), (1.2, 0.75), (1.2, 0.4), (0.9, 0.75), (1.5, 0.5)):
-        with_lexical(retriever, dataclasses.replace(base, k1=k1, b=b))
-        print(row(f"bm25 k1 {k1} b {b}", run(retriever, split["all"], t), split), flush=True)
-    with_lexical(retriever, base)
+        variant = with_lexical(retriever.index_dir, dataclasses.replace(base, k1=k1, b=b))
+        print(row(f"bm25 k1 {k1} b {b}", run(variant, split["all"], t), split), flush=True)
     print(f"\nchosen on {on}: {t}")
     return t
 

@@ -13,11 +13,15 @@ dense 0.645 (MTEB). Settings are tuned on the whole query set, never per query.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import datetime as dt
 import json
+import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qabot import bm25, rank  # noqa: E402
+from qabot import bm25, rank, store  # noqa: E402
 from qabot.config import SearchOptions, load_settings  # noqa: E402
 from qabot.evaluate import (  # noqa: E402
     Query,
@@ -61,12 +65,24 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def with_lexical(retriever: Retriever, params: bm25.Params) -> None:
-    """Swap an in-memory BM25 matrix built with other parameters into the loaded snapshot."""
-    snap = retriever.snapshot()
-    texts = bm25.stored_texts(snap.catalog, None, params.titles)
-    retriever._snap = dataclasses.replace(snap, lexical=bm25.build(sorted(texts.items()), params))
-    retriever._tables = None
+def with_lexical(index: Path, params: bm25.Params) -> Retriever:
+    """The index with its BM25 part built with `params`, the way `qabot index` does it when
+    [bm25] changes (run_index: the matrix rebuilt from the stored passages, nothing re-embedded).
+
+    It runs on a copy beside the index whose files are hard links: a commit only ever adds a
+    generation and replaces manifest.json by rename, so the original is never written to.
+    """
+    manifest = store.load_manifest(index)
+    assert manifest is not None and manifest.build.seeds, f"no index with a seeds folder in {index}"
+    copy = Path(tempfile.gettempdir()) / f"qabot-bm25-variant-{os.getpid()}"
+    if not copy.exists():
+        shutil.copytree(index, copy, copy_function=os.link, ignore=shutil.ignore_patterns(".lock"))
+        atexit.register(shutil.rmtree, copy, True)
+    base = load_settings(seeds=Path(manifest.build.seeds), index=copy, env={})
+    variant = dataclasses.replace(base, bm25=params)
+    report = run_index(variant, log=lambda msg: None)
+    assert not report.passages_embedded, report.summary()  # only BM25 was rebuilt
+    return Retriever.for_settings(variant)
 
 
 def rrf(retriever: Retriever, queries: list[Query], k_rrf: int, depth: int = 100) -> dict[str, float]:
@@ -87,6 +103,7 @@ def rrf(retriever: Retriever, queries: list[Query], k_rrf: int, depth: int = 100
 
 
 def sweep(retriever: Retriever, queries: list[Query], base: bm25.Params) -> dict[str, Any]:
+    # BM25 variants are searched on a hard-linked copy of the index (with_lexical)
     """Every setting tried, one at a time from the defaults; returns the figures."""
     out: dict[str, Any] = {"fusion_weight": {}, "rrf_k": {}, "bm25": {}}
     for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
@@ -109,13 +126,11 @@ def sweep(retriever: Retriever, queries: list[Query], base: bm25.Params) -> dict
     for name, params in variants.items():
         if params == base:
             continue
-        with_lexical(retriever, params)
-        row = {
-            m: evaluate(retriever, queries, SearchOptions(mode=m), answers=False) for m in ("bm25", "hybrid")
-        }
+        variant = with_lexical(retriever.index_dir, params)
+        row = {m: evaluate(variant, queries, SearchOptions(mode=m), answers=False)
+               for m in ("bm25", "hybrid")}
         out["bm25"][name] = row
         log(f"   {name}: bm25 {row['bm25']['ndcg@10']:.4f} hybrid {row['hybrid']['ndcg@10']:.4f}")
-    with_lexical(retriever, base)
     return out
 
 
@@ -201,6 +216,8 @@ def news_calibration(scifact_index: Path) -> dict[str, dict[str, list[float]]]:
 def recency_cost(retriever: Retriever, queries: list[Query], margins: list[float]) -> dict[float, float]:
     """nDCG@10 of hybrid when every abstract gets a random date, by recency margin: with dates
     unrelated to relevance, whatever the preference reorders is pure cost."""
+    # A Retriever of its own, whose tables this rewrites and which is dropped afterwards
+    retriever = Retriever(retriever.index_dir, retriever.model, nprobe=retriever.nprobe)
     snap = retriever.snapshot()
     tables = retriever.tables(snap)
     rng = np.random.default_rng(0)
@@ -216,7 +233,6 @@ def recency_cost(retriever: Retriever, queries: list[Query], margins: list[float
         m: evaluate(retriever, queries, SearchOptions(recency_margin=m), answers=False)["ndcg@10"]
         for m in margins
     }
-    retriever._tables = None
     return out
 
 
@@ -244,6 +260,8 @@ def variants(text: str, rng: np.random.Generator) -> dict[str, str]:
 
 def duplicates(retriever: Retriever, corpus: Path, sample: int = 300) -> dict[str, list[float]]:
     """Shingle Jaccard of near-duplicate variants vs the most similar distinct abstract."""
+    # A Retriever of its own, whose tables this rewrites and which is dropped afterwards
+    retriever = Retriever(retriever.index_dir, retriever.model, nprobe=retriever.nprobe)
     snap = retriever.snapshot()
     tables = retriever.tables(snap)
     if not tables.exhaustive:
