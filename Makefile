@@ -29,7 +29,7 @@ bot: $(VENV)/.installed
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check qabot tests benchmarks
-	$(BIN)/mypy qabot
+	$(BIN)/mypy qabot tests benchmarks
 
 test: lint  ## lint, type-check, then the whole suite (offline, real model, real FAISS)
 	$(BIN)/python -m pytest -q

@@ -45,6 +45,9 @@ from typing import Any
 import faiss
 import numpy as np
 
+# faiss re-exports every SWIG class, but its stubs (1.15) leave DirectMap out; swigfaiss is untyped.
+from faiss.swigfaiss import DirectMap
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import log  # noqa: E402
@@ -96,6 +99,7 @@ def ivf_set(index: faiss.Index, nprobe: int) -> None:
 
 
 def hnsw_set(index: faiss.Index, ef: int) -> None:
+    assert isinstance(index, faiss.IndexHNSW)  # index_factory returns the subclass
     index.hnsw.efSearch = ef
 
 
@@ -380,6 +384,7 @@ def checks() -> list[str]:
 
     def build(codec: str, dm: int | None) -> Any:
         index = faiss.index_factory(DIM, f"IVF128,{codec}", faiss.METRIC_INNER_PRODUCT)
+        assert isinstance(index, faiss.IndexIVF)  # index_factory returns the subclass
         index.train(x)
         if dm is not None:
             index.set_direct_map_type(dm)
@@ -402,7 +407,9 @@ def checks() -> list[str]:
     attempt("read_index then add_with_ids(3 rows)", rd.add_with_ids, x[:3], new_ids)
     attempt("reconstruct(id) with no direct map", rd.reconstruct, kept)
     mm = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
-    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(mm).invlists)
+    invlists = faiss.extract_index_ivf(mm).invlists
+    assert invlists is not None  # every IVF index owns inverted lists
+    lists = faiss.downcast_InvertedLists(invlists)
     out.append(f"IO_FLAG_MMAP read: inverted lists are {type(lists).__name__}, ntotal {mm.ntotal}")
     del mm, rd, ix
     # Mutating a read-only mmapped index can abort the process (C++ exception inside OpenMP), so
@@ -421,8 +428,9 @@ def checks() -> list[str]:
 
     # Array direct map: no explicit ids, no removal.
     ix = faiss.index_factory(DIM, "IVF128,Flat", faiss.METRIC_INNER_PRODUCT)
+    assert isinstance(ix, faiss.IndexIVF)
     ix.train(x)
-    ix.set_direct_map_type(faiss.DirectMap.Array)
+    ix.set_direct_map_type(DirectMap.Array)
     attempt("DirectMap.Array then add_with_ids", ix.add_with_ids, x, ids)
     ix.add(x)
     attempt("DirectMap.Array then remove_ids", ix.remove_ids, np.array([5, 100], dtype=np.int64))
@@ -430,7 +438,7 @@ def checks() -> list[str]:
 
     # Hashtable direct map: remove, reconstruct, write/read, remove again.
     for codec in ("Flat", "SQ8"):
-        ix = build(codec, faiss.DirectMap.Hashtable)
+        ix = build(codec, DirectMap.Hashtable)
         attempt(f"IVF128,{codec} + DirectMap.Hashtable: remove_ids(3 ids)", ix.remove_ids, gone)
         out.append(f"  removed ids absent from a full-probe search: {absent(ix, gone)}")
         rec = attempt("  reconstruct(kept id) after remove", ix.reconstruct, kept)
@@ -439,8 +447,8 @@ def checks() -> list[str]:
         attempt("  reconstruct(removed id) after remove (should fail)", ix.reconstruct, int(gone[0]))
         faiss.write_index(ix, str(path))
         rd = faiss.read_index(str(path))
-        out.append(f"  after write/read: direct map type {rd.direct_map.type} (2 = Hashtable), "
-                   f"ntotal {rd.ntotal}")
+        dm_type = faiss.extract_index_ivf(rd).direct_map.type
+        out.append(f"  after write/read: direct map type {dm_type} (2 = Hashtable), ntotal {rd.ntotal}")
         rec = attempt("  reconstruct(kept id) after write/read", rd.reconstruct, kept)
         if rec is not None:
             out.append(f"  max |reconstructed - original| = {np.abs(rec - x[6]).max():.2e}")

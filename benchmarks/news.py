@@ -187,7 +187,8 @@ def sweep(retriever: Retriever, split: dict[str, list[Query]], settings: Any, on
 
 def levers(retriever: Retriever, split: dict[str, list[Query]], after: SearchOptions) -> None:
     """Before, each lever alone on top of before, after, and after without each lever."""
-    off = {
+    # field overrides for dataclasses.replace, as choose()'s grid
+    off: dict[str, dict[str, Any]] = {
         "recency prior": {"recency_weight": 0.0},
         "lead": {"lead_weight": 0.0},
         "second passage": {"second_share": 0.0},

@@ -159,10 +159,10 @@ class GivenVectors:
     def __init__(self, queries: np.ndarray) -> None:
         self.queries, self.name, self.dim = queries, "synthetic", queries.shape[1]
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return self.queries[[int(t[1:]) for t in texts]]
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
 
 

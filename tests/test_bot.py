@@ -860,7 +860,9 @@ def test_new_forgets_the_conversation(
         sent = exactly(tg, 4)
     assert [m["visible_text"] for m in sent[1:]] == [bot.FORGOTTEN, fmt.NO_ANSWER, fmt.NO_ANSWER]
     assert chat.queries == [RECORD, HOW_MANY, HOW_MANY]
-    assert {"command": "new", "description": "Start afresh: forget the previous question"} in tg.commands
+    commands = tg.commands
+    assert commands is not None
+    assert {"command": "new", "description": "Start afresh: forget the previous question"} in commands
     assert "/new — " in fmt.telegram_visible(fmt.telegram_help_lines())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from qabot.chunk import CHARS_PER_TOKEN, SPECIAL_TOKENS, chunk_text, first_sentence, pack, split_sentences
 
 
-def words(texts: list[str] | tuple[str, ...]) -> list[int]:
+def words(texts: Sequence[str]) -> list[int]:
     """A stand-in token counter: one token per word or punctuation mark."""
     return [len(re.findall(r"\w+|[^\w\s]", t)) for t in texts]
 
@@ -89,7 +90,7 @@ def test_pack_always_progresses() -> None:
 
 _text = st.lists(
     st.one_of(
-        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40),
         st.sampled_from(["Mr. ", ". ", "! ", "?\n", "\n\n", "U.S. ", "A", " end.", '"Q." ']),
         # runs without a space, over any window: one token by `words`, like WordPiece's [UNK]
         st.builds(lambda c, n: c * n, st.sampled_from(["x", "é", "一", "x.", "-"]), st.integers(20, 300)),

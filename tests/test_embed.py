@@ -154,7 +154,8 @@ def test_a_precision_change_rebuilds_and_questions_use_the_new_encoder(
     assert manifest is not None
     assert manifest.build.model.precision == "int8" and manifest.build.encoder == int8_cache.name
     retriever = Retriever(int8.index)
-    assert retriever.encoder(retriever.snapshot()).precision == "int8"
+    encoder = retriever.encoder(retriever.snapshot())
+    assert isinstance(encoder, OnnxEmbedder) and encoder.precision == "int8"
     assert search(retriever, "Which ferry sank?", floor=False)
     assert not run_index(int8, log=quiet).committed  # recorded: no rebuild loop
 

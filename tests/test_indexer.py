@@ -257,7 +257,7 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
         (nprobe below nlist) at least `dense_floor` of them, as a neighbour may sit in a cell
         left unscanned."""
         r = Retriever(settings.index, embedder=fake, nprobe=nprobe)
-        hits = {mode: [] for mode in ("dense", "hybrid", "bm25")}
+        hits: dict[str, list[bool]] = {mode: [] for mode in ("dense", "hybrid", "bm25")}
         for i in range(0, n, 7):
             w = name(i)
             for mode, found in hits.items():
@@ -296,7 +296,8 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     assert report.passage_count < 80 and layout()["type"] == "flat"
     findable(60)
     # a new codec applies at the next run without re-embedding anything (nor rebuilding BM25)
-    before, said = len(fake.embedded), []
+    before = len(fake.embedded)
+    said: list[str] = []
     sq8 = replace(settings, vectors=replace(settings.vectors, codec="sq8"))
     report = run_index(sq8, log=said.append, embedder=fake)
     assert report.committed and len(fake.embedded) == before and layout()["codec"] == "sq8"

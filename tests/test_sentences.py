@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from qabot import sentences as s
 from qabot.bm25 import ENGLISH_STOPWORDS, tokenize
+
+# features() with the English stop words and stemmer, as the default settings use them
+english_features = partial(s.features, stopwords=ENGLISH_STOPWORDS, stemmer="english")
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -54,18 +59,16 @@ def test_rarer_shared_words_count_more() -> None:
     q = "Which airline agreed to buy Spirit?"
     terms = {t: 1.0 for t in tokenize(q, ENGLISH_STOPWORDS, "english")}
     terms["spirit"] = 6.0  # a rare name outweighs the common words
-    kw = {"stopwords": ENGLISH_STOPWORDS, "stemmer": "english"}
-    rare = s.features("JetBlue will buy Spirit for $3.8 billion, the carriers said.", q, terms, s.THING, **kw)
-    common = s.features("Every airline agreed that prices would rise again.", q, terms, s.THING, **kw)
+    rare = english_features("JetBlue will buy Spirit for $3.8 billion, the carriers said.", q, terms, s.THING)
+    common = english_features("Every airline agreed that prices would rise again.", q, terms, s.THING)
     assert rare.overlap > common.overlap
     assert rare.score(s.Weights()) > common.score(s.Weights())
 
 
 def test_lead_novelty_and_best() -> None:
-    kw = {"stopwords": ENGLISH_STOPWORDS, "stemmer": "english"}
     terms = {"storm": 3.0}
-    early = s.features("The storm hit Florida on Monday night.", "storm?", terms, s.THING, offset=10, **kw)
-    late = s.features("The storm hit Florida on Monday night.", "storm?", terms, s.THING, offset=5000, **kw)
+    early = english_features("The storm hit Florida on Monday night.", "storm?", terms, s.THING, offset=10)
+    late = english_features("The storm hit Florida on Monday night.", "storm?", terms, s.THING, offset=5000)
     assert early.lead == 1.0 and late.lead == 0.0 and 0 < early.novelty < 1
     assert s.best([0.2, 0.7, 0.5], floor=0.0) == 1
     assert s.best([0.2, 0.3], floor=0.5) is None  # nothing good enough: emphasise nothing
