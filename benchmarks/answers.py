@@ -93,23 +93,12 @@ def after(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, b
           reply_size: bool) -> Answerer:
     """The answer layer as `qabot eval` runs it (k=10), and the bot's reply (k=3) for its size."""
     def run(q: Query) -> tuple[list[Passage], int | None]:
-        reply = respond(
-            retriever,
-            q.question,
-            dataclasses.replace(tuning, k=10),
-            floor=False,
-            as_of=q.date,
-            answering=options,
-        )
+        reply = respond(retriever, q.question, dataclasses.replace(tuning, k=10), floor=False, as_of=q.date,
+                        answering=options)
         size = None
         if reply_size:
-            bot = respond(
-                retriever,
-                q.question,
-                dataclasses.replace(tuning, k=3, min_score=bot_floor),
-                as_of=q.date,
-                answering=options,
-            )
+            bot = respond(retriever, q.question, dataclasses.replace(tuning, k=3, min_score=bot_floor),
+                          as_of=q.date, answering=options)
             size = len(fmt.telegram_collapsed("\n".join(fmt.telegram_reply(bot))))
         return list(reply.results), size
 
@@ -175,9 +164,8 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
 
     def top(question: str, when: dt.date | None) -> float:
         """The best relevance (what the floor judges) among the results a reply would show."""
-        reply = respond(
-            retriever, question, dataclasses.replace(tuning, k=3), floor=False, as_of=when, answering=options
-        )
+        reply = respond(retriever, question, dataclasses.replace(tuning, k=3), floor=False, as_of=when,
+                        answering=options)
         return max((p.relevance for p in reply.results), default=0.0)
 
     good = {h: [top(q.question, q.date) for q in qs] for h, qs in split.items()}
@@ -209,14 +197,8 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
     gold_shares: list[float] = []
     other_shares: list[float] = []
     for q in split["A"]:
-        reply = respond(
-            retriever,
-            q.question,
-            dataclasses.replace(tuning, k=3),
-            floor=False,
-            as_of=q.date,
-            answering=options,
-        )
+        reply = respond(retriever, q.question, dataclasses.replace(tuning, k=3), floor=False, as_of=q.date,
+                        answering=options)
         if len(reply.results) < 2 or reply.results[0].score <= 0:
             continue
         for p in reply.results[1:]:
@@ -249,24 +231,13 @@ def latency(
         "before: search + dense answering sentence": lambda q: search(
             retriever, q.question, dataclasses.replace(tuning, k=5), floor=False, as_of=q.date
         ),
-        "after: answer layer (respond)": lambda q: respond(
-            retriever,
-            q.question,
-            dataclasses.replace(tuning, k=5),
-            floor=False,
-            as_of=q.date,
-            answering=options,
-        ),
+        "after: answer layer (respond)": lambda q: respond(retriever, q.question,
+                                                           dataclasses.replace(tuning, k=5), floor=False,
+                                                           as_of=q.date, answering=options),
     }
     for q in queries:  # warm every cache first (a running bot has them warm)
-        respond(
-            retriever,
-            q.question,
-            dataclasses.replace(tuning, k=5),
-            floor=False,
-            as_of=q.date,
-            answering=options,
-        )
+        respond(retriever, q.question, dataclasses.replace(tuning, k=5), floor=False, as_of=q.date,
+                answering=options)
     times: dict[str, list[float]] = {name: [] for name in paths}
     for q in queries:
         for name, run in paths.items():

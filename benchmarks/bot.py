@@ -337,9 +337,8 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=30, help="sequential questions (default 30)")
     parser.add_argument("--burst", type=int, default=50, help="questions arriving at once (default 50)")
     parser.add_argument("--users", type=int, default=20, help="users asking the burst (default 20)")
@@ -360,9 +359,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.calibrate:
             result["calibration"] = calibrate(workdir, seeds, index_dir)
         else:
-            result["bot"] = bench_bot(
-                seeds.resolve(), index_dir.resolve(), args.questions, args.burst, args.users
-            )
+            result["bot"] = bench_bot(seeds.resolve(), index_dir.resolve(), args.questions, args.burst,
+                                      args.users)
         result["load_after"] = os.getloadavg()[0]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

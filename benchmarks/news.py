@@ -60,9 +60,8 @@ def run(retriever: Retriever, queries: Sequence[Query], tuning: SearchOptions) -
     times = []
     for q in queries:
         started = time.perf_counter()
-        hits = search(
-            retriever, q.question, dataclasses.replace(tuning, k=10), floor=False, as_of=q.date, answers=False
-        )
+        hits = search(retriever, q.question, dataclasses.replace(tuning, k=10), floor=False, as_of=q.date,
+                      answers=False)
         times.append((time.perf_counter() - started) * 1000)
         ranks[q.id] = first_hit(ranked_docs(hits), q.gold_docs)
     return {"ranks": ranks, "p50_ms": statistics.median(times)}
@@ -137,46 +136,16 @@ def sweep(retriever: Retriever, split: dict[str, list[Query]], settings: Any, on
         ),
         on,
     )
-    t = choose(
-        retriever,
-        split,
-        t,
-        [{"lead_weight": w} for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)],
-        lambda c: f"lead_weight {c['lead_weight']}",
-        on,
-    )
-    t = choose(
-        retriever,
-        split,
-        t,
-        [{"second_share": w} for w in (0.0, 0.1, 0.2, 0.3, 0.5)],
-        lambda c: f"second_share {c['second_share']}",
-        on,
-    )
-    t = choose(
-        retriever,
-        split,
-        t,
-        [{"fusion_weight": w} for w in (0.3, 0.4, 0.5, 0.6, 0.7)],
-        lambda c: f"fusion_weight {c['fusion_weight']}",
-        on,
-    )
-    t = choose(
-        retriever,
-        split,
-        t,
-        [{"recency_margin": m} for m in (0.0, 0.01, 0.02, 0.03)],
-        lambda c: f"recency_margin {c['recency_margin']}",
-        on,
-    )
-    t = choose(
-        retriever,
-        split,
-        t,
-        [{"duplicate_containment": c} for c in (1.01, 0.95, 0.9, 0.8)],
-        lambda c: f"duplicate_containment {c['duplicate_containment']}",
-        on,
-    )
+    t = choose(retriever, split, t, [{"lead_weight": w} for w in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)],
+               lambda c: f"lead_weight {c['lead_weight']}", on)
+    t = choose(retriever, split, t, [{"second_share": w} for w in (0.0, 0.1, 0.2, 0.3, 0.5)],
+               lambda c: f"second_share {c['second_share']}", on)
+    t = choose(retriever, split, t, [{"fusion_weight": w} for w in (0.3, 0.4, 0.5, 0.6, 0.7)],
+               lambda c: f"fusion_weight {c['fusion_weight']}", on)
+    t = choose(retriever, split, t, [{"recency_margin": m} for m in (0.0, 0.01, 0.02, 0.03)],
+               lambda c: f"recency_margin {c['recency_margin']}", on)
+    t = choose(retriever, split, t, [{"duplicate_containment": c} for c in (1.01, 0.95, 0.9, 0.8)],
+               lambda c: f"duplicate_containment {c['duplicate_containment']}", on)
     base = settings.bm25  # k1/b shape the index: printed for the record, chosen by hand
     for k1, b in ((0.9, 0.4), (1.2, 0.75), (1.2, 0.4), (0.9, 0.75), (1.5, 0.5)):
         variant = with_lexical(retriever.index_dir, dataclasses.replace(base, k1=k1, b=b))
@@ -220,14 +189,8 @@ def latency(retriever: Retriever, queries: Sequence[Query], after: SearchOptions
         for q in queries:
             for name, tuning in zip(times, (BEFORE, after), strict=True):
                 started = time.perf_counter()
-                search(
-                    retriever,
-                    q.question,
-                    dataclasses.replace(tuning, k=10),
-                    floor=False,
-                    as_of=q.date,
-                    answers=False,
-                )
+                search(retriever, q.question, dataclasses.replace(tuning, k=10), floor=False, as_of=q.date,
+                       answers=False)
                 times[name].append((time.perf_counter() - started) * 1000)
     print(f"\nLatency, search(k=10, answers=False), {rounds} x {len(queries)} questions interleaved")
     for name, ts in times.items():
@@ -244,9 +207,8 @@ def misses(retriever: Retriever, split: dict[str, list[Query]], after: SearchOpt
     in_a = {q.id for q in split["A"]}
     for q in split["all"]:
         assert q.date is not None
-        hits = search(
-            retriever, q.question, dataclasses.replace(after, k=10), floor=False, as_of=q.date, answers=False
-        )
+        hits = search(retriever, q.question, dataclasses.replace(after, k=10), floor=False, as_of=q.date,
+                      answers=False)
         got = first_hit(ranked_docs(hits), q.gold_docs)
         if got != 1 and hits:
             ages = [
@@ -284,20 +246,13 @@ def main() -> None:
     ap.add_argument("--queries", type=Path, required=True, help="JSONL: question, gold_docs, question_date")
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "qabot.toml")
     ap.add_argument("--sweep", action="store_true", help="print the grids, choosing on half A")
-    ap.add_argument(
-        "--tune-on",
-        choices=("A", "B"),
-        default="A",
-        help="the half --sweep chooses on (B: the second fold of a 2-fold check)",
-    )
+    ap.add_argument("--tune-on", choices=("A", "B"), default="A",
+                    help="the half --sweep chooses on (B: the second fold of a 2-fold check)")
     ap.add_argument("--misses", action="store_true", help="list the questions still missed")
     ap.add_argument("--latency", type=int, default=0, help="rounds of the interleaved timing")
     ap.add_argument("--scifact", type=Path, help="an index of SciFact: print the guard figure")
-    ap.add_argument(
-        "--scifact-queries",
-        type=Path,
-        default=ROOT.parent / "shared" / "benchmarks" / "scifact" / "queries.jsonl",
-    )
+    ap.add_argument("--scifact-queries", type=Path,
+                    default=ROOT.parent / "shared" / "benchmarks" / "scifact" / "queries.jsonl")
     args = ap.parse_args()
     settings = load_settings(args.config)
     queries, problems = read_queries(args.queries)

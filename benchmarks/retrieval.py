@@ -91,9 +91,8 @@ def rrf(retriever: Retriever, queries: list[Query], k_rrf: int, depth: int = 100
     for q in queries:
         fused: dict[str, float] = {}
         for mode in ("dense", "bm25"):
-            hits = search(
-                retriever, q.question, SearchOptions(k=depth, mode=mode), floor=False, answers=False
-            )
+            hits = search(retriever, q.question, SearchOptions(k=depth, mode=mode), floor=False,
+                          answers=False)
             for r, p in enumerate(hits, start=1):
                 fused[p.doc_id[:-4]] = fused.get(p.doc_id[:-4], 0.0) + 1.0 / (k_rrf + r)
         ranked = [frozenset([d]) for d in sorted(fused, key=lambda d: -fused[d])]
@@ -201,9 +200,8 @@ def news_calibration(scifact_index: Path) -> dict[str, dict[str, list[float]]]:
     for mode in MODES:
         found, off = [], []
         for q in queries:
-            hits = search(
-                retriever, q.question, SearchOptions(k=1, mode=mode), floor=False, as_of=q.date, answers=False
-            )
+            hits = search(retriever, q.question, SearchOptions(k=1, mode=mode), floor=False, as_of=q.date,
+                          answers=False)
             if not q.gold_docs:
                 off.append(hits[0].score if hits else 0.0)
             elif hits and ranked_docs(hits)[0] & q.gold_docs:  # a listed duplicate counts

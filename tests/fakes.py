@@ -49,11 +49,9 @@ def fake_corpus(seeds: Path) -> Settings:
         (seeds / f"{i}.txt").write_text(
             f" date 2024-01-0{i + 1} Story about {topic}. " + f"More on {topic} here. " * 5
         )
-    return Settings(
-        paths=PathSettings(seeds=seeds, index=seeds.parent / "idx"),
-        model=ModelSettings(name="fake-embedder"),
-        chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
-    )
+    return Settings(paths=PathSettings(seeds=seeds, index=seeds.parent / "idx"),
+                    model=ModelSettings(name="fake-embedder"),
+                    chunking=ChunkSettings(max_tokens=24, overlap_tokens=4))
 
 
 def index(settings: Settings, fake: FakeEmbedder, **kw: Any) -> Report:

@@ -1093,19 +1093,9 @@ def test_verbose_logging_never_shows_a_question_or_who_asked(
 
 
 def _passage(text: str, answer: tuple[int, int], rank: int = 1, title: str = "A <title> & more") -> Passage:
-    return Passage(
-        rank=rank,
-        score=0.5,
-        text=text,
-        doc_id=f"dir/{rank}.txt",
-        path=f"/x/dir/{rank}.txt",
-        date=dt.date(2024, 1, 2),
-        title=title,
-        start=100,
-        end=100 + len(text),
-        answer_start=100 + answer[0],
-        answer_end=100 + answer[1],
-    )
+    return Passage(rank=rank, score=0.5, text=text, doc_id=f"dir/{rank}.txt", path=f"/x/dir/{rank}.txt",
+                   date=dt.date(2024, 1, 2), title=title, start=100, end=100 + len(text),
+                   answer_start=100 + answer[0], answer_end=100 + answer[1])
 
 
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=300)
@@ -1220,11 +1210,8 @@ def test_a_sentence_longer_than_a_message_is_cut_at_spaces_then_anywhere() -> No
 
 
 @hsettings(max_examples=50, deadline=None)
-@given(
-    articles=st.lists(st.tuples(_TEXT, st.none() | st.dates(), _TEXT), max_size=60),
-    page=st.integers(-2, 10),
-    size=st.integers(1, 100),
-)
+@given(articles=st.lists(st.tuples(_TEXT, st.none() | st.dates(), _TEXT), max_size=60),
+       page=st.integers(-2, 10), size=st.integers(1, 100))
 def test_every_sources_page_fits_one_message(
     articles: list[tuple[str, dt.date | None, str]], page: int, size: int
 ) -> None:

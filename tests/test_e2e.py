@@ -96,9 +96,8 @@ def test_incremental_with_the_real_model(real_settings: Settings) -> None:
     assert top.doc_id == "penguins.txt" and "wildfire" in top.text
     texts = [
         p.text
-        for p in search(
-            r, "How do penguins survive the winter?", SearchOptions(k=10, per_article=10), floor=False
-        )
+        for p in search(r, "How do penguins survive the winter?", SearchOptions(k=10, per_article=10),
+                        floor=False)
     ]
     assert not any("penguin" in t.lower() for t in texts)
 
@@ -248,9 +247,8 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     run_index(real_settings, log=quiet)
     before = (real_settings.index / "manifest.json").read_bytes()
     _corpus(real_settings.seeds, 80)
-    proc = subprocess.Popen(
-        [*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
-    )
+    proc = subprocess.Popen([*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
     assert proc.stderr is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -88,11 +88,9 @@ def test_settings_change_and_rebuild_flag_reembed_everything(env: tuple[Settings
     first = index(settings, fake)
     messages: list[str] = []
     fake.embedded.clear()
-    changed = Settings(
-        paths=PathSettings(seeds=settings.seeds, index=settings.index),
-        model=ModelSettings(name="fake-embedder"),
-        chunking=ChunkSettings(max_tokens=64, overlap_tokens=4),
-    )
+    changed = Settings(paths=PathSettings(seeds=settings.seeds, index=settings.index),
+                       model=ModelSettings(name="fake-embedder"),
+                       chunking=ChunkSettings(max_tokens=64, overlap_tokens=4))
     report = run_index(changed, log=messages.append, embedder=fake)
     assert report.committed and report.added == 3
     assert any("chunker settings changed" in m for m in messages)
@@ -269,12 +267,10 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
         assert sum(hits["dense"]) >= dense_floor * len(hits["dense"]), hits["dense"]
 
     write(90)
-    settings = Settings(
-        paths=PathSettings(seeds=seeds, index=tmp_path / "idx"),
-        model=ModelSettings(name="fake-embedder"),
-        chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
-        vectors=VectorSettings(ann_threshold=160),
-    )
+    settings = Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx"),
+                        model=ModelSettings(name="fake-embedder"),
+                        chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
+                        vectors=VectorSettings(ann_threshold=160))
     fake = FakeEmbedder(dim=256)
     report = index(settings, fake)
     assert layout()["type"] == "flat" and report.passage_count < 160
@@ -320,9 +316,8 @@ def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wa
     before = store.load_snapshot(settings.index).articles
     gone, edited = sorted(before)[:2]
     with store.WriteLock(settings.index):
-        proc = subprocess.Popen(
-            [*QABOT, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
-        )
+        proc = subprocess.Popen([*QABOT, "index"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ))
         assert proc.stderr is not None
         waited = proc.stderr.readline()  # blocks until the subprocess says it waits
         assert "waiting" in waited, waited

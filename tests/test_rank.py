@@ -50,24 +50,12 @@ def test_the_defaults_turn_the_issue_12_levers_on() -> None:
 
 def test_a_fresh_article_on_the_story_beats_an_older_closer_match(retriever: Retriever) -> None:
     no_prior = dataclasses.replace(DEFAULTS, recency_weight=0.0)
-    stale = search(
-        retriever,
-        LIBRARY,
-        dataclasses.replace(no_prior, k=2),
-        floor=False,
-        as_of=D("2024-06-08"),
-        answers=False,
-    )
+    stale = search(retriever, LIBRARY, dataclasses.replace(no_prior, k=2), floor=False, as_of=D("2024-06-08"),
+                   answers=False)
     assert docs(stale) == ["library_vote", "library_closed"]  # April's words match better
     assert stale[0].score - stale[1].score >= DEFAULTS.recency_margin  # beyond the near-tie rule
-    fresh = search(
-        retriever,
-        LIBRARY,
-        dataclasses.replace(DEFAULTS, k=2),
-        floor=False,
-        as_of=D("2024-06-08"),
-        answers=False,
-    )
+    fresh = search(retriever, LIBRARY, dataclasses.replace(DEFAULTS, k=2), floor=False, as_of=D("2024-06-08"),
+                   answers=False)
     assert docs(fresh) == ["library_closed", "library_vote"]
     # Asked back in April, the vote is the news (the closure isn't out yet).
     assert docs(
@@ -78,14 +66,8 @@ def test_a_fresh_article_on_the_story_beats_an_older_closer_match(retriever: Ret
 def test_an_article_about_it_beats_a_passing_mention(retriever: Retriever) -> None:
     def first(tuning: SearchOptions) -> str:
         return docs(
-            search(
-                retriever,
-                LIGHTHOUSE,
-                dataclasses.replace(tuning, k=2),
-                floor=False,
-                as_of=D("2024-06-01"),
-                answers=False,
-            )
+            search(retriever, LIGHTHOUSE, dataclasses.replace(tuning, k=2), floor=False,
+                   as_of=D("2024-06-01"), answers=False)
         )[0]
 
     passage_only = dataclasses.replace(DEFAULTS, lead_weight=0.0, second_share=0.0)
@@ -97,23 +79,11 @@ def test_an_article_about_it_beats_a_passing_mention(retriever: Retriever) -> No
 
 def test_a_truncated_copy_folds_into_its_original(retriever: Retriever) -> None:
     jaccard_only = dataclasses.replace(DEFAULTS, duplicate_containment=1.01)
-    apart = search(
-        retriever,
-        FROST,
-        dataclasses.replace(jaccard_only, k=3),
-        floor=False,
-        as_of=D("2024-04-20"),
-        answers=False,
-    )
+    apart = search(retriever, FROST, dataclasses.replace(jaccard_only, k=3), floor=False,
+                   as_of=D("2024-04-20"), answers=False)
     assert {"orchard_frost", "orchard_frost_brief"} <= set(docs(apart))  # Jaccard alone: two stories
-    hits = search(
-        retriever,
-        FROST,
-        dataclasses.replace(DEFAULTS, k=3),
-        floor=False,
-        as_of=D("2024-04-20"),
-        answers=False,
-    )
+    hits = search(retriever, FROST, dataclasses.replace(DEFAULTS, k=3), floor=False, as_of=D("2024-04-20"),
+                  answers=False)
     story = [p for p in hits if p.doc_id.startswith("orchard_frost")]
     assert len(story) == 1
     assert {story[0].doc_id, *(s.doc_id for s in story[0].duplicates)} == {
@@ -130,14 +100,8 @@ def test_freshness_never_turns_an_off_topic_question_into_an_answer(retriever: R
     floor = Settings().search.min_score
     question = "What is the capital of Australia?"
     # Asked the day the newest fixture came out, every article gains up to the full prior...
-    (top,) = search(
-        retriever,
-        question,
-        dataclasses.replace(DEFAULTS, k=1),
-        floor=False,
-        as_of=D("2024-06-05"),
-        answers=False,
-    )
+    (top,) = search(retriever, question, dataclasses.replace(DEFAULTS, k=1), floor=False,
+                    as_of=D("2024-06-05"), answers=False)
     assert top.score >= floor > top.score - DEFAULTS.recency_weight
     # ...but the floor looks at how well the passage itself matches: still no confident answer.
     assert (
@@ -150,9 +114,8 @@ def test_an_approximate_index_ranks_the_same_with_the_levers(retriever: Retrieve
     # A compressed index scores candidates only: the leads of their articles are fetched too.
     seeds, index = retriever.index_dir.parent / "seeds", tmp_path / "sq8"
     shutil.copytree(retriever.index_dir, index)
-    run_index(
-        Settings(paths=PathSettings(seeds=seeds, index=index), vectors=VectorSettings(codec="sq8")), log=quiet
-    )
+    run_index(Settings(paths=PathSettings(seeds=seeds, index=index), vectors=VectorSettings(codec="sq8")),
+              log=quiet)
     approx = Retriever(index)
     assert not approx.tables(approx.snapshot()).exhaustive
     for question, day in ((LIGHTHOUSE, "2024-06-01"), (LIBRARY, "2024-06-08"), (FROST, "2024-04-20")):

@@ -73,11 +73,9 @@ def test_ray_index_matches_the_single_process_index(
     for name in ("single", "ray"):
         # Short passages in small batches: a few dozen rows in several blocks over the two
         # workers, so blocks can come back out of order.
-        settings = Settings(
-            paths=PathSettings(seeds=seeds, index=tmp_path / name),
-            chunking=ChunkSettings(max_tokens=32, overlap_tokens=8),
-            model=ModelSettings(batch_size=1),
-        )
+        settings = Settings(paths=PathSettings(seeds=seeds, index=tmp_path / name),
+                            chunking=ChunkSettings(max_tokens=32, overlap_tokens=8),
+                            model=ModelSettings(batch_size=1))
         link_encoder(encoder_cache, settings.index)
         if name == "single":  # the settings' model, loaded by run_index as `qabot index` does
             report = run_index(settings, log=quiet)

@@ -62,9 +62,8 @@ def test_a_damaged_manifest_is_recovered_from_the_newest_generation_without_re_e
     snap = store.load_snapshot(settings.index)
     assert snap.manifest.passage_count == committed.passage_count and len(snap.articles) == 4
     assert (
-        search(
-            Retriever(settings.index, embedder=fake), "penguins antarctica", SearchOptions(k=1), floor=False
-        )[0].doc_id
+        search(Retriever(settings.index, embedder=fake), "penguins antarctica", SearchOptions(k=1),
+               floor=False)[0].doc_id
         == "new.txt"
     )
 
@@ -203,12 +202,8 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
     assert any("rebuilding its BM25 part" in m for m in messages), messages
     after = store.load_snapshot(settings.index, tokens=True).lexical
     assert after is not None and after.vocab == vocab and after.ids.tolist() == ids
-    hits = search(
-        Retriever(settings.index, embedder=fake),
-        "football cup final",
-        SearchOptions(k=1, mode="bm25"),
-        floor=False,
-    )
+    hits = search(Retriever(settings.index, embedder=fake), "football cup final",
+                  SearchOptions(k=1, mode="bm25"), floor=False)
     assert hits[0].doc_id == "1.txt"
 
 
@@ -233,13 +228,8 @@ def _unshare(script: str) -> subprocess.CompletedProcess[str]:
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("cannot make a mount namespace here")
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
-    )
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ))
 
 
 def test_a_full_disk_is_one_error_line_and_leaves_the_index_and_no_partial_generation(
@@ -314,11 +304,7 @@ def test_an_index_deleted_while_answering_is_one_error_line(real_settings: Setti
 
 
 def test_a_question_that_is_not_utf8_is_one_error_line() -> None:
-    proc = subprocess.run(
-        [*QABOT, "ask", os.fsdecode(b"caf\xe9 au lait?")],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-    )
+    proc = subprocess.run([*QABOT, "ask", os.fsdecode(b"caf\xe9 au lait?")], capture_output=True, text=True,
+                          env=dict(os.environ))
     err = one_error_line(proc)
     assert "not valid UTF-8" in err

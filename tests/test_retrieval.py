@@ -233,9 +233,8 @@ def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Pa
 def fake_index(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
     seeds = tmp_path / "seeds"
     shutil.copytree(FIXTURE / "seeds", seeds)
-    settings = Settings(
-        paths=PathSettings(seeds=seeds, index=tmp_path / "idx"), model=ModelSettings(name="fake-embedder")
-    )
+    settings = Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx"),
+                        model=ModelSettings(name="fake-embedder"))
     fake = FakeEmbedder()
     run_index(settings, log=quiet, embedder=fake)
     return settings, fake
@@ -284,11 +283,8 @@ def test_an_index_without_bm25_gets_it_without_re_embedding(
     assert docs(search(r, RARE, SearchOptions(k=1, mode="bm25"), floor=False)) == ["recall_valsartan"]
     assert not run_index(settings, log=quiet, embedder=fake).committed
     # new BM25 parameters rebuild the matrix, and still embed nothing
-    tuned = Settings(
-        paths=PathSettings(seeds=settings.seeds, index=settings.index),
-        model=ModelSettings(name="fake-embedder"),
-        bm25=BM25Params(k1=1.5),
-    )
+    tuned = Settings(paths=PathSettings(seeds=settings.seeds, index=settings.index),
+                     model=ModelSettings(name="fake-embedder"), bm25=BM25Params(k1=1.5))
     before = len(fake.embedded)
     report = run_index(tuned, log=quiet, embedder=fake)
     assert report.committed and len(fake.embedded) == before
@@ -329,12 +325,8 @@ def test_hybrid_answers_what_dense_and_bm25_each_miss(retriever: Retriever) -> N
 
 def test_every_mode_picks_an_answering_sentence(retriever: Retriever) -> None:
     for mode in ("dense", "bm25", "hybrid"):
-        (p,) = search(
-            retriever,
-            "How many residents were evacuated from Grindavik?",
-            SearchOptions(k=1, mode=mode),
-            floor=False,
-        )
+        (p,) = search(retriever, "How many residents were evacuated from Grindavik?",
+                      SearchOptions(k=1, mode=mode), floor=False)
         assert p.start <= p.answer_start < p.answer_end <= p.end
         assert "3,700" in p.answer, mode
 
@@ -342,9 +334,8 @@ def test_every_mode_picks_an_answering_sentence(retriever: Retriever) -> None:
 def test_date_window_and_as_of(retriever: Retriever) -> None:
     everything = docs(search(retriever, ECB, SearchOptions(k=20), floor=False))
     assert "olive_oil" in everything  # undated: nothing says it is from the future
-    window = search(
-        retriever, ECB, SearchOptions(k=20), floor=False, since=D("2024-05-01"), until=D("2024-05-31")
-    )
+    window = search(retriever, ECB, SearchOptions(k=20), floor=False, since=D("2024-05-01"),
+                    until=D("2024-05-31"))
     assert window and all(p.date and D("2024-05-01") <= p.date <= D("2024-05-31") for p in window)
     assert "olive_oil" not in docs(
         search(retriever, ECB, SearchOptions(k=20), floor=False, since=D("2024-01-01"))
@@ -356,9 +347,8 @@ def test_date_window_and_as_of(retriever: Retriever) -> None:
 
 
 def test_the_newer_of_two_near_tied_stories_goes_first(retriever: Retriever) -> None:
-    plain = search(
-        retriever, ECB, replace(SearchOptions(recency_margin=0.0), k=2, mode="hybrid"), floor=False
-    )
+    plain = search(retriever, ECB, replace(SearchOptions(recency_margin=0.0), k=2, mode="hybrid"),
+                   floor=False)
     assert docs(plain) == ["ecb_january", "ecb_june"]  # the older one scores a hair higher
     assert plain[0].score - plain[1].score < Settings().search.recency_margin
     latest = search(
@@ -373,9 +363,8 @@ def test_the_newer_of_two_near_tied_stories_goes_first(retriever: Retriever) -> 
 
 
 def test_near_identical_articles_collapse_into_one_result(retriever: Retriever) -> None:
-    hits = search(
-        retriever, "How many residents were evacuated from Grindavik?", SearchOptions(k=5), floor=False
-    )
+    hits = search(retriever, "How many residents were evacuated from Grindavik?", SearchOptions(k=5),
+                  floor=False)
     volcano = [p for p in hits if p.doc_id.startswith("volcano")]
     assert len(volcano) == 1
     (p,) = volcano
@@ -383,13 +372,8 @@ def test_near_identical_articles_collapse_into_one_result(retriever: Retriever) 
     assert p.doc_id == "volcano_syndicated.txt"  # the newer copy is shown, the older listed
     assert [(s.doc_id, s.date) for s in p.duplicates] == [("volcano.txt", D("2024-03-12"))]
     assert len({q.doc_id for q in hits}) == len(hits)
-    older = search(
-        retriever,
-        "How many residents were evacuated from Grindavik?",
-        SearchOptions(k=5),
-        floor=False,
-        as_of=D("2024-03-13"),
-    )
+    older = search(retriever, "How many residents were evacuated from Grindavik?", SearchOptions(k=5),
+                   floor=False, as_of=D("2024-03-13"))
     assert docs(older)[0] == "volcano" and not older[0].duplicates  # the copy isn't out yet
     apart = search(
         retriever, ECB, SearchOptions(k=5), floor=False
@@ -405,31 +389,15 @@ def test_the_confidence_floor_separates_answerable_from_off_topic(retriever: Ret
     for line in (FIXTURE / "queries.jsonl").read_text().splitlines():
         query = json.loads(line)
         if query["gold_docs"]:
-            top = search(
-                retriever,
-                query["question"],
-                SearchOptions(k=1, min_score=floor),
-                as_of=D(query["date"]) if "date" in query else None,
-            )
+            top = search(retriever, query["question"], SearchOptions(k=1, min_score=floor),
+                         as_of=D(query["date"]) if "date" in query else None)
             assert top and top[0].score >= floor, query["question"]
 
 
 def test_cli_ask_modes_dates_duplicates_and_no_confident_answer(news: Settings) -> None:
     where = ["--seeds", str(news.seeds), "--index", str(news.index)]
-    proc = run_qabot(
-        "ask",
-        *where,
-        "--json",
-        "--mode",
-        "bm25",
-        "--since",
-        "2024-03-01",
-        "--until",
-        "2024-03-31",
-        "-k",
-        "2",
-        "How many residents were evacuated from Grindavik?",
-    )
+    proc = run_qabot("ask", *where, "--json", "--mode", "bm25", "--since", "2024-03-01", "--until",
+                     "2024-03-31", "-k", "2", "How many residents were evacuated from Grindavik?")
     assert proc.returncode == 0, proc.stderr
     (p,) = json.loads(proc.stdout)["passages"]
     assert p["doc_id"] == "volcano_syndicated.txt" and p["date"] == "2024-03-14"

@@ -151,10 +151,8 @@ def test_watcher_follows_additions_edits_renames_and_deletions(
     assert not any("penguin" in p.text.lower() for p in snap.passages.values())
 
     (seeds / "penguins.txt").rename(seeds / "fires.txt")
-    until(
-        lambda: "fires.txt" in articles(real_settings) and "penguins.txt" not in articles(real_settings),
-        what="rename applied",
-    )
+    until(lambda: "fires.txt" in articles(real_settings) and "penguins.txt" not in articles(real_settings),
+          what="rename applied")
     assert top_doc(r, "wildfire near Athens evacuations") == "fires.txt"
 
     (seeds / "fires.txt").unlink()
@@ -255,10 +253,8 @@ def test_a_file_written_slowly_is_never_indexed_half_written(real_settings: Sett
             f.write("".join(pieces[1:]))
         expected = hashlib.sha256(full.encode()).hexdigest()
         names = ("slow1.txt", "slow2.txt", "slow3.txt")
-        until(
-            lambda: all(getattr(articles(real_settings).get(n), "hash", None) == expected for n in names),
-            what="slow files indexed",
-        )
+        until(lambda: all(getattr(articles(real_settings).get(n), "hash", None) == expected for n in names),
+              what="slow files indexed")
         time.sleep(0.2)
     finally:
         done.set()
@@ -410,15 +406,8 @@ def test_failed_runs_are_retried_with_a_doubling_wait(
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     lines: list[str] = []
-    watcher = Watcher(
-        Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")),
-        log=lines.append,
-        timestamps=False,
-        quiet_period=0.05,
-        settle=0.01,
-        retry=0.2,
-        max_retry=0.5,
-    )
+    watcher = Watcher(Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")), log=lines.append,
+                      timestamps=False, quiet_period=0.05, settle=0.01, retry=0.2, max_retry=0.5)
     watcher.start()
     try:
         assert watcher.ready.wait(5)
@@ -461,12 +450,8 @@ def test_debounce_with_a_counting_indexer(tmp_path: Path, monkeypatch: pytest.Mo
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     lines: list[str] = []
-    watcher = Watcher(
-        Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")),
-        log=lines.append,
-        quiet_period=0.2,
-        settle=0.05,
-    )
+    watcher = Watcher(Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")), log=lines.append,
+                      quiet_period=0.2, settle=0.05)
     watcher.start()
 
     seen: list[str] = []
