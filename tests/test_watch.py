@@ -336,7 +336,8 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
         assert "penguins.txt" not in articles(real_settings)
         # Retried a second later with no other file event: the change is not left unindexed.
         until(lambda: "penguins.txt" in articles(real_settings), timeout=30, what="failed cycle retried")
-        assert any(line.endswith("— penguins.txt") for line in lines)
+        # The summary is logged after the commit that made it visible: wait for it too.
+        until(lambda: any(line.endswith("— penguins.txt") for line in lines), what="retry's commit logged")
 
         # The next change is a big one; questions are answered all through its commit.
         answered_while_busy, errors = [], []
