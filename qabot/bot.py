@@ -47,6 +47,7 @@ from .catalog import Catalog, CatalogSummary
 from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
+from .progress import LogLines, Reporter
 from .reader import Retriever, open_index
 from .retrieve import MAX_QUESTION_CHARS, check_question, search
 from .smalltalk import small_talk
@@ -504,15 +505,18 @@ def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
     token, base_url = token_from_env(env), api_url_from_env(env)
     setup_logging(token, verbose)
     if retriever is None and not watch:  # with --watch, the watcher builds it
-        retriever = open_index(settings, log=logger.info)
+        retriever = open_index(settings, log=logger.info, progress=Reporter(LogLines(logger.info)))
     try:
         asyncio.run(check_token(token, base_url))
         app = build_application(settings, token, base_url, retriever)
         watcher = None
         if watch:
-            from .watch import Watcher
+            from .watch import PROGRESS_AFTER_S, Watcher
 
-            watcher = Watcher(settings, log=logging.getLogger("qabot.watch").info, timestamps=False)
+            log = logging.getLogger("qabot.watch").info
+            # The first build of a big folder takes minutes: a log line every few seconds says how far.
+            watcher = Watcher(settings, log=log, timestamps=False,
+                              progress=Reporter(LogLines(log), after=PROGRESS_AFTER_S))
             watcher.start()
         try:
             serve(app)

@@ -163,9 +163,12 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
         embedder = RayEmbedder(lambda: load_embedder(settings, _log(quiet)),
                                None if ray_address == "local" else ray_address, log=_log(quiet))
     if watch:
-        from .watch import Watcher
+        from .watch import PROGRESS_AFTER_S, Watcher
 
-        sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild).run_forever())
+        # Progress on stderr as without --watch: the first build of a big folder takes minutes.
+        progress = None if quiet else Reporter(sys.stderr, after=PROGRESS_AFTER_S)
+        sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild,
+                         progress=progress).run_forever())
     with _progress(quiet) as progress:
         report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=progress, embedder=embedder)
     from .format import printable

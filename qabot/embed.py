@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -146,7 +147,8 @@ class TorchEmbedder:
         hf: Any = self.model[0].auto_model
         hf.eval()
         accepts_types = "token_type_ids" in inspect.signature(hf.forward).parameters
-        tmp = index_dir / f".tmp-{folder}-{os.getpid()}"
+        remove_abandoned(index_dir)  # an export killed before the rename (SIGKILL, power cut)
+        tmp = work_folder(index_dir, folder)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
@@ -272,12 +274,13 @@ def open_session(folder: Path, threads: int) -> Any:
     be written (a read-only index), the session is optimised in memory as before.
     """
     saved = optimized_graph(folder)
+    remove_abandoned(folder)  # a start killed while optimising; a listing of ~6 names: cheap
     if saved.is_file():
         try:
             return _session(saved, threads, optimize=False)
         except Exception:  # damaged: optimise again from model.onnx, and replace it
             shutil.rmtree(saved.parent, ignore_errors=True)
-    tmp = folder / f".tmp-{saved.parent.name}-{os.getpid()}-{threading.get_ident()}"
+    tmp = work_folder(folder, saved.parent.name)
     session = None
     try:
         tmp.mkdir()
@@ -293,6 +296,46 @@ def open_session(folder: Path, threads: int) -> Any:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return session or _session(folder / "model.onnx", threads, optimize=True)
+
+
+def work_folder(parent: Path, name: str) -> Path:
+    """Where this process and thread prepare `name` inside `parent` before renaming it into
+    place: its own, so concurrent writers (readers optimising the same graph) never share one,
+    and named after its process, so a later run can tell when it was abandoned."""
+    return parent / f".tmp-{name}-{os.getpid()}-{threading.get_ident()}"
+
+
+_WORK_FOLDER = re.compile(r"\.tmp-.+-(\d+)-(\d+)")  # work_folder's names: pid, thread
+
+
+def remove_abandoned(parent: Path) -> None:
+    """Remove the work folders in `parent` whose process or thread is gone: one killed mid-way
+    (SIGKILL, OOM, power cut) never ran its cleanup. A live writer's folder is left alone."""
+    try:
+        children = [c for c in parent.iterdir() if c.name.startswith(".tmp-")]
+    except OSError:
+        return  # no folder yet, or one we may not read: nothing of ours to clean
+    for child in children:
+        match = _WORK_FOLDER.fullmatch(child.name)
+        if match and _abandoned(int(match.group(1)), int(match.group(2))):
+            shutil.rmtree(child, ignore_errors=True)  # a read-only index keeps it: harmless
+
+
+def _abandoned(pid: int, thread: int) -> bool:
+    """Whether no running writer can own a work folder of this process and thread."""
+    if pid == os.getpid():
+        # A container restarted gives its process the same small pid every time: the folder
+        # is ours only if one of our threads has that ident.
+        return thread not in {t.ident for t in threading.enumerate()}
+    if pid <= 0:
+        return False  # not a pid work_folder writes (0 and negatives name process groups)
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # another user's process
+    return False
 
 
 def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = None) -> Any:

@@ -1,5 +1,6 @@
-"""How far the embedding of an index build is, as text on stderr: "1,234/18,651 passages · 53/s ·
-ETA 5m 28s", redrawn in place on a terminal, one line every few seconds anywhere else."""
+"""How far the embedding of an index build is, as text on stderr or in a log: "1,234/18,651
+passages · 53/s · ETA 5m 28s", redrawn in place on a terminal, one line every few seconds anywhere
+else."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Protocol
+
+
+class Stream(Protocol):
+    """Where a Reporter writes: a text file such as sys.stderr, or LogLines."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
 
 
 def duration(seconds: float) -> str:
@@ -60,15 +69,19 @@ class Reporter:
     """The `progress` callback of `run_index` (called with passages done and total): on a
     terminal a bar redrawn in place, elsewhere (a log file, CI, a pipe) one plain line every
     `every` seconds, so a long build is never silent and the record is not a wall of \\r.
-    Each job ends with a `finished` line. Times come from `clock`, so tests need no sleeps."""
+    Each job ends with a `finished` line. A job that ends within `after` seconds says nothing
+    (the watcher's one-article commits); a longer one speaks from then on. Times come from
+    `clock`, so tests need no sleeps."""
 
-    def __init__(self, stream: TextIO, label: str = "Embedding", *, tty: bool | None = None,
-                 every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stream: Stream, label: str = "Embedding", *, tty: bool | None = None,
+                 every: float = 5.0, after: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
         self.label = label
         self.tty = stream.isatty() if tty is None else tty
         # A terminal redraws often enough to look alive; a log gets a line it is worth keeping.
         self.every = 0.2 if self.tty else every
+        self.after = after
         self.clock = clock
         self._start: float | None = None
         self._shown = -math.inf
@@ -79,6 +92,10 @@ class Reporter:
         if self._start is None:
             self._start = now  # the first call starts the job's clock, so model loading is not counted
         elapsed = now - self._start
+        if elapsed < self.after:
+            if done >= total:  # over before it was worth a line
+                self._start = None
+            return
         if done >= total:
             self._write(f"{self.label}: {finished(total, elapsed)}\n")
             self._start, self._shown = None, -math.inf
@@ -91,9 +108,11 @@ class Reporter:
                 self._write(f"{self.label}: {status(done, total, elapsed)}\n")
 
     def close(self) -> None:
-        """Clear a bar left half-way (an error or Ctrl-C), so the next message starts a clean line."""
+        """End a job left half-way (an error or Ctrl-C): clear its bar, so the next message starts
+        a clean line, and let the next job (the watcher's retry) start its own clock."""
         if self._bar:
             self._write("", bar=False)
+        self._start, self._shown = None, -math.inf
 
     def _write(self, text: str, bar: bool = False) -> None:
         if self._bar and not bar:
@@ -101,3 +120,27 @@ class Reporter:
         self._bar = bar
         self.stream.write(text)
         self.stream.flush()
+
+
+class LogLines:
+    """A Stream that hands each whole line to `log` (a logger's info, say): how a front end
+    that writes only through logging (the bot) shows a Reporter's lines. Never a terminal."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._partial = ""
+
+    def write(self, text: str, /) -> int:
+        """Buffer `text`; log every line it completes."""
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line:
+                self._log(line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: a line is logged as soon as it is whole."""
+
+    def isatty(self) -> bool:
+        """Never: log records get the plain line form, not a bar."""
+        return False

@@ -40,11 +40,16 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from .config import Settings
 from .errors import QabotError, SeedsNotFound
 from .indexer import Report, run_index
+from .progress import Reporter
 
 Log = Callable[[str], None]
 Stat = tuple[int, int] | None  # (size, mtime_ns), None when the path is gone
 
 logger = logging.getLogger(__name__)
+
+# A commit of a few changed articles takes well under this; only a longer run (the first build,
+# a rebuild, a big batch) is worth progress lines between the watcher's own.
+PROGRESS_AFTER_S = 3.0
 
 
 def print_line(msg: str) -> None:
@@ -85,7 +90,8 @@ class Watcher:
     """Watches the seeds folder and commits every change through `run_index`, off the caller's thread.
 
     `start()` returns at once (the first index runs in the worker thread); `stop()` ends it;
-    `run_forever()` is the CLI's loop, ended by SIGINT or SIGTERM.
+    `run_forever()` is the CLI's loop, ended by SIGINT or SIGTERM. `progress` is told how the
+    embedding of every run goes (give it `after=PROGRESS_AFTER_S`, so short runs stay quiet).
     """
 
     def __init__(
@@ -96,6 +102,7 @@ class Watcher:
         quiet: bool = False,
         rebuild: bool = False,
         timestamps: bool = True,
+        progress: Reporter | None = None,
         quiet_period: float = 0.5,
         settle: float = 0.2,
         max_hold: float = 15.0,
@@ -109,6 +116,7 @@ class Watcher:
         self._quiet = quiet
         self._rebuild = rebuild
         self._timestamps = timestamps  # off when the log sink (logging) adds its own
+        self._progress = progress
         self.quiet_period, self.settle, self.max_hold = quiet_period, settle, max_hold
         self.max_delay, self.grace = max_delay, grace
         self.retry, self.max_retry = retry, max_retry
@@ -313,8 +321,7 @@ class Watcher:
         """One run of the indexer; never raises."""
         self.busy = True
         try:
-            report = run_index(self.settings, rebuild=rebuild,
-                               log=(lambda msg: None) if self._quiet else self.log)
+            report = self._run_index(rebuild)
         except QabotError as err:
             self._retry_later(batch, rebuild, f"Error: {err}")
             return
@@ -335,6 +342,15 @@ class Watcher:
             self.log(report.summary() + (f" — {self._describe(batch)}" if batch else ""))
         elif not batch:
             self.log(report.summary())  # the first run: say the index is up to date
+
+    def _run_index(self, rebuild: bool) -> Report:
+        try:
+            return run_index(self.settings, rebuild=rebuild,
+                             log=(lambda msg: None) if self._quiet else self.log,
+                             progress=self._progress)
+        finally:
+            if self._progress is not None:
+                self._progress.close()  # a failed run's bar: its error gets a line of its own
 
     def _retry_later(self, batch: list[str], rebuild: bool, error: str) -> None:
         """Log a failed run and put its batch back, to be run again after a wait that doubles

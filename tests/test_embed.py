@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ import pytest
 
 from qabot import embed, store
 from qabot.config import Settings
-from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph
+from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph, work_folder
 from qabot.errors import IndexIncompatible
 from qabot.indexer import plan, run_index
 from qabot.reader import Retriever
@@ -60,6 +64,87 @@ def test_a_failed_export_leaves_no_partial_folder(
         with pytest.raises(RuntimeError, match="unsupported operator"):
             torch_embedder.export_onnx(index_dir)
     assert list(index_dir.iterdir()) == []
+
+
+# A child that opens an encoder folder whose optimised graph is missing, and hangs where the
+# optimisation runs: its work folder is made, it never finishes (the pipe says when it is there).
+_HANGS_OPTIMISING = """
+import sys, time
+from pathlib import Path
+from qabot import embed
+
+def hang(*args, **kw):
+    print("optimising", flush=True)
+    time.sleep(120)
+
+embed._session = hang
+embed.OnnxEmbedder(Path(sys.argv[1]))
+"""
+
+
+def killed_while_optimising(folder: Path) -> Path:
+    """SIGKILL a real process in the middle of optimising `folder`'s graph; its work folder."""
+    child = subprocess.Popen([sys.executable, "-c", _HANGS_OPTIMISING, str(folder)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "optimising\n"
+        left = [f for f in folder.iterdir() if f.name.startswith(".tmp-optimized-")]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert len(left) == 1 and str(child.pid) in left[0].name
+    return left[0]
+
+
+def test_work_folders_of_a_killed_start_are_removed_by_the_next_and_live_ones_kept(
+    encoder_cache: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path
+) -> None:
+    folder = linked_copy(encoder_cache, tmp_path)
+    shutil.rmtree(optimized_graph(folder).parent)  # an export from before the graph was saved
+    killed = killed_while_optimising(folder)
+    assert killed.is_dir()  # SIGKILL ran no cleanup
+    ours = work_folder(folder, "optimized-ort-0")  # this thread's: a writer at work
+    ours.mkdir()
+    # This pid, a thread it no longer has: a container restarted with the same small pid.
+    restarted = folder / f".tmp-optimized-ort-0-{os.getpid()}-1"
+    restarted.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        alive = folder / f".tmp-optimized-ort-0-{sleeper.pid}-{threading.get_ident()}"
+        alive.mkdir()  # another process's, still running
+        other = folder / ".tmp-not-one-of-ours"
+        other.mkdir()
+        vecs = OnnxEmbedder(folder).encode(paragraphs()[:2])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    np.testing.assert_allclose(vecs, onnx_embedder.encode(paragraphs()[:2]), atol=1e-5)
+    assert not killed.exists() and not restarted.exists()
+    assert ours.is_dir() and alive.is_dir() and other.is_dir()
+    assert optimized_graph(folder).is_file()  # and the start that cleaned up saved the graph
+
+
+def test_an_export_killed_mid_way_is_cleaned_up_by_the_next_export(
+    torch_embedder: TorchEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index folder's own work folder (the export before its rename): a killed export that
+    no commit follows (the model export restored on an up-to-date index) used to stay forever."""
+    index_dir = tmp_path / "idx"
+    index_dir.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                              "from qabot.embed import work_folder; "
+                              "work_folder(Path(sys.argv[1]), 'encoder-x').mkdir(); "
+                              "print('exporting', flush=True); time.sleep(120)", str(index_dir)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "exporting\n"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    killed = [f for f in index_dir.iterdir() if str(child.pid) in f.name]
+    assert len(killed) == 1
+    exported = torch_embedder.export_onnx(index_dir)
+    assert sorted(f.name for f in index_dir.iterdir()) == [exported]
 
 
 @pytest.mark.parametrize("version", [2, None], ids=["newer", "missing"])

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from qabot.progress import Reporter, bar_line, duration, finished, speed, status
+from qabot.progress import LogLines, Reporter, bar_line, duration, finished, speed, status
 
 
 class Clock:
@@ -114,3 +114,56 @@ def test_close_clears_a_bar_left_half_way_and_only_then() -> None:
     length = len(out.getvalue())
     report.close()
     assert len(out.getvalue()) == length
+
+
+def test_a_job_shorter_than_after_says_nothing_and_a_longer_one_speaks_from_then_on() -> None:
+    """The watcher's reporter: a one-article commit is silent, its first build is not."""
+    out, clock = io.StringIO(), Clock()
+    report = Reporter(out, tty=False, every=5.0, after=3.0, clock=clock)
+    for at, done in [(0, 0), (2.9, 12)]:  # a short job, over within 3 s
+        clock.now = 100.0 + at
+        report(done, 12)
+    assert out.getvalue() == ""
+    for at, done in [(50, 0), (52, 200), (53, 300), (57, 700), (58, 800), (60, 1000)]:
+        clock.now = 100.0 + at
+        report(done, 1000)
+    assert out.getvalue().splitlines() == [
+        "Embedding: 300/1,000 passages · 100/s · ETA 7s",  # the clock started at 50, not at 0
+        "Embedding: 800/1,000 passages · 100/s · ETA 2s",
+        "Embedding: done, 1,000 passages in 10s · 100/s",
+    ]
+
+
+def test_close_ends_a_job_left_half_way_so_the_next_starts_its_own_clock() -> None:
+    out, clock = io.StringIO(), Clock()
+    report = Reporter(out, tty=False, clock=clock)
+    report(0, 100)
+    clock.now += 60.0
+    report(50, 100)  # then the run fails: the watcher closes and retries
+    report.close()
+    clock.now += 1000.0
+    report(0, 100)
+    clock.now += 4.0
+    report(100, 100)
+    assert out.getvalue().splitlines()[-1] == "Embedding: done, 100 passages in 4s · 25/s"
+
+
+def test_log_lines_hands_each_whole_line_to_the_log() -> None:
+    logged: list[str] = []
+    sink = LogLines(logged.append)
+    assert sink.write("Embedding: 1") == 12 and logged == []
+    sink.write("0/20 passages\nEmbedding: done\n\nand a rest")
+    assert logged == ["Embedding: 10/20 passages", "Embedding: done"]
+    assert not sink.isatty()
+
+
+def test_a_reporter_on_a_log_writes_plain_lines_never_a_bar() -> None:
+    logged: list[str] = []
+    clock = Clock()
+    report = Reporter(LogLines(logged.append), clock=clock)  # tty left to the stream: no
+    for at, done in [(0, 0), (5, 500), (10, 1000)]:
+        clock.now = 100.0 + at
+        report(done, 1000)
+    report.close()
+    assert logged == ["Embedding: 0/1,000 passages", "Embedding: 500/1,000 passages · 100/s · ETA 5s",
+                      "Embedding: done, 1,000 passages in 10s · 100/s"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import os
 import re
@@ -18,9 +19,10 @@ import pytest
 
 from qabot import store
 from qabot.config import PathSettings, SearchOptions, Settings
+from qabot.progress import Reporter
 from qabot.reader import Retriever
 from qabot.retrieve import search
-from qabot.watch import Watcher, is_article_path
+from qabot.watch import PROGRESS_AFTER_S, Watcher, is_article_path
 from tests.conftest import QABOT, QUESTION, SHIPPED_SEED, run_qabot
 
 COMMIT = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Indexed (\d+) articles, (\d+) passages \("
@@ -330,7 +332,8 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
         assert "penguins.txt" not in articles(real_settings)
         # Retried a second later with no other file event: the change is not left unindexed.
         until(lambda: "penguins.txt" in articles(real_settings), timeout=30, what="failed cycle retried")
-        assert any(line.endswith("— penguins.txt") for line in lines)
+        # The summary is logged after the commit that made it visible: wait for it too.
+        until(lambda: any(line.endswith("— penguins.txt") for line in lines), what="retry's commit logged")
 
         # The next change is a big one; questions are answered all through its commit.
         answered_while_busy, errors = [], []
@@ -361,6 +364,70 @@ def test_in_process_watcher_answers_during_commits_and_survives_a_failed_cycle(
     errors_logged = [line for line in lines if "Error:" in line]
     assert len(errors_logged) == 1 and "RuntimeError: disk on fire" in errors_logged[0]
     assert errors_logged[0].endswith("; will try again in 1 s.")
+
+
+def ticking(step: float) -> Callable[[], float]:
+    """A clock that moves `step` seconds at every reading: each progress call comes that long
+    after the one before, so every run looks long, whatever the machine does."""
+    ticks = itertools.count(0.0, step)
+    return lambda: next(ticks)
+
+
+def test_the_watchers_first_build_reports_its_embedding_progress(real_settings: Settings) -> None:
+    """`qabot index --watch` and `qabot bot --watch` used to build their first index in silence."""
+    out, lines = io.StringIO(), []
+    progress = Reporter(out, tty=False, after=PROGRESS_AFTER_S, clock=ticking(10.0))
+    watcher = Watcher(real_settings, log=lines.append, progress=progress)
+    watcher.start()
+    try:
+        assert watcher.ready.wait(60)
+    finally:
+        assert watcher.stop(timeout=30)
+    report = watcher.last_report
+    assert report is not None and report.committed and report.passages_embedded > 0
+    n = report.passages_embedded  # one slice: told at 0 s (not yet worth a line) and at 10 s
+    assert out.getvalue().splitlines() == [f"Embedding: done, {n:,} passages in 10s · {n / 10:,.1f}/s"]
+
+
+def test_a_failed_runs_progress_bar_is_cleared_before_its_error_and_the_retry_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qabot.watch
+    from qabot.indexer import Report
+
+    runs: list[int] = []
+
+    def dies_half_way(*args: Any, progress: Any = None, **kw: Any) -> Report:
+        runs.append(1)
+        progress(0, 100)
+        progress(40, 100)
+        if len(runs) == 1:
+            raise OSError(28, "No space left on device")
+        progress(100, 100)
+        return Report(committed=True)
+
+    monkeypatch.setattr(qabot.watch, "run_index", dies_half_way)
+    monkeypatch.setenv("COLUMNS", "100")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    out = io.StringIO()  # the terminal: progress and the watcher's lines share it
+    progress = Reporter(out, tty=True, after=PROGRESS_AFTER_S, clock=ticking(10.0))
+    watcher = Watcher(Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")),
+                      log=lambda line: out.write(line + "\n"), timestamps=False,
+                      progress=progress, retry=0.1)
+    watcher.start()
+    try:
+        until(lambda: "Indexed" in out.getvalue(), timeout=10, what="the retry's commit")
+    finally:
+        assert watcher.stop(timeout=5)
+    text = out.getvalue()
+    failed, retried = text.split("Error: ", 1)
+    assert failed.startswith("\rEmbedding  40% ") and failed.endswith("\r\x1b[K")  # bar, cleared
+    assert retried.startswith("indexing failed (OSError: [Errno 28] No space left on device); "
+                              "will try again in 0.1 s.\n")
+    # The retry's clock starts at its own first call (0, 40 and 100 % at 0, 10 and 20 s),
+    # not at the failed run's.
+    assert "\r\x1b[KEmbedding: done, 100 passages in 20s · 5.0/s\n" in retried
 
 
 @pytest.mark.parametrize(
