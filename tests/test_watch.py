@@ -375,7 +375,7 @@ def ticking(step: float) -> Callable[[], float]:
 
 def test_the_watchers_first_build_reports_its_embedding_progress(real_settings: Settings) -> None:
     """`qabot index --watch` and `qabot bot --watch` used to build their first index in silence."""
-    out, lines = io.StringIO(), []
+    out, lines = io.StringIO(), list[str]()
     progress = Reporter(out, tty=False, after=PROGRESS_AFTER_S, clock=ticking(10.0))
     watcher = Watcher(real_settings, log=lines.append, progress=progress)
     watcher.start()
@@ -412,8 +412,11 @@ def test_a_failed_runs_progress_bar_is_cleared_before_its_error_and_the_retry_st
     seeds.mkdir()
     out = io.StringIO()  # the terminal: progress and the watcher's lines share it
     progress = Reporter(out, tty=True, after=PROGRESS_AFTER_S, clock=ticking(10.0))
+    def say(line: str) -> None:
+        out.write(line + "\n")
+
     watcher = Watcher(Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx")),
-                      log=lambda line: out.write(line + "\n"), timestamps=False,
+                      log=say, timestamps=False,
                       progress=progress, retry=0.1)
     watcher.start()
     try:
