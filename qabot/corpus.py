@@ -9,6 +9,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import SeedsNotFound
@@ -28,10 +29,16 @@ class Article:
     doc_id: str  # path relative to the seeds folder, with forward slashes
     path: Path
     date: dt.date | None
-    title: str
     text: str
     body_start: int
     content_hash: str
+
+    @cached_property
+    def title(self) -> str:
+        """Its headline (headline.py). Worked out when first asked for: a run reads every seed
+        but needs the titles of new and changed articles only, and the headline rules cost
+        ~2.7 ms an article (100,000 unchanged files: 4.5 minutes of a no-op `qabot index`)."""
+        return headline(self.text, self.body_start)
 
 
 @dataclass(frozen=True)
@@ -229,7 +236,6 @@ def parse_article(doc_id: str, path: Path, data: bytes) -> Article | BadSeed:
         doc_id=doc_id,
         path=path,
         date=date,
-        title=headline(text, body_start),
         text=text,
         body_start=body_start,
         content_hash=hashlib.sha256(data).hexdigest(),

@@ -191,8 +191,8 @@ def run_index(
         if manifest is not None and _up_to_date(manifest, the_plan, settings):
             current, embedded, committed = manifest, 0, False
         else:
-            titles = {a.doc_id: a.title for a in articles}
-            current, embedded = _apply(settings, the_plan, manifest, log, progress, embedder, titles)
+            by_id = {a.doc_id: a for a in articles}
+            current, embedded = _apply(settings, the_plan, manifest, log, progress, embedder, by_id)
             committed = True
     return _report(the_plan, bad, current, embedded, committed, started)
 
@@ -325,7 +325,7 @@ def _apply(
     log: Log,
     progress: Progress | None,
     embedder: Embedder | None,
-    titles: Mapping[str, str],
+    seeds: Mapping[str, Article],
 ) -> tuple[Manifest, int]:
     """Carry out the plan and commit the next generation: (its manifest, passages embedded)."""
     fresh = manifest is None or the_plan.rebuild_reason is not None
@@ -342,7 +342,7 @@ def _apply(
         next_id = 0 if base is None else base.manifest.build.next_id
         ids = np.arange(next_id, next_id + (0 if vecs is None else len(vecs)), dtype=np.int64)
         index, layout = _update_vectors(settings, base, model.dim, old_ids, ids, vecs, log)
-        changes = _changes(chunks, ids, stale, base, titles, log)
+        changes = _changes(chunks, ids, stale, base, seeds, log)
         lexical = _lexical(settings, base, old_ids, changes, the_plan.is_noop, log)
         build = _build(settings, model, encoder, int(next_id + len(ids)))
         committed = store.commit(settings.index, build, index, layout, changes, base, lexical)
@@ -419,7 +419,7 @@ def _update_vectors(
 
 def _changes(
     chunks: Sequence[tuple[Article, list[tuple[int, int]]]], ids: np.ndarray, stale: list[str],
-    base: store.Snapshot | None, titles: Mapping[str, str], log: Log,
+    base: store.Snapshot | None, seeds: Mapping[str, Article], log: Log,
 ) -> Changes:
     """What the commit writes: the chunked articles' records (passages numbered by `ids`), the
     `stale` articles gone, and new titles for kept articles when the headline rules changed."""
@@ -432,7 +432,7 @@ def _changes(
     ]
     new_titles: dict[str, str] = {}
     if base is not None and not titles_current(base.manifest):
-        new_titles = retitled(base.catalog, titles, set(stale))
+        new_titles = retitled(base.catalog, seeds, set(stale))
         if new_titles:
             log(f"Updating the titles of {len(new_titles)} articles (nothing is re-embedded)…")
     return Changes(removed=list(stale), articles=articles, titles=new_titles)
@@ -485,11 +485,11 @@ def describe(layout: vectors.Layout) -> str:
     return f"ivf ({layout.nlist} cells, {layout.codec})"
 
 
-def retitled(catalog: Catalog, titles: Mapping[str, str], skip: set[str]) -> dict[str, str]:
+def retitled(catalog: Catalog, seeds: Mapping[str, Article], skip: set[str]) -> dict[str, str]:
     """doc id -> title, for stored articles (not in `skip`) whose title the seeds now give
     differently. An article whose file is unreadable now keeps its stored title."""
-    return {a.doc_id: titles[a.doc_id] for a in catalog.articles()
-            if a.doc_id in titles and a.doc_id not in skip and titles[a.doc_id] != a.title}
+    return {a.doc_id: seeds[a.doc_id].title for a in catalog.articles()
+            if a.doc_id in seeds and a.doc_id not in skip and seeds[a.doc_id].title != a.title}
 
 
 def load_embedder(settings: Settings, log: Log) -> Embedder:
