@@ -300,7 +300,8 @@ def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
 def _encoder_for(index_dir: Path) -> str:
     """The real model's ONNX export, copied from the repo's index or exported once."""
     from qabot.config import PACKAGED_MODEL
-    from qabot.embed import encoder_folder, model_id
+    from qabot.embed import model_id
+    from qabot.encoder import encoder_folder
 
     name = encoder_folder(model_id(PACKAGED_MODEL))
     for source in (HERE.parent / "embeddings", Path(tempfile.gettempdir()) / "qabot-scale-encoder"):

@@ -16,16 +16,8 @@ from .catalog import ArticleRecord, Catalog, Changes, PassageRecord
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
-from .embed import (
-    Embedder,
-    OnnxEmbedder,
-    Progress,
-    SpreadsWork,
-    TorchEmbedder,
-    encoder_folder,
-    encoder_problem,
-    model_id,
-)
+from .embed import Embedder, OnnxEmbedder, Progress, SpreadsWork, TorchEmbedder, model_id
+from .encoder import encoder_folder, encoder_problem
 from .errors import (
     IndexDamaged,
     IndexIncompatible,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from qabot.config import PACKAGED_MODEL, PathSettings, Settings
-from qabot.embed import OnnxEmbedder, TorchEmbedder, encoder_folder
+from qabot.embed import OnnxEmbedder, TorchEmbedder
+from qabot.encoder import encoder_folder
 from tests.netguard import sitecustomize as netguard
 
 ROOT = Path(__file__).resolve().parents[1]

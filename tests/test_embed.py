@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qabot import embed, store
+from qabot import encoder, store
 from qabot.config import Settings
-from qabot.embed import ENCODER_FORMAT, OnnxEmbedder, TorchEmbedder, optimized_graph, work_folder
+from qabot.embed import OnnxEmbedder, TorchEmbedder
+from qabot.encoder import ENCODER_FORMAT, optimized_graph, work_folder
 from qabot.errors import IndexIncompatible
 from qabot.indexer import plan, run_index
 from qabot.reader import Retriever
@@ -71,13 +72,13 @@ def test_a_failed_export_leaves_no_partial_folder(
 _HANGS_OPTIMISING = """
 import sys, time
 from pathlib import Path
-from qabot import embed
+from qabot import embed, encoder
 
 def hang(*args, **kw):
     print("optimising", flush=True)
     time.sleep(120)
 
-embed._session = hang
+encoder._session = hang
 embed.OnnxEmbedder(Path(sys.argv[1]))
 """
 
@@ -132,7 +133,7 @@ def test_an_export_killed_mid_way_is_cleaned_up_by_the_next_export(
     index_dir = tmp_path / "idx"
     index_dir.mkdir()
     child = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                              "from qabot.embed import work_folder; "
+                              "from qabot.encoder import work_folder; "
                               "work_folder(Path(sys.argv[1]), 'encoder-x').mkdir(); "
                               "print('exporting', flush=True); time.sleep(120)", str(index_dir)],
                              stdout=subprocess.PIPE, text=True)
@@ -202,7 +203,7 @@ def test_an_encoder_folder_that_cannot_be_written_still_loads(
     def refuse(src: Any, dst: Any) -> None:
         raise PermissionError(13, "Permission denied", str(dst))
 
-    monkeypatch.setattr(embed.os, "rename", refuse)
+    monkeypatch.setattr(encoder.os, "rename", refuse)
     vecs = OnnxEmbedder(folder).encode(paragraphs()[:4])
     np.testing.assert_allclose(vecs, onnx_embedder.encode(paragraphs()[:4]), atol=1e-5)
     assert sorted(f.name for f in folder.iterdir()) == sorted(
