@@ -322,7 +322,7 @@ async def _sources_page(
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text and ◀/▶ buttons of one /sources page."""
     catalog = await _catalog(context)
-    text, at = await asyncio.to_thread(_sources_text, catalog, page,
+    text, at = await asyncio.to_thread(sources_text, catalog, page,
                                        _state(context).settings.bot.sources_page_size)
     newer = [InlineKeyboardButton("◀ Newer", callback_data=f"sources:{at.page - 1}")] if at.page > 1 else []
     older = [InlineKeyboardButton("Older ▶", callback_data=f"sources:{at.page + 1}")] \
@@ -331,7 +331,7 @@ async def _sources_page(
     return text, InlineKeyboardMarkup([buttons]) if buttons else None
 
 
-def _sources_text(catalog: Catalog | None, page: int, page_size: int) -> tuple[str, fmt.SourcesPage]:
+def sources_text(catalog: Catalog | None, page: int, page_size: int) -> tuple[str, fmt.SourcesPage]:
     """One /sources page as HTML: two queries (the count, then the page), whatever the catalog's size."""
     total = catalog.count("articles") if catalog else 0
     at = fmt.sources_page(total, page, page_size)

@@ -89,9 +89,9 @@ def test_bot_start_and_sources_do_not_read_every_article(
 
     monkeypatch.setattr(Catalog, "articles", every_article)
     assert cat.summary() == CatalogSummary(25, dt.date(2024, 1, 1), dt.date(2024, 1, 25))
-    text, at = bot._sources_text(cat, 2, 10)
+    text, at = bot.sources_text(cat, 2, 10)
     assert (at.page, at.pages) == (2, 3)
     assert "<b>25 indexed articles</b>, newest first (page 2 of 3)" in text
     assert "11. Title 15.txt\n<i>2024-01-15 · 15.txt</i>" in text and "More: /sources 3" in text
-    empty, at = bot._sources_text(None, 4, 10)
+    empty, at = bot.sources_text(None, 4, 10)
     assert empty == "No articles are indexed yet." and (at.page, at.pages) == (1, 1)
