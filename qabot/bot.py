@@ -504,10 +504,10 @@ def run_bot(settings: Settings, env: Mapping[str, str] | None = None, *,
     env = os.environ if env is None else env
     token, base_url = token_from_env(env), api_url_from_env(env)
     setup_logging(token, verbose)
-    if retriever is None and not watch:  # with --watch, the watcher builds it
-        retriever = open_index(settings, log=logger.info, progress=Reporter(LogLines(logger.info)))
     try:
-        asyncio.run(check_token(token, base_url))
+        asyncio.run(check_token(token, base_url))  # a bad token: say so before a long build
+        if retriever is None and not watch:  # with --watch, the watcher builds it
+            retriever = open_index(settings, log=logger.info, progress=Reporter(LogLines(logger.info)))
         app = build_application(settings, token, base_url, retriever)
         watcher = None
         if watch:

@@ -310,12 +310,10 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
       qabot bot --seeds ~/news --index ~/news-index --watch
     """
     from .bot import run_bot
-    from .transport import token_from_env
 
-    settings = _settings(ctx, seeds=seeds, index=index_dir)
-    token_from_env(os.environ)  # no token: say so before loading anything
-    retriever = None if watch else _retriever(settings)  # the watcher builds it otherwise
-    run_bot(settings, retriever=retriever, verbose=verbose, watch=watch)
+    # run_bot checks the token first, then opens the index (reader.open_index: upgraded or
+    # built when needed, progress in its log) unless the watcher is to build it.
+    run_bot(_settings(ctx, seeds=seeds, index=index_dir), verbose=verbose, watch=watch)
 
 
 def _retriever(settings: Settings) -> Retriever:

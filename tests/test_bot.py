@@ -39,7 +39,7 @@ from qabot.passage import Passage
 from qabot.reader import Retriever
 from qabot.retrieve import search
 from qabot.smalltalk import small_talk
-from tests.conftest import QABOT, QUESTION, indexed, make_seeds
+from tests.conftest import QABOT, QUESTION, indexed, link_encoder, make_seeds
 from tests.fake_telegram import (
     BOT_USERNAME,
     DEFAULT_GROUP_ID,
@@ -956,6 +956,26 @@ def qabot_bot(corpus: Settings, env: dict[str, str], *args: str, **kw: Any) -> s
         text=True,
         **kw,
     )
+
+
+def test_the_bot_builds_a_missing_index_then_answers(
+    tg: FakeTelegram, tmp_path: Path, encoder_cache: Path
+) -> None:
+    """`qabot bot` on seeds with no index yet: reader.open_index builds it (saying so in the log),
+    then the first question is answered from it."""
+    settings = Settings(paths=PathSettings(seeds=make_seeds(tmp_path / "seeds"), index=tmp_path / "fresh"))
+    link_encoder(encoder_cache, settings.index)  # the session's ONNX export: no torch here
+    proc = qabot_bot(settings, bot_env(tg, TOKEN))
+    try:
+        tg.wait_for_call("getUpdates", timeout=120)
+        tg.send_text(QUESTION)
+        [reply] = tg.wait_for_messages(1, timeout=60)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert f"No index in {settings.index} yet; building it from {settings.seeds} first." in err, err
+    assert "Indexed 5 articles" in err
+    assert reply["visible_text"] != fmt.NO_ANSWER and "Aghdam" in reply["visible_text"]
 
 
 def test_missing_token_is_one_line_and_a_non_zero_exit(corpus: Settings) -> None:
