@@ -418,7 +418,7 @@ def _changes(
     it = iter(ids.tolist())
     articles = [
         (ArticleRecord(article.doc_id, article.content_hash,
-                             article.date.isoformat() if article.date else None, article.title),
+                       article.date.isoformat() if article.date else None, article.title),
          [PassageRecord(next(it), article.doc_id, s, e, article.text[s:e]) for s, e in spans])
         for article, spans in chunks
     ]

@@ -90,7 +90,6 @@ class Retriever:
                     self._encoders = {key: enc}  # one model at a time: drop the old one
         return enc
 
-
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
         days = self.tables(self.snapshot()).day

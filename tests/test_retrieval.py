@@ -207,7 +207,6 @@ def test_settings_carry_the_measured_defaults_and_refuse_bad_values(tmp_path: Pa
 
     defaults = Settings()
     assert defaults.search == SearchOptions()  # one set of measured values, in two places
-    assert defaults.bm25 is not None and bm25.Params is BM25Params  # one set of defaults: the section
     floors = [replace(defaults.search, mode=m).floor for m in ("hybrid", "dense", "bm25")]
     o = defaults.search
     assert floors == [o.min_score, o.min_score_dense, o.min_score_bm25]
