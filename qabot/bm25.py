@@ -21,14 +21,12 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from .catalog import Catalog, Changes
 from .config import BM25Params as Params  # the [bm25] section of the settings is the parameters
-
-if TYPE_CHECKING:  # store imports this module: its types are only named here
-    from .catalog import Catalog, Changes
 
 # Bump when tokenize() changes: the manifest records it, and a mismatch rebuilds the matrix.
 TOKENIZER_VERSION = 1
