@@ -20,12 +20,11 @@ import numpy as np
 
 from . import rank, store, vectors
 from .catalog import ArticleRecord
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder, model_id
+from .embed import Embedder, OnnxEmbedder, Progress, TorchEmbedder, model_id
 from .errors import IndexNotFound, IndexOutdated, SeedsNotFound
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .indexer import Progress
 
 
 class Retriever:
