@@ -135,11 +135,15 @@ class Snapshot:
 
     manifest: Manifest
     vectors: Any  # a FAISS index (see vectors.py)
-    layout: vectors.Layout
     catalog: Catalog
     rows: Rows
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
     lexical: bm25.Lexical | None = None  # None for an index built before BM25 was added
+
+    @property
+    def layout(self) -> vectors.Layout:
+        """How its vectors are indexed (the manifest's record)."""
+        return self.manifest.layout
 
     @property
     def passages(self) -> Passages:
@@ -169,7 +173,6 @@ def load_snapshot(
             raise IndexNotFound(f"no index in {index_dir}; run `qabot index` to build it")
         check_compatible(manifest, index_dir, model)
         stamp = manifest_stamp(index_dir)
-        layout = manifest.layout
         problems = check_generation(index_dir, manifest)
         if problems and _current_generation(index_dir) == manifest.generation:
             raise IndexDamaged(f"the index in {index_dir} is damaged ({first_problem(problems)}); "
@@ -177,7 +180,7 @@ def load_snapshot(
         try:
             if problems:
                 raise FileNotFoundError(first_problem(problems))
-            index = vectors.read(index_dir / manifest.vectors, layout, for_update=writable)
+            index = vectors.read(index_dir / manifest.vectors, manifest.layout, for_update=writable)
             catalog = Catalog(index_dir / manifest.passages)
             rows = read_rows(index_dir / manifest.rows)
             lexical = read_lexical(index_dir, manifest, tokens)
@@ -200,7 +203,7 @@ def load_snapshot(
                 f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
                 f"the manifest {count}); run `qabot index --rebuild`"
             )
-        return Snapshot(manifest, index, layout, catalog, rows, stamp, lexical)
+        return Snapshot(manifest, index, catalog, rows, stamp, lexical)
     raise IndexDamaged(f"the index in {index_dir} keeps changing or lost its files; retry, "
                        "or run `qabot index` to repair it")
 
