@@ -20,8 +20,14 @@ question's vector given: the model is not what is measured here), and reports:
     query_rss_mib      peak RSS of the query process (load + 1,000 questions)
     index_type         the layout committed, e.g. "ivf (2048 cells, none), nprobe 64"
     with --cold-ask, also:
-    add_one_index_s    `qabot index`'s run_index after one more seed file, embedding aside
     cold_ask_median_s  median wall time of 5 `qabot ask` processes
+    add_one_s          one more seed file: `qabot index`'s run_index starts -> a Retriever that
+                       was already running (a bot) answers with the new article first
+    add_one_index_s    of which run_index alone (read the seeds, plan, chunk, commit; the
+                       article's vectors are synthetic, so embedding is not in it)
+    segments           segments after more single-article runs, up to [segments] max_count
+    p50_ms_segments    search() p50 on that many segments (same questions, fresh process)
+    merge_s            the run that adds one more: commit its segment, then merge them all
 
 The same run also times a baseline: an exact flat index of the same vectors, searched with
 FAISS alone (no qabot), so the cost of qabot's layers and of approximation show side by side.
@@ -41,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -152,8 +159,8 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
 def disk_bytes(index_dir: Path) -> int:
     manifest = store.load_manifest(index_dir)
     assert manifest is not None
-    gen = index_dir / manifest.folder
-    return sum(f.stat().st_size for f in gen.iterdir()) + (index_dir / store.MANIFEST).stat().st_size
+    return sum((index_dir / f).stat().st_size for f in manifest.files) + \
+        (index_dir / store.MANIFEST).stat().st_size
 
 
 class GivenVectors:
@@ -237,30 +244,86 @@ class NewVectors:
     """The model for add_one's run_index: synthetic vectors for the new article's passages, the
     real model's name (so the index is not taken for another model's) and word counts as tokens."""
 
-    def __init__(self, name: str) -> None:
-        self.name, self.dim = name, DIM
+    def __init__(self, name: str, seed: int = 5) -> None:
+        self.name, self.dim, self.seed = name, DIM, seed
+        self.last: np.ndarray | None = None
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return corpus_vectors(len(texts), DIM, seed=5)
+        self.last = corpus_vectors(len(texts), DIM, seed=self.seed)
+        return self.last
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
 
 
-def add_one(index_dir: Path, n: int, kind: str, codec: str) -> float:
-    """Seconds of `qabot index`'s own run (run_index) after one more article lands in the seeds,
-    embedding aside: read and hash the seeds, plan, chunk, load for update, add, BM25, commit."""
+class FirstNew:
+    """A question encoder whose question is the new article's first passage (once embedded)."""
+
+    def __init__(self, new: NewVectors) -> None:
+        self.new, self.name, self.dim = new, "synthetic", DIM
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        first = self.new.last[0] if self.new.last is not None else corpus_vectors(1, DIM, seed=7)[0]
+        return np.tile(first, (len(texts), 1))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def add_one(index_dir: Path, n: int, kind: str, codec: str, name: str = "new.txt",
+            seed: int = 5) -> tuple[float, float]:
+    """(seconds from `qabot index`'s run_index starting to a Retriever that was running all
+    along answering with the new article first, seconds of run_index alone) after one more
+    article lands in the seeds; embedding aside (synthetic vectors)."""
+    from qabot.config import SearchOptions
+    from qabot.reader import Retriever
+    from qabot.retrieve import search
+
     settings = scale_settings(index_dir, kind, codec)
-    art, recs = synthetic_changes(n + PER_ARTICLE, seed=1).articles[-1]
-    (settings.seeds / "new.txt").write_text(article_text(art.date, recs), encoding="utf-8")
+    art, recs = synthetic_changes(n + PER_ARTICLE, seed=seed).articles[-1]
+    (settings.seeds / name).write_text(article_text(art.date, recs), encoding="utf-8")
     manifest = store.load_manifest(index_dir)
     assert manifest is not None
+    new = NewVectors(manifest.build.model.name, seed)
+    reader = Retriever(index_dir, embedder=FirstNew(new))
+    dense = SearchOptions(k=1, mode="dense", recency_margin=0.0)
+    search(reader, "warm", dense, floor=False, answers=False)  # loaded before the commit, as a bot is
     started = time.perf_counter()
-    report = run_index(settings, log=log, embedder=NewVectors(manifest.build.model.name))
-    seconds = time.perf_counter() - started
+    report = run_index(settings, log=log, embedder=new)
+    indexed = time.perf_counter() - started
+    hits = search(reader, "new", dense, floor=False, answers=False)
+    answered = time.perf_counter() - started
     if report.rebuild_reason or report.added != 1 or report.updated or report.removed:
         raise SystemExit(f"expected one added article, run_index said: {report.summary()}")
-    return seconds
+    if not hits or hits[0].doc_id != name:
+        raise SystemExit(f"the running reader did not answer with {name}: {hits[:1]}")
+    return answered, indexed
+
+
+def fill_segments(index_dir: Path, n: int, kind: str, codec: str) -> int:
+    """Add single articles until the index has [segments] max_count segments; returns that."""
+    settings = scale_settings(index_dir, kind, codec)
+    count = 0
+    while True:
+        manifest = store.load_manifest(index_dir)
+        assert manifest is not None
+        count = len(manifest.segments)
+        if count >= settings.segments.max_count:
+            return count
+        add_one(index_dir, n, kind, codec, f"more-{count}.txt", seed=100 + count)
+
+
+def ask_all(index_dir: Path, root: Path) -> dict[str, Any]:
+    """The query process's report: every question asked in a fresh process."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--passages", "0", "--query-process", str(index_dir),
+         str(root / "queries.npy")],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"query process failed:\n{proc.stderr}")
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
 
 
 def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
@@ -353,23 +416,7 @@ def main() -> None:
         log(f"   {build_s:.1f} s, {index_type}")
         np.save(root / "queries.npy", queries)
         log(f"asking {args.queries} questions in a fresh process …")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--passages",
-                str(n),
-                "--query-process",
-                str(index_dir),
-                str(root / "queries.npy"),
-            ],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"query process failed:\n{proc.stderr}")
-        out = json.loads(proc.stdout)
+        out = ask_all(index_dir, root)
         log("exact top-10 for recall …")
         truth = exact_top_k(corpus, queries, K)
         recall = float(
@@ -387,15 +434,21 @@ def main() -> None:
         }
         base_ms = baseline(corpus, queries)
         asks = cold_ask(index_dir) if args.cold_ask else []
-        commit_s = add_one(index_dir, n, args.type, args.codec) if args.cold_ask else None
+        extra: dict[str, float] = {}
+        if args.cold_ask:
+            answered, indexed = add_one(index_dir, n, args.type, args.codec)
+            extra = {"add_one_s": round(answered, 2), "add_one_index_s": round(indexed, 2)}
+            log("adding single articles up to the most segments …")
+            extra["segments"] = fill_segments(index_dir, n, args.type, args.codec)
+            extra["p50_ms_segments"] = round(statistics.median(ask_all(index_dir, root)["times"]), 2)
+            log("one more: its segment, then the merge …")
+            _, extra["merge_s"] = add_one(index_dir, n, args.type, args.codec, "merge.txt", seed=99)
+            extra["merge_s"] = round(extra["merge_s"], 2)
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
     assert tuple(result) == KEYS
     if args.json:
-        extra: dict[str, float] = {}
-        if commit_s is not None:  # issue 13's add_one_s (to answerable) awaits segment commits
-            extra["add_one_index_s"] = round(commit_s, 2)  # run_index alone, embedding aside
         if asks:
             extra["cold_ask_median_s"] = round(statistics.median(asks), 2)
         print(json.dumps(result | extra))
@@ -411,8 +464,13 @@ def main() -> None:
         f"  baseline: exact FAISS IndexFlatIP alone, same vectors: p50 {base_ms:.2f} ms "
         f"(qabot search() p50 {result['p50_ms']} ms)"
     )
-    if commit_s is not None:
-        print(f"  add one article: qabot's run_index, embedding aside: {commit_s:.2f} s")
+    if extra:
+        print(f"  add one article, run_index start -> a running reader answers with it: "
+              f"{extra['add_one_s']:.2f} s (run_index alone {extra['add_one_index_s']:.2f} s, "
+              "embedding aside)")
+        print(f"  at {extra['segments']:.0f} segments: p50 {extra['p50_ms_segments']} ms "
+              f"(one segment: {result['p50_ms']} ms); one more article, then the merge: "
+              f"{extra['merge_s']:.2f} s")
     if asks:
         print(
             f"  cold `qabot ask` (hybrid, real encoder): median {statistics.median(asks):.2f} s, "

@@ -106,6 +106,13 @@ class VectorSettings:
 
 
 @dataclass(frozen=True)
+class SegmentSettings:
+    """[segments]: how many segments a generation may have before `qabot index` merges them."""
+
+    max_count: int = 8  # a commit of a few articles adds one; past this many, they are merged
+
+
+@dataclass(frozen=True)
 class BotSettings:
     """[bot]"""
 
@@ -127,6 +134,7 @@ class Settings:
     search: SearchOptions = SearchOptions()
     bm25: BM25Params = BM25Params()
     vectors: VectorSettings = VectorSettings()
+    segments: SegmentSettings = SegmentSettings()
     bot: BotSettings = BotSettings()
     source: str = field(default="defaults", compare=False)
 
@@ -268,6 +276,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"vectors type must be one of {', '.join(INDEX_TYPES)}, not {v.type!r}")
     if v.codec not in CODECS:
         raise ConfigError(f"vectors codec must be one of {', '.join(CODECS)}, not {v.codec!r}")
+    if s.segments.max_count < 1:
+        raise ConfigError("setting segments.max_count must be at least 1")
     if v.ann_threshold < 1 or v.nprobe < 0:
         raise ConfigError("vectors ann_threshold must be at least 1 and nprobe at least 0")
     if b.stemmer not in ("", "english") or b.stopwords not in ("", "english"):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import bm25, headline, store, vectors
-from .catalog import ArticleRecord, Catalog, Changes, PassageRecord
+from .catalog import ArticleRecord, Changes, PassageRecord, Stack, deleting
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
@@ -86,7 +86,7 @@ def chunker_settings(settings: Settings) -> Chunking:
 def lexical_current(manifest: Manifest, settings: Settings) -> bool:
     """True when the committed BM25 part exists and was built with these parameters."""
     entry = manifest.build.lexical
-    return entry is not None and entry.current(settings.bm25)
+    return entry is not None and entry.current(settings.bm25) and manifest.has_lexical
 
 
 def titles_current(manifest: Manifest) -> bool:
@@ -233,7 +233,7 @@ def _committed(
         log(f"The manifest was damaged: recovered generation {manifest.generation} "
             f"({manifest.article_count} articles, committed {manifest.committed_at}).")
     except IndexOutdated as err:
-        if err.version == 1 and not rebuild:
+        if err.version in (1, 2) and not rebuild:
             log("Upgrading the index to the current format (nothing is re-embedded)…")
             manifest = store.upgrade(index_dir)
         else:
@@ -248,7 +248,7 @@ def _committed(
     problems = store.check_generation(index_dir, manifest)
     hashes = None if problems else _hashes(index_dir, manifest)
     if hashes is None:
-        damage = store.first_problem(problems) if problems else f"{manifest.passages} can't be read"
+        damage = store.first_problem(problems) if problems else "its catalog can't be read"
         return _repair(index_dir, manifest, problems, damage, log, rebuild)
     return manifest, hashes
 
@@ -268,7 +268,7 @@ def _repair(
             log(f"The index is damaged ({damage}): recovered generation {recovered.generation} "
                 f"({recovered.article_count} articles); bringing it up to date.")
             return recovered, hashes
-        lexical = set(damaged.build.lexical.files if damaged.build.lexical else [])
+        lexical = {f for s in damaged.segments for f in s.lexical_files}
         hashes = _hashes(index_dir, damaged) if problems and set(problems) <= lexical else None
         if hashes is not None:
             log(f"The index is damaged ({damage}): rebuilding its BM25 part (nothing is re-embedded).")
@@ -280,8 +280,8 @@ def _repair(
 def _hashes(index_dir: Path, manifest: Manifest) -> dict[str, str] | None:
     """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
     try:
-        catalog = Catalog(index_dir / manifest.passages)
-    except FileNotFoundError:
+        catalog = store.open_catalog(index_dir, manifest)
+    except (FileNotFoundError, IndexDamaged):
         return None
     try:
         return catalog.hashes()
@@ -319,7 +319,82 @@ def _apply(
     embedder: Embedder | None,
     seeds: Mapping[str, Article],
 ) -> tuple[Manifest, int]:
-    """Carry out the plan and commit the next generation: (its manifest, passages embedded)."""
+    """Carry out the plan and commit the next generation: (its manifest, passages embedded).
+
+    New and changed articles go into one new small segment when the index can take it (its
+    BM25 part, titles and vector layout are current): the commit then costs what changed.
+    Otherwise, and when the segments pile up past [segments] max_count, every live passage is
+    written as one segment (a merge; nothing is re-embedded)."""
+    fresh = manifest is None or the_plan.rebuild_reason is not None
+    if fresh or manifest is None or not _appendable(manifest, the_plan, settings):
+        return _rewrite(settings, the_plan, manifest, log, progress, embedder, seeds)
+    committed, embedded = _append(settings, the_plan, manifest, log, progress, embedder, seeds)
+    if needs_merge(committed, settings):
+        # The new articles are answerable already: this commit only makes search as fast again.
+        log(f"Merging the index's {len(committed.segments)} segments into one (nothing is re-embedded)…")
+        noop = Plan([], [], [], [])
+        committed, _ = _rewrite(settings, noop, committed, log, None, embedder, seeds)
+    return committed, embedded
+
+
+def _appendable(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:
+    """True when the plan's changes can go into a new segment of this generation."""
+    return (not the_plan.is_noop and lexical_current(manifest, settings)
+            and titles_current(manifest) and _layout_current(manifest, settings))
+
+
+def needs_merge(manifest: Manifest, settings: Settings) -> bool:
+    """True when the generation should be folded into one segment: more segments than
+    [segments] max_count, over a quarter of its stored passages deleted, or its size calling
+    for another vector layout."""
+    stored = sum(s.passage_count for s in manifest.segments)
+    return (len(manifest.segments) > settings.segments.max_count
+            or (stored - manifest.passage_count) * 4 > stored
+            or not _layout_current(manifest, settings))
+
+
+def _append(
+    settings: Settings, the_plan: Plan, manifest: Manifest, log: Log, progress: Progress | None,
+    embedder: Embedder | None, seeds: Mapping[str, Article],
+) -> tuple[Manifest, int]:
+    """Commit the plan as one new segment of the new and changed articles, the old versions
+    and removed articles added to the deletion list."""
+    used = None
+    if the_plan.to_embed:
+        used = embedder if embedder is not None else load_embedder(settings, log)
+    model, encoder = _model(settings, manifest, used)
+    chunks = _chunk_all(the_plan.to_embed, used, settings) if used is not None else []
+    vecs = _embed_chunks(chunks, used, settings, log, progress) if used is not None \
+        else np.zeros((0, model.dim), dtype=np.float32)
+    base = store.load_snapshot(settings.index)
+    try:
+        stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
+        deleted = deleting(base.catalog, stale)
+        next_id = base.manifest.build.next_id
+        ids = np.arange(next_id, next_id + len(vecs), dtype=np.int64)
+        index = vectors.new_index(vectors.Layout(), model.dim)
+        vectors.add(index, ids, vecs)
+        changes = _changes(chunks, ids, [], base, seeds, log)
+        params = settings.bm25
+        lexical = bm25.build(bm25.inputs(changes, np.zeros(0, np.int64), None, params.titles, None),
+                             params)
+        build = _build(settings, model, encoder, int(next_id + len(ids)))
+        committed = store.commit_segment(settings.index, build, base, index, changes, lexical, deleted)
+    finally:
+        base.catalog.close()
+    return committed, len(ids)
+
+
+def _rewrite(
+    settings: Settings,
+    the_plan: Plan,
+    manifest: Manifest | None,
+    log: Log,
+    progress: Progress | None,
+    embedder: Embedder | None,
+    seeds: Mapping[str, Article],
+) -> tuple[Manifest, int]:
+    """Commit the plan as a generation of one segment holding every live passage."""
     fresh = manifest is None or the_plan.rebuild_reason is not None
     used: Embedder | None = None  # removals and BM25 need no model
     if fresh or the_plan.to_embed:
@@ -398,7 +473,7 @@ def _update_vectors(
     if base is None:
         index = vectors.new_index(target, dim, vecs)
     else:
-        index = base.vectors
+        index = base.vectors.merged(base.layout)  # every segment's live vectors in the first's index
         vectors.remove(index, old_ids)
     if vecs is not None and len(ids):
         vectors.add(index, ids, vecs)
@@ -441,9 +516,9 @@ def _lexical(
     previous = None
     # Passages carry their article's title into BM25: new titles mean new tokens.
     lex_entry = None if base is None else base.manifest.build.lexical
-    if (base is not None and lex_entry is not None and lex_entry.same_tokens(params)
-            and not (changes.titles and params.titles)):
-        previous = base.lexical
+    if (base is not None and base.lexical is not None and lex_entry is not None
+            and lex_entry.same_tokens(params) and not (changes.titles and params.titles)):
+        previous = bm25.combine(base.lexical.parts)
     kept = np.zeros(0, dtype=np.int64)
     if base is not None:
         kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]
@@ -477,7 +552,7 @@ def describe(layout: vectors.Layout) -> str:
     return f"ivf ({layout.nlist} cells, {layout.codec})"
 
 
-def retitled(catalog: Catalog, seeds: Mapping[str, Article], skip: set[str]) -> dict[str, str]:
+def retitled(catalog: Stack, seeds: Mapping[str, Article], skip: set[str]) -> dict[str, str]:
     """doc id -> title, for stored articles (not in `skip`) whose title the seeds now give
     differently. An article whose file is unreadable now keeps its stored title."""
     return {a.doc_id: seeds[a.doc_id].title for a in catalog.articles()

@@ -1,8 +1,10 @@
 """The manifest: what a committed generation holds and how it was built, as typed records.
 
-This module only maps the record to and from its JSON form (the keys on disk are those of
-format 2 since it began, so an existing index loads unchanged); store.py is the one place that
-reads and writes the file. Everyone else reads fields, never string keys.
+A generation is a list of segments (each its own vectors, catalog, rows and BM25 files, over a
+disjoint range of passage ids) plus a deletion list: what of the older segments is no longer
+live. This module only maps the record to and from its JSON form; store.py is the one place that
+reads and writes the file (and upgrades a format-2 one, read here by `from_json_v2`). Everyone
+else reads fields, never string keys.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from . import bm25
 from .vectors import Layout
 
 FORMAT = "qabot-index"
-FORMAT_VERSION = 2  # 1: one IndexFlatIP + passages.jsonl + articles in the manifest (store.upgrade)
+FORMAT_VERSION = 3
+# 1: one IndexFlatIP + passages.jsonl + articles in the manifest; 2: one segment per generation,
+# BM25 weights computed at commit time (store.upgrade reads both, nothing is re-embedded).
 METRIC = "inner_product"
 
 
@@ -43,23 +47,14 @@ class Chunking:
 
 @dataclass(frozen=True)
 class Lexical:
-    """The BM25 part: the parameters its matrix was built with, and its files (None while the
-    part is missing: an index from before BM25, or one whose BM25 files were damaged)."""
+    """How the BM25 part was built (its files are each segment's: Segment.matrix)."""
 
     params: bm25.Params
     tokenizer_version: int = bm25.TOKENIZER_VERSION
-    matrix: str | None = None
-    vocab: str | None = None
-
-    @property
-    def files(self) -> list[str]:
-        """Its files, relative to the index folder."""
-        return [f for f in (self.matrix, self.vocab) if f is not None]
 
     def current(self, params: bm25.Params) -> bool:
-        """True when its matrix exists and was built with these parameters by this qabot."""
-        return (self.matrix is not None and self.params == params
-                and self.tokenizer_version == bm25.TOKENIZER_VERSION)
+        """True when it was built with these parameters by this qabot."""
+        return self.params == params and self.tokenizer_version == bm25.TOKENIZER_VERSION
 
     def same_tokens(self, params: bm25.Params) -> bool:
         """True when its matrix tokenized passages as `params` would (k1 and b may differ)."""
@@ -67,10 +62,6 @@ class Lexical:
             return (p.stemmer, p.stopwords, p.titles)
 
         return self.tokenizer_version == bm25.TOKENIZER_VERSION and tokens(self.params) == tokens(params)
-
-    def without_files(self) -> Lexical:
-        """The same parameters with no files: what the next commit rebuilds."""
-        return replace(self, matrix=None, vocab=None)
 
 
 @dataclass(frozen=True)
@@ -87,30 +78,73 @@ class Build:
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """A committed generation: its build, counts and files (relative to the index folder)."""
+class Segment:
+    """One immutable segment: the files of the passages with ids from `first_id` up to the next
+    segment's (relative to the index folder), and how many it stores (deleted ones included)."""
 
-    build: Build
-    generation: int
+    first_id: int
     passage_count: int
     article_count: int
     vectors: str  # gen-NNNNNN/vectors.faiss
     passages: str  # gen-NNNNNN/passages.sqlite
     rows: str  # gen-NNNNNN/rows.npz
     layout: Layout = field(default_factory=Layout)
+    matrix: str | None = None  # its BM25 part (None: missing, the next `qabot index` rebuilds it)
+    vocab: str | None = None
+
+    @property
+    def files(self) -> list[str]:
+        return [self.vectors, self.passages, self.rows,
+                *[f for f in (self.matrix, self.vocab) if f is not None]]
+
+    @property
+    def lexical_files(self) -> list[str]:
+        return [f for f in (self.matrix, self.vocab) if f is not None]
+
+    def without_lexical(self) -> Segment:
+        return replace(self, matrix=None, vocab=None)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A committed generation: its build, live counts, segments and deletion list."""
+
+    build: Build
+    generation: int
+    passage_count: int  # live passages, over every segment
+    article_count: int
+    segments: tuple[Segment, ...]
+    next_article: int  # the number the next new article gets in the catalog (never reused)
+    deleted: str | None = None  # gen-NNNNNN/deleted.npz: passages of older segments no longer live
     sizes: Mapping[str, int] = field(default_factory=dict)  # bytes written, file -> size
     committed_at: str | None = None
 
     @property
+    def layout(self) -> Layout:
+        """How the first (largest) segment's vectors are indexed: the layout merges write;
+        later segments are small and exact."""
+        return self.segments[0].layout if self.segments else Layout()
+
+    @property
     def folder(self) -> str:
-        """The generation's folder name, gen-NNNNNN."""
-        return self.vectors.split("/")[0]
+        """This generation's own folder, gen-NNNNNN (it may hold no data file of its own)."""
+        return f"gen-{self.generation:06d}"
+
+    @property
+    def folders(self) -> set[str]:
+        """Every folder its files lie in, its own included: what garbage collection keeps."""
+        return {self.folder, *(f.split("/")[0] for f in self.files)}
 
     @property
     def files(self) -> list[str]:
         """The data files it names, relative to the index folder."""
-        lexical = self.build.lexical.files if self.build.lexical else []
-        return [self.vectors, self.passages, self.rows, *lexical]
+        out = [f for s in self.segments for f in s.files]
+        return out + ([self.deleted] if self.deleted else [])
+
+    @property
+    def has_lexical(self) -> bool:
+        """True when every segment has its BM25 part."""
+        return all(s.matrix is not None and s.vocab is not None for s in self.segments)
 
 
 def to_json(m: Manifest) -> dict[str, Any]:
@@ -123,16 +157,20 @@ def to_json(m: Manifest) -> dict[str, Any]:
             "max_tokens": b.chunker.max_tokens, "overlap_tokens": b.chunker.overlap_tokens,
             "splitter_version": b.chunker.splitter_version},
         "encoder": b.encoder, "seeds": b.seeds, "title_version": b.title_version,
-        "next_id": b.next_id, "generation": m.generation, "passage_count": m.passage_count,
-        "article_count": m.article_count, "vectors": m.vectors, "vectors_index": m.layout.as_dict(),
-        "passages": m.passages, "rows": m.rows, "sizes": dict(m.sizes), "committed_at": m.committed_at,
+        "next_id": b.next_id, "next_article": m.next_article, "generation": m.generation,
+        "passage_count": m.passage_count, "article_count": m.article_count,
+        "segments": [_segment_json(s) for s in m.segments], "deleted": m.deleted,
+        "sizes": dict(m.sizes), "committed_at": m.committed_at,
     }
     if b.lexical is not None:
-        lex = b.lexical
-        out["bm25"] = {**bm25_json(lex.params), "tokenizer_version": lex.tokenizer_version,
-                       **({"matrix": lex.matrix} if lex.matrix else {}),
-                       **({"vocab": lex.vocab} if lex.vocab else {})}
+        out["bm25"] = {**bm25_json(b.lexical.params), "tokenizer_version": b.lexical.tokenizer_version}
     return out
+
+
+def _segment_json(s: Segment) -> dict[str, Any]:
+    return {"first_id": s.first_id, "passage_count": s.passage_count,
+            "article_count": s.article_count, "vectors": s.vectors, "vectors_index": s.layout.as_dict(),
+            "passages": s.passages, "rows": s.rows, "bm25_matrix": s.matrix, "bm25_vocab": s.vocab}
 
 
 def bm25_json(p: bm25.Params) -> dict[str, Any]:
@@ -142,34 +180,16 @@ def bm25_json(p: bm25.Params) -> dict[str, Any]:
 
 
 def from_json(d: Mapping[str, Any]) -> Manifest:
-    """Read a format-2 manifest; Malformed names what is missing or mistyped.
-
-    Fields added to format 2 over time are optional, so an index written before them loads.
-    """
+    """Read a format-3 manifest; Malformed names what is missing or mistyped."""
     try:
-        model = d["model"]
-        chunker = d.get("chunker")
-        build = Build(
-            # indexes from before int8 were all fp32
-            model=Model(str(model["name"]), int(model["dim"]), str(model.get("precision", "fp32"))),
-            next_id=int(d["next_id"]),
-            chunker=None if not chunker else Chunking(
-                int(chunker["max_tokens"]), int(chunker["overlap_tokens"]),
-                int(chunker.get("splitter_version", 1))),
-            lexical=_lexical(d.get("bm25")),
-            encoder=d.get("encoder"),
-            seeds=d.get("seeds"),
-            title_version=d.get("title_version"),
-        )
         return Manifest(
-            build=build,
+            build=_build(d),
             generation=int(d["generation"]),
             passage_count=int(d["passage_count"]),
             article_count=int(d["article_count"]),
-            vectors=str(d["vectors"]),
-            passages=str(d["passages"]),
-            rows=str(d["rows"]),
-            layout=Layout.from_dict(d.get("vectors_index")),
+            segments=tuple(_segment(s) for s in d["segments"]),
+            next_article=int(d["next_article"]),
+            deleted=d.get("deleted"),
             sizes={str(k): int(v) for k, v in (d.get("sizes") or {}).items()},
             committed_at=d.get("committed_at"),
         )
@@ -177,6 +197,62 @@ def from_json(d: Mapping[str, Any]) -> Manifest:
         raise Malformed(f"it lacks {err.args[0]}") from None
     except (TypeError, ValueError, AttributeError) as err:
         raise Malformed(f"a field has the wrong type ({err})") from None
+
+
+def _segment(s: Mapping[str, Any]) -> Segment:
+    return Segment(first_id=int(s["first_id"]), passage_count=int(s["passage_count"]),
+                   article_count=int(s["article_count"]), vectors=str(s["vectors"]),
+                   passages=str(s["passages"]), rows=str(s["rows"]),
+                   layout=Layout.from_dict(s.get("vectors_index")),
+                   matrix=s.get("bm25_matrix"), vocab=s.get("bm25_vocab"))
+
+
+@dataclass(frozen=True)
+class V2:
+    """A format-2 manifest, as store.upgrade needs it: one generation's files and build."""
+
+    manifest: Manifest  # as format 3: one segment, its BM25 files not carried over
+    matrix: str | None  # the format-2 BM25 files (weights computed at commit time)
+    vocab: str | None
+
+
+def from_json_v2(d: Mapping[str, Any], next_article: int) -> V2:
+    """Read a format-2 manifest (fields added to format 2 over time are optional, so an index
+    written before them loads); Malformed names what is missing or mistyped."""
+    try:
+        segment = Segment(first_id=0, passage_count=int(d["passage_count"]),
+                          article_count=int(d["article_count"]), vectors=str(d["vectors"]),
+                          passages=str(d["passages"]), rows=str(d["rows"]),
+                          layout=Layout.from_dict(d.get("vectors_index")))
+        entry = d.get("bm25") or {}
+        manifest = Manifest(
+            build=_build(d), generation=int(d["generation"]),
+            passage_count=segment.passage_count, article_count=segment.article_count,
+            segments=(segment,), next_article=next_article,
+            sizes={str(k): int(v) for k, v in (d.get("sizes") or {}).items()},
+            committed_at=d.get("committed_at"))
+        return V2(manifest, entry.get("matrix"), entry.get("vocab"))
+    except KeyError as err:
+        raise Malformed(f"it lacks {err.args[0]}") from None
+    except (TypeError, ValueError, AttributeError) as err:
+        raise Malformed(f"a field has the wrong type ({err})") from None
+
+
+def _build(d: Mapping[str, Any]) -> Build:
+    model = d["model"]
+    chunker = d.get("chunker")
+    return Build(
+        # indexes from before int8 were all fp32
+        model=Model(str(model["name"]), int(model["dim"]), str(model.get("precision", "fp32"))),
+        next_id=int(d["next_id"]),
+        chunker=None if not chunker else Chunking(
+            int(chunker["max_tokens"]), int(chunker["overlap_tokens"]),
+            int(chunker.get("splitter_version", 1))),
+        lexical=_lexical(d.get("bm25")),
+        encoder=d.get("encoder"),
+        seeds=d.get("seeds"),
+        title_version=d.get("title_version"),
+    )
 
 
 def _lexical(entry: Mapping[str, Any] | None) -> Lexical | None:
@@ -191,4 +267,4 @@ def _lexical(entry: Mapping[str, Any] | None) -> Lexical | None:
     # so the next `qabot index` rebuilds the matrix (from the stored passages, nothing re-embedded).
     whole = all(k in entry for k in ("k1", "b", "stemmer", "stopwords", "titles"))
     version = int(entry.get("tokenizer_version", 0)) if whole else 0
-    return Lexical(params, version, entry.get("matrix"), entry.get("vocab"))
+    return Lexical(params, version)

@@ -64,7 +64,8 @@ class Retriever:
         with self._lock:
             stamp = store.manifest_stamp(self.index_dir)
             if self._snap is None or self._snap.stamp != stamp:
-                snap = store.load_snapshot(self.index_dir, self.model)
+                # Segments never change once written: only the new ones are read.
+                snap = store.load_snapshot(self.index_dir, self.model, reuse=self._snap)
                 # load_snapshot stamps the manifest after reading it: a commit landing in between
                 # would pair the old generation with the new stamp, and no question would notice
                 # until the next commit. Keep the stamp taken before the load: it can only be
@@ -117,18 +118,17 @@ class Tables:
         # article's first row.
         _, first, group = np.unique(self.doc, return_index=True, return_inverse=True)
         self.lead = first[group].astype(np.int64) if len(self.doc) else np.zeros(0, np.int64)
-        self.exhaustive = snap.layout.exact
-        self.matrix = np.zeros((0, snap.vectors.d), dtype=np.float32)
-        self.matrix_rows: np.ndarray | None = None  # None: matrix row i is row i
+        self.exhaustive = snap.vectors.exact
+        # Per segment: its vectors (a view of the index's storage, valid while self.snap holds
+        # it), the row of each of its live vectors, and which of its vectors those are (None:
+        # all, in row order).
+        self.matrices: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         if self.exhaustive:
-            # A view of the index's storage: valid while self.snap holds the index.
-            self.matrix, matrix_ids = vectors.flat_matrix(snap.vectors)
-            order = np.searchsorted(self.ids, matrix_ids)
-            if not np.array_equal(order, np.arange(len(order))):
-                self.matrix_rows = order
-        self.lexical_rows = np.zeros(0, dtype=np.int64)
-        if snap.lexical is not None:  # the row of each BM25 row's passage
-            self.lexical_rows = np.searchsorted(self.ids, snap.lexical.ids)
+            for matrix, matrix_ids in snap.vectors.flat_parts():
+                live = np.flatnonzero(~np.isin(matrix_ids, snap.deleted.passages)) \
+                    if len(snap.deleted.passages) else None
+                rows = np.searchsorted(self.ids, matrix_ids if live is None else matrix_ids[live])
+                self.matrices.append((matrix, rows, live))
         # Bounded: at a million passages, caching every article ever shown would grow without end.
         self._articles: OrderedDict[int, ArticleRecord] = OrderedDict()
         self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()

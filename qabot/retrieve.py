@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bm25, rank, store, vectors, walk
+from . import bm25, rank, store, walk
 from .catalog import PassageRecord
 from .chunk import split_sentences
 from .config import SEARCH_MODES, SearchOptions
@@ -116,7 +116,7 @@ def _scores(
     dense_rows = np.zeros(0, dtype=np.int64)
     if mode != "bm25":
         ids = None if allowed is None else tables.ids[allowed]
-        _, found = vectors.search(tables.snap.vectors, tables.snap.layout, qvec, pool, ids, nprobe)
+        _, found = tables.snap.vectors.search(qvec, pool, ids, nprobe)
         dense_rows = np.searchsorted(tables.ids, found)
     lex_rows, share = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     if mode != "dense":
@@ -130,7 +130,7 @@ def _scores(
     if mode == "hybrid" and options.lead_weight:  # their articles' leads are evidence too
         rows = np.union1d(rows, tables.lead[rows])
     # Exact cosines from the stored vectors (decoded, for a compressed codec).
-    dense = vectors.vectors_of(tables.snap.vectors, tables.ids[rows]) @ qvec
+    dense = tables.snap.vectors.vectors_of(tables.ids[rows]) @ qvec
     if mode == "dense":
         return rows, dense.astype(np.float32)
     per_row = np.zeros(len(rows), dtype=np.float32)
@@ -170,10 +170,8 @@ def _exhaustive(
     dense = None
     if mode != "bm25":
         dense = np.empty(n, dtype=np.float32)
-        if tables.matrix_rows is None:
-            dense[:] = tables.matrix @ qvec
-        else:
-            dense[tables.matrix_rows] = tables.matrix @ qvec
+        for matrix, rows, live in tables.matrices:
+            dense[rows] = matrix @ qvec if live is None else (matrix @ qvec)[live]
     if mode == "dense":
         assert dense is not None
         return dense

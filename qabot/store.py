@@ -3,19 +3,23 @@
 Layout (everything a reader needs is named by the manifest, so the folder describes itself):
 
     manifest.json              the commit point: replaced last, atomically, with os.replace
-    gen-000007/vectors.faiss   flat or IVF FAISS index keyed by passage id (see vectors.py);
-                               its type and codec are the manifest's "vectors_index"
-    gen-000007/passages.sqlite the catalog: articles and passages with their texts, and
-    gen-000007/rows.npz        per passage its article number and day (see catalog.py)
-    gen-000007/bm25.npz        the BM25 matrix of those passages, + bm25-vocab.json (see bm25.py)
+    gen-000007/                a generation's folder: its manifest copy and what it wrote
+    gen-000007/vectors.faiss   a segment: flat or IVF FAISS index keyed by passage id (see
+                               vectors.py; its type and codec are the segment's "vectors_index"),
+    gen-000007/passages.sqlite the catalog of its articles and passages, with texts, and
+    gen-000007/rows.npz        per passage its article number and day (see catalog.py),
+    gen-000007/bm25.npz        its BM25 term frequencies, + bm25-vocab.json (see bm25.py)
+    gen-000009/deleted.npz     what of the older segments is no longer live (catalog.Deleted)
     encoder-<hash>/            the model exported to ONNX, shared by generations of one model
     .lock                      held by whoever writes
 
-This module writes, recovers, upgrades and collects generations, and holds the write lock; what
-the catalog files contain is catalog.py's. A new generation's catalog starts as a copy of the
-current one's with the changes applied, so a commit costs what changed plus a file copy, not a
-re-insert of every passage. A crash before the manifest's rename leaves the previous manifest,
-and every file it names, untouched.
+A generation is a list of segments over disjoint ranges of passage ids, plus a deletion list.
+A commit of a few new or changed articles writes one small segment of just those and the new
+deletion list (`commit_segment`): its cost follows what changed, not the size of the index. A
+merge (`commit`: also a rebuild, or a layout change) writes every live passage as one segment.
+Segments are never changed once written, so a reader keeps those it has loaded (load_snapshot's
+`reuse`). A crash before the manifest's rename leaves the previous manifest, and every file it
+names, untouched.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import shutil
 import sqlite3
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import bm25, vectors
 from .catalog import (
@@ -37,11 +43,16 @@ from .catalog import (
     Articles,
     Catalog,
     Changes,
+    Deleted,
     PassageRecord,
     Passages,
     Rows,
+    Stack,
+    read_deleted,
     read_rows,
+    write_deleted,
     write_rows,
+    write_segment,
 )
 from .catalog import write as write_catalog
 from .errors import (
@@ -53,10 +64,20 @@ from .errors import (
     IndexOutdated,
     ManifestDamaged,
 )
-from .manifest import FORMAT, FORMAT_VERSION, Build, Malformed, Manifest, from_json, to_json
+from .manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    Build,
+    Malformed,
+    Manifest,
+    Segment,
+    from_json,
+    from_json_v2,
+    to_json,
+)
 
 MANIFEST = "manifest.json"
-VECTORS, DB, ROWS = "vectors.faiss", "passages.sqlite", "rows.npz"
+VECTORS, DB, ROWS, DELETED = "vectors.faiss", "passages.sqlite", "rows.npz", "deleted.npz"
 
 
 def load_manifest(index_dir: Path) -> Manifest | None:
@@ -91,7 +112,7 @@ def _parse_manifest(path: Path, index_dir: Path) -> Manifest | None:
             "or run `qabot index --rebuild` to replace it"
         )
     version = manifest.get("format_version")
-    if version == 1:
+    if version in (1, 2):
         raise IndexOutdated(
             f"the index at {index_dir} was written by an older qabot; run `qabot index --index "
             f"{index_dir}` to upgrade it in place (nothing is re-embedded)", version)
@@ -129,21 +150,40 @@ def check_compatible(manifest: Manifest, index_dir: Path, model: str | None) -> 
         )
 
 
-@dataclass
-class Snapshot:
-    """One committed generation: vectors, per-passage rows and BM25 in RAM, texts on disk."""
+@dataclass(frozen=True)
+class Loaded:
+    """One segment as read from disk. Its files never change, so the next snapshot of a reader
+    reuses it rather than reading it again."""
 
-    manifest: Manifest
-    vectors: Any  # a FAISS index (see vectors.py)
+    segment: Segment
+    index: Any  # a FAISS index (see vectors.py)
     catalog: Catalog
     rows: Rows
+    lexical: bm25.Lexical | None
+
+
+@dataclass
+class Snapshot:
+    """One committed generation seen as one index: every segment's live passages, vectors and
+    BM25 in RAM (or memory-mapped), texts on disk."""
+
+    manifest: Manifest
+    vectors: vectors.Stack
+    catalog: Stack
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
-    lexical: bm25.Lexical | None = None  # None for an index built before BM25 was added
+    lexical: bm25.Stack | None  # None for an index whose BM25 part is missing
+    loaded: tuple[Loaded, ...]
+    deleted: Deleted
 
     @property
     def layout(self) -> vectors.Layout:
-        """How its vectors are indexed (the manifest's record)."""
+        """How its first segment's vectors are indexed (the manifest's record)."""
         return self.manifest.layout
+
+    @property
+    def rows(self) -> Rows:
+        """The live passages' rows, sorted by id."""
+        return self.catalog.rows
 
     @property
     def passages(self) -> Passages:
@@ -153,19 +193,16 @@ class Snapshot:
     def articles(self) -> Articles:
         return Articles(self.catalog)
 
-    @property
-    def folder(self) -> Path:
-        """The generation folder (to copy its catalog into the next one)."""
-        return self.catalog.path.parent
-
 
 def load_snapshot(
-    index_dir: Path, model: str | None = None, tokens: bool = False, writable: bool = False
+    index_dir: Path, model: str | None = None, tokens: bool = False, writable: bool = False,
+    reuse: Snapshot | None = None,
 ) -> Snapshot:
     """Load the committed generation; retries if a writer swaps generations underneath us.
 
-    `tokens` also loads the BM25 part's per-passage tokens, and `writable` reads the vectors
-    into RAM rather than memory-mapping them: both only for the indexer.
+    `tokens` also loads the BM25 parts' per-passage tokens, and `writable` reads the first
+    segment's vectors into RAM rather than memory-mapping them: both only for the indexer.
+    Segments `reuse` (a reader's previous snapshot) has loaded are taken from it.
     """
     for attempt in range(5):
         manifest = load_manifest(index_dir)
@@ -177,13 +214,14 @@ def load_snapshot(
         if problems and _current_generation(index_dir) == manifest.generation:
             raise IndexDamaged(f"the index in {index_dir} is damaged ({first_problem(problems)}); "
                                "run `qabot index` to repair it")
+        known = {} if reuse is None or tokens or writable else {x.segment: x for x in reuse.loaded}
         try:
             if problems:
                 raise FileNotFoundError(first_problem(problems))
-            index = vectors.read(index_dir / manifest.vectors, manifest.layout, for_update=writable)
-            catalog = Catalog(index_dir / manifest.passages)
-            rows = read_rows(index_dir / manifest.rows)
-            lexical = read_lexical(index_dir, manifest, tokens)
+            loaded = tuple(known.get(seg) or _load_segment(index_dir, manifest, seg, tokens,
+                                                           writable and n == 0)
+                           for n, seg in enumerate(manifest.segments))
+            deleted = read_deleted(index_dir / manifest.deleted) if manifest.deleted else Deleted.empty()
         except FileNotFoundError:
             # A writer committed and removed this generation between our two reads: retry.
             time.sleep(0.05 * (attempt + 1))
@@ -192,20 +230,62 @@ def load_snapshot(
             raise IndexDamaged(f"the index in {index_dir} is damaged (a file of generation "
                                f"{manifest.generation} can't be read: {type(err).__name__}); "
                                "run `qabot index` to repair it") from None
-        dim, count = manifest.build.model.dim, manifest.passage_count
-        if index.d != dim or index.ntotal != count or len(rows.ids) != count:
-            raise IndexIncompatible(
-                f"index at {index_dir} is inconsistent (vectors {index.d}-d x {index.ntotal}, "
-                f"{len(rows.ids)} rows, manifest {dim}-d x {count}); run `qabot index --rebuild`"
-            )
-        if lexical is not None and len(lexical.ids) != count:
-            raise IndexIncompatible(
-                f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
-                f"the manifest {count}); run `qabot index --rebuild`"
-            )
-        return Snapshot(manifest, index, catalog, rows, stamp, lexical)
+        return _snapshot(index_dir, manifest, loaded, deleted, stamp)
     raise IndexDamaged(f"the index in {index_dir} keeps changing or lost its files; retry, "
                        "or run `qabot index` to repair it")
+
+
+def _load_segment(index_dir: Path, manifest: Manifest, seg: Segment, tokens: bool,
+                  writable: bool) -> Loaded:
+    """Read one segment's files, checking they agree with each other and the manifest."""
+    index = vectors.read(index_dir / seg.vectors, seg.layout, for_update=writable)
+    rows = read_rows(index_dir / seg.rows)
+    lexical = None
+    params = manifest.build.lexical
+    if params is not None and seg.matrix is not None and seg.vocab is not None:
+        lexical = bm25.load(index_dir / seg.matrix, index_dir / seg.vocab, params.params.stemmer,
+                            with_tokens=tokens)
+    dim, count = manifest.build.model.dim, seg.passage_count
+    if index.d != dim or index.ntotal != count or len(rows.ids) != count:
+        raise IndexIncompatible(
+            f"index at {index_dir} is inconsistent ({seg.vectors}: {index.d}-d x {index.ntotal}, "
+            f"{len(rows.ids)} rows, manifest {dim}-d x {count}); run `qabot index --rebuild`")
+    if lexical is not None and len(lexical.ids) != count:
+        raise IndexIncompatible(
+            f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
+            f"the manifest {count}); run `qabot index --rebuild`")
+    return Loaded(seg, index, Catalog(index_dir / seg.passages), rows, lexical)
+
+
+def _snapshot(index_dir: Path, manifest: Manifest, loaded: Sequence[Loaded], deleted: Deleted,
+              stamp: tuple[int, int]) -> Snapshot:
+    """The one view of a generation's segments, deleted passages left out."""
+    stack = vectors.Stack([vectors.Part(x.index, x.segment.layout, x.segment.first_id) for x in loaded],
+                          deleted.passages)
+    catalog = Stack([x.catalog for x in loaded], [x.rows for x in loaded], deleted)
+    lexical = None
+    parts = [x.lexical for x in loaded]
+    if manifest.build.lexical is not None and parts and all(p is not None for p in parts):
+        lexical = bm25.Stack.of([p for p in parts if p is not None], deleted.passages,
+                                manifest.build.lexical.params)
+    if stack.ntotal != manifest.passage_count or len(catalog.rows.ids) != manifest.passage_count:
+        raise IndexIncompatible(
+            f"index at {index_dir} is inconsistent ({stack.ntotal} live vectors, "
+            f"{len(catalog.rows.ids)} rows, manifest {manifest.passage_count}); "
+            "run `qabot index --rebuild`")
+    return Snapshot(manifest, stack, catalog, stamp, lexical, tuple(loaded), deleted)
+
+
+def open_catalog(index_dir: Path, manifest: Manifest) -> Stack:
+    """The live catalog of a committed generation alone (what `qabot index` diffs against);
+    IndexDamaged when a file of it can't be read."""
+    try:
+        parts = [Catalog(index_dir / s.passages) for s in manifest.segments]
+        rows = [read_rows(index_dir / s.rows) for s in manifest.segments]
+        deleted = read_deleted(index_dir / manifest.deleted) if manifest.deleted else Deleted.empty()
+    except (OSError, *_UNREADABLE) as err:
+        raise IndexDamaged(f"the catalog in {index_dir} can't be read ({type(err).__name__})") from None
+    return Stack(parts, rows, deleted)
 
 
 # FAISS raises RuntimeError on a short read; numpy ValueError/EOFError; json a ValueError.
@@ -232,15 +312,6 @@ def manifest_stamp(index_dir: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-def read_lexical(index_dir: Path, manifest: Manifest, tokens: bool = False) -> bm25.Lexical | None:
-    """The generation's BM25 part, or None when the manifest names none."""
-    entry = manifest.build.lexical
-    if entry is None or entry.matrix is None or entry.vocab is None:
-        return None
-    return bm25.load(index_dir / entry.matrix, index_dir / entry.vocab, entry.params.stemmer,
-                     with_tokens=tokens)
-
-
 def commit(
     index_dir: Path,
     build: Build,
@@ -250,32 +321,32 @@ def commit(
     base: Snapshot | None = None,
     lexical: bm25.Lexical | None = None,
 ) -> Manifest:
-    """Write a new generation — `base` (the current one, None for a fresh index) with `changes`
-    applied — and make it current; returns the committed manifest. `index` holds the vectors
-    of the result.
+    """Write a new generation of ONE segment — every live passage of `base` (the current one,
+    None for a fresh index) with `changes` applied — and make it current; returns the committed
+    manifest. `index` holds the vectors of the result, `lexical` (when given) its BM25 part.
 
-    With `lexical`, its files go into the generation too, and build.lexical (the parameters
-    it was built with) gains their names.
-
-    Order matters: data files written and fsynced, then the manifest written to a temporary
-    name, fsynced, and renamed over the old one. The rename is the commit.
+    This is a merge: whatever segments and deletions `base` had are folded into the new one.
     """
+    previous, generation, gen_dir = _next_generation(index_dir)
     try:
-        previous = load_manifest(index_dir)
-    except IndexIncompatible:  # damaged or another program's: this commit replaces it
-        previous = None
-    # Past every generation on disk, not only the previous manifest's: after a damaged
-    # manifest the folders may be further along than anything it could tell us.
-    done = previous.generation if previous is not None else 0
-    for number in _generations(index_dir):
-        if previous is not None and number > done:  # leftovers of a run that died before commit
-            shutil.rmtree(index_dir / f"gen-{number:06d}", ignore_errors=True)
-    generation = max([done, *_generations(index_dir)]) + 1
-    gen_dir = index_dir / f"gen-{generation:06d}"
-    gen_dir.mkdir(parents=True)
-    try:
-        manifest = _write_generation(gen_dir, generation, build, index, layout, changes, base,
-                                     lexical)
+        gen = gen_dir.name
+        vectors.write(index, gen_dir / VECTORS)
+        first = base.manifest.next_article if base is not None else 1
+        rows, articles = write_catalog(gen_dir / DB, changes, base.catalog if base is not None else None,
+                                       first)
+        write_rows(gen_dir / ROWS, rows)
+        if len(rows.ids) != index.ntotal:
+            raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
+        segment = Segment(first_id=0, passage_count=len(rows.ids), article_count=articles,
+                          vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
+                          layout=layout)
+        if lexical is not None:
+            segment = _with_lexical(segment, lexical, gen_dir)
+        manifest = Manifest(
+            build=build, generation=generation, passage_count=len(rows.ids), article_count=articles,
+            segments=(segment,), next_article=first + len(changes.articles),
+            sizes=_sizes(index_dir, segment.files), committed_at=_now())
+        _seal(index_dir, gen_dir, manifest, segment.files)
     except BaseException:  # disk full, Ctrl-C...: a half-written generation only takes space
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
@@ -284,40 +355,103 @@ def commit(
     return manifest
 
 
-def _write_generation(
-    gen_dir: Path, generation: int, build: Build, index: Any, layout: vectors.Layout,
-    changes: Changes, base: Snapshot | None, lexical: bm25.Lexical | None,
+def commit_segment(
+    index_dir: Path,
+    build: Build,
+    base: Snapshot,
+    index: Any,
+    changes: Changes,
+    lexical: bm25.Lexical | None,
+    deleted: Deleted,
 ) -> Manifest:
-    """Write and fsync a generation's files, its manifest copy last; returns that manifest."""
-    gen = gen_dir.name
-    vectors.write(index, gen_dir / VECTORS)
-    rows, articles = write_catalog(gen_dir / DB, changes,
-                                  (base.catalog.path, base.rows) if base is not None else None)
-    write_rows(gen_dir / ROWS, rows)
-    if len(rows.ids) != index.ntotal:
-        raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
-    written = [VECTORS, DB, ROWS]
-    if lexical is not None:
-        if build.lexical is None:
-            raise ValueError("a BM25 part to commit needs its parameters in build.lexical")
-        names = bm25.save(lexical, gen_dir)
-        written += list(names.values())
-        build = replace(build, lexical=replace(build.lexical, matrix=f"{gen}/{names['matrix']}",
-                                               vocab=f"{gen}/{names['vocab']}"))
-    elif build.lexical is not None:
-        build = replace(build, lexical=build.lexical.without_files())
-    manifest = Manifest(
-        build=build, generation=generation, passage_count=len(rows.ids), article_count=articles,
-        vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}", layout=layout,
-        # what check_generation compares: a truncated file shows at a stat()
-        sizes={f"{gen}/{n}": (gen_dir / n).stat().st_size for n in written},
-        committed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    for name in written:
-        fsync_path(gen_dir / name)
-    # A copy of the manifest inside the generation, written once its data is on disk: the
-    # folder then describes itself, and a damaged manifest.json can be recovered from it.
-    _write_json_durably(gen_dir / MANIFEST, manifest)
+    """Write a new generation that is `base`'s segments plus one small segment of the articles
+    `changes` writes (vectors in `index`, BM25 in `lexical`) and the deletion list `deleted`
+    (base's, plus what this commit replaces or removes); make it current. What is written costs
+    what changed, whatever the size of the index. Returns the committed manifest."""
+    if changes.removed or changes.titles:
+        raise ValueError("a segment commit removes through `deleted`, and can't retitle")
+    previous, generation, gen_dir = _next_generation(index_dir)
+    try:
+        gen = gen_dir.name
+        segments, written = base.manifest.segments, []
+        if changes.articles:
+            vectors.write(index, gen_dir / VECTORS)
+            rows, articles = write_segment(gen_dir / DB, changes, base.manifest.next_article)
+            write_rows(gen_dir / ROWS, rows)
+            if len(rows.ids) != index.ntotal:
+                raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: "
+                                     "not committed")
+            segment = Segment(first_id=int(rows.ids.min()), passage_count=len(rows.ids),
+                              article_count=articles, vectors=f"{gen}/{VECTORS}",
+                              passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}", layout=vectors.Layout())
+            if lexical is not None:
+                segment = _with_lexical(segment, lexical, gen_dir)
+            segments, written = (*segments, segment), segment.files
+        deleted_file = None
+        if len(deleted.passages) or len(deleted.articles):
+            write_deleted(gen_dir / DELETED, deleted)
+            deleted_file = f"{gen}/{DELETED}"
+            written = [*written, deleted_file]
+        kept = {f: n for f, n in base.manifest.sizes.items()
+                if any(f in s.files for s in base.manifest.segments)}
+        manifest = Manifest(
+            build=build, generation=generation,
+            passage_count=sum(s.passage_count for s in segments) - len(deleted.passages),
+            article_count=sum(s.article_count for s in segments) - len(deleted.articles),
+            segments=segments, next_article=base.manifest.next_article + len(changes.articles),
+            deleted=deleted_file, sizes={**kept, **_sizes(index_dir, written)}, committed_at=_now())
+        _seal(index_dir, gen_dir, manifest, written)
+    except BaseException:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    _collect_garbage(index_dir, manifest, previous)
     return manifest
+
+
+def _next_generation(index_dir: Path) -> tuple[Manifest | None, int, Path]:
+    """The committed manifest (None: none, or a damaged one this commit replaces), and the
+    number and new, empty folder of the next generation."""
+    try:
+        previous = load_manifest(index_dir)
+    except IndexIncompatible:  # damaged, older or another program's: this commit replaces it
+        previous = None
+    # Past every generation on disk, not only the previous manifest's: after a damaged
+    # manifest the folders may be further along than anything it could tell us.
+    done = previous.generation if previous is not None else 0
+    named = previous.folders if previous is not None else set()
+    for number in _generations(index_dir):
+        name = f"gen-{number:06d}"
+        if previous is not None and number > done and name not in named:
+            shutil.rmtree(index_dir / name, ignore_errors=True)  # a run that died before commit
+    generation = max([done, *_generations(index_dir)]) + 1
+    gen_dir = index_dir / f"gen-{generation:06d}"
+    gen_dir.mkdir(parents=True)
+    return previous, generation, gen_dir
+
+
+def _with_lexical(segment: Segment, lexical: bm25.Lexical, gen_dir: Path) -> Segment:
+    """The segment with its BM25 part, written into its folder."""
+    names = bm25.save(lexical, gen_dir)
+    return replace(segment, matrix=f"{gen_dir.name}/{names['matrix']}",
+                   vocab=f"{gen_dir.name}/{names['vocab']}")
+
+
+def _sizes(index_dir: Path, files: Sequence[str]) -> dict[str, int]:
+    """What check_generation compares: a truncated file shows at a stat()."""
+    return {f: (index_dir / f).stat().st_size for f in files}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _seal(index_dir: Path, gen_dir: Path, manifest: Manifest, written: Sequence[str]) -> None:
+    """fsync what this generation wrote, then put its manifest copy in its folder: the folder
+    then describes itself, and a damaged manifest.json can be recovered from it."""
+    for name in written:
+        fsync_path(index_dir / name)
+    _write_json_durably(gen_dir / MANIFEST, manifest)
 
 
 def _write_json_durably(path: Path, manifest: Manifest) -> None:
@@ -341,6 +475,7 @@ def check_generation(index_dir: Path, manifest: Manifest) -> dict[str, str]:
     nothing found). Cheap: it checks that they are there and whole, not every byte."""
     problems: dict[str, str] = {}
     sizes = manifest.sizes
+    least = {s.vectors: _least_vector_bytes(s, manifest.build.model.dim) for s in manifest.segments}
     for name in manifest.files:
         try:
             size = (index_dir / name).stat().st_size
@@ -351,7 +486,7 @@ def check_generation(index_dir: Path, manifest: Manifest) -> dict[str, str]:
             problems[name] = f"has {size} bytes where {sizes[name]} were written"
         elif why := _header_problem(index_dir / name, size):
             problems[name] = why
-        elif name == manifest.vectors and name not in sizes and size < _least_vector_bytes(manifest):
+        elif name in least and name not in sizes and size < least[name]:
             problems[name] = "is truncated"
     return problems
 
@@ -366,22 +501,20 @@ def drop_lexical(index_dir: Path, manifest: Manifest) -> Manifest:
     """Make current the same generation without its (damaged) BM25 part, which the caller then
     rebuilds from the stored passages (meanwhile a reader answers by meaning only, and a BM25
     or hybrid search says to run `qabot index`). The caller holds the write lock."""
-    lexical = manifest.build.lexical
-    if lexical is None:
+    gone = {f for s in manifest.segments for f in s.lexical_files}
+    if not gone:
         return manifest
-    gone = set(lexical.files)
-    manifest = replace(manifest, build=replace(manifest.build, lexical=lexical.without_files()),
+    manifest = replace(manifest, segments=tuple(s.without_lexical() for s in manifest.segments),
                        sizes={k: v for k, v in manifest.sizes.items() if k not in gone})
     _write_json_durably(index_dir / MANIFEST, manifest)
     return manifest
 
 
-def _least_vector_bytes(manifest: Manifest) -> int:
-    """A lower bound on the size of the vectors file (for an index from before sizes were
+def _least_vector_bytes(segment: Segment, dim: int) -> int:
+    """A lower bound on the size of a vectors file (for an index from before sizes were
     recorded): an id and the smallest code of each vector."""
-    dim = manifest.build.model.dim
-    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(manifest.layout.codec, max(1, dim // 8))
-    return manifest.passage_count * (8 + code)
+    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(segment.layout.codec, max(1, dim // 8))
+    return segment.passage_count * (8 + code)
 
 
 def _header_problem(path: Path, size: int) -> str | None:
@@ -431,15 +564,23 @@ def recover(index_dir: Path) -> Manifest | None:
 
 
 def upgrade(index_dir: Path) -> Manifest | None:
-    """Rewrite a format-1 index (one exact FAISS file, passages.jsonl, articles in the manifest)
-    as format 2, keeping every vector: nothing is re-embedded. None when there is nothing to do.
-    The caller holds the write lock."""
+    """Bring an index an older qabot wrote to this format, keeping every vector: nothing is
+    re-embedded. None when there is nothing to do. The caller holds the write lock."""
     try:
         old = read_old_manifest(index_dir)
     except FileNotFoundError:
         return None
-    if old.get("format") != FORMAT or old.get("format_version") != 1:
+    if old.get("format") != FORMAT:
         return None
+    if old.get("format_version") == 1:
+        return _upgrade_v1(index_dir, old)
+    if old.get("format_version") == 2:
+        return _upgrade_v2(index_dir, old)
+    return None
+
+
+def _upgrade_v1(index_dir: Path, old: dict[str, Any]) -> Manifest:
+    """Format 1 (one exact FAISS file, passages.jsonl, articles in the manifest) as one segment."""
     index = vectors.read(index_dir / old["vectors"], vectors.Layout(), for_update=True)
     by_doc: dict[str, list[PassageRecord]] = {}
     with (index_dir / old["passages"]).open(encoding="utf-8") as f:
@@ -453,12 +594,54 @@ def upgrade(index_dir: Path) -> Manifest | None:
         changes.articles.append(
             (ArticleRecord(doc, meta["hash"], meta.get("date"), meta["title"]), passages))
     # BM25's files are not carried over: the next indexing run rebuilds them from the texts.
-    if isinstance(old.get("bm25"), dict):
-        old["bm25"] = {k: v for k, v in old["bm25"].items() if k not in ("matrix", "vocab")}
     old.setdefault("next_id", max((p.id for ps in by_doc.values() for p in ps), default=-1) + 1)
     build = from_json({**old, "generation": 0, "passage_count": 0, "article_count": 0,
-                       "vectors": "", "passages": "", "rows": ""}).build
+                       "segments": [], "next_article": 1}).build
     return commit(index_dir, build, index, vectors.Layout(), changes)
+
+
+def _upgrade_v2(index_dir: Path, old: dict[str, Any]) -> Manifest:
+    """Format 2 (one generation, BM25 weights computed at commit time) as a generation of one
+    segment: its files stay where they are; only the BM25 part is rewritten, as term
+    frequencies, from the tokens it stored (nothing is tokenized or embedded again)."""
+    try:
+        db = sqlite3.connect(f"file:{index_dir / old['passages']}?mode=ro", uri=True)
+        try:
+            top = db.execute("SELECT max(num) FROM articles").fetchone()[0]
+        finally:
+            db.close()
+        v2 = from_json_v2(old, int(top or 0) + 1)
+    except (Malformed, KeyError, TypeError, sqlite3.DatabaseError) as err:
+        raise ManifestDamaged(f"the index at {index_dir} (format 2) can't be upgraded ({err}); "
+                              "run `qabot index --rebuild`") from None
+    previous, generation, gen_dir = _next_generation(index_dir)
+    try:
+        segment = v2.manifest.segments[0]
+        lexical = None
+        if v2.matrix and v2.vocab and v2.manifest.build.lexical is not None:
+            try:
+                lexical = bm25.from_v2(index_dir / v2.matrix, index_dir / v2.vocab,
+                                       v2.manifest.build.lexical.params.stemmer)
+            except (OSError, *_UNREADABLE):
+                lexical = None  # damaged: the next `qabot index` rebuilds it from the texts
+        if lexical is not None:
+            segment = _with_lexical(segment, lexical, gen_dir)
+        written = segment.lexical_files
+        manifest = replace(v2.manifest, generation=generation, segments=(segment,),
+                           sizes={**{f: n for f, n in v2.manifest.sizes.items() if f in segment.files},
+                                  **_sizes(index_dir, written)},
+                           committed_at=_now())
+        _seal(index_dir, gen_dir, manifest, written)
+    except BaseException:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    # The format-2 BM25 files are no longer named; the rest of its folder is (GC keeps it).
+    for name in (v2.matrix, v2.vocab):
+        if name:
+            (index_dir / name).unlink(missing_ok=True)
+    _collect_garbage(index_dir, manifest, None)
+    return manifest
 
 
 def _collect_garbage(index_dir: Path, current: Manifest, previous: Manifest | None) -> None:
@@ -467,9 +650,9 @@ def _collect_garbage(index_dir: Path, current: Manifest, previous: Manifest | No
     The previous generation is kept so a reader that read the old manifest a moment ago can
     still open its files.
     """
-    keep = {current.folder, current.build.encoder}
+    keep = {*current.folders, current.build.encoder}
     if previous:
-        keep |= {previous.folder, previous.build.encoder}
+        keep |= {*previous.folders, previous.build.encoder}
     for child in index_dir.iterdir():
         name = child.name
         if child.is_dir() and name not in keep and (

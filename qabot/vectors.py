@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -277,3 +277,109 @@ def read(path: Path, layout: Layout, for_update: bool = False) -> Any:
             # they slow a query ~3x (benchmarks/ann_choice.py: p50 2.3 ms vs 0.7 ms at 1M).
             lists.prefetch_nthread = 0
     return index
+
+
+@dataclass(frozen=True)
+class Part:
+    """One segment's vectors: its FAISS index, how it is laid out, and the first passage id it
+    may hold (segments hold disjoint, ascending id ranges)."""
+
+    index: Any
+    layout: Layout
+    first_id: int
+
+
+class Stack:
+    """The live vectors of a generation: each segment's index, deleted passages left out.
+
+    A commit adds a small exact segment instead of rewriting the large one, so a question
+    searches every part and keeps the best; vectors of deleted passages stay in their part (and
+    are skipped) until a merge folds the parts into one.
+    """
+
+    def __init__(self, parts: Sequence[Part], deleted: np.ndarray | None = None) -> None:
+        if not parts:
+            raise ValueError("a stack needs at least one part")
+        self.parts = tuple(parts)
+        self.deleted = np.zeros(0, np.int64) if deleted is None else np.asarray(deleted, np.int64)
+        self._starts = np.array([p.first_id for p in self.parts], dtype=np.int64)
+        self.d = int(self.parts[0].index.d)
+        self.ntotal = sum(int(p.index.ntotal) for p in self.parts) - len(self.deleted)
+        faiss = _faiss()
+        # Kept alive with the stack: FAISS holds a raw pointer to the selector's ids.
+        self._dead = faiss.IDSelectorBatch(np.ascontiguousarray(self.deleted)) if len(self.deleted) else None
+        self._live = faiss.IDSelectorNot(self._dead) if self._dead is not None else None
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of the largest part, the one merges write (later parts are exact flat)."""
+        return self.parts[0].layout
+
+    @property
+    def exact(self) -> bool:
+        """True when searching gives exactly the brute-force answer (every part is exact)."""
+        return all(p.layout.exact for p in self.parts)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               nprobe: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest live passages, best first; only among `allowed` ids
+        when given. Each part is searched for k, the union cut to the k best."""
+        found = [_search(p.index, p.layout, query, k, allowed, nprobe,
+                         None if allowed is not None else self._live) for p in self.parts]
+        scores = np.concatenate([s for s, _ in found])
+        ids = np.concatenate([i for _, i in found])
+        if len(self.parts) > 1:
+            order = np.argsort(-scores, kind="stable")[:k]
+            scores, ids = scores[order], ids[order]
+        return scores, ids
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored (decoded) vectors of these ids, one row each, from the part holding each."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(self.parts) == 1:
+            return vectors_of(self.parts[0].index, ids)
+        out = np.empty((len(ids), self.d), dtype=np.float32)
+        which = np.searchsorted(self._starts, ids, side="right") - 1
+        for n, part in enumerate(self.parts):
+            at = np.flatnonzero(which == n)
+            if len(at):
+                out[at] = vectors_of(part.index, ids[at])
+        return out
+
+    def flat_parts(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(matrix, ids) of each part (all exact, see flat_matrix): views, no copies; deleted
+        ids are among them, for the caller to skip."""
+        return [flat_matrix(p.index) for p in self.parts]
+
+    def merged(self, layout: Layout) -> Any:
+        """One index of every live vector, in `layout`: the first part changed in place (read
+        it for update) when its layout is that one, the other parts' vectors added to it."""
+        first = self.parts[0]
+        index = first.index if first.layout == layout else convert(first.index, layout)
+        remove(index, self.deleted.tolist())
+        dead = set(self.deleted.tolist())
+        for part in self.parts[1:]:
+            ids = np.sort(all_ids(part.index))
+            ids = ids[~np.isin(ids, self.deleted)] if dead else ids
+            for i in range(0, len(ids), 65536):
+                add(index, ids[i : i + 65536], vectors_of(part.index, ids[i : i + 65536]))
+        return index
+
+
+def _search(index: Any, layout: Layout, query: np.ndarray, k: int, allowed: np.ndarray | None,
+            nprobe: int, sel: Any) -> tuple[np.ndarray, np.ndarray]:
+    """search() of one part, with a ready-made selector (live ids) when no `allowed` is given."""
+    if sel is None:
+        return search(index, layout, query, k, allowed, nprobe)
+    faiss = _faiss()
+    if layout.type == "ivf":
+        params: Any = faiss.SearchParametersIVF(nprobe=nprobe_for(layout.nlist, nprobe), sel=sel)
+    else:
+        params = faiss.SearchParameters(sel=sel)
+    k = min(k, index.ntotal)
+    if k < 1:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
+                               params=params)
+    keep = ids[0] >= 0
+    return scores[0][keep], ids[0][keep].astype(np.int64)

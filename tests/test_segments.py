@@ -1,0 +1,206 @@
+"""Segment commits: a small change writes one small segment and a deletion list; segments are
+merged past [segments] max_count; readers see one index and keep the segments they loaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot import store
+from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, SegmentSettings, Settings
+from qabot.reader import Retriever
+from qabot.retrieve import search
+from tests.fakes import FakeEmbedder, fake_corpus, index
+
+TOPICS = ["penguins waddle on ice", "tax reform passes parliament", "storm floods the harbour",
+          "rocket reaches orbit", "museum opens art wing", "strike halts rail traffic"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[Settings, FakeEmbedder]:
+    settings = fake_corpus(tmp_path / "seeds")
+    for i, topic in enumerate(TOPICS):  # nine articles: one removed stays under a quarter deleted
+        (settings.seeds / f"extra{i}.txt").write_text(f" date 2024-02-0{i + 1} About {topic}. " * 3)
+    return settings, FakeEmbedder()
+
+
+def stats(index_dir: Path, manifest: store.Manifest) -> dict[str, tuple[int, int, int]]:
+    return {f: ((s := (index_dir / f).stat()).st_ino, s.st_mtime_ns, s.st_size) for f in manifest.files}
+
+
+def ask(settings: Settings, fake: FakeEmbedder, q: str, mode: str = "hybrid", k: int = 5) -> list[tuple[str, float]]:
+    hits = search(Retriever(settings.index, embedder=fake), q, SearchOptions(k=k, mode=mode),
+                  floor=False, answers=False)
+    return [(h.doc_id, h.score) for h in hits]
+
+
+def test_a_new_article_is_one_small_segment_and_the_old_files_are_not_touched(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    first = store.load_manifest(settings.index)
+    assert first is not None and len(first.segments) == 1
+    before = stats(settings.index, first)
+    (settings.seeds / "new.txt").write_text(" date 2024-03-01 Walruses sunbathe on the beach.")
+    fake.embedded.clear()
+    report = index(settings, fake)
+    assert report.added == 1 and fake.embedded == ["Walruses sunbathe on the beach."]
+    now = store.load_manifest(settings.index)
+    assert now is not None and len(now.segments) == 2 and now.deleted is None
+    assert now.segments[0] == first.segments[0] and now.segments[1].passage_count == 1
+    assert stats(settings.index, first) == before  # not rewritten, not even opened for writing
+    assert now.passage_count == first.passage_count + 1
+    assert ask(settings, fake, "walruses sunbathe beach")[0][0] == "new.txt"
+
+
+def test_a_changed_or_removed_article_leaves_through_the_deletion_list(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    (settings.seeds / "0.txt").write_text(" date 2024-01-01 Giraffes eat leaves from tall trees.")
+    (settings.seeds / "extra1.txt").unlink()
+    report = index(settings, fake)
+    assert report.updated == 1 and report.removed == 1
+    snap = store.load_snapshot(settings.index)
+    manifest = snap.manifest
+    assert len(manifest.segments) == 2 and manifest.deleted is not None
+    assert "extra1.txt" not in snap.articles and len(snap.articles) == 8
+    texts = [p.text for p in snap.passages.values()]
+    assert not any("volcano" in t or "tax reform" in t for t in texts)
+    assert snap.vectors.ntotal == len(texts) == manifest.passage_count == len(snap.rows.ids)
+    assert [d for d, _ in ask(settings, fake, "giraffes tall trees")][0] == "0.txt"
+    for mode in ("hybrid", "dense", "bm25"):
+        found = [d for d, _ in ask(settings, fake, "volcano lava Iceland tax reform", mode, k=10)]
+        assert "extra1.txt" not in found and all(d != "0.txt" or mode == "dense" for d in found[:1])
+    # the catalog reads agree: hashes, summary, the newest first
+    assert set(snap.catalog.hashes()) == {p.name for p in settings.seeds.iterdir()}
+    assert snap.catalog.summary().articles == 8
+
+
+def test_segments_past_max_count_are_merged_without_embedding_again(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    settings = replace(settings, segments=SegmentSettings(max_count=3))
+    index(settings, fake)
+    ids = store.load_snapshot(settings.index).articles["1.txt"].ids
+    for i in range(2):
+        (settings.seeds / f"n{i}.txt").write_text(f" date 2024-03-0{i + 1} Walrus number {i} dives.")
+        index(settings, fake)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and len(manifest.segments) == 3
+    fake.embedded.clear()
+    (settings.seeds / "n2.txt").write_text(" date 2024-03-05 Walrus number 2 dives.")
+    report = index(settings, fake)
+    assert report.added == 1 and fake.embedded == ["Walrus number 2 dives."]  # only the new one
+    merged = store.load_snapshot(settings.index)
+    assert len(merged.manifest.segments) == 1 and merged.manifest.deleted is None
+    assert merged.articles["1.txt"].ids == ids and len(merged.articles) == 12
+    assert ask(settings, fake, "walrus number 2 dives")[0][0] == "n2.txt"
+    gens = {p.name for p in settings.index.glob("gen-*")}
+    assert merged.manifest.folders <= gens and len(gens) <= 2 + len(merged.manifest.folders)
+
+
+def test_scores_over_segments_equal_the_merged_index(env: tuple[Settings, FakeEmbedder]) -> None:
+    """BM25's statistics are the whole index's, not each segment's: with nothing deleted, a
+    question scores the same over three segments as over the one they merge into."""
+    settings, fake = env
+    index(settings, fake)
+    for i, topic in enumerate(["walrus colony grows", "harbour storm warning issued"]):
+        (settings.seeds / f"n{i}.txt").write_text(f" date 2024-03-0{i + 1} The {topic}. " * 2)
+        index(settings, fake)
+    assert len(store.load_snapshot(settings.index).manifest.segments) == 3
+    questions = ["storm harbour", "walrus colony", "penguins on ice", "rail strike traffic"]
+    split = {(q, m): ask(settings, fake, q, m) for q in questions for m in ("bm25", "hybrid", "dense")}
+    index(replace(settings, segments=SegmentSettings(max_count=1)), fake)  # nothing new: no commit
+    (settings.seeds / "n0.txt").touch()
+    one = replace(settings, segments=SegmentSettings(max_count=1))
+    (settings.seeds / "n9.txt").write_text(" date 2020-01-01 Zzyzx.")
+    index(one, fake)
+    (settings.seeds / "n9.txt").unlink()
+    index(one, fake)
+    assert len(store.load_snapshot(settings.index).manifest.segments) == 1
+    for (q, m), found in split.items():
+        again = ask(settings, fake, q, m)
+        assert [d for d, _ in again] == [d for d, _ in found], (q, m)
+        assert [s for _, s in again] == pytest.approx([s for _, s in found], abs=1e-4), (q, m)
+
+
+def test_a_running_reader_reads_only_the_new_segment(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    index(settings, fake)
+    reader = Retriever(settings.index, embedder=fake)
+    old = reader.snapshot()
+    (settings.seeds / "new.txt").write_text(" date 2024-03-01 Walruses sunbathe on the beach.")
+    index(settings, fake)
+    new = reader.snapshot()
+    assert new is not old and len(new.loaded) == 2
+    assert new.loaded[0] is old.loaded[0]  # the big segment's vectors, catalog and BM25 kept
+    hits = search(reader, "walruses sunbathe", SearchOptions(k=1), floor=False, answers=False)
+    assert hits[0].doc_id == "new.txt"
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    from qabot import store
+    from tests.fakes import FakeEmbedder, index
+    from tests.test_segments import settings_at
+    calls = [0]
+    real = store.fsync_path
+    def fsync(path):
+        calls[0] += 1
+        if calls[0] == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(path)
+    store.fsync_path = fsync
+    index(settings_at(sys.argv[1], int(sys.argv[3])), FakeEmbedder())
+    print(calls[0])
+""")
+
+
+def settings_at(root: str, max_count: int) -> Settings:
+    """fake_corpus's settings over `root` (for the killed child process)."""
+    return Settings(paths=PathSettings(seeds=Path(root) / "seeds", index=Path(root) / "idx"),
+                    model=ModelSettings(name="fake-embedder"),
+                    chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
+                    segments=SegmentSettings(max_count=max_count))
+
+
+@pytest.mark.parametrize("max_count", [8, 1], ids=["segment commit", "commit then merge"])
+def test_sigkill_at_any_point_of_a_commit_leaves_a_whole_index(
+    env: tuple[Settings, FakeEmbedder], max_count: int, tmp_path: Path,
+) -> None:
+    """Killed after each fsync of the commit in turn (every file written so far, none after), the
+    index still loads whole as the previous or the new generation, and the next run completes."""
+    settings, fake = env
+    index(settings, fake)
+    root = str(settings.seeds.parent)
+    cmd = [sys.executable, "-c", KILLER, root]
+    environ = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    n, seen = 1, set()
+    while True:
+        (settings.seeds / f"k{n}.txt").write_text(f" date 2024-04-01 Kill test story {n} about otters.")
+        proc = subprocess.run([*cmd, str(n), str(max_count)], capture_output=True, text=True,
+                              env=environ, timeout=120)
+        snap = store.load_snapshot(settings.index)  # whole, whatever the moment
+        seen.add(f"k{n}.txt" in snap.articles)
+        assert snap.vectors.ntotal == len(snap.rows.ids) == snap.manifest.passage_count
+        if proc.returncode == 0:  # the kill came after the last fsync: the run completed
+            break
+        assert proc.returncode == -9, proc.stderr
+        n += 1
+    assert n > 3 and seen == {False, True}
+    report = index(replace(settings, segments=SegmentSettings(max_count=max_count)), fake)
+    assert report.added + report.unchanged == len(list(settings.seeds.iterdir()))
+    snap = store.load_snapshot(settings.index)
+    assert {p.name for p in settings.seeds.iterdir()} == set(snap.articles)
+    assert np.array_equal(np.sort(snap.rows.ids), snap.rows.ids)
