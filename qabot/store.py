@@ -37,9 +37,11 @@ from .catalog import (
     Articles,
     Catalog,
     Changes,
+    Deleted,
     PassageRecord,
     Passages,
     Rows,
+    Stack,
     read_rows,
     write_rows,
 )
@@ -135,8 +137,7 @@ class Snapshot:
 
     manifest: Manifest
     vectors: Any  # a FAISS index (see vectors.py)
-    catalog: Catalog
-    rows: Rows
+    catalog: Stack
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
     lexical: bm25.Lexical | None = None  # None for an index built before BM25 was added
 
@@ -144,6 +145,11 @@ class Snapshot:
     def layout(self) -> vectors.Layout:
         """How its vectors are indexed (the manifest's record)."""
         return self.manifest.layout
+
+    @property
+    def rows(self) -> Rows:
+        """Per live passage, by id: its article's number and day."""
+        return self.catalog.rows
 
     @property
     def passages(self) -> Passages:
@@ -156,7 +162,7 @@ class Snapshot:
     @property
     def folder(self) -> Path:
         """The generation folder (to copy its catalog into the next one)."""
-        return self.catalog.path.parent
+        return self.catalog.parts[0].path.parent
 
 
 def load_snapshot(
@@ -181,8 +187,8 @@ def load_snapshot(
             if problems:
                 raise FileNotFoundError(first_problem(problems))
             index = vectors.read(index_dir / manifest.vectors, manifest.layout, for_update=writable)
-            catalog = Catalog(index_dir / manifest.passages)
             rows = read_rows(index_dir / manifest.rows)
+            catalog = Stack((Catalog(index_dir / manifest.passages),), (rows,), Deleted.empty())
             lexical = read_lexical(index_dir, manifest, tokens)
         except FileNotFoundError:
             # A writer committed and removed this generation between our two reads: retry.
@@ -203,7 +209,7 @@ def load_snapshot(
                 f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
                 f"the manifest {count}); run `qabot index --rebuild`"
             )
-        return Snapshot(manifest, index, catalog, rows, stamp, lexical)
+        return Snapshot(manifest, index, catalog, stamp, lexical)
     raise IndexDamaged(f"the index in {index_dir} keeps changing or lost its files; retry, "
                        "or run `qabot index` to repair it")
 
@@ -291,8 +297,9 @@ def _write_generation(
     """Write and fsync a generation's files, its manifest copy last; returns that manifest."""
     gen = gen_dir.name
     vectors.write(index, gen_dir / VECTORS)
-    rows, articles = write_catalog(gen_dir / DB, changes,
-                                  (base.catalog.path, base.rows) if base is not None else None)
+    base_catalog = base.catalog if base is not None else None
+    rows, articles = write_catalog(gen_dir / DB, changes, base_catalog,
+                                  base_catalog.next_article() if base_catalog is not None else 1)
     write_rows(gen_dir / ROWS, rows)
     if len(rows.ids) != index.ntotal:
         raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")

@@ -22,7 +22,7 @@ def catalog_of(tmp_path: Path, dates: dict[str, str | None]) -> Catalog:
                                  [PassageRecord(n, doc, 0, 4, "text")]))
     tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "passages.sqlite"
-    write(path, changes, None)
+    write(path, changes, None, 1)
     return Catalog(path)
 
 
