@@ -426,12 +426,15 @@ class Stack:
             return [_article(r) for r in self._parts[0]._all(
                 f"SELECT doc_id, hash, date, title, ids FROM articles WHERE {_LIVE} {order} "
                 "LIMIT ? OFFSET ?", [self._gone_json, limit, offset])]
-        heads = [_article(r) for part in self._parts for r in part._all(
-            f"SELECT doc_id, hash, date, title, ids FROM articles WHERE {_LIVE} {order} LIMIT ?",
+        # Only (date, doc id) for the merge, the page's records after: a deep page reads many heads.
+        heads = [(date, doc) for part in self._parts for date, doc in part._all(
+            f"SELECT date, doc_id FROM articles WHERE {_LIVE} {order} LIMIT ?",
             [self._gone_json, offset + limit])]
         # Live doc ids are unique, so this key orders them totally, as the SQL does.
-        heads.sort(key=lambda a: (a.date is not None, a.date or "", a.doc_id), reverse=True)
-        return heads[offset : offset + limit]
+        heads.sort(key=lambda h: (h[0] is not None, h[0] or "", h[1]), reverse=True)
+        page = [doc for _, doc in heads[offset : offset + limit]]
+        found = {a.doc_id: a for _, a in self._live_by_doc(page)}
+        return [found[doc] for doc in page]
 
     def hashes(self) -> dict[str, str]:
         """doc id -> content hash of every live article: one query per part."""
