@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .catalog import Catalog, Changes
+from .catalog import CatalogView, Changes
 from .config import BM25Params as Params  # the [bm25] section of the settings is the parameters
 
 # Bump when tokenize() changes: the manifest records it, and a mismatch rebuilds the matrix.
@@ -137,7 +137,7 @@ def with_title(text: str, title: str, first: bool, titles: bool) -> str:
 
 
 def inputs(
-    changes: Changes, kept: np.ndarray, catalog: Catalog | None, titles: bool,
+    changes: Changes, kept: np.ndarray, catalog: CatalogView | None, titles: bool,
     previous: Lexical | None,
 ) -> list[tuple[int, str]]:
     """(id, text) of every passage of the next generation, by id: the passages `changes` writes,
@@ -156,7 +156,7 @@ def inputs(
 
 
 def stored_texts(
-    catalog: Catalog, ids: list[int] | None, titles: bool, new_titles: Mapping[str, str] | None = None,
+    catalog: CatalogView, ids: list[int] | None, titles: bool, new_titles: Mapping[str, str] | None = None,
 ) -> dict[int, str]:
     """What BM25 indexes for these stored passages (all when None), read from the catalog;
     `new_titles` (doc id -> title) replaces stored titles the next generation rewrites."""

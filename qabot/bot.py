@@ -43,7 +43,7 @@ from telegram.ext import (
 
 from . import format as fmt
 from .answer import respond
-from .catalog import Catalog, CatalogSummary
+from .catalog import CatalogSummary, CatalogView
 from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
@@ -199,7 +199,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                                   group=message.chat.type != ChatType.PRIVATE))
 
 
-async def _catalog(context: ContextTypes.DEFAULT_TYPE) -> Catalog | None:
+async def _catalog(context: ContextTypes.DEFAULT_TYPE) -> CatalogView | None:
     """The current generation's catalog; None when there is no usable index."""
     try:
         snap = await asyncio.to_thread(_state(context).retriever.snapshot)  # may load a new one
@@ -331,7 +331,7 @@ async def _sources_page(
     return text, InlineKeyboardMarkup([buttons]) if buttons else None
 
 
-def sources_text(catalog: Catalog | None, page: int, page_size: int) -> tuple[str, fmt.SourcesPage]:
+def sources_text(catalog: CatalogView | None, page: int, page_size: int) -> tuple[str, fmt.SourcesPage]:
     """One /sources page as HTML: two queries (the count, then the page), whatever the catalog's size."""
     total = catalog.count("articles") if catalog else 0
     at = fmt.sources_page(total, page, page_size)

@@ -8,12 +8,18 @@ A generation's catalog is two files the commit protocol (store.py) names in the 
                      day, the few numbers a query needs for every passage (date windows, one per
                      article)
 
-Both are written together (`write`), because an article's number is its SQLite row id.
+Both are written together (`write`, or `write_segment` for a segment holding only new articles),
+because an article's number is its SQLite row id. Numbers are the caller's (`next_article`): unique
+across the segments of a generation.
+
+A generation is a few segments, each such a pair, plus a deletion list (`Deleted`: the article
+numbers and passage ids of older segments no longer live). `Stack` reads them as one catalog.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import shutil
 import sqlite3
@@ -21,7 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -184,10 +190,24 @@ def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
+class CatalogView(Protocol):
+    """What readers ask of a catalog: one file (Catalog) or a generation's segments (Stack)."""
+
+    def passages(self, ids: Sequence[int]) -> list[PassageRecord]: ...
+    def article(self, doc_id: str) -> ArticleRecord | None: ...
+    def articles_by_num(self, nums: Sequence[int]) -> dict[int, ArticleRecord]: ...
+    def articles(self) -> list[ArticleRecord]: ...
+    def summary(self) -> CatalogSummary: ...
+    def newest(self, offset: int, limit: int) -> list[ArticleRecord]: ...
+    def hashes(self) -> dict[str, str]: ...
+    def passage_ids(self) -> list[int]: ...
+    def count(self, table: str) -> int: ...
+
+
 class Articles(Mapping[str, ArticleRecord]):
     """doc id -> ArticleRecord, read from the catalog on demand."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: CatalogView) -> None:
         self._catalog = catalog
 
     def __getitem__(self, doc_id: str) -> ArticleRecord:
@@ -209,7 +229,7 @@ class Articles(Mapping[str, ArticleRecord]):
 class Passages(Mapping[int, PassageRecord]):
     """passage id -> PassageRecord, read from the catalog on demand."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: CatalogView) -> None:
         self._catalog = catalog
 
     def __getitem__(self, pid: int) -> PassageRecord:
@@ -254,49 +274,298 @@ def write_rows(path: Path, rows: Rows) -> None:
     np.savez(path, ids=rows.ids, doc=rows.doc, day=rows.day)
 
 
-def write(db_path: Path, changes: Changes, base: tuple[Path, Rows] | None) -> tuple[Rows, int]:
-    """The new SQLite file (a copy of `base`'s with the changes applied) and its rows; returns
-    the rows with the article count. `base` is the current catalog's file and rows, None for a
-    fresh index."""
-    if base is not None:
-        shutil.copyfile(base[0], db_path)
-    db = sqlite3.connect(db_path)
+@dataclass(frozen=True)
+class Deleted:
+    """What a generation no longer holds of its older segments: article numbers and their passage ids."""
+
+    articles: np.ndarray  # int64 article numbers, sorted, each once
+    passages: np.ndarray  # int64 passage ids, sorted, each once
+
+    @staticmethod
+    def empty() -> Deleted:
+        z = np.zeros(0, dtype=np.int64)
+        return Deleted(z, z)
+
+    def plus(self, articles: Sequence[int] | np.ndarray, passages: Sequence[int] | np.ndarray) -> Deleted:
+        """These deleted as well (a new Deleted; this one is left as is)."""
+        return Deleted(_union(self.articles, articles), _union(self.passages, passages))
+
+
+def _union(a: np.ndarray, b: Sequence[int] | np.ndarray) -> np.ndarray:
+    return np.union1d(a, np.asarray(b, dtype=np.int64)).astype(np.int64)
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_set, for each i (a binary search, not a hash per element)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return np.asarray(sorted_set[at] == values)
+
+
+def read_deleted(path: Path) -> Deleted:
+    """A generation's deletion list (one .npz file)."""
+    with np.load(path, allow_pickle=False) as z:
+        return Deleted(z["articles"].astype(np.int64), z["passages"].astype(np.int64))
+
+
+def write_deleted(path: Path, d: Deleted) -> None:
+    """Write the deletion list (the caller fsyncs it with the generation's other files)."""
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to another name
+        np.savez(f, articles=d.articles, passages=d.passages)
+
+
+# Leaves out deleted articles in SQL, where an aggregate or a LIMIT needs it; the parameter is
+# the JSON list of deleted numbers (json_each reads it on the read-only, immutable connection too).
+_LIVE = "num NOT IN (SELECT value FROM json_each(?))"
+_COLUMNS = "num, doc_id, hash, date, title, ids"
+
+
+class Stack:
+    """The live catalog of a generation: its segments' Catalogs, the deleted articles left out.
+
+    Parts are ordered by passage id and disjoint; every article's passages live in one part. A doc
+    id may be in two parts (its old version deleted in the older one): only the live one shows.
+    """
+
+    def __init__(self, parts: Sequence[Catalog], rows: Sequence[Rows], deleted: Deleted) -> None:
+        if len(parts) != len(rows):
+            raise ValueError(f"{len(parts)} catalogs for {len(rows)} rows files")
+        spans = [(int(r.ids[0]), int(r.ids[-1])) for r in rows if len(r.ids)]
+        if any(a[1] >= b[0] for a, b in zip(spans, spans[1:], strict=False)):
+            raise ValueError(f"segments must hold ascending, disjoint passage ids: {spans}")
+        self._parts = tuple(parts)
+        self._rows = tuple(rows)
+        self._deleted = deleted
+        self._gone_json = json.dumps(deleted.articles.tolist())
+        self._gone = frozenset(deleted.articles.tolist())
+
+    @property
+    def parts(self) -> tuple[Catalog, ...]:
+        """The segments' catalogs, oldest first."""
+        return self._parts
+
+    @property
+    def deleted(self) -> Deleted:
+        """What of the parts is no longer live."""
+        return self._deleted
+
+    @functools.cached_property
+    def rows(self) -> Rows:
+        """The live rows of all parts, sorted by id (the parts are in id order: no sort)."""
+        if len(self._rows) == 1 and not len(self._deleted.passages):
+            return self._rows[0]
+        if not self._rows:
+            return Rows.empty()
+        ids = np.concatenate([r.ids for r in self._rows])
+        keep = ~_member(ids, self._deleted.passages)
+        return Rows(ids[keep], np.concatenate([r.doc for r in self._rows])[keep],
+                    np.concatenate([r.day for r in self._rows])[keep])
+
+    def next_article(self) -> int:
+        """One past the highest article number of any part, deleted ones included (1 when none)."""
+        tops = [part._all("SELECT max(num) FROM articles")[0][0] for part in self._parts]
+        return max([0, *(t for t in tops if t is not None)]) + 1
+
+    def passages(self, ids: Sequence[int]) -> list[PassageRecord]:
+        """These live passages, in the order asked; unknown and deleted ids are left out."""
+        want = np.asarray([int(i) for i in ids], dtype=np.int64)
+        want = want[~_member(want, self._deleted.passages)]
+        found: dict[int, PassageRecord] = {}
+        for part, rows in zip(self._parts, self._rows, strict=True):
+            mine = want[_member(want, rows.ids)]  # each part is asked only for the ids it holds
+            if len(mine):
+                found.update((p.id, p) for p in part.passages(mine.tolist()))
+        return [found[int(i)] for i in ids if int(i) in found]
+
+    def _live_by_doc(self, doc_ids: Sequence[str]) -> list[tuple[int, ArticleRecord]]:
+        """(number, record) of the live articles with these doc ids."""
+        out: list[tuple[int, ArticleRecord]] = []
+        for part in self._parts:
+            for i in range(0, len(doc_ids), 500):
+                chunk = list(doc_ids[i : i + 500])
+                rows = part._all(f"SELECT {_COLUMNS} FROM articles "
+                                 f"WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk)
+                out += [(r[0], _article(r[1:])) for r in rows if r[0] not in self._gone]
+        return out
+
+    def article(self, doc_id: str) -> ArticleRecord | None:
+        """The live article with this doc id, or None."""
+        found = self._live_by_doc([doc_id])
+        return found[0][1] if found else None
+
+    def articles_by_num(self, nums: Sequence[int]) -> dict[int, ArticleRecord]:
+        """Live articles by their number in rows.npz (numbers are unique across parts)."""
+        live = [int(n) for n in nums if int(n) not in self._gone]
+        out: dict[int, ArticleRecord] = {}
+        for part in self._parts:
+            out.update(part.articles_by_num(live))
+        return out
+
+    def articles(self) -> list[ArticleRecord]:
+        """Every live article, by doc id."""
+        out = [_article(r[1:]) for part in self._parts
+               for r in part._all(f"SELECT {_COLUMNS} FROM articles") if r[0] not in self._gone]
+        return sorted(out, key=lambda a: a.doc_id)
+
+    def summary(self) -> CatalogSummary:
+        """The number of live articles and their date range, counted by SQLite in each part."""
+        counts = [part._all(f"SELECT count(*), min(date), max(date) FROM articles WHERE {_LIVE}",
+                            [self._gone_json])[0] for part in self._parts]
+        firsts = [c[1] for c in counts if c[1] is not None]
+        lasts = [c[2] for c in counts if c[2] is not None]
+        return CatalogSummary(sum(int(c[0]) for c in counts), _date(min(firsts, default=None)),
+                              _date(max(lasts, default=None)))
+
+    def newest(self, offset: int, limit: int) -> list[ArticleRecord]:
+        """`limit` live articles from `offset` on, newest first: undated ones last, ties by doc id
+        descending. Each part gives its first offset + limit; the page is cut from their merge."""
+        offset, limit = max(0, offset), max(0, limit)
+        order = "ORDER BY date IS NULL, date DESC, doc_id DESC"
+        if len(self._parts) == 1:
+            return [_article(r) for r in self._parts[0]._all(
+                f"SELECT doc_id, hash, date, title, ids FROM articles WHERE {_LIVE} {order} "
+                "LIMIT ? OFFSET ?", [self._gone_json, limit, offset])]
+        # Only (date, doc id) for the merge, the page's records after: a deep page reads many heads.
+        heads = [(date, doc) for part in self._parts for date, doc in part._all(
+            f"SELECT date, doc_id FROM articles WHERE {_LIVE} {order} LIMIT ?",
+            [self._gone_json, offset + limit])]
+        # Live doc ids are unique, so this key orders them totally, as the SQL does.
+        heads.sort(key=lambda h: (h[0] is not None, h[0] or "", h[1]), reverse=True)
+        page = [doc for _, doc in heads[offset : offset + limit]]
+        found = {a.doc_id: a for _, a in self._live_by_doc(page)}
+        return [found[doc] for doc in page]
+
+    def hashes(self) -> dict[str, str]:
+        """doc id -> content hash of every live article: one query per part."""
+        return {doc: h for part in self._parts
+                for num, doc, h in part._all("SELECT num, doc_id, hash FROM articles")
+                if num not in self._gone}
+
+    def passage_ids(self) -> list[int]:
+        """Every live passage id, ascending."""
+        return [int(i) for i in self.rows.ids]
+
+    def count(self, table: str) -> int:
+        """The number of live "articles" or "passages"."""
+        assert table in ("articles", "passages")
+        if table == "passages":
+            return len(self.rows.ids)
+        return sum(int(part._all(f"SELECT count(*) FROM articles WHERE {_LIVE}", [self._gone_json])[0][0])
+                   for part in self._parts)
+
+    def close(self) -> None:
+        """Close every part's connection (the object is unusable after)."""
+        for part in self._parts:
+            part.close()
+
+
+def deleting(stack: Stack, doc_ids: Sequence[str]) -> Deleted:
+    """`stack`'s Deleted plus its live articles with these doc ids (unknown ids are ignored)."""
+    found = stack._live_by_doc(doc_ids)
+    return stack.deleted.plus([num for num, _ in found], [i for _, a in found for i in a.ids])
+
+
+def write(db_path: Path, changes: Changes, base: Stack | None, next_article: int) -> tuple[Rows, int]:
+    """The new SQLite file of a full write: the live content of `base` (all its parts, article
+    numbers kept) with the changes applied, new articles numbered from `next_article` up; returns
+    its rows with the article count. `base` is None for a fresh index."""
+    parts = base.parts if base is not None else ()
+    if parts:
+        shutil.copyfile(parts[0].path, db_path)
+    db = _open_for_writing(db_path)
     try:
-        # No journal: this file is unreachable until the manifest names it, and a crash
-        # before that throws the whole generation away.
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        if base is None:
+        if not parts:
             db.executescript(_SCHEMA)
-        gone: list[int] = []
-        replaced = changes.removed + [a.doc_id for a, _ in changes.articles]
-        for doc in replaced:
-            row = db.execute("SELECT ids FROM articles WHERE doc_id = ?", [doc]).fetchone()
-            if row is not None:
-                gone += json.loads(row[0])
-        db.executemany("DELETE FROM articles WHERE doc_id = ?", [[d] for d in replaced])
-        db.executemany("DELETE FROM passages WHERE id = ?", [[i] for i in gone])
+        if base is not None and parts:
+            _fold(db, base)
+        gone = _remove(db, changes.removed + [a.doc_id for a, _ in changes.articles])
         db.executemany("UPDATE articles SET title = ? WHERE doc_id = ?",
                        [[title, doc] for doc, title in changes.titles.items()])
-        new_ids, new_doc, new_day = [], [], []
-        for art, passages in changes.articles:
-            cur = db.execute(
-                "INSERT INTO articles (doc_id, hash, date, title, ids) VALUES (?,?,?,?,?)",
-                [art.doc_id, art.hash, art.date, art.title, json.dumps([p.id for p in passages])])
-            db.executemany("INSERT INTO passages VALUES (?,?,?,?,?)",
-                           [[p.id, p.doc_id, p.start, p.end, p.text] for p in passages])
-            new_ids += [p.id for p in passages]
-            new_doc += [cur.lastrowid] * len(passages)
-            new_day += [art.day] * len(passages)
+        new = _insert(db, changes.articles, next_article)
         db.commit()
         articles = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
     finally:
         db.close()
-    old = base[1] if base is not None else Rows.empty()
+    old = base.rows if base is not None else Rows.empty()
     keep = ~np.isin(old.ids, np.array(gone, dtype=np.int64))
-    ids = np.concatenate([old.ids[keep], np.array(new_ids, dtype=np.int64)])
-    order = np.argsort(ids, kind="stable")
-    rows = Rows(ids[order],
-                np.concatenate([old.doc[keep], np.array(new_doc, dtype=np.int64)])[order],
-                np.concatenate([old.day[keep], np.array(new_day, dtype=np.int64)])[order])
-    return rows, articles
+    return _sorted(Rows(np.concatenate([old.ids[keep], new.ids]), np.concatenate([old.doc[keep], new.doc]),
+                        np.concatenate([old.day[keep], new.day]))), articles
+
+
+def write_segment(db_path: Path, changes: Changes, next_article: int) -> tuple[Rows, int]:
+    """A new small segment holding only `changes.articles`, numbered next_article, next_article + 1,
+    ... in order; returns its rows and article count. What the segment replaces or removes in
+    older ones, the caller records in a Deleted (see `deleting`)."""
+    assert not changes.titles, "a segment holds new articles only: a retitle is a full write"
+    db = _open_for_writing(db_path)
+    try:
+        db.executescript(_SCHEMA)
+        new = _insert(db, changes.articles, next_article)
+        db.commit()
+    finally:
+        db.close()
+    return _sorted(new), len(changes.articles)
+
+
+def _open_for_writing(db_path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(db_path)
+    # No journal: this file is unreachable until the manifest names it, and a crash
+    # before that throws the whole generation away.
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    return db
+
+
+def _fold(db: sqlite3.Connection, base: Stack) -> None:
+    """Make `db` (a copy of base's first part) hold the live rows of every part, in SQL."""
+    nums = json.dumps(base.deleted.articles.tolist())
+    ids = json.dumps(base.deleted.passages.tolist())
+    db.execute("DELETE FROM articles WHERE num IN (SELECT value FROM json_each(?))", [nums])
+    db.execute("DELETE FROM passages WHERE id IN (SELECT value FROM json_each(?))", [ids])
+    db.commit()
+    for part in base.parts[1:]:
+        # One at a time: SQLite attaches at most 10 files by default.
+        db.execute("ATTACH DATABASE ? AS part", [str(part.path)])
+        db.execute(f"INSERT INTO articles ({_COLUMNS}) SELECT {_COLUMNS} FROM part.articles "
+                   f"WHERE {_LIVE}", [nums])
+        db.execute("INSERT INTO passages (id, doc_id, start_char, end_char, text) "
+                   "SELECT id, doc_id, start_char, end_char, text FROM part.passages "
+                   "WHERE id NOT IN (SELECT value FROM json_each(?))", [ids])
+        db.commit()  # DETACH is refused inside a transaction
+        db.execute("DETACH DATABASE part")
+
+
+def _remove(db: sqlite3.Connection, doc_ids: list[str]) -> list[int]:
+    """Delete these articles and their passages; returns the passage ids deleted."""
+    gone: list[int] = []
+    for doc in doc_ids:
+        row = db.execute("SELECT ids FROM articles WHERE doc_id = ?", [doc]).fetchone()
+        if row is not None:
+            gone += json.loads(row[0])
+    db.executemany("DELETE FROM articles WHERE doc_id = ?", [[d] for d in doc_ids])
+    db.executemany("DELETE FROM passages WHERE id = ?", [[i] for i in gone])
+    return gone
+
+
+def _insert(
+    db: sqlite3.Connection, articles: list[tuple[ArticleRecord, list[PassageRecord]]], next_article: int,
+) -> Rows:
+    """Insert these articles, numbered explicitly from next_article up; their rows, unsorted."""
+    ids: list[int] = []
+    doc: list[int] = []
+    day: list[int] = []
+    for num, (art, passages) in enumerate(articles, start=next_article):
+        db.execute("INSERT INTO articles (num, doc_id, hash, date, title, ids) VALUES (?,?,?,?,?,?)",
+                   [num, art.doc_id, art.hash, art.date, art.title, json.dumps([p.id for p in passages])])
+        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?)",
+                       [[p.id, p.doc_id, p.start, p.end, p.text] for p in passages])
+        ids += [p.id for p in passages]
+        doc += [num] * len(passages)
+        day += [art.day] * len(passages)
+    return Rows(np.array(ids, dtype=np.int64), np.array(doc, dtype=np.int64), np.array(day, dtype=np.int64))
+
+
+def _sorted(rows: Rows) -> Rows:
+    order = np.argsort(rows.ids, kind="stable")
+    return Rows(rows.ids[order], rows.doc[order], rows.day[order])

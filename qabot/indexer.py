@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import bm25, headline, store, vectors
-from .catalog import ArticleRecord, Changes, PassageRecord, Stack, deleting
+from .catalog import ArticleRecord, CatalogView, Changes, PassageRecord, deleting
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
@@ -552,7 +552,7 @@ def describe(layout: vectors.Layout) -> str:
     return f"ivf ({layout.nlist} cells, {layout.codec})"
 
 
-def retitled(catalog: Stack, seeds: Mapping[str, Article], skip: set[str]) -> dict[str, str]:
+def retitled(catalog: CatalogView, seeds: Mapping[str, Article], skip: set[str]) -> dict[str, str]:
     """doc id -> title, for stored articles (not in `skip`) whose title the seeds now give
     differently. An article whose file is unreadable now keeps its stored title."""
     return {a.doc_id: seeds[a.doc_id].title for a in catalog.articles()
