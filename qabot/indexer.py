@@ -443,7 +443,7 @@ def _lexical(
     lex_entry = None if base is None else base.manifest.build.lexical
     if (base is not None and lex_entry is not None and lex_entry.same_tokens(params)
             and not (changes.titles and params.titles)):
-        previous = base.lexical
+        previous = base.lexical.parts[0] if base.lexical is not None else None
     kept = np.zeros(0, dtype=np.int64)
     if base is not None:
         kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]

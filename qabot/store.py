@@ -31,6 +31,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import bm25, vectors
 from .catalog import (
     ArticleRecord,
@@ -138,7 +140,7 @@ class Snapshot:
     catalog: Catalog
     rows: Rows
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
-    lexical: bm25.Lexical | None = None  # None for an index built before BM25 was added
+    lexical: bm25.Stack | None = None  # None for an index built before BM25 was added
 
     @property
     def layout(self) -> vectors.Layout:
@@ -232,13 +234,14 @@ def manifest_stamp(index_dir: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-def read_lexical(index_dir: Path, manifest: Manifest, tokens: bool = False) -> bm25.Lexical | None:
-    """The generation's BM25 part, or None when the manifest names none."""
+def read_lexical(index_dir: Path, manifest: Manifest, tokens: bool = False) -> bm25.Stack | None:
+    """The generation's BM25 stack (one part, nothing deleted), or None when the manifest names none."""
     entry = manifest.build.lexical
     if entry is None or entry.matrix is None or entry.vocab is None:
         return None
-    return bm25.load(index_dir / entry.matrix, index_dir / entry.vocab, entry.params.stemmer,
+    part = bm25.load(index_dir / entry.matrix, index_dir / entry.vocab, entry.params.stemmer,
                      with_tokens=tokens)
+    return bm25.Stack.of((part,), np.zeros(0, np.int64), entry.params)
 
 
 def commit(
