@@ -392,7 +392,8 @@ def score(stack: Stack, question: str) -> tuple[np.ndarray, np.ndarray, float]:
         if not cols:
             continue
         spans = [(int(part.indptr[c]), int(part.indptr[c + 1])) for c, _ in cols]
-        rows = np.concatenate([part.indices[lo:hi] for lo, hi in spans])
+        # intp rows: np.bincount over int32 rows and float32 weights takes a path ten times slower.
+        rows = np.concatenate([part.indices[lo:hi] for lo, hi in spans]).astype(np.intp)
         tf = np.concatenate([part.tf[lo:hi] for lo, hi in spans]).astype(np.float32)
         idf = np.repeat(np.array([w for _, w in cols], dtype=np.float32), [hi - lo for lo, hi in spans])
         # Lucene's BM25: idf * tf / (tf + k1 * (1 - b + b * length / avgdl)), the norm precomputed.
