@@ -81,6 +81,9 @@ class Stack:
     def __post_init__(self) -> None:
         if len({(p.stopwords, p.stemmer) for p in self.parts}) > 1:
             raise ValueError("BM25 parts tokenized differently can't be scored together")
+        bounds = [(int(p.ids[0]), int(p.ids[-1])) for p in self.parts if len(p.ids)]
+        if any(last >= first for (_, last), (first, _) in zip(bounds, bounds[1:], strict=False)):
+            raise ValueError("BM25 parts must come in passage id order, disjoint")
         lengths = [np.asarray(p.lengths, dtype=np.float64) for p in self.parts]
         rows = sum(len(p.ids) for p in self.parts)
         total = float(sum(x.sum() for x in lengths))
@@ -90,7 +93,9 @@ class Stack:
         dead = tuple(_dead_rows(p.ids, self.deleted) for p in self.parts)
         live = [p.ids if d is None else p.ids[~d] for p, d in zip(self.parts, dead, strict=True)]
         object.__setattr__(self, "rows", rows)
-        object.__setattr__(self, "ids", np.concatenate(live) if live else np.zeros(0, np.int64))
+        # One part with nothing deleted (the usual case): its ids as they are, memory-mapped.
+        ids = live[0] if len(live) == 1 else np.concatenate(live) if live else np.zeros(0, np.int64)
+        object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "_dead", dead)
         object.__setattr__(self, "_norms", norms)
 
@@ -405,9 +410,9 @@ def score(stack: Stack, question: str) -> tuple[np.ndarray, np.ndarray, float]:
         found_scores.append(totals[hit])
     if not found_ids:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), ceiling
-    ids, totals = np.concatenate(found_ids), np.concatenate(found_scores).astype(np.float32)
+    ids, totals = np.concatenate(found_ids), np.concatenate(found_scores)
     order = np.argsort(-totals, kind="stable")  # ties stay in id order: parts are in id order
-    return ids[order], totals[order], ceiling
+    return ids[order], totals[order].astype(np.float32), ceiling
 
 
 def idf(stack: Stack, terms: Sequence[str]) -> dict[str, float]:

@@ -179,7 +179,9 @@ def test_a_format_2_file_is_refused_by_load_and_read_by_from_v2(tmp_path: Path) 
     assert bm25.score(stack(back), "ferry")[0].tolist() == bm25.score(stack(lex), "ferry")[0].tolist()
 
 
-def test_a_stack_of_parts_tokenized_differently_is_refused() -> None:
+def test_a_stack_of_parts_tokenized_differently_or_out_of_order_is_refused() -> None:
     plain = bm25.build(passages(0, 3), BM25Params(stemmer=""))
     with pytest.raises(ValueError, match="tokenized differently"):
         stack(bm25.build(passages(3, 6), PARAMS), plain)
+    with pytest.raises(ValueError, match="id order"):
+        stack(bm25.build(passages(3, 6), PARAMS), bm25.build(passages(0, 3), PARAMS))
