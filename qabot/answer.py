@@ -14,8 +14,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from . import sentences
-from .bm25 import Lexical, tokenize
+from . import bm25, sentences
+from .bm25 import Stack, tokenize
 from .chunk import split_sentences
 from .config import SearchOptions
 from .dates import display_date
@@ -173,13 +173,12 @@ def choose(
     return results, scores
 
 
-def question_terms(question: str, lex: Lexical | None) -> dict[str, float]:
+def question_terms(question: str, lex: Stack | None) -> dict[str, float]:
     """The question's BM25 terms with their idf in this index (terms no passage has are left
     out: they can't tell sentences apart)."""
     if lex is None:
         return {}
-    terms = tokenize(question, lex.stopwords, lex.stemmer)
-    return {t: float(lex.idf[lex.vocab[t]]) for t in terms if t in lex.vocab}
+    return bm25.idf(lex, tokenize(question, lex.stopwords, lex.stemmer))
 
 
 def _stale_notice(retriever: Retriever, window: TimeWindow | None, as_of: dt.date) -> str | None:

@@ -1,16 +1,20 @@
-"""BM25 over the stored passages: built at commit time, scored with numpy per question.
+"""BM25 over the stored passages: term counts kept per segment, scored with numpy per question.
 
-What a commit builds is a sparse term x passage matrix of ready-made BM25 weights (bm25s's
-Lucene variant, computed with whole-array numpy; bm25s is only the reference the tests compare
-with), so answering a question is a sum of a few columns: numpy does that in well under a
-millisecond, and the query path stays light.
+What a commit builds for its passages is a sparse term x passage matrix of raw term frequencies
+and each passage's length; the BM25 weights (bm25s's Lucene variant) are computed when a question
+is asked, from statistics over every segment's part (a `Stack`): idf and the mean length are
+global, so a commit that writes one small segment changes no older segment's files. Answering a
+question touches only its terms' columns: a few whole-array numpy operations per part.
 
-On disk, in each generation folder (named by the manifest's "bm25" entry; no pickle):
+On disk, in each segment folder (named by the manifest's "bm25" entry; no pickle):
 
-    bm25.npz         ids (passage id of each row), data/indices/indptr (the CSC matrix: one
-                     column per term), idf (per term: the most one term can add to a score),
+    bm25.npz         ids (passage id of each row), tf/indices/indptr (the CSC matrix of term
+                     frequencies: one column per term), lengths (tokens per row),
                      tokens/offsets (each row's term ids, so a commit tokenizes only what's new)
     bm25-vocab.json  {"terms": [...] in column order, "stopwords": [...]}
+
+An index written before this layout (format 2) has the weights baked in (members data and idf,
+no tf or lengths): load() refuses it, from_v2() reads its tokens into a part without tokenizing.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,17 +39,18 @@ VOCAB = "bm25-vocab.json"
 _WORD_RE = re.compile(r"\w+")
 _STEMMERS: dict[str, Any] = {}
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_TF_MAX = np.iinfo(np.uint16).max  # a term 65,535 times in one passage: saturated long before
 
 
 @dataclass(frozen=True)
 class Lexical:
-    """A BM25 matrix: rows are passages (by row number), columns are terms."""
+    """One segment's BM25 part: term frequencies, rows are passages (by row number), columns terms."""
 
-    ids: np.ndarray  # int64 passage id of each row
-    data: np.ndarray  # float32 BM25 weight of (term, row)
-    indices: np.ndarray  # int row of each weight
-    indptr: np.ndarray  # int start of each term's weights in data/indices
-    idf: np.ndarray  # float32 per term
+    ids: np.ndarray  # int64 passage id of each row, ascending
+    tf: np.ndarray  # uint16 frequency of (term, row), in CSC order: by term, then row
+    indices: np.ndarray  # int32 row of each frequency
+    indptr: np.ndarray  # int64 start of each term's entries in tf/indices
+    lengths: np.ndarray  # int32 tokens per row: BM25's document length
     vocab: dict[str, int]
     stopwords: frozenset[str]
     stemmer: str
@@ -53,6 +58,69 @@ class Lexical:
     # tokenizes only new passages; not loaded on the query path.
     tokens: np.ndarray | None = None
     offsets: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What a reader scores: every segment's part, in id order, less the deleted passages.
+
+    Like Lucene, the statistics count a deleted passage until a merge drops its row: N, the
+    mean length and each term's document frequency are those of all rows of all parts.
+    """
+
+    parts: tuple[Lexical, ...]
+    deleted: np.ndarray  # int64 passage ids no longer live, sorted; their rows stay until a merge
+    k1: float
+    b: float
+    # Derived once here rather than per question: which rows are dead, each row's length norm.
+    rows: int = field(init=False, repr=False, compare=False)
+    ids: np.ndarray = field(init=False, repr=False, compare=False)  # live passage ids, ascending
+    _dead: tuple[np.ndarray | None, ...] = field(init=False, repr=False, compare=False)
+    _norms: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len({(p.stopwords, p.stemmer) for p in self.parts}) > 1:
+            raise ValueError("BM25 parts tokenized differently can't be scored together")
+        bounds = [(int(p.ids[0]), int(p.ids[-1])) for p in self.parts if len(p.ids)]
+        if any(last >= first for (_, last), (first, _) in zip(bounds, bounds[1:], strict=False)):
+            raise ValueError("BM25 parts must come in passage id order, disjoint")
+        lengths = [np.asarray(p.lengths, dtype=np.float64) for p in self.parts]
+        rows = sum(len(p.ids) for p in self.parts)
+        total = float(sum(x.sum() for x in lengths))
+        # bm25s divides by the mean length; with no tokens at all no row is ever hit anyway.
+        avgdl = total / rows if total else 1.0
+        norms = tuple((self.k1 * ((1 - self.b) + self.b * x / avgdl)).astype(np.float32) for x in lengths)
+        dead = tuple(_dead_rows(p.ids, self.deleted) for p in self.parts)
+        live = [p.ids if d is None else p.ids[~d] for p, d in zip(self.parts, dead, strict=True)]
+        object.__setattr__(self, "rows", rows)
+        # One part with nothing deleted (the usual case): its ids as they are, memory-mapped.
+        ids = live[0] if len(live) == 1 else np.concatenate(live) if live else np.zeros(0, np.int64)
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "_dead", dead)
+        object.__setattr__(self, "_norms", norms)
+
+    @classmethod
+    def of(cls, parts: Iterable[Lexical], deleted: np.ndarray, params: Params) -> Stack:
+        """The stack of these parts (in id order) without the `deleted` passage ids."""
+        return cls(tuple(parts), np.sort(np.asarray(deleted, dtype=np.int64)), params.k1, params.b)
+
+    @property
+    def stopwords(self) -> frozenset[str]:
+        """The stop words every part left out (none for a stack of no parts)."""
+        return self.parts[0].stopwords if self.parts else frozenset()
+
+    @property
+    def stemmer(self) -> str:
+        """The stemmer every part's tokens went through ("" for none)."""
+        return self.parts[0].stemmer if self.parts else ""
+
+
+def _dead_rows(ids: np.ndarray, deleted: np.ndarray) -> np.ndarray | None:
+    """A mask of the rows whose passage is deleted, or None when none is (the usual case)."""
+    if not len(deleted) or not len(ids):
+        return None
+    dead = np.isin(ids, deleted)
+    return dead if dead.any() else None
 
 
 def tokenize(text: str, stopwords: frozenset[str] = frozenset(), stemmer: str = "") -> list[str]:
@@ -90,12 +158,12 @@ def stopword_list(name: str) -> frozenset[str]:
 def build(
     passages: Sequence[tuple[int, str]], params: Params, previous: Lexical | None = None
 ) -> Lexical:
-    """The BM25 matrix of these (passage id, text) pairs, reusing `previous`'s tokens by id
+    """The BM25 part of these (passage id, text) pairs, reusing `previous`'s tokens by id
     (the caller passes `previous` only when it was built from the same texts and tokenized alike:
-    manifest.Lexical.same_tokens).
+    manifest.Lexical.same_tokens; for a merge, combine() of the segments' parts).
 
-    Any change to the corpus changes every idf, so the matrix is always rebuilt whole; what is
-    saved is the tokenizing (nine tenths of the time on SciFact), which only new passages need.
+    What is saved is the tokenizing (nine tenths of the time on SciFact), which only new
+    passages need; counting the terms is whole-array numpy.
     """
     stop = stopword_list(params.stopwords)
     vocab: dict[str, int] = {}
@@ -113,8 +181,7 @@ def build(
         else:
             words = tokenize(text, stop, params.stemmer)
             rows.append(np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.int32))
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
     # Drop terms no passage uses any more (removed articles), renumbering the rest.
     used = np.flatnonzero(np.bincount(flat, minlength=len(vocab)))  # sorted, without a sort
@@ -123,10 +190,17 @@ def build(
     flat = remap[flat] if flat.size else flat.astype(np.int32)
     terms = sorted(vocab, key=vocab.__getitem__)
     vocab = {terms[t]: i for i, t in enumerate(used.tolist())}
-    data, indices, indptr, idf = weights(flat, offsets, len(vocab), params.k1, params.b)
     ids = np.fromiter((pid for pid, _ in passages), dtype=np.int64, count=len(rows))
-    return Lexical(ids=ids, data=data, indices=indices, indptr=indptr, idf=idf, vocab=vocab,
-                   stopwords=stop, stemmer=params.stemmer, tokens=flat, offsets=offsets)
+    return _part(ids, flat, offsets, vocab, stop, params.stemmer)
+
+
+def _part(ids: np.ndarray, flat: np.ndarray, offsets: np.ndarray, vocab: dict[str, int],
+          stopwords: frozenset[str], stemmer: str) -> Lexical:
+    """The part whose row r (passage ids[r]) holds the term ids flat[offsets[r]:offsets[r + 1]]."""
+    tf, indices, indptr = _counts(flat, offsets, len(vocab))
+    return Lexical(ids=ids, tf=tf, indices=indices, indptr=indptr,
+                   lengths=np.diff(offsets).astype(np.int32), vocab=vocab, stopwords=stopwords,
+                   stemmer=stemmer, tokens=flat.astype(np.int32), offsets=offsets.astype(np.int64))
 
 
 def with_title(text: str, title: str, first: bool, titles: bool) -> str:
@@ -172,39 +246,68 @@ def stored_texts(
     return out
 
 
-def weights(
-    flat: np.ndarray, offsets: np.ndarray, n_terms: int, k1: float, b: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The BM25 matrix (Lucene variant, as bm25s's method="lucene" builds it) of rows whose term
-    ids are flat[offsets[r]:offsets[r + 1]]: CSC data, indices (rows), indptr (per term), idf.
+def _counts(flat: np.ndarray, offsets: np.ndarray, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The term-frequency matrix of rows whose term ids are flat[offsets[r]:offsets[r + 1]]:
+    CSC tf (uint16), indices (rows), indptr (per term).
 
-    Whole-array numpy instead of bm25s's per-passage Python loop: every commit rebuilds the
-    matrix (each new passage changes every idf), and at a million passages bm25s took 41 s of a
-    51 s one-article commit. tests/test_retrieval.py checks the two give the same matrix.
+    Whole-array numpy instead of a per-passage Python loop (bm25s's): at a million passages
+    bm25s's loop took 41 s of a 51 s one-article commit.
     """
-    lengths = np.diff(offsets)
-    n = len(lengths)
-    if not len(flat):  # no terms at all (bm25s would divide by a zero mean length)
-        return (np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(n_terms + 1, np.int64),
-                np.zeros(n_terms, np.float32))
-    row_of = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    n = len(offsets) - 1
+    if not len(flat):
+        return np.zeros(0, np.uint16), np.zeros(0, np.int32), np.zeros(n_terms + 1, np.int64)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
     # One key per (term, row) occurrence; sorted unique keys are the CSC order, counts the tf.
     pairs, tf = np.unique(flat.astype(np.int64) * n + row_of, return_counts=True)
     term, row = np.divmod(pairs, n)
-    df = np.bincount(term, minlength=n_terms)
-    # Lucene's idf; with tf -> infinity a term adds at most its idf (score()'s ceiling).
-    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-    norm = k1 * ((1 - b) + b * lengths / lengths.mean())
-    data = idf[term] * tf / (norm[row] + tf)
-    indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
-    return data.astype(np.float32), row.astype(np.int32), indptr, idf.astype(np.float32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=n_terms))]).astype(np.int64)
+    return np.minimum(tf, _TF_MAX).astype(np.uint16), row.astype(np.int32), indptr
+
+
+def combine(parts: Sequence[Lexical]) -> Lexical:
+    """One part over all rows of `parts`, in order, with one vocabulary: what a merge passes to
+    build() as `previous`, so only passages none of the parts holds are tokenized.
+
+    Terms are numbered in order of first use, as one build() over the same rows numbers them.
+    """
+    if len({(p.stopwords, p.stemmer) for p in parts}) > 1:
+        raise ValueError("BM25 parts tokenized differently can't be combined")
+    vocab: dict[str, int] = {}
+    maps = [np.array([vocab.setdefault(t, len(vocab)) for t in sorted(p.vocab, key=p.vocab.__getitem__)],
+                     dtype=np.int64) for p in parts]
+    tokens, offsets, terms, rows, tf = [], [np.zeros(1, np.int64)], [], [], []
+    base_token = base_row = 0
+    for part, to_global in zip(parts, maps, strict=True):
+        if part.tokens is None or part.offsets is None:
+            raise ValueError("combine() needs parts loaded with their tokens")
+        tokens.append(to_global[part.tokens].astype(np.int32) if len(part.tokens) else np.zeros(0, np.int32))
+        offsets.append(np.asarray(part.offsets[1:], dtype=np.int64) + base_token)
+        # The parts' matrices re-keyed, not recounted from the tokens: nnz entries, not one per token.
+        terms.append(np.repeat(to_global, np.diff(part.indptr)))
+        rows.append(np.asarray(part.indices, dtype=np.int64) + base_row)
+        tf.append(np.asarray(part.tf))
+        base_token += len(part.tokens)
+        base_row += len(part.ids)
+    stop, stem = (parts[0].stopwords, parts[0].stemmer) if parts else (frozenset(), "")
+    if not parts:
+        return _part(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(1, np.int64), {}, stop, stem)
+    term = np.concatenate(terms)
+    # Stable: within a term, entries keep part order and each part's ascending rows.
+    order = np.argsort(term, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=len(vocab)))]).astype(np.int64)
+    return Lexical(ids=np.concatenate([p.ids for p in parts]).astype(np.int64),
+                   tf=np.concatenate(tf)[order].astype(np.uint16),
+                   indices=np.concatenate(rows)[order].astype(np.int32), indptr=indptr,
+                   lengths=np.concatenate([p.lengths for p in parts]).astype(np.int32), vocab=vocab,
+                   stopwords=stop, stemmer=stem, tokens=np.concatenate(tokens),
+                   offsets=np.concatenate(offsets))
 
 
 def save(lex: Lexical, folder: Path) -> dict[str, str]:
-    """Write the matrix and vocabulary into a generation folder; returns their file names."""
-    assert lex.tokens is not None and lex.offsets is not None, "save a built matrix"
-    np.savez(folder / MATRIX, ids=lex.ids, data=lex.data, indices=lex.indices,
-             indptr=lex.indptr, idf=lex.idf, tokens=lex.tokens, offsets=lex.offsets)
+    """Write the part and its vocabulary into a segment folder; returns their file names."""
+    assert lex.tokens is not None and lex.offsets is not None, "save a built part"
+    np.savez(folder / MATRIX, ids=lex.ids, tf=lex.tf, indices=lex.indices, indptr=lex.indptr,
+             lengths=lex.lengths, tokens=lex.tokens, offsets=lex.offsets)
     terms = sorted(lex.vocab, key=lex.vocab.__getitem__)
     with (folder / VOCAB).open("w", encoding="utf-8") as f:
         json.dump({"terms": terms, "stopwords": sorted(lex.stopwords)}, f, ensure_ascii=False)
@@ -215,11 +318,34 @@ def load(matrix: Path, vocab: Path, stemmer: str, with_tokens: bool = False) -> 
     """Read what save() wrote (numpy arrays only: allow_pickle stays off). The arrays are
     memory-mapped, not read: a question touches only its terms' columns, and processes on the
     same index share the pages (at a million passages the matrix is hundreds of MB)."""
-    names = ["ids", "data", "indices", "indptr", "idf"] + (["tokens", "offsets"] if with_tokens else [])
-    arrays = _mapped(matrix, names)
+    names = ["ids", "tf", "indices", "indptr", "lengths"] + (["tokens", "offsets"] if with_tokens else [])
+    members = _members(matrix)
+    if "tf" not in members and {"data", "idf"} <= members:
+        raise ValueError(f"{matrix} holds BM25 weights as an older qabot wrote them, not term "
+                         "counts; run `qabot index` to upgrade it (nothing is re-embedded)")
+    return _with_vocab(_mapped(matrix, names), vocab, stemmer)
+
+
+def from_v2(matrix: Path, vocab: Path, stemmer: str) -> Lexical:
+    """The part an older qabot's bm25.npz (baked weights, format 2) holds, from its stored tokens:
+    upgrading an index this way neither tokenizes nor embeds anything."""
+    old = _mapped(matrix, ["ids", "tokens", "offsets"])
+    meta = json.loads(vocab.read_text(encoding="utf-8"))
+    terms = {t: i for i, t in enumerate(meta["terms"])}
+    return _part(np.array(old["ids"], dtype=np.int64), np.asarray(old["tokens"]), np.asarray(old["offsets"]),
+                 terms, frozenset(meta["stopwords"]), stemmer)
+
+
+def _with_vocab(arrays: dict[str, np.ndarray], vocab: Path, stemmer: str) -> Lexical:
     meta = json.loads(vocab.read_text(encoding="utf-8"))
     return Lexical(vocab={t: i for i, t in enumerate(meta["terms"])},
                    stopwords=frozenset(meta["stopwords"]), stemmer=stemmer, **arrays)
+
+
+def _members(path: Path) -> set[str]:
+    """The array names an .npz holds."""
+    with zipfile.ZipFile(path) as z:
+        return {n.removesuffix(".npy") for n in z.namelist()}
 
 
 def _mapped(path: Path, names: list[str]) -> dict[str, np.ndarray]:
@@ -255,21 +381,56 @@ def _map_member(path: Path, f: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray | 
     return np.memmap(path, dtype=dtype, mode="r", offset=f.tell(), shape=shape).view(np.ndarray)
 
 
-def score(lex: Lexical, question: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """(passage ids, BM25 scores) of every passage sharing a term with the question, best first,
-    and the question's ceiling: the score a passage made of nothing but its terms approaches.
+def score(stack: Stack, question: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(passage ids, BM25 scores) of every live passage sharing a term with the question, best
+    first, and the question's ceiling: the score a passage made of nothing but its terms approaches.
 
     A question word no passage has counts in the ceiling with the idf of a term in no passage,
     so "Who won the Nobel prize?" on a corpus without "Nobel" or "prize" keeps a low ceiling share.
     """
-    terms = tokenize(question, lex.stopwords, lex.stemmer)
-    cols = [lex.vocab[t] for t in terms if t in lex.vocab]
-    unseen = (len(terms) - len(cols)) * float(np.log(1.0 + (len(lex.ids) + 0.5) / 0.5))
-    if not cols:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), unseen
-    rows = np.concatenate([lex.indices[lex.indptr[c] : lex.indptr[c + 1]] for c in cols])
-    weights = np.concatenate([lex.data[lex.indptr[c] : lex.indptr[c + 1]] for c in cols])
-    totals = np.bincount(rows, weights=weights, minlength=len(lex.ids))[: len(lex.ids)]
-    hit = np.flatnonzero(totals > 0)
-    order = hit[np.argsort(-totals[hit], kind="stable")]
-    return lex.ids[order], totals[order].astype(np.float32), float(lex.idf[cols].sum()) + unseen
+    terms = tokenize(question, stack.stopwords, stack.stemmer)
+    weights = _idf(stack, terms)  # a repeated question word counts twice, as in the sum below
+    ceiling = float(sum(weights.get(t, _unseen(stack.rows)) for t in terms))
+    found_ids, found_scores = [], []
+    for part, norm, dead in zip(stack.parts, stack._norms, stack._dead, strict=True):
+        cols = [(part.vocab[t], weights[t]) for t in terms if t in part.vocab and t in weights]
+        if not cols:
+            continue
+        spans = [(int(part.indptr[c]), int(part.indptr[c + 1])) for c, _ in cols]
+        # intp rows: np.bincount over int32 rows and float32 weights takes a path ten times slower.
+        rows = np.concatenate([part.indices[lo:hi] for lo, hi in spans]).astype(np.intp)
+        tf = np.concatenate([part.tf[lo:hi] for lo, hi in spans]).astype(np.float32)
+        idf = np.repeat(np.array([w for _, w in cols], dtype=np.float32), [hi - lo for lo, hi in spans])
+        # Lucene's BM25: idf * tf / (tf + k1 * (1 - b + b * length / avgdl)), the norm precomputed.
+        totals = np.bincount(rows, weights=idf * tf / (norm[rows] + tf), minlength=len(part.ids))
+        hit = np.flatnonzero(totals > 0)
+        if dead is not None:
+            hit = hit[~dead[hit]]
+        found_ids.append(part.ids[hit])
+        found_scores.append(totals[hit])
+    if not found_ids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), ceiling
+    ids, totals = np.concatenate(found_ids), np.concatenate(found_scores)
+    order = np.argsort(-totals, kind="stable")  # ties stay in id order: parts are in id order
+    return ids[order], totals[order].astype(np.float32), ceiling
+
+
+def idf(stack: Stack, terms: Sequence[str]) -> dict[str, float]:
+    """Each of these terms some part holds, with its Lucene idf over the whole stack."""
+    return _idf(stack, terms)
+
+
+def _idf(stack: Stack, terms: Iterable[str]) -> dict[str, float]:
+    """term -> log(1 + (N - df + 0.5) / (df + 0.5)), df summed over the parts (deleted rows
+    included until a merge, as Lucene counts them); terms no part holds are left out."""
+    df: dict[str, int] = {}
+    for t in dict.fromkeys(terms):
+        n = sum(int(p.indptr[p.vocab[t] + 1] - p.indptr[p.vocab[t]]) for p in stack.parts if t in p.vocab)
+        if n:
+            df[t] = n
+    return {t: float(np.log(1.0 + (stack.rows - n + 0.5) / (n + 0.5))) for t, n in df.items()}
+
+
+def _unseen(rows: int) -> float:
+    """The idf of a term no passage has: what a question word missing from the index adds to the ceiling."""
+    return float(np.log(1.0 + (rows + 0.5) / 0.5))

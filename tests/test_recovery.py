@@ -191,7 +191,7 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
     index(settings, fake)  # one generation: nothing older to go back to
     lexical = store.load_snapshot(settings.index, tokens=True).lexical
     assert lexical is not None
-    vocab, ids = dict(lexical.vocab), lexical.ids.tolist()  # copies: the arrays map the file
+    vocab, ids = dict(lexical.parts[0].vocab), lexical.ids.tolist()  # copies: the arrays map the file
     del lexical
     (settings.index / "gen-000001" / name).unlink()
     (settings.index / "gen-000001" / name).write_bytes(b"")
@@ -201,7 +201,7 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
     assert report.committed and report.unchanged == 3 and fake.embedded == []
     assert any("rebuilding its BM25 part" in m for m in messages), messages
     after = store.load_snapshot(settings.index, tokens=True).lexical
-    assert after is not None and after.vocab == vocab and after.ids.tolist() == ids
+    assert after is not None and after.parts[0].vocab == vocab and after.ids.tolist() == ids
     hits = search(Retriever(settings.index, embedder=fake), "football cup final",
                   SearchOptions(k=1, mode="bm25"), floor=False)
     assert hits[0].doc_id == "1.txt"

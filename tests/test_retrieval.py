@@ -54,24 +54,42 @@ def test_english_stop_words_are_the_list_bm25s_ships() -> None:
     assert bm25.stopword_list("english") == frozenset(STOPWORDS_EN) and len(STOPWORDS_EN) == 33
 
 
-def test_bm25_weights_match_bm25s() -> None:
-    """qabot's numpy build gives the matrix bm25s builds (method="lucene"), term by term."""
+def one(lex: bm25.Lexical, params: BM25Params | None = None) -> bm25.Stack:
+    """A stack of one part with nothing deleted: what a single-segment index scores."""
+    return bm25.Stack.of((lex,), np.zeros(0, np.int64), params or BM25Params())
+
+
+def test_bm25_scores_match_bm25s() -> None:
+    """One part scores every passage with the weight bm25s builds (method="lucene"), term by term."""
     import bm25s
 
     rng = np.random.default_rng(0)
     rows = [rng.integers(0, 300, size=rng.integers(0, 60)).astype(np.int32) for _ in range(500)]
     rows[7] = np.zeros(0, dtype=np.int32)  # an empty passage counts in N and the mean length
-    flat = np.concatenate(rows)
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-    used = np.unique(flat)
-    flat = np.searchsorted(used, flat).astype(np.int32)  # terms 0..V-1, as build() numbers them
-    data, indices, indptr, idf = bm25.weights(flat, offsets, len(used), 0.9, 0.4)
+    used = np.unique(np.concatenate(rows))
+    rows = [np.searchsorted(used, r).astype(np.int32) for r in rows]  # terms 0..V-1
+    params = BM25Params(k1=0.9, b=0.4, stemmer="", stopwords="")
+    lex = bm25.build([(r, " ".join(f"w{t}" for t in row)) for r, row in enumerate(rows)], params)
     ref = bm25s.BM25(k1=0.9, b=0.4, method="lucene").build_index_from_ids(
-        list(range(len(used))), [flat[offsets[r] : offsets[r + 1]].tolist() for r in range(len(rows))],
-        show_progress=False)
-    assert np.array_equal(indptr, ref["indptr"]) and np.array_equal(indices, ref["indices"])
-    np.testing.assert_allclose(data, ref["data"], rtol=1e-6)
-    assert data.dtype == np.float32 and len(idf) == len(used)
+        list(range(len(used))), [r.tolist() for r in rows], show_progress=False)
+    stack = one(lex, params)
+    for t in range(len(used)):
+        lo, hi = ref["indptr"][t], ref["indptr"][t + 1]
+        ids, scores, ceiling = bm25.score(stack, f"w{t}")
+        order = np.argsort(ids)
+        assert np.array_equal(ids[order], ref["indices"][lo:hi])
+        np.testing.assert_allclose(scores[order], ref["data"][lo:hi], rtol=1e-6)
+        assert scores.max() < ceiling
+
+
+def test_term_counts_saturate_at_uint16_and_lengths_stay_exact() -> None:
+    """tf is stored as uint16: a passage (chunks are at most a few hundred tokens) never comes
+    near 65,535 repeats of a word, and one that did would still score near the term's idf."""
+    lex = bm25.build([(0, "lava " * 70_000), (1, "lava town")], BM25Params(stemmer="", stopwords=""))
+    assert lex.tf.dtype == np.uint16 and lex.tf.tolist() == [65_535, 1, 1]
+    assert lex.lengths.tolist() == [70_000, 2]
+    ids, scores, ceiling = bm25.score(one(lex), "lava")
+    assert ids.tolist() == [0, 1] and scores[0] < ceiling
 
 
 def test_incremental_bm25_equals_a_fresh_build_and_tokenizes_only_new_passages(
@@ -94,7 +112,7 @@ def test_incremental_bm25_equals_a_fresh_build_and_tokenizes_only_new_passages(
     assert calls == [now[2][1]]  # unchanged passages reuse their stored tokens
     fresh = bm25.build(now, params)
     for q in ("lava Grindavik", "cup final", "penguins wind", "rates"):
-        a, b = bm25.score(updated, q), bm25.score(fresh, q)
+        a, b = bm25.score(one(updated), q), bm25.score(one(fresh), q)
         assert a[0].tolist() == b[0].tolist() and np.allclose(a[1], b[1]) and a[2] == pytest.approx(b[2])
     assert "rate" not in updated.vocab  # terms only removed passages used are dropped
 
@@ -106,11 +124,12 @@ def test_save_and_load_round_trip_without_pickle(tmp_path: Path) -> None:
         assert all(z[name].dtype != object for name in z.files)
     back = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english")
     assert back.tokens is None and back.vocab == lex.vocab
-    assert bm25.score(back, "lava")[0].tolist() == [5]
+    assert bm25.score(one(back), "lava")[0].tolist() == [5]
     # memory-mapped from the file, not copied, and read-only: a commit writes new files instead
-    assert isinstance(back.data.base, np.memmap) and not back.data.flags.writeable
-    for name in ("ids", "data", "indices", "indptr", "idf"):
+    assert isinstance(back.tf.base, np.memmap) and not back.tf.flags.writeable
+    for name in ("ids", "tf", "indices", "indptr", "lengths"):
         assert np.array_equal(getattr(back, name), getattr(lex, name))
+        assert getattr(back, name).dtype == getattr(lex, name).dtype
     full = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english", with_tokens=True)
     assert full.tokens is not None and lex.tokens is not None
     assert np.array_equal(full.tokens, lex.tokens)
@@ -122,12 +141,12 @@ def test_an_npz_written_compressed_still_loads(tmp_path: Path) -> None:
     with np.load(tmp_path / names["matrix"]) as z:
         np.savez_compressed(tmp_path / names["matrix"], **{k: z[k] for k in z.files})
     back = bm25.load(tmp_path / names["matrix"], tmp_path / names["vocab"], "english")
-    assert bm25.score(back, "wembley")[0].tolist() == [9] and not isinstance(back.data.base, np.memmap)
+    assert bm25.score(one(back), "wembley")[0].tolist() == [9] and not isinstance(back.tf.base, np.memmap)
 
 
 def test_the_ceiling_counts_words_no_passage_has() -> None:
-    lex = bm25.build([(1, "Manchester United won the cup."), (2, "Lava reached the town.")],
-                     bm25.Params())
+    lex = one(bm25.build([(1, "Manchester United won the cup."), (2, "Lava reached the town.")],
+                         bm25.Params()))
     _, known, ceiling_known = bm25.score(lex, "won cup")
     _, partly, ceiling_more = bm25.score(lex, "who won the Nobel prize")
     assert ceiling_more > ceiling_known
