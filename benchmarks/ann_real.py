@@ -27,13 +27,10 @@ from qabot.embed import OnnxEmbedder  # noqa: E402
 
 
 def stored_vectors(index_dir: Path) -> tuple[np.ndarray, str]:
-    """Every vector of the index (format 1 or 2) and its encoder folder."""
-    manifest = store.load_manifest(index_dir)
-    assert manifest is not None, f"no index in {index_dir}"
-    index = vectors.read(index_dir / manifest.vectors, manifest.layout, for_update=True)
-    ids = np.sort(vectors.all_ids(index))
-    assert manifest.build.encoder, f"{index_dir} has no ONNX encoder"
-    return vectors.vectors_of(index, ids), manifest.build.encoder
+    """Every live vector of the index (all its segments) and its encoder folder."""
+    snap = store.load_snapshot(index_dir)
+    assert snap.manifest.build.encoder, f"{index_dir} has no ONNX encoder"
+    return snap.vectors.vectors_of(snap.rows.ids), snap.manifest.build.encoder
 
 
 def recall(index: object, layout: vectors.Layout, queries: np.ndarray, truth: np.ndarray,

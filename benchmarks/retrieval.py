@@ -267,8 +267,8 @@ def duplicates(retriever: Retriever, corpus: Path, sample: int = 300) -> dict[st
     rng = np.random.default_rng(0)
     nums = np.unique(tables.doc)
     picks = rng.choice(nums, size=min(sample, len(nums)), replace=False)
-    # the article of each matrix row (matrix rows follow FAISS's order, not always the rows')
-    matrix_doc = tables.doc if tables.matrix_rows is None else tables.doc[tables.matrix_rows]
+    # every live vector, in row order (exact: stored float32)
+    matrix, matrix_doc = snap.vectors.vectors_of(tables.ids), tables.doc
     out: dict[str, list[float]] = {"distinct: nearest by meaning": []}
     for n in picks.tolist():
         doc = tables.articles([n])[n].doc_id
@@ -278,8 +278,8 @@ def duplicates(retriever: Retriever, corpus: Path, sample: int = 300) -> dict[st
             out.setdefault(name, []).append(rank.jaccard(mine, rank.shingles(variant)))
         # the nearest other abstract by mean passage vector: the hardest distinct pair
         rows = np.flatnonzero(matrix_doc == n)
-        centre = tables.matrix[rows].mean(axis=0)
-        sims = tables.matrix @ centre
+        centre = matrix[rows].mean(axis=0)
+        sims = matrix @ centre
         sims[matrix_doc == n] = -np.inf
         other = int(matrix_doc[int(np.argmax(sims))])
         out["distinct: nearest by meaning"].append(rank.jaccard(tables.shingles(n), tables.shingles(other)))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import rank, store, vectors
+from . import rank, store
 from .catalog import ArticleRecord
 from .embed import Embedder, OnnxEmbedder, Progress, TorchEmbedder, model_id
 from .errors import IndexNotFound, IndexOutdated, SeedsNotFound

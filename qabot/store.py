@@ -35,8 +35,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import bm25, vectors
 from .catalog import (
     ArticleRecord,
@@ -75,6 +73,7 @@ from .manifest import (
     from_json_v2,
     to_json,
 )
+from .vectors import Layout
 
 MANIFEST = "manifest.json"
 VECTORS, DB, ROWS, DELETED = "vectors.faiss", "passages.sqlite", "rows.npz", "deleted.npz"
@@ -176,7 +175,7 @@ class Snapshot:
     deleted: Deleted
 
     @property
-    def layout(self) -> vectors.Layout:
+    def layout(self) -> Layout:
         """How its first segment's vectors are indexed (the manifest's record)."""
         return self.manifest.layout
 

@@ -265,7 +265,6 @@ def test_an_index_from_before_precision_was_recorded_counts_as_fp32(tmp_path: Pa
 def test_passages_sorted_by_length_for_embedding_keep_their_own_vectors(tmp_path: Path) -> None:
     """qabot index embeds all new passages in one length order; each vector must still be
     stored under its own passage."""
-    from qabot import vectors
 
     settings = fake_corpus(tmp_path / "seeds")
     (settings.seeds / "long.txt").write_text(
@@ -279,5 +278,5 @@ def test_passages_sorted_by_length_for_embedding_keep_their_own_vectors(tmp_path
     ids = snap.rows.ids
     texts = [p.text for p in snap.catalog.passages(ids.tolist())]
     assert len(set(map(len, texts))) > 3  # lengths differ: the sort reorders them
-    stored = vectors.vectors_of(snap.vectors.index, ids)
+    stored = snap.vectors.vectors_of(ids)
     np.testing.assert_allclose(stored, FakeEmbedder().encode(texts), atol=1e-6)

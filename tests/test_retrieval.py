@@ -263,9 +263,9 @@ def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, Fake
     manifest = store.load_manifest(settings.index)
     assert manifest is not None
     entry = manifest.build.lexical
-    gen = manifest.folder
+    gen, segment = manifest.folder, manifest.segments[-1]
     assert entry is not None
-    assert entry.matrix == f"{gen}/bm25.npz" and entry.vocab == f"{gen}/bm25-vocab.json"
+    assert segment.matrix == f"{gen}/bm25.npz" and segment.vocab == f"{gen}/bm25-vocab.json"
     defaults = Settings()
     assert (entry.params.k1, entry.params.b, entry.params.titles) == (defaults.bm25.k1, defaults.bm25.b, True)
     snap = store.load_snapshot(settings.index)
