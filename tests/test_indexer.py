@@ -14,9 +14,18 @@ from typing import Any
 import pytest
 
 from qabot import bm25, corpus, headline, store
-from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, Settings, VectorSettings
+from qabot.config import (
+    ChunkSettings,
+    ModelSettings,
+    PathSettings,
+    SearchOptions,
+    SegmentSettings,
+    Settings,
+    VectorSettings,
+)
 from qabot.errors import IndexLocked, NothingToIndex
 from qabot.indexer import run_index
+from qabot.manifest import from_json
 from qabot.reader import Retriever
 from qabot.retrieve import search
 from tests.conftest import QABOT
@@ -225,11 +234,18 @@ def test_old_generations_are_collected_but_the_previous_one_is_kept(
     env: tuple[Settings, FakeEmbedder],
 ) -> None:
     settings, fake = env
+    settings = replace(settings, segments=SegmentSettings(max_count=2))
     for i in range(4):
         (settings.seeds / f"extra{i}.txt").write_text(f"Extra story number {i}.")
         index(settings, fake)
-    gens = sorted(p.name for p in settings.index.glob("gen-*"))
-    assert gens == ["gen-000003", "gen-000004"]
+    current = store.load_manifest(settings.index)
+    assert current is not None and current.generation == 5  # 4 runs, one of which merged
+    copy = settings.index / f"gen-{current.generation - 1:06d}" / "manifest.json"
+    previous = from_json(json.loads(copy.read_text()))
+    # what the current and the previous generation name (their segments may lie in older
+    # folders) stays, for readers that opened the previous one; every other folder is gone
+    gens = {p.name for p in settings.index.glob("gen-*")}
+    assert gens == current.folders | previous.folders and len(gens) < current.generation
 
 
 def test_second_writer_waits_or_refuses(env: tuple[Settings, FakeEmbedder]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qabot import catalog, ray_embed, store, vectors
+from qabot import catalog, ray_embed, store
 from qabot.cli import cli
 from qabot.config import ChunkSettings, ModelSettings, PathSettings, Settings
 from qabot.embed import OnnxEmbedder
@@ -48,7 +48,7 @@ def embedded(index_dir: Path) -> tuple[list[str], np.ndarray]:
     snap = store.load_snapshot(index_dir)
     try:
         ids = np.array(sorted(snap.passages), dtype=np.int64)
-        return [snap.passages[i].text for i in ids.tolist()], vectors.vectors_of(snap.vectors, ids)
+        return [snap.passages[i].text for i in ids.tolist()], snap.vectors.vectors_of(ids)
     finally:
         snap.catalog.close()
 

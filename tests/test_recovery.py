@@ -105,10 +105,10 @@ def test_an_error_that_is_not_damage_is_not_taken_for_a_rebuild(
     index(settings, fake)
     before = (settings.index / "manifest.json").read_text()
 
-    def bug(self: catalog.Catalog) -> dict[str, str]:
+    def bug(self: catalog.Stack) -> dict[str, str]:
         raise TypeError("a bug")
 
-    monkeypatch.setattr(catalog.Catalog, "hashes", bug)
+    monkeypatch.setattr(catalog.Stack, "hashes", bug)
     fake.embedded.clear()
     with pytest.raises(TypeError, match="a bug"):
         index(settings, fake)

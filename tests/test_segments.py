@@ -3,6 +3,7 @@ merged past [segments] max_count; readers see one index and keep the segments th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import store
+from qabot import bm25, store
 from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, SegmentSettings, Settings
+from qabot.errors import IndexOutdated
 from qabot.reader import Retriever
 from qabot.retrieve import search
 from tests.fakes import FakeEmbedder, fake_corpus, index
@@ -147,7 +149,7 @@ def test_a_running_reader_reads_only_the_new_segment(env: tuple[Settings, FakeEm
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    from qabot import store
+    from qabot import bm25, store
     from tests.fakes import FakeEmbedder, index
     from tests.test_segments import settings_at
     calls = [0]
@@ -200,3 +202,59 @@ def test_sigkill_at_any_point_of_a_commit_leaves_a_whole_index(
     snap = store.load_snapshot(settings.index)
     assert {p.name for p in settings.seeds.iterdir()} == set(snap.articles)
     assert np.array_equal(np.sort(snap.rows.ids), snap.rows.ids)
+
+
+def as_format_2(index_dir: Path) -> None:
+    """Rewrite a one-segment index as qabot wrote it in format 2: the manifest's old keys, and
+    BM25 weights computed at commit time (the Lucene formula bm25s uses) in the old members."""
+    manifest = store.load_manifest(index_dir)
+    assert manifest is not None and len(manifest.segments) == 1 and manifest.build.lexical
+    seg, params = manifest.segments[0], manifest.build.lexical.params
+    part = store.load_snapshot(index_dir, tokens=True).lexical
+    assert part is not None
+    lex = part.parts[0]
+    n, df = len(lex.ids), np.diff(lex.indptr)
+    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    term = np.repeat(np.arange(len(df)), df)
+    norm = params.k1 * ((1 - params.b) + params.b * lex.lengths / lex.lengths.mean())
+    tf = lex.tf.astype(np.float64)
+    data = (idf[term] * tf / (norm[lex.indices] + tf)).astype(np.float32)
+    arrays = dict(ids=np.array(lex.ids), data=data, indices=np.array(lex.indices),
+                  indptr=np.array(lex.indptr), idf=idf.astype(np.float32), tokens=np.array(lex.tokens),
+                  offsets=np.array(lex.offsets))
+    assert seg.matrix is not None and seg.vocab is not None
+    (index_dir / seg.matrix).unlink()
+    np.savez(index_dir / seg.matrix, **arrays)
+    old = json.loads((index_dir / "manifest.json").read_text())
+    for key in ("segments", "next_article", "deleted"):
+        old.pop(key)
+    old.update(format_version=2, vectors=seg.vectors, passages=seg.passages, rows=seg.rows,
+               vectors_index=seg.layout.as_dict(), sizes={})
+    old["bm25"].update(matrix=seg.matrix, vocab=seg.vocab)
+    (index_dir / "manifest.json").write_text(json.dumps(old))
+
+
+def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    questions = ["storm harbour", "penguins on ice", "volcano lava"]
+    before = {(q, m): ask(settings, fake, q, m) for q in questions for m in ("bm25", "hybrid")}
+    as_format_2(settings.index)
+    with pytest.raises(IndexOutdated, match="older qabot.*qabot index"):
+        store.load_snapshot(settings.index)
+    fake.embedded.clear()
+    monkeypatch.setattr(bm25, "tokenize", lambda *a, **k: pytest.fail("tokenized again"))
+    report = index(settings, fake)
+    monkeypatch.undo()
+    assert not report.committed and fake.embedded == []  # the upgrade itself is the only commit
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and manifest.generation == 2 and len(manifest.segments) == 1
+    assert manifest.segments[0].vectors.startswith("gen-000001/")  # vectors and catalog kept in place
+    for (q, m), found in before.items():
+        again = ask(settings, fake, q, m)
+        assert [d for d, _ in again] == [d for d, _ in found]
+        assert [s for _, s in again] == pytest.approx([s for _, s in found], abs=1e-4)
+    (settings.seeds / "new.txt").write_text(" date 2024-03-01 Walruses sunbathe on the beach.")
+    assert index(settings, fake).added == 1 and ask(settings, fake, "walruses beach")[0][0] == "new.txt"

@@ -98,7 +98,7 @@ def test_search_against_brute_force_and_save_load(name: str, data: tuple, tmp_pa
     assert snap.layout == layout
     for q, before in zip(queries, found, strict=True):
         s1, i1 = vectors.search(index, layout, q, 10, nprobe=NPROBE)
-        s2, i2 = vectors.search(snap.vectors, snap.layout, q, 10, nprobe=NPROBE)
+        s2, i2 = snap.vectors.search(q, 10, nprobe=NPROBE)
         assert (i1 == i2).all() and (i2 == before).all() and np.array_equal(s1, s2)
     assert len(snap.passages) == len(ids) and snap.passages[int(ids[5])].text == f"passage {ids[5]}"
     assert (snap.rows.ids == ids).all()
@@ -218,7 +218,7 @@ def test_an_index_of_format_1_is_upgraded_without_re_embedding(data: tuple, tmp_
     store.upgrade(tmp_path)
     snap = store.load_snapshot(tmp_path)
     assert snap.articles["b.txt"].ids == tuple(ids[10:20].tolist()) and snap.articles["b.txt"].date
-    assert (vectors.vectors_of(snap.vectors, ids[:20]) == corpus[:20]).all()
+    assert (snap.vectors.vectors_of(ids[:20]) == corpus[:20]).all()
     assert snap.passages[int(ids[3])].text == f"t{ids[3]}"
 
 
