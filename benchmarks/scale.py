@@ -25,6 +25,7 @@ question's vector given: the model is not what is measured here), and reports:
                        was already running (a bot) answers with the new article first
     add_one_index_s    of which run_index alone (read the seeds, plan, chunk, commit; the
                        article's vectors are synthetic, so embedding is not in it)
+    add_one_commit_s   the segment commit starting -> the running reader answering with it
     segments           segments after more single-article runs, up to [segments] max_count
     p50_ms_segments    search() p50 on that many segments (same questions, fresh process)
     merge_s            the run that adds one more: commit its segment, then merge them all
@@ -256,6 +257,9 @@ class NewVectors:
         return [len(t.split()) for t in texts]
 
 
+ADD_COMMIT: list[float] = []  # per add_one: the segment commit starting -> the reader answering
+
+
 class FirstNew:
     """A question encoder whose question is the new article's first passage (once embedded)."""
 
@@ -288,11 +292,24 @@ def add_one(index_dir: Path, n: int, kind: str, codec: str, name: str = "new.txt
     reader = Retriever(index_dir, embedder=FirstNew(new))
     dense = SearchOptions(k=1, mode="dense", recency_margin=0.0)
     search(reader, "warm", dense, floor=False, answers=False)  # loaded before the commit, as a bot is
-    started = time.perf_counter()
-    report = run_index(settings, log=log, embedder=new)
-    indexed = time.perf_counter() - started
-    hits = search(reader, "new", dense, floor=False, answers=False)
-    answered = time.perf_counter() - started
+    commit_started: list[float] = []
+    real_commit = store.commit_segment
+
+    def timed_commit(*args: Any, **kwargs: Any) -> store.Manifest:
+        commit_started.append(time.perf_counter())
+        return real_commit(*args, **kwargs)
+
+    store.commit_segment = timed_commit  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        report = run_index(settings, log=log, embedder=new)
+        indexed = time.perf_counter() - started
+        hits = search(reader, "new", dense, floor=False, answers=False)
+        done = time.perf_counter()
+    finally:
+        store.commit_segment = real_commit  # type: ignore[assignment]
+    answered = done - started
+    ADD_COMMIT.append(done - commit_started[0] if commit_started else float("nan"))
     if report.rebuild_reason or report.added != 1 or report.updated or report.removed:
         raise SystemExit(f"expected one added article, run_index said: {report.summary()}")
     if not hits or hits[0].doc_id != name:
@@ -437,7 +454,8 @@ def main() -> None:
         extra: dict[str, float] = {}
         if args.cold_ask:
             answered, indexed = add_one(index_dir, n, args.type, args.codec)
-            extra = {"add_one_s": round(answered, 2), "add_one_index_s": round(indexed, 2)}
+            extra = {"add_one_s": round(answered, 2), "add_one_index_s": round(indexed, 2),
+                     "add_one_commit_s": round(ADD_COMMIT[0], 3)}
             log("adding single articles up to the most segments …")
             extra["segments"] = fill_segments(index_dir, n, args.type, args.codec)
             extra["p50_ms_segments"] = round(statistics.median(ask_all(index_dir, root)["times"]), 2)
@@ -467,7 +485,7 @@ def main() -> None:
     if extra:
         print(f"  add one article, run_index start -> a running reader answers with it: "
               f"{extra['add_one_s']:.2f} s (run_index alone {extra['add_one_index_s']:.2f} s, "
-              "embedding aside)")
+              f"embedding aside; the commit starting -> answered: {extra['add_one_commit_s']:.3f} s)")
         print(f"  at {extra['segments']:.0f} segments: p50 {extra['p50_ms_segments']} ms "
               f"(one segment: {result['p50_ms']} ms); one more article, then the merge: "
               f"{extra['merge_s']:.2f} s")
