@@ -9,6 +9,8 @@ Layout (everything a reader needs is named by the manifest, so the folder descri
     gen-000007/rows.npz        per passage its article number and day (see catalog.py)
     gen-000007/bm25.npz        the BM25 matrix of those passages, + bm25-vocab.json (see bm25.py)
     encoder-<hash>/            the model exported to ONNX, shared by generations of one model
+    seeds-cache.sqlite         signatures.py's stat signatures of the seed files: advisory,
+                               outside this protocol (not named by the manifest, never collected)
     .lock                      held by whoever writes
 
 This module writes, recovers, upgrades and collects generations, and holds the write lock; what
