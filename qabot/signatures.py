@@ -89,9 +89,9 @@ def read_seeds(
             bad.append(result)
             continue
         articles.append(result)
-        # The stat was taken before the read: a write during it leaves a stamp at or after
-        # `started`, which the racy rule refuses, so no entry pairs the new bytes' stamp with
-        # the old bytes' hash.
+        # The stat comes before the read, so a write between them leaves a signature this entry
+        # doesn't have. A write after the read within the same timestamp tick could leave the
+        # same one: hence the racy rule, no entry for a file stamped near the scan's start.
         if info is not None and max(info.st_mtime_ns, info.st_ctime_ns) < started - RACY_NS:
             entries[seed.doc_id] = Entry(signature(info), result.content_hash)
     return Reading(articles, bad, unchanged, entries)
