@@ -107,7 +107,8 @@ def plan(
     are doc ids of files not read, known to hold the committed version (signatures.py)."""
     reason = _rebuild_reason(manifest, settings, rebuild)
     known: Mapping[str, str] = {} if reason or manifest is None or hashes is None else hashes
-    if any(d not in known for d in same):
+    unread = set(same)
+    if not unread <= known.keys():
         raise ValueError("an unread article can only be unchanged from a committed one")
     added, changed, unchanged = [], [], list(same)
     for a in articles:
@@ -124,7 +125,7 @@ def plan(
     files = {b.doc_id for b in bad if b.keep and not b.folder}
     folders = tuple(b.doc_id + "/" for b in bad if b.keep and b.folder)
     kept = [d for d in known if d in files or d.startswith(folders)] if bad else []
-    present = {a.doc_id for a in articles} | set(same) | set(kept)
+    present = {a.doc_id for a in articles} | unread | set(kept)
     removed = sorted(d for d in known if d not in present)
     return Plan(added, changed, removed, unchanged + kept, reason)
 
