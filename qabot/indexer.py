@@ -203,7 +203,7 @@ def run_index(
 def _reads_all(
     manifest: Manifest | None, hashes: Mapping[str, str] | None, settings: Settings, rebuild: bool
 ) -> bool:
-    """True when the run needs every seed's Article, not only the changed ones': a fresh build
+    """True when the run needs every seed's Article, not only the changed ones: a fresh build
     or a rebuild embeds them all, and new headline rules retitle every article (retitled)."""
     return (manifest is None or hashes is None or not titles_current(manifest)
             or _rebuild_reason(manifest, settings, rebuild) is not None)
