@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/scale.py --passages 1000000 --json
     .venv/bin/python benchmarks/scale.py --passages 1000000 --codec sq8
     .venv/bin/python benchmarks/scale.py --passages 100000 --cold-ask   # + real `qabot ask` timing
+    .venv/bin/python benchmarks/scale.py --passages 1000000 --noop-index  # 100,000 seed files
 
 N passages (random unit 384-d vectors shaped like a news corpus, see synthetic.py; synthetic
 texts, titles and dates, 10 passages an article) are committed through qabot's own code
@@ -29,6 +30,11 @@ question's vector given: the model is not what is measured here), and reports:
     segments           segments after more single-article runs, up to [segments] max_count
     p50_ms_segments    search() p50 on that many segments (same questions, fresh process)
     merge_s            the run that adds one more: commit its segment, then merge them all
+    with --noop-index (seed files written as with --cold-ask), also:
+    noop_index_s       median of 3 no-op `qabot index` runs (run_index, seeds unchanged) with the
+                       seed signature cache warm: unchanged files cost a stat, not a read
+    noop_index_nocache_s  the baseline: the same no-op with the cache file removed first, so
+                       every file is read and hashed (what every no-op did before the cache)
 
 The same run also times a baseline: an exact flat index of the same vectors, searched with
 FAISS alone (no qabot), so the cost of qabot's layers and of approximation show side by side.
@@ -59,7 +65,7 @@ sys.path.insert(0, str(HERE))
 from common import log  # noqa: E402
 from synthetic import corpus_vectors, exact_top_k, query_vectors  # noqa: E402
 
-from qabot import catalog, headline, store, vectors  # noqa: E402
+from qabot import catalog, headline, signatures, store, vectors  # noqa: E402
 from qabot.config import Settings, load_settings  # noqa: E402
 from qabot.corpus import read_corpus  # noqa: E402
 from qabot.embed import model_id  # noqa: E402
@@ -129,7 +135,7 @@ def scale_settings(index_dir: Path, kind: str, codec: str) -> Settings:
 
 def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: bool) -> tuple[float, str]:
     """Commit the corpus as one generation through qabot's own code; (seconds, layout). With
-    `lexical` (--cold-ask) the articles are written as seed files too, for add_one's run_index."""
+    `lexical` (--cold-ask, --noop-index) the articles are written as seed files too, for run_index."""
     settings = scale_settings(index_dir, kind, codec)
     n = len(corpus)
     changes = synthetic_changes(n)  # not timed: stands for the chunker's output
@@ -343,6 +349,41 @@ def ask_all(index_dir: Path, root: Path) -> dict[str, Any]:
     return out
 
 
+def noop_index(index_dir: Path, kind: str, codec: str, runs: int = 3) -> tuple[float, float]:
+    """Median seconds of a no-op `qabot index` (run_index over the unchanged seeds): with the
+    signature cache warm, and with it removed first (the baseline). Runs alternate, so both
+    meet the same page cache."""
+    settings = warm_cache(index_dir, kind, codec)
+    warm, cold = [], []
+    for _ in range(runs):
+        (index_dir / signatures.CACHE).unlink()
+        cold.append(_noop(settings))
+        warm.append(_noop(settings))
+    return statistics.median(warm), statistics.median(cold)
+
+
+def warm_cache(index_dir: Path, kind: str, codec: str) -> Settings:
+    """Run one no-op `qabot index`, as any earlier run would have: the synthetic build committed
+    without run_index, so there is no seed signature cache yet. Returns the settings."""
+    settings = scale_settings(index_dir, kind, codec)
+    # Seed files stamped within signatures.RACY_NS of a scan are read again by the next run: let
+    # the newest (written before the commit, so before the manifest) age past that first.
+    age = time.time_ns() - (index_dir / store.MANIFEST).stat().st_mtime_ns
+    time.sleep(max(0.0, (signatures.RACY_NS - age) / 1e9))
+    _noop(settings)
+    return settings
+
+
+def _noop(settings: Settings) -> float:
+    """Seconds of one run_index that must find nothing to do."""
+    started = time.perf_counter()
+    report = run_index(settings, log=log)
+    seconds = time.perf_counter() - started
+    if report.committed or report.rebuild_reason or report.skipped:
+        raise SystemExit(f"expected a no-op, run_index said: {report.summary()}")
+    return seconds
+
+
 def cold_ask(index_dir: Path, runs: int = 5) -> list[float]:
     """Wall seconds of `qabot ask` (hybrid) processes against this index, with the real encoder."""
     from common import clean_env, qabot_exe
@@ -413,6 +454,12 @@ def main() -> None:
         help="also build BM25, time 5 real `qabot ask` processes (hybrid) on the index "
         "and the commit of one more article",
     )
+    ap.add_argument(
+        "--noop-index",
+        action="store_true",
+        help="also write the seed files and BM25, and time a no-op `qabot index` with and "
+        "without the seed signature cache",
+    )
     ap.add_argument("--dir", type=Path, default=None, help="where to build (default: a temp dir)")
     ap.add_argument("--query-process", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -429,8 +476,10 @@ def main() -> None:
         corpus = corpus_vectors(n, DIM, topics=args.topics, per_article=PER_ARTICLE)
         queries = query_vectors(corpus, args.queries)
         log("building through qabot's store …")
-        build_s, index_type = build(index_dir, corpus, args.type, args.codec, args.cold_ask)
+        seeded = args.cold_ask or args.noop_index
+        build_s, index_type = build(index_dir, corpus, args.type, args.codec, seeded)
         log(f"   {build_s:.1f} s, {index_type}")
+        noop = noop_index(index_dir, args.type, args.codec) if args.noop_index else None
         np.save(root / "queries.npy", queries)
         log(f"asking {args.queries} questions in a fresh process …")
         out = ask_all(index_dir, root)
@@ -453,6 +502,8 @@ def main() -> None:
         asks = cold_ask(index_dir) if args.cold_ask else []
         extra: dict[str, float] = {}
         if args.cold_ask:
+            if noop is None:
+                warm_cache(index_dir, args.type, args.codec)  # a running deployment has it
             answered, indexed = add_one(index_dir, n, args.type, args.codec)
             extra = {"add_one_s": round(answered, 2), "add_one_index_s": round(indexed, 2),
                      "add_one_commit_s": round(ADD_COMMIT[0], 3)}
@@ -469,6 +520,9 @@ def main() -> None:
     if args.json:
         if asks:
             extra["cold_ask_median_s"] = round(statistics.median(asks), 2)
+        if noop is not None:
+            extra["noop_index_s"] = round(noop[0], 2)
+            extra["noop_index_nocache_s"] = round(noop[1], 2)
         print(json.dumps(result | extra))
         return
     print(f"\nqabot scale benchmark: {n:,} synthetic passages, {args.queries} questions, k={K}")
@@ -489,6 +543,9 @@ def main() -> None:
         print(f"  at {extra['segments']:.0f} segments: p50 {extra['p50_ms_segments']} ms "
               f"(one segment: {result['p50_ms']} ms); one more article, then the merge: "
               f"{extra['merge_s']:.2f} s")
+    if noop is not None:
+        print(f"  no-op `qabot index` (run_index, {n // PER_ARTICLE:,} seed files unchanged): "
+              f"{noop[0]:.2f} s with the signature cache; {noop[1]:.2f} s without (every file read)")
     if asks:
         print(
             f"  cold `qabot ask` (hybrid, real encoder): median {statistics.median(asks):.2f} s, "

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from . import bm25, headline, store, vectors
+from . import bm25, headline, signatures, store, vectors
 from .catalog import ArticleRecord, CatalogView, Changes, PassageRecord, deleting
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
-from .corpus import Article, BadSeed, check_seeds_folder, printable_name, read_corpus
+from .corpus import Article, BadSeed, check_seeds_folder, printable_name
 from .embed import Embedder, OnnxEmbedder, Progress, SpreadsWork, TorchEmbedder, model_id
 from .encoder import encoder_folder, encoder_problem
 from .errors import (
@@ -101,11 +101,16 @@ def plan(
     settings: Settings,
     rebuild: bool = False,
     hashes: Mapping[str, str] | None = None,
+    same: Sequence[str] = (),
 ) -> Plan:
-    """Diff the seeds against the committed articles (`hashes`: doc id -> content hash)."""
+    """Diff the seeds against the committed articles (`hashes`: doc id -> content hash); `same`
+    are doc ids of files not read, known to hold the committed version (signatures.py)."""
     reason = _rebuild_reason(manifest, settings, rebuild)
     known: Mapping[str, str] = {} if reason or manifest is None or hashes is None else hashes
-    added, changed, unchanged = [], [], []
+    unread = set(same)
+    if not unread <= known.keys():
+        raise ValueError("an unread article can only be unchanged from a committed one")
+    added, changed, unchanged = [], [], list(same)
     for a in articles:
         old = known.get(a.doc_id)
         if old is None:
@@ -120,7 +125,7 @@ def plan(
     files = {b.doc_id for b in bad if b.keep and not b.folder}
     folders = tuple(b.doc_id + "/" for b in bad if b.keep and b.folder)
     kept = [d for d in known if d in files or d.startswith(folders)] if bad else []
-    present = {a.doc_id for a in articles} | set(kept)
+    present = {a.doc_id for a in articles} | unread | set(kept)
     removed = sorted(d for d in known if d not in present)
     return Plan(added, changed, removed, unchanged + kept, reason)
 
@@ -164,14 +169,18 @@ def run_index(
     index_dir = settings.index
     check_seeds_folder(settings.seeds)  # before the lock, which creates the index folder
     with store.WriteLock(index_dir, wait=wait, notify=log):
-        # Read the seeds only once the lock is ours: a run that waited for another writer must
-        # diff the folder as it is now, or it would commit the view from before the wait
-        # (bringing back an article deleted meanwhile, or undoing an edit).
-        articles, bad = read_corpus(settings.seeds, settings.paths.max_file_bytes)
         manifest, hashes = _committed(index_dir, log, rebuild)
         if manifest is not None:
             _restore_encoder(settings, manifest, log)
-        the_plan = plan(articles, bad, manifest, settings, rebuild, hashes)
+        # Read the seeds only once the lock is ours: a run that waited for another writer must
+        # diff the folder as it is now, or it would commit the view from before the wait
+        # (bringing back an article deleted meanwhile, or undoing an edit). Files whose stat
+        # says they hold the committed version are not read (signatures.py).
+        known = ({} if _reads_all(manifest, hashes, settings, rebuild)
+                 else signatures.load(index_dir, settings.seeds))
+        seen = signatures.read_seeds(settings.seeds, settings.paths.max_file_bytes, known, hashes or {})
+        articles, bad = seen.articles, seen.bad
+        the_plan = plan(articles, bad, manifest, settings, rebuild, hashes, seen.unchanged)
         if not articles and not the_plan.unchanged:
             raise NothingToIndex(
                 f"no article in {settings.seeds} could be indexed"
@@ -186,7 +195,18 @@ def run_index(
             by_id = {a.doc_id: a for a in articles}
             current, embedded = _apply(settings, the_plan, manifest, log, progress, embedder, by_id)
             committed = True
+        if seen.entries != known:  # after the commit: its entries agree with the catalog now
+            signatures.save(index_dir, settings.seeds, seen.entries)
     return _report(the_plan, bad, current, embedded, committed, started)
+
+
+def _reads_all(
+    manifest: Manifest | None, hashes: Mapping[str, str] | None, settings: Settings, rebuild: bool
+) -> bool:
+    """True when the run needs every seed's Article, not only the changed ones: a fresh build
+    or a rebuild embeds them all, and new headline rules retitle every article (retitled)."""
+    return (manifest is None or hashes is None or not titles_current(manifest)
+            or _rebuild_reason(manifest, settings, rebuild) is not None)
 
 
 def _up_to_date(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:

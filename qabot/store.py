@@ -11,6 +11,8 @@ Layout (everything a reader needs is named by the manifest, so the folder descri
     gen-000007/bm25.npz        its BM25 term frequencies, + bm25-vocab.json (see bm25.py)
     gen-000009/deleted.npz     what of the older segments is no longer live (catalog.Deleted)
     encoder-<hash>/            the model exported to ONNX, shared by generations of one model
+    seeds-cache.sqlite         signatures.py's stat signatures of the seed files: advisory,
+                               outside this protocol (not named by the manifest, never collected)
     .lock                      held by whoever writes
 
 A generation is a list of segments over disjoint ranges of passage ids, plus a deletion list.
