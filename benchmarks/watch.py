@@ -15,6 +15,10 @@ the moment `qabot.retrieve.search` in this process returns it for its own title 
 polled every 20 ms; a search runs on each new generation). Median over `--additions` articles;
 target under 3 s. The added articles are deleted again at the end, so the cached index stays at N.
 
+`--existing ROOT` watches ROOT/seeds and ROOT/index instead, as they are: for instance the
+1,000,000-passage index `benchmarks/scale.py --passages 1000000 --cold-ask --dir ROOT` leaves
+(its manifest then names the real encoder); the added articles are the first SciFact abstracts.
+
 The human-readable table goes to stdout (`--json`: one JSON object instead); progress to stderr.
 """
 
@@ -134,11 +138,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from qabot.retrieve import search
 
     sources = sorted((args.scifact / "corpus").glob("*.txt"))
-    if not 1 <= args.articles <= len(sources) - args.additions:
-        raise SystemExit(f"--articles must be between 1 and {len(sources) - args.additions}")
-    root = args.workdir / f"qabot-watch-bench-{args.articles}"
-    seeds, index = root / "seeds", root / "index"
-    corpus = prepare(sources, root, args.articles, args.fresh)
+    if args.existing is not None:
+        from qabot import store
+
+        root, first = args.existing, 0
+        seeds, index = root / "seeds", root / "index"
+        manifest = store.load_manifest(index)
+        if manifest is None:
+            raise SystemExit(f"no index in {index}")
+        args.articles = manifest.article_count
+        corpus = {"reused": True, "committed_at": manifest.committed_at, "build_s": None,
+                  "passages": manifest.passage_count}
+    else:
+        if not 1 <= args.articles <= len(sources) - args.additions:
+            raise SystemExit(f"--articles must be between 1 and {len(sources) - args.additions}")
+        root, first = args.workdir / f"qabot-watch-bench-{args.articles}", args.articles
+        seeds, index = root / "seeds", root / "index"
+        corpus = prepare(sources, root, args.articles, args.fresh)
 
     watcher = WatchProcess(seeds, index)
     started = time.perf_counter()
@@ -150,7 +166,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     added: list[Path] = []
     try:
-        for i, src in enumerate(sources[args.articles : args.articles + args.additions]):
+        for i, src in enumerate(sources[first : first + args.additions]):
             text = src.read_text(encoding="utf-8")
             title = text.strip().splitlines()[0]
             path = seeds / f"watchbench-{src.name}"
@@ -219,6 +235,8 @@ def main() -> None:
     parser.add_argument("--scifact", type=Path, default=DEFAULT_SCIFACT, help="SciFact folder")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp"), help="where the corpus is kept")
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached index")
+    parser.add_argument("--existing", type=Path, default=None,
+                        help="watch ROOT/seeds and ROOT/index as they are (e.g. scale.py's --dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     results = measure(args)

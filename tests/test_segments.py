@@ -17,7 +17,7 @@ import pytest
 from qabot import bm25, store
 from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, SegmentSettings, Settings
 from qabot.errors import IndexOutdated
-from qabot.reader import Retriever
+from qabot.reader import Retriever, open_index
 from qabot.retrieve import search
 from tests.fakes import FakeEmbedder, fake_corpus, index
 
@@ -258,3 +258,14 @@ def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
         assert [s for _, s in again] == pytest.approx([s for _, s in found], abs=1e-4)
     (settings.seeds / "new.txt").write_text(" date 2024-03-01 Walruses sunbathe on the beach.")
     assert index(settings, fake).added == 1 and ask(settings, fake, "walruses beach")[0][0] == "new.txt"
+
+
+def test_a_front_end_opening_a_format_2_index_upgrades_it_first(env: tuple[Settings, FakeEmbedder]) -> None:
+    settings, fake = env
+    index(settings, fake)
+    articles = set(store.load_snapshot(settings.index).articles)
+    as_format_2(settings.index)
+    said: list[str] = []
+    snap = open_index(settings, log=said.append).snapshot()
+    assert set(snap.articles) == articles and snap.lexical is not None
+    assert any("Upgrading the index" in m for m in said)
