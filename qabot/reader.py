@@ -211,9 +211,9 @@ def open_index(
     """A Retriever on the settings' index, ready to answer.
 
     An index an older qabot wrote (format 1 or 2) is upgraded in place first (nothing
-    re-embedded; any other old format raises IndexOutdated, which says to rebuild). When there is no index, it is built
-    from the seeds (SeedsNotFound when they are missing too), telling `log` what it does and
-    `progress` how embedding goes.
+    re-embedded; any other old format raises IndexOutdated, which says to rebuild). When there
+    is no index, it is built from the seeds (SeedsNotFound when they are missing too), telling
+    `log` what it does and `progress` how embedding goes.
     """
     try:
         store.load_manifest(settings.index)
