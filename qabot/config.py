@@ -109,7 +109,7 @@ class VectorSettings:
 class SegmentSettings:
     """[segments]: how many segments a generation may have before `qabot index` merges them."""
 
-    max_count: int = 8  # a commit of a few articles adds one; past this many, they are merged
+    max_count: int = 8  # a commit of a few articles adds one; past this many, the small ones merge
 
 
 @dataclass(frozen=True)

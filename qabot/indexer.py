@@ -343,14 +343,18 @@ def _apply(
 
     New and changed articles go into one new small segment when the index can take it (its
     BM25 part, titles and vector layout are current): the commit then costs what changed.
-    Otherwise, and when the segments pile up past [segments] max_count, every live passage is
-    written as one segment (a merge; nothing is re-embedded)."""
+    Otherwise every live passage is written as one segment (a merge; nothing is re-embedded).
+    Past [segments] max_count segments, a second commit merges them (merge_plan)."""
     fresh = manifest is None or the_plan.rebuild_reason is not None
     if fresh or manifest is None or not _appendable(manifest, the_plan, settings):
         return _rewrite(settings, the_plan, manifest, log, progress, embedder, seeds)
     committed, embedded = _append(settings, the_plan, manifest, log, progress, embedder, seeds)
-    if needs_merge(committed, settings):
-        # The new articles are answerable already: this commit only makes search as fast again.
+    # The new articles are answerable already: what follows only keeps search as fast.
+    merge = merge_plan(committed, settings)
+    if merge == "small":
+        log(f"Merging the index's {len(committed.segments) - 1} small segments into one…")
+        committed = _merge_small(settings, committed)
+    elif merge == "all":
         log(f"Merging the index's {len(committed.segments)} segments into one (nothing is re-embedded)…")
         noop = Plan([], [], [], [])
         committed, _ = _rewrite(settings, noop, committed, log, None, embedder, seeds)
@@ -363,14 +367,32 @@ def _appendable(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:
             and titles_current(manifest) and _layout_current(manifest, settings))
 
 
-def needs_merge(manifest: Manifest, settings: Settings) -> bool:
-    """True when the generation should be folded into one segment: more segments than
-    [segments] max_count, over a quarter of its stored passages deleted, or its size calling
-    for another vector layout."""
+def merge_plan(manifest: Manifest, settings: Settings) -> str:
+    """What the generation needs merged: "all" its segments into one when over a quarter of its
+    stored passages are deleted or its size calls for another vector layout (or, past
+    [segments] max_count, when the small segments have grown to an eighth of the first);
+    "small" ones (all but the first) into one past max_count; "" nothing.
+
+    Merging the small segments alone costs what they hold, so a commit of one article never waits
+    for the first segment to be rewritten (16 s at a million passages) but every eighth of its size.
+    """
     stored = sum(s.passage_count for s in manifest.segments)
-    return (len(manifest.segments) > settings.segments.max_count
-            or (stored - manifest.passage_count) * 4 > stored
-            or not _layout_current(manifest, settings))
+    if (stored - manifest.passage_count) * 4 > stored or not _layout_current(manifest, settings):
+        return "all"
+    if len(manifest.segments) <= settings.segments.max_count:
+        return ""
+    small = stored - manifest.segments[0].passage_count
+    few = len(manifest.segments) < 3  # one small segment: folding it alone changes nothing
+    return "all" if few or small * 8 > manifest.segments[0].passage_count else "small"
+
+
+def _merge_small(settings: Settings, manifest: Manifest) -> Manifest:
+    """Commit the generation with its segments after the first folded into one."""
+    base = store.load_snapshot(settings.index, tokens=True)
+    try:
+        return store.commit_merged_tail(settings.index, base, 1)
+    finally:
+        base.catalog.close()
 
 
 def _append(

@@ -17,8 +17,9 @@ Layout (everything a reader needs is named by the manifest, so the folder descri
 
 A generation is a list of segments over disjoint ranges of passage ids, plus a deletion list.
 A commit of a few new or changed articles writes one small segment of just those and the new
-deletion list (`commit_segment`): its cost follows what changed, not the size of the index. A
-merge (`commit`: also a rebuild, or a layout change) writes every live passage as one segment.
+deletion list (`commit_segment`): its cost follows what changed, not the size of the index.
+Segments after the first are folded into one by `commit_merged_tail` (costing what they hold);
+a full merge (`commit`: also a rebuild, or a layout change) writes every live passage as one.
 Segments are never changed once written, so a reader keeps those it has loaded (load_snapshot's
 `reuse`). A crash before the manifest's rename leaves the previous manifest, and every file it
 names, untouched.
@@ -36,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import bm25, vectors
 from .catalog import (
@@ -401,6 +404,62 @@ def commit_segment(
             article_count=sum(s.article_count for s in segments) - len(deleted.articles),
             segments=segments, next_article=base.manifest.next_article + len(changes.articles),
             deleted=deleted_file, sizes={**kept, **_sizes(index_dir, written)}, committed_at=_now())
+        _seal(index_dir, gen_dir, manifest, written)
+    except BaseException:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    _collect_garbage(index_dir, manifest, previous)
+    return manifest
+
+
+def commit_merged_tail(index_dir: Path, base: Snapshot, start: int) -> Manifest:
+    """Write a new generation that is `base` with its segments from `start` on folded into one
+    (exact flat vectors, deleted passages dropped, article numbers and passage ids kept) and make
+    it current. Costs what those segments hold: the ones before `start` are not touched.
+    `base` must be loaded with its BM25 tokens."""
+    if not 0 < start < len(base.loaded) - 1:
+        raise ValueError(f"nothing to fold from segment {start} of {len(base.loaded)}")
+    tail = base.loaded[start:]
+    first = tail[0].segment.first_id
+    previous, generation, gen_dir = _next_generation(index_dir)
+    try:
+        gen = gen_dir.name
+        parts = [vectors.Part(x.index, x.segment.layout, x.segment.first_id) for x in tail]
+        index = vectors.Stack(parts, base.deleted.passages).merged(vectors.Layout())
+        vectors.write(index, gen_dir / VECTORS)
+        catalog = Stack([x.catalog for x in tail], [x.rows for x in tail], base.deleted)
+        rows, articles = write_catalog(gen_dir / DB, Changes(), catalog, base.manifest.next_article)
+        write_rows(gen_dir / ROWS, rows)
+        if len(rows.ids) != index.ntotal:
+            raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
+        segment = Segment(first_id=first, passage_count=len(rows.ids), article_count=articles,
+                          vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
+                          layout=vectors.Layout())
+        lexicals = [x.lexical for x in tail]
+        if base.manifest.build.lexical is not None and all(x is not None for x in lexicals):
+            combined = bm25.combine([x for x in lexicals if x is not None])
+            lexical = bm25.build([(int(i), "") for i in rows.ids], base.manifest.build.lexical.params,
+                                 combined)
+            segment = _with_lexical(segment, lexical, gen_dir)
+        # What stays deleted: what lies in the segments kept as they are.
+        folded = np.concatenate([x.rows.doc for x in tail])
+        deleted = Deleted(base.deleted.articles[~np.isin(base.deleted.articles, folded)],
+                          base.deleted.passages[base.deleted.passages < first])
+        segments = (*base.manifest.segments[:start], segment)
+        written = list(segment.files)
+        deleted_file = None
+        if len(deleted.passages) or len(deleted.articles):
+            write_deleted(gen_dir / DELETED, deleted)
+            deleted_file = f"{gen}/{DELETED}"
+            written.append(deleted_file)
+        kept = {f: n for f, n in base.manifest.sizes.items()
+                if any(f in s.files for s in segments[:start])}
+        manifest = replace(
+            base.manifest, generation=generation, segments=segments, deleted=deleted_file,
+            passage_count=sum(s.passage_count for s in segments) - len(deleted.passages),
+            article_count=sum(s.article_count for s in segments) - len(deleted.articles),
+            sizes={**kept, **_sizes(index_dir, written)}, committed_at=_now())
         _seal(index_dir, gen_dir, manifest, written)
     except BaseException:
         shutil.rmtree(gen_dir, ignore_errors=True)

@@ -113,6 +113,47 @@ def test_segments_past_max_count_are_merged_without_embedding_again(
     assert {p.name for p in settings.index.glob("gen-*")} == {f"gen-00000{i}" for i in range(1, 6)}
 
 
+def test_past_max_count_the_small_segments_are_folded_and_the_first_is_not_touched(
+    env: tuple[Settings, FakeEmbedder],
+) -> None:
+    settings, fake = env
+    for i in range(20):  # a first segment many times the size of what is added after
+        (settings.seeds / f"bulk{i}.txt").write_text(f" date 2024-01-{i + 1:02d} Bulk story {i}. " * 9)
+    settings = replace(settings, segments=SegmentSettings(max_count=3))
+    index(settings, fake)
+    first = store.load_manifest(settings.index)
+    assert first is not None
+    before = stats(settings.index, first)
+    (settings.seeds / "0.txt").write_text(" date 2024-01-01 Giraffes eat leaves.")  # old one deleted
+    index(settings, fake)
+    for i in range(2):
+        (settings.seeds / f"n{i}.txt").write_text(f" date 2024-03-0{i + 1} Walrus number {i} dives.")
+        index(settings, fake)
+    folded = store.load_manifest(settings.index)  # a fourth segment: the three small ones folded
+    assert folded is not None and len(folded.segments) == 2 and folded.segments[1].passage_count == 3
+    fake.embedded.clear()
+    (settings.seeds / "n1.txt").write_text(" date 2024-03-09 Walrus number 1 swims.")  # in a small one
+    (settings.seeds / "n2.txt").write_text(" date 2024-03-09 Walrus number 2 sleeps.")
+    index(settings, fake)
+    (settings.seeds / "n3.txt").write_text(" date 2024-03-10 Walrus number 3 eats.")
+    index(settings, fake)
+    assert sorted(fake.embedded) == ["Walrus number 1 swims.", "Walrus number 2 sleeps.",
+                                     "Walrus number 3 eats."]
+    snap = store.load_snapshot(settings.index)
+    manifest = snap.manifest
+    assert len(manifest.segments) == 2 and manifest.segments[0] == first.segments[0]
+    assert stats(settings.index, first) == before  # the first segment is as it was written
+    # giraffes, walrus 0, 1 (its new version: the old one is dropped for good), 2 and 3
+    assert manifest.segments[1].passage_count == 5
+    assert manifest.deleted is not None and len(snap.deleted.articles) == 1  # 0.txt's old version
+    assert snap.vectors.ntotal == manifest.passage_count == len(snap.rows.ids) == len(snap.passages)
+    assert sorted(snap.articles) == sorted(p.name for p in settings.seeds.iterdir())
+    assert ask(settings, fake, "walrus swims")[0][0] == "n1.txt"
+    assert ask(settings, fake, "giraffes leaves")[0][0] == "0.txt"
+    found = [d for d, _ in ask(settings, fake, "volcano lava Iceland", "bm25", k=10)]
+    assert "0.txt" not in found
+
+
 def test_scores_over_segments_equal_the_merged_index(env: tuple[Settings, FakeEmbedder]) -> None:
     """BM25's statistics are the whole index's, not each segment's: with nothing deleted, a
     question scores the same over three segments as over the one they merge into."""
@@ -173,7 +214,8 @@ def settings_at(root: str, max_count: int) -> Settings:
                     segments=SegmentSettings(max_count=max_count))
 
 
-@pytest.mark.parametrize("max_count", [8, 1], ids=["segment commit", "commit then merge"])
+@pytest.mark.parametrize("max_count", [8, 2, 1],
+                         ids=["segment commit", "commit then small merge", "commit then merge"])
 def test_sigkill_at_any_point_of_a_commit_leaves_a_whole_index(
     env: tuple[Settings, FakeEmbedder], max_count: int, tmp_path: Path,
 ) -> None:
