@@ -391,20 +391,10 @@ def commit_segment(
             if lexical is not None:
                 segment = _with_lexical(segment, lexical, gen_dir)
             segments, written = (*segments, segment), segment.files
-        deleted_file = None
-        if len(deleted.passages) or len(deleted.articles):
-            write_deleted(gen_dir / DELETED, deleted)
-            deleted_file = f"{gen}/{DELETED}"
-            written = [*written, deleted_file]
-        kept = {f: n for f, n in base.manifest.sizes.items()
-                if any(f in s.files for s in base.manifest.segments)}
-        manifest = Manifest(
-            build=build, generation=generation,
-            passage_count=sum(s.passage_count for s in segments) - len(deleted.passages),
-            article_count=sum(s.article_count for s in segments) - len(deleted.articles),
-            segments=segments, next_article=base.manifest.next_article + len(changes.articles),
-            deleted=deleted_file, sizes={**kept, **_sizes(index_dir, written)}, committed_at=_now())
-        _seal(index_dir, gen_dir, manifest, written)
+        manifest = _seal_over(index_dir, gen_dir, generation,
+                              replace(base.manifest, build=build,
+                                      next_article=base.manifest.next_article + len(changes.articles)),
+                              segments, deleted, written)
     except BaseException:
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
@@ -447,25 +437,37 @@ def commit_merged_tail(index_dir: Path, base: Snapshot, start: int) -> Manifest:
         deleted = Deleted(base.deleted.articles[~np.isin(base.deleted.articles, folded)],
                           base.deleted.passages[base.deleted.passages < first])
         segments = (*base.manifest.segments[:start], segment)
-        written = list(segment.files)
-        deleted_file = None
-        if len(deleted.passages) or len(deleted.articles):
-            write_deleted(gen_dir / DELETED, deleted)
-            deleted_file = f"{gen}/{DELETED}"
-            written.append(deleted_file)
-        kept = {f: n for f, n in base.manifest.sizes.items()
-                if any(f in s.files for s in segments[:start])}
-        manifest = replace(
-            base.manifest, generation=generation, segments=segments, deleted=deleted_file,
-            passage_count=sum(s.passage_count for s in segments) - len(deleted.passages),
-            article_count=sum(s.article_count for s in segments) - len(deleted.articles),
-            sizes={**kept, **_sizes(index_dir, written)}, committed_at=_now())
-        _seal(index_dir, gen_dir, manifest, written)
+        manifest = _seal_over(index_dir, gen_dir, generation, base.manifest, segments, deleted,
+                              segment.files)
     except BaseException:
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
     _write_json_durably(index_dir / MANIFEST, manifest)
     _collect_garbage(index_dir, manifest, previous)
+    return manifest
+
+
+def _seal_over(
+    index_dir: Path, gen_dir: Path, generation: int, base: Manifest, segments: Sequence[Segment],
+    deleted: Deleted, written: Sequence[str],
+) -> Manifest:
+    """Seal a generation that is `base` with these segments, less `deleted` (written into its
+    folder beside `written`, this generation's new files): its counts are the live ones, and the
+    sizes of the files it keeps are those `base` recorded. Returns its manifest."""
+    files = list(written)
+    deleted_file = None
+    if len(deleted.passages) or len(deleted.articles):
+        write_deleted(gen_dir / DELETED, deleted)
+        deleted_file = f"{gen_dir.name}/{DELETED}"
+        files.append(deleted_file)
+    named = {f for s in segments for f in s.files}
+    kept = {f: n for f, n in base.sizes.items() if f in named}
+    manifest = replace(
+        base, generation=generation, segments=tuple(segments), deleted=deleted_file,
+        passage_count=sum(s.passage_count for s in segments) - len(deleted.passages),
+        article_count=sum(s.article_count for s in segments) - len(deleted.articles),
+        sizes={**kept, **_sizes(index_dir, files)}, committed_at=_now())
+    _seal(index_dir, gen_dir, manifest, files)
     return manifest
 
 

@@ -229,21 +229,9 @@ def search(index: Any, layout: Layout, query: np.ndarray, k: int,
     """(scores, ids) of the k nearest to one query, best first, -1 ids dropped; only among
     `allowed` ids when given (a date window), so a narrow window still fills k. An ivf index
     scans `nprobe` cells ([vectors] nprobe; 0: nprobe_for's rule), the one place it is read."""
-    faiss = _faiss()
-
-    sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64)) \
+    sel = _faiss().IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64)) \
         if allowed is not None else None
-    if layout.type == "ivf":
-        params: Any = faiss.SearchParametersIVF(nprobe=nprobe_for(layout.nlist, nprobe), sel=sel)
-    else:
-        params = faiss.SearchParameters(sel=sel) if sel is not None else None
-    k = min(k, index.ntotal)
-    if k < 1:
-        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k,
-                               params=params)
-    keep = ids[0] >= 0
-    return scores[0][keep], ids[0][keep].astype(np.int64)
+    return _search(index, layout, query, k, nprobe, sel)
 
 
 def write(index: Any, path: Path) -> None:
@@ -324,8 +312,8 @@ class Stack:
                nprobe: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k nearest live passages, best first; only among `allowed` ids
         when given. Each part is searched for k, the union cut to the k best."""
-        found = [_search(p.index, p.layout, query, k, allowed, nprobe,
-                         None if allowed is not None else self._live) for p in self.parts]
+        found = [search(p.index, p.layout, query, k, allowed, nprobe) if allowed is not None
+                 else _search(p.index, p.layout, query, k, nprobe, self._live) for p in self.parts]
         scores = np.concatenate([s for s, _ in found])
         ids = np.concatenate([i for _, i in found])
         if len(self.parts) > 1:
@@ -366,16 +354,14 @@ class Stack:
         return index
 
 
-def _search(index: Any, layout: Layout, query: np.ndarray, k: int, allowed: np.ndarray | None,
-            nprobe: int, sel: Any) -> tuple[np.ndarray, np.ndarray]:
-    """search() of one part, with a ready-made selector (live ids) when no `allowed` is given."""
-    if sel is None:
-        return search(index, layout, query, k, allowed, nprobe)
+def _search(index: Any, layout: Layout, query: np.ndarray, k: int, nprobe: int,
+            sel: Any) -> tuple[np.ndarray, np.ndarray]:
+    """search() with a ready-made FAISS selector of the ids to consider (None: every id)."""
     faiss = _faiss()
     if layout.type == "ivf":
         params: Any = faiss.SearchParametersIVF(nprobe=nprobe_for(layout.nlist, nprobe), sel=sel)
     else:
-        params = faiss.SearchParameters(sel=sel)
+        params = faiss.SearchParameters(sel=sel) if sel is not None else None
     k = min(k, index.ntotal)
     if k < 1:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
