@@ -33,7 +33,7 @@ import shutil
 import sqlite3
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -331,32 +331,20 @@ def commit(
 
     This is a merge: whatever segments and deletions `base` had are folded into the new one.
     """
-    previous, generation, gen_dir = _next_generation(index_dir)
-    try:
-        gen = gen_dir.name
-        vectors.write(index, gen_dir / VECTORS)
-        first = base.manifest.next_article if base is not None else 1
+    first = base.manifest.next_article if base is not None else 1
+
+    def write(gen_dir: Path, generation: int) -> Manifest:
         rows, articles = write_catalog(gen_dir / DB, changes, base.catalog if base is not None else None,
                                        first)
-        write_rows(gen_dir / ROWS, rows)
-        if len(rows.ids) != index.ntotal:
-            raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
-        segment = Segment(first_id=0, passage_count=len(rows.ids), article_count=articles,
-                          vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
-                          layout=layout)
-        if lexical is not None:
-            segment = _with_lexical(segment, lexical, gen_dir)
+        segment = _write_segment(gen_dir, index, rows, articles, 0, layout, lexical)
         manifest = Manifest(
             build=build, generation=generation, passage_count=len(rows.ids), article_count=articles,
             segments=(segment,), next_article=first + len(changes.articles),
             sizes=_sizes(index_dir, segment.files), committed_at=_now())
         _seal(index_dir, gen_dir, manifest, segment.files)
-    except BaseException:  # disk full, Ctrl-C...: a half-written generation only takes space
-        shutil.rmtree(gen_dir, ignore_errors=True)
-        raise
-    _write_json_durably(index_dir / MANIFEST, manifest)
-    _collect_garbage(index_dir, manifest, previous)
-    return manifest
+        return manifest
+
+    return _committing(index_dir, write)
 
 
 def commit_segment(
@@ -374,33 +362,19 @@ def commit_segment(
     what changed, whatever the size of the index. Returns the committed manifest."""
     if changes.removed or changes.titles:
         raise ValueError("a segment commit removes through `deleted`, and can't retitle")
-    previous, generation, gen_dir = _next_generation(index_dir)
-    try:
-        gen = gen_dir.name
+    def write(gen_dir: Path, generation: int) -> Manifest:
         segments, written = base.manifest.segments, []
         if changes.articles:
-            vectors.write(index, gen_dir / VECTORS)
             rows, articles = write_segment(gen_dir / DB, changes, base.manifest.next_article)
-            write_rows(gen_dir / ROWS, rows)
-            if len(rows.ids) != index.ntotal:
-                raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: "
-                                     "not committed")
-            segment = Segment(first_id=int(rows.ids.min()), passage_count=len(rows.ids),
-                              article_count=articles, vectors=f"{gen}/{VECTORS}",
-                              passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}", layout=vectors.Layout())
-            if lexical is not None:
-                segment = _with_lexical(segment, lexical, gen_dir)
+            segment = _write_segment(gen_dir, index, rows, articles, int(rows.ids.min()),
+                                     vectors.Layout(), lexical)
             segments, written = (*segments, segment), segment.files
-        manifest = _seal_over(index_dir, gen_dir, generation,
-                              replace(base.manifest, build=build,
-                                      next_article=base.manifest.next_article + len(changes.articles)),
-                              segments, deleted, written)
-    except BaseException:
-        shutil.rmtree(gen_dir, ignore_errors=True)
-        raise
-    _write_json_durably(index_dir / MANIFEST, manifest)
-    _collect_garbage(index_dir, manifest, previous)
-    return manifest
+        return _seal_over(index_dir, gen_dir, generation,
+                          replace(base.manifest, build=build,
+                                  next_article=base.manifest.next_article + len(changes.articles)),
+                          segments, deleted, written)
+
+    return _committing(index_dir, write)
 
 
 def commit_merged_tail(index_dir: Path, base: Snapshot, start: int) -> Manifest:
@@ -412,39 +386,28 @@ def commit_merged_tail(index_dir: Path, base: Snapshot, start: int) -> Manifest:
         raise ValueError(f"nothing to fold from segment {start} of {len(base.loaded)}")
     tail = base.loaded[start:]
     first = tail[0].segment.first_id
-    previous, generation, gen_dir = _next_generation(index_dir)
-    try:
-        gen = gen_dir.name
+
+    def write(gen_dir: Path, generation: int) -> Manifest:
         parts = [vectors.Part(x.index, x.segment.layout, x.segment.first_id) for x in tail]
         index = vectors.Stack(parts, base.deleted.passages).merged(vectors.Layout())
-        vectors.write(index, gen_dir / VECTORS)
         catalog = Stack([x.catalog for x in tail], [x.rows for x in tail], base.deleted)
         rows, articles = write_catalog(gen_dir / DB, Changes(), catalog, base.manifest.next_article)
-        write_rows(gen_dir / ROWS, rows)
-        if len(rows.ids) != index.ntotal:
-            raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
-        segment = Segment(first_id=first, passage_count=len(rows.ids), article_count=articles,
-                          vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
-                          layout=vectors.Layout())
+        lexical = None
         lexicals = [x.lexical for x in tail]
         if base.manifest.build.lexical is not None and all(x is not None for x in lexicals):
             combined = bm25.combine([x for x in lexicals if x is not None])
             lexical = bm25.build([(int(i), "") for i in rows.ids], base.manifest.build.lexical.params,
                                  combined)
-            segment = _with_lexical(segment, lexical, gen_dir)
+        segment = _write_segment(gen_dir, index, rows, articles, first, vectors.Layout(), lexical)
         # What stays deleted: what lies in the segments kept as they are.
         folded = np.concatenate([x.rows.doc for x in tail])
         deleted = Deleted(base.deleted.articles[~np.isin(base.deleted.articles, folded)],
                           base.deleted.passages[base.deleted.passages < first])
         segments = (*base.manifest.segments[:start], segment)
-        manifest = _seal_over(index_dir, gen_dir, generation, base.manifest, segments, deleted,
-                              segment.files)
-    except BaseException:
-        shutil.rmtree(gen_dir, ignore_errors=True)
-        raise
-    _write_json_durably(index_dir / MANIFEST, manifest)
-    _collect_garbage(index_dir, manifest, previous)
-    return manifest
+        return _seal_over(index_dir, gen_dir, generation, base.manifest, segments, deleted,
+                          segment.files)
+
+    return _committing(index_dir, write)
 
 
 def _seal_over(
@@ -469,6 +432,37 @@ def _seal_over(
         sizes={**kept, **_sizes(index_dir, files)}, committed_at=_now())
     _seal(index_dir, gen_dir, manifest, files)
     return manifest
+
+
+def _committing(index_dir: Path, write: Callable[[Path, int], Manifest]) -> Manifest:
+    """Make current what `write(folder, number)` writes as the next generation, and return its
+    manifest. `write` writes and fsyncs every file, its folder's manifest copy last (_seal);
+    then the rename of manifest.json is the commit. A failure before it (disk full, Ctrl-C...)
+    removes the half-written folder and leaves the previous generation current."""
+    previous, generation, gen_dir = _next_generation(index_dir)
+    try:
+        manifest = write(gen_dir, generation)
+    except BaseException:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    _collect_garbage(index_dir, manifest, previous)
+    return manifest
+
+
+def _write_segment(gen_dir: Path, index: Any, rows: Rows, articles: int, first_id: int,
+                   layout: vectors.Layout, lexical: bm25.Lexical | None) -> Segment:
+    """Write a segment's vectors, rows and BM25 part beside the catalog just written (which
+    gave `rows` and the article count), checking vectors and rows agree; returns its record."""
+    gen = gen_dir.name
+    vectors.write(index, gen_dir / VECTORS)
+    write_rows(gen_dir / ROWS, rows)
+    if len(rows.ids) != index.ntotal:
+        raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
+    segment = Segment(first_id=first_id, passage_count=len(rows.ids), article_count=articles,
+                      vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
+                      layout=layout)
+    return segment if lexical is None else _with_lexical(segment, lexical, gen_dir)
 
 
 def _next_generation(index_dir: Path) -> tuple[Manifest | None, int, Path]:
@@ -676,8 +670,7 @@ def _upgrade_v2(index_dir: Path, old: dict[str, Any]) -> Manifest:
     except (Malformed, KeyError, TypeError, sqlite3.DatabaseError) as err:
         raise ManifestDamaged(f"the index at {index_dir} (format 2) can't be upgraded ({err}); "
                               "run `qabot index --rebuild`") from None
-    previous, generation, gen_dir = _next_generation(index_dir)
-    try:
+    def write(gen_dir: Path, generation: int) -> Manifest:
         segment = v2.manifest.segments[0]
         lexical = None
         if v2.matrix and v2.vocab and v2.manifest.build.lexical is not None:
@@ -688,21 +681,14 @@ def _upgrade_v2(index_dir: Path, old: dict[str, Any]) -> Manifest:
                 lexical = None  # damaged: the next `qabot index` rebuilds it from the texts
         if lexical is not None:
             segment = _with_lexical(segment, lexical, gen_dir)
-        written = segment.lexical_files
-        manifest = replace(v2.manifest, generation=generation, segments=(segment,),
-                           sizes={**{f: n for f, n in v2.manifest.sizes.items() if f in segment.files},
-                                  **_sizes(index_dir, written)},
-                           committed_at=_now())
-        _seal(index_dir, gen_dir, manifest, written)
-    except BaseException:
-        shutil.rmtree(gen_dir, ignore_errors=True)
-        raise
-    _write_json_durably(index_dir / MANIFEST, manifest)
+        return _seal_over(index_dir, gen_dir, generation, v2.manifest, (segment,), Deleted.empty(),
+                          segment.lexical_files)
+
+    manifest = _committing(index_dir, write)
     # The format-2 BM25 files are no longer named; the rest of its folder is (GC keeps it).
     for name in (v2.matrix, v2.vocab):
         if name:
             (index_dir / name).unlink(missing_ok=True)
-    _collect_garbage(index_dir, manifest, None)
     return manifest
 
 

@@ -345,10 +345,9 @@ class Stack:
         first = self.parts[0]
         index = first.index if first.layout == layout else convert(first.index, layout)
         remove(index, self.deleted.tolist())
-        dead = set(self.deleted.tolist())
         for part in self.parts[1:]:
             ids = np.sort(all_ids(part.index))
-            ids = ids[~np.isin(ids, self.deleted)] if dead else ids
+            ids = ids[~np.isin(ids, self.deleted)] if len(self.deleted) else ids
             for i in range(0, len(ids), 65536):
                 add(index, ids[i : i + 65536], vectors_of(part.index, ids[i : i + 65536]))
         return index

@@ -49,6 +49,12 @@ def fake_corpus(seeds: Path) -> Settings:
         (seeds / f"{i}.txt").write_text(
             f" date 2024-01-0{i + 1} Story about {topic}. " + f"More on {topic} here. " * 5
         )
+    return fake_settings(seeds)
+
+
+def fake_settings(seeds: Path) -> Settings:
+    """Settings that index `seeds` into a folder beside it with the fake embedder, in small
+    passages."""
     return Settings(paths=PathSettings(seeds=seeds, index=seeds.parent / "idx"),
                     model=ModelSettings(name="fake-embedder"),
                     chunking=ChunkSettings(max_tokens=24, overlap_tokens=4))

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from qabot import bm25, store
-from qabot.config import ChunkSettings, ModelSettings, PathSettings, SearchOptions, SegmentSettings, Settings
+from qabot.config import SearchOptions, SegmentSettings, Settings
 from qabot.errors import IndexOutdated
 from qabot.reader import Retriever, open_index
 from qabot.retrieve import search
-from tests.fakes import FakeEmbedder, fake_corpus, index
+from tests.fakes import FakeEmbedder, fake_corpus, fake_settings, index
 
 TOPICS = ["penguins waddle on ice", "tax reform passes parliament", "storm floods the harbour",
           "rocket reaches orbit", "museum opens art wing", "strike halts rail traffic"]
@@ -208,10 +208,7 @@ KILLER = textwrap.dedent("""
 
 def settings_at(root: str, max_count: int) -> Settings:
     """fake_corpus's settings over `root` (for the killed child process)."""
-    return Settings(paths=PathSettings(seeds=Path(root) / "seeds", index=Path(root) / "idx"),
-                    model=ModelSettings(name="fake-embedder"),
-                    chunking=ChunkSettings(max_tokens=24, overlap_tokens=4),
-                    segments=SegmentSettings(max_count=max_count))
+    return replace(fake_settings(Path(root) / "seeds"), segments=SegmentSettings(max_count=max_count))
 
 
 @pytest.mark.parametrize("max_count", [8, 2, 1],
