@@ -362,11 +362,6 @@ class Stack:
         return Rows(ids[keep], np.concatenate([r.doc for r in self._rows])[keep],
                     np.concatenate([r.day for r in self._rows])[keep])
 
-    def next_article(self) -> int:
-        """One past the highest article number of any part, deleted ones included (1 when none)."""
-        tops = [part._all("SELECT max(num) FROM articles")[0][0] for part in self._parts]
-        return max([0, *(t for t in tops if t is not None)]) + 1
-
     def passages(self, ids: Sequence[int]) -> list[PassageRecord]:
         """These live passages, in the order asked; unknown and deleted ids are left out."""
         want = np.asarray([int(i) for i in ids], dtype=np.int64)

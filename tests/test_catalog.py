@@ -140,10 +140,11 @@ def one_file(tmp_path: Path, name: str, changes: Changes, base: Stack | None, ne
     return Stack((Catalog(path),), (rows,), Deleted.empty())
 
 
-def segments(tmp_path: Path) -> tuple[Stack, Stack]:
+def segments(tmp_path: Path) -> tuple[Stack, Stack, int]:
     """The same three commits twice: as three segments + deletions, and as one file rewritten each
     time (what the index does today). Live after them: a (re-added in part 2), b (re-added in part
-    1), c (never touched) and f; gone: the old a and b, d and e."""
+    1), c (never touched) and f; gone: the old a and b, d and e. Also the next article number,
+    counted as the manifest counts it."""
     ids = Ids()
     first = [ids.article("a.txt", "2024-01-01"), ids.article("b.txt", "2024-01-05"),
              ids.article("c.txt", None), ids.article("d.txt", "2023-06-01", passages=3)]
@@ -156,8 +157,8 @@ def segments(tmp_path: Path) -> tuple[Stack, Stack]:
     rows: list[Rows] = []
     stack = Stack((), (), Deleted.empty())
     single: Stack | None = None
+    start = 1  # the manifest's next_article: numbers are never reused
     for k, (changes, gone) in enumerate(commits):
-        start = stack.next_article()
         deleted = deleting(stack, gone + [a.doc_id for a, _ in changes.articles])
         path = tmp_path / f"seg{k}.sqlite"
         part_rows, count = write_segment(path, changes, start)
@@ -166,9 +167,10 @@ def segments(tmp_path: Path) -> tuple[Stack, Stack]:
         rows.append(part_rows)
         stack = Stack(parts, rows, deleted)
         whole = Changes(removed=gone, articles=changes.articles)
-        single = one_file(tmp_path, f"single{k}", whole, single, single.next_article() if single else 1)
+        single = one_file(tmp_path, f"single{k}", whole, single, start)
+        start += len(changes.articles)
     assert single is not None
-    return stack, single
+    return stack, single, start
 
 
 def same_reads(stack: Stack, ref: Stack) -> None:
@@ -193,7 +195,7 @@ def same_reads(stack: Stack, ref: Stack) -> None:
 
 
 def test_a_stack_reads_only_the_live_articles_of_its_parts(tmp_path: Path) -> None:
-    stack, single = segments(tmp_path)
+    stack, single, _ = segments(tmp_path)
     assert len(stack.parts) == 3 and stack.deleted.articles.tolist() == [1, 2, 4, 6]
     assert [a.doc_id for a in stack.articles()] == ["a.txt", "b.txt", "c.txt", "f.txt"]
     # a re-added article shows its new version, in every read
@@ -213,7 +215,7 @@ def test_a_stack_reads_only_the_live_articles_of_its_parts(tmp_path: Path) -> No
 
 
 def test_the_mapping_adaptors_read_a_stack(tmp_path: Path) -> None:
-    stack, _ = segments(tmp_path)
+    stack, _, _ = segments(tmp_path)
     articles, passages = Articles(stack), Passages(stack)
     assert len(articles) == 4 and sorted(articles) == ["a.txt", "b.txt", "c.txt", "f.txt"]
     assert "d.txt" not in articles and articles["a.txt"].title == "Title a.txt v2"
@@ -225,14 +227,13 @@ def test_the_mapping_adaptors_read_a_stack(tmp_path: Path) -> None:
 def test_write_folds_a_stack_into_what_one_file_would_hold(tmp_path: Path) -> None:
     """A full write of three segments with deletions, plus more changes, equals the single file
     those changes give, article by article (numbers included) and passage by passage."""
-    stack, single = segments(tmp_path)
+    stack, single, start = segments(tmp_path)
     ids = Ids()
     ids.next = 100
     more = Changes(removed=["c.txt"], articles=[ids.article("f.txt", "2024-07-07", "2"),
                                                 ids.article("g.txt", "2021-01-01")],
                    titles={"b.txt": "A better title"})
-    start = stack.next_article()
-    assert start == single.next_article() == 9
+    assert start == 9
     merged = one_file(tmp_path, "merged", more, stack, start)
     ref = one_file(tmp_path, "ref", more, single, start)
     same_reads(merged, ref)
@@ -260,7 +261,7 @@ def test_write_segment_numbers_its_articles_from_next_article(tmp_path: Path) ->
 
 
 def test_deleting_adds_live_articles_and_ignores_unknown_ones(tmp_path: Path) -> None:
-    stack, _ = segments(tmp_path)
+    stack, _, _ = segments(tmp_path)
     more = deleting(stack, ["b.txt", "z.txt", "d.txt"])  # b's live version is number 5, ids 9-10
     assert more.articles.tolist() == [1, 2, 4, 5, 6]
     assert more.passages.tolist() == sorted(stack.deleted.passages.tolist() + [9, 10])
