@@ -9,6 +9,7 @@ the defaults are written once, here. This module imports nothing heavy: `qabot -
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -203,13 +204,18 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"config file {path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays or tables
+        raise ConfigError(f"config file {path} nests arrays or tables too deeply to be a qabot "
+                          "config") from None
     defaults = Settings()
     sections = {f.name for f in dataclasses.fields(Settings) if f.name != "source"}
     for section, table in data.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: top-level key {section!r} must be a [section]")
-        known = {f.name for f in dataclasses.fields(getattr(defaults, section))} if section in sections \
-            else set()
+        if section not in sections:
+            raise ConfigError(f"{path}: unknown section [{section}]; the sections are "
+                              f"{', '.join(f'[{s}]' for s in sorted(sections))}")
+        known = {f.name for f in dataclasses.fields(getattr(defaults, section))}
         for key in table:
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting [{section}] {key}")
@@ -217,7 +223,7 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _coerce(values: Mapping[str, Mapping[str, Any]]) -> Settings:
-    """Raw values, section by section, converted to the field types; errors name the setting."""
+    """Raw values, section by section, checked against the field types; errors name the setting."""
     settings = Settings()
     for section, table in values.items():
         current = getattr(settings, section)
@@ -228,57 +234,101 @@ def _coerce(values: Mapping[str, Mapping[str, Any]]) -> Settings:
 
 
 def _value(name: str, default: Any, value: Any) -> Any:
-    try:
-        if isinstance(default, Path):
+    """`value` as the type of `default`, converting nothing that could be misread: a string is
+    never a list (\"12345\" is not users 1-5), a string is never a bool (\"false\" is truthy),
+    and a bool is never a number. TOML gives every other type as it is written."""
+    if isinstance(default, Path):
+        if isinstance(value, (str, Path)) and str(value):
             return Path(os.path.expanduser(str(value)))
-        if isinstance(default, tuple):
-            return tuple(int(v) for v in value)
-        if isinstance(default, bool):
-            return bool(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
+        want = "a folder path in quotes"
+    elif isinstance(default, tuple):
+        if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+            return tuple(value)
+        want = "a list of whole numbers, such as [12345, 67890]"
+    elif isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        want = "true or false, without quotes"
+    elif isinstance(default, int):
+        if _is_int(value):
+            return value
+        want = "a whole number"
+    elif isinstance(default, float):
+        if (_is_int(value) or isinstance(value, float)) and math.isfinite(value):
             return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {name} has a bad value: {value!r}") from None
+        want = "a finite number"
+    else:
+        if isinstance(value, str):
+            return value
+        want = "a string in quotes"
+    raise ConfigError(f"setting {name} must be {want}, not {_shown(value)}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# Inclusive bounds of every number setting. Beyond them a value is a typo or a misunderstanding
+# (a 1e-300 MB file limit skips everything; k1 = 1e9 makes BM25 a word count), never a choice.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "paths.max_file_mb": (0.001, 1_000_000.0),  # 1 kB .. 1 TB
+    "model.batch_size": (1, 4096),
+    "chunking.max_tokens": (16, 512),
+    "chunking.overlap_tokens": (0, 255),
+    "search.k": (1, 100),  # as `qabot ask -k`
+    "search.per_article": (1, 100),
+    "search.min_score": (0.0, 1.0),
+    "search.min_score_dense": (0.0, 1.0),
+    "search.min_score_bm25": (0.0, 1.0),
+    "search.fusion_weight": (0.0, 1.0),
+    "search.recency_margin": (0.0, 1.0),  # hybrid scores lie in 0..1, so a wider tie is all of them
+    "search.duplicate_threshold": (0.0, 1.0),
+    "search.duplicate_containment": (0.01, 2.0),  # above 1: off
+    "search.recency_weight": (0.0, 1.0),
+    "search.recency_half_life": (0.01, 36_500.0),  # days: a quarter of an hour .. a century
+    "search.lead_weight": (0.0, 1.0),
+    "search.second_share": (0.0, 1.0),
+    "bm25.k1": (0.0, 10.0),
+    "bm25.b": (0.0, 1.0),
+    "vectors.ann_threshold": (1, 10**12),
+    "vectors.nprobe": (0, 1 << 20),
+    "segments.max_count": (1, 1000),
+    "bot.answers": (1, 10),
+    "bot.min_score": (0.0, 1.0),
+    "bot.rate_limit_per_minute": (1, 10_000),
+    "bot.sources_page_size": (1, 50),
+}
 
 
 def _validate(s: Settings) -> None:
+    for name, (low, high) in _BOUNDS.items():
+        section, key = name.split(".")
+        value = getattr(getattr(s, section), key)
+        if not low <= value <= high:
+            raise ConfigError(f"setting {name} must be between {low:g} and {high:g}, not {value:g}")
     c, se, b, v = s.chunking, s.search, s.bm25, s.vectors
-    if not 16 <= c.max_tokens <= 512:
-        raise ConfigError(f"chunking max_tokens must be between 16 and 512, not {c.max_tokens}")
-    if not 0 <= c.overlap_tokens < c.max_tokens // 2:
-        raise ConfigError("chunking overlap_tokens must be >= 0 and under half of max_tokens")
-    for name, value in (("search.k", se.k), ("search.per_article", se.per_article),
-                        ("model.batch_size", s.model.batch_size), ("bot.answers", s.bot.answers),
-                        ("bot.rate_limit_per_minute", s.bot.rate_limit_per_minute)):
-        if value < 1:
-            raise ConfigError(f"setting {name} must be at least 1")
-    if se.mode not in SEARCH_MODES:
-        raise ConfigError(f"search mode must be one of {', '.join(SEARCH_MODES)}, not {se.mode!r}")
-    if s.model.precision not in PRECISIONS:
-        raise ConfigError(f"model precision must be one of {', '.join(PRECISIONS)}, "
-                          f"not {s.model.precision!r}")
-    if s.paths.max_file_mb <= 0:
-        raise ConfigError(f"paths max_file_mb must be more than 0, not {s.paths.max_file_mb}")
-    for name in ("fusion_weight", "duplicate_threshold", "min_score", "min_score_dense", "min_score_bm25",
-                 "recency_weight", "lead_weight", "second_share"):
-        if not 0.0 <= getattr(se, name) <= 1.0:
-            raise ConfigError(f"setting search.{name} must be between 0 and 1")
-    if not 0.0 <= s.bot.min_score <= 1.0:
-        raise ConfigError("setting bot.min_score must be between 0 and 1")
-    if se.recency_margin < 0 or b.k1 < 0 or not 0.0 <= b.b <= 1.0:
-        raise ConfigError("recency_margin and bm25 k1 must be >= 0, bm25 b between 0 and 1")
-    if se.recency_half_life <= 0 or se.duplicate_containment <= 0:
-        raise ConfigError("recency_half_life and duplicate_containment must be above 0")
-    if v.type not in INDEX_TYPES:
-        raise ConfigError(f"vectors type must be one of {', '.join(INDEX_TYPES)}, not {v.type!r}")
-    if v.codec not in CODECS:
-        raise ConfigError(f"vectors codec must be one of {', '.join(CODECS)}, not {v.codec!r}")
-    if s.segments.max_count < 1:
-        raise ConfigError("setting segments.max_count must be at least 1")
-    if v.ann_threshold < 1 or v.nprobe < 0:
-        raise ConfigError("vectors ann_threshold must be at least 1 and nprobe at least 0")
-    if b.stemmer not in ("", "english") or b.stopwords not in ("", "english"):
-        raise ConfigError("bm25 stemmer and stopwords must be \"english\" or \"\" (none)")
+    if c.overlap_tokens >= c.max_tokens // 2:
+        raise ConfigError(f"setting chunking.overlap_tokens must be under half of max_tokens "
+                          f"({c.max_tokens}), not {c.overlap_tokens}")
+    for name, ids, ok in (("bot.allowed_user_ids", s.bot.allowed_user_ids, lambda i: i > 0),
+                          ("bot.allowed_chat_ids", s.bot.allowed_chat_ids, lambda i: i != 0)):
+        bad = [i for i in ids if not ok(i) or abs(i) >= 1 << 53]
+        if bad:  # Telegram's ids fit in 52 bits; users are positive, groups negative
+            raise ConfigError(f"setting {name} holds {bad[0]}, which is no Telegram "
+                              f"{'user' if 'user' in name else 'chat'} id")
+    for name, value, allowed in (("search.mode", se.mode, SEARCH_MODES),
+                                 ("model.precision", s.model.precision, PRECISIONS),
+                                 ("vectors.type", v.type, INDEX_TYPES),
+                                 ("vectors.codec", v.codec, CODECS),
+                                 ("bm25.stemmer", b.stemmer, ("english", "")),
+                                 ("bm25.stopwords", b.stopwords, ("english", ""))):
+        if value not in allowed:
+            shown = ", ".join(f'"{a}"' if a else '"" (none)' for a in allowed)
+            raise ConfigError(f"setting {name} must be one of {shown}, not {value!r}")
+    if not s.model.name.strip():
+        raise ConfigError("setting model.name is empty; name a sentence-transformers model or folder")

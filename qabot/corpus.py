@@ -170,6 +170,15 @@ def read_corpus(seeds: Path, max_bytes: int | None = None) -> tuple[list[Article
     return articles, bad
 
 
+def size(n: int) -> str:
+    """A file size as people read it: "1.5 MB", "12.3 kB", "512 bytes" (never "0.0 MB")."""
+    if n < 1000:
+        return f"{n} bytes"
+    value, unit = (n / 1e6, "MB") if n >= 1_000_000 else (n / 1e3, "kB")
+    value = round(value, 1)
+    return f"{value:,.0f} {unit}" if value.is_integer() else f"{value:,.1f} {unit}"
+
+
 def read_seed(seed: SeedFile, max_bytes: int | None = None, root: Path | None = None) -> Article | BadSeed:
     """Read and parse one seed file, refusing anything but a regular file (inside `root`)."""
     try:
@@ -185,9 +194,9 @@ def read_seed(seed: SeedFile, max_bytes: int | None = None, root: Path | None = 
                                         "(a folder replaced since the scan?)", keep=False)
         if not stat.S_ISREG(info.st_mode):
             return BadSeed(seed.doc_id, "is not a regular file", keep=False)
-        limit = f"over the {max_bytes / 1e6:g} MB limit ([paths] max_file_mb)" if max_bytes else ""
+        limit = f"over the {size(max_bytes)} limit ([paths] max_file_mb)" if max_bytes else ""
         if max_bytes is not None and info.st_size > max_bytes:
-            return BadSeed(seed.doc_id, f"is {info.st_size / 1e6:.1f} MB, {limit}")
+            return BadSeed(seed.doc_id, f"is {size(info.st_size)}, {limit}")
         try:
             data = f.read() if max_bytes is None else f.read(max_bytes + 1)
         except OSError as err:
