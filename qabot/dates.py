@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 # Fixed English names: strftime("%b") follows the process locale.
@@ -49,7 +50,7 @@ def display_date(date: dt.date) -> str:
 
 
 def _last_day(date: dt.date) -> bool:
-    return (date + dt.timedelta(days=1)).month != date.month
+    return date.day == calendar.monthrange(date.year, date.month)[1]  # no +1 day: 9999-12-31
 
 
 def _plural(n: int, unit: str) -> str:

@@ -60,54 +60,66 @@ class TimeWindow:
 
 
 def read_time(question: str, as_of: dt.date) -> TimeWindow | None:
-    """The window of the first time phrase in `question`, relative to `as_of`; None if none."""
+    """The window of the first time phrase in `question`, relative to `as_of`; None if none, or
+    if the whole window falls before the calendar's first day (as of 0001-01-01, "yesterday")."""
     m = _RE.search(question)
     if m is None:
         return None
     index = int(next(k for k, v in m.groupdict().items() if k.startswith("k") and v is not None)[1:])
     kind = _PATTERNS[index][0]
     since, until, label = _window(kind, m, as_of)
+    if until < 1:
+        return None
     span = m.span("jw") if m.group("jw") else m.span()
-    return TimeWindow(since, until, label, question[span[0] : span[1]], span, soft=kind == "recent")
+    return TimeWindow(dt.date.fromordinal(max(1, since)), dt.date.fromordinal(until), label,
+                      question[span[0] : span[1]], span, soft=kind == "recent")
 
 
-def _window(kind: str, m: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date, str]:
-    day = dt.timedelta(days=1)
-    monday = as_of - dt.timedelta(days=as_of.weekday())
-    first = as_of.replace(day=1)
+def _window(kind: str, m: re.Match[str], as_of: dt.date) -> tuple[int, int, str]:
+    """The window as day ordinals (0001-01-01 is 1). Counted in ordinals, not dates, because near
+    the calendar's start a window may begin before it: read_time clamps or drops it."""
+    today = as_of.toordinal()
+    monday = today - as_of.weekday()
+    first = as_of.replace(day=1).toordinal()
     if kind == "today":
-        return as_of, as_of, "today"
+        return today, today, "today"
     if kind == "yesterday":
-        return as_of - day, as_of - day, "yesterday"
+        return today - 1, today - 1, "yesterday"
     if kind == "this_week":
-        return monday, as_of, "this week"
+        return monday, today, "this week"
     if kind == "last_week":
-        return monday - 7 * day, monday - day, "last week"
+        return monday - 7, monday - 1, "last week"
     if kind == "this_month":
-        return first, as_of, "this month"
+        return first, today, "this month"
     if kind == "last_month":
-        return (first - day).replace(day=1), first - day, "last month"
+        end = first - 1
+        return (_month_start(end) if end >= 1 else end), end, "last month"
     if kind == "this_year":
-        return as_of.replace(month=1, day=1), as_of, "this year"
+        return as_of.replace(month=1, day=1).toordinal(), today, "this year"
     if kind == "last_year":
-        return dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31), "last year"
+        start = as_of.replace(month=1, day=1).toordinal()
+        return (dt.date(as_of.year - 1, 1, 1).toordinal() if as_of.year > 1 else 0), start - 1, "last year"
     if kind == "rolling":
         n = _count(m.group("n"))
         unit = m.group("unit").lower().rstrip("s")
         days = n * (7 if unit == "week" else 1)
-        return as_of - (days - 1) * day, as_of, f"past {n} {unit}{'' if n == 1 else 's'}"
+        return today - (days - 1), today, f"past {n} {unit}{'' if n == 1 else 's'}"
     if kind == "weekday":
         name = m.group("day").lower()
         lead = (m.group("lead") or "").strip().lower()
         back = (as_of.weekday() - _WEEKDAYS.index(name)) % 7
         if lead in ("last", "past") and back == 0:
             back = 7  # "last Monday", said on a Monday: the one a week ago
-        date = as_of - back * day
+        day = today - back
         label = name.capitalize()
         if lead == "since":
-            return date, as_of, f"since {label}"
-        return date, date, f"{lead or 'on'} {label}"
-    return as_of - (RECENT_DAYS - 1) * day, as_of, "recent"
+            return day, today, f"since {label}"
+        return day, day, f"{lead or 'on'} {label}"
+    return today - (RECENT_DAYS - 1), today, "recent"
+
+
+def _month_start(ordinal: int) -> int:
+    return dt.date.fromordinal(ordinal).replace(day=1).toordinal()
 
 
 def _count(text: str) -> int:

@@ -58,3 +58,9 @@ def test_months_between_is_never_negative() -> None:
 )
 def test_display_date(date: dt.date, text: str) -> None:
     assert display_date(date) == text
+
+
+def test_age_at_the_last_day_of_the_calendar() -> None:
+    """9999-12-31 has no next day to compare months with: no OverflowError."""
+    assert age(dt.date(9999, 11, 30), dt.date.max) == "1 month ago"
+    assert months_between(dt.date(9999, 1, 31), dt.date.max) == 11

@@ -107,3 +107,32 @@ def test_windows_never_reach_past_as_of() -> None:
             as_of = D(2022, 12, 25) + dt.timedelta(days=n)
             w = read_time(q, as_of)
             assert w is not None and w.since <= w.until <= as_of, (q, as_of)
+
+
+_TIME_QUESTIONS = ["What happened yesterday?", "What happened today?", "News from last week?",
+                   "Any news this week?", "What happened in the past 10 days?", "past 3 weeks",
+                   "Who resigned last month?", "Who resigned this month?", "What happened last year?",
+                   "What happened this year?", "What did he say last Monday?", "on friday",
+                   "since Sunday", "latest news", "who just resigned"]
+
+
+@pytest.mark.parametrize("question", _TIME_QUESTIONS)
+@pytest.mark.parametrize("as_of", [D.min, D(1, 1, 5), D(1, 1, 8), D(1, 2, 3), D(2, 1, 1), D.max])
+def test_windows_near_the_ends_of_the_calendar(question: str, as_of: dt.date) -> None:
+    """As of 0001-01-01 "yesterday" is before the calendar: no window, never OverflowError (nor a
+    "year 0" ValueError for "last year"). A window that starts before the calendar is cut there."""
+    window = read_time(question, as_of)
+    if window is None:  # all of it would be before 0001-01-01
+        assert as_of < D(2, 1, 1)
+        return
+    assert D.min <= window.since <= window.until <= as_of
+
+
+def test_a_window_cut_at_the_calendar_start_keeps_its_days_on_the_calendar() -> None:
+    w = read_time("What happened in the past 10 days?", D(1, 1, 5))
+    assert w is not None and (w.since, w.until) == (D.min, D(1, 1, 5))
+    assert read_time("What happened last year?", D(1, 6, 1)) is None
+    w = read_time("What happened last year?", D(2, 6, 1))
+    assert w is not None and (w.since, w.until) == (D(1, 1, 1), D(1, 12, 31))
+    w = read_time("Who resigned last month?", D(1, 2, 3))
+    assert w is not None and (w.since, w.until) == (D(1, 1, 1), D(1, 1, 31))
