@@ -252,8 +252,9 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
     Indexes the seeds first (only what changed), then prints Hit@1/5/10, MRR@10 and nDCG@10
     (article level), answer-recall@5 (an answer string in one of the top 5 passages),
     answer_sentence@1/@3 (in the answering sentence of the first / top 3 results) and the
-    p50/p95 latency of one question.
-    Malformed lines are reported by line number and skipped.
+    p50/p95 latency of one question. Progress goes to stderr.
+    Malformed lines (not JSON, not UTF-8, a question over 2,000 characters...) are reported by
+    line number and skipped.
 
     \b
     Examples:
@@ -275,7 +276,9 @@ def eval_(ctx: click.Context, queries: Path, mode: str | None, as_json: bool, se
         with _progress(False) as progress:  # a first build takes minutes: show it is moving
             report = run_index(settings, log=_log(True), progress=progress)
         click.echo(report.summary(), err=True)
-    result = evaluate(_retriever(settings), parsed, settings.search)
+    retriever = _retriever(settings)
+    with _progress(False, label="Evaluating", noun="questions") as progress:
+        result = evaluate(retriever, parsed, settings.search, progress=progress)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -330,13 +333,13 @@ def _day(value: dt.datetime | None) -> dt.date | None:
 
 
 @contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Reporter | None]:
-    """Embedding progress on stderr (stdout is the answer's): a bar on a terminal, a line every
-    few seconds elsewhere; none when quiet."""
+def _progress(quiet: bool, label: str = "Embedding", noun: str = "passages") -> Iterator[Reporter | None]:
+    """Progress of long work on stderr (stdout is the answer's): a bar on a terminal, a line
+    every few seconds elsewhere; none when quiet."""
     if quiet:
         yield None
         return
-    reporter = Reporter(sys.stderr)  # where click.echo(err=True) writes; both flush each line
+    reporter = Reporter(sys.stderr, label, noun=noun)  # where click.echo(err=True) writes; both flush each line
     try:
         yield reporter
     finally:

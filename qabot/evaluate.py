@@ -6,6 +6,7 @@ that lists duplicate sources counts for each of them), as BEIR and MTEB report t
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import math
@@ -17,9 +18,10 @@ from typing import Any
 
 from .answer import AnswerOptions, respond
 from .config import SearchOptions
+from .errors import BadQuestion, QabotError
 from .passage import Passage
 from .reader import Retriever
-from .retrieve import DEFAULTS, search
+from .retrieve import DEFAULTS, check_question, search
 
 CUTOFF = 10
 KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_sentence@1",
@@ -44,20 +46,44 @@ def doc_key(doc_id: str) -> str:
 
 
 def read_queries(path: Path) -> tuple[list[Query], list[str]]:
-    """The queries of a JSONL file, and a 'line N: reason' for every line that isn't one."""
+    """The queries of a JSONL file, and a 'line N: reason' for every line that isn't one.
+    QabotError when the file as a whole is not UTF-8 text (UTF-16 is named, as Windows tools
+    write it)."""
+    data = path.read_bytes()
+    if _utf16(data):
+        raise QabotError(f"{path} is UTF-16 text, not UTF-8; save it as UTF-8 and run it again")
+    data = data.removeprefix(codecs.BOM_UTF8)  # Notepad's UTF-8 mark is no part of line 1
     queries: list[Query] = []
     problems: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                queries.append(parse_query(json.loads(line), n))
-            except json.JSONDecodeError as err:
-                problems.append(f"line {n}: not valid JSON ({err.msg} at column {err.colno})")
-            except ValueError as err:
-                problems.append(f"line {n}: {err}")
+    undecodable = 0
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            undecodable += 1
+            problems.append(f"line {n}: not UTF-8 text (byte {err.start + 1} of the line)")
+            continue
+        if not line.strip():
+            continue
+        try:
+            queries.append(parse_query(json.loads(line), n))
+        except json.JSONDecodeError as err:
+            problems.append(f"line {n}: not valid JSON ({err.msg} at column {err.colno})")
+        except RecursionError:  # json recurses once per nested [ or {
+            problems.append(f"line {n}: nested too deeply to be a query")
+        except ValueError as err:
+            problems.append(f"line {n}: {err}")
+    if undecodable and undecodable == len(problems) and not queries:
+        raise QabotError(f"{path} is not UTF-8 text (no line of it is); save it as UTF-8 JSONL")
     return queries, problems
+
+
+def _utf16(data: bytes) -> bool:
+    """A byte-order mark, or ASCII text with a zero byte beside every character."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    head = data[:200]
+    return len(head) >= 8 and (not any(head[1::2]) or not any(head[0::2]))
 
 
 def parse_query(obj: Any, n: int = 0) -> Query:
@@ -67,6 +93,10 @@ def parse_query(obj: Any, n: int = 0) -> Query:
     question = obj.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ValueError('"question" is missing or not a non-empty string')
+    try:
+        check_question(question)  # the checks `qabot ask` makes: length, and text at all
+    except BadQuestion as err:
+        raise ValueError(f'"question": {err}') from None
     gold = obj.get("gold_docs", [])
     answers = obj.get("answers", [])
     for name, value in (("gold_docs", gold), ("answers", answers)):
@@ -78,9 +108,14 @@ def parse_query(obj: Any, n: int = 0) -> Query:
     try:
         as_of = dt.date.fromisoformat(date) if date is not None else None
     except (TypeError, ValueError):
-        raise ValueError(f'"{key}" must be YYYY-MM-DD, not {date!r}') from None
+        raise ValueError(f'"{key}" must be YYYY-MM-DD, not {_shown(date)}') from None
     return Query(id=str(obj.get("id", n)), question=question, answers=tuple(answers), date=as_of,
                  gold_docs=frozenset(doc_key(d) for d in gold))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def ranked_docs(passages: Sequence[Passage]) -> list[frozenset[str]]:
@@ -165,13 +200,14 @@ def evaluate(
     on_query: Callable[[Query, list[Passage], float], None] | None = None,
     answers: bool = True,
     answering: AnswerOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every query and return the metrics under KEYS (means over the queries they apply to).
 
     Search is `options` (mode and ranking knobs) with the top CUTOFF kept and no confidence
     floor: the ranking is what is measured. Latency is answer.respond() as `qabot ask` runs
     it, answering sentence included, unless `answers` is False (plain search(): sweeps that
-    only need the ranking).
+    only need the ranking). `progress` is called with (questions done, total) after each.
     """
     top = replace(options, k=CUTOFF)
     snap = retriever.snapshot()
@@ -179,7 +215,7 @@ def evaluate(
     sums = dict.fromkeys(KEYS[:8], 0.0)
     judged = with_answers = 0
     times: list[float] = []
-    for query in queries:
+    for done, query in enumerate(queries, start=1):
         started = time.perf_counter()
         if answers:  # what a user is shown: the answer layer over the search
             passages = list(respond(retriever, query.question, top, floor=False, as_of=query.date,
@@ -202,6 +238,8 @@ def evaluate(
             sums["answer_recall@5"] += answer_found(passages, query.answers)
             sums["answer_sentence@1"] += answer_in_sentence(passages, query.answers, 1)
             sums["answer_sentence@3"] += answer_in_sentence(passages, query.answers, 3)
+        if progress is not None:
+            progress(done, len(queries))
     out: dict[str, Any] = {}
     for key in KEYS[:8]:
         count = with_answers if key in _ANSWER_KEYS else judged

@@ -52,11 +52,12 @@ def finished(total: int, elapsed: float, noun: str = "passages") -> str:
     return text + (f" · {speed(total / elapsed)}" if elapsed > 0 else "")
 
 
-def bar_line(label: str, done: int, total: int, elapsed: float, columns: int) -> str:
+def bar_line(label: str, done: int, total: int, elapsed: float, columns: int,
+             noun: str = "passages") -> str:
     """The terminal form: "Embedding  42% ████░░░░ 1,234/18,651 passages · …", at most
     `columns - 1` characters (a line that reaches the margin wraps, and \\r then redraws only
     its second half)."""
-    text = status(done, total, elapsed)
+    text = status(done, total, elapsed, noun)
     fraction = done / total if total else 1.0
     width = min(30, columns - len(label) - len(text) - 8)
     if width < 10:  # too narrow for a bar worth having: the numbers alone
@@ -75,9 +76,10 @@ class Reporter:
 
     def __init__(self, stream: Stream, label: str = "Embedding", *, tty: bool | None = None,
                  every: float = 5.0, after: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, noun: str = "passages") -> None:
         self.stream = stream
         self.label = label
+        self.noun = noun
         self.tty = stream.isatty() if tty is None else tty
         # A terminal redraws often enough to look alive; a log gets a line it is worth keeping.
         self.every = 0.2 if self.tty else every
@@ -97,15 +99,15 @@ class Reporter:
                 self._start = None
             return
         if done >= total:
-            self._write(f"{self.label}: {finished(total, elapsed)}\n")
+            self._write(f"{self.label}: {finished(total, elapsed, self.noun)}\n")
             self._start, self._shown = None, -math.inf
         elif now - self._shown >= self.every:
             self._shown = now
             if self.tty:
                 columns = shutil.get_terminal_size().columns
-                self._write("\r" + bar_line(self.label, done, total, elapsed, columns) + "\x1b[K", bar=True)
+                self._write("\r" + bar_line(self.label, done, total, elapsed, columns, self.noun) + "\x1b[K", bar=True)
             else:
-                self._write(f"{self.label}: {status(done, total, elapsed)}\n")
+                self._write(f"{self.label}: {status(done, total, elapsed, self.noun)}\n")
 
     def close(self) -> None:
         """End a job left half-way (an error or Ctrl-C): clear its bar, so the next message starts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from .passage import Passage, Source
 from .reader import Retriever, Tables
 
 MAX_QUESTION_CHARS = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_question(question: str) -> str:
-    """The question, trimmed; BadQuestion when it is empty or too long."""
+    """The question, trimmed; BadQuestion when it is empty, too long or not text."""
     q = question.strip()
     if not q:
         raise BadQuestion("the question is empty; ask something, e.g. qabot ask \"Who won?\"")
@@ -29,6 +31,11 @@ def check_question(question: str) -> str:
         raise BadQuestion(
             f"the question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,}"
         )
+    if not q.isascii() and _SURROGATE.search(q):
+        # A lone surrogate (bytes that were not UTF-8, or a JSON "\ud800") is no character:
+        # nothing can encode it, the tokenizer included.
+        raise BadQuestion("the question holds bytes that are not text (not valid UTF-8 or a lone "
+                          "\\ud800-style escape); check its encoding and type it again")
     return q
 
 

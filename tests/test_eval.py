@@ -24,6 +24,7 @@ from qabot.evaluate import (
     read_queries,
     reciprocal_rank,
 )
+from qabot.errors import QabotError
 from qabot.passage import Passage, Source
 from tests.conftest import link_encoder, run_qabot
 
@@ -116,12 +117,48 @@ def test_malformed_lines_are_reported_by_number(tmp_path: Path) -> None:
     assert '"gold_docs"' in problems[2] and "YYYY-MM-DD" in problems[3]
 
 
+def test_lines_that_are_not_text_or_too_deep_or_too_long_are_reported_and_skipped(tmp_path: Path) -> None:
+    f = tmp_path / "q.jsonl"
+    good = '{"id": "ok", "question": "Who won?"}'
+    f.write_bytes(b"\n".join([
+        good.encode(),
+        b'{"question": "caf\xe9 owner?"}',  # Latin-1, not UTF-8
+        b"[" * 100_000,
+        b'{"question": "\\ud800 museum?"}',  # a lone surrogate, escaped in JSON
+        ('{"question": "' + "why " * 600 + '"}').encode(),  # 2,399 characters once trimmed
+        good.replace("ok", "last").encode(),
+    ]))
+    queries, problems = read_queries(f)
+    assert [q.id for q in queries] == ["ok", "last"]  # the bad lines don't stop the rest
+    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 5"]
+    assert "not UTF-8 text" in problems[0] and "nested too deeply" in problems[1]
+    assert "not text" in problems[2] and "2,399 characters" in problems[3]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such(tmp_path: Path, encoding: str) -> None:
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"question": "Who won?"}\n', encoding=encoding)
+    with pytest.raises(QabotError, match="UTF-16 text, not UTF-8"):
+        read_queries(f)
+
+
+def test_random_bytes_are_not_utf8_text_and_a_utf8_bom_is_fine(tmp_path: Path) -> None:
+    f = tmp_path / "q.jsonl"
+    f.write_bytes(bytes(np.random.default_rng(7).integers(128, 256, 4000, dtype=np.uint8)))
+    with pytest.raises(QabotError, match="is not UTF-8 text"):
+        read_queries(f)
+    f.write_bytes(b'\xef\xbb\xbf{"question": "Who won?"}\n')
+    assert [q.question for q in read_queries(f)[0]] == ["Who won?"]
+
+
 def test_qabot_eval_end_to_end(tmp_path: Path, encoder_cache: Path) -> None:
     shutil.copytree(FIXTURE / "seeds", tmp_path / "seeds")
     link_encoder(encoder_cache, tmp_path / "embeddings")
     lines = (FIXTURE / "queries.jsonl").read_text().splitlines()
     queries = tmp_path / "queries.jsonl"
-    queries.write_text("\n".join([*lines[:2], '{"question": ', *lines[2:]]) + "\n")
+    long = json.dumps({"question": "what " * 500})  # 2,500 characters: skipped, the rest go on
+    queries.write_text("\n".join([*lines[:2], '{"question": ', *lines[2:], long]) + "\n")
     judged = sum(1 for ln in lines if json.loads(ln)["gold_docs"])
 
     started = time.perf_counter()
@@ -129,6 +166,8 @@ def test_qabot_eval_end_to_end(tmp_path: Path, encoder_cache: Path) -> None:
     wall_ms = (time.perf_counter() - started) * 1000
     assert proc.returncode == 0, proc.stderr
     assert "line 3: not valid JSON" in proc.stderr and "Indexed 11 articles" in proc.stderr
+    assert f"line {len(lines) + 2}: \"question\": the question is 2,499 characters" in proc.stderr
+    assert f"Evaluating: done, {len(lines)} questions in" in proc.stderr, proc.stderr
     assert re.search(r"^Embedding: done, \d+ passages in \d+s", proc.stderr, re.M), proc.stderr
     result = json.loads(proc.stdout)
     assert tuple(result) == KEYS
