@@ -339,7 +339,8 @@ def _progress(quiet: bool, label: str = "Embedding", noun: str = "passages") -> 
     if quiet:
         yield None
         return
-    reporter = Reporter(sys.stderr, label, noun=noun)  # where click.echo(err=True) writes; both flush each line
+    # stderr: where click.echo(err=True) writes; both flush each line
+    reporter = Reporter(sys.stderr, label, noun=noun)
     try:
         yield reporter
     finally:

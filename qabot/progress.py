@@ -105,7 +105,8 @@ class Reporter:
             self._shown = now
             if self.tty:
                 columns = shutil.get_terminal_size().columns
-                self._write("\r" + bar_line(self.label, done, total, elapsed, columns, self.noun) + "\x1b[K", bar=True)
+                bar = bar_line(self.label, done, total, elapsed, columns, self.noun)
+                self._write("\r" + bar + "\x1b[K", bar=True)
             else:
                 self._write(f"{self.label}: {status(done, total, elapsed, self.noun)}\n")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qabot.errors import QabotError
 from qabot.evaluate import (
     KEYS,
     answer_found,
@@ -24,7 +25,6 @@ from qabot.evaluate import (
     read_queries,
     reciprocal_rank,
 )
-from qabot.errors import QabotError
 from qabot.passage import Passage, Source
 from tests.conftest import link_encoder, run_qabot
 
