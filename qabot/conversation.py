@@ -60,13 +60,20 @@ _STOP = frozenset(
     "tell know say said says get got happen happened happens there's it's what's who's".split())
 
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“(])\s*$")
+_SENTENCE_END = frozenset('.?!:;"“(')  # after one of these (and spaces), capitals say nothing
 
 
 def _words(text: str) -> list[tuple[str, bool]]:
-    """The message's words, each with whether it starts a sentence (where capitals say nothing)."""
-    return [(m.group(), bool(_SENTENCE_START.search(text[: m.start()])))
-            for m in _WORD.finditer(text)]
+    """The message's words, each with whether it starts a sentence (where capitals say nothing).
+    Only the gap since the previous word is looked at: a word ends in a letter or digit, so what
+    ends a sentence before this word lies in that gap (searching the whole prefix was quadratic)."""
+    out = []
+    end = 0
+    for m in _WORD.finditer(text):
+        gap = text[end : m.start()].rstrip()
+        out.append((m.group(), (not gap and end == 0) or gap[-1:] in _SENTENCE_END))
+        end = m.end()
+    return out
 
 
 def _is_name(word: str, initial: bool) -> bool:
@@ -94,12 +101,16 @@ def leans_on_previous(message: str) -> bool:
     # "it" is a thing: any name in the message may be it ("Did it buy Twitter?" has a subject);
     # "he", "they"… need a name before them ("Did Biden say he would run?").
     asks_which = bool(_WHICH_THING.match(message))
+    # Where the first name is, once: asking any(names[:i]) at every word made a long message
+    # quadratic (28 s at 100,000 characters).
+    first_name = next((i for i, name in enumerate(names) if name), len(names))
+    named = first_name < len(names)
     for i in range(len(words)):
         if asks_which and words[i][0].lower() in _POSSESSIVE:
             continue  # "Which company split its stock?": its own subject's stock
-        if not names[i] and _points_back(words, i, named_before=any(names[:i]), named=any(names)):
+        if not names[i] and _points_back(words, i, named_before=first_name < i, named=named):
             return True
-    return not any(names) and _says_little(message, [w.lower() for w, _ in words])
+    return not named and _says_little(message, [w.lower() for w, _ in words])
 
 
 # "Which company…", "What team…": the question's own subject, which a possessive refers to.

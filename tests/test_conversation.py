@@ -184,3 +184,21 @@ def test_the_query_limit_is_the_question_limit() -> None:
     from qabot.retrieve import MAX_QUESTION_CHARS
 
     assert MAX_QUERY_CHARS == MAX_QUESTION_CHARS
+
+
+@pytest.mark.parametrize("unit", ["the ", "word ", "a. ", "What did they say? "])
+def test_leaning_grows_linearly_with_the_message(unit: str) -> None:
+    """Ten times the text costs about ten times the time, not a hundred (it was quadratic: 28 s at
+    100,000 characters). A ratio, best of three, so the machine's speed does not matter."""
+    import time
+
+    def best(text: str) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            leans_on_previous(text)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    short, long = best(unit * (10_000 // len(unit))), best(unit * (100_000 // len(unit)))
+    assert long < 30 * short + 0.05, (short, long)  # linear: ~10x; quadratic: ~100x
