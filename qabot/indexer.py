@@ -519,6 +519,9 @@ def _update_vectors(
         vectors.remove(index, old_ids)
     if vecs is not None and len(ids):
         vectors.add(index, ids, vecs)
+    if target.codec != settings.vectors.codec:
+        log(f"Vectors stay float32 (exact) until the index has {vectors.PQ_MIN_POINTS} passages: "
+            f"codec {settings.vectors.codec} learns its codes from that many ({count} now).")
     if base is not None and base.layout != target:
         log(f"Re-indexing the {count} vectors as {describe(target)} (was {describe(base.layout)}); "
             "nothing is re-embedded…")

@@ -34,6 +34,9 @@ from .config import CODECS, INDEX_TYPES, VectorSettings
 _FACTORY = {"none": "Flat", "float16": "SQfp16", "sq8": "SQ8"}
 # k-means needs some points per cell; FAISS warns below 39 and quality drops with fewer.
 MIN_POINTS_PER_CELL = 39
+# pq's sub-quantizers have 256 centroids each (8 bits), and FAISS refuses to train them on fewer
+# points; below this many vectors "pq" stays exact float32 (a few hundred vectors are small anyway).
+PQ_MIN_POINTS = 256
 TRAIN_POINTS_PER_CELL = 64  # a sample is enough to place the cells; all of 1M would take minutes
 
 
@@ -103,6 +106,9 @@ def choose(count: int, want: VectorSettings, current: Layout | None = None) -> L
         raise ValueError(f"index type must be one of {INDEX_TYPES}, not {want.type!r}")
     if want.codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}, not {want.codec!r}")
+    codec = want.codec
+    if codec == "pq" and count < PQ_MIN_POINTS:
+        codec = "none"  # nothing to learn 256 centroids a sub-quantizer from yet: exact until then
     kind = want.type
     if kind == "auto":
         was_ivf = current is not None and current.type == "ivf"
@@ -111,11 +117,11 @@ def choose(count: int, want: VectorSettings, current: Layout | None = None) -> L
     if kind == "ivf" and count < MIN_POINTS_PER_CELL:
         kind = "flat"  # nothing to train a quantizer on yet
     if kind == "flat":
-        return Layout("flat", want.codec)
-    if (current is not None and current.type == "ivf" and current.codec == want.codec
+        return Layout("flat", codec)
+    if (current is not None and current.type == "ivf" and current.codec == codec
             and current.trained_on / 4 <= count <= current.trained_on * 4):
         return current
-    return Layout("ivf", want.codec, nlist_for(count), count)
+    return Layout("ivf", codec, nlist_for(count), count)
 
 
 def _codec(codec: str, dim: int) -> str:

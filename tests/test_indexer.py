@@ -346,6 +346,33 @@ def test_vector_index_type_follows_the_corpus_size(tmp_path: Path) -> None:
     assert not index(replace(settings, vectors=replace(settings.vectors, codec="sq8")), fake).committed
 
 
+def test_codec_pq_on_a_small_index_stays_exact_until_it_can_train(tmp_path: Path) -> None:
+    """pq learns 256 centroids per sub-quantizer and FAISS refuses fewer training points: a small
+    index with codec "pq" is exact float32, says why, and turns pq once it has 256 passages."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+
+    def write(n: int) -> None:
+        for i in range(n):
+            (seeds / f"{i:03d}.txt").write_text(f" date 2024-02-01 Report x{i}a y{i}b. The x{i}a story.")
+
+    settings = Settings(paths=PathSettings(seeds=seeds, index=tmp_path / "idx"),
+                        model=ModelSettings(name="fake-embedder"), vectors=VectorSettings(codec="pq"))
+    fake = FakeEmbedder(dim=256)
+    write(40)
+    said: list[str] = []
+    report = run_index(settings, log=said.append, embedder=fake)
+    committed = store.load_manifest(settings.index)
+    assert report.committed and committed is not None and committed.layout.codec == "none"
+    assert any("stay float32 (exact) until the index has 256 passages" in line for line in said), said
+    r = Retriever(settings.index, embedder=fake)
+    assert search(r, "x7a y7b story", SearchOptions(k=1, mode="dense"), floor=False)[0].doc_id == "007.txt"
+    write(300)
+    assert run_index(settings, log=quiet, embedder=fake).passage_count >= 256
+    committed = store.load_manifest(settings.index)
+    assert committed is not None and committed.layout.codec == "pq"
+
+
 def test_a_run_that_waited_for_the_lock_indexes_the_folder_as_it_is_after_the_wait(
     real_settings: Settings,
 ) -> None:
