@@ -128,6 +128,10 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @click.option("--watch", is_flag=True,
               help="Then keep watching the seeds folder and index every change, until Ctrl-C or "
                    "SIGTERM (see docs/watch.md).")
+@click.option("--verify", is_flag=True,
+              help="Read and hash every seed file, even those whose size, times and inode say "
+                   "they are unchanged (needed only after a file was rewritten in place keeping "
+                   "all of them, e.g. through a writable mmap).")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
               metavar="[ADDRESS]",
               help="Embed new and changed articles on Ray: alone, a local Ray on this machine's "
@@ -135,7 +139,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
                    'Needs pip install "qabot[ray]"; see docs/ray.md.')
 @click.pass_context
 def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuild: bool,
-          quiet: bool, watch: bool, ray_address: str | None) -> None:
+          quiet: bool, watch: bool, verify: bool, ray_address: str | None) -> None:
     """Build or update the index from the seeds folder.
 
     Only new and changed articles are embedded; deleted ones are dropped; a crash or Ctrl-C
@@ -146,6 +150,7 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
       qabot index
       qabot index --seeds ~/news --index ~/news-index
       qabot index --rebuild            # after changing the model or chunking settings
+      qabot index --verify             # re-read every file, trusting no cached stat
       qabot index --watch              # and keep indexing every change in seeds/
       qabot index --ray                # embed on a local Ray, one model replica per CPU
       qabot index --ray auto           # on a node of a cluster (after `ray start --address=...`)
@@ -170,7 +175,8 @@ def index(ctx: click.Context, seeds: Path | None, index_dir: Path | None, rebuil
         sys.exit(Watcher(settings, log=click.echo, quiet=quiet, rebuild=rebuild,
                          progress=progress).run_forever())
     with _progress(quiet) as progress:
-        report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=progress, embedder=embedder)
+        report = run_index(settings, rebuild=rebuild, log=_log(quiet), progress=progress, embedder=embedder,
+                           verify=verify)
     from .format import printable
 
     for bad in report.skipped:  # a file name may hold escape sequences too

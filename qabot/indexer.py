@@ -160,11 +160,13 @@ def run_index(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     wait: bool = True,
+    verify: bool = False,
 ) -> Report:
     """Bring the index in line with the seeds folder; commit a new generation if anything changed.
 
     `embedder` None: the settings' model, loaded from the index's ONNX export (made when missing)
-    only when there is something to embed."""
+    only when there is something to embed. `verify`: read and hash every seed file, whatever the
+    signature cache says (a file rewritten in place through mmap keeps its whole stat)."""
     started = time.perf_counter()
     index_dir = settings.index
     check_seeds_folder(settings.seeds)  # before the lock, which creates the index folder
@@ -176,7 +178,7 @@ def run_index(
         # diff the folder as it is now, or it would commit the view from before the wait
         # (bringing back an article deleted meanwhile, or undoing an edit). Files whose stat
         # says they hold the committed version are not read (signatures.py).
-        known = ({} if _reads_all(manifest, hashes, settings, rebuild)
+        known = ({} if verify or _reads_all(manifest, hashes, settings, rebuild)
                  else signatures.load(index_dir, settings.seeds))
         seen = signatures.read_seeds(settings.seeds, settings.paths.max_file_bytes, known, hashes or {})
         articles, bad = seen.articles, seen.bad
@@ -190,7 +192,10 @@ def run_index(
         if the_plan.rebuild_reason:
             log(f"Rebuilding the whole index: {the_plan.rebuild_reason}.")
         if manifest is not None and _up_to_date(manifest, the_plan, settings):
-            current, embedded, committed = manifest, 0, False
+            # Nothing changed, but a run killed inside a merge may have left one due: finish it.
+            by_id = {a.doc_id: a for a in articles}
+            current = _merge_if_due(settings, manifest, log, embedder, by_id)
+            embedded, committed = 0, current is not manifest
         else:
             by_id = {a.doc_id: a for a in articles}
             current, embedded = _apply(settings, the_plan, manifest, log, progress, embedder, by_id)
@@ -350,15 +355,23 @@ def _apply(
         return _rewrite(settings, the_plan, manifest, log, progress, embedder, seeds)
     committed, embedded = _append(settings, the_plan, manifest, log, progress, embedder, seeds)
     # The new articles are answerable already: what follows only keeps search as fast.
+    return _merge_if_due(settings, committed, log, embedder, seeds), embedded
+
+
+def _merge_if_due(
+    settings: Settings, committed: Manifest, log: Log, embedder: Embedder | None,
+    seeds: Mapping[str, Article],
+) -> Manifest:
+    """The generation after the merge merge_plan asks for, committed; `committed` when none."""
     merge = merge_plan(committed, settings)
     if merge == "small":
         log(f"Merging the index's {len(committed.segments) - 1} small segments into one…")
-        committed = _merge_small(settings, committed)
-    elif merge == "all":
+        return _merge_small(settings, committed)
+    if merge == "all":
         log(f"Merging the index's {len(committed.segments)} segments into one (nothing is re-embedded)…")
         noop = Plan([], [], [], [])
-        committed, _ = _rewrite(settings, noop, committed, log, None, embedder, seeds)
-    return committed, embedded
+        return _rewrite(settings, noop, committed, log, None, embedder, seeds)[0]
+    return committed
 
 
 def _appendable(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:

@@ -123,6 +123,9 @@ class Watcher:
         self._backoff = 0.0  # the last wait before a retry; 0 after a run that worked
         self._not_before = 0.0  # monotonic time before which no batch starts (a retry's wait)
         self._retry_rebuild = False  # the failed run was a rebuild: so is its retry
+        # The first run reads every file (run_index verify): an edit made while no watcher ran
+        # may have kept the file's whole stat (an in-place mmap write), which no event reports.
+        self._verified = False
         self._root = str(settings.seeds.resolve())
         self._index_root = str(settings.index.resolve())
         self._cond = threading.Condition()
@@ -345,9 +348,11 @@ class Watcher:
 
     def _run_index(self, rebuild: bool) -> Report:
         try:
-            return run_index(self.settings, rebuild=rebuild,
-                             log=(lambda msg: None) if self._quiet else self.log,
-                             progress=self._progress)
+            report = run_index(self.settings, rebuild=rebuild,
+                               log=(lambda msg: None) if self._quiet else self.log,
+                               progress=self._progress, verify=not self._verified)
+            self._verified = True
+            return report
         finally:
             if self._progress is not None:
                 self._progress.close()  # a failed run's bar: its error gets a line of its own

@@ -113,6 +113,39 @@ def test_segments_past_max_count_are_merged_without_embedding_again(
     assert {p.name for p in settings.index.glob("gen-*")} == {f"gen-00000{i}" for i in range(1, 6)}
 
 
+def test_a_run_with_nothing_to_index_finishes_a_merge_left_due(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run killed inside its merge leaves the segment commit (the new article answerable) and
+    too many segments. The next run, with no change to index, still merges them."""
+    import qabot.indexer
+
+    settings, fake = env
+    settings = replace(settings, segments=SegmentSettings(max_count=2))
+    index(settings, fake)
+    (settings.seeds / "n0.txt").write_text(" date 2024-03-01 Walrus number 0 dives.")
+    index(settings, fake)
+
+    def killed(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt  # as SIGINT inside the merge: the commit before it stands
+
+    monkeypatch.setattr(qabot.indexer, "_rewrite", killed)  # a full merge
+    monkeypatch.setattr(qabot.indexer, "_merge_small", killed)  # or the small segments'
+    (settings.seeds / "n1.txt").write_text(" date 2024-03-02 Walrus number 1 dives.")
+    with pytest.raises(KeyboardInterrupt):
+        index(settings, fake)
+    monkeypatch.undo()
+    left = store.load_manifest(settings.index)
+    assert left is not None and len(left.segments) == 3  # over max_count: the merge was due
+    fake.embedded.clear()
+    report = index(settings, fake)
+    merged = store.load_manifest(settings.index)
+    assert report.committed and report.added == report.updated == report.removed == 0
+    assert merged is not None and len(merged.segments) <= 2 and fake.embedded == []
+    assert ask(settings, fake, "walrus number 1 dives")[0][0] == "n1.txt"
+    assert not index(settings, fake).committed  # and then it is up to date
+
+
 def test_past_max_count_the_small_segments_are_folded_and_the_first_is_not_touched(
     env: tuple[Settings, FakeEmbedder],
 ) -> None:

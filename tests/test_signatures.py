@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
@@ -167,3 +168,28 @@ def test_another_seeds_folders_cache_is_not_used(
     index(settings, fake)
     assert signatures.load(settings.index, settings.seeds.parent) == {}
     assert len(signatures.load(settings.index, settings.seeds)) == 3
+
+
+def test_verify_reads_a_file_whose_stat_kept_everything(
+    env: tuple[Settings, FakeEmbedder], opened: list[str], no_margin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file rewritten in place through a writable mmap can keep its size, times and inode, so
+    its signature says "unchanged" for good (git's stat cache has the same gap). Here the stat is
+    pinned to make that so; `run_index(verify=True)` (`qabot index --verify`) reads it anyway."""
+    settings, fake = env
+    index(settings, fake)
+    pinned = {name: os.stat(settings.seeds / name) for name in ("0.txt", "1.txt", "2.txt")}
+    real = signatures._stat
+    monkeypatch.setattr(signatures, "_stat", lambda path: pinned.get(os.path.basename(path)) or real(path))
+    target = settings.seeds / "1.txt"
+    text = target.read_bytes()
+    target.write_bytes(text.replace(b"e", b"a", 1))  # same size: an in-place edit
+    opened.clear()
+    assert not index(settings, fake).committed and opened == []  # the gap: nothing is read
+    report = index(settings, fake, verify=True)
+    assert report.committed and report.updated == 1 and sorted(opened) == ["0.txt", "1.txt", "2.txt"]
+    snap = store.load_snapshot(settings.index)
+    try:
+        assert snap.catalog.hashes()["1.txt"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    finally:
+        snap.catalog.close()
