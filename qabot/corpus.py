@@ -194,7 +194,8 @@ def read_seed(seed: SeedFile, max_bytes: int | None = None, root: Path | None = 
                                         "(a folder replaced since the scan?)", keep=False)
         if not stat.S_ISREG(info.st_mode):
             return BadSeed(seed.doc_id, "is not a regular file", keep=False)
-        limit = f"over the {size(max_bytes)} limit ([paths] max_file_mb)" if max_bytes else ""
+        # The limit as the setting says it (in MB); the file's size as people read one.
+        limit = f"over the {max_bytes / 1e6:g} MB limit ([paths] max_file_mb)" if max_bytes else ""
         if max_bytes is not None and info.st_size > max_bytes:
             return BadSeed(seed.doc_id, f"is {size(info.st_size)}, {limit}")
         try:

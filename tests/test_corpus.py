@@ -197,3 +197,14 @@ def test_a_folder_swapped_for_a_link_after_the_scan_is_not_read_through(tmp_path
     (seeds / "news").symlink_to(outside / "news", target_is_directory=True)  # the race, won
     result = read_seed(seed, root=seeds.resolve())
     assert isinstance(result, BadSeed) and "link out of the seeds folder" in result.reason
+
+
+def test_a_skipped_files_size_is_never_shown_as_zero(tmp_path: Path) -> None:
+    """A tiny limit (1 kB) must not report files as "0.0 MB": sizes take the unit that shows them."""
+    write(tmp_path, "a.txt", "word " * 500)  # 2.5 kB
+    _, bad = read_corpus(tmp_path, max_bytes=1000)
+    assert [b.reason for b in bad] == ["is 2.5 kB, over the 0.001 MB limit ([paths] max_file_mb)"]
+    from qabot.corpus import size
+
+    assert [size(n) for n in (0, 999, 1000, 1550, 2_500_000, 10**9)] == [
+        "0 bytes", "999 bytes", "1 kB", "1.6 kB", "2.5 MB", "1,000 MB"]
