@@ -1005,6 +1005,23 @@ def test_rejected_token_is_one_line_and_never_printed(
     assert [c["status"] for c in tg.calls if c["method"] == "getMe"] == [401]
 
 
+@pytest.mark.parametrize("watch", [False, True], ids=["bot", "bot --watch"])
+def test_a_rejected_token_is_reported_before_a_first_build(
+    tg: FakeTelegram, tmp_path: Path, encoder_cache: Path, watch: bool
+) -> None:
+    """`qabot bot` on seeds with no index yet and a wrong token: Telegram is asked first, so the
+    user hears of the token in a second, not after a build that may take minutes; nothing is built."""
+    settings = Settings(paths=PathSettings(seeds=make_seeds(tmp_path / "seeds"), index=tmp_path / "fresh"))
+    link_encoder(encoder_cache, settings.index)  # a build would need no torch: it is not what is slow here
+    proc = qabot_bot(settings, bot_env(tg, "654321:WRONG-secret-token"), *(["--watch"] if watch else []))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and out == "", err
+    assert err.startswith("Error: Telegram rejected the bot token (401 Unauthorized)")
+    assert len(err.strip().splitlines()) == 1, err  # no "building it first", no progress
+    assert [c["method"] for c in tg.calls] == ["getMe"]
+    assert not (settings.index / "manifest.json").exists() and not list(settings.index.glob("gen-*"))
+
+
 def test_a_token_revoked_mid_run_is_one_line_and_a_non_zero_exit(tg: FakeTelegram, corpus: Settings) -> None:
     """Telegram answering 401 to getUpdates after start-up (token revoked): the bot must not stay
     up deaf and silent, where systemd would never restart it."""
