@@ -156,10 +156,25 @@ def settled(tg: FakeTelegram, timeout: float = 15) -> None:
 
 def expected(settings: Settings, retriever: Retriever, question: str,
              options: answer.AnswerOptions | None = None, **changes: Any) -> list[str]:
-    """What the bot must send for a question: the formatter's reply to respond()'s Reply."""
+    """What the bot must send for a question: the formatter's reply to respond()'s Reply. The core
+    and the formatter's own output, so it checks that the bot sends what they make, never what
+    that is: pair it with a check of the content (answers_question)."""
     s = with_bot(settings, **changes)
     reply = answer.respond(retriever, question, s.bot_search, answering=options)
     return fmt.telegram_reply(reply)
+
+
+# What the reply to QUESTION says, written out: the answering sentence first, the citation last.
+ANSWER_LEAD = ("He also reiterated the validity of Azerbaijan's proposal to use the Aghdam-Khankendi road "
+               "to help Armenian residents in Karabakh")
+CITATION = ("Azerbaijan informed the visiting chief advisor of the US State Department on Caucasus… "
+            "— 2023-08-03 — 000_510ad1cb4fc50a43.txt")
+
+
+def answers_question(html_text: str) -> bool:
+    """Whether a message (Telegram HTML) is the reply to QUESTION, by its content."""
+    visible, _ = parse_html(html_text)  # as Telegram shows it (FakeTelegram's parser, not ours)
+    return visible.startswith(ANSWER_LEAD) and visible.endswith(CITATION)
 
 
 def texts(sent: list[dict[str, Any]]) -> list[str]:
@@ -209,6 +224,7 @@ def test_private_question_is_answered_with_passages_and_citations(
         update = tg.send_text(QUESTION)
         sent = tg.wait_for_messages(len(want), timeout=15)
     assert texts(sent) == want and len(want) == 1  # one message: a short reply is never split
+    assert answers_question(want[0])
     [reply] = sent
     assert reply["parse_mode"] == "HTML" and reply["reply_to_update_id"] == update
     assert reply["link_preview_options"] == {"is_disabled": True}
@@ -373,6 +389,20 @@ def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Sett
 # ---------------------------------------------------------------- 4. commands
 
 
+HELP = (  # /help, written out (the bot's own formatter would only say the bot agrees with itself)
+    "How to ask\n"
+    "• In a private chat: just write your question.\n"
+    "• Follow-ups such as “and when?”, or a reply to my answer, are read with your previous question.\n"
+    "• In a group: /ask followed by the question, mention me in your message, or reply to one of my "
+    "messages.\n\n"
+    "Commands\n"
+    "/ask <question> — ask a question\n"
+    "/sources — the articles I know (/sources 2 for page 2)\n"
+    "/new — start afresh: forget the previous question\n"
+    "/help — this message"
+)
+
+
 def test_start_help_ask_and_sources(tg: FakeTelegram, corpus: Settings, retriever: Retriever) -> None:
     """/start describes the index, /help how to ask, /ask answers, /sources pages with buttons."""
     with running(tg, corpus, retriever, sources_page_size=2):
@@ -388,10 +418,14 @@ def test_start_help_ask_and_sources(tg: FakeTelegram, corpus: Settings, retrieve
         tg.wait_for_call("editMessageText", timeout=15)
         tg.send_text("/sources 3")
         [page3] = tg.wait_for_messages(5, timeout=15)[4:]
-    assert start["text"] == fmt.telegram_welcome(6, dt.date(2023, 8, 3), dt.date(2024, 5, 25), 3)
-    assert "6 news articles, from 2023-08-03 to 2024-05-25" in start["visible_text"]
-    assert help_["text"] == fmt.telegram_help_lines()
-    assert answer["text"] == expected(corpus, retriever, QUESTION)[0]
+    assert start["visible_text"] == (
+        "Hello! I answer questions about a collection of news articles. I know 6 news articles, from "
+        "2023-08-03 to 2024-05-25.\n\nSend me a question in plain words. I reply with the sentence that "
+        "answers it, in bold, and its source (headline, date, age); the passages behind it, from up "
+        "to 3 articles, open with a tap.\n\n" + HELP)
+    assert entity_texts(start, "bold") == ["6 news articles", "bold", "How to ask", "Commands"]
+    assert help_["visible_text"] == HELP and entity_texts(help_, "bold") == ["How to ask", "Commands"]
+    assert answers_question(answer["text"]) and answer["text"] == expected(corpus, retriever, QUESTION)[0]
     assert page1["visible_text"].startswith("6 indexed articles, newest first (page 1 of 3):\n1. Manchester")
     assert [b["callback_data"] for b in page1["reply_markup"]["inline_keyboard"][0]] == ["sources:2"]
     [edit] = tg.edits
@@ -425,7 +459,7 @@ def test_groups_answer_only_what_is_meant_for_the_bot(
         only_mention = tg.send_text(f"@{BOT_USERNAME}", chat_type="group")
         sent = exactly(tg, 4)
     assert [m["reply_to_update_id"] for m in sent] == [asked, mentioned, replied, only_mention]
-    assert texts(sent[:3]) == want * 3
+    assert texts(sent[:3]) == want * 3 and answers_question(want[0])
     assert sent[3]["visible_text"] == (
         f"Put your question after the mention: @{BOT_USERNAME} <your question>")
     no_errors_logged(caplog)
@@ -459,6 +493,7 @@ def test_a_caption_is_read_as_the_question_under_the_group_rules(
         sent = exactly(tg, len(updates) + 1)
     replies = {m["reply_to_update_id"]: m["text"] for m in sent}
     assert [replies[u] for u in updates] == [*[want[0]] * 3, bot.ASK_USAGE, bot.NOT_TEXT]
+    assert answers_question(want[0])
     welcome = fmt.telegram_visible(replies[started])
     assert "In this group, ask with /ask followed by your question, mention me" in welcome
     assert "Send me a question in plain words" not in welcome
@@ -614,6 +649,7 @@ def test_a_failing_update_is_logged_apologised_for_and_the_bot_goes_on(
         tg.send_text(QUESTION)
         sent = tg.wait_for_messages(3, timeout=15)
     assert texts(sent) == [bot.SORRY, bot.SORRY, expected(corpus, retriever, QUESTION)[0]]
+    assert answers_question(sent[2]["text"])
     errors = [r for r in caplog.records if r.name == "qabot.bot" and r.levelno == logging.ERROR]
     assert len(errors) == 2 and all(r.exc_info for r in errors)
     assert "RuntimeError: boom" in caplog.text and "Chat not found" in caplog.text
