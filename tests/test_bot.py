@@ -51,7 +51,7 @@ from tests.fake_telegram import (
 )
 
 TOKEN = "123456:TEST-secret-token"
-OFF_TOPIC = "How do I bake sourdough bread?"
+OFF_TOPIC = "How do I bake sourdough bread?"  # no answer: what NO_ANSWER looks like (floor tests below)
 # An article whose text needs escaping in HTML: it must arrive exactly as written.
 TRICKY = (" date 2024-04-02 Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report. "
           "Analysts said AT&T's wireless unit added 349,000 subscribers & cut costs.")
@@ -369,15 +369,47 @@ def test_search_never_blocks_the_event_loop(
 # ---------------------------------------------------------------- 3. nothing relevant
 
 
-def test_off_topic_question_says_the_articles_do_not_cover_it(
+# Questions the bot's floor ([bot] min_score 0.22) was NOT chosen on: benchmarks/bot.py --calibrate
+# set it on its ON_TOPIC and OFF_TOPIC lists (this corpus) and tests/fixtures/retrieval/queries.jsonl,
+# and benchmarks/answers.py --calibrate kept it on benchmarks/unanswerable.jsonl; a test re-checking
+# those would only restate the choice. Written for this test before their scores were looked at,
+# long and precise or short chat-style.
+HELD_OUT = {
+    "what did azerbaijan accuse armenia of": "000_510ad1cb4fc50a43.txt",
+    "When did the Armenian military occupy Nagorno-Karabakh?": "000_510ad1cb4fc50a43.txt",
+    "How many days did the 2020 clashes last?": "000_510ad1cb4fc50a43.txt",
+    "Who brokered the peace agreement that ended the 2020 war?": "000_510ad1cb4fc50a43.txt",
+    "how high was inflation at its peak in 2022": "003_markets.txt",
+    "is the odysseus lander still sending data": "004_space.txt",
+    "Who doubled Manchester United's lead before half-time?": "world/002_football.txt",
+    "what caused the first goal in the cup final": "world/002_football.txt",
+    "Which spa shut because of the eruption?": "world/001_volcano.txt",
+    "how much did at&t shares rise after the q1 report": "tricky.txt",
+}
+HELD_OUT_OFF_TOPIC = ["Who directed the film Jaws?", "how many legs does a spider have",
+                      "What's a good recipe for banana bread?", "How do I renew my passport?",
+                      "what time does the sun set in winter", "Which instrument did Jimi Hendrix play?"]
+
+
+def test_the_bots_floor_answers_what_the_articles_cover_and_not_the_rest(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever
 ) -> None:
+    """On questions it was not chosen on, the bot's floor lets every answerable one through (its
+    article cited first) and answers every off-topic one with NO_ANSWER, though search found
+    something for each (the floor took it away)."""
+    questions = [*HELD_OUT, *HELD_OUT_OFF_TOPIC]
     with running(tg, corpus, retriever):
-        tg.send_text(OFF_TOPIC)
-        [reply] = tg.wait_for_messages(1, timeout=15)
-    assert reply["visible_text"] == fmt.NO_ANSWER
-    top = search(retriever, OFF_TOPIC, SearchOptions(k=1), floor=False)[0]
-    assert top.score < corpus.bot_search.floor  # noise was there
+        asked = {tg.send_text(q, user_id=500 + n): q for n, q in enumerate(questions)}  # one each
+        sent = exactly(tg, len(questions))
+    replies = {asked[m["reply_to_update_id"]]: m for m in sent}
+    relevance = {q: search(retriever, q, SearchOptions(k=1), floor=False, answers=False)[0].relevance
+                 for q in questions}
+    floor = corpus.bot_search.floor
+    for q, doc in HELD_OUT.items():
+        assert replies[q]["visible_text"] != fmt.NO_ANSWER and cites(replies[q]) == doc, (q, relevance[q])
+    for q in HELD_OUT_OFF_TOPIC:
+        assert replies[q]["visible_text"] == fmt.NO_ANSWER, (q, relevance[q])
+        assert relevance[q] < floor
 
 
 def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Settings) -> None:
