@@ -144,6 +144,8 @@ class Watcher:
         # Set while the worker waits with no change pending, cleared by the next change noted:
         # what "nothing more is coming" means, for whoever must wait for it (tests, tools).
         self.idle = threading.Event()
+        # Set while a batch whose quiet period is over waits for a writer to close its file (step 3).
+        self.holding = threading.Event()
         self.last_report: Report | None = None
         self._alarm = _OverflowAlarm(self)
 
@@ -302,8 +304,10 @@ class Watcher:
                     continue
                 held = [h for h in (t + self.max_hold - now for t in self._writing.values()) if h > 0]
                 if held:
+                    self.holding.set()
                     self._cond.wait(min(held))  # a close event wakes us sooner
                     continue
+                self.holding.clear()
                 first, mark = look(self._pending), self._last_event
                 self._cond.wait(self.settle)
                 if self._stopping:

@@ -51,7 +51,7 @@ from tests.fake_telegram import (
 )
 
 TOKEN = "123456:TEST-secret-token"
-OFF_TOPIC = "How do I bake sourdough bread?"
+OFF_TOPIC = "How do I bake sourdough bread?"  # no answer: what NO_ANSWER looks like (floor tests below)
 # An article whose text needs escaping in HTML: it must arrive exactly as written.
 TRICKY = (" date 2024-04-02 Shares of AT&T <Telecom> rose 5% after the \"Q1 <b>beat</b>\" report. "
           "Analysts said AT&T's wireless unit added 349,000 subscribers & cut costs.")
@@ -156,10 +156,25 @@ def settled(tg: FakeTelegram, timeout: float = 15) -> None:
 
 def expected(settings: Settings, retriever: Retriever, question: str,
              options: answer.AnswerOptions | None = None, **changes: Any) -> list[str]:
-    """What the bot must send for a question: the formatter's reply to respond()'s Reply."""
+    """What the bot must send for a question: the formatter's reply to respond()'s Reply. The core
+    and the formatter's own output, so it checks that the bot sends what they make, never what
+    that is: pair it with a check of the content (answers_question)."""
     s = with_bot(settings, **changes)
     reply = answer.respond(retriever, question, s.bot_search, answering=options)
     return fmt.telegram_reply(reply)
+
+
+# What the reply to QUESTION says, written out: the answering sentence first, the citation last.
+ANSWER_LEAD = ("He also reiterated the validity of Azerbaijan's proposal to use the Aghdam-Khankendi road "
+               "to help Armenian residents in Karabakh")
+CITATION = ("Azerbaijan informed the visiting chief advisor of the US State Department on Caucasus… "
+            "— 2023-08-03 — 000_510ad1cb4fc50a43.txt")
+
+
+def answers_question(html_text: str) -> bool:
+    """Whether a message (Telegram HTML) is the reply to QUESTION, by its content."""
+    visible, _ = parse_html(html_text)  # as Telegram shows it (FakeTelegram's parser, not ours)
+    return visible.startswith(ANSWER_LEAD) and visible.endswith(CITATION)
 
 
 def texts(sent: list[dict[str, Any]]) -> list[str]:
@@ -209,6 +224,7 @@ def test_private_question_is_answered_with_passages_and_citations(
         update = tg.send_text(QUESTION)
         sent = tg.wait_for_messages(len(want), timeout=15)
     assert texts(sent) == want and len(want) == 1  # one message: a short reply is never split
+    assert answers_question(want[0])
     [reply] = sent
     assert reply["parse_mode"] == "HTML" and reply["reply_to_update_id"] == update
     assert reply["link_preview_options"] == {"is_disabled": True}
@@ -353,15 +369,47 @@ def test_search_never_blocks_the_event_loop(
 # ---------------------------------------------------------------- 3. nothing relevant
 
 
-def test_off_topic_question_says_the_articles_do_not_cover_it(
+# Questions the bot's floor ([bot] min_score 0.22) was NOT chosen on: benchmarks/bot.py --calibrate
+# set it on its ON_TOPIC and OFF_TOPIC lists (this corpus) and tests/fixtures/retrieval/queries.jsonl,
+# and benchmarks/answers.py --calibrate kept it on benchmarks/unanswerable.jsonl; a test re-checking
+# those would only restate the choice. Written for this test before their scores were looked at,
+# long and precise or short chat-style.
+HELD_OUT = {
+    "what did azerbaijan accuse armenia of": "000_510ad1cb4fc50a43.txt",
+    "When did the Armenian military occupy Nagorno-Karabakh?": "000_510ad1cb4fc50a43.txt",
+    "How many days did the 2020 clashes last?": "000_510ad1cb4fc50a43.txt",
+    "Who brokered the peace agreement that ended the 2020 war?": "000_510ad1cb4fc50a43.txt",
+    "how high was inflation at its peak in 2022": "003_markets.txt",
+    "is the odysseus lander still sending data": "004_space.txt",
+    "Who doubled Manchester United's lead before half-time?": "world/002_football.txt",
+    "what caused the first goal in the cup final": "world/002_football.txt",
+    "Which spa shut because of the eruption?": "world/001_volcano.txt",
+    "how much did at&t shares rise after the q1 report": "tricky.txt",
+}
+HELD_OUT_OFF_TOPIC = ["Who directed the film Jaws?", "how many legs does a spider have",
+                      "What's a good recipe for banana bread?", "How do I renew my passport?",
+                      "what time does the sun set in winter", "Which instrument did Jimi Hendrix play?"]
+
+
+def test_the_bots_floor_answers_what_the_articles_cover_and_not_the_rest(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever
 ) -> None:
+    """On questions it was not chosen on, the bot's floor lets every answerable one through (its
+    article cited first) and answers every off-topic one with NO_ANSWER, though search found
+    something for each (the floor took it away)."""
+    questions = [*HELD_OUT, *HELD_OUT_OFF_TOPIC]
     with running(tg, corpus, retriever):
-        tg.send_text(OFF_TOPIC)
-        [reply] = tg.wait_for_messages(1, timeout=15)
-    assert reply["visible_text"] == fmt.NO_ANSWER
-    top = search(retriever, OFF_TOPIC, SearchOptions(k=1), floor=False)[0]
-    assert top.score < corpus.bot_search.floor  # noise was there
+        asked = {tg.send_text(q, user_id=500 + n): q for n, q in enumerate(questions)}  # one each
+        sent = exactly(tg, len(questions))
+    replies = {asked[m["reply_to_update_id"]]: m for m in sent}
+    relevance = {q: search(retriever, q, SearchOptions(k=1), floor=False, answers=False)[0].relevance
+                 for q in questions}
+    floor = corpus.bot_search.floor
+    for q, doc in HELD_OUT.items():
+        assert replies[q]["visible_text"] != fmt.NO_ANSWER and cites(replies[q]) == doc, (q, relevance[q])
+    for q in HELD_OUT_OFF_TOPIC:
+        assert replies[q]["visible_text"] == fmt.NO_ANSWER, (q, relevance[q])
+        assert relevance[q] < floor
 
 
 def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Settings) -> None:
@@ -371,6 +419,20 @@ def test_floor_is_the_bot_setting_in_hybrid_mode_else_the_modes_own(corpus: Sett
 
 
 # ---------------------------------------------------------------- 4. commands
+
+
+HELP = (  # /help, written out (the bot's own formatter would only say the bot agrees with itself)
+    "How to ask\n"
+    "• In a private chat: just write your question.\n"
+    "• Follow-ups such as “and when?”, or a reply to my answer, are read with your previous question.\n"
+    "• In a group: /ask followed by the question, mention me in your message, or reply to one of my "
+    "messages.\n\n"
+    "Commands\n"
+    "/ask <question> — ask a question\n"
+    "/sources — the articles I know (/sources 2 for page 2)\n"
+    "/new — start afresh: forget the previous question\n"
+    "/help — this message"
+)
 
 
 def test_start_help_ask_and_sources(tg: FakeTelegram, corpus: Settings, retriever: Retriever) -> None:
@@ -388,10 +450,14 @@ def test_start_help_ask_and_sources(tg: FakeTelegram, corpus: Settings, retrieve
         tg.wait_for_call("editMessageText", timeout=15)
         tg.send_text("/sources 3")
         [page3] = tg.wait_for_messages(5, timeout=15)[4:]
-    assert start["text"] == fmt.telegram_welcome(6, dt.date(2023, 8, 3), dt.date(2024, 5, 25), 3)
-    assert "6 news articles, from 2023-08-03 to 2024-05-25" in start["visible_text"]
-    assert help_["text"] == fmt.telegram_help_lines()
-    assert answer["text"] == expected(corpus, retriever, QUESTION)[0]
+    assert start["visible_text"] == (
+        "Hello! I answer questions about a collection of news articles. I know 6 news articles, from "
+        "2023-08-03 to 2024-05-25.\n\nSend me a question in plain words. I reply with the sentence that "
+        "answers it, in bold, and its source (headline, date, age); the passages behind it, from up "
+        "to 3 articles, open with a tap.\n\n" + HELP)
+    assert entity_texts(start, "bold") == ["6 news articles", "bold", "How to ask", "Commands"]
+    assert help_["visible_text"] == HELP and entity_texts(help_, "bold") == ["How to ask", "Commands"]
+    assert answers_question(answer["text"]) and answer["text"] == expected(corpus, retriever, QUESTION)[0]
     assert page1["visible_text"].startswith("6 indexed articles, newest first (page 1 of 3):\n1. Manchester")
     assert [b["callback_data"] for b in page1["reply_markup"]["inline_keyboard"][0]] == ["sources:2"]
     [edit] = tg.edits
@@ -425,7 +491,7 @@ def test_groups_answer_only_what_is_meant_for_the_bot(
         only_mention = tg.send_text(f"@{BOT_USERNAME}", chat_type="group")
         sent = exactly(tg, 4)
     assert [m["reply_to_update_id"] for m in sent] == [asked, mentioned, replied, only_mention]
-    assert texts(sent[:3]) == want * 3
+    assert texts(sent[:3]) == want * 3 and answers_question(want[0])
     assert sent[3]["visible_text"] == (
         f"Put your question after the mention: @{BOT_USERNAME} <your question>")
     no_errors_logged(caplog)
@@ -459,6 +525,7 @@ def test_a_caption_is_read_as_the_question_under_the_group_rules(
         sent = exactly(tg, len(updates) + 1)
     replies = {m["reply_to_update_id"]: m["text"] for m in sent}
     assert [replies[u] for u in updates] == [*[want[0]] * 3, bot.ASK_USAGE, bot.NOT_TEXT]
+    assert answers_question(want[0])
     welcome = fmt.telegram_visible(replies[started])
     assert "In this group, ask with /ask followed by your question, mention me" in welcome
     assert "Send me a question in plain words" not in welcome
@@ -614,6 +681,7 @@ def test_a_failing_update_is_logged_apologised_for_and_the_bot_goes_on(
         tg.send_text(QUESTION)
         sent = tg.wait_for_messages(3, timeout=15)
     assert texts(sent) == [bot.SORRY, bot.SORRY, expected(corpus, retriever, QUESTION)[0]]
+    assert answers_question(sent[2]["text"])
     errors = [r for r in caplog.records if r.name == "qabot.bot" and r.levelno == logging.ERROR]
     assert len(errors) == 2 and all(r.exc_info for r in errors)
     assert "RuntimeError: boom" in caplog.text and "Chat not found" in caplog.text
@@ -1003,6 +1071,23 @@ def test_rejected_token_is_one_line_and_never_printed(
         assert "DEBUG" in err  # it did log plenty
     assert "WRONG-secret" not in out + err and "Traceback" not in err
     assert [c["status"] for c in tg.calls if c["method"] == "getMe"] == [401]
+
+
+@pytest.mark.parametrize("watch", [False, True], ids=["bot", "bot --watch"])
+def test_a_rejected_token_is_reported_before_a_first_build(
+    tg: FakeTelegram, tmp_path: Path, encoder_cache: Path, watch: bool
+) -> None:
+    """`qabot bot` on seeds with no index yet and a wrong token: Telegram is asked first, so the
+    user hears of the token in a second, not after a build that may take minutes; nothing is built."""
+    settings = Settings(paths=PathSettings(seeds=make_seeds(tmp_path / "seeds"), index=tmp_path / "fresh"))
+    link_encoder(encoder_cache, settings.index)  # a build would need no torch: it is not what is slow here
+    proc = qabot_bot(settings, bot_env(tg, "654321:WRONG-secret-token"), *(["--watch"] if watch else []))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and out == "", err
+    assert err.startswith("Error: Telegram rejected the bot token (401 Unauthorized)")
+    assert len(err.strip().splitlines()) == 1, err  # no "building it first", no progress
+    assert [c["method"] for c in tg.calls] == ["getMe"]
+    assert not (settings.index / "manifest.json").exists() and not list(settings.index.glob("gen-*"))
 
 
 def test_a_token_revoked_mid_run_is_one_line_and_a_non_zero_exit(tg: FakeTelegram, corpus: Settings) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,18 +101,53 @@ def test_newest_pages_are_the_sorted_catalog_in_slices(tmp_path: Path) -> None:
 def test_bot_start_and_sources_do_not_read_every_article(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """/start and /sources ask SQLite for a count, a range and one page, never the whole list."""
-    cat = catalog_of(tmp_path, {f"{n:02d}.txt": f"2024-01-{n:02d}" for n in range(1, 26)})
+    """/start and /sources on what the bot is given, a Stack of segments with deletions: SQLite
+    hands back a count, a range and one page's worth of rows, never the whole list, by any route
+    (articles(), a newest() of everything sliced, ...)."""
+    ids = Ids()
+    stack = Stack((), (), Deleted.empty())
+    parts: list[Catalog] = []
+    rows: list[Rows] = []
+    start = 1
+    for k in range(3):  # 100 articles a day apart each time, and 20 of the last commit's again, undated
+        day = dt.date(2023, 1, 1) + dt.timedelta(days=100 * k)
+        news = [ids.article(f"{k}-{n:03d}.txt", (day + dt.timedelta(days=n)).isoformat(), passages=1)
+                for n in range(100)]
+        again = [ids.article(f"{k - 1}-{n:03d}.txt", None, "2", passages=1) for n in range(20)] if k else []
+        changes = Changes(articles=news + again)
+        deleted = deleting(stack, [a.doc_id for a, _ in changes.articles])
+        part_rows, count = write_segment(tmp_path / f"seg{k}.sqlite", changes, start)
+        start += count
+        parts.append(Catalog(tmp_path / f"seg{k}.sqlite"))
+        rows.append(part_rows)
+        stack = Stack(parts, rows, deleted)
+    assert len(stack.deleted.articles) == 40
 
-    def every_article(self: Catalog) -> list[ArticleRecord]:
-        raise AssertionError("read every article")
+    read: list[int] = []  # rows each SQLite query handed back
+    real = Catalog._all
 
-    monkeypatch.setattr(Catalog, "articles", every_article)
-    assert cat.summary() == CatalogSummary(25, dt.date(2024, 1, 1), dt.date(2024, 1, 25))
-    text, at = bot.sources_text(cat, 2, 10)
-    assert (at.page, at.pages) == (2, 3)
-    assert "<b>25 indexed articles</b>, newest first (page 2 of 3)" in text
-    assert "11. Title 15.txt\n<i>2024-01-15 · 15.txt</i>" in text and "More: /sources 3" in text
+    def counted(self: Catalog, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        out = real(self, sql, args)
+        read.append(len(out))
+        return out
+
+    monkeypatch.setattr(Catalog, "_all", counted)
+    # 0-000 to 0-019 are live only in their undated second version: the range starts at 0-020
+    assert stack.summary() == CatalogSummary(300, dt.date(2023, 1, 21), dt.date(2023, 10, 27))
+    assert sum(read) == 3  # one row per part
+    read.clear()
+    text, at = bot.sources_text(stack, 2, 10)
+    # each part's count, its first offset + limit (date, doc id) heads, and the page's 10 records
+    assert sum(read) <= 3 + 3 * 20 + 10, read
+    assert (at.page, at.pages) == (2, 30)
+    assert text.startswith("<b>300 indexed articles</b>, newest first (page 2 of 30):\n")
+    # the newest are the last segment's, 2-099 (2023-10-27) down: page 2 starts at 2-089
+    assert "11. Title 2-089.txt v1\n<i>2023-10-17 · 2-089.txt</i>" in text
+    assert "20. Title 2-080.txt v1\n<i>2023-10-08 · 2-080.txt</i>" in text and "More: /sources 3" in text
+    last, at = bot.sources_text(stack, 30, 10)  # undated last: the re-added, doc ids descending
+    assert (at.page, at.pages) == (30, 30)
+    assert "300. Title 0-000.txt v2\n<i>date unknown · 0-000.txt</i>" in last
+    assert "Title 0-000.txt v1" not in last and "More:" not in last
     empty, at = bot.sources_text(None, 4, 10)
     assert empty == "No articles are indexed yet." and (at.page, at.pages) == (1, 1)
 
@@ -219,9 +256,14 @@ def test_the_mapping_adaptors_read_a_stack(tmp_path: Path) -> None:
     articles, passages = Articles(stack), Passages(stack)
     assert len(articles) == 4 and sorted(articles) == ["a.txt", "b.txt", "c.txt", "f.txt"]
     assert "d.txt" not in articles and articles["a.txt"].title == "Title a.txt v2"
-    assert len(passages) == len(list(passages)) == len(stack.rows.ids)
-    with pytest.raises(KeyError):
-        passages[0]  # the old a's first passage
+    # The live passages, as segments() hands out ids: c 4-5, the new b 9-10, the new a 13, f 14-15
+    # (the old a 0-1, the old b 2-3, d 6-8 and e 11-12 are deleted).
+    assert len(passages) == 7 and list(passages) == [4, 5, 9, 10, 13, 14, 15]
+    assert passages[13].text == "a.txt v2 part 0" and 9 in passages and 2 not in passages
+    assert [p.id for p in passages.many([15, 2, 4, 11])] == [15, 4]
+    for gone in (0, 3, 8, 12):  # the old a's, the old b's, d's and e's
+        with pytest.raises(KeyError):
+            passages[gone]
 
 
 def test_write_folds_a_stack_into_what_one_file_would_hold(tmp_path: Path) -> None:
@@ -233,7 +275,10 @@ def test_write_folds_a_stack_into_what_one_file_would_hold(tmp_path: Path) -> No
     more = Changes(removed=["c.txt"], articles=[ids.article("f.txt", "2024-07-07", "2"),
                                                 ids.article("g.txt", "2021-01-01")],
                    titles={"b.txt": "A better title"})
-    assert start == 9
+    # `start` is the test's own count, as the manifest keeps it; what the catalog must agree with
+    # is that it lies past every number the parts hold, deleted ones included (never reused).
+    held = sorted(n for part in stack.parts for n in part.articles_by_num(range(0, 100)))
+    assert held == list(range(1, start))
     merged = one_file(tmp_path, "merged", more, stack, start)
     ref = one_file(tmp_path, "ref", more, single, start)
     same_reads(merged, ref)

@@ -25,8 +25,6 @@ FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"
 RARE = "Why was lot 7734-QX recalled?"  # a number and a code: words the model has never seen
 PARAPHRASE = "Do kids who use phones late get less rest, according to doctors?"  # no word in common
 ECB = "What did the European Central Bank do with its main interest rate?"
-OFF_TOPIC = ["Who won the 2019 Nobel Prize in Literature?", "How do I bake sourdough bread?",
-             "What is the capital of Australia?"]
 D = dt.date.fromisoformat
 
 
@@ -399,17 +397,41 @@ def test_near_identical_articles_collapse_into_one_result(retriever: Retriever) 
     assert {"ecb_january", "ecb_june"} <= set(docs(apart))
 
 
+# Questions the hybrid floor ([search] min_score 0.20) was NOT chosen on: it was set on SciFact and on
+# tests/fixtures/retrieval/queries.jsonl (docs/retrieval.md), and the bot's on benchmarks/bot.py's
+# lists and benchmarks/unanswerable.jsonl; a test re-checking those would only restate the choice.
+# Written for this test before their scores were looked at, long and precise or short chat-style.
+HELD_OUT = {
+    "How long did the junior doctors' strike in England last?": "doctors_strike",
+    "what happened to planned operations during the doctors strike": "doctors_strike",
+    "Who opened the scoring at Wembley?": "football",
+    "near which pole did the odysseus spacecraft land": "moon_landing",
+    "Why is olive oil so expensive this year?": "olive_oil",
+    "Which company made the heart pills that were recalled?": "recall_heart_pills",
+    "how many factory visits did the danish medicines agency make": "recall_valsartan",
+    "How much shorter do teenagers who use screens at bedtime sleep?": "screens_sleep",
+    "ecb rate cut june": "ecb_june",
+    # the newer copy of the volcano story is the one shown
+    "Which office measured the seismic activity before the Icelandic eruption?": "volcano_syndicated",
+}
+HELD_OUT_OFF_TOPIC = ["Who directed the film Jaws?", "how many legs does a spider have",
+                      "What's a good recipe for banana bread?", "How do I renew my passport?",
+                      "what time does the sun set in winter", "Which instrument did Jimi Hendrix play?"]
+
+
 def test_the_confidence_floor_separates_answerable_from_off_topic(retriever: Retriever) -> None:
+    """On questions it was not chosen on, the hybrid floor keeps every answerable one (with its
+    article first) and lets no off-topic one through."""
     floor = Settings().search.min_score
     assert floor > 0
-    for q in OFF_TOPIC:
-        assert search(retriever, q, SearchOptions(min_score=floor)) == [], q
-    for line in (FIXTURE / "queries.jsonl").read_text().splitlines():
-        query = json.loads(line)
-        if query["gold_docs"]:
-            top = search(retriever, query["question"], SearchOptions(k=1, min_score=floor),
-                         as_of=D(query["date"]) if "date" in query else None)
-            assert top and top[0].score >= floor, query["question"]
+    kept = {q: search(retriever, q, SearchOptions(k=1, min_score=floor), answers=False) for q in HELD_OUT}
+    scores = {q: [round(p.relevance, 3) for p in search(retriever, q, SearchOptions(k=1), floor=False,
+                                                          answers=False)] for q in HELD_OUT}
+    assert {q: docs(found) for q, found in kept.items()} == {q: [d] for q, d in HELD_OUT.items()}, scores
+    for q in HELD_OUT_OFF_TOPIC:
+        top = search(retriever, q, SearchOptions(k=1), floor=False, answers=False)[0]
+        assert search(retriever, q, SearchOptions(min_score=floor), answers=False) == [], (q, top.relevance)
+        assert top.relevance < floor  # there was something: the floor took it away
 
 
 def test_cli_ask_modes_dates_duplicates_and_no_confident_answer(news: Settings) -> None:
@@ -428,7 +450,7 @@ def test_cli_ask_modes_dates_duplicates_and_no_confident_answer(news: Settings) 
         }
     ]
     assert "3,700" in p["text"][p["answer_start"] - p["start"] : p["answer_end"] - p["start"]]
-    proc = run_qabot("ask", *where, OFF_TOPIC[0])
+    proc = run_qabot("ask", *where, HELD_OUT_OFF_TOPIC[0])
     assert proc.returncode == 0 and "No confident answer" in proc.stdout
     proc = run_qabot("ask", *where, "--as-of", "2024-13-01", ECB)
     assert proc.returncode == 2 and "--as-of" in proc.stderr and "Traceback" not in proc.stderr

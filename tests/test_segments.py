@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import bm25, store
-from qabot.config import SearchOptions, SegmentSettings, Settings
+from qabot import bm25, store, vectors
+from qabot.config import SearchOptions, SegmentSettings, Settings, VectorSettings
 from qabot.errors import IndexOutdated
 from qabot.reader import Retriever, open_index
 from qabot.retrieve import search
+from qabot.vectors import Layout
 from tests.fakes import FakeEmbedder, fake_corpus, fake_settings, index
+from tests.test_store import DIM, clustered
 
 TOPICS = ["penguins waddle on ice", "tax reform passes parliament", "storm floods the harbour",
           "rocket reaches orbit", "museum opens art wing", "strike halts rail traffic"]
@@ -341,3 +343,88 @@ def test_a_front_end_opening_a_format_2_index_upgrades_it_first(env: tuple[Setti
     snap = open_index(settings, log=said.append).snapshot()
     assert set(snap.articles) == articles and snap.lexical is not None
     assert any("Upgrading the index" in m for m in said)
+
+
+# --- Deleted vectors never take a place among the k nearest -------------------------------------
+#
+# On an exact index search() scores every live row itself; on an approximate or compressed one it
+# asks FAISS for the nearest candidates, and FAISS must skip the deleted vectors: otherwise they
+# fill the candidate slots and the live passages they push out are never found.
+
+
+@pytest.mark.parametrize("layout", [Layout(), Layout("flat", "sq8"), Layout("ivf", "none", 32, 3000)],
+                         ids=["flat", "flat-sq8", "ivf"])
+def test_a_search_over_segments_with_many_deletions_gives_k_live_vectors(layout: Layout) -> None:
+    """Three quarters of the vectors deleted, the nearest to each query among them: the k found
+    are k live ones, and exactly what the same parts without the deleted vectors give."""
+    rng = np.random.default_rng(7)
+    corpus, queries = clustered(rng, 4000), clustered(rng, 30)
+    ids = np.arange(4000, dtype=np.int64)
+    near = np.argsort(-(queries @ corpus.T), axis=1)[:, :40].ravel()  # each query's 40 nearest
+    deleted = np.union1d(near, rng.choice(ids, 3000, replace=False))
+    assert len(deleted) > 3000
+
+    def parts(without: np.ndarray) -> list[vectors.Part]:
+        """A large segment of `layout` (ids 0-2999) and a small exact one (3000-3999)."""
+        big = vectors.new_index(layout, DIM, corpus[:3000])
+        vectors.add(big, ids[:3000], corpus[:3000])
+        small = vectors.new_index(Layout(), DIM)
+        vectors.add(small, ids[3000:], corpus[3000:])
+        for part in (big, small):
+            vectors.remove(part, without.tolist())
+        return [vectors.Part(big, layout, 0), vectors.Part(small, Layout(), 3000)]
+
+    stack = vectors.Stack(parts(np.zeros(0, np.int64)), deleted)
+    live = vectors.Stack(parts(deleted))  # the index that never held them
+    assert stack.ntotal == live.ntotal == 4000 - len(deleted)
+    for q in queries:
+        scores, found = stack.search(q, 10, nprobe=8)
+        assert len(found) == 10 and not np.isin(found, deleted).any()
+        want_scores, want = live.search(q, 10, nprobe=8)
+        assert found.tolist() == want.tolist()
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
+        if layout.exact:  # and that is the brute-force answer over the live vectors
+            keep = np.setdiff1d(ids, deleted)
+            assert found.tolist() == keep[np.argsort(-(corpus[keep] @ q), kind="stable")[:10]].tolist()
+
+
+def test_a_dense_search_of_an_approximate_index_with_many_deletions_finds_the_live_passages(
+    tmp_path: Path,
+) -> None:
+    """search() on a compressed (so not exhaustively scored) index: 210 deleted passages nearer to
+    the question than the live answers, more than the candidates FAISS is asked for, still leave
+    the k answers of an index built without them."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    question = "walrus herd hauled out on the ice floe near the coast"
+    for i in range(210):  # the question's own words: nearer than any live passage
+        (seeds / f"decoy{i:03d}.txt").write_text(f" date 2024-01-01 Walrus herd hauled out on the ice "
+                                                 f"floe near the coast, {i}.")
+    live = ["A walrus herd hauled out on an ice floe.", "Ice floe off the coast holds a walrus herd.",
+            "Near the coast, walrus rest on floe ice.", "The herd of walrus hauled out near shore.",
+            "Walrus on the ice: a herd seen from the coast."]
+    for i, text in enumerate(live):  # five stories, not near-copies (those would be one result)
+        (seeds / f"live{i}.txt").write_text(f" date 2024-02-0{i + 1} {text}")
+    words = ["budget", "council", "school", "bridge", "tennis", "opera", "harvest", "railway",
+             "senate", "museum", "vaccine", "satellite", "election", "tariff", "festival"]
+    for i in range(660):  # under a quarter of the passages deleted: no merge drops them
+        a, b, c = words[i % 15], words[(i // 15) % 15], words[(i // 7) % 15]
+        (seeds / f"other{i:03d}.txt").write_text(f" date 2024-03-01 {a} {b} {c} report {i}.")
+    settings = replace(fake_settings(seeds), vectors=VectorSettings(type="flat", codec="sq8"))
+    fake = FakeEmbedder()
+    index(settings, fake)
+    for i in range(210):
+        (seeds / f"decoy{i:03d}.txt").unlink()
+    index(settings, fake)
+    snap = store.load_snapshot(settings.index)
+    assert snap.manifest.deleted is not None and len(snap.deleted.passages) == 210
+    assert not snap.vectors.exact and snap.vectors.ntotal == 665  # the candidates path
+    fresh = settings.at(index=tmp_path / "fresh")  # the same live seeds, never holding the decoys
+    index(fresh, fake)
+    assert not store.load_snapshot(fresh.index).manifest.deleted
+    found = ask(settings, fake, question, "dense", k=5)
+    assert sorted(d for d, _ in found) == [f"live{i}.txt" for i in range(5)]
+    want = ask(fresh, fake, question, "dense", k=5)
+    assert [d for d, _ in found] == [d for d, _ in want]
+    # sq8 codes trained with and without the decoys decode a little differently
+    assert [s for _, s in found] == pytest.approx([s for _, s in want], abs=0.01)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,13 +83,21 @@ def test_an_edit_that_keeps_the_size_and_restores_the_mtime_is_seen(
 def test_a_racy_file_is_read_again_next_run(
     env: tuple[Settings, FakeEmbedder], opened: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Git's racy rule under the real 2 s margin, on a scan clock the test sets (the wall clock
+    would make it depend on how fast the machine runs the steps)."""
     settings, fake = env
-    index(settings, fake)  # the real margin: the files were written under 2 s ago
+    changed = [max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in settings.seeds.iterdir()]
+    clock = min(changed) + signatures.RACY_NS  # every file changed within 2 s before the scan
+    monkeypatch.setattr(signatures, "time", SimpleNamespace(time_ns=lambda: clock))
+    index(settings, fake)
     opened.clear()
     assert not index(settings, fake).committed and sorted(opened) == ["0.txt", "1.txt", "2.txt"]
-    monkeypatch.setattr(signatures, "RACY_NS", 0)
+    clock = max(changed) + signatures.RACY_NS + 1  # all of them changed more than 2 s before
+    index(settings, fake)
+    opened.clear()
+    assert not index(settings, fake).committed and opened == []
     # stamped after the scan starts (a clock tick that has not ended yet, at coarse resolution)
-    future = time.time_ns() + 60 * 10**9
+    future = clock + 60 * 10**9
     os.utime(settings.seeds / "1.txt", ns=(future, future))
     index(settings, fake)
     opened.clear()
