@@ -124,7 +124,13 @@ def _scores(
     if mode != "bm25":
         ids = None if allowed is None else tables.ids[allowed]
         _, found = tables.snap.vectors.search(qvec, pool, ids, nprobe)
+        found = found[found >= 0]  # FAISS pads a short result with -1
         dense_rows = np.searchsorted(tables.ids, found)
+        # Only ids of live rows: a deleted id that got through (the vector layer's deletion filter
+        # is the only guard) would otherwise land on a neighbouring live row and score it.
+        live = dense_rows < len(tables.ids)
+        live[live] = tables.ids[dense_rows[live]] == found[live]
+        dense_rows = dense_rows[live]
     lex_rows, share = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     if mode != "dense":
         lex_rows, share = _lexical(tables, question)
