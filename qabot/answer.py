@@ -159,7 +159,8 @@ def choose(
     for rank_, group in enumerate(groups, 1):
         found = [(p, s, e) for p in group for s, e in split_sentences(p.text)]
         marks = [sentences.features(p.text[s:e], question, terms, kind, stopwords=stop, stemmer=stem,
-                                    passage=p.score / top, offset=p.start + s).score(weights)
+                                    passage=p.score / top, offset=p.start + s, alone=alone(p.text, s, e),
+                                    title=p.title).score(weights)
                  for p, s, e in found]
         at = sentences.best(marks, weights.floor)
         # The article keeps its rank, score and sources; the passage shown is the one that
@@ -173,12 +174,29 @@ def choose(
     return results, scores
 
 
+def alone(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is all of its line (a caption stands alone; a passage's first
+    sentence counts as starting its line)."""
+    before = text[:start].rstrip(" \t")
+    after = text[end:].lstrip(" \t")
+    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
+
+
+# How a question is asked, not what about: BM25's stop words keep most of these (they can be
+# rare words in a small index, "did" scoring like a name), but no sentence answers by having them.
+QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how did does do done is are was were has have had "
+    "will would can could should shall may might must be been being tell know whats".split())
+
+
 def question_terms(question: str, lex: Stack | None) -> dict[str, float]:
-    """The question's BM25 terms with their idf in this index (terms no passage has are left
-    out: they can't tell sentences apart)."""
+    """The question's BM25 terms with their idf in this index, less the words that only ask
+    (terms no passage has are left out too: they can't tell sentences apart)."""
     if lex is None:
         return {}
-    return bm25.idf(lex, tokenize(question, lex.stopwords, lex.stemmer))
+    asking = set(tokenize(" ".join(QUESTION_WORDS), frozenset(), lex.stemmer))
+    terms = [t for t in tokenize(question, lex.stopwords, lex.stemmer) if t not in asking]
+    return bm25.idf(lex, terms)
 
 
 def _stale_notice(retriever: Retriever, window: TimeWindow | None, as_of: dt.date) -> str | None:

@@ -20,7 +20,7 @@ from qabot.dates import age, display_date
 from qabot.passage import Passage
 from qabot.reader import Retriever
 from qabot.smalltalk import small_talk
-from tests.conftest import indexed, run_qabot
+from tests.conftest import SHIPPED_SEED, indexed, run_qabot
 
 ANSWER = Path(__file__).parent / "fixtures" / "answer"
 FLOOR = Settings().search.min_score
@@ -133,7 +133,7 @@ def sentence_scores(retriever: Retriever, question: str, p: Passage) -> dict[str
     for s, e in split_sentences(p.text):
         f = sentences.features(p.text[s:e], question, terms, sentences.question_kind(question),
                                stopwords=lex.stopwords, stemmer=lex.stemmer, passage=1.0,
-                               offset=p.start + s)
+                               offset=p.start + s, alone=answer.alone(p.text, s, e), title=p.title)
         w = sentences.Weights()
         out[p.text[s:e]] = (f.score(w), dataclasses.replace(f, usable=True).score(w))
     return out
@@ -151,6 +151,28 @@ def test_the_answer_is_never_a_question_or_a_promo(retriever: Retriever) -> None
     # Both would have won on words alone; they are kept out, not merely outscored.
     assert asked[1] > chosen[0] and promo[1] > chosen[0]
     assert asked[0] == promo[0] == -1.0
+
+
+@pytest.mark.parametrize(("question", "starts"), [
+    ("who is the prime minister of norland now", "PORT AMSEL, Norland — Dana Welk became"),
+    ("norland new prime minister", "PORT AMSEL, Norland — Dana Welk became"),
+    ("who did welk replace", "Welk, a former finance minister, replaces Oren Sallis"),
+])
+def test_a_short_lowercase_question_gets_its_sentence_never_a_caption_gallery_or_headline(
+    retriever: Retriever, question: str, starts: str
+) -> None:
+    """The Norland story opens with its headline, a gallery title, a dated photo caption and a
+    gallery line, all sharing the question's words; the answer is the story's own sentence."""
+    reply = ask(retriever, question)
+    lead = reply.answer
+    assert lead is not None and lead.doc_id == "norland_pm.txt", reply
+    assert lead.answer.startswith(starts), lead.answer
+    scores = sentence_scores(retriever, question, lead)
+    for furniture in ("Dana Welk sworn in as Norland prime minister", "In pictures: Dana Welk",
+                      "Supporters of the Harbour Party wave flags", "Hide Caption 3 of 12",
+                      "Follow here for the latest"):
+        kept_out = [v for k, v in scores.items() if k.lstrip().startswith(furniture)]
+        assert all(v[0] == -1.0 for v in kept_out), (furniture, kept_out)
 
 
 @pytest.mark.parametrize("question", [QUELL, FERRY.format("this week"), "How much is a ferry ticket?",
@@ -218,3 +240,25 @@ def test_ask_small_talk_prints_the_reply_only(corpus: Settings) -> None:
     out = json.loads(cli(corpus, "--json", "hi!"))
     assert out["kind"] == "small_talk" and out["message"] == small_talk("hi!")
     assert out["passages"] == [] and out["answer"] is None and out["answers"] == []
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Retriever:
+    """The shipped article alone, indexed once."""
+    root = tmp_path_factory.mktemp("seed")
+    (root / "seeds").mkdir()
+    shutil.copy(SHIPPED_SEED, root / "seeds" / SHIPPED_SEED.name)
+    return Retriever(indexed(root / "seeds", encoder_cache).index)
+
+
+@pytest.mark.parametrize(("question", "holds"), [
+    ("Which road did Azerbaijan propose?", "Aghdam-Khankendi road"),
+    ("which road did azerbaijan propose", "Aghdam-Khankendi road"),
+    ("What did Armenia do in 1991?", "the Armenian military occupied Nagorno-Karabakh"),
+    ("How long did the 2020 war last?", "44 days of clashes"),
+])
+def test_the_shipped_articles_questions_get_their_sentence(seed: Retriever, question: str, holds: str) -> None:
+    """Short questions on the shipped seed: "did" and "which" are how a question asks, not what it
+    is about, so they don't make "Armenia did not…" the answer to "What did Armenia do?"."""
+    reply = respond(seed, question, SearchOptions(k=3), as_of=dt.date(2023, 8, 10))
+    assert reply.answer is not None and holds in reply.answer.answer, reply.answer

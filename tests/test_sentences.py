@@ -22,7 +22,10 @@ english_features = partial(s.features, stopwords=ENGLISH_STOPWORDS, stemmer="eng
     ("What year did the company go public?", s.TIME),
     ("Where did the storm make landfall?", s.PLACE),
     ("Which country hosted the summit?", s.PLACE),
-    ("Why was the facility closed for several months?", s.THING),
+    ("Why was the facility closed for several months?", s.REASON),
+    ("why is the chevy bolt being recalled", s.REASON),
+    ("how long did the 2020 war last", s.DURATION),
+    ("How long will the pause last?", s.DURATION),
     ("What did the court rule about bees?", s.THING),
 ])
 def test_question_kind(question: str, kind: str) -> None:
@@ -35,6 +38,12 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     assert not s.holds_kind("The golfer won the US Women's Open in style.", s.PERSON, q)
     assert s.holds_kind("It reopened on June 4 after months.", s.TIME, "When did the plant reopen?")
     assert not s.holds_kind("The plant reopened after months.", s.TIME, "When did the plant reopen?")
+    assert s.holds_kind("His resignation takes effect in 14 days.", s.TIME, "when does it take effect")
+    assert s.holds_kind("Troops fought during 44 days of clashes.", s.DURATION, "how long did the war last")
+    assert s.holds_kind("The pause would last through September.", s.DURATION, "how long is the pause")
+    assert not s.holds_kind("The pause was proposed by the president.", s.DURATION, "how long is the pause")
+    assert s.holds_kind("It was recalled because of battery defects.", s.REASON, "why was it recalled")
+    assert not s.holds_kind("The recall affects 141,000 cars.", s.REASON, "why was it recalled")
     assert s.holds_kind("At least 14 people were hurt.", s.NUMBER, "How many people were hurt?")
     # a number the question already has is not an answer to "how many"
     assert not s.holds_kind("The 2022 season was long.", s.NUMBER, "How many games in 2022?")
