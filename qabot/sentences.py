@@ -35,8 +35,8 @@ _PERSON_NOUNS = (
 )
 _PLACE_NOUNS = "country|city|state|nation|town|island|region|county|continent|province|place|capital"
 _DURATION_RE = re.compile(r"\bhow long\b", re.I)
-_REASON_RE = re.compile(r"^\W*(?:why|how come)\b|\bwhy\b|\bwhat (?:caused|causes|led to)\b|\bfor what reason\b",
-                        re.I)
+_REASON_RE = re.compile(
+    r"^\W*(?:why|how come)\b|\bwhy\b|\bwhat (?:caused|causes|led to)\b|\bfor what reason\b", re.I)
 _NUMBER_RE = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|fast|often)\b|"
                         r"\bwhat (?:percentage|percent|number|share|amount|age)\b", re.I)
 _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (?:year|day|date|month)\b",
@@ -47,7 +47,8 @@ _PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSO
 _MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
            "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_SPAN = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a few|several) (?:hours?|days?|weeks?|months?|years?)"
+_SPAN = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a few|several) "
+         r"(?:hours?|days?|weeks?|months?|years?)")
 _TIME_IN_TEXT = re.compile(
     rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}\b|\b(?:{_DAYS})\b|\b(?:1[89]|20)\d\d\b|\b(?:today|yesterday|"
     r"tonight|last (?:week|month|year|night)|this (?:week|month|year)|next (?:week|month|year)"
@@ -55,8 +56,8 @@ _TIME_IN_TEXT = re.compile(
     re.I)
 # How long something lasts: a span, or the day or month it runs until.
 _DURATION_IN_TEXT = re.compile(
-    rf"\b{_SPAN}\b|\b(?:until|through|till|to|by|from) (?:the )?(?:end of )?(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d)\b",
-    re.I)
+    rf"\b{_SPAN}\b|\b(?:until|through|till|to|by|from) (?:the )?(?:end of )?"
+    rf"(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d)\b", re.I)
 # What gives a reason: a cause marker ("because", "due to", "after", "amid", "citing", "so that").
 _REASON_IN_TEXT = re.compile(
     r"\b(?:because|due to|owing to|as a result|after|amid|citing|cited|over concerns?|for fear|"

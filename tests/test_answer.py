@@ -257,7 +257,9 @@ def seed(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Retri
     ("What did Armenia do in 1991?", "the Armenian military occupied Nagorno-Karabakh"),
     ("How long did the 2020 war last?", "44 days of clashes"),
 ])
-def test_the_shipped_articles_questions_get_their_sentence(seed: Retriever, question: str, holds: str) -> None:
+def test_the_shipped_articles_questions_get_their_sentence(
+    seed: Retriever, question: str, holds: str
+) -> None:
     """Short questions on the shipped seed: "did" and "which" are how a question asks, not what it
     is about, so they don't make "Armenia did not…" the answer to "What did Armenia do?"."""
     reply = respond(seed, question, SearchOptions(k=3), as_of=dt.date(2023, 8, 10))

@@ -26,7 +26,8 @@ def test_furniture_anywhere(line: str) -> None:
 
 
 def test_a_dated_caption_alone_on_its_line_is_furniture_but_a_dated_story_sentence_is_not() -> None:
-    caption = "Supporters of the Harbour Party wave flags outside the parliament in Port Amsel on March 4, 2024."
+    caption = ("Supporters of the Harbour Party wave flags outside the parliament in Port Amsel "
+               "on March 4, 2024.")
     assert is_furniture(caption, alone=True) and not is_furniture(caption, alone=False)
     story = "The party said it would hold its first cabinet meeting in Port Amsel on March 4, 2024."
     assert not is_furniture(story, alone=True)  # a verb of telling: the story's own words
