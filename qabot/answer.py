@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from . import bm25, sentences
+from . import bm25, phrase, sentences
 from .bm25 import Stack, tokenize
 from .chunk import split_sentences
 from .config import SearchOptions
@@ -167,9 +167,11 @@ def choose(
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
         p, s, e = found[at] if at is not None else (lead, 0, 0)
+        span = phrase.phrase(p.text[s:e], kind, question) if at is not None else None
+        ps, pe = (p.start + s + span[0], p.start + s + span[1]) if span else (0, 0)
         results.append(replace(p, rank=rank_, score=lead.score, relevance=lead.relevance,
                                duplicates=lead.duplicates, more=(), answer_start=p.start + s,
-                               answer_end=p.start + e))
+                               answer_end=p.start + e, phrase_start=ps, phrase_end=pe))
         scores.append(marks[at] if at is not None else NO_SENTENCE)
     return results, scores
 

@@ -60,7 +60,9 @@ def reply_dict(reply: Reply) -> dict[str, Any]:
         "as_of": reply.as_of.isoformat() if reply.as_of else None,
         "answer": None if lead is None else {
             "text": lead.answer, "rank": lead.rank, "doc_id": lead.doc_id,
-            "start": lead.answer_start, "end": lead.answer_end},
+            "start": lead.answer_start, "end": lead.answer_end,
+            "phrase": None if lead.phrase_end <= lead.phrase_start else {
+                "text": lead.phrase, "start": lead.phrase_start, "end": lead.phrase_end}},
         "answers": [reply.results[i].rank for i in reply.answers],
         "shown": [p.rank for p in reply.results],
         "message": reply.message,
@@ -110,10 +112,13 @@ def to_terminal(reply: Reply, width: int = 100, bold: tuple[str, str] = ("", "")
         for n, i in enumerate(reply.answers):
             p = reply.results[i]
             # Wrap the plain text, then put the emphasis back: escape codes would confuse textwrap.
-            line = textwrap.fill(f"\x00{_squash(p.answer)}\x01 [{p.rank}]", width=width,
+            line = textwrap.fill(f"\x00{_marked(p)}\x01 [{p.rank}]", width=width,
                                  initial_indent="Answer: " if n == 0 else " " * 8,
                                  subsequent_indent=" " * 8, break_on_hyphens=False)
-            head.append(line.replace("\x00", on).replace("\x01", off))
+            # The phrase that answers is underlined where the sentence is bold (a terminal).
+            under = ("\x1b[4m", "\x1b[24m") if on else ("", "")
+            head.append(line.replace("\x00", on).replace("\x01", off)
+                        .replace(_PHRASE[0], under[0]).replace(_PHRASE[1], under[1]))
     else:
         head.append(NO_SENTENCE)
     sources = [f"[{p.rank}] {source_line(p, reply)}" for p in reply.results]
@@ -156,6 +161,20 @@ def telegram_passage(p: Passage) -> str:
 
 def _squash(text: str) -> str:
     return " ".join(printable(text).split())
+
+
+# Where the answering phrase starts and ends inside a squashed sentence: private-use characters
+# (taken out of the article's own text first) that no escaping touches, replaced by each front end.
+_PHRASE = ("\ue000", "\ue001")
+
+
+def _marked(p: Passage) -> str:
+    """The answering sentence squashed, its phrase (if any) between the _PHRASE marks."""
+    text = "".join(" " if c in _PHRASE else c for c in p.answer)  # an article's own marks: none
+    a, b = p.phrase_start - p.answer_start, p.phrase_end - p.answer_start
+    if not 0 <= a < b <= len(text):
+        return _squash(text)
+    return _squash(text[:a] + _PHRASE[0] + text[a:b] + _PHRASE[1] + text[b:])
 
 
 # ---------------------------------------------------------------- Telegram messages
@@ -204,7 +223,7 @@ def telegram_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[str]:
     head = [html.escape(reply.notice)] if reply.notice else []
     if not reply.results:
         return ["\n\n".join([*head, html.escape(NO_ANSWER)])]
-    lines = [f"<b>{html.escape(_squash(reply.results[i].answer))}</b> [{reply.results[i].rank}]"
+    lines = [f"<b>{_underlined(html.escape(_marked(reply.results[i])))}</b> [{reply.results[i].rank}]"
              for i in reply.answers] or [html.escape(NO_SENTENCE)]
     # Only the articles the answer lines cite get a source line; the others show theirs in the
     # collapsed quote: the reply stays one phone screen.
@@ -213,6 +232,10 @@ def telegram_reply(reply: Reply, limit: int = TELEGRAM_LIMIT) -> list[str]:
     first = "\n\n".join([*head, "\n".join(lines), sources])
     quotes = [f"<blockquote expandable>{telegram_block(p)}</blockquote>" for p in reply.results]
     return telegram_split([first, *quotes], limit, sep="\n")
+
+
+def _underlined(text: str) -> str:
+    return text.replace(_PHRASE[0], "<u>").replace(_PHRASE[1], "</u>")
 
 
 def telegram_collapsed(text: str) -> str:

@@ -42,8 +42,17 @@ class Passage:
     # The article's next best passages for the question (search(more=n)), best first, with the
     # same rank; their answer span is the whole passage.
     more: tuple[Passage, ...] = ()
+    # Inside the answering sentence, the words that answer the kind of thing asked (a date for
+    # "when", a number for "how many", a name for "who"), offsets in the file; equal: none.
+    phrase_start: int = 0
+    phrase_end: int = 0
 
     @property
     def answer(self) -> str:
         """The best-answering sentence itself."""
         return self.text[self.answer_start - self.start : self.answer_end - self.start]
+
+    @property
+    def phrase(self) -> str:
+        """The answering phrase itself ("" when none is marked)."""
+        return self.text[self.phrase_start - self.start : self.phrase_end - self.start]

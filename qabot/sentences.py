@@ -44,20 +44,20 @@ _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (
 _PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:{_PLACE_NOUNS})\b", re.I)
 _PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b", re.I)
 
-_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
+MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
            "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _SPAN = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a few|several) "
          r"(?:hours?|days?|weeks?|months?|years?)")
-_TIME_IN_TEXT = re.compile(
-    rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}\b|\b(?:{_DAYS})\b|\b(?:1[89]|20)\d\d\b|\b(?:today|yesterday|"
+TIME_IN_TEXT = re.compile(
+    rf"\b(?:{MONTHS})\.?\s+\d{{1,2}}\b|\b(?:{_DAYS})\b|\b(?:1[89]|20)\d\d\b|\b(?:today|yesterday|"
     r"tonight|last (?:week|month|year|night)|this (?:week|month|year)|next (?:week|month|year)"
     rf"|{_SPAN} ago|(?:in|within|after|for) {_SPAN})\b",
     re.I)
 # How long something lasts: a span, or the day or month it runs until.
-_DURATION_IN_TEXT = re.compile(
+DURATION_IN_TEXT = re.compile(
     rf"\b{_SPAN}\b|\b(?:until|through|till|to|by|from) (?:the )?(?:end of )?"
-    rf"(?:{_MONTHS}|{_DAYS}|(?:19|20)\d\d)\b", re.I)
+    rf"(?:{MONTHS}|{_DAYS}|(?:19|20)\d\d)\b", re.I)
 # What gives a reason: a cause marker ("because", "due to", "after", "amid", "citing", "so that").
 _REASON_IN_TEXT = re.compile(
     r"\b(?:because|due to|owing to|as a result|after|amid|citing|cited|over concerns?|for fear|"
@@ -167,9 +167,9 @@ def _squeeze(text: str) -> str:
 def holds_kind(sentence: str, kind: str, question: str) -> bool:
     """True when the sentence has something of the kind asked that the question lacks."""
     if kind == TIME:
-        return any(m.group().lower() not in question.lower() for m in _TIME_IN_TEXT.finditer(sentence))
+        return any(m.group().lower() not in question.lower() for m in TIME_IN_TEXT.finditer(sentence))
     if kind == DURATION:
-        return any(m.group().lower() not in question.lower() for m in _DURATION_IN_TEXT.finditer(sentence))
+        return any(m.group().lower() not in question.lower() for m in DURATION_IN_TEXT.finditer(sentence))
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
     if kind == NUMBER:

@@ -264,3 +264,14 @@ def test_the_shipped_articles_questions_get_their_sentence(
     is about, so they don't make "Armenia did not…" the answer to "What did Armenia do?"."""
     reply = respond(seed, question, SearchOptions(k=3), as_of=dt.date(2023, 8, 10))
     assert reply.answer is not None and holds in reply.answer.answer, reply.answer
+
+
+def test_the_answering_phrase_quotes_the_file_exactly(seed: Retriever) -> None:
+    """`answer.phrase` (in --json): file offsets of the words that answer, inside the sentence."""
+    reply = respond(seed, "how long did the 2020 war last", SearchOptions(k=3), as_of=dt.date(2023, 8, 10))
+    lead = reply.answer
+    assert lead is not None and lead.phrase == "44 days"
+    text = SHIPPED_SEED.read_text(encoding="utf-8")
+    assert text[lead.phrase_start : lead.phrase_end] == "44 days"
+    assert lead.answer_start <= lead.phrase_start < lead.phrase_end <= lead.answer_end
+    assert text[lead.answer_start : lead.answer_end] == lead.answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -146,13 +147,37 @@ def test_reply_dict_names_the_answer_by_rank_and_offsets() -> None:
     d = json.loads(fmt.to_json(reply(FERRY, TICKET, UNDATED, answers=(2, 0))))
     assert d["kind"] == "answer" and d["as_of"] == "2024-01-09" and d["message"] is None
     assert d["answer"] == {"text": "Crossings take ten minutes in calm weather.", "rank": 3,
-                           "doc_id": "news/3.txt", "start": 40, "end": 83}
+                           "doc_id": "news/3.txt", "start": 40, "end": 83, "phrase": None}
     assert d["answers"] == [3, 1] and d["shown"] == [1, 2, 3]
     assert [p["age"] for p in d["passages"]] == ["1 month ago", "yesterday", None]
     p = d["passages"][0]
     assert p["text"][p["answer_start"] - p["start"] : p["answer_end"] - p["start"]] == FERRY.answer
     none = fmt.reply_dict(reply(TICKET, answers=()))
     assert none["answer"] is None and none["answers"] == [] and none["shown"] == [2]
+
+
+def with_phrase(p: Passage, words: str) -> Passage:
+    at = p.text.index(words) + p.start
+    return dataclasses.replace(p, phrase_start=at, phrase_end=at + len(words))
+
+
+def test_the_answering_phrase_is_underlined_in_telegram_and_on_a_terminal_and_plain_when_piped() -> None:
+    ferry = with_phrase(FERRY, "every 20 minutes")
+    d = fmt.reply_dict(reply(ferry))
+    assert d["answer"]["phrase"] == {"text": "every 20 minutes", "start": ferry.phrase_start,
+                                     "end": ferry.phrase_end}
+    assert ferry.text[ferry.phrase_start - ferry.start : ferry.phrase_end - ferry.start] == "every 20 minutes"
+    first = fmt.telegram_reply(reply(ferry))[0]
+    assert first.startswith("<b>The ferry will run <u>every 20 minutes</u> from April.</b> [1]")
+    tty = fmt.to_terminal(reply(ferry), bold=("\x1b[1m", "\x1b[0m")).split("\n")[0]
+    assert tty == "Answer: \x1b[1mThe ferry will run \x1b[4mevery 20 minutes\x1b[24m from April.\x1b[0m [1]"
+    piped = fmt.to_terminal(reply(ferry)).split("\n")[0]
+    assert piped == "Answer: The ferry will run every 20 minutes from April. [1]"
+    # An article's own private-use characters are not taken for the marks.
+    odd = with_phrase(story(1, "Boats run \ue000 every 20 minutes \ue001 now.", "Boats run \ue000 every 20 "
+                                                                                 "minutes \ue001 now."),
+                      "every 20 minutes")
+    assert fmt.telegram_reply(reply(odd))[0].startswith("<b>Boats run <u>every 20 minutes</u> now.</b>")
 
 
 def test_the_formatters_load_without_the_query_stack() -> None:

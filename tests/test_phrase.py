@@ -1,0 +1,46 @@
+"""The answering phrase inside a sentence: a date, an amount, a span; nothing for what and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from qabot import sentences as s
+from qabot.phrase import phrase
+
+
+@pytest.mark.parametrize(("sentence", "question", "want"), [
+    ("Queen Elizabeth II died Thursday at Balmoral Castle.", "when did queen elizabeth die", "Thursday"),
+    ("The plant reopened on Sept. 8, 2022, after the flood.", "when did the plant reopen", "Sept. 8, 2022"),
+    ("The card sold for $12.6 million at auction on Sunday.", "how much did the card sell for",
+     "$12.6 million"),
+    ("The Fed raised rates by three-quarters of a percentage point on Wednesday.",
+     "how much did the fed raise rates", "three-quarters of a percentage point"),
+    ("At least 14 people were hurt in the 2022 crash.", "how many people were hurt in 2022", "14"),
+    ("Troops fought during 44 days of clashes in 2020.", "how long did the 2020 war last", "44 days"),
+    ("The pause would last through September, officials said.", "how long is the pause", "through September"),
+])
+def test_the_phrase_of_the_kind_asked(sentence: str, question: str, want: str) -> None:
+    span = phrase(sentence, s.question_kind(question), question)
+    assert span is not None and sentence[span[0] : span[1]] == want
+
+
+def test_what_the_question_already_says_is_never_the_phrase() -> None:
+    sentence = "In 2022 the club won 3 titles."
+    span = phrase(sentence, s.NUMBER, "how many titles did the club win in 2022")
+    assert span is not None and sentence[span[0] : span[1]] == "3"
+    assert phrase("It happened on Monday.", s.TIME, "what happened on monday") is None
+
+
+@pytest.mark.parametrize(("sentence", "question"), [
+    ("The recall is due to battery defects.", "why was the car recalled"),
+    ("The court ruled that bees are fish under the law.", "what did the court rule about bees"),
+    ("Minjee Lee won the US Women's Open on Sunday.", "who won the us womens open"),  # names: off
+])
+def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> None:
+    assert phrase(sentence, s.question_kind(question), question) is None
+
+
+def test_names_when_asked_for_skip_openers_and_what_the_question_names() -> None:
+    sentence = "On Sunday, Minjee Lee won the US Women's Open by four shots."
+    span = phrase(sentence, s.PERSON, "who won the us womens open", names=True)
+    assert span is not None and sentence[span[0] : span[1]] == "Minjee Lee"
