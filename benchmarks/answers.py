@@ -1,6 +1,6 @@
 """The answer layer on the news dev set: what each choice is worth, before and after, in one run.
 
-    .venv/bin/python benchmarks/answers.py                 # the feature table (both halves)
+    .venv/bin/python benchmarks/answers.py                 # the feature tables (quiz and chat, both halves)
     .venv/bin/python benchmarks/answers.py --calibrate     # + the confidence floor and the cuts
     .venv/bin/python benchmarks/answers.py --latency       # + warm latency, before vs after
     .venv/bin/python benchmarks/answers.py --no-table --latency   # the latency alone
@@ -49,6 +49,7 @@ from qabot.retrieve import search  # noqa: E402
 
 DEV = Path("/tmp/news-dev")
 UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"
+CHAT = ROOT / "benchmarks" / "chat_questions.jsonl"
 COLS = ("hit@1", "mrr@10", "as@1", "as@3", "chars")
 
 
@@ -274,14 +275,21 @@ def main() -> None:
         f"index {args.index}"
     )
     if not args.no_table:
-        rows: dict[str, dict[str, dict[str, float]]] = {}
-        old = before(retriever, tuning, settings.bot.min_score)
-        rows["before (search + dense sentence)"] = measure(split, old)
-        for name, opts in variants(base).items():
-            log(name.strip())
-            size = name == "answer layer (all on)"
-            rows[name] = measure(split, after(retriever, tuning, opts, settings.bot.min_score, size))
-        print(table(rows))
+        # Every choice on both kinds of question: the quiz's long ones, and the short lowercase
+        # ones people type in a chat (benchmarks/chat_questions.jsonl, split the same way).
+        chat, problems = read_queries(CHAT)
+        if problems:
+            raise SystemExit(f"bad chat questions: {problems[:3]}")
+        for title, sets in (("Quiz questions", split), ("Chat questions", halves(chat))):
+            print(f"\n{title}: {sum(map(len, sets.values()))} (A {len(sets['A'])}, B {len(sets['B'])})")
+            rows: dict[str, dict[str, dict[str, float]]] = {}
+            old = before(retriever, tuning, settings.bot.min_score)
+            rows["before (search + dense sentence)"] = measure(sets, old)
+            for name, opts in variants(base).items():
+                log(f"{title}: {name.strip()}")
+                size = name == "answer layer (all on)"
+                rows[name] = measure(sets, after(retriever, tuning, opts, settings.bot.min_score, size))
+            print(table(rows))
     if args.time:
         sweep_time(retriever, tuning, base, split)
     if args.calibrate:
