@@ -113,6 +113,10 @@ class BotState:
     # Searches are CPU-bound: running more at once than there are cores answers a burst no
     # sooner, only later for the first askers. This keeps it first come, first served.
     searching: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
+    # Greetings and thanks cost no search: they never use up the question limit ("thanks!" after
+    # ten quick questions is answered), but have a window of their own so a flood is not answered
+    # message for message either.
+    chatter: RateLimit | None = None
 
 
 def build_application(
@@ -134,6 +138,7 @@ def build_application(
         settings=settings,
         retriever=retriever or Retriever.for_settings(settings),
         limiter=RateLimit(settings.bot.rate_limit_per_minute),
+        chatter=RateLimit(settings.bot.rate_limit_per_minute),
         options=settings.bot_search,
         polling=polling,
     )
@@ -358,9 +363,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     """Admit, rate-limit, check, search in a worker thread (typing meanwhile), reply."""
     message, user = update.effective_message, update.effective_user
-    if message is None or user is None or not await _may_reply(update, context):
-        return
     state = _state(context)
+    # "thanks!" after an answer is small talk, not a follow-up: it gets no context, it is not a
+    # question a later follow-up could lean on, and it counts against its own limit only.
+    chat = small_talk(question) is not None
+    if message is None or user is None or not await _may_reply(update, context,
+                                                               state.chatter if chat else None):
+        return
     try:
         question = check_question(question)
     except BadQuestion:
@@ -369,9 +378,6 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         return
     previous, is_reply = _previous_turn(state.memory, message, context.bot.id)
     asked = state.clock()
-    # "thanks!" after an answer is small talk, not a follow-up: it gets no context, and it is not
-    # a question a later follow-up could lean on.
-    chat = small_talk(question) is not None
     query = question if chat else contextualize(question, previous, asked, is_reply)
     typing = asyncio.create_task(_typing(context, message))
     started = time.perf_counter()
@@ -452,14 +458,16 @@ async def _admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return False
 
 
-async def _may_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """True when the allowlists admit the update and its sender is within the rate limit; else
-    False, after a refusal or a "slow down" where one is due. Every reply counts, not only answers:
-    /help or /sources sent in a flood would otherwise get a reply each."""
+async def _may_reply(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                     limiter: RateLimit | None = None) -> bool:
+    """True when the allowlists admit the update and its sender is within the rate limit (the
+    questions' unless another `limiter` is given); else False, after a refusal or a "slow down"
+    where one is due. Every reply counts, not only answers: /help or /sources sent in a flood would
+    otherwise get a reply each."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or not await _admitted(update, context):
         return False
-    limiter = _state(context).limiter
+    limiter = limiter or _state(context).limiter
     verdict = limiter.check(user.id)
     if verdict == RateLimit.WARN:
         seconds = max(1, round(limiter.wait(user.id)))

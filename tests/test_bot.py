@@ -621,6 +621,24 @@ def test_rate_limit_says_slow_down_once_then_stays_quiet(
     assert [v for u, v in verdicts if u == DEFAULT_USER_ID] == ["ok", "ok", "warn", "drop"]
 
 
+def test_small_talk_does_not_use_up_the_question_limit(
+    tg: FakeTelegram, corpus: Settings, retriever: Retriever
+) -> None:
+    """Two questions fill a limit of two; "thanks!" is still answered, and the next question gets
+    the "slow down"."""
+    with running(tg, corpus, retriever, rate_limit_per_minute=2):
+        asked = [tg.send_text(f"{OFF_TOPIC} {i}") for i in range(2)]
+        exactly(tg, 2)
+        thanks = tg.send_text("thanks!")
+        reply = exactly(tg, 3)[-1]
+        third = tg.send_text(f"{OFF_TOPIC} 3")
+        limited = exactly(tg, 4)[-1]
+    assert reply["reply_to_update_id"] == thanks and reply["visible_text"] == small_talk("thanks!")
+    assert limited["reply_to_update_id"] == third
+    assert limited["visible_text"].startswith("You're asking faster than I can answer")
+    assert len(asked) == 2
+
+
 def test_commands_count_against_the_rate_limit_too(
     tg: FakeTelegram, corpus: Settings, retriever: Retriever
 ) -> None:
