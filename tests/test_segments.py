@@ -17,6 +17,7 @@ import pytest
 from qabot import bm25, store
 from qabot.config import SearchOptions, SegmentSettings, Settings
 from qabot.errors import IndexOutdated
+from qabot.manifest import Segment
 from qabot.reader import Retriever, open_index
 from qabot.retrieve import search
 from tests.fakes import FakeEmbedder, fake_corpus, fake_settings, index
@@ -249,7 +250,7 @@ def as_format_2(index_dir: Path) -> None:
     manifest = store.load_manifest(index_dir)
     assert manifest is not None and len(manifest.segments) == 1 and manifest.build.lexical
     seg, params = manifest.segments[0], manifest.build.lexical.params
-    part = store.load_snapshot(index_dir, tokens=True).lexical
+    part = store.load_snapshot(index_dir, for_merge=True).lexical
     assert part is not None
     lex = part.parts[0]
     n, df = len(lex.ids), np.diff(lex.indptr)
@@ -261,16 +262,25 @@ def as_format_2(index_dir: Path) -> None:
     arrays = dict(ids=np.array(lex.ids), data=data, indices=np.array(lex.indices),
                   indptr=np.array(lex.indptr), idf=idf.astype(np.float32), tokens=np.array(lex.tokens),
                   offsets=np.array(lex.offsets))
-    assert seg.matrix is not None and seg.vocab is not None
-    (index_dir / seg.matrix).unlink()
-    np.savez(index_dir / seg.matrix, **arrays)
+    files = format_3_files(seg)
+    (index_dir / files["bm25_matrix"]).unlink()
+    np.savez(index_dir / files["bm25_matrix"], **arrays)
     old = json.loads((index_dir / "manifest.json").read_text())
     for key in ("segments", "next_article", "deleted"):
         old.pop(key)
-    old.update(format_version=2, vectors=seg.vectors, passages=seg.passages, rows=seg.rows,
+    old.update(format_version=2, vectors=files["vectors"], passages=files["passages"], rows=files["rows"],
                vectors_index=seg.layout.as_dict(), sizes={})
-    old["bm25"].update(matrix=seg.matrix, vocab=seg.vocab)
+    old["bm25"].update(matrix=files["bm25_matrix"], vocab=files["bm25_vocab"])
     (index_dir / "manifest.json").write_text(json.dumps(old))
+
+
+def format_3_files(seg: Segment) -> dict[str, str]:
+    """A segment's files under the keys format 3 gave them (one field per file)."""
+    (passages, rows), (vectors,) = seg.files_of("catalog") or (), seg.files_of("vectors") or ()
+    out = {"vectors": vectors, "passages": passages, "rows": rows}
+    if (lexical := seg.files_of("bm25")) is not None:
+        out.update(bm25_matrix=lexical[0], bm25_vocab=lexical[1])
+    return out
 
 
 def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
@@ -290,7 +300,9 @@ def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
     assert not report.committed and fake.embedded == []  # the upgrade itself is the only commit
     manifest = store.load_manifest(settings.index)
     assert manifest is not None and manifest.generation == 2 and len(manifest.segments) == 1
-    assert manifest.segments[0].vectors.startswith("gen-000001/")  # vectors and catalog kept in place
+    # vectors and catalog kept in place
+    assert all(f.startswith("gen-000001/") for p in ("vectors", "catalog")
+               for f in manifest.segments[0].files_of(p) or ["missing"])
     for (q, m), found in before.items():
         again = ask(settings, fake, q, m)
         assert [d for d, _ in again] == [d for d, _ in found]
@@ -308,3 +320,4 @@ def test_a_front_end_opening_a_format_2_index_upgrades_it_first(env: tuple[Setti
     snap = open_index(settings, log=said.append).snapshot()
     assert set(snap.articles) == articles and snap.lexical is not None
     assert any("Upgrading the index" in m for m in said)
+
