@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,8 @@ import pytest
 from qabot import bm25, store
 from qabot.config import SearchOptions, SegmentSettings, Settings
 from qabot.errors import IndexOutdated
-from qabot.manifest import Segment
+from qabot.indexer import run_index
+from qabot.manifest import Segment, from_json
 from qabot.reader import Retriever, open_index
 from qabot.retrieve import search
 from tests.fakes import FakeEmbedder, fake_corpus, fake_settings, index
@@ -283,6 +285,18 @@ def format_3_files(seg: Segment) -> dict[str, str]:
     return out
 
 
+def as_format_3(path: Path) -> None:
+    """Rewrite a manifest (manifest.json or a generation's copy) as qabot wrote it in format 3:
+    each segment a field per file; the files themselves are as format 3 wrote them."""
+    data = json.loads(path.read_text())
+    manifest = from_json(data)
+    data["format_version"] = 3
+    data["segments"] = [{"first_id": s.first_id, "passage_count": s.passage_count,
+                         "article_count": s.article_count, "vectors_index": s.layout.as_dict(),
+                         **format_3_files(s)} for s in manifest.segments]
+    path.write_text(json.dumps(data, indent=1))
+
+
 def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
     env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -321,3 +335,93 @@ def test_a_front_end_opening_a_format_2_index_upgrades_it_first(env: tuple[Setti
     assert set(snap.articles) == articles and snap.lexical is not None
     assert any("Upgrading the index" in m for m in said)
 
+
+def as_format_3_index(index_dir: Path) -> None:
+    """Rewrite an index's manifest and its generations' copies as format 3 wrote them."""
+    for path in (index_dir / "manifest.json", *index_dir.glob("gen-*/manifest.json")):
+        as_format_3(path)
+
+
+def test_a_format_3_index_is_upgraded_in_place_and_recovered_from_its_copies(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    (settings.seeds / "new.txt").write_text(" date 2024-03-01 Walruses sunbathe on the beach.")
+    (settings.seeds / "extra1.txt").unlink()
+    index(settings, fake)  # two segments and a deletion list
+    questions = ["storm harbour", "penguins on ice", "walruses beach", "tax reform"]
+    before = {(q, m): ask(settings, fake, q, m) for q in questions for m in ("bm25", "hybrid")}
+    old = store.load_manifest(settings.index)
+    assert old is not None and len(old.segments) == 2 and old.deleted is not None
+    as_format_3_index(settings.index)
+    with pytest.raises(IndexOutdated, match="older qabot.*qabot index"):
+        store.load_snapshot(settings.index)
+    fake.embedded.clear()
+    monkeypatch.setattr(bm25, "tokenize", lambda *a, **k: pytest.fail("tokenized again"))
+    said: list[str] = []
+    report = run_index(settings, log=said.append, embedder=fake)
+    assert not report.committed and fake.embedded == [] and any("Upgrading the index" in m for m in said)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and manifest.generation == old.generation + 1
+    # the same segments, every file where it was: only the deletion list is written again
+    assert manifest.segments == old.segments and manifest.passage_count == old.passage_count
+    assert {p.name for p in (settings.index / manifest.folder).iterdir()} == {"manifest.json", "deleted.npz"}
+    monkeypatch.undo()
+    for (q, m), found in before.items():
+        assert ask(settings, fake, q, m) == found
+
+    # a damaged manifest.json of a format-3 index is recovered from its generation's copy
+    shutil.rmtree(settings.index)
+    settings.index.mkdir()
+    index(settings, fake)
+    as_format_3_index(settings.index)
+    (settings.index / "manifest.json").write_text("{damaged")
+    fake.embedded.clear()
+    said.clear()
+    report = run_index(settings, log=said.append, embedder=fake)
+    assert fake.embedded == [] and report.unchanged == len(list(settings.seeds.iterdir()))
+    assert any("recovered generation 2" in m for m in said), said
+    assert store.load_manifest(settings.index) is not None
+
+
+@pytest.mark.parametrize("version", [3, 2])
+def test_sigkill_at_any_point_of_an_upgrade_leaves_the_old_index_answering(
+    env: tuple[Settings, FakeEmbedder], version: int, tmp_path: Path,
+) -> None:
+    """Killed after each fsync of the upgrade in turn, the index is the old one, untouched, or
+    the upgraded one; either way a front end opening it answers as before."""
+    settings, fake = env
+    index(settings, fake)
+    if version == 3:  # with a second segment and a deletion list
+        (settings.seeds / "0.txt").write_text(" date 2024-01-01 Giraffes eat leaves from tall trees.")
+        index(settings, fake)
+    questions = ["storm harbour", "giraffes leaves", "volcano lava"]
+    before = {(q, m): ask(settings, fake, q, m) for q in questions for m in ("bm25", "hybrid")}
+    as_format_3_index(settings.index) if version == 3 else as_format_2(settings.index)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(settings.index, pristine)
+    old = (pristine / "manifest.json").read_text()
+    raw = store.read_old_manifest(pristine)
+    records = raw.get("segments", [raw, raw["bm25"]])  # format 2: its BM25 files in their own record
+    named = [f for s in records for f in s.values() if str(f).startswith("gen-")]
+    cmd = [sys.executable, "-c", KILLER, str(settings.seeds.parent)]
+    environ = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    n, seen = 1, set()
+    while True:
+        shutil.rmtree(settings.index)
+        shutil.copytree(pristine, settings.index)
+        proc = subprocess.run([*cmd, str(n), "8"], capture_output=True, text=True, env=environ, timeout=120)
+        now = (settings.index / "manifest.json").read_text()
+        seen.add(json.loads(now)["format_version"])
+        if now == old:  # killed before the commit: the old index, every file it names as it was
+            assert named and all((settings.index / f).read_bytes() == (pristine / f).read_bytes()
+                                 for f in named)
+        open_index(settings)  # what a front end does: upgrades the old one, if it is still there
+        for (q, m), found in before.items():
+            assert ask(settings, fake, q, m) == found, (n, q, m)
+        if proc.returncode == 0:  # the kill came after the last fsync: the upgrade completed
+            break
+        assert proc.returncode == -9, proc.stderr
+        n += 1
+    assert n >= 2 and seen == {version, 4}
