@@ -8,13 +8,14 @@
 
 N passages (random unit 384-d vectors shaped like a news corpus, see synthetic.py; synthetic
 texts, titles and dates, 10 passages an article) are committed through qabot's own code
-(vectors.choose / new_index / add, store.commit; with --cold-ask also written as seed files),
+(store.open_writer → Writer.merge: the vectors part trains and fills the index the settings pick,
+BM25 counts its terms; with --cold-ask also written as seed files),
 with the vector index the settings pick at that
 size ([vectors] in config/qabot.toml, or --type/--codec). Then a fresh process loads the index
 with qabot's Retriever and asks 1,000 questions through `search()` (dense mode, k=10, the
 question's vector given: the model is not what is measured here), and reports:
 
-    build_s            vectors.choose + train + add + store.commit, in seconds
+    build_s            the writer's commit of every passage (train + add, BM25 with seeds), in seconds
     bytes_per_passage  the committed generation on disk / N
     p50_ms, p95_ms     search() latency per question in the query process
     recall_at_10       search()'s top 10 against exact brute-force top 10 (computed here)
@@ -69,7 +70,7 @@ from qabot import catalog, headline, signatures, store, vectors  # noqa: E402
 from qabot.config import Settings, load_settings  # noqa: E402
 from qabot.corpus import read_corpus  # noqa: E402
 from qabot.embed import model_id  # noqa: E402
-from qabot.indexer import chunker_settings, describe, run_index  # noqa: E402
+from qabot.indexer import chunker_settings, run_index  # noqa: E402
 from qabot.manifest import Build, Lexical, Model, to_json  # noqa: E402
 
 DIM = 384
@@ -143,23 +144,15 @@ def build(index_dir: Path, corpus: np.ndarray, kind: str, codec: str, lexical: b
         changes = write_seeds(settings.seeds, changes)
     started = time.perf_counter()
     layout = vectors.choose(n, settings.vectors)
-    index = vectors.new_index(layout, DIM, corpus)
-    for lo in range(0, n, 100_000):
-        vectors.add(index, np.arange(lo, min(n, lo + 100_000), dtype=np.int64), corpus[lo : lo + 100_000])
-    lex = None
-    # what run_index checks before an incremental run: model, chunker and title rules
-    from qabot import bm25
-
-    params = settings.bm25
+    # what run_index checks before an incremental run: model, chunker and title rules; with
+    # BM25 parameters the writer also counts every passage's terms (a first `qabot index` does)
     build = Build(Model(model_id(settings.model.name), DIM), next_id=n, chunker=chunker_settings(settings),
-                  seeds=str(settings.seeds), title_version=headline.TITLE_VERSION)
-    if lexical:  # what a first `qabot index` tokenizes: every passage new, none kept
-        texts = bm25.inputs(changes, np.zeros(0, dtype=np.int64), None, params.titles, None)
-        lex = bm25.build(texts, params)
-        build = dataclasses.replace(build, lexical=Lexical(params))
-    store.commit(index_dir, build, index, layout, changes, None, lex)
+                  seeds=str(settings.seeds), title_version=headline.TITLE_VERSION,
+                  lexical=Lexical(settings.bm25) if lexical else None)
+    with store.open_writer(settings, log=log) as writer:
+        writer.merge(build, changes, corpus, fresh=True, layout=layout)
     probe = vectors.nprobe_for(layout.nlist, settings.vectors.nprobe)
-    shown = describe(layout) + (f", nprobe {probe}" if layout.type == "ivf" else "")
+    shown = vectors.describe(layout) + (f", nprobe {probe}" if layout.type == "ivf" else "")
     return time.perf_counter() - started, shown
 
 
@@ -299,13 +292,13 @@ def add_one(index_dir: Path, n: int, kind: str, codec: str, name: str = "new.txt
     dense = SearchOptions(k=1, mode="dense", recency_margin=0.0)
     search(reader, "warm", dense, floor=False, answers=False)  # loaded before the commit, as a bot is
     commit_started: list[float] = []
-    real_commit = store.commit_segment
+    real_commit = store.Writer.add
 
     def timed_commit(*args: Any, **kwargs: Any) -> store.Manifest:
         commit_started.append(time.perf_counter())
         return real_commit(*args, **kwargs)
 
-    store.commit_segment = timed_commit  # type: ignore[assignment]
+    store.Writer.add = timed_commit  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
         report = run_index(settings, log=log, embedder=new)
@@ -313,7 +306,7 @@ def add_one(index_dir: Path, n: int, kind: str, codec: str, name: str = "new.txt
         hits = search(reader, "new", dense, floor=False, answers=False)
         done = time.perf_counter()
     finally:
-        store.commit_segment = real_commit  # type: ignore[assignment]
+        store.Writer.add = real_commit  # type: ignore[method-assign]
     answered = done - started
     ADD_COMMIT.append(done - commit_started[0] if commit_started else float("nan"))
     if report.rebuild_reason or report.added != 1 or report.updated or report.removed:

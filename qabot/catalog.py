@@ -262,6 +262,11 @@ class Rows:
         z = np.zeros(0, dtype=np.int64)
         return Rows(z, z, z)
 
+    def plus(self, other: Rows) -> Rows:
+        """These rows and `other`'s (ids disjoint), sorted by id."""
+        return _sorted(Rows(np.concatenate([self.ids, other.ids]), np.concatenate([self.doc, other.doc]),
+                            np.concatenate([self.day, other.day])))
+
 
 def read_rows(path: Path) -> Rows:
     """The rows.npz file of a generation."""
@@ -477,13 +482,14 @@ def write(db_path: Path, changes: Changes, base: Stack | None, next_article: int
         gone = _remove(db, changes.removed + [a.doc_id for a, _ in changes.articles])
         db.executemany("UPDATE articles SET title = ? WHERE doc_id = ?",
                        [[title, doc] for doc, title in changes.titles.items()])
-        new = _insert(db, changes.articles, next_article)
+        _insert(db, changes.articles, next_article)
         db.commit()
         articles = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
     finally:
         db.close()
     old = base.rows if base is not None else Rows.empty()
     keep = ~np.isin(old.ids, np.array(gone, dtype=np.int64))
+    new = rows_of(changes.articles, next_article)
     return _sorted(Rows(np.concatenate([old.ids[keep], new.ids]), np.concatenate([old.doc[keep], new.doc]),
                         np.concatenate([old.day[keep], new.day]))), articles
 
@@ -496,11 +502,11 @@ def write_segment(db_path: Path, changes: Changes, next_article: int) -> tuple[R
     db = _open_for_writing(db_path)
     try:
         db.executescript(_SCHEMA)
-        new = _insert(db, changes.articles, next_article)
+        _insert(db, changes.articles, next_article)
         db.commit()
     finally:
         db.close()
-    return _sorted(new), len(changes.articles)
+    return rows_of(changes.articles, next_article), len(changes.articles)
 
 
 def _open_for_writing(db_path: Path) -> sqlite3.Connection:
@@ -545,20 +551,27 @@ def _remove(db: sqlite3.Connection, doc_ids: list[str]) -> list[int]:
 
 def _insert(
     db: sqlite3.Connection, articles: list[tuple[ArticleRecord, list[PassageRecord]]], next_article: int,
-) -> Rows:
-    """Insert these articles, numbered explicitly from next_article up; their rows, unsorted."""
-    ids: list[int] = []
-    doc: list[int] = []
-    day: list[int] = []
+) -> None:
+    """Insert these articles, numbered explicitly from next_article up (as rows_of numbers them)."""
     for num, (art, passages) in enumerate(articles, start=next_article):
         db.execute("INSERT INTO articles (num, doc_id, hash, date, title, ids) VALUES (?,?,?,?,?,?)",
                    [num, art.doc_id, art.hash, art.date, art.title, json.dumps([p.id for p in passages])])
         db.executemany("INSERT INTO passages VALUES (?,?,?,?,?)",
                        [[p.id, p.doc_id, p.start, p.end, p.text] for p in passages])
+
+
+def rows_of(articles: Sequence[tuple[ArticleRecord, Sequence[PassageRecord]]], next_article: int) -> Rows:
+    """The rows of these new articles, numbered from next_article up in order, sorted by id:
+    what a commit knows its segment will hold before any of its files is written."""
+    ids: list[int] = []
+    doc: list[int] = []
+    day: list[int] = []
+    for num, (art, passages) in enumerate(articles, start=next_article):
         ids += [p.id for p in passages]
         doc += [num] * len(passages)
         day += [art.day] * len(passages)
-    return Rows(np.array(ids, dtype=np.int64), np.array(doc, dtype=np.int64), np.array(day, dtype=np.int64))
+    return _sorted(Rows(np.array(ids, dtype=np.int64), np.array(doc, dtype=np.int64),
+                        np.array(day, dtype=np.int64)))
 
 
 def _sorted(rows: Rows) -> Rows:

@@ -6,27 +6,21 @@ import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import bm25, headline, signatures, store, vectors
-from .catalog import ArticleRecord, CatalogView, Changes, PassageRecord, deleting
+from . import headline, signatures, store, vectors
+from .catalog import ArticleRecord, CatalogView, Changes, PassageRecord
 from .chunk import SPLITTER_VERSION, chunk_text
 from .config import Settings
 from .corpus import Article, BadSeed, check_seeds_folder, printable_name
 from .embed import Embedder, OnnxEmbedder, Progress, SpreadsWork, TorchEmbedder, model_id
 from .encoder import encoder_folder, encoder_problem
 from .errors import (
-    IndexDamaged,
-    IndexIncompatible,
-    IndexOutdated,
-    ManifestDamaged,
     ModelUnavailable,
     NothingToIndex,
 )
-from .manifest import FORMAT_VERSION, Build, Chunking, Lexical, Manifest, Model
+from .manifest import Build, Chunking, Lexical, Manifest, Model
 
 Log = Callable[[str], None]
 
@@ -84,9 +78,9 @@ def chunker_settings(settings: Settings) -> Chunking:
 
 
 def lexical_current(manifest: Manifest, settings: Settings) -> bool:
-    """True when the committed BM25 part exists and was built with these parameters."""
+    """True when the committed BM25 parts were built with these parameters."""
     entry = manifest.build.lexical
-    return entry is not None and entry.current(settings.bm25) and manifest.has_lexical
+    return entry is not None and entry.current(settings.bm25)
 
 
 def titles_current(manifest: Manifest) -> bool:
@@ -170,8 +164,10 @@ def run_index(
     started = time.perf_counter()
     index_dir = settings.index
     check_seeds_folder(settings.seeds)  # before the lock, which creates the index folder
-    with store.WriteLock(index_dir, wait=wait, notify=log):
-        manifest, hashes = _committed(index_dir, log, rebuild)
+    # The writer recovers, upgrades or repairs the index as it opens: what it holds then is
+    # what this run builds on (nothing: a fresh build).
+    with store.open_writer(settings, rebuild=rebuild, wait=wait, log=log) as writer:
+        manifest, hashes = writer.manifest, writer.hashes
         if manifest is not None:
             _restore_encoder(settings, manifest, log)
         # Read the seeds only once the lock is ours: a run that waited for another writer must
@@ -193,13 +189,16 @@ def run_index(
             log(f"Rebuilding the whole index: {the_plan.rebuild_reason}.")
         if manifest is not None and _up_to_date(manifest, the_plan, settings):
             # Nothing changed, but a run killed inside a merge may have left one due: finish it.
-            by_id = {a.doc_id: a for a in articles}
-            current = _merge_if_due(settings, manifest, log, embedder, by_id)
+            current = _merge_if_due(settings, writer, manifest, log)
             embedded, committed = 0, current is not manifest
         else:
             by_id = {a.doc_id: a for a in articles}
-            current, embedded = _apply(settings, the_plan, manifest, log, progress, embedder, by_id)
+            current, embedded = _apply(settings, the_plan, writer, log, progress, embedder, by_id)
             committed = True
+        if committed and current.layout.codec != settings.vectors.codec:
+            log(f"Vectors stay float32 (exact) until the index has {vectors.PQ_MIN_POINTS} passages: "
+                f"codec {settings.vectors.codec} learns its codes from that many ({current.passage_count} "
+                "now).")
         if seen.entries != known:  # after the commit: its entries agree with the catalog now
             signatures.save(index_dir, settings.seeds, seen.entries)
     return _report(the_plan, bad, current, embedded, committed, started)
@@ -215,9 +214,15 @@ def _reads_all(
 
 
 def _up_to_date(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:
-    """True when there is nothing to commit: the seeds match, and BM25, the vector layout and
-    the titles are what this qabot and these settings make."""
-    return (not the_plan.rebuild_reason and the_plan.is_noop and lexical_current(manifest, settings)
+    """True when there is nothing to commit: the seeds match, every segment has every part, and
+    BM25, the vector layout and the titles are what this qabot and these settings make."""
+    return (not the_plan.rebuild_reason and the_plan.is_noop and _current(manifest, settings))
+
+
+def _current(manifest: Manifest, settings: Settings) -> bool:
+    """True when the committed generation is what this qabot and these settings write: a new
+    segment can join it, and a merge would change nothing but fold segments."""
+    return (lexical_current(manifest, settings) and store.complete(manifest)
             and _layout_current(manifest, settings) and titles_current(manifest))
 
 
@@ -233,87 +238,6 @@ def _report(
         seconds=time.perf_counter() - started, committed=committed,
         rebuild_reason=the_plan.rebuild_reason,
     )
-
-
-def _committed(
-    index_dir: Path, log: Log, rebuild: bool = False
-) -> tuple[Manifest | None, dict[str, str] | None]:
-    """The committed manifest and its articles' hashes (upgrading an older format in place);
-    (None, None) when there is no index, or none worth keeping: a fresh build replaces it.
-
-    A damaged manifest.json is recovered from the newest intact generation, so only what
-    changed since that generation is embedded again; `rebuild` starts clean instead. Only
-    damage is handled here: any other error is a bug and propagates.
-    """
-    try:
-        manifest = store.load_manifest(index_dir)
-    except ManifestDamaged as err:
-        if rebuild:
-            log(f"{err}: starting a new index.")
-            return None, None
-        manifest = store.recover(index_dir)
-        if manifest is None:
-            log(f"{err}: no intact generation to recover, rebuilding from the seeds.")
-            return None, None
-        log(f"The manifest was damaged: recovered generation {manifest.generation} "
-            f"({manifest.article_count} articles, committed {manifest.committed_at}).")
-    except IndexOutdated as err:
-        if err.version in (1, 2) and not rebuild:
-            log("Upgrading the index to the current format (nothing is re-embedded)…")
-            manifest = store.upgrade(index_dir)
-        else:
-            log(f"Rebuilding the whole index: index format {err.version} → {FORMAT_VERSION}.")
-            return None, None
-    except IndexIncompatible:
-        if not rebuild:
-            raise
-        return None, None  # another program's folder: --rebuild replaces it, as its message says
-    if manifest is None:
-        return None, None
-    problems = store.check_generation(index_dir, manifest)
-    hashes = None if problems else _hashes(index_dir, manifest)
-    if hashes is None:
-        damage = store.first_problem(problems) if problems else "its catalog can't be read"
-        return _repair(index_dir, manifest, problems, damage, log, rebuild)
-    return manifest, hashes
-
-
-def _repair(
-    index_dir: Path, damaged: Manifest, problems: Mapping[str, str], damage: str, log: Log,
-    rebuild: bool,
-) -> tuple[Manifest | None, dict[str, str] | None]:
-    """The manifest and hashes to build on when the current generation is damaged: the newest
-    whole generation (the previous one is kept for readers), so only what changed since it is
-    embedded again; else, when only BM25 is lost, the same generation without it (rebuilt from
-    the stored passages); else nothing: a fresh build from the seeds."""
-    if not rebuild:
-        recovered = store.recover(index_dir)
-        hashes = None if recovered is None else _hashes(index_dir, recovered)
-        if recovered is not None and hashes is not None:
-            log(f"The index is damaged ({damage}): recovered generation {recovered.generation} "
-                f"({recovered.article_count} articles); bringing it up to date.")
-            return recovered, hashes
-        lexical = {f for s in damaged.segments for f in s.lexical_files}
-        hashes = _hashes(index_dir, damaged) if problems and set(problems) <= lexical else None
-        if hashes is not None:
-            log(f"The index is damaged ({damage}): rebuilding its BM25 part (nothing is re-embedded).")
-            return store.drop_lexical(index_dir, damaged), hashes
-    log(f"The index is damaged ({damage}): rebuilding it from the seeds.")
-    return None, None
-
-
-def _hashes(index_dir: Path, manifest: Manifest) -> dict[str, str] | None:
-    """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
-    try:
-        catalog = store.open_catalog(index_dir, manifest)
-    except (FileNotFoundError, IndexDamaged):
-        return None
-    try:
-        return catalog.hashes()
-    except IndexDamaged:
-        return None
-    finally:
-        catalog.close()
 
 
 def _restore_encoder(settings: Settings, manifest: Manifest, log: Log) -> None:
@@ -338,7 +262,7 @@ def _layout_current(manifest: Manifest, settings: Settings) -> bool:
 def _apply(
     settings: Settings,
     the_plan: Plan,
-    manifest: Manifest | None,
+    writer: store.Writer,
     log: Log,
     progress: Progress | None,
     embedder: Embedder | None,
@@ -346,38 +270,43 @@ def _apply(
 ) -> tuple[Manifest, int]:
     """Carry out the plan and commit the next generation: (its manifest, passages embedded).
 
-    New and changed articles go into one new small segment when the index can take it (its
-    BM25 part, titles and vector layout are current): the commit then costs what changed.
-    Otherwise every live passage is written as one segment (a merge; nothing is re-embedded).
-    Past [segments] max_count segments, a second commit merges them (merge_plan)."""
+    New and changed articles go into one new small segment when the index can take it (every
+    part current: BM25, titles, vector layout): the commit then costs what changed. Otherwise
+    every live passage is written as one segment (a merge; nothing is re-embedded). Past
+    [segments] max_count segments, a second commit merges them (merge_plan)."""
+    manifest = writer.manifest
     fresh = manifest is None or the_plan.rebuild_reason is not None
-    if fresh or manifest is None or not _appendable(manifest, the_plan, settings):
-        return _rewrite(settings, the_plan, manifest, log, progress, embedder, seeds)
-    committed, embedded = _append(settings, the_plan, manifest, log, progress, embedder, seeds)
+    used: Embedder | None = None  # removals, BM25 and layouts need no model
+    if fresh or the_plan.to_embed:
+        used = embedder if embedder is not None else load_embedder(settings, log)
+    model, encoder = _model(settings, None if fresh else manifest, used)
+    chunks = _chunk_all(the_plan.to_embed, used, settings) if used is not None else []
+    vecs = _embed_chunks(chunks, used, settings, log, progress) if used is not None \
+        else np.zeros((0, model.dim), dtype=np.float32)
+    next_id = 0 if fresh or manifest is None else manifest.build.next_id
+    ids = np.arange(next_id, next_id + len(vecs), dtype=np.int64)
+    stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
+    changes = _changes(chunks, ids, stale, None if fresh else writer, seeds, log)
+    build = _build(settings, model, encoder, int(next_id + len(ids)))
+    if fresh or manifest is None:
+        return writer.merge(build, changes, vecs, fresh=True), len(ids)
+    if the_plan.is_noop or not _current(manifest, settings):
+        return writer.merge(build, changes, vecs), len(ids)
+    committed = writer.add(build, changes, vecs)
     # The new articles are answerable already: what follows only keeps search as fast.
-    return _merge_if_due(settings, committed, log, embedder, seeds), embedded
+    return _merge_if_due(settings, writer, committed, log), len(ids)
 
 
-def _merge_if_due(
-    settings: Settings, committed: Manifest, log: Log, embedder: Embedder | None,
-    seeds: Mapping[str, Article],
-) -> Manifest:
+def _merge_if_due(settings: Settings, writer: store.Writer, committed: Manifest, log: Log) -> Manifest:
     """The generation after the merge merge_plan asks for, committed; `committed` when none."""
     merge = merge_plan(committed, settings)
     if merge == "small":
         log(f"Merging the index's {len(committed.segments) - 1} small segments into one…")
-        return _merge_small(settings, committed)
+        return writer.merge_small()
     if merge == "all":
         log(f"Merging the index's {len(committed.segments)} segments into one (nothing is re-embedded)…")
-        noop = Plan([], [], [], [])
-        return _rewrite(settings, noop, committed, log, None, embedder, seeds)[0]
+        return writer.merge()
     return committed
-
-
-def _appendable(manifest: Manifest, the_plan: Plan, settings: Settings) -> bool:
-    """True when the plan's changes can go into a new segment of this generation."""
-    return (not the_plan.is_noop and lexical_current(manifest, settings)
-            and titles_current(manifest) and _layout_current(manifest, settings))
 
 
 def merge_plan(manifest: Manifest, settings: Settings) -> str:
@@ -397,81 +326,6 @@ def merge_plan(manifest: Manifest, settings: Settings) -> str:
     small = stored - manifest.segments[0].passage_count
     few = len(manifest.segments) < 3  # one small segment: folding it alone changes nothing
     return "all" if few or small * 8 > manifest.segments[0].passage_count else "small"
-
-
-def _merge_small(settings: Settings, manifest: Manifest) -> Manifest:
-    """Commit the generation with its segments after the first folded into one."""
-    base = store.load_snapshot(settings.index, tokens=True)
-    try:
-        return store.commit_merged_tail(settings.index, base, 1)
-    finally:
-        base.catalog.close()
-
-
-def _append(
-    settings: Settings, the_plan: Plan, manifest: Manifest, log: Log, progress: Progress | None,
-    embedder: Embedder | None, seeds: Mapping[str, Article],
-) -> tuple[Manifest, int]:
-    """Commit the plan as one new segment of the new and changed articles, the old versions
-    and removed articles added to the deletion list."""
-    used = None
-    if the_plan.to_embed:
-        used = embedder if embedder is not None else load_embedder(settings, log)
-    model, encoder = _model(settings, manifest, used)
-    chunks = _chunk_all(the_plan.to_embed, used, settings) if used is not None else []
-    vecs = _embed_chunks(chunks, used, settings, log, progress) if used is not None \
-        else np.zeros((0, model.dim), dtype=np.float32)
-    base = store.load_snapshot(settings.index)
-    try:
-        stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
-        deleted = deleting(base.catalog, stale)
-        next_id = base.manifest.build.next_id
-        ids = np.arange(next_id, next_id + len(vecs), dtype=np.int64)
-        index = vectors.new_index(vectors.Layout(), model.dim)
-        vectors.add(index, ids, vecs)
-        changes = _changes(chunks, ids, [], base, seeds, log)
-        params = settings.bm25
-        lexical = bm25.build(bm25.inputs(changes, np.zeros(0, np.int64), None, params.titles, None),
-                             params)
-        build = _build(settings, model, encoder, int(next_id + len(ids)))
-        committed = store.commit_segment(settings.index, build, base, index, changes, lexical, deleted)
-    finally:
-        base.catalog.close()
-    return committed, len(ids)
-
-
-def _rewrite(
-    settings: Settings,
-    the_plan: Plan,
-    manifest: Manifest | None,
-    log: Log,
-    progress: Progress | None,
-    embedder: Embedder | None,
-    seeds: Mapping[str, Article],
-) -> tuple[Manifest, int]:
-    """Commit the plan as a generation of one segment holding every live passage."""
-    fresh = manifest is None or the_plan.rebuild_reason is not None
-    used: Embedder | None = None  # removals and BM25 need no model
-    if fresh or the_plan.to_embed:
-        used = embedder if embedder is not None else load_embedder(settings, log)
-    model, encoder = _model(settings, manifest, used)
-    chunks = _chunk_all(the_plan.to_embed, used, settings) if used is not None else []
-    vecs = _embed_chunks(chunks, used, settings, log, progress) if used is not None else None
-    base = None if fresh else store.load_snapshot(settings.index, tokens=True, writable=True)
-    try:
-        stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
-        old_ids = _stored_ids(base, stale)
-        next_id = 0 if base is None else base.manifest.build.next_id
-        ids = np.arange(next_id, next_id + (0 if vecs is None else len(vecs)), dtype=np.int64)
-        index, layout = _update_vectors(settings, base, model.dim, old_ids, ids, vecs, log)
-        changes = _changes(chunks, ids, stale, base, seeds, log)
-        lexical = _lexical(settings, base, old_ids, changes, the_plan.is_noop, log)
-        build = _build(settings, model, encoder, int(next_id + len(ids)))
-        committed = store.commit(settings.index, build, index, layout, changes, base, lexical)
-    finally:
-        if base is not None:
-            base.catalog.close()
-    return committed, len(ids)
 
 
 def _model(
@@ -509,45 +363,13 @@ def _embed_chunks(
     return _embed(embedder, texts, settings.model.batch_size, progress)
 
 
-def _stored_ids(base: store.Snapshot | None, stale: Sequence[str]) -> list[int]:
-    """The passage ids the articles in `stale` have in `base`."""
-    if base is None:
-        return []
-    known = base.articles
-    return [i for d in stale if d in known for i in known[d].ids]
-
-
-def _update_vectors(
-    settings: Settings, base: store.Snapshot | None, dim: int, old_ids: list[int], ids: np.ndarray,
-    vecs: np.ndarray | None, log: Log,
-) -> tuple[Any, vectors.Layout]:
-    """The vector index of the next generation and its layout: `base`'s (changed in place)
-    without `old_ids`, with `vecs` under `ids`, converted when its size calls for another layout."""
-    count = (0 if base is None else len(base.rows.ids)) - len(old_ids) + len(ids)
-    target = target_layout(settings, count, None if base is None else base.layout)
-    if base is None:
-        index = vectors.new_index(target, dim, vecs)
-    else:
-        index = base.vectors.merged(base.layout)  # every segment's live vectors in the first's index
-        vectors.remove(index, old_ids)
-    if vecs is not None and len(ids):
-        vectors.add(index, ids, vecs)
-    if target.codec != settings.vectors.codec:
-        log(f"Vectors stay float32 (exact) until the index has {vectors.PQ_MIN_POINTS} passages: "
-            f"codec {settings.vectors.codec} learns its codes from that many ({count} now).")
-    if base is not None and base.layout != target:
-        log(f"Re-indexing the {count} vectors as {describe(target)} (was {describe(base.layout)}); "
-            "nothing is re-embedded…")
-        index = vectors.convert(index, target)
-    return index, target
-
-
 def _changes(
     chunks: Sequence[tuple[Article, list[tuple[int, int]]]], ids: np.ndarray, stale: list[str],
-    base: store.Snapshot | None, seeds: Mapping[str, Article], log: Log,
+    base: store.Writer | None, seeds: Mapping[str, Article], log: Log,
 ) -> Changes:
     """What the commit writes: the chunked articles' records (passages numbered by `ids`), the
-    `stale` articles gone, and new titles for kept articles when the headline rules changed."""
+    `stale` articles gone, and new titles for kept articles when the headline rules changed
+    (`base`: the writer of the generation built on; None for a fresh one)."""
     it = iter(ids.tolist())
     articles = [
         (ArticleRecord(article.doc_id, article.content_hash,
@@ -556,32 +378,11 @@ def _changes(
         for article, spans in chunks
     ]
     new_titles: dict[str, str] = {}
-    if base is not None and not titles_current(base.manifest):
+    if base is not None and base.manifest is not None and not titles_current(base.manifest):
         new_titles = retitled(base.catalog, seeds, set(stale))
         if new_titles:
             log(f"Updating the titles of {len(new_titles)} articles (nothing is re-embedded)…")
     return Changes(removed=list(stale), articles=articles, titles=new_titles)
-
-
-def _lexical(
-    settings: Settings, base: store.Snapshot | None, old_ids: list[int], changes: Changes,
-    noop: bool, log: Log,
-) -> bm25.Lexical:
-    """The BM25 matrix of the next generation, tokenizing only what `base`'s can't lend."""
-    params = settings.bm25
-    if noop and base is not None and not lexical_current(base.manifest, settings):
-        log("Building the BM25 index from the stored passages (nothing is re-embedded)…")
-    previous = None
-    # Passages carry their article's title into BM25: new titles mean new tokens.
-    lex_entry = None if base is None else base.manifest.build.lexical
-    if (base is not None and base.lexical is not None and lex_entry is not None
-            and lex_entry.same_tokens(params) and not (changes.titles and params.titles)):
-        previous = bm25.combine(base.lexical.parts)
-    kept = np.zeros(0, dtype=np.int64)
-    if base is not None:
-        kept = base.rows.ids[~np.isin(base.rows.ids, np.array(old_ids, dtype=np.int64))]
-    texts = bm25.inputs(changes, kept, None if base is None else base.catalog, params.titles, previous)
-    return bm25.build(texts, params, previous)
 
 
 def _build(settings: Settings, model: Model, encoder: str | None, next_id: int) -> Build:
@@ -601,13 +402,6 @@ def _build(settings: Settings, model: Model, encoder: str | None, next_id: int) 
 def target_layout(settings: Settings, count: int, current: vectors.Layout | None) -> vectors.Layout:
     """The vector index layout the settings ask for at this many passages."""
     return vectors.choose(count, settings.vectors, current)
-
-
-def describe(layout: vectors.Layout) -> str:
-    """"ivf (4096 cells, sq8)" / "flat (exact)": for log lines."""
-    if layout.type == "flat":
-        return "flat (exact)" if layout.exact else f"flat ({layout.codec})"
-    return f"ivf ({layout.nlist} cells, {layout.codec})"
 
 
 def retitled(catalog: CatalogView, seeds: Mapping[str, Article], skip: set[str]) -> dict[str, str]:

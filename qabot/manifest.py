@@ -1,10 +1,10 @@
 """The manifest: what a committed generation holds and how it was built, as typed records.
 
-A generation is a list of segments (each its own vectors, catalog, rows and BM25 files, over a
-disjoint range of passage ids) plus a deletion list: what of the older segments is no longer
-live. This module only maps the record to and from its JSON form; store.py is the one place that
-reads and writes the file (and upgrades a format-2 one, read here by `from_json_v2`). Everyone
-else reads fields, never string keys.
+A generation is a list of segments (each a set of parts, parts.py: the files of its vectors, its
+catalog, its BM25 counts..., over a disjoint range of passage ids) plus a deletion list: what of
+the older segments is no longer live. This module only maps the record to and from its JSON form;
+store.py is the one place that reads and writes the file (and upgrades older formats, read here
+by `from_json_v2` and `from_json_v3`). Everyone else reads fields, never string keys.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from . import bm25
 from .vectors import Layout
 
 FORMAT = "qabot-index"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # 1: one IndexFlatIP + passages.jsonl + articles in the manifest; 2: one segment per generation,
-# BM25 weights computed at commit time (store.upgrade reads both, nothing is re-embedded).
+# BM25 weights computed at commit time; 3: segments, a field per file. 4: a segment's files by
+# part. store.upgrade reads them all, nothing is re-embedded.
 METRIC = "inner_product"
 
 
@@ -47,7 +48,7 @@ class Chunking:
 
 @dataclass(frozen=True)
 class Lexical:
-    """How the BM25 part was built (its files are each segment's: Segment.matrix)."""
+    """How the BM25 part was built (its files are each segment's "bm25" part)."""
 
     params: bm25.Params
     tokenizer_version: int = bm25.TOKENIZER_VERSION
@@ -78,31 +79,37 @@ class Build:
 
 
 @dataclass(frozen=True)
+class Files:
+    """One part of a segment as the manifest records it: the part's name (parts.py) and its
+    files, relative to the index folder, in the order the part names them."""
+
+    part: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Segment:
-    """One immutable segment: the files of the passages with ids from `first_id` up to the next
-    segment's (relative to the index folder), and how many it stores (deleted ones included)."""
+    """One immutable segment: the passages with ids from `first_id` up to the next segment's,
+    how many it stores (deleted ones included), and the files of each of its parts. `layout` is
+    how its vectors are indexed: the commit that writes a segment chooses it."""
 
     first_id: int
     passage_count: int
     article_count: int
-    vectors: str  # gen-NNNNNN/vectors.faiss
-    passages: str  # gen-NNNNNN/passages.sqlite
-    rows: str  # gen-NNNNNN/rows.npz
+    parts: tuple[Files, ...]
     layout: Layout = field(default_factory=Layout)
-    matrix: str | None = None  # its BM25 part (None: missing, the next `qabot index` rebuilds it)
-    vocab: str | None = None
 
     @property
     def files(self) -> list[str]:
-        return [self.vectors, self.passages, self.rows,
-                *[f for f in (self.matrix, self.vocab) if f is not None]]
+        return [f for p in self.parts for f in p.paths]
 
-    @property
-    def lexical_files(self) -> list[str]:
-        return [f for f in (self.matrix, self.vocab) if f is not None]
+    def files_of(self, part: str) -> tuple[str, ...] | None:
+        """The files of the named part; None when the segment has no such part."""
+        return next((p.paths for p in self.parts if p.part == part), None)
 
-    def without_lexical(self) -> Segment:
-        return replace(self, matrix=None, vocab=None)
+    def without(self, parts: set[str]) -> Segment:
+        """The same segment without the named parts (dropped as damaged; rebuilt by a merge)."""
+        return replace(self, parts=tuple(p for p in self.parts if p.part not in parts))
 
 
 @dataclass(frozen=True)
@@ -141,11 +148,6 @@ class Manifest:
         out = [f for s in self.segments for f in s.files]
         return out + ([self.deleted] if self.deleted else [])
 
-    @property
-    def has_lexical(self) -> bool:
-        """True when every segment has its BM25 part."""
-        return all(s.matrix is not None and s.vocab is not None for s in self.segments)
-
 
 def to_json(m: Manifest) -> dict[str, Any]:
     """The manifest as written to manifest.json."""
@@ -169,8 +171,8 @@ def to_json(m: Manifest) -> dict[str, Any]:
 
 def _segment_json(s: Segment) -> dict[str, Any]:
     return {"first_id": s.first_id, "passage_count": s.passage_count,
-            "article_count": s.article_count, "vectors": s.vectors, "vectors_index": s.layout.as_dict(),
-            "passages": s.passages, "rows": s.rows, "bm25_matrix": s.matrix, "bm25_vocab": s.vocab}
+            "article_count": s.article_count, "vectors_index": s.layout.as_dict(),
+            "parts": {p.part: list(p.paths) for p in s.parts}}
 
 
 def bm25_json(p: bm25.Params) -> dict[str, Any]:
@@ -180,14 +182,18 @@ def bm25_json(p: bm25.Params) -> dict[str, Any]:
 
 
 def from_json(d: Mapping[str, Any]) -> Manifest:
-    """Read a format-3 manifest; Malformed names what is missing or mistyped."""
+    """Read a manifest of this format version; Malformed names what is missing or mistyped."""
+    return _manifest(d, tuple(_segment(s) for s in _list(d, "segments")))
+
+
+def _manifest(d: Mapping[str, Any], segments: tuple[Segment, ...]) -> Manifest:
     try:
         return Manifest(
             build=_build(d),
             generation=int(d["generation"]),
             passage_count=int(d["passage_count"]),
             article_count=int(d["article_count"]),
-            segments=tuple(_segment(s) for s in d["segments"]),
+            segments=segments,
             next_article=int(d["next_article"]),
             deleted=d.get("deleted"),
             sizes={str(k): int(v) for k, v in (d.get("sizes") or {}).items()},
@@ -199,43 +205,85 @@ def from_json(d: Mapping[str, Any]) -> Manifest:
         raise Malformed(f"a field has the wrong type ({err})") from None
 
 
-def _segment(s: Mapping[str, Any]) -> Segment:
-    return Segment(first_id=int(s["first_id"]), passage_count=int(s["passage_count"]),
-                   article_count=int(s["article_count"]), vectors=str(s["vectors"]),
-                   passages=str(s["passages"]), rows=str(s["rows"]),
-                   layout=Layout.from_dict(s.get("vectors_index")),
-                   matrix=s.get("bm25_matrix"), vocab=s.get("bm25_vocab"))
-
-
-@dataclass(frozen=True)
-class V2:
-    """A format-2 manifest, as store.upgrade needs it: one generation's files and build."""
-
-    manifest: Manifest  # as format 3: one segment, its BM25 files not carried over
-    matrix: str | None  # the format-2 BM25 files (weights computed at commit time)
-    vocab: str | None
-
-
-def from_json_v2(d: Mapping[str, Any], next_article: int) -> V2:
-    """Read a format-2 manifest (fields added to format 2 over time are optional, so an index
-    written before them loads); Malformed names what is missing or mistyped."""
+def _list(d: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     try:
-        segment = Segment(first_id=0, passage_count=int(d["passage_count"]),
-                          article_count=int(d["article_count"]), vectors=str(d["vectors"]),
-                          passages=str(d["passages"]), rows=str(d["rows"]),
-                          layout=Layout.from_dict(d.get("vectors_index")))
-        entry = d.get("bm25") or {}
-        manifest = Manifest(
-            build=_build(d), generation=int(d["generation"]),
-            passage_count=segment.passage_count, article_count=segment.article_count,
-            segments=(segment,), next_article=next_article,
-            sizes={str(k): int(v) for k, v in (d.get("sizes") or {}).items()},
-            committed_at=d.get("committed_at"))
-        return V2(manifest, entry.get("matrix"), entry.get("vocab"))
+        found = d[key]
+    except KeyError:
+        raise Malformed(f"it lacks {key}") from None
+    if not isinstance(found, list) or not all(isinstance(x, Mapping) for x in found):
+        raise Malformed(f"{key} is not a list of records")
+    return found
+
+
+def _segment(s: Mapping[str, Any]) -> Segment:
+    try:
+        parts = tuple(Files(str(name), tuple(str(f) for f in files))
+                      for name, files in s["parts"].items())
+        return replace(_bare_segment(s), parts=parts)
+    except KeyError as err:
+        raise Malformed(f"a segment lacks {err.args[0]}") from None
+    except (TypeError, ValueError, AttributeError) as err:
+        raise Malformed(f"a segment field has the wrong type ({err})") from None
+
+
+def _bare_segment(s: Mapping[str, Any], first_id: int | None = None) -> Segment:
+    """A segment's counts and layout, without its parts (format 2 keeps them at the top level)."""
+    try:
+        return Segment(first_id=int(s["first_id"]) if first_id is None else first_id,
+                       passage_count=int(s["passage_count"]), article_count=int(s["article_count"]),
+                       parts=(), layout=Layout.from_dict(s.get("vectors_index")))
     except KeyError as err:
         raise Malformed(f"it lacks {err.args[0]}") from None
     except (TypeError, ValueError, AttributeError) as err:
         raise Malformed(f"a field has the wrong type ({err})") from None
+
+
+@dataclass(frozen=True)
+class OldSegment:
+    """A segment as format 2 or 3 recorded it: its counts, and its files under the keys of that
+    format ("vectors", "passages", "rows", "bm25_matrix", "bm25_vocab"; format 2's BM25 files,
+    kept under "bm25", are given the format-3 keys). Each part says which keys are its own."""
+
+    segment: Segment  # without parts
+    files: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Old:
+    """A manifest of format 2 or 3, as store.upgrade needs it: the same generation in this
+    format, its segments not yet given their parts."""
+
+    version: int
+    manifest: Manifest  # its segments have no parts yet
+    segments: tuple[OldSegment, ...]
+
+
+# The keys under which formats 2 and 3 named a segment's files.
+_OLD_KEYS = ("vectors", "passages", "rows", "bm25_matrix", "bm25_vocab")
+
+
+def from_json_v3(d: Mapping[str, Any]) -> Old:
+    """Read a format-3 manifest (a file per field of each segment); Malformed names what is
+    missing or mistyped."""
+    segments = tuple(OldSegment(_bare_segment(s), _old_files(s)) for s in _list(d, "segments"))
+    return Old(3, _manifest(d, tuple(s.segment for s in segments)), segments)
+
+
+def from_json_v2(d: Mapping[str, Any], next_article: int) -> Old:
+    """Read a format-2 manifest (one segment, its files at the top level; fields added to format
+    2 over time are optional, so an index written before them loads); Malformed names what is
+    missing or mistyped."""
+    entry = d.get("bm25") or {}
+    if not isinstance(entry, Mapping):
+        raise Malformed("bm25 is not a record")
+    files = _old_files({**d, "bm25_matrix": entry.get("matrix"), "bm25_vocab": entry.get("vocab")})
+    segment = _bare_segment(d, first_id=0)
+    manifest = _manifest({**d, "next_article": next_article, "deleted": None}, (segment,))
+    return Old(2, manifest, (OldSegment(segment, files),))
+
+
+def _old_files(s: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(s[k]) for k in _OLD_KEYS if s.get(k)}
 
 
 def _build(d: Mapping[str, Any]) -> Build:

@@ -210,7 +210,7 @@ def open_index(
 ) -> Retriever:
     """A Retriever on the settings' index, ready to answer.
 
-    An index an older qabot wrote (format 1 or 2) is upgraded in place first (nothing
+    An index an older qabot wrote (format 1 to 3) is upgraded in place first (nothing
     re-embedded; any other old format raises IndexOutdated, which says to rebuild). When there
     is no index, it is built from the seeds (SeedsNotFound when they are missing too), telling
     `log` what it does and `progress` how embedding goes.
@@ -218,7 +218,7 @@ def open_index(
     try:
         store.load_manifest(settings.index)
     except IndexOutdated as err:
-        if err.version not in (1, 2):
+        if err.version not in store.UPGRADABLE:
             raise
         with store.WriteLock(settings.index, notify=log):
             log(f"Upgrading the index in {settings.index} to the current format (nothing is re-embedded)…")

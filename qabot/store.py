@@ -1,28 +1,38 @@
-"""The commit protocol of the index folder: generations made current by manifest.json.
+"""The index folder's commit protocol and its one writer: generations made current by manifest.json.
 
 Layout (everything a reader needs is named by the manifest, so the folder describes itself):
 
     manifest.json              the commit point: replaced last, atomically, with os.replace
-    gen-000007/                a generation's folder: its manifest copy and what it wrote
-    gen-000007/vectors.faiss   a segment: flat or IVF FAISS index keyed by passage id (see
-                               vectors.py; its type and codec are the segment's "vectors_index"),
-    gen-000007/passages.sqlite the catalog of its articles and passages, with texts, and
-    gen-000007/rows.npz        per passage its article number and day (see catalog.py),
-    gen-000007/bm25.npz        its BM25 term frequencies, + bm25-vocab.json (see bm25.py)
+    gen-000007/                a generation's folder: its manifest copy and what it wrote,
+                               usually one segment: the files of each of its parts (parts.py):
+    gen-000007/passages.sqlite   catalog: articles and passages with texts, and
+    gen-000007/rows.npz          per passage its article number and day (catalog.py)
+    gen-000007/vectors.faiss     vectors: flat or IVF FAISS index keyed by passage id (vectors.py;
+                                 its type and codec are the segment's "vectors_index")
+    gen-000007/bm25.npz          bm25: term frequencies, + bm25-vocab.json (bm25.py)
     gen-000009/deleted.npz     what of the older segments is no longer live (catalog.Deleted)
     encoder-<hash>/            the model exported to ONNX, shared by generations of one model
     seeds-cache.sqlite         signatures.py's stat signatures of the seed files: advisory,
                                outside this protocol (not named by the manifest, never collected)
-    .lock                      held by whoever writes
+    .lock                      held by the writer
 
 A generation is a list of segments over disjoint ranges of passage ids, plus a deletion list.
-A commit of a few new or changed articles writes one small segment of just those and the new
-deletion list (`commit_segment`): its cost follows what changed, not the size of the index.
-Segments after the first are folded into one by `commit_merged_tail` (costing what they hold);
-a full merge (`commit`: also a rebuild, or a layout change) writes every live passage as one.
 Segments are never changed once written, so a reader keeps those it has loaded (load_snapshot's
-`reuse`). A crash before the manifest's rename leaves the previous manifest, and every file it
-names, untouched.
+`reuse`). Nothing here names a part's files: the commits, the loader, the checker, garbage
+collection and the upgrade go through parts.PARTS.
+
+Writing goes through `open_writer(settings)`, a context manager (`Writer`): entering takes the
+write lock and makes the index one to build on (a damaged manifest.json recovered from the newest
+intact generation, an older format upgraded in place, a damaged generation repaired). Its commits:
+
+    add()          a few new or changed articles as one small segment, and the new deletion
+                   list: what is written costs what changed, not the size of the index
+    merge_small()  the segments after the first folded into one (costing what they hold)
+    merge()        every live passage as one segment (also a rebuild, or a layout change)
+
+Each writes its new files into a new generation's folder, fsyncs them, seals the folder with a
+copy of its manifest, and only then replaces manifest.json: a crash at any point before that
+rename leaves the previous manifest, and every file it names, untouched.
 """
 
 from __future__ import annotations
@@ -36,28 +46,26 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from . import bm25, vectors
+from . import bm25, parts, vectors
 from .catalog import (
     ArticleRecord,
     Articles,
-    Catalog,
     Changes,
     Deleted,
     PassageRecord,
     Passages,
     Rows,
     Stack,
+    deleting,
     read_deleted,
-    read_rows,
+    rows_of,
     write_deleted,
-    write_rows,
-    write_segment,
 )
-from .catalog import write as write_catalog
+from .config import Settings, VectorSettings
 from .errors import (
     IndexDamaged,
     IndexFolderError,
@@ -71,17 +79,24 @@ from .manifest import (
     FORMAT,
     FORMAT_VERSION,
     Build,
+    Files,
     Malformed,
     Manifest,
+    Old,
     Segment,
     from_json,
     from_json_v2,
+    from_json_v3,
     to_json,
 )
+from .parts import Batch, Inconsistent, Loaded, Merge, Reading, Write
 from .vectors import Layout
 
 MANIFEST = "manifest.json"
-VECTORS, DB, ROWS, DELETED = "vectors.faiss", "passages.sqlite", "rows.npz", "deleted.npz"
+DELETED = "deleted.npz"
+UPGRADABLE = (1, 2, 3)  # older format versions upgrade() brings to this one in place
+S = TypeVar("S")
+Log = Callable[[str], None]
 
 
 def load_manifest(index_dir: Path) -> Manifest | None:
@@ -116,7 +131,7 @@ def _parse_manifest(path: Path, index_dir: Path) -> Manifest | None:
             "or run `qabot index --rebuild` to replace it"
         )
     version = manifest.get("format_version")
-    if version in (1, 2):
+    if version in UPGRADABLE:
         raise IndexOutdated(
             f"the index at {index_dir} was written by an older qabot; run `qabot index --index "
             f"{index_dir}` to upgrade it in place (nothing is re-embedded)", version)
@@ -132,7 +147,11 @@ def _parse_manifest(path: Path, index_dir: Path) -> Manifest | None:
 
 def read_old_manifest(index_dir: Path) -> dict[str, Any]:
     """The raw JSON of a manifest of another format version (for upgrade() only)."""
-    data: dict[str, Any] = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
+    return _read_json(index_dir / MANIFEST)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
@@ -154,30 +173,33 @@ def check_compatible(manifest: Manifest, index_dir: Path, model: str | None) -> 
         )
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """One segment as read from disk. Its files never change, so the next snapshot of a reader
-    reuses it rather than reading it again."""
-
-    segment: Segment
-    index: Any  # a FAISS index (see vectors.py)
-    catalog: Catalog
-    rows: Rows
-    lexical: bm25.Lexical | None
-
-
 @dataclass
 class Snapshot:
     """One committed generation seen as one index: every segment's live passages, vectors and
-    BM25 in RAM (or memory-mapped), texts on disk."""
+    BM25 in RAM (or memory-mapped), texts on disk. Each part's `stack` is what readers search."""
 
     manifest: Manifest
-    vectors: vectors.Stack
-    catalog: Stack
     stamp: tuple[int, int]  # (mtime_ns, size) of the manifest this came from
-    lexical: bm25.Stack | None  # None for an index whose BM25 part is missing
     loaded: tuple[Loaded, ...]
     deleted: Deleted
+    stacks: Mapping[str, object]  # part name -> what its stack() gave
+
+    def stack(self, part: parts.Part[Any, S]) -> S:
+        """What `part` gives readers of this generation."""
+        return cast(S, self.stacks[part.name])
+
+    @property
+    def vectors(self) -> vectors.Stack:
+        return self.stack(parts.VECTORS)
+
+    @property
+    def catalog(self) -> Stack:
+        return self.stack(parts.CATALOG)
+
+    @property
+    def lexical(self) -> bm25.Stack | None:
+        """None for an index whose BM25 part is missing."""
+        return self.stack(parts.BM25)
 
     @property
     def layout(self) -> Layout:
@@ -199,15 +221,14 @@ class Snapshot:
 
 
 def load_snapshot(
-    index_dir: Path, model: str | None = None, tokens: bool = False, writable: bool = False,
-    reuse: Snapshot | None = None,
+    index_dir: Path, model: str | None = None, reuse: Snapshot | None = None, for_merge: bool = False,
 ) -> Snapshot:
     """Load the committed generation; retries if a writer swaps generations underneath us.
 
-    `tokens` also loads the BM25 parts' per-passage tokens, and `writable` reads the first
-    segment's vectors into RAM rather than memory-mapping them: both only for the indexer.
-    Segments `reuse` (a reader's previous snapshot) has loaded are taken from it.
+    Segments `reuse` (a reader's previous snapshot) has loaded are taken from it. `for_merge`
+    loads what a merge needs besides (BM25's tokens, vectors in RAM): for the writer, and tests.
     """
+    how = Reading(merging=for_merge)
     for attempt in range(5):
         manifest = load_manifest(index_dir)
         if manifest is None:
@@ -218,14 +239,13 @@ def load_snapshot(
         if problems and _current_generation(index_dir) == manifest.generation:
             raise IndexDamaged(f"the index in {index_dir} is damaged ({first_problem(problems)}); "
                                "run `qabot index` to repair it")
-        known = {} if reuse is None or tokens or writable else {x.segment: x for x in reuse.loaded}
+        known = {} if reuse is None or for_merge else {x.segment: x for x in reuse.loaded}
         try:
             if problems:
                 raise FileNotFoundError(first_problem(problems))
-            loaded = tuple(known.get(seg) or _load_segment(index_dir, manifest, seg, tokens,
-                                                           writable and n == 0)
-                           for n, seg in enumerate(manifest.segments))
-            deleted = read_deleted(index_dir / manifest.deleted) if manifest.deleted else Deleted.empty()
+            loaded = tuple(known.get(seg) or _load_segment(index_dir, manifest, seg, how)
+                           for seg in manifest.segments)
+            deleted = _read_deleted(index_dir, manifest)
         except FileNotFoundError:
             # A writer committed and removed this generation between our two reads: retry.
             time.sleep(0.05 * (attempt + 1))
@@ -239,57 +259,62 @@ def load_snapshot(
                        "or run `qabot index` to repair it")
 
 
-def _load_segment(index_dir: Path, manifest: Manifest, seg: Segment, tokens: bool,
-                  writable: bool) -> Loaded:
-    """Read one segment's files, checking they agree with each other and the manifest."""
-    index = vectors.read(index_dir / seg.vectors, seg.layout, for_update=writable)
-    rows = read_rows(index_dir / seg.rows)
-    lexical = None
-    params = manifest.build.lexical
-    if params is not None and seg.matrix is not None and seg.vocab is not None:
-        lexical = bm25.load(index_dir / seg.matrix, index_dir / seg.vocab, params.params.stemmer,
-                            with_tokens=tokens)
-    dim, count = manifest.build.model.dim, seg.passage_count
-    if index.d != dim or index.ntotal != count or len(rows.ids) != count:
-        raise IndexIncompatible(
-            f"index at {index_dir} is inconsistent ({seg.vectors}: {index.d}-d x {index.ntotal}, "
-            f"{len(rows.ids)} rows, manifest {dim}-d x {count}); run `qabot index --rebuild`")
-    if lexical is not None and len(lexical.ids) != count:
-        raise IndexIncompatible(
-            f"index at {index_dir} is inconsistent (BM25 has {len(lexical.ids)} passages, "
-            f"the manifest {count}); run `qabot index --rebuild`")
-    return Loaded(seg, index, Catalog(index_dir / seg.passages), rows, lexical)
+def _load_segment(index_dir: Path, manifest: Manifest, seg: Segment, how: Reading) -> Loaded:
+    """Read each part of one segment, checking each holds the passages the manifest says."""
+    values: dict[str, object] = {}
+    for part in parts.PARTS:
+        files = seg.files_of(part.name)
+        if files is None or not part.applies(manifest.build):
+            continue
+        try:
+            value = part.load([index_dir / f for f in files], seg, manifest.build, how)
+        except Inconsistent as err:
+            raise _inconsistent(index_dir, str(err)) from None
+        if part.count(value) != seg.passage_count:
+            raise _inconsistent(index_dir, f"{files[0]}: {part.count(value)} passages, "
+                                           f"manifest {seg.passage_count}")
+        values[part.name] = value
+    return Loaded(seg, values)
+
+
+def _inconsistent(index_dir: Path, why: str) -> IndexIncompatible:
+    return IndexIncompatible(f"index at {index_dir} is inconsistent ({why}); run `qabot index --rebuild`")
 
 
 def _snapshot(index_dir: Path, manifest: Manifest, loaded: Sequence[Loaded], deleted: Deleted,
               stamp: tuple[int, int]) -> Snapshot:
     """The one view of a generation's segments, deleted passages left out."""
-    stack = vectors.Stack([vectors.Part(x.index, x.segment.layout, x.segment.first_id) for x in loaded],
-                          deleted.passages)
-    catalog = Stack([x.catalog for x in loaded], [x.rows for x in loaded], deleted)
-    lexical = None
-    parts = [x.lexical for x in loaded]
-    if manifest.build.lexical is not None and parts and all(p is not None for p in parts):
-        lexical = bm25.Stack.of([p for p in parts if p is not None], deleted.passages,
-                                manifest.build.lexical.params)
-    if stack.ntotal != manifest.passage_count or len(catalog.rows.ids) != manifest.passage_count:
-        raise IndexIncompatible(
-            f"index at {index_dir} is inconsistent ({stack.ntotal} live vectors, "
-            f"{len(catalog.rows.ids)} rows, manifest {manifest.passage_count}); "
-            "run `qabot index --rebuild`")
-    return Snapshot(manifest, stack, catalog, stamp, lexical, tuple(loaded), deleted)
+    stacks = {p.name: p.stack(loaded, deleted, manifest.build) for p in parts.PARTS}
+    snap = Snapshot(manifest, stamp, tuple(loaded), deleted, stacks)
+    live = len(snap.catalog.rows.ids)
+    if snap.vectors.ntotal != manifest.passage_count or live != manifest.passage_count:
+        raise _inconsistent(index_dir, f"{snap.vectors.ntotal} live vectors, {live} rows, "
+                                       f"manifest {manifest.passage_count}")
+    return snap
+
+
+def _read_deleted(index_dir: Path, manifest: Manifest) -> Deleted:
+    return read_deleted(index_dir / manifest.deleted) if manifest.deleted else Deleted.empty()
 
 
 def open_catalog(index_dir: Path, manifest: Manifest) -> Stack:
     """The live catalog of a committed generation alone (what `qabot index` diffs against);
     IndexDamaged when a file of it can't be read."""
+    part = parts.CATALOG
     try:
-        parts = [Catalog(index_dir / s.passages) for s in manifest.segments]
-        rows = [read_rows(index_dir / s.rows) for s in manifest.segments]
-        deleted = read_deleted(index_dir / manifest.deleted) if manifest.deleted else Deleted.empty()
-    except (OSError, *_UNREADABLE) as err:
+        loaded = [Loaded(s, {part.name: part.load([index_dir / f for f in s.files_of(part.name) or ()],
+                                                  s, manifest.build, Reading())})
+                  for s in manifest.segments]
+        deleted = _read_deleted(index_dir, manifest)
+    except (OSError, IndexError, *_UNREADABLE) as err:
         raise IndexDamaged(f"the catalog in {index_dir} can't be read ({type(err).__name__})") from None
-    return Stack(parts, rows, deleted)
+    return part.stack(loaded, deleted, manifest.build)
+
+
+def complete(manifest: Manifest) -> bool:
+    """True when every segment has every part this qabot writes (a damaged derived part
+    dropped, or a part added since the index was written: the next full merge builds it)."""
+    return not any(parts.missing(s, manifest.build) for s in manifest.segments)
 
 
 # FAISS raises RuntimeError on a short read; numpy ValueError/EOFError; json a ValueError.
@@ -316,153 +341,353 @@ def manifest_stamp(index_dir: Path) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-def commit(
-    index_dir: Path,
-    build: Build,
-    index: Any,
-    layout: vectors.Layout,
-    changes: Changes,
-    base: Snapshot | None = None,
-    lexical: bm25.Lexical | None = None,
-) -> Manifest:
-    """Write a new generation of ONE segment — every live passage of `base` (the current one,
-    None for a fresh index) with `changes` applied — and make it current; returns the committed
-    manifest. `index` holds the vectors of the result, `lexical` (when given) its BM25 part.
+def open_writer(settings: Settings, rebuild: bool = False, wait: bool = True, log: Log = print) -> Writer:
+    """The writer of the settings' index, to use as a context manager (see Writer)."""
+    return Writer(settings.index, settings.vectors, rebuild=rebuild, wait=wait, log=log)
 
-    This is a merge: whatever segments and deletions `base` had are folded into the new one.
+
+class Writer:
+    """The one writer of an index folder: `with open_writer(settings) as writer: ...`.
+
+    Entering takes the write lock (waiting, and telling `log` so, unless `wait` is False) and
+    makes the index one to build on: a damaged manifest.json is recovered from the newest intact
+    generation, an older format upgraded in place (nothing re-embedded), a damaged generation
+    repaired (an older whole one made current, or a damaged derived part such as BM25 dropped
+    for the next full merge to rebuild). `manifest` and `hashes` then say what is committed;
+    None when there is nothing worth keeping (or `rebuild` over an unreadable one): build anew.
+    Only damage is handled so: any other error is a bug and propagates.
+
+    The commits: add(), merge_small(), merge(). Each makes a new generation current and
+    updates `manifest`. Leaving closes what it opened and releases the lock.
     """
-    first = base.manifest.next_article if base is not None else 1
+
+    def __init__(self, index_dir: Path, vector_settings: VectorSettings | None = None, *,
+                 rebuild: bool = False, wait: bool = True, log: Log = print) -> None:
+        self.index_dir = index_dir
+        self._vectors = vector_settings or VectorSettings()
+        self._rebuild = rebuild
+        self._log = log
+        self._lock = WriteLock(index_dir, wait=wait, notify=log)
+        self._catalog: Stack | None = None
+        self.manifest: Manifest | None = None
+        self.hashes: dict[str, str] | None = None  # doc id -> content hash, as opened
+
+    def __enter__(self) -> Writer:
+        self._lock.__enter__()
+        try:
+            self.manifest, self.hashes = self._open()
+        except BaseException:
+            self._lock.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close_catalog()
+        self._lock.__exit__()
+
+    @property
+    def catalog(self) -> Stack:
+        """The live catalog of the committed generation (opened once, closed at a commit)."""
+        if self._catalog is None:
+            self._catalog = open_catalog(self.index_dir, self._base())
+        return self._catalog
+
+    def add(self, build: Build, changes: Changes, vecs: np.ndarray) -> Manifest:
+        """Commit `changes` as one new small segment of the current generation: its articles
+        (their passages' vectors in `vecs`, in order) in a segment of their own, the articles
+        `changes.removed` names (changed ones' old versions too) added to the deletion list.
+        Nothing older is rewritten, so it costs what changed whatever the size of the index."""
+        base = self._base()
+        if changes.titles:
+            raise ValueError("a segment holds new articles only: a retitle is a merge")
+        deleted = deleting(self.catalog, changes.removed)
+        count = len(changes.articles)
+        rows = rows_of(changes.articles, base.next_article)
+        job = Write(build, Batch(changes, vecs), Layout(), rows, count, base.next_article, self._log)
+        after = replace(base, build=build, next_article=base.next_article + count)
+
+        def write(gen_dir: Path, generation: int) -> Manifest:
+            segments, written = base.segments, {}
+            if count:
+                first = int(rows.ids[0]) if len(rows.ids) else base.build.next_id
+                segment = _write_parts(gen_dir, job, first)
+                segments, written = (*segments, segment), _sizes(self.index_dir, segment)
+            return _seal_over(self.index_dir, gen_dir, generation, after, segments, deleted, written)
+
+        return self._commit(write)
+
+    def merge(
+        self, build: Build | None = None, changes: Changes | None = None, vecs: np.ndarray | None = None,
+        *, fresh: bool = False, layout: Layout | None = None,
+    ) -> Manifest:
+        """Commit a generation of ONE segment: every live passage of the current one (none when
+        `fresh`: a rebuild) with `changes` applied, new articles' vectors in `vecs`; returns its
+        manifest (no index yet: as fresh). Nothing is re-embedded. Its vectors take `layout`, by
+        default the one [vectors] asks for at its size. `build` defaults to the current one's."""
+        base = None if fresh else self.manifest
+        if build is None:
+            build = self._base().build
+        changes = changes if changes is not None else Changes()
+        batch = Batch(changes, vecs if vecs is not None else np.zeros((0, build.model.dim), np.float32))
+        if base is None:
+            return self._commit(_fresh(self.index_dir, build, batch, layout, self._vectors, self._log))
+        loaded = self._load(base.segments)
+        live = parts.CATALOG.stack(loaded, _read_deleted(self.index_dir, base), base.build)
+        try:
+            deleted = deleting(live, changes.removed)
+            catalog = parts.CATALOG.stack(loaded, deleted, base.build)
+            rows = catalog.rows.plus(rows_of(changes.articles, base.next_article))
+            articles = catalog.count("articles") + len(changes.articles)
+            layout = layout or vectors.choose(len(rows.ids), self._vectors, base.layout)
+            job = Merge(build, batch, layout, rows, articles, base.next_article, self._log,
+                        old=base.build, segments=loaded, catalog=catalog, deleted=deleted)
+            after = replace(base, build=build, next_article=base.next_article + len(changes.articles))
+
+            def write(gen_dir: Path, generation: int) -> Manifest:
+                segment = _write_parts(gen_dir, job, 0)
+                return _seal_over(self.index_dir, gen_dir, generation, after, (segment,), Deleted.empty(),
+                                  _sizes(self.index_dir, segment))
+
+            return self._commit(write)
+        finally:
+            live.close()  # the loaded segments' catalogs, which both stacks share
+
+    def merge_small(self) -> Manifest:
+        """Commit the generation with its segments after the first folded into one (exact flat
+        vectors, deleted passages dropped, article numbers and passage ids kept). Costs what
+        those segments hold: the first is not touched."""
+        base, start = self._base(), 1
+        if not 0 < start < len(base.segments) - 1:
+            raise ValueError(f"nothing to fold from segment {start} of {len(base.segments)}")
+        tail = base.segments[start:]
+        deleted = _read_deleted(self.index_dir, base)
+        loaded = self._load(tail)
+        catalog = parts.CATALOG.stack(loaded, deleted, base.build)
+        try:
+            job = Merge(base.build, Batch(Changes(), np.zeros((0, base.build.model.dim), np.float32)),
+                        Layout(), catalog.rows, catalog.count("articles"), base.next_article, self._log,
+                        old=base.build, segments=loaded, catalog=catalog, deleted=deleted)
+            first = tail[0].first_id
+            # What stays deleted: what lies in the segments kept as they are.
+            folded = np.concatenate([parts.required(x, parts.CATALOG).rows.doc for x in loaded])
+            left = Deleted(deleted.articles[~np.isin(deleted.articles, folded)],
+                           deleted.passages[deleted.passages < first])
+
+            def write(gen_dir: Path, generation: int) -> Manifest:
+                segment = _write_parts(gen_dir, job, first)
+                return _seal_over(self.index_dir, gen_dir, generation, base,
+                                  (*base.segments[:start], segment), left, _sizes(self.index_dir, segment))
+
+            return self._commit(write)
+        finally:
+            catalog.close()
+
+    def _base(self) -> Manifest:
+        if self.manifest is None:
+            raise ValueError(f"no index in {self.index_dir} to build on: commit a fresh one")
+        return self.manifest
+
+    def _load(self, segments: Sequence[Segment]) -> tuple[Loaded, ...]:
+        """These segments of the current generation, read for merging."""
+        manifest = self._base()
+        try:
+            return tuple(_load_segment(self.index_dir, manifest, s, Reading(merging=True)) for s in segments)
+        except (FileNotFoundError, *_UNREADABLE) as err:
+            raise IndexDamaged(f"the index in {self.index_dir} is damaged (a file of generation "
+                               f"{manifest.generation} can't be read: {type(err).__name__}); "
+                               "run `qabot index` to repair it") from None
+
+    def _commit(self, write: Callable[[Path, int], Manifest]) -> Manifest:
+        self._close_catalog()
+        self.manifest = _committing(self.index_dir, write)
+        return self.manifest
+
+    def _close_catalog(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
+    def _open(self) -> tuple[Manifest | None, dict[str, str] | None]:
+        """The committed manifest and its articles' hashes, once recovered, upgraded or repaired;
+        (None, None) when there is no index, or none worth keeping: a fresh build replaces it.
+
+        A damaged manifest.json is recovered from the newest intact generation, so only what
+        changed since that generation is embedded again; `rebuild` starts clean instead.
+        """
+        index_dir, log = self.index_dir, self._log
+        try:
+            manifest = load_manifest(index_dir)
+        except ManifestDamaged as err:
+            if self._rebuild:
+                log(f"{err}: starting a new index.")
+                return None, None
+            manifest = recover(index_dir)
+            if manifest is None:
+                log(f"{err}: no intact generation to recover, rebuilding from the seeds.")
+                return None, None
+            log(f"The manifest was damaged: recovered generation {manifest.generation} "
+                f"({manifest.article_count} articles, committed {manifest.committed_at}).")
+        except IndexOutdated as err:
+            if err.version in UPGRADABLE and not self._rebuild:
+                log("Upgrading the index to the current format (nothing is re-embedded)…")
+                manifest = upgrade(index_dir)
+            else:
+                log(f"Rebuilding the whole index: index format {err.version} → {FORMAT_VERSION}.")
+                return None, None
+        except IndexIncompatible:
+            if not self._rebuild:
+                raise
+            return None, None  # another program's folder: --rebuild replaces it, as its message says
+        if manifest is None:
+            return None, None
+        problems = check_generation(index_dir, manifest)
+        hashes = None if problems else _hashes(index_dir, manifest)
+        if hashes is None:
+            damage = first_problem(problems) if problems else "its catalog can't be read"
+            return self._repair(manifest, problems, damage)
+        return manifest, hashes
+
+    def _repair(self, damaged: Manifest, problems: Sequence[Problem],
+                damage: str) -> tuple[Manifest | None, dict[str, str] | None]:
+        """The manifest and hashes to build on when the current generation is damaged: the newest
+        whole generation (the previous one is kept for readers), so only what changed since it is
+        embedded again; else, when only derived parts are lost, the same generation without them
+        (the next full merge rebuilds them from the stored passages); else nothing: a fresh build."""
+        index_dir, log = self.index_dir, self._log
+        if not self._rebuild:
+            recovered = recover(index_dir)
+            hashes = None if recovered is None else _hashes(index_dir, recovered)
+            if recovered is not None and hashes is not None:
+                log(f"The index is damaged ({damage}): recovered generation {recovered.generation} "
+                    f"({recovered.article_count} articles); bringing it up to date.")
+                return recovered, hashes
+            lost = _derived(problems)
+            hashes = _hashes(index_dir, damaged) if lost else None
+            if lost and hashes is not None:
+                labels = sorted({p.label for _, p in lost})
+                log(f"The index is damaged ({damage}): rebuilding its {' and '.join(labels)} part "
+                    "(nothing is re-embedded).")
+                return _drop(index_dir, damaged, lost), hashes
+        log(f"The index is damaged ({damage}): rebuilding it from the seeds.")
+        return None, None
+
+
+def _hashes(index_dir: Path, manifest: Manifest) -> dict[str, str] | None:
+    """doc id -> content hash of the generation's articles; None when its catalog is damaged."""
+    try:
+        catalog = open_catalog(index_dir, manifest)
+    except (FileNotFoundError, IndexDamaged):
+        return None
+    try:
+        return catalog.hashes()
+    except IndexDamaged:
+        return None
+    finally:
+        catalog.close()
+
+
+def _derived(problems: Sequence[Problem]) -> set[tuple[int, parts.Part[Any, Any]]]:
+    """(segment, part) of each problem when every one lies in a derived part; else empty."""
+    found = {(p.segment, parts.named(p.part)) for p in problems if p.part is not None}
+    lost = {(n, part) for n, part in found if n is not None and part is not None and part.derived}
+    return lost if problems and len(lost) == len(problems) else set()
+
+
+def _drop(index_dir: Path, manifest: Manifest, lost: set[tuple[int, parts.Part[Any, Any]]]) -> Manifest:
+    """Make current the same generation without these (damaged) derived parts, which the next
+    full merge rebuilds (meanwhile a reader answers without them: by meaning only, for BM25)."""
+    segments = tuple(s.without({p.name for n, p in lost if n == i}) for i, s in enumerate(manifest.segments))
+    named = {*(f for s in segments for f in s.files), manifest.deleted}
+    manifest = replace(manifest, segments=segments,
+                       sizes={k: v for k, v in manifest.sizes.items() if k in named})
+    _write_json_durably(index_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _fresh(index_dir: Path, build: Build, batch: Batch, layout: Layout | None, settings: VectorSettings,
+           log: Log) -> Callable[[Path, int], Manifest]:
+    """What writes a generation of just `batch`'s articles as one segment (nothing kept)."""
+    articles = batch.changes.articles
+    rows = rows_of(articles, 1)
+    job = Write(build, batch, layout or vectors.choose(len(rows.ids), settings, None), rows, len(articles),
+                1, log)
 
     def write(gen_dir: Path, generation: int) -> Manifest:
-        rows, articles = write_catalog(gen_dir / DB, changes, base.catalog if base is not None else None,
-                                       first)
-        segment = _write_segment(gen_dir, index, rows, articles, 0, layout, lexical)
-        manifest = Manifest(
-            build=build, generation=generation, passage_count=len(rows.ids), article_count=articles,
-            segments=(segment,), next_article=first + len(changes.articles),
-            sizes=_sizes(index_dir, segment.files), committed_at=_now())
-        _seal(index_dir, gen_dir, manifest, segment.files)
-        return manifest
+        segment = _write_parts(gen_dir, job, 0)
+        empty = Manifest(build=build, generation=generation, passage_count=0, article_count=0, segments=(),
+                         next_article=1 + len(articles))
+        return _seal_over(index_dir, gen_dir, generation, empty, (segment,), Deleted.empty(),
+                          _sizes(index_dir, segment))
 
-    return _committing(index_dir, write)
+    return write
 
 
-def commit_segment(
-    index_dir: Path,
-    build: Build,
-    base: Snapshot,
-    index: Any,
-    changes: Changes,
-    lexical: bm25.Lexical | None,
-    deleted: Deleted,
-) -> Manifest:
-    """Write a new generation that is `base`'s segments plus one small segment of the articles
-    `changes` writes (vectors in `index`, BM25 in `lexical`) and the deletion list `deleted`
-    (base's, plus what this commit replaces or removes); make it current. What is written costs
-    what changed, whatever the size of the index. Returns the committed manifest."""
-    if changes.removed or changes.titles:
-        raise ValueError("a segment commit removes through `deleted`, and can't retitle")
-    def write(gen_dir: Path, generation: int) -> Manifest:
-        segments, written = base.manifest.segments, []
-        if changes.articles:
-            rows, articles = write_segment(gen_dir / DB, changes, base.manifest.next_article)
-            segment = _write_segment(gen_dir, index, rows, articles, int(rows.ids.min()),
-                                     vectors.Layout(), lexical)
-            segments, written = (*segments, segment), segment.files
-        return _seal_over(index_dir, gen_dir, generation,
-                          replace(base.manifest, build=build,
-                                  next_article=base.manifest.next_article + len(changes.articles)),
-                          segments, deleted, written)
-
-    return _committing(index_dir, write)
+def _write_parts(gen_dir: Path, job: Write, first_id: int) -> Segment:
+    """Write every part of the segment `job` describes into the generation's folder (a merge
+    when `job` is one); returns its record. Each part must hold the job's rows, or nothing is
+    committed."""
+    written = []
+    for part in parts.PARTS:
+        if not part.applies(job.build):
+            continue
+        held = part.merge(gen_dir, job) if isinstance(job, Merge) else part.write(gen_dir, job)
+        if held != len(job.rows.ids):
+            raise AssertionError(f"the {part.label} part holds {held} passages of {len(job.rows.ids)}: "
+                                 "not committed")
+        written.append(Files(part.name, tuple(f"{gen_dir.name}/{f}" for f in part.files)))
+    return Segment(first_id, len(job.rows.ids), job.articles, tuple(written), job.layout)
 
 
-def commit_merged_tail(index_dir: Path, base: Snapshot, start: int) -> Manifest:
-    """Write a new generation that is `base` with its segments from `start` on folded into one
-    (exact flat vectors, deleted passages dropped, article numbers and passage ids kept) and make
-    it current. Costs what those segments hold: the ones before `start` are not touched.
-    `base` must be loaded with its BM25 tokens."""
-    if not 0 < start < len(base.loaded) - 1:
-        raise ValueError(f"nothing to fold from segment {start} of {len(base.loaded)}")
-    tail = base.loaded[start:]
-    first = tail[0].segment.first_id
-
-    def write(gen_dir: Path, generation: int) -> Manifest:
-        parts = [vectors.Part(x.index, x.segment.layout, x.segment.first_id) for x in tail]
-        index = vectors.Stack(parts, base.deleted.passages).merged(vectors.Layout())
-        catalog = Stack([x.catalog for x in tail], [x.rows for x in tail], base.deleted)
-        rows, articles = write_catalog(gen_dir / DB, Changes(), catalog, base.manifest.next_article)
-        lexical = None
-        lexicals = [x.lexical for x in tail]
-        if base.manifest.build.lexical is not None and all(x is not None for x in lexicals):
-            combined = bm25.combine([x for x in lexicals if x is not None])
-            lexical = bm25.build([(int(i), "") for i in rows.ids], base.manifest.build.lexical.params,
-                                 combined)
-        segment = _write_segment(gen_dir, index, rows, articles, first, vectors.Layout(), lexical)
-        # What stays deleted: what lies in the segments kept as they are.
-        folded = np.concatenate([x.rows.doc for x in tail])
-        deleted = Deleted(base.deleted.articles[~np.isin(base.deleted.articles, folded)],
-                          base.deleted.passages[base.deleted.passages < first])
-        segments = (*base.manifest.segments[:start], segment)
-        return _seal_over(index_dir, gen_dir, generation, base.manifest, segments, deleted,
-                          segment.files)
-
-    return _committing(index_dir, write)
+def _sizes(index_dir: Path, segment: Segment) -> dict[str, int]:
+    """The bytes each part of the segment wrote, per file: what check_generation compares."""
+    out: dict[str, int] = {}
+    for files in segment.parts:
+        part = parts.named(files.part)
+        out.update(part.sizes(index_dir, files.paths) if part is not None
+                   else {f: (index_dir / f).stat().st_size for f in files.paths})
+    return out
 
 
 def _seal_over(
     index_dir: Path, gen_dir: Path, generation: int, base: Manifest, segments: Sequence[Segment],
-    deleted: Deleted, written: Sequence[str],
+    deleted: Deleted, written: Mapping[str, int],
 ) -> Manifest:
     """Seal a generation that is `base` with these segments, less `deleted` (written into its
-    folder beside `written`, this generation's new files): its counts are the live ones, and the
-    sizes of the files it keeps are those `base` recorded. Returns its manifest."""
-    files = list(written)
+    folder beside `written`, this generation's new files and their sizes): its counts are the
+    live ones, and the sizes of the files it keeps are those `base` recorded. Returns it."""
+    sizes = dict(written)
     deleted_file = None
     if len(deleted.passages) or len(deleted.articles):
         write_deleted(gen_dir / DELETED, deleted)
         deleted_file = f"{gen_dir.name}/{DELETED}"
-        files.append(deleted_file)
+        sizes[deleted_file] = (index_dir / deleted_file).stat().st_size
     named = {f for s in segments for f in s.files}
     kept = {f: n for f, n in base.sizes.items() if f in named}
     manifest = replace(
         base, generation=generation, segments=tuple(segments), deleted=deleted_file,
         passage_count=sum(s.passage_count for s in segments) - len(deleted.passages),
         article_count=sum(s.article_count for s in segments) - len(deleted.articles),
-        sizes={**kept, **_sizes(index_dir, files)}, committed_at=_now())
-    _seal(index_dir, gen_dir, manifest, files)
+        sizes={**kept, **sizes}, committed_at=_now())
+    _seal(index_dir, gen_dir, manifest, list(sizes))
     return manifest
 
 
-def _committing(index_dir: Path, write: Callable[[Path, int], Manifest]) -> Manifest:
+def _committing(index_dir: Path, write: Callable[[Path, int], Manifest],
+                previous: Manifest | None = None) -> Manifest:
     """Make current what `write(folder, number)` writes as the next generation, and return its
     manifest. `write` writes and fsyncs every file, its folder's manifest copy last (_seal);
     then the rename of manifest.json is the commit. A failure before it (disk full, Ctrl-C...)
-    removes the half-written folder and leaves the previous generation current."""
-    previous, generation, gen_dir = _next_generation(index_dir)
+    removes the half-written folder and leaves the previous generation current. Garbage
+    collection keeps `previous`'s folders (by default the manifest it replaces)."""
+    found, generation, gen_dir = _next_generation(index_dir)
     try:
         manifest = write(gen_dir, generation)
     except BaseException:
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
     _write_json_durably(index_dir / MANIFEST, manifest)
-    _collect_garbage(index_dir, manifest, previous)
+    _collect_garbage(index_dir, manifest, previous or found)
     return manifest
-
-
-def _write_segment(gen_dir: Path, index: Any, rows: Rows, articles: int, first_id: int,
-                   layout: vectors.Layout, lexical: bm25.Lexical | None) -> Segment:
-    """Write a segment's vectors, rows and BM25 part beside the catalog just written (which
-    gave `rows` and the article count), checking vectors and rows agree; returns its record."""
-    gen = gen_dir.name
-    vectors.write(index, gen_dir / VECTORS)
-    write_rows(gen_dir / ROWS, rows)
-    if len(rows.ids) != index.ntotal:
-        raise AssertionError(f"{index.ntotal} vectors for {len(rows.ids)} passages: not committed")
-    segment = Segment(first_id=first_id, passage_count=len(rows.ids), article_count=articles,
-                      vectors=f"{gen}/{VECTORS}", passages=f"{gen}/{DB}", rows=f"{gen}/{ROWS}",
-                      layout=layout)
-    return segment if lexical is None else _with_lexical(segment, lexical, gen_dir)
 
 
 def _next_generation(index_dir: Path) -> tuple[Manifest | None, int, Path]:
@@ -486,18 +711,6 @@ def _next_generation(index_dir: Path) -> tuple[Manifest | None, int, Path]:
     return previous, generation, gen_dir
 
 
-def _with_lexical(segment: Segment, lexical: bm25.Lexical, gen_dir: Path) -> Segment:
-    """The segment with its BM25 part, written into its folder."""
-    names = bm25.save(lexical, gen_dir)
-    return replace(segment, matrix=f"{gen_dir.name}/{names['matrix']}",
-                   vocab=f"{gen_dir.name}/{names['vocab']}")
-
-
-def _sizes(index_dir: Path, files: Sequence[str]) -> dict[str, int]:
-    """What check_generation compares: a truncated file shows at a stat()."""
-    return {f: (index_dir / f).stat().st_size for f in files}
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -512,9 +725,13 @@ def _seal(index_dir: Path, gen_dir: Path, manifest: Manifest, written: Sequence[
 
 def _write_json_durably(path: Path, manifest: Manifest) -> None:
     """Write to a temporary name, fsync, rename over `path`, fsync the folder: all or nothing."""
+    _write_text_durably(path, json.dumps(to_json(manifest), indent=1, ensure_ascii=False))
+
+
+def _write_text_durably(path: Path, text: str) -> None:
     tmp = path.parent / f".{path.name}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
-        json.dump(to_json(manifest), f, indent=1, ensure_ascii=False)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -526,78 +743,40 @@ def _generations(index_dir: Path) -> list[int]:
     return [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit() and p.is_dir()]
 
 
-def check_generation(index_dir: Path, manifest: Manifest) -> dict[str, str]:
-    """What is wrong with the files this manifest names: file -> "is missing"... (empty:
-    nothing found). Cheap: it checks that they are there and whole, not every byte."""
-    problems: dict[str, str] = {}
-    sizes = manifest.sizes
-    least = {s.vectors: _least_vector_bytes(s, manifest.build.model.dim) for s in manifest.segments}
-    for name in manifest.files:
-        try:
-            size = (index_dir / name).stat().st_size
-        except (FileNotFoundError, NotADirectoryError):
-            problems[name] = "is missing"
-            continue
-        if name in sizes and size != sizes[name]:
-            problems[name] = f"has {size} bytes where {sizes[name]} were written"
-        elif why := _header_problem(index_dir / name, size):
-            problems[name] = why
-        elif name in least and name not in sizes and size < least[name]:
-            problems[name] = "is truncated"
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a generation's files, and where it lies."""
+
+    what: str  # "gen-000007/bm25.npz is missing"
+    part: str | None = None  # the damaged part's name; None: the deletion list
+    segment: int | None = None  # the index of the part's segment in the manifest
+
+
+def check_generation(index_dir: Path, manifest: Manifest) -> list[Problem]:
+    """What is wrong with the files this manifest names (empty: nothing found). Cheap: each
+    part looks at its files' sizes and headers, not every byte. A derived part a segment lacks
+    is no damage (the next full merge builds it); any other part is."""
+    problems: list[Problem] = []
+    for n, seg in enumerate(manifest.segments):
+        problems += [Problem(f"segment {n} of generation {manifest.generation} has no {p.label} part",
+                             p.name, n) for p in parts.missing(seg, manifest.build) if not p.derived]
+        for files in seg.parts:
+            part = parts.named(files.part)
+            if part is not None:
+                why = part.check(index_dir, seg, files.paths, manifest.sizes, manifest.build)
+            else:  # a part this qabot doesn't know: its files are looked at all the same
+                why = next((f"{f} {w}" for f in files.paths
+                            if (w := parts.check_file(index_dir, f, manifest.sizes))), None)
+            if why:
+                problems.append(Problem(why, files.part, n))
+    if manifest.deleted and (why := parts.check_file(index_dir, manifest.deleted, manifest.sizes)):
+        problems.append(Problem(f"{manifest.deleted} {why}"))
     return problems
 
 
-def first_problem(problems: Mapping[str, str]) -> str:
+def first_problem(problems: Sequence[Problem]) -> str:
     """"gen-000007/bm25.npz is missing": the first of check_generation's findings, for a message."""
-    name, why = next(iter(problems.items()))
-    return f"{name} {why}"
-
-
-def drop_lexical(index_dir: Path, manifest: Manifest) -> Manifest:
-    """Make current the same generation without its (damaged) BM25 part, which the caller then
-    rebuilds from the stored passages (meanwhile a reader answers by meaning only, and a BM25
-    or hybrid search says to run `qabot index`). The caller holds the write lock."""
-    gone = {f for s in manifest.segments for f in s.lexical_files}
-    if not gone:
-        return manifest
-    manifest = replace(manifest, segments=tuple(s.without_lexical() for s in manifest.segments),
-                       sizes={k: v for k, v in manifest.sizes.items() if k not in gone})
-    _write_json_durably(index_dir / MANIFEST, manifest)
-    return manifest
-
-
-def _least_vector_bytes(segment: Segment, dim: int) -> int:
-    """A lower bound on the size of a vectors file (for an index from before sizes were
-    recorded): an id and the smallest code of each vector."""
-    code = {"none": 4 * dim, "float16": 2 * dim, "sq8": dim}.get(segment.layout.codec, max(1, dim // 8))
-    return segment.passage_count * (8 + code)
-
-
-def _header_problem(path: Path, size: int) -> str | None:
-    """What a file's header says is wrong with it (for an index written before sizes were
-    recorded); None when it looks whole."""
-    if size == 0:
-        return "is empty"
-    if path.suffix == ".sqlite":
-        with path.open("rb") as f:
-            head = f.read(100)
-        if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
-            return "is not an SQLite file"
-        page = int.from_bytes(head[16:18], "big")
-        page = 65536 if page == 1 else page
-        pages = int.from_bytes(head[28:32], "big")
-        # the page count is valid when "version-valid-for" matches the change counter
-        if head[92:96] == head[24:28] and pages * page > size:
-            return f"is truncated ({size} of {pages * page} bytes)"
-    elif path.suffix == ".npz":
-        try:
-            with zipfile.ZipFile(path) as z:
-                ends = [i.header_offset + 30 + len(i.filename) + i.compress_size for i in z.infolist()]
-        except zipfile.BadZipFile:
-            return "is not a whole .npz file"
-        if ends and max(ends) > size:
-            return "is truncated"
-    return None
+    return problems[0].what
 
 
 def recover(index_dir: Path) -> Manifest | None:
@@ -605,11 +784,18 @@ def recover(index_dir: Path) -> Manifest | None:
     returns that manifest, or None when no generation is whole. The caller holds the write lock.
 
     "Newest" may be a generation whose run died just before its commit: its files were all
-    written and fsynced before its copy was, so it is as whole as a committed one.
+    written and fsynced before its copy was, so it is as whole as a committed one. A copy an
+    older qabot wrote is put back as it was, then upgraded (nothing re-embedded).
     """
     for number in sorted(_generations(index_dir), reverse=True):
+        copy = index_dir / f"gen-{number:06d}" / MANIFEST
         try:
-            manifest = _parse_manifest(index_dir / f"gen-{number:06d}" / MANIFEST, index_dir)
+            manifest = _parse_manifest(copy, index_dir)
+        except IndexOutdated as err:
+            if err.version in (2, 3) and _old_copy_whole(index_dir, copy, number):
+                _write_text_durably(index_dir / MANIFEST, copy.read_text(encoding="utf-8"))
+                return upgrade(index_dir)
+            continue
         except IndexIncompatible:  # damaged, another format version or another program's
             continue
         if manifest is None or manifest.generation != number or check_generation(index_dir, manifest):
@@ -619,9 +805,25 @@ def recover(index_dir: Path) -> Manifest | None:
     return None
 
 
+def _old_copy_whole(index_dir: Path, copy: Path, number: int) -> bool:
+    """True when an older format's manifest copy names generation `number` and every file it
+    names is there and whole."""
+    try:
+        old = _read_old(index_dir, _read_json(copy))
+    except (OSError, ValueError, IndexIncompatible):
+        return False
+    files = [f for s in old.segments for f in s.files.values()]
+    files += [old.manifest.deleted] if old.manifest.deleted else []
+    return old.manifest.generation == number and not any(
+        parts.check_file(index_dir, f, old.manifest.sizes) for f in files)
+
+
 def upgrade(index_dir: Path) -> Manifest | None:
     """Bring an index an older qabot wrote to this format, keeping every vector: nothing is
-    re-embedded. None when there is nothing to do. The caller holds the write lock."""
+    re-embedded. None when there is nothing to do. The caller holds the write lock.
+
+    Like any commit, the upgraded generation becomes current by the rename of manifest.json:
+    killed before it, the older manifest and every file it names are as they were."""
     try:
         old = read_old_manifest(index_dir)
     except FileNotFoundError:
@@ -630,13 +832,32 @@ def upgrade(index_dir: Path) -> Manifest | None:
         return None
     if old.get("format_version") == 1:
         return _upgrade_v1(index_dir, old)
-    if old.get("format_version") == 2:
-        return _upgrade_v2(index_dir, old)
+    if old.get("format_version") in (2, 3):
+        return _upgrade_segments(index_dir, _read_old(index_dir, old))
     return None
 
 
+def _read_old(index_dir: Path, old: Mapping[str, Any]) -> Old:
+    """A format-2 or format-3 manifest as typed records; ManifestDamaged when it can't be read."""
+    version = old.get("format_version")
+    try:
+        if version == 3:
+            return from_json_v3(old)
+        # Format 2 did not record the next article number: one past the catalog's largest.
+        db = sqlite3.connect(f"file:{index_dir / old['passages']}?mode=ro", uri=True)
+        try:
+            top = db.execute("SELECT max(num) FROM articles").fetchone()[0]
+        finally:
+            db.close()
+        return from_json_v2(old, int(top or 0) + 1)
+    except (Malformed, KeyError, TypeError, sqlite3.DatabaseError) as err:
+        raise ManifestDamaged(f"the index at {index_dir} (format {version}) can't be upgraded ({err}); "
+                              "run `qabot index --rebuild`") from None
+
+
 def _upgrade_v1(index_dir: Path, old: dict[str, Any]) -> Manifest:
-    """Format 1 (one exact FAISS file, passages.jsonl, articles in the manifest) as one segment."""
+    """Format 1 (one exact FAISS file, passages.jsonl, articles in the manifest) as one segment,
+    its vectors read back from the FAISS file (exactly: float32)."""
     index = vectors.read(index_dir / old["vectors"], vectors.Layout(), for_update=True)
     by_doc: dict[str, list[PassageRecord]] = {}
     with (index_dir / old["passages"]).open(encoding="utf-8") as f:
@@ -649,46 +870,49 @@ def _upgrade_v1(index_dir: Path, old: dict[str, Any]) -> Manifest:
         passages = sorted(by_doc.get(doc, []), key=lambda p: meta["ids"].index(p.id))
         changes.articles.append(
             (ArticleRecord(doc, meta["hash"], meta.get("date"), meta["title"]), passages))
-    # BM25's files are not carried over: the next indexing run rebuilds them from the texts.
     old.setdefault("next_id", max((p.id for ps in by_doc.values() for p in ps), default=-1) + 1)
     build = from_json({**old, "generation": 0, "passage_count": 0, "article_count": 0,
                        "segments": [], "next_article": 1}).build
-    return commit(index_dir, build, index, vectors.Layout(), changes)
+    ids = np.array([p.id for _, ps in changes.articles for p in ps], dtype=np.int64)
+    batch = Batch(changes, vectors.vectors_of(index, ids))
+    return _committing(index_dir, _fresh(index_dir, build, batch, Layout(), VectorSettings(), lambda _: None))
 
 
-def _upgrade_v2(index_dir: Path, old: dict[str, Any]) -> Manifest:
-    """Format 2 (one generation, BM25 weights computed at commit time) as a generation of one
-    segment: its files stay where they are; only the BM25 part is rewritten, as term
-    frequencies, from the tokens it stored (nothing is tokenized or embedded again)."""
+def _upgrade_segments(index_dir: Path, old: Old) -> Manifest:
+    """Format 2 or 3 as a generation of the same segments, each given its parts: every part
+    takes its files from the old record where they are, or rewrites them into the new folder
+    when its format changed since (format 2's BM25 weights: rewritten as counts from the tokens
+    it stored). Nothing is tokenized or embedded again."""
+    base = old.manifest
     try:
-        db = sqlite3.connect(f"file:{index_dir / old['passages']}?mode=ro", uri=True)
-        try:
-            top = db.execute("SELECT max(num) FROM articles").fetchone()[0]
-        finally:
-            db.close()
-        v2 = from_json_v2(old, int(top or 0) + 1)
-    except (Malformed, KeyError, TypeError, sqlite3.DatabaseError) as err:
-        raise ManifestDamaged(f"the index at {index_dir} (format 2) can't be upgraded ({err}); "
-                              "run `qabot index --rebuild`") from None
-    def write(gen_dir: Path, generation: int) -> Manifest:
-        segment = v2.manifest.segments[0]
-        lexical = None
-        if v2.matrix and v2.vocab and v2.manifest.build.lexical is not None:
-            try:
-                lexical = bm25.from_v2(index_dir / v2.matrix, index_dir / v2.vocab,
-                                       v2.manifest.build.lexical.params.stemmer)
-            except (OSError, *_UNREADABLE):
-                lexical = None  # damaged: the next `qabot index` rebuilds it from the texts
-        if lexical is not None:
-            segment = _with_lexical(segment, lexical, gen_dir)
-        return _seal_over(index_dir, gen_dir, generation, v2.manifest, (segment,), Deleted.empty(),
-                          segment.lexical_files)
+        deleted = _read_deleted(index_dir, base)
+    except (OSError, *_UNREADABLE) as err:
+        raise ManifestDamaged(f"the index at {index_dir} (format {old.version}) can't be upgraded "
+                              f"({base.deleted}: {type(err).__name__}); run `qabot index --rebuild`"
+                              ) from None
 
-    manifest = _committing(index_dir, write)
-    # The format-2 BM25 files are no longer named; the rest of its folder is (GC keeps it).
-    for name in (v2.matrix, v2.vocab):
-        if name:
-            (index_dir / name).unlink(missing_ok=True)
+    def write(gen_dir: Path, generation: int) -> Manifest:
+        segments, written = [], {}
+        for s in old.segments:
+            found = []
+            for part in parts.PARTS:
+                files = part.upgrade(index_dir, gen_dir, s, old.version, base.build)
+                if files is None:
+                    continue
+                found.append(Files(part.name, files))
+                if files[0].startswith(f"{gen_dir.name}/"):
+                    written.update(part.sizes(index_dir, files))
+            segments.append(replace(s.segment, parts=tuple(found)))
+        return _seal_over(index_dir, gen_dir, generation, base, segments, deleted, written)
+
+    manifest = _committing(index_dir, write, previous=base)
+    # Files the old format named and this one doesn't (format 2's BM25 weights) are removed;
+    # the rest stays where it is, named by the new manifest.
+    named = set(manifest.files)
+    for s in old.segments:
+        for name in s.files.values():
+            if name not in named:
+                (index_dir / name).unlink(missing_ok=True)
     return manifest
 
 

@@ -74,6 +74,13 @@ class Layout:
         return Layout(**{k: v for k, v in d.items() if k != "nprobe"})
 
 
+def describe(layout: Layout) -> str:
+    """"ivf (4096 cells, sq8)" / "flat (exact)": for log lines."""
+    if layout.type == "flat":
+        return "flat (exact)" if layout.exact else f"flat ({layout.codec})"
+    return f"ivf ({layout.nlist} cells, {layout.codec})"
+
+
 def nlist_for(count: int) -> int:
     """Cells for `count` vectors: the power of two near 4·√count (FAISS's usual rule), no more
     than the points allow to train."""

@@ -747,7 +747,7 @@ def test_a_commit_landing_while_a_snapshot_loads_is_noticed_at_the_next_question
     run_index(settings, log=quiet, embedder=fake)  # type: ignore[arg-type]
     second = manifest.read_bytes()
 
-    def put(content: bytes) -> None:  # a commit, as store.commit makes it: rename over
+    def put(content: bytes) -> None:  # a commit, as the store's writer makes it: rename over
         (settings.index / "manifest.tmp").write_bytes(content)
         os.replace(settings.index / "manifest.tmp", manifest)
 

@@ -36,7 +36,7 @@ def test_ctrl_c_just_after_the_commit_says_the_new_index_is_in_use(
 def test_ctrl_c_before_the_commit_says_the_index_is_unchanged(
     real_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "commit", interrupt)
+    monkeypatch.setattr(store.Writer, "merge", interrupt)  # a first run commits a merge of all it read
     result = CliRunner().invoke(cli, ["index"], obj={})
     assert result.exit_code == 130
     assert "Interrupted; the index is as it was before this run." in result.output

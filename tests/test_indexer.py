@@ -143,7 +143,7 @@ def test_new_title_rules_rewrite_titles_and_bm25_without_embedding(
         m.setattr(headline, "TITLE_VERSION", 0)
         m.setattr("qabot.corpus.headline", lambda text, start: "Zzyzx " + text[start : start + 12])
         index(settings, fake)
-    old = store.load_snapshot(settings.index, tokens=True)
+    old = store.load_snapshot(settings.index, for_merge=True)
     assert old.articles["0.txt"].title == "Zzyzx Story about "
     assert old.lexical is not None and any(w.startswith("zzyzx") for w in old.lexical.parts[0].vocab)
 
@@ -152,7 +152,7 @@ def test_new_title_rules_rewrite_titles_and_bm25_without_embedding(
     report = run_index(settings, log=messages.append, embedder=fake)
     assert report.committed and report.unchanged == 3 and fake.embedded == []
     assert any("titles of 3 articles" in msg for msg in messages)
-    snap = store.load_snapshot(settings.index, tokens=True)
+    snap = store.load_snapshot(settings.index, for_merge=True)
     assert snap.manifest.build.title_version == headline.TITLE_VERSION
     assert snap.articles["0.txt"].title == "Story about volcano lava Iceland."
     assert snap.articles["1.txt"].ids == old.articles["1.txt"].ids

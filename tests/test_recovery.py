@@ -189,7 +189,7 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
 ) -> None:
     settings, fake = env
     index(settings, fake)  # one generation: nothing older to go back to
-    lexical = store.load_snapshot(settings.index, tokens=True).lexical
+    lexical = store.load_snapshot(settings.index, for_merge=True).lexical
     assert lexical is not None
     vocab, ids = dict(lexical.parts[0].vocab), lexical.ids.tolist()  # copies: the arrays map the file
     del lexical
@@ -200,7 +200,7 @@ def test_a_lost_bm25_part_is_rebuilt_from_the_stored_passages_without_embedding(
     report = run_index(settings, log=messages.append, embedder=fake)
     assert report.committed and report.unchanged == 3 and fake.embedded == []
     assert any("rebuilding its BM25 part" in m for m in messages), messages
-    after = store.load_snapshot(settings.index, tokens=True).lexical
+    after = store.load_snapshot(settings.index, for_merge=True).lexical
     assert after is not None and after.parts[0].vocab == vocab and after.ids.tolist() == ids
     hits = search(Retriever(settings.index, embedder=fake), "football cup final",
                   SearchOptions(k=1, mode="bm25"), floor=False)

@@ -263,7 +263,7 @@ def test_bm25_is_committed_with_each_generation(fake_index: tuple[Settings, Fake
     entry = manifest.build.lexical
     gen, segment = manifest.folder, manifest.segments[-1]
     assert entry is not None
-    assert segment.matrix == f"{gen}/bm25.npz" and segment.vocab == f"{gen}/bm25-vocab.json"
+    assert segment.files_of("bm25") == (f"{gen}/bm25.npz", f"{gen}/bm25-vocab.json")
     defaults = Settings()
     assert (entry.params.k1, entry.params.b, entry.params.titles) == (defaults.bm25.k1, defaults.bm25.b, True)
     snap = store.load_snapshot(settings.index)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,8 @@ import pytest
 from qabot import bm25, store, vectors
 from qabot.config import SearchOptions, SegmentSettings, Settings, VectorSettings
 from qabot.errors import IndexOutdated
+from qabot.indexer import run_index
+from qabot.manifest import Segment, from_json
 from qabot.reader import Retriever, open_index
 from qabot.retrieve import search
 from qabot.vectors import Layout
@@ -120,8 +123,6 @@ def test_a_run_with_nothing_to_index_finishes_a_merge_left_due(
 ) -> None:
     """A run killed inside its merge leaves the segment commit (the new article answerable) and
     too many segments. The next run, with no change to index, still merges them."""
-    import qabot.indexer
-
     settings, fake = env
     settings = replace(settings, segments=SegmentSettings(max_count=2))
     index(settings, fake)
@@ -131,8 +132,8 @@ def test_a_run_with_nothing_to_index_finishes_a_merge_left_due(
     def killed(*args: object, **kw: object) -> None:
         raise KeyboardInterrupt  # as SIGINT inside the merge: the commit before it stands
 
-    monkeypatch.setattr(qabot.indexer, "_rewrite", killed)  # a full merge
-    monkeypatch.setattr(qabot.indexer, "_merge_small", killed)  # or the small segments'
+    monkeypatch.setattr(store.Writer, "merge", killed)  # a full merge
+    monkeypatch.setattr(store.Writer, "merge_small", killed)  # or the small segments'
     (settings.seeds / "n1.txt").write_text(" date 2024-03-02 Walrus number 1 dives.")
     with pytest.raises(KeyboardInterrupt):
         index(settings, fake)
@@ -284,7 +285,7 @@ def as_format_2(index_dir: Path) -> None:
     manifest = store.load_manifest(index_dir)
     assert manifest is not None and len(manifest.segments) == 1 and manifest.build.lexical
     seg, params = manifest.segments[0], manifest.build.lexical.params
-    part = store.load_snapshot(index_dir, tokens=True).lexical
+    part = store.load_snapshot(index_dir, for_merge=True).lexical
     assert part is not None
     lex = part.parts[0]
     n, df = len(lex.ids), np.diff(lex.indptr)
@@ -296,16 +297,37 @@ def as_format_2(index_dir: Path) -> None:
     arrays = dict(ids=np.array(lex.ids), data=data, indices=np.array(lex.indices),
                   indptr=np.array(lex.indptr), idf=idf.astype(np.float32), tokens=np.array(lex.tokens),
                   offsets=np.array(lex.offsets))
-    assert seg.matrix is not None and seg.vocab is not None
-    (index_dir / seg.matrix).unlink()
-    np.savez(index_dir / seg.matrix, **arrays)
+    files = format_3_files(seg)
+    (index_dir / files["bm25_matrix"]).unlink()
+    np.savez(index_dir / files["bm25_matrix"], **arrays)
     old = json.loads((index_dir / "manifest.json").read_text())
     for key in ("segments", "next_article", "deleted"):
         old.pop(key)
-    old.update(format_version=2, vectors=seg.vectors, passages=seg.passages, rows=seg.rows,
+    old.update(format_version=2, vectors=files["vectors"], passages=files["passages"], rows=files["rows"],
                vectors_index=seg.layout.as_dict(), sizes={})
-    old["bm25"].update(matrix=seg.matrix, vocab=seg.vocab)
+    old["bm25"].update(matrix=files["bm25_matrix"], vocab=files["bm25_vocab"])
     (index_dir / "manifest.json").write_text(json.dumps(old))
+
+
+def format_3_files(seg: Segment) -> dict[str, str]:
+    """A segment's files under the keys format 3 gave them (one field per file)."""
+    (passages, rows), (vectors,) = seg.files_of("catalog") or (), seg.files_of("vectors") or ()
+    out = {"vectors": vectors, "passages": passages, "rows": rows}
+    if (lexical := seg.files_of("bm25")) is not None:
+        out.update(bm25_matrix=lexical[0], bm25_vocab=lexical[1])
+    return out
+
+
+def as_format_3(path: Path) -> None:
+    """Rewrite a manifest (manifest.json or a generation's copy) as qabot wrote it in format 3:
+    each segment a field per file; the files themselves are as format 3 wrote them."""
+    data = json.loads(path.read_text())
+    manifest = from_json(data)
+    data["format_version"] = 3
+    data["segments"] = [{"first_id": s.first_id, "passage_count": s.passage_count,
+                         "article_count": s.article_count, "vectors_index": s.layout.as_dict(),
+                         **format_3_files(s)} for s in manifest.segments]
+    path.write_text(json.dumps(data, indent=1))
 
 
 def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
@@ -325,7 +347,9 @@ def test_a_format_2_index_is_upgraded_without_embedding_or_tokenizing_again(
     assert not report.committed and fake.embedded == []  # the upgrade itself is the only commit
     manifest = store.load_manifest(settings.index)
     assert manifest is not None and manifest.generation == 2 and len(manifest.segments) == 1
-    assert manifest.segments[0].vectors.startswith("gen-000001/")  # vectors and catalog kept in place
+    # vectors and catalog kept in place
+    assert all(f.startswith("gen-000001/") for p in ("vectors", "catalog")
+               for f in manifest.segments[0].files_of(p) or ["missing"])
     for (q, m), found in before.items():
         again = ask(settings, fake, q, m)
         assert [d for d, _ in again] == [d for d, _ in found]
@@ -428,3 +452,94 @@ def test_a_dense_search_of_an_approximate_index_with_many_deletions_finds_the_li
     assert [d for d, _ in found] == [d for d, _ in want]
     # sq8 codes trained with and without the decoys decode a little differently
     assert [s for _, s in found] == pytest.approx([s for _, s in want], abs=0.01)
+
+
+def as_format_3_index(index_dir: Path) -> None:
+    """Rewrite an index's manifest and its generations' copies as format 3 wrote them."""
+    for path in (index_dir / "manifest.json", *index_dir.glob("gen-*/manifest.json")):
+        as_format_3(path)
+
+
+def test_a_format_3_index_is_upgraded_in_place_and_recovered_from_its_copies(
+    env: tuple[Settings, FakeEmbedder], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, fake = env
+    index(settings, fake)
+    (settings.seeds / "new.txt").write_text(" date 2024-03-01 Walruses sunbathe on the beach.")
+    (settings.seeds / "extra1.txt").unlink()
+    index(settings, fake)  # two segments and a deletion list
+    questions = ["storm harbour", "penguins on ice", "walruses beach", "tax reform"]
+    before = {(q, m): ask(settings, fake, q, m) for q in questions for m in ("bm25", "hybrid")}
+    old = store.load_manifest(settings.index)
+    assert old is not None and len(old.segments) == 2 and old.deleted is not None
+    as_format_3_index(settings.index)
+    with pytest.raises(IndexOutdated, match="older qabot.*qabot index"):
+        store.load_snapshot(settings.index)
+    fake.embedded.clear()
+    monkeypatch.setattr(bm25, "tokenize", lambda *a, **k: pytest.fail("tokenized again"))
+    said: list[str] = []
+    report = run_index(settings, log=said.append, embedder=fake)
+    assert not report.committed and fake.embedded == [] and any("Upgrading the index" in m for m in said)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and manifest.generation == old.generation + 1
+    # the same segments, every file where it was: only the deletion list is written again
+    assert manifest.segments == old.segments and manifest.passage_count == old.passage_count
+    assert {p.name for p in (settings.index / manifest.folder).iterdir()} == {"manifest.json", "deleted.npz"}
+    monkeypatch.undo()
+    for (q, m), found in before.items():
+        assert ask(settings, fake, q, m) == found
+
+    # a damaged manifest.json of a format-3 index is recovered from its generation's copy
+    shutil.rmtree(settings.index)
+    settings.index.mkdir()
+    index(settings, fake)
+    as_format_3_index(settings.index)
+    (settings.index / "manifest.json").write_text("{damaged")
+    fake.embedded.clear()
+    said.clear()
+    report = run_index(settings, log=said.append, embedder=fake)
+    assert fake.embedded == [] and report.unchanged == len(list(settings.seeds.iterdir()))
+    assert any("recovered generation 2" in m for m in said), said
+    assert store.load_manifest(settings.index) is not None
+
+
+@pytest.mark.parametrize("version", [3, 2])
+def test_sigkill_at_any_point_of_an_upgrade_leaves_the_old_index_answering(
+    env: tuple[Settings, FakeEmbedder], version: int, tmp_path: Path,
+) -> None:
+    """Killed after each fsync of the upgrade in turn, the index is the old one, untouched, or
+    the upgraded one; either way a front end opening it answers as before."""
+    settings, fake = env
+    index(settings, fake)
+    if version == 3:  # with a second segment and a deletion list
+        (settings.seeds / "0.txt").write_text(" date 2024-01-01 Giraffes eat leaves from tall trees.")
+        index(settings, fake)
+    questions = ["storm harbour", "giraffes leaves", "volcano lava"]
+    before = {(q, m): ask(settings, fake, q, m) for q in questions for m in ("bm25", "hybrid")}
+    as_format_3_index(settings.index) if version == 3 else as_format_2(settings.index)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(settings.index, pristine)
+    old = (pristine / "manifest.json").read_text()
+    raw = store.read_old_manifest(pristine)
+    records = raw.get("segments", [raw, raw["bm25"]])  # format 2: its BM25 files in their own record
+    named = [f for s in records for f in s.values() if str(f).startswith("gen-")]
+    cmd = [sys.executable, "-c", KILLER, str(settings.seeds.parent)]
+    environ = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    n, seen = 1, set()
+    while True:
+        shutil.rmtree(settings.index)
+        shutil.copytree(pristine, settings.index)
+        proc = subprocess.run([*cmd, str(n), "8"], capture_output=True, text=True, env=environ, timeout=120)
+        now = (settings.index / "manifest.json").read_text()
+        seen.add(json.loads(now)["format_version"])
+        if now == old:  # killed before the commit: the old index, every file it names as it was
+            assert named and all((settings.index / f).read_bytes() == (pristine / f).read_bytes()
+                                 for f in named)
+        open_index(settings)  # what a front end does: upgrades the old one, if it is still there
+        for (q, m), found in before.items():
+            assert ask(settings, fake, q, m) == found, (n, q, m)
+        if proc.returncode == 0:  # the kill came after the last fsync: the upgrade completed
+            break
+        assert proc.returncode == -9, proc.stderr
+        n += 1
+    assert n >= 2 and seen == {version, 4}

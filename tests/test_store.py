@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from qabot import catalog, store, vectors
-from qabot.config import VectorSettings
+from qabot.config import PathSettings, Settings, VectorSettings
 from qabot.errors import IndexIncompatible, IndexNotFound
-from qabot.manifest import Build, Model
+from qabot.manifest import Build, Manifest, Model
 from qabot.vectors import Layout
 
 DIM = 32
@@ -68,6 +68,14 @@ def manifest(dim: int = DIM) -> Build:
     return Build(Model("m", dim), next_id=0, seeds=".")
 
 
+def commit(index_dir: Path, build: Build, vecs: np.ndarray, layout: Layout,
+           changes: catalog.Changes) -> Manifest:
+    """Commit one segment of every live passage with `changes` applied, through the writer."""
+    settings = Settings(paths=PathSettings(seeds=index_dir / "seeds", index=index_dir))
+    with store.open_writer(settings, log=lambda msg: None) as writer:
+        return writer.merge(build, changes, vecs, layout=layout)
+
+
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
@@ -92,7 +100,8 @@ def test_search_against_brute_force_and_save_load(name: str, data: tuple, tmp_pa
         scores, _ = vectors.search(index, layout, queries[0], 10, nprobe=NPROBE)
         np.testing.assert_allclose(scores, np.sort(queries[0] @ corpus.T)[::-1][:10], rtol=1e-5)
 
-    committed = store.commit(tmp_path, manifest(), index, layout, changes_for(ids))
+    # the part writes its index from the same vectors, as the test did: the same index
+    committed = commit(tmp_path, manifest(), corpus, layout, changes_for(ids))
     assert committed.layout == layout and committed.passage_count == len(ids)
     snap = store.load_snapshot(tmp_path)
     assert snap.layout == layout
@@ -173,17 +182,13 @@ def test_switching_type_at_the_threshold_keeps_every_passage_findable(data: tupl
 
 def test_commit_applies_changes_to_the_previous_generation(data: tuple, tmp_path: Path) -> None:
     corpus, ids, _ = data
-    index = vectors.new_index(Layout(), DIM)
-    vectors.add(index, ids[:100], corpus[:100])
-    store.commit(tmp_path, manifest(), index, Layout(), changes_for(ids[:100]))
-    base = store.load_snapshot(tmp_path, writable=True)
+    commit(tmp_path, manifest(), corpus[:100], Layout(), changes_for(ids[:100]))
+    base = store.load_snapshot(tmp_path, for_merge=True)
     assert len(base.articles) == 10
     doc = f"doc{int(ids[0])}.txt"
-    vectors.remove(index, ids[:10].tolist())
-    vectors.add(index, ids[100:110], corpus[100:110])
     changes = changes_for(ids[100:110])
     changes.removed.append(doc)
-    store.commit(tmp_path, manifest(), index, Layout(), changes, base)
+    commit(tmp_path, manifest(), corpus[100:110], Layout(), changes)
     snap = store.load_snapshot(tmp_path)
     assert doc not in snap.articles and f"doc{int(ids[100])}.txt" in snap.articles
     assert sorted(snap.passages) == ids[10:110].tolist() == snap.rows.ids.tolist()
@@ -225,7 +230,7 @@ def test_an_index_of_format_1_is_upgraded_without_re_embedding(data: tuple, tmp_
 def test_load_refuses_mismatches_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFound, match="qabot index"):
         store.load_snapshot(tmp_path)
-    store.commit(tmp_path, manifest(), vectors.new_index(Layout(), DIM), Layout(), catalog.Changes())
+    commit(tmp_path, manifest(), np.zeros((0, DIM), np.float32), Layout(), catalog.Changes())
     with pytest.raises(IndexIncompatible, match="built with model 'm'.*--rebuild"):
         store.load_snapshot(tmp_path, model="other")
     data = json.loads((tmp_path / "manifest.json").read_text())
