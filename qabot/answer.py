@@ -23,7 +23,7 @@ from .passage import Passage
 from .reader import Retriever
 from .retrieve import DEFAULTS, check_question, search
 from .smalltalk import small_talk
-from .timewords import TimeWindow, read_time
+from .timewords import RECENT_DAYS, TimeWindow, read_time
 
 ReplyKind = Literal["answer", "no_answer", "small_talk"]
 NO_SENTENCE = float("-inf")
@@ -96,25 +96,50 @@ def respond(
     options = answering or AnswerOptions()
     k = search_options.k
     q = check_question(question)
-    as_of = as_of or dt.date.today()
+    today = as_of or dt.date.today()
     chat = small_talk(q) if options.small_talk else None
     if chat is not None:
-        return Reply(q, "small_talk", as_of=as_of, message=chat)
-    window = read_time(q, as_of)
-    notice = _stale_notice(retriever, window, as_of)
+        return Reply(q, "small_talk", as_of=today, message=chat)
+    # Ages are counted from today; time words and freshness from the corpus's present.
+    present = as_of or corpus_present(retriever, today)
+    window = read_time(q, present)
+    notice = _stale_notice(retriever, window, present) or _archive_notice(window, present, today)
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
     per = options.passages_per_article
     passages = search(retriever, q, replace(search_options, k=wanted, per_article=1), floor=floor,
-                      since=since, until=until, as_of=as_of, answers=False, more=per - 1)
+                      since=since, until=until, as_of=present, answers=False, more=per - 1)
     if not passages:
-        return Reply(q, "no_answer", as_of=as_of, notice=notice, window=window)
+        return Reply(q, "no_answer", as_of=today, notice=notice, window=window)
     groups = [[p, *p.more] for p in passages]
     if window is not None and options.time_bonus:
         groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
     results, scores = choose(retriever, q, groups, options.weights)
-    return Reply(q, "answer", tuple(results), lead_answers(scores, options), as_of, None, notice, window)
+    return Reply(q, "answer", tuple(results), lead_answers(scores, options), today, None, notice, window)
+
+
+# A corpus whose newest article is older than this is an archive: its "now" is that article's day.
+ARCHIVE_DAYS = RECENT_DAYS
+
+
+def corpus_present(retriever: Retriever, today: dt.date) -> dt.date:
+    """The day "latest", "this week" and the freshness prior are read against when no as-of day
+    is given: today, or on a static archive (its newest article more than ARCHIVE_DAYS old) that
+    article's day, so that "latest" still picks its newest stories. A live corpus a day or two
+    behind keeps today: "today" must not quietly become yesterday."""
+    newest = retriever.newest(today)
+    if newest is None or (today - newest).days <= ARCHIVE_DAYS:
+        return today
+    return newest
+
+
+def _archive_notice(window: TimeWindow | None, present: dt.date, today: dt.date) -> str | None:
+    """"My newest article is from 5 Mar 2024: "latest" is read as of then." for a time word
+    read against an archive's present instead of today."""
+    if window is None or present >= today:
+        return None
+    return f"My newest article is from {display_date(present)}: \"{window.words}\" is read as of then."
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:

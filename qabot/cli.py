@@ -207,7 +207,9 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool, mode: s
     Builds the index first if there is none. When no passage scores above the confidence
     floor ([search] min_score) it says there is no confident answer; when no sentence is good
     enough to be the answer, it shows the closest passages without one. Time words ("this week",
-    "yesterday") prefer articles of that window, read against --as-of (default today). Greetings
+    "yesterday", "latest") prefer articles of that window, read against --as-of: by default today,
+    or on an archive whose newest article is over two weeks old, that article's day (ages are
+    still counted from today). Greetings
     and thanks get a short reply and no search.
 
     \b

@@ -277,3 +277,18 @@ def test_the_answering_phrase_quotes_the_file_exactly(seed: Retriever) -> None:
     assert text[lead.phrase_start : lead.phrase_end] == "44 days"
     assert lead.answer_start <= lead.phrase_start < lead.phrase_end <= lead.answer_end
     assert text[lead.answer_start : lead.answer_end] == lead.answer
+
+
+def test_latest_on_a_static_archive_is_read_against_its_newest_article(retriever: Retriever) -> None:
+    """The fixtures' newest article is from 5 Mar 2024, years before today: "latest" and "this
+    week" mean that week, not today's (when every article is equally "old"), and the reply says
+    so; ages stay counted from today."""
+    reply = respond(retriever, "whats the latest on the lowmere ferry", SearchOptions(k=3))
+    assert first(reply) == "ferry_mar.txt"
+    assert reply.notice is not None and "My newest article is from 5 Mar 2024" in reply.notice
+    assert reply.as_of == dt.date.today()  # ages: "2 years ago", not "today"
+    week = respond(retriever, "what happened this week with the lowmere ferry", SearchOptions(k=3))
+    assert first(week) == "ferry_mar.txt" and week.window is not None
+    assert week.window.until == dt.date(2024, 3, 5)
+    plain = respond(retriever, "how often will the lowmere ferry run", SearchOptions(k=3))
+    assert plain.notice is None  # no time word: nothing to say about the present
