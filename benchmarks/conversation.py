@@ -1,6 +1,7 @@
 """Follow-up questions on the news dev set: does the follow-up find its article, alone and with context?
 
     .venv/bin/python benchmarks/conversation.py [--dev /tmp/news-dev] [--index /tmp/news-dev-index]
+                                                [--script benchmarks/chat_script.jsonl]
 
 A scripted conversation: PAIRS below are (dev query id, a first question, a follow-up leaning on
 it), worded here about the topic of that dev query, whose gold_docs are the right article for
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import log  # noqa: E402
 
+from qabot.answer import respond  # noqa: E402
 from qabot.config import (  # noqa: E402
     Settings,
     load_settings,
@@ -137,10 +139,13 @@ class Bench:
 
     def find(self, question: str, qid: str) -> list[Passage]:
         """The bot's top articles for a question, as of the dev query's question_date."""
+        return self.find_on(question, dt.date.fromisoformat(self.queries[qid]["question_date"]))
+
+    def find_on(self, question: str, day: dt.date) -> list[Passage]:
+        """The bot's top articles for a question asked on `day`."""
         s = self.settings
         options = dataclasses.replace(s.search, k=max(3, s.bot.answers))
-        return search(self.retriever, question, options, floor=False,
-                      as_of=dt.date.fromisoformat(self.queries[qid]["question_date"]), answers=False)
+        return search(self.retriever, question, options, floor=False, as_of=day, answers=False)
 
     def pair(self, qid: str, first: str, follow_up: str) -> Result:
         """The first question, then its follow-up searched each way, a minute later."""
@@ -185,11 +190,60 @@ def new_topics(bench: Bench, pairs: list[tuple[str, str, str]]) -> None:
           f"gold @1 {alone}/{n} searched alone, {searched}/{n} as the bot searches them")
 
 
+def script(bench: Bench, path: Path) -> None:
+    """benchmarks/chat_script.jsonl (lowercase chat, never used to choose a rule): follow-ups each
+    way, changes of topic taken for follow-ups, and "latest / now" questions with and without an
+    as-of day (respond(), which reads time words against the corpus's present)."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    follow = [x for x in lines if x["kind"] == "followup"]
+    at1 = dict.fromkeys(WAYS, 0)
+    from_previous = dict.fromkeys(WAYS, 0)
+    for x in follow:
+        day = dt.date.fromisoformat(x["question_date"])
+        found = bench.find_on(x["first"], day)
+        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in found), time=0.0)
+        for way in WAYS:
+            text = x["followup"] if way == "alone" else contextualize(x["followup"], turn, 60.0,
+                                                                      way == "as reply")
+            top = bench.find_on(text, day)[:1]
+            at1[way] += gold_rank(top, set(x["gold"])) == 1
+            from_previous[way] += bool(top) and top[0].doc_id in turn.doc_ids[:3]
+    n = len(follow)
+    print(f"\n{path.name}: {n} follow-ups ({sum(not x['in_previous'] for x in follow)} answered only "
+          "beyond the first question's articles)")
+    print(f"{'follow-up searched':<22}{'gold @1':>9}{'top from the previous reply':>30}")
+    for way in WAYS:
+        print(f"{way:<22}{at1[way]:>6}/{n}{from_previous[way]:>27}/{n}")
+    topics = [x for x in lines if x["kind"] == "topic_change"]
+    taken = alone = searched = covered = 0
+    for x in topics:
+        day = dt.date.fromisoformat(x["question_date"])
+        text = contextualize(x["next"], Turn(x["first"], x["first"], (), time=0.0), 60.0, is_reply=False)
+        taken += text != x["next"]
+        if x["gold"]:
+            covered += 1
+            alone += gold_rank(bench.find_on(x["next"], day)[:1], set(x["gold"])) == 1
+            searched += gold_rank(bench.find_on(text, day)[:1], set(x["gold"])) == 1
+    print(f"changes of topic a minute later: {taken}/{len(topics)} taken for follow-ups (goal 0); "
+          f"gold @1 {alone}/{covered} searched alone, {searched}/{covered} as the bot searches them")
+    latest = [x for x in lines if x["kind"] == "latest"]
+    options = dataclasses.replace(bench.settings.search, k=3)
+    for label, dated in (("asked on its date", True), ("no as-of day (the bot on an archive)", False)):
+        first = 0
+        for x in latest:
+            asked = dt.date.fromisoformat(x["question_date"]) if dated else None
+            reply = respond(bench.retriever, x["question"], options, floor=False, as_of=asked)
+            first += bool(reply.results) and Path(reply.results[0].doc_id).stem in x["gold"]
+        print(f"latest / now, {label}: newest gold article first {first}/{len(latest)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", type=Path, default=Path("/tmp/news-dev"))
     parser.add_argument("--index", type=Path, default=Path("/tmp/news-dev-index"))
+    parser.add_argument("--script", type=Path, default=ROOT / "benchmarks" / "chat_script.jsonl",
+                        help="the scripted chat (lowercase follow-ups, changes of topic, latest/now)")
     args = parser.parse_args()
     lines = (args.dev / "queries.jsonl").read_text().splitlines()
     settings = load_settings(seeds=args.dev / "corpus", index=args.index)
@@ -200,6 +254,7 @@ def main() -> None:
     for name, pairs in (("PAIRS (seen while revising the rule)", PAIRS), ("HELD_OUT", HELD_OUT)):
         report(name, [bench.pair(*pair) for pair in pairs], pairs)
     new_topics(bench, PAIRS + HELD_OUT)
+    script(bench, args.script)
 
 
 if __name__ == "__main__":
