@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import log  # noqa: E402
 
-from qabot.answer import respond  # noqa: E402
+from qabot.answer import respond, stands_alone  # noqa: E402
 from qabot.config import (  # noqa: E402
     Settings,
     load_settings,
@@ -190,42 +190,67 @@ def new_topics(bench: Bench, pairs: list[tuple[str, str, str]]) -> None:
           f"gold @1 {alone}/{n} searched alone, {searched}/{n} as the bot searches them")
 
 
+def as_the_bot(bench: Bench, message: str, query: str, previous: tuple[str, ...],
+               day: dt.date) -> tuple[list[Passage], bool]:
+    """The bot's reply to `message` searched as `query` (bot.reply_for: the context kept only
+    on evidence, answer.stands_alone), and whether the context was kept."""
+    options = bench.settings.bot_search
+    reply = respond(bench.retriever, query, options, as_of=day)
+    if query != message:
+        alone = respond(bench.retriever, message, options, as_of=day)
+        if stands_alone(alone, reply, previous):
+            return list(alone.results), False
+    return list(reply.results), query != message
+
+
 def script(bench: Bench, path: Path) -> None:
     """benchmarks/chat_script.jsonl (lowercase chat, never used to choose a rule): follow-ups each
     way, changes of topic taken for follow-ups, and "latest / now" questions with and without an
     as-of day (respond(), which reads time words against the corpus's present)."""
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     follow = [x for x in lines if x["kind"] == "followup"]
-    at1 = dict.fromkeys(WAYS, 0)
-    from_previous = dict.fromkeys(WAYS, 0)
+    ways = (*WAYS, "by time, on evidence", "as reply, on evidence")
+    at1 = dict.fromkeys(ways, 0)
+    from_previous = dict.fromkeys(ways, 0)
     for x in follow:
         day = dt.date.fromisoformat(x["question_date"])
         found = bench.find_on(x["first"], day)
         turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in found), time=0.0)
-        for way in WAYS:
+        for way in ways:
             text = x["followup"] if way == "alone" else contextualize(x["followup"], turn, 60.0,
-                                                                      way == "as reply")
-            top = bench.find_on(text, day)[:1]
+                                                                      way.startswith("as reply"))
+            if way.endswith("on evidence"):
+                top = as_the_bot(bench, x["followup"], text, turn.doc_ids[: bench.settings.bot.answers],
+                                 day)[0][:1]
+            else:
+                top = bench.find_on(text, day)[:1]
             at1[way] += gold_rank(top, set(x["gold"])) == 1
             from_previous[way] += bool(top) and top[0].doc_id in turn.doc_ids[:3]
     n = len(follow)
     print(f"\n{path.name}: {n} follow-ups ({sum(not x['in_previous'] for x in follow)} answered only "
           "beyond the first question's articles)")
     print(f"{'follow-up searched':<22}{'gold @1':>9}{'top from the previous reply':>30}")
-    for way in WAYS:
+    for way in ways:
         print(f"{way:<22}{at1[way]:>6}/{n}{from_previous[way]:>27}/{n}")
     topics = [x for x in lines if x["kind"] == "topic_change"]
-    taken = alone = searched = covered = 0
+    taken = kept = alone = searched = on_evidence = covered = 0
     for x in topics:
         day = dt.date.fromisoformat(x["question_date"])
-        text = contextualize(x["next"], Turn(x["first"], x["first"], (), time=0.0), 60.0, is_reply=False)
+        found = bench.find_on(x["first"], day)
+        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in found), time=0.0)
+        text = contextualize(x["next"], turn, 60.0, is_reply=False)
         taken += text != x["next"]
+        shown, with_context = as_the_bot(bench, x["next"], text, turn.doc_ids[: bench.settings.bot.answers],
+                                         day)
+        kept += with_context
         if x["gold"]:
             covered += 1
             alone += gold_rank(bench.find_on(x["next"], day)[:1], set(x["gold"])) == 1
             searched += gold_rank(bench.find_on(text, day)[:1], set(x["gold"])) == 1
-    print(f"changes of topic a minute later: {taken}/{len(topics)} taken for follow-ups (goal 0); "
-          f"gold @1 {alone}/{covered} searched alone, {searched}/{covered} as the bot searches them")
+            on_evidence += gold_rank(shown[:1], set(x["gold"])) == 1
+    print(f"changes of topic a minute later: taken for follow-ups by the words {taken}/{len(topics)}, "
+          f"on evidence {kept}/{len(topics)} (goal 0); gold @1 {alone}/{covered} searched alone, "
+          f"{searched}/{covered} by the words, {on_evidence}/{covered} on evidence")
     latest = [x for x in lines if x["kind"] == "latest"]
     options = dataclasses.replace(bench.settings.search, k=3)
     for label, dated in (("asked on its date", True), ("no as-of day (the bot on an archive)", False)):

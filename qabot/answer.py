@@ -11,6 +11,7 @@ its own are the small-talk replies and the notices.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -140,6 +141,24 @@ def _archive_notice(window: TimeWindow | None, present: dt.date, today: dt.date)
     if window is None or present >= today:
         return None
     return f"My newest article is from {display_date(present)}: \"{window.words}\" is read as of then."
+
+
+# How much better the message alone must match than with the previous question's words before it
+# is taken for a new topic (hybrid relevance of each search's top passage). Chosen on half A of
+# benchmarks/chat_script.jsonl by ISO week (docs/answers.md, "Conversation").
+CLEARLY_BETTER = 0.05
+
+
+def stands_alone(alone: Reply, contextual: Reply, previous: Sequence[str]) -> bool:
+    """Whether a chat message that the conversation rules searched with the previous question's
+    words (`contextual`) is rather a new topic, searched by itself (`alone`). Words alone
+    (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence
+    is the two searches: alone, it matches clearly better, and its best article is not one of the
+    previous reply's (`previous`, doc ids)."""
+    if not alone.results or alone.results[0].doc_id in previous:
+        return False
+    return (not contextual.results
+            or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:

@@ -42,7 +42,7 @@ from telegram.ext import (
 )
 
 from . import format as fmt
-from .answer import respond
+from .answer import respond, stands_alone
 from .catalog import CatalogSummary, CatalogView
 from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize
@@ -383,7 +383,8 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     started = time.perf_counter()
     try:
         async with state.searching:
-            reply, found = await asyncio.to_thread(reply_for, state, query)
+            reply, found, query = await asyncio.to_thread(
+                reply_for, state, question, query, previous.doc_ids if previous is not None else ())
     finally:
         await typing
     # Lengths and a flag only: the question and the context it borrowed stay out of the log.
@@ -408,21 +409,28 @@ def _previous_turn(memory: Memory, message: Message, bot_id: int) -> tuple[Turn 
     return memory.last(message.chat_id), False
 
 
-def reply_for(state: BotState, question: str) -> tuple[list[str], tuple[str, ...]]:
-    """The reply to a checked question, as HTML messages, and the articles it cites (best first):
-    respond, then format. Blocking (it encodes the question): handlers run it with
-    asyncio.to_thread."""
+def reply_for(state: BotState, question: str, query: str | None = None,
+              previous: Sequence[str] = ()) -> tuple[list[str], tuple[str, ...], str]:
+    """The reply to a checked question, as HTML messages, the articles it cites (best first) and
+    the query it was answered with: respond (with the conversation's `query` when it borrowed
+    the previous question's words, kept only on evidence: answer.stands_alone), then format.
+    Blocking (it encodes the question): handlers run it with asyncio.to_thread."""
     started = time.perf_counter()
+    query = query or question
     try:
-        reply = respond(state.retriever, question, state.options)
+        reply = respond(state.retriever, query, state.options)
+        if query != question:  # the words said "follow-up": do the articles agree?
+            alone = respond(state.retriever, question, state.options)
+            if stands_alone(alone, reply, previous):
+                reply, query = alone, question
     except IndexNotFound:
-        return [NO_INDEX], ()
+        return [NO_INDEX], (), query
     except QabotError as err:  # an index replaced badly, a model gone: the operator's problem
         logger.error("Search failed: %s", err)
-        return [UNAVAILABLE], ()
+        return [UNAVAILABLE], (), query
     logger.debug("%d results over the floor, answered in %.0f ms", len(reply.results),
                  (time.perf_counter() - started) * 1000)
-    return fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results)
+    return fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results), query
 
 
 async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

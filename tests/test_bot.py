@@ -908,7 +908,9 @@ def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
         "airline_merger.txt",
     ]
     assert "58 home runs" in follow_up["visible_text"]
-    assert chat.queries[0] == RECORD and chat.queries[2] == MERGER
+    # The follow-up is searched with the question before, and alone: the evidence (alone it finds
+    # nothing) keeps the context.
+    assert chat.queries[0] == RECORD and chat.queries[2] == HOW_MANY and chat.queries[3] == MERGER
     assert chat.queries[1].startswith(HOW_MANY) and "Herons" in chat.queries[1]
     # Context is never logged: no word of either question in qabot's log lines at any level
     # (PTB's own DEBUG lines, seen with --verbose only, print whole updates), only the flag.
@@ -916,6 +918,22 @@ def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
         r.getMessage() for r in caplog.records if r.name.startswith("qabot") or r.levelno >= logging.INFO
     )
     assert "Herons" not in logged and "hit" not in logged and "(a follow-up)" in logged
+
+
+def test_a_lowercase_change_of_topic_is_not_taken_for_a_follow_up(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """"coastal airways deal" names nothing by capitals and says little, so by its words it leans
+    on the record question a minute before; searched alone it finds the merger clearly better, in
+    an article the previous answer did not cite: it is answered as the new topic it is."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        first = chat.ask(RECORD)
+        chat.clock.now += 60
+        other = chat.ask("coastal airways deal")
+        turn = chat.state.memory.last(DEFAULT_USER_ID)
+    assert [cites(m) for m in (first, other)] == ["home_run_record.txt", "airline_merger.txt"]
+    assert "Herons" in chat.queries[1]  # the words said follow-up…
+    assert turn is not None and turn.query == "coastal airways deal"  # …the articles did not
 
 
 def test_a_reply_to_an_answer_follows_up_the_question_it_answered(
