@@ -7,8 +7,9 @@ Choices, so callers can rely on them:
 - A weekday alone or after "on" ("on Monday", "Monday's vote") is the most recent such day on or
   before as_of; "last Monday" is the most recent one strictly before; "since Monday" runs from
   that day to as_of.
-- "latest", "recent(ly)", "newest", "just <did>" mean a recent window (the last RECENT_DAYS days)
-  that is a preference, not a filter: the window says `soft=True`.
+- "latest", "recent(ly)", "newest", "currently", "these days", "just <did>" and a closing "now"
+  ("who is the prime minister now") mean a recent window (the last RECENT_DAYS days) that is a
+  preference, not a filter: the window says `soft=True`.
 - The first time phrase in the question wins; its words are returned, and stay in the question.
 """
 
@@ -37,7 +38,8 @@ _PATTERNS = [
     ("last_year", r"\b(?:last|past|previous) year\b"),
     ("weekday", rf"{_NOT_TIME}\b(?P<lead>(?:on|last|since|this|past) )?(?P<day>{'|'.join(_WEEKDAYS)})"
                 r"(?:['’]s)?\b"),
-    ("recent", r"\b(?:latest|newest|most recent(?:ly)?|recent(?:ly)?|lately)\b"),
+    ("recent", r"\b(?:latest|newest|most recent(?:ly)?|recent(?:ly)?|lately|currently|right now|"
+               r"nowadays|these days|at the moment|(?<!just )(?<!until )(?<!by )now(?=\W*$))\b"),
     # "just" as time: before a past verb ("who just resigned"), or in a did/has question ("what
     # did the CDC just announce"); "just how many" is no time word. Only "just <verb>" is returned.
     ("recent", r"\b(?:(?:did|has|have|had)\s+(?:[\w'’.-]+\s+){0,4}?(?P<jw>just \w+)"

@@ -65,6 +65,10 @@ def test_windows(question: str, as_of: dt.date, since: dt.date, until: dt.date, 
         ("What did the president just say?", "just say"),
         ("Has the FDA just approved the booster?", "just approved"),
         ("Which senator just resigned?", "just resigned"),
+        ("who is the uk prime minister now", "now"),
+        ("who runs the broncos now?", "now"),
+        ("who is currently leading the race", "currently"),
+        ("what are people eating these days", "these days"),
     ],
 )
 def test_recent_words_are_a_soft_window(question: str, words: str) -> None:
@@ -87,6 +91,9 @@ def test_recent_words_are_a_soft_window(question: str, words: str) -> None:
         "Who hosts the Today show?",
         "How many days did the trial last?",
         "What did Justice Breyer say?",
+        "how many have died until now",  # "now" as the end of a span, not a time of asking
+        "what happens now that the law passed",
+        "now what",
     ],
 )
 def test_no_time_words(question: str) -> None:
