@@ -24,17 +24,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # devcorpus.py, when loaded from its file
+from devcorpus import Corpus, fold, read_jsonl  # noqa: E402
+
 KINDS = ("who", "when", "where", "howmany", "what", "why")
 SOURCES = ("rewrite", "new")
 MIN_WORDS, MAX_WORDS = 3, 8
 COPIED_RUN = 5  # a rewrite sharing this many consecutive words with the quiz question is a copy
 DEFAULT_FILE = Path(__file__).resolve().parent / "chat_questions.jsonl"
-
-
-def fold(text: str) -> str:
-    """Lowercase, with typographic quotes made plain, for answer matching."""
-    return text.casefold().replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace(
-        "\u201d", '"')
 
 
 def words(text: str) -> list[str]:
@@ -93,25 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=Path, help="the quiz queries.jsonl the rewrites come from")
     args = parser.parse_args(argv)
 
-    texts: dict[str, str] = {}
-
-    def article(stem: str) -> str | None:
-        if stem not in texts:
-            path = args.corpus / f"{stem}.txt"
-            texts[stem] = fold(path.read_text(encoding="utf-8")) if path.is_file() else ""
-        return texts[stem] or None
-
-    problems: list[str] = []
+    corpus = Corpus(args.corpus)
+    decoded, problems = read_jsonl(args.file)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(args.file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"line {n}: not valid JSON ({err.msg})")
-            continue
+    for n, obj in decoded:
         found = line_problems(obj)
         problems += [f"line {n}: {p}" for p in found]
         if found:
@@ -120,16 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         if not qid or qid in seen:
             problems.append(f"line {n}: id {qid!r} is missing or repeated")
         seen.add(qid)
-        missing = [d for d in obj["gold_docs"] if article(d) is None]
+        missing = [d for d in obj["gold_docs"] if corpus.text(d) is None]
         problems += [f"line {n}: gold doc {d} is not in {args.corpus}" for d in missing]
         if obj["source"] == "new" and not missing:
             # Asked the day the article came out or later, never before it (" date YYYY-MM-DD ...").
-            published = max((article(d) or "")[6:16] for d in obj["gold_docs"])
+            published = max(corpus.date(d) for d in obj["gold_docs"])
             if obj["question_date"] < published:
                 problems.append(f"line {n}: asked on {obj['question_date']}, before its article"
                                 f" ({published})")
             for answer in obj["answers"]:
-                if not any(fold(answer) in (article(d) or "") for d in obj["gold_docs"]):
+                if not corpus.has(obj["gold_docs"], answer):
                     problems.append(f"line {n}: answer {answer!r} is not in its gold article")
         rows.append(obj)
 
@@ -163,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     print("words per question: " + ", ".join(f"{k}: {lengths[k]}" for k in sorted(lengths)))
     for source in SOURCES:
         part = [r for r in rows if r["source"] == source]
-        hit = sum(any(fold(a) in (article(d) or "") for a in r["answers"] for d in r["gold_docs"])
-                  for r in part)
+        hit = sum(any(corpus.has(r["gold_docs"], a) for a in r["answers"]) for r in part)
         docs = {d for r in part for d in r["gold_docs"]}
         dates = sorted(r["question_date"] for r in part)
         span = f"{dates[0]}..{dates[-1]}" if dates else "-"

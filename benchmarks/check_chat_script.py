@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # devcorpus.py, when loaded from its file
+from devcorpus import Corpus, read_jsonl  # noqa: E402
 
 KINDS = ("followup", "topic_change", "latest")
 FIELDS = {
@@ -40,11 +42,6 @@ STEMS = {"followup": ("first_gold", "gold"), "topic_change": ("first_gold", "gol
          "latest": ("gold", "older")}
 MIN_WORDS, MAX_WORDS = 2, 10
 DEFAULT_FILE = Path(__file__).resolve().parent / "chat_script.jsonl"
-
-
-def fold(text: str) -> str:
-    """Lowercase, with typographic quotes made plain, for answer matching."""
-    return text.casefold().translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))
 
 
 def is_strings(value: Any, empty: bool = False) -> bool:
@@ -99,29 +96,6 @@ def line_problems(obj: Any) -> list[str]:
     return out
 
 
-class Corpus:
-    """The dev corpus folder, read lazily: each article's date line and folded text."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.texts: dict[str, str | None] = {}
-
-    def text(self, stem: str) -> str | None:
-        """The folded text of an article, or None if the corpus has no such file."""
-        if stem not in self.texts:
-            path = self.folder / f"{stem}.txt"
-            self.texts[stem] = fold(path.read_text(encoding="utf-8")) if path.is_file() else None
-        return self.texts[stem]
-
-    def date(self, stem: str) -> str:
-        """The article's date from its first line (" date YYYY-MM-DD ...")."""
-        return (self.text(stem) or "")[6:16]
-
-    def has(self, stems: list[str], answer: str) -> bool:
-        """Whether the answer occurs in one of the articles."""
-        return any(fold(answer) in (self.text(s) or "") for s in stems)
-
-
 def corpus_problems(obj: dict[str, Any], corpus: Corpus) -> list[str]:
     """What is wrong with a well-formed line against the corpus (empty if nothing)."""
     kind = obj["kind"]
@@ -157,18 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     corpus = Corpus(args.corpus)
 
-    problems: list[str] = []
+    decoded, problems = read_jsonl(args.file)
+    lines = len(decoded) + len(problems)  # so far the problems are lines that are not JSON
     rows: list[dict[str, Any]] = []
     ids: Counter[str] = Counter()
-    lines = args.file.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"line {n}: not valid JSON ({err.msg})")
-            continue
+    for n, obj in decoded:
         qid = obj.get("id") if isinstance(obj, dict) else None
         ids[str(qid)] += 1
         found = line_problems(obj)
@@ -179,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(obj)  # counted below even if its answers are wrong: its form is sound
         problems += [f"line {n} ({qid}): {p}" for p in found]
 
-    print(f"{args.file.name}: {sum(bool(line.strip()) for line in lines)} lines, {len(problems)} problems")
+    print(f"{args.file.name}: {lines} lines, {len(problems)} problems")
     for p in problems:
         print("  " + p)
     kinds = Counter(r["kind"] for r in rows)
