@@ -11,6 +11,7 @@ its own are the small-talk replies and the notices.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -240,9 +241,15 @@ def question_terms(question: str, lex: Stack | None) -> dict[str, float]:
     (terms no passage has are left out too: they can't tell sentences apart)."""
     if lex is None:
         return {}
-    asking = set(tokenize(" ".join(QUESTION_WORDS), frozenset(), lex.stemmer))
+    asking = _asking(lex.stemmer)
     terms = [t for t in tokenize(question, lex.stopwords, lex.stemmer) if t not in asking]
     return bm25.idf(lex, terms)
+
+
+@functools.cache
+def _asking(stemmer: str) -> frozenset[str]:
+    """QUESTION_WORDS as the index's stemmer writes them (once per stemmer, not per question)."""
+    return frozenset(tokenize(" ".join(QUESTION_WORDS), frozenset(), stemmer))
 
 
 def _stale_notice(retriever: Retriever, window: TimeWindow | None, as_of: dt.date) -> str | None:

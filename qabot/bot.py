@@ -106,6 +106,10 @@ class BotState:
     limiter: RateLimit
     options: SearchOptions  # settings.bot_search: the bot's answers and confidence floor
     polling: PollRequest  # getUpdates' connection, which `serve` hands to `transport.poll`
+    # Greetings and thanks cost no search: they never use up the question limit ("thanks!" after
+    # ten quick questions is answered), but have a window of their own so a flood is not answered
+    # message for message either.
+    chatter: RateLimit
     # Each chat's last questions, so a follow-up ("how many did he hit?") is searched with the
     # question it leans on. Only here, in memory: never written anywhere, never logged.
     memory: Memory = field(default_factory=Memory)
@@ -113,10 +117,6 @@ class BotState:
     # Searches are CPU-bound: running more at once than there are cores answers a burst no
     # sooner, only later for the first askers. This keeps it first come, first served.
     searching: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(os.cpu_count() or 1))
-    # Greetings and thanks cost no search: they never use up the question limit ("thanks!" after
-    # ten quick questions is answered), but have a window of their own so a flood is not answered
-    # message for message either.
-    chatter: RateLimit | None = None
 
 
 def build_application(

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import re
 
-from .sentences import DURATION, DURATION_IN_TEXT, MONTHS, NUMBER, PERSON, PLACE, TIME, TIME_IN_TEXT
+from .sentences import (
+    DURATION,
+    DURATION_IN_TEXT,
+    MONTHS,
+    NUMBER,
+    PERSON,
+    PLACE,
+    TIME,
+    TIME_IN_TEXT,
+    first_new,
+)
 
 _NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|twenty|thirty|"
                  r"forty|fifty|hundreds?|thousands?|millions?|billions?")
@@ -43,24 +53,17 @@ def phrase(sentence: str, kind: str, question: str, names: bool = False) -> tupl
     new name held the answer in 15 of 48 right sentences (datelines, "CNN", a city where a
     country was asked), so the answer layer leaves them unmarked. Dates held it 10 times in 11,
     numbers 20 in 26."""
-    asked = question.casefold()
+    found: re.Match[str] | None = None
     if kind == TIME:
-        found = [*_FULL_DATE.finditer(sentence), *TIME_IN_TEXT.finditer(sentence)]
-        return _first_new(sorted(found, key=lambda m: (m.start(), -m.end())), asked)
-    if kind == NUMBER:
-        return _first_new((m for m in _AMOUNT.finditer(sentence) if not _YEAR.fullmatch(m.group())), asked)
-    if kind == DURATION:
-        return _first_new(DURATION_IN_TEXT.finditer(sentence), asked)
-    if kind in (PERSON, PLACE) and names:
-        return _name(sentence, asked, people=kind == PERSON)
-    return None
-
-
-def _first_new(matches: object, asked: str) -> tuple[int, int] | None:
-    for m in matches:  # type: ignore[attr-defined]
-        if m.group().strip().casefold() not in asked:
-            return m.start(), m.end()
-    return None
+        dates = [*_FULL_DATE.finditer(sentence), *TIME_IN_TEXT.finditer(sentence)]
+        found = first_new(sorted(dates, key=lambda m: (m.start(), -m.end())), question)
+    elif kind == NUMBER:
+        found = first_new((m for m in _AMOUNT.finditer(sentence) if not _YEAR.fullmatch(m.group())), question)
+    elif kind == DURATION:
+        found = first_new(DURATION_IN_TEXT.finditer(sentence), question)
+    elif kind in (PERSON, PLACE) and names:
+        return _name(sentence, question.casefold(), people=kind == PERSON)
+    return found.span() if found is not None else None
 
 
 def _name(sentence: str, asked: str, people: bool) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ added nothing there once these were in, so no sentence is encoded at question ti
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .bm25 import tokenize
@@ -37,7 +37,7 @@ _PLACE_NOUNS = "country|city|state|nation|town|island|region|county|continent|pr
 _DURATION_RE = re.compile(r"\bhow long\b", re.I)
 _REASON_RE = re.compile(
     r"^\W*(?:why|how come)\b|\bwhy\b|\bwhat (?:caused|causes|led to)\b|\bfor what reason\b", re.I)
-_NUMBER_RE = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|fast|often)\b|"
+_NUMBER_RE = re.compile(r"\bhow (?:many|much|old|far|tall|big|fast|often)\b|"
                         r"\bwhat (?:percentage|percent|number|share|amount|age)\b", re.I)
 _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (?:year|day|date|month)\b",
                       re.I)
@@ -68,6 +68,8 @@ _NUMBER_IN_TEXT = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|dozens|twenty|thirty|"
     r"forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|billions|trillion|"
     r"half|third|quarter|percent)\b", re.I)
+# What a sentence must hold, new to the question, to have the kind asked (REASON and names aside).
+_IN_TEXT = {TIME: TIME_IN_TEXT, DURATION: DURATION_IN_TEXT, NUMBER: _NUMBER_IN_TEXT}
 # A capitalised word that is not merely the first of its sentence: a name, a place, a title.
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’.-]*[a-z0-9]\w*|\b[A-Z]{2,}\b")
 
@@ -166,15 +168,19 @@ def _squeeze(text: str) -> str:
 
 def holds_kind(sentence: str, kind: str, question: str) -> bool:
     """True when the sentence has something of the kind asked that the question lacks."""
-    if kind == TIME:
-        return any(m.group().lower() not in question.lower() for m in TIME_IN_TEXT.finditer(sentence))
-    if kind == DURATION:
-        return any(m.group().lower() not in question.lower() for m in DURATION_IN_TEXT.finditer(sentence))
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
-    if kind == NUMBER:
-        return any(m.group().lower() not in question.lower() for m in _NUMBER_IN_TEXT.finditer(sentence))
+    pattern = _IN_TEXT.get(kind)
+    if pattern is not None:
+        return first_new(pattern.finditer(sentence), question) is not None
     return bool(new_names(sentence, question))
+
+
+def first_new(matches: Iterable[re.Match[str]], question: str) -> re.Match[str] | None:
+    """The first match whose words the question does not already hold ("2022" in "who won in
+    2022?" tells nothing new)."""
+    asked = question.lower()
+    return next((m for m in matches if m.group().lower() not in asked), None)
 
 
 def features(
