@@ -47,7 +47,7 @@ from qabot.config import (  # noqa: E402
     Settings,
     load_settings,
 )
-from qabot.conversation import Turn, contextualize, leans_on_previous  # noqa: E402
+from qabot.conversation import Turn, contextualize, leans_on_previous, refers_back  # noqa: E402
 from qabot.passage import Passage  # noqa: E402
 from qabot.reader import Retriever  # noqa: E402
 from qabot.retrieve import search  # noqa: E402
@@ -196,7 +196,7 @@ def as_the_bot(bench: Bench, message: str, query: str, previous: tuple[str, ...]
     on evidence, answer.stands_alone), and whether the context was kept."""
     options = bench.settings.bot_search
     reply = respond(bench.retriever, query, options, as_of=day)
-    if query != message:
+    if query != message and not refers_back(message):
         alone = respond(bench.retriever, message, options, as_of=day)
         if stands_alone(alone, reply, previous):
             return list(alone.results), False

@@ -45,7 +45,7 @@ from . import format as fmt
 from .answer import respond, stands_alone
 from .catalog import CatalogSummary, CatalogView
 from .config import SearchOptions, Settings
-from .conversation import Memory, Turn, contextualize
+from .conversation import Memory, Turn, contextualize, refers_back
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
 from .progress import LogLines, Reporter
 from .reader import Retriever, open_index
@@ -419,7 +419,9 @@ def reply_for(state: BotState, question: str, query: str | None = None,
     query = query or question
     try:
         reply = respond(state.retriever, query, state.options)
-        if query != question:  # the words said "follow-up": do the articles agree?
+        # The words said "follow-up": do the articles agree? (Not asked when a pronoun points back:
+        # "when will it end?" alone may well match another story's "ended" better.)
+        if query != question and not refers_back(question):
             alone = respond(state.retriever, question, state.options)
             if stands_alone(alone, reply, previous):
                 reply, query = alone, question

@@ -98,6 +98,18 @@ def leans_on_previous(message: str) -> bool:
         return True
     words = _words(message)
     names = [_is_name(w, initial) for w, initial in words]
+    return _refers_back(message, words, names) or (
+        not any(names) and _says_little(message, [w.lower() for w, _ in words]))
+
+
+def refers_back(message: str) -> bool:
+    """Whether the message has a pronoun with nothing in it to refer to ("when will it end?"):
+    the strongest sign of a follow-up, which a search of the message alone can't overrule."""
+    words = _words(message)
+    return _refers_back(message, words, [_is_name(w, initial) for w, initial in words])
+
+
+def _refers_back(message: str, words: list[tuple[str, bool]], names: list[bool]) -> bool:
     # "it" is a thing: any name in the message may be it ("Did it buy Twitter?" has a subject);
     # "he", "they"… need a name before them ("Did Biden say he would run?").
     asks_which = bool(_WHICH_THING.match(message))
@@ -110,7 +122,7 @@ def leans_on_previous(message: str) -> bool:
             continue  # "Which company split its stock?": its own subject's stock
         if not names[i] and _points_back(words, i, named_before=first_name < i, named=named):
             return True
-    return not named and _says_little(message, [w.lower() for w, _ in words])
+    return False
 
 
 # "Which company…", "What team…": the question's own subject, which a possessive refers to.

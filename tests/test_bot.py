@@ -908,9 +908,8 @@ def test_a_follow_up_within_ten_minutes_is_searched_with_the_question_before(
         "airline_merger.txt",
     ]
     assert "58 home runs" in follow_up["visible_text"]
-    # The follow-up is searched with the question before, and alone: the evidence (alone it finds
-    # nothing) keeps the context.
-    assert chat.queries[0] == RECORD and chat.queries[2] == HOW_MANY and chat.queries[3] == MERGER
+    # "he" points back: the follow-up is searched with the question before, and only so.
+    assert chat.queries[0] == RECORD and chat.queries[2] == MERGER and len(chat.queries) == 3
     assert chat.queries[1].startswith(HOW_MANY) and "Herons" in chat.queries[1]
     # Context is never logged: no word of either question in qabot's log lines at any level
     # (PTB's own DEBUG lines, seen with --verbose only, print whole updates), only the flag.
@@ -934,6 +933,19 @@ def test_a_lowercase_change_of_topic_is_not_taken_for_a_follow_up(
     assert [cites(m) for m in (first, other)] == ["home_run_record.txt", "airline_merger.txt"]
     assert "Herons" in chat.queries[1]  # the words said follow-up…
     assert turn is not None and turn.query == "coastal airways deal"  # …the articles did not
+
+
+def test_a_pronoun_follow_up_keeps_its_context_without_a_second_search(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """"How much will it pay?" points back with "it": alone it would match the stadium story (the
+    city "will pay"), so the search alone is not even asked for; it follows up the merger."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        chat.ask(MERGER)
+        chat.clock.now += 60
+        follow_up = chat.ask(HOW_MUCH)
+    assert cites(follow_up) == "airline_merger.txt"
+    assert len(chat.queries) == 2 and chat.queries[1].startswith(HOW_MUCH) and "Coastal" in chat.queries[1]
 
 
 def test_a_reply_to_an_answer_follows_up_the_question_it_answered(

@@ -16,6 +16,7 @@ from qabot.conversation import (
     content_words,
     contextualize,
     leans_on_previous,
+    refers_back,
 )
 
 FIRST = "Who set the home run record for the Harbor City Herons?"
@@ -202,3 +203,16 @@ def test_leaning_grows_linearly_with_the_message(unit: str) -> None:
 
     short, long = best(unit * (10_000 // len(unit))), best(unit * (100_000 // len(unit)))
     assert long < 30 * short + 0.05, (short, long)  # linear: ~10x; quadratic: ~100x
+
+
+@pytest.mark.parametrize(("message", "refers"), [
+    ("when will it end", True),
+    ("who did they beat", True),
+    ("How much will it pay?", True),
+    ("Did Biden say he would run?", False),  # a name for "he"
+    ("what about japan", False),  # leans by its opening, points at nothing
+    ("coastal airways deal", False),  # leans by saying little
+])
+def test_refers_back_is_the_pronoun_part_of_leaning(message: str, refers: bool) -> None:
+    assert refers_back(message) is refers
+    assert not refers or leans_on_previous(message)
