@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
+from . import npz
 from .catalog import CatalogView, Changes
 from .config import BM25Params as Params  # the [bm25] section of the settings is the parameters
 
@@ -38,7 +38,6 @@ MATRIX = "bm25.npz"
 VOCAB = "bm25-vocab.json"
 _WORD_RE = re.compile(r"\w+")
 _STEMMERS: dict[str, Any] = {}
-_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _TF_MAX = np.iinfo(np.uint16).max  # a term 65,535 times in one passage: saturated long before
 
 
@@ -319,17 +318,17 @@ def load(matrix: Path, vocab: Path, stemmer: str, with_tokens: bool = False) -> 
     memory-mapped, not read: a question touches only its terms' columns, and processes on the
     same index share the pages (at a million passages the matrix is hundreds of MB)."""
     names = ["ids", "tf", "indices", "indptr", "lengths"] + (["tokens", "offsets"] if with_tokens else [])
-    members = _members(matrix)
+    members = npz.members(matrix)
     if "tf" not in members and {"data", "idf"} <= members:
         raise ValueError(f"{matrix} holds BM25 weights as an older qabot wrote them, not term "
                          "counts; run `qabot index` to upgrade it (nothing is re-embedded)")
-    return _with_vocab(_mapped(matrix, names), vocab, stemmer)
+    return _with_vocab(npz.mapped(matrix, names), vocab, stemmer)
 
 
 def from_v2(matrix: Path, vocab: Path, stemmer: str) -> Lexical:
     """The part an older qabot's bm25.npz (baked weights, format 2) holds, from its stored tokens:
     upgrading an index this way neither tokenizes nor embeds anything."""
-    old = _mapped(matrix, ["ids", "tokens", "offsets"])
+    old = npz.mapped(matrix, ["ids", "tokens", "offsets"])
     meta = json.loads(vocab.read_text(encoding="utf-8"))
     terms = {t: i for i, t in enumerate(meta["terms"])}
     return _part(np.array(old["ids"], dtype=np.int64), np.asarray(old["tokens"]), np.asarray(old["offsets"]),
@@ -342,43 +341,6 @@ def _with_vocab(arrays: dict[str, np.ndarray], vocab: Path, stemmer: str) -> Lex
                    stopwords=frozenset(meta["stopwords"]), stemmer=stemmer, **arrays)
 
 
-def _members(path: Path) -> set[str]:
-    """The array names an .npz holds."""
-    with zipfile.ZipFile(path) as z:
-        return {n.removesuffix(".npy") for n in z.namelist()}
-
-
-def _mapped(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """The named arrays of an .npz, memory-mapped where they lie in the file when they can be.
-
-    np.savez stores each array as an uncompressed .npy member of a zip: np.load can't map
-    those, but each member's bytes sit contiguously at a known offset.
-    """
-    out: dict[str, np.ndarray] = {}
-    with zipfile.ZipFile(path) as z, path.open("rb") as f:
-        for name in names:
-            info = z.getinfo(f"{name}.npy")
-            array = _map_member(path, f, info)
-            out[name] = array if array is not None else np.load(z.open(info), allow_pickle=False)
-    return out
-
-
-def _map_member(path: Path, f: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray | None:
-    """One stored member as a read-only array over the file, or None when it can't be mapped
-    (compressed, an unknown .npy version, objects, Fortran order or empty)."""
-    if info.compress_type != zipfile.ZIP_STORED:
-        return None
-    f.seek(info.header_offset)
-    local = f.read(30)  # the zip local file header; its name and extra field lengths vary
-    f.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
-           + int.from_bytes(local[28:30], "little"))
-    read_header = _NPY_HEADERS.get(np.lib.format.read_magic(f))
-    if read_header is None:
-        return None
-    shape, fortran, dtype = read_header(f)
-    if dtype.hasobject or fortran or not np.prod(shape):
-        return None
-    return np.memmap(path, dtype=dtype, mode="r", offset=f.tell(), shape=shape).view(np.ndarray)
 
 
 def score(stack: Stack, question: str) -> tuple[np.ndarray, np.ndarray, float]:

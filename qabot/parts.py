@@ -7,6 +7,8 @@ stores a segment through its codecs:
              its article and day (catalog.py)
     vectors  vectors.faiss: the passages' vectors, keyed by passage id (vectors.py)
     bm25     bm25.npz + bm25-vocab.json: term counts and lengths (bm25.py)
+    stories  stories.npz: each article's word-shingle hashes, which decide whether two articles
+             tell one story (fingerprints.py)
 
 The commit paths, the loader, the checker, garbage collection and the upgrade (store.py) only
 iterate over `PARTS`; none of them names a file. What a part does:
@@ -44,9 +46,20 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 
-from . import bm25, vectors
-from .catalog import Catalog, Changes, Deleted, Rows, Stack, read_rows, write_rows, write_segment
+from . import bm25, fingerprints, vectors
+from .catalog import (
+    Catalog,
+    Changes,
+    Deleted,
+    PassageRecord,
+    Rows,
+    Stack,
+    read_rows,
+    write_rows,
+    write_segment,
+)
 from .catalog import write as write_catalog
+from .errors import IndexDamaged
 from .manifest import Build, OldSegment, Segment
 
 T = TypeVar("T")  # what a part's load() gives
@@ -344,6 +357,100 @@ class BM25Part(Part[bm25.Lexical, bm25.Stack | None]):
         return tuple(f"{folder.name}/{f}" for f in self.files)
 
 
+class StoriesPart(Part[fingerprints.Fingerprints, fingerprints.Stack]):
+    """Each article's word-shingle hashes, which decide whether two articles tell one story
+    (fingerprints.py). Derived: rebuilt from the stored texts when lost, and built by the next
+    `qabot index` for an index written before it existed (until then readers hash texts)."""
+
+    name = "stories"
+    label = "article fingerprints"
+    files = (fingerprints.FILE,)
+    derived = True
+
+    def write(self, folder: Path, job: Write) -> int:
+        return _save_prints(folder, _new_prints(job))
+
+    def merge(self, folder: Path, job: Merge) -> int:
+        """Kept articles keep their hashes; only a segment that lacks the part is hashed again,
+        from its stored texts."""
+        new = _new_prints(job)
+        kept = np.setdiff1d(np.unique(job.rows.doc), [d for d, _, _ in new])
+        found: list[tuple[int, int, np.ndarray]] = []
+        for value in job.values(self):
+            if value is not None:
+                found += value.select(kept)
+        have = np.array([d for d, _, _ in found], dtype=np.int64)
+        lacking = np.setdiff1d(kept, have)
+        if len(lacking):
+            job.log(f"Taking the fingerprints of {len(lacking):,} articles from their stored passages "
+                    "(nothing is re-embedded)…")
+            found += _stored_prints(job, lacking)
+        return _save_prints(folder, new + found)
+
+    def load(self, paths: Sequence[Path], segment: Segment, build: Build,
+             how: Reading) -> fingerprints.Fingerprints:
+        try:
+            return fingerprints.load(paths[0])
+        except ValueError as err:
+            raise Inconsistent(str(err)) from err
+
+    def count(self, loaded: fingerprints.Fingerprints) -> int:
+        return loaded.passage_count
+
+    def stack(self, segments: Sequence[Loaded], deleted: Deleted, build: Build) -> fingerprints.Stack:
+        # A deleted article's hashes stay in its segment's file: no question reaches it.
+        return fingerprints.Stack([x.get(self) for x in segments])
+
+    def upgrade(self, index_dir: Path, folder: Path, old: OldSegment, version: int,
+                build: Build) -> tuple[str, ...] | None:
+        """Formats 2 and 3 had no fingerprints: taken from the segment's stored passages (all of
+        them, as its other parts hold them), so the upgrade stays one commit."""
+        try:
+            rows = read_rows(index_dir / old.files["rows"])
+            catalog = Catalog(index_dir / old.files["passages"])
+            try:
+                found = _prints_of(rows, rows.doc, catalog.passages)
+            finally:
+                catalog.close()
+        except (KeyError, OSError, ValueError, zipfile.BadZipFile, IndexDamaged):
+            return None  # damaged: the next `qabot index` builds them in a full merge
+        # One generation folder takes the parts of every upgraded segment: named by the segment.
+        name = f"stories-{old.segment.first_id}.npz"
+        fingerprints.save(fingerprints.build(found), folder, name)
+        return (f"{folder.name}/{name}",)
+
+
+def _new_prints(job: Write) -> list[tuple[int, int, np.ndarray]]:
+    """(article number, passages, hashes) of the batch's articles, numbered as the catalog numbers
+    them (catalog.rows_of)."""
+    return [(num, len(ps), fingerprints.of_text(p.text for p in ps))
+            for num, (_, ps) in enumerate(job.batch.changes.articles, start=job.next_article)]
+
+
+def _stored_prints(job: Merge, docs: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """The fingerprints of these kept articles, from their stored passages."""
+    return _prints_of(job.rows, docs, job.catalog.passages)
+
+
+def _prints_of(rows: Rows, docs: np.ndarray,
+               read: Callable[[list[int]], list[PassageRecord]]) -> list[tuple[int, int, np.ndarray]]:
+    """The fingerprints of these articles of `rows`, their passages' texts read with `read` (in id
+    order, which is text order: an article's passages get consecutive ids)."""
+    at = np.flatnonzero(np.isin(rows.doc, docs))
+    texts: dict[int, list[str]] = {}
+    for i in range(0, len(at), 20_000):
+        chunk = at[i : i + 20_000]
+        for doc, rec in zip(rows.doc[chunk].tolist(), read(rows.ids[chunk].tolist()), strict=True):
+            texts.setdefault(doc, []).append(rec.text)
+    return [(doc, len(ts), fingerprints.of_text(ts)) for doc, ts in texts.items()]
+
+
+def _save_prints(folder: Path, articles: list[tuple[int, int, np.ndarray]]) -> int:
+    prints = fingerprints.build(articles)
+    fingerprints.save(prints, folder, fingerprints.FILE)
+    return prints.passage_count
+
+
 def _params(build: Build) -> bm25.Params:
     if build.lexical is None:
         raise ValueError("no BM25 parameters in this build")
@@ -366,8 +473,9 @@ def required(loaded: Loaded, part: Part[T, Any]) -> T:
 CATALOG = CatalogPart()
 VECTORS = VectorsPart()
 BM25 = BM25Part()
+STORIES = StoriesPart()
 # Every segment is written with these parts, in this order.
-PARTS: tuple[Part[Any, Any], ...] = (CATALOG, VECTORS, BM25)
+PARTS: tuple[Part[Any, Any], ...] = (CATALOG, VECTORS, BM25, STORIES)
 
 
 def named(name: str) -> Part[Any, Any] | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import rank, store
+from . import fingerprints, parts, store
 from .catalog import ArticleRecord
 from .embed import Embedder, OnnxEmbedder, Progress, TorchEmbedder, model_id
 from .errors import IndexNotFound, IndexOutdated, SeedsNotFound
@@ -131,7 +131,8 @@ class Tables:
                 self.matrices.append((matrix, rows, live))
         # Bounded: at a million passages, caching every article ever shown would grow without end.
         self._articles: OrderedDict[int, ArticleRecord] = OrderedDict()
-        self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
+        self.prints = snap.stack(parts.STORIES)
+        self._hashed: OrderedDict[int, np.ndarray] = OrderedDict()
         self._pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -168,29 +169,35 @@ class Tables:
 
     def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
         """True when one article nearly repeats (Jaccard from `threshold`) or contains (the
-        shorter's shingles, from `contained`) the other. Remembered per generation: the stories
-        a question brings up recur in the next questions, and each decision costs set operations
-        over thousands of shingles."""
+        shorter's shingles, from `contained`) the other: one intersection of the two articles'
+        stored fingerprints (fingerprints.py). Remembered per generation: a walk makes a hundred
+        such decisions, the same stories come up in the next questions, and a remembered one
+        costs a dict lookup rather than ~20 µs."""
         key = (min(doc, other), max(doc, other), threshold, contained)
-        with self._lock:
-            found = self._pairs.get(key)
+        found = self._pairs.get(key)
         if found is None:
-            found = rank.same_story(self.shingles(doc), self.shingles(other), threshold, contained)
+            found = fingerprints.same_story(self.fingerprint(doc), self.fingerprint(other), threshold,
+                                            contained)
             with self._lock:
                 self._pairs[key] = found
                 while len(self._pairs) > CACHED_PAIRS:
                     self._pairs.popitem(last=False)
         return found
 
-    def shingles(self, doc: int) -> frozenset[int]:
-        """The article's word shingles, from its stored passages (overlaps add nothing new)."""
+    def fingerprint(self, doc: int) -> np.ndarray:
+        """The article's sorted shingle hashes: stored with its segment, or, for a segment an
+        older qabot wrote (until the next `qabot index` adds them), hashed from its stored
+        passages and remembered for this generation."""
+        found = self.prints.of(doc)
+        if found is not None:
+            return found
         with self._lock:
-            found = self._shingles.get(doc)
+            found = self._hashed.get(doc)
         if found is None:
             ids = self.articles([doc])[doc].ids
-            found = rank.shingles("\n".join(p.text for p in self.snap.catalog.passages(list(ids))))
+            found = fingerprints.of_text(p.text for p in self.snap.catalog.passages(list(ids)))
             with self._lock:
-                _remember(self._shingles, {doc: found})
+                _remember(self._hashed, {doc: found})
         return found
 
 

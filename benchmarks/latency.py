@@ -1,0 +1,374 @@
+"""Where a question's time goes: search() and respond() p50/p95 with the per-stage split, next to
+the duplicate check as it was before article fingerprints were stored, in one run.
+
+    .venv/bin/python benchmarks/latency.py --index /tmp/news-dev-index     # the news dev index
+    .venv/bin/python benchmarks/latency.py --synthetic 1000000             # a 1M-passage synthetic index
+    .venv/bin/python benchmarks/latency.py --index /tmp/news-dev-index --synthetic 1000000
+
+News: the dev set's 102 quiz questions (as of their question dates) and the 197 chat questions
+(benchmarks/chat_questions.jsonl), asked through respond() (k=5, the configured settings) and
+through search() (the ranking alone: answers=False). Synthetic: --synthetic N random 384-d
+passages shaped like news (synthetic.py) with synthetic texts, dates and BM25 counts, committed
+through qabot's own writer into a temporary folder (or --synthetic-dir, kept and reused); the
+question's vector is given (a corpus row plus noise), so encoding is not in those figures.
+
+Two paths take turns question by question, so a load that comes and goes falls on both:
+  after    the code as it is: each article's fingerprint read from the index (stories part)
+  before   the same code, except the duplicate check hashes each article's stored passages at
+           question time and remembers shingles and pair decisions per generation, as qabot did
+           before the stories part (reader.Tables before it)
+Each path runs twice: "first" with a fresh reader (what a new process or a new generation meets:
+every story a question brings up is new), then "again" with the reader warm.
+
+Per stage (mean ms a question): encode (the question's ONNX encoding), scan (the dense scan or
+the ANN search and exact rescoring), bm25, weigh (article evidence and freshness), walk (ranking
+walk and duplicate folding), catalog (passages and articles read from SQLite), sentences (the
+answer layer's choice), other (time words, checks, the rest). The machine's load is printed: on
+a shared 2-core box compare the paths of one run, not figures of different runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import log  # noqa: E402
+
+from qabot import answer, rank, retrieve, store, walk  # noqa: E402
+from qabot.answer import respond  # noqa: E402
+from qabot.config import load_settings  # noqa: E402
+from qabot.embed import Embedder  # noqa: E402
+from qabot.evaluate import read_queries  # noqa: E402
+from qabot.reader import CACHED_ARTICLES, Retriever, Tables  # noqa: E402
+from qabot.retrieve import search  # noqa: E402
+
+DEV = Path("/tmp/news-dev")
+CHAT = ROOT / "benchmarks" / "chat_questions.jsonl"
+STAGES = ("encode", "scan", "bm25", "weigh", "walk", "catalog", "sentences", "other")
+CACHED_PAIRS = 1 << 16  # what reader.Tables remembered before the stories part
+
+
+class Clock:
+    """Time spent per stage during the current question (the wrappers below add to it)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self.on = True
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.perf_counter() - started
+
+
+CLOCK = Clock()
+
+
+def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        with CLOCK.stage(name):
+            return fn(*args, **kw)
+    return wrapper
+
+
+def instrument() -> None:
+    """Wrap the stages where the core calls them (module attributes, looked up at each call)."""
+    retrieve._scores = timed("scan", retrieve._scores)  # type: ignore[assignment]  # bm25 inside: subtracted
+    retrieve._lexical = timed("bm25", retrieve._lexical)  # type: ignore[assignment]
+    retrieve._weigh = timed("weigh", retrieve._weigh)  # type: ignore[assignment]
+    walk.pick = timed("walk", walk.pick)  # type: ignore[assignment]
+    walk.next_best = timed("walk", walk.next_best)  # type: ignore[assignment]
+    retrieve._to_passages = timed("catalog", retrieve._to_passages)  # type: ignore[assignment]
+    answer.choose = timed("sentences", answer.choose)  # type: ignore[assignment]
+
+
+class TimedEncoder:
+    """The question encoder, timed as the "encode" stage."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        with CLOCK.stage("encode"):
+            return self.inner.encode(texts, batch_size)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+
+class TextTables(Tables):
+    """Tables as they were before the stories part: an article's shingles hashed from its stored
+    passages when a question first meets it, shingles and pair decisions remembered per
+    generation (the code of reader.Tables before, with the same bounds)."""
+
+    def __init__(self, snap: store.Snapshot) -> None:
+        super().__init__(snap)
+        self._sets: OrderedDict[int, frozenset[int]] = OrderedDict()
+        self._pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
+        key = (min(doc, other), max(doc, other), threshold, contained)
+        found = self._pairs.get(key)
+        if found is None:
+            found = rank.same_story(self._shingles(doc), self._shingles(other), threshold, contained)
+            self._pairs[key] = found
+            while len(self._pairs) > CACHED_PAIRS:
+                self._pairs.popitem(last=False)
+        return found
+
+    def _shingles(self, doc: int) -> frozenset[int]:
+        found = self._sets.get(doc)
+        if found is None:
+            ids = self.articles([doc])[doc].ids
+            found = rank.shingles("\n".join(p.text for p in self.snap.catalog.passages(list(ids))))
+            self._sets[doc] = found
+            while len(self._sets) > CACHED_ARTICLES:
+                self._sets.popitem(last=False)
+        return found
+
+
+class Bench(Retriever):
+    """A Retriever whose encoder is timed; `before` builds TextTables instead of Tables."""
+
+    def __init__(self, index_dir: Path, before: bool, embedder: Embedder | None = None) -> None:
+        super().__init__(index_dir, embedder=embedder)
+        self.before = before
+        self._mine: Tables | None = None
+        self._timed: TimedEncoder | None = None
+
+    def encoder(self, snap: store.Snapshot) -> Embedder:
+        inner = super().encoder(snap)
+        if self._timed is None or self._timed.inner is not inner:
+            self._timed = TimedEncoder(inner)
+        return self._timed
+
+    def tables(self, snap: store.Snapshot) -> Tables:
+        if self._mine is None or self._mine.snap is not snap:
+            self._mine = TextTables(snap) if self.before else Tables(snap)
+        return self._mine
+
+
+@dataclasses.dataclass
+class Question:
+    text: str
+    as_of: dt.date | None
+
+
+Asker = Callable[[Retriever, Question], object]
+
+
+def ask_respond(retriever: Retriever, q: Question) -> object:
+    return respond(retriever, q.text, dataclasses.replace(TUNING, k=5), as_of=q.as_of)
+
+
+def ask_search(retriever: Retriever, q: Question) -> object:
+    return search(retriever, q.text, dataclasses.replace(TUNING, k=5), as_of=q.as_of, answers=False)
+
+
+TUNING = load_settings(None).search
+
+
+def run(make: Callable[[bool], Retriever], questions: list[Question], ask: Asker,
+        ) -> dict[str, dict[str, list[float]]]:
+    """Per path and pass: the total ms of each question, and each stage's."""
+    out: dict[str, dict[str, list[float]]] = {}
+    readers = {"after": make(False), "before": make(True)}
+    for r in readers.values():  # load the snapshot and the encoder: not what is measured
+        r.encoder(r.snapshot())
+    for pass_ in ("first", "again"):
+        for q in questions:
+            for name, reader in readers.items():
+                CLOCK.spent.clear()
+                started = time.perf_counter()
+                ask(reader, q)
+                total = time.perf_counter() - started
+                row = out.setdefault(f"{name} ({pass_})", defaultdict(list))
+                spent = dict(CLOCK.spent)
+                spent["scan"] = spent.get("scan", 0.0) - spent.get("bm25", 0.0)
+                spent["other"] = total - sum(spent.values())
+                row["total"].append(total * 1000)
+                for stage in STAGES:
+                    row[stage].append(spent.get(stage, 0.0) * 1000)
+    return out
+
+
+def table(title: str, figures: dict[str, dict[str, list[float]]]) -> str:
+    head = f"{'':<16}{'p50':>7}{'p95':>7}  " + "".join(f"{s:>9}" for s in STAGES)
+    lines = [f"\n{title} (ms; stages: mean a question)", head]
+    for name, row in figures.items():
+        s = sorted(row["total"])
+        lines.append(f"{name:<16}{statistics.median(s):7.1f}{s[int(len(s) * 0.95)]:7.1f}  "
+                     + "".join(f"{statistics.fmean(row[st]):9.2f}" for st in STAGES))
+    return "\n".join(lines)
+
+
+def news(index_dir: Path, dev: Path) -> None:
+    quiz, bad = read_queries(dev / "queries.jsonl")
+    chat, bad2 = read_queries(CHAT)
+    if bad or bad2:
+        raise SystemExit(f"bad questions: {(bad + bad2)[:3]}")
+    questions = [Question(q.question, q.date) for q in quiz + chat]
+    manifest = store.load_manifest(index_dir)
+    assert manifest is not None
+    print(f"\nNews dev index {index_dir}: {manifest.passage_count:,} passages, {manifest.article_count:,} "
+          f"articles; {len(quiz)} quiz + {len(chat)} chat questions; load {load()}")
+    for title, ask in (("respond()", ask_respond), ("search()", ask_search)):
+        log(f"news: {title}")
+        print(table(title, run(lambda before: Bench(index_dir, before), questions, ask)))
+    same = agree(index_dir, questions)
+    print(f"\nDuplicate decisions, stored fingerprints vs hashed texts: {same}")
+    print(blas_choice(index_dir, questions))
+
+
+def blas_choice(index_dir: Path, questions: list[Question]) -> str:
+    """The exact scan's matrix-vector products on one BLAS thread (what retrieve does) vs the
+    library's default threads, taking turns."""
+    reader = Retriever(index_dir)
+    snap = reader.snapshot()
+    tables = reader.tables(snap)
+    if not tables.exhaustive:
+        return "(the index is not scanned exactly: no BLAS scan to compare)"
+    encoder = reader.encoder(snap)
+    vecs = encoder.encode([q.text for q in questions[:100]])
+    times: dict[str, list[float]] = {"one thread": [], "default": []}
+    for v in vecs:
+        for name in times:
+            started = time.perf_counter()
+            with retrieve._one_blas_thread() if name == "one thread" else contextlib.nullcontext():
+                for matrix, _, _ in tables.matrices:
+                    matrix @ v
+            times[name].append((time.perf_counter() - started) * 1000)
+    return "Exact scan, BLAS threads: " + ", ".join(
+        f"{name} p50 {statistics.median(t):.2f} ms" for name, t in times.items()) + f" (load {load()})"
+
+
+def agree(index_dir: Path, questions: list[Question]) -> str:
+    """Every pair of articles the questions' walks compare, decided both ways; and whether the
+    results (ids and order) are the same for every question."""
+    reader = Bench(index_dir, False)
+    tables = reader.tables(reader.snapshot())
+    text = TextTables(tables.snap)
+    pairs: set[tuple[int, int, float, float]] = set()
+    inner = tables.same_story
+
+    def spy(doc: int, other: int, threshold: float, contained: float) -> bool:
+        pairs.add((doc, other, threshold, contained))
+        return inner(doc, other, threshold, contained)
+
+    tables.same_story = spy  # type: ignore[method-assign]
+    differ = 0
+    before = Bench(index_dir, True)
+    for q in questions:
+        a = [(p.doc_id, p.start, [s.doc_id for s in p.duplicates]) for p in ask_search(reader, q)]  # type: ignore[attr-defined]
+        b = [(p.doc_id, p.start, [s.doc_id for s in p.duplicates]) for p in ask_search(before, q)]  # type: ignore[attr-defined]
+        differ += a != b
+    agreed = sum(tables.same_story(*p) == text.same_story(*p) for p in pairs)
+    folded = sum(inner(*p) for p in pairs)
+    return (f"{agreed:,} of {len(pairs):,} pairs agree ({folded:,} of them one story); results differ "
+            f"on {differ} of {len(questions)} questions")
+
+
+def load() -> str:
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def synthetic(n: int, folder: Path | None) -> None:
+    """A synthetic index of n passages (built once into `folder`), asked 300 questions."""
+    import scale
+    import synthetic as synth
+
+    from qabot import catalog, headline
+    from qabot.embed import model_id
+    from qabot.indexer import chunker_settings
+    from qabot.manifest import Build, Lexical, Model
+    from qabot.vectors import choose
+
+    work = folder or Path(tempfile.mkdtemp(prefix="qabot-latency-"))
+    index_dir = work / "index"
+    if store.load_manifest(index_dir) is None if index_dir.exists() else True:
+        log(f"synthetic: building {n:,} passages in {index_dir}…")
+        corpus = synth.corpus_vectors(n)
+        settings = scale.scale_settings(index_dir, "", "")
+        changes: catalog.Changes = scale.synthetic_changes(n)
+        build = Build(Model(model_id(settings.model.name), scale.DIM), next_id=n,
+                      chunker=chunker_settings(settings), seeds=str(settings.seeds),
+                      title_version=headline.TITLE_VERSION, lexical=Lexical(settings.bm25))
+        with store.open_writer(settings, log=log) as writer:
+            writer.merge(build, changes, corpus, fresh=True, layout=choose(n, settings.vectors))
+    rng = np.random.default_rng(1)
+    snap = store.load_snapshot(index_dir)
+    rows = rng.integers(0, n, size=300)
+    vecs = snap.vectors.vectors_of(np.sort(rows))
+    queries = vecs + 1.02 * rng.standard_normal(vecs.shape).astype(np.float32) / np.sqrt(vecs.shape[1])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    texts = [" ".join(p.text.split()[:6]).lower() for p in snap.catalog.passages(np.sort(rows).tolist())]
+    given = GivenVectors(queries.astype(np.float32))
+    questions = [Question(f"{t} q{i}", None) for i, t in enumerate(texts)]
+    print(f"\nSynthetic index {index_dir}: {snap.manifest.passage_count:,} passages, "
+          f"{vectors_desc(snap)}; {len(questions)} questions (vectors given); load {load()}")
+    for title, ask in (("respond()", ask_respond), ("search()", ask_search)):
+        log(f"synthetic: {title}")
+        print(table(title, run(lambda before: Bench(index_dir, before, embedder=given), questions, ask)))
+
+
+class GivenVectors:
+    """An 'embedder' that returns the vector a question names by its last word ("… q17": row 17)."""
+
+    def __init__(self, queries: np.ndarray) -> None:
+        self.queries, self.name, self.dim = queries, "synthetic", queries.shape[1]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self.queries[[int(t.split()[-1][1:]) for t in texts]]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def vectors_desc(snap: store.Snapshot) -> str:
+    from qabot.vectors import describe
+
+    return describe(snap.layout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", type=Path, help="the news dev index (built from --dev's corpus)")
+    ap.add_argument("--dev", type=Path, default=DEV, help="the built news dev set [/tmp/news-dev]")
+    ap.add_argument("--synthetic", type=int, default=0, metavar="N",
+                    help="also a synthetic index of N passages")
+    ap.add_argument("--synthetic-dir", type=Path, help="build the synthetic index here, and reuse it")
+    args = ap.parse_args()
+    if not args.index and not args.synthetic:
+        ap.error("give --index, --synthetic N, or both")
+    instrument()
+    if args.index:
+        news(args.index, args.dev)
+    if args.synthetic:
+        synthetic(args.synthetic, args.synthetic_dir)
+
+
+if __name__ == "__main__":
+    main()

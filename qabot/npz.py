@@ -1,0 +1,52 @@
+"""Arrays of an .npz file memory-mapped where they lie, not read: index parts (BM25's counts,
+article fingerprints) are hundreds of MB at a million passages, a question touches a few rows, and
+processes on the same index share the pages."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def members(path: Path) -> set[str]:
+    """The array names an .npz holds."""
+    with zipfile.ZipFile(path) as z:
+        return {n.removesuffix(".npy") for n in z.namelist()}
+
+
+def mapped(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz, memory-mapped where they lie in the file when they can be.
+
+    np.savez stores each array as an uncompressed .npy member of a zip: np.load can't map
+    those, but each member's bytes sit contiguously at a known offset.
+    """
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as z, path.open("rb") as f:
+        for name in names:
+            info = z.getinfo(f"{name}.npy")
+            array = _member(path, f, info)
+            out[name] = array if array is not None else np.load(z.open(info), allow_pickle=False)
+    return out
+
+
+def _member(path: Path, f: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """One stored member as a read-only array over the file, or None when it can't be mapped
+    (compressed, an unknown .npy version, objects, Fortran order or empty)."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    f.seek(info.header_offset)
+    local = f.read(30)  # the zip local file header; its name and extra field lengths vary
+    f.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+           + int.from_bytes(local[28:30], "little"))
+    read_header = _NPY_HEADERS.get(np.lib.format.read_magic(f))
+    if read_header is None:
+        return None
+    shape, fortran, dtype = read_header(f)
+    if dtype.hasobject or fortran or not np.prod(shape):
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=f.tell(), shape=shape).view(np.ndarray)
