@@ -8,6 +8,7 @@ answer.respond's Reply); the generation it was answered from is in the `X-Qabot-
 header. Imported only by `qabot serve`: FastAPI and uvicorn are the optional `serve` extra.
 """
 
+# No `from __future__ import annotations` here: FastAPI reads the routes' annotations at run time.
 import contextlib
 import datetime as dt
 import errno
@@ -15,6 +16,7 @@ import logging
 import re
 import secrets
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, Protocol
 
@@ -23,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from . import format as fmt
 from .answer import Reply, respond
@@ -180,7 +183,7 @@ def status_of(err: QabotError) -> int:
     return 500
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -246,6 +249,15 @@ def create_app(backend: Backend, token: str | None = None) -> FastAPI:
     def machine_error(request: Request, err: OSError) -> JSONResponse:
         logger.exception("%s %s failed", request.method, request.url.path)
         return _error(500, f"the index could not be read ({err.strerror or err}); see the server's log")
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, err: HTTPException) -> JSONResponse:  # 404, 405...
+        return _error(err.status_code, f"{request.method} {request.url.path}: {err.detail}; the API is "
+                      "POST /ask, GET /health and the schema at /docs", err.headers)
+
+    @app.exception_handler(Exception)
+    def bug(request: Request, err: Exception) -> JSONResponse:  # uvicorn logs the traceback
+        return _error(500, "internal error; see the server's log")
 
     @app.post("/ask", responses={**_ASK_OK, **_ERRORS}, dependencies=[Depends(authorized)],
               summary="Answer a question, as `qabot ask --json` does")

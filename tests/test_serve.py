@@ -209,6 +209,15 @@ def test_a_body_that_is_not_json_is_a_400(server: str) -> None:
     assert response.json()["error"].startswith("the body is not valid JSON")
 
 
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/ask", 405), ("GET", "/nothing", 404),
+                                                    ("POST", "/health", 405)])
+def test_a_wrong_path_or_method_is_a_json_error_too(server: str, method: str, path: str, status: int) -> None:
+    response = httpx.request(method, f"{server}{path}", timeout=60)
+
+    assert response.status_code == status
+    assert response.json()["error"].startswith(f"{method} {path}: ")
+
+
 def test_small_talk_is_answered_as_by_qabot_ask(server: str) -> None:
     response = ask(server, {"question": "thanks!", "as_of": AS_OF})
 
