@@ -95,9 +95,17 @@ def respond(
     """The reply to `question`: search (`search_options`, with its confidence floor unless
     `floor` is False), then choose what answers; `as_of` (default today) is the day the
     question is asked."""
+    q = check_question(question)
+    with retriever.pinned():  # one generation for every step, even if a commit lands meanwhile
+        return _respond(retriever, q, search_options, floor, since, until, as_of, answering)
+
+
+def _respond(
+    retriever: Retriever, q: str, search_options: SearchOptions, floor: bool, since: dt.date | None,
+    until: dt.date | None, as_of: dt.date | None, answering: AnswerOptions | None,
+) -> Reply:
     options = answering or AnswerOptions()
     k = search_options.k
-    q = check_question(question)
     today = as_of or dt.date.today()
     chat = small_talk(q) if options.small_talk else None
     if chat is not None:

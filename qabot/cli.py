@@ -327,6 +327,68 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
     run_bot(_settings(ctx, seeds=seeds, index=index_dir), verbose=verbose, watch=watch)
 
 
+@cli.command()
+@_index
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default answers this machine only; 0.0.0.0 (or ::) "
+                   "every network it is on: then set QABOT_API_TOKEN.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free one, printed at start).")
+@click.option("--no-access-log", "quiet", is_flag=True, help="Don't log a line per request.")
+@click.pass_context
+def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quiet: bool) -> None:
+    """Answer questions over HTTP with a JSON API, until Ctrl-C or SIGTERM.
+
+    \b
+    POST /ask     {"question": "...", "k": 5, "mode": "hybrid", "since": "2024-01-01",
+                   "until": "2024-06-30", "as_of": "2024-06-30"} (all but question optional)
+                  -> exactly the object `qabot ask --json` prints; the header
+                  X-Qabot-Generation names the index generation it was answered from
+    GET  /health  -> {"generation", "articles", "passages", "newest"}
+    GET  /docs    the OpenAPI schema, to read and try (/openapi.json for tools)
+
+    Errors are JSON, {"error": "what to do"}: 400 for a bad question or field, 401 without the
+    token, 503 while there is no usable index (run `qabot index`). It reads the index only and
+    follows its commits without a restart: run `qabot index` (or `qabot index --watch`) beside
+    it. With QABOT_API_TOKEN set in the environment, every request needs
+    `Authorization: Bearer <token>`. Needs pip install 'qabot[serve]'.
+
+    \b
+    Examples:
+      qabot serve                                   # http://127.0.0.1:8000
+      curl -s localhost:8000/ask -H 'Content-Type: application/json' \\
+           -d '{"question": "Which road did Azerbaijan propose?", "k": 3}'
+      QABOT_API_TOKEN=$(openssl rand -hex 32) qabot serve --host 0.0.0.0 --port 8080
+    """
+    try:
+        from . import api
+    except ImportError as err:
+        if err.name not in {"fastapi", "uvicorn", "starlette", "pydantic"}:
+            raise
+        raise QabotError("qabot serve needs FastAPI and uvicorn, which are not installed: "
+                         "pip install 'qabot[serve]'") from None
+    from .reader import Retriever
+
+    token = os.environ.get(api.TOKEN_ENV)
+    if token is not None and not token.strip():
+        raise QabotError(f"{api.TOKEN_ENV} is set but empty; set it to a long random string "
+                         "(e.g. openssl rand -hex 32), or unset it to serve without a token")
+    settings = _settings(ctx, index=index_dir)
+    backend = api.LocalBackend(Retriever.for_settings(settings), settings.search)
+    sock = api.bind(host, port)  # before loading anything: a port in use fails at once
+    backend.warm()
+    try:
+        known = backend.health()
+        state = f"generation {known.generation}, {known.articles:,} articles"
+    except QabotError as err:
+        state = f"no usable index yet ({err}); /ask answers 503 until there is one"
+    loopback = host in {"127.0.0.1", "localhost", "::1"} or host.startswith("127.")
+    warning = "" if token or loopback else f"; anyone who can reach it may ask: consider {api.TOKEN_ENV}"
+    click.echo(f"Serving {settings.index} ({state}) on {api.url_of(sock)}, docs at /docs"
+               f"{'; token required' if token else ''}{warning}. Ctrl-C to stop.", err=True)
+    api.run(api.create_app(backend, token), sock, access_log=not quiet)
+
+
 def _retriever(settings: Settings) -> Retriever:
     """The settings' index, ready to answer (reader.open_index: upgraded or built first when
     needed, saying so and showing progress on stderr)."""

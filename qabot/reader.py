@@ -8,10 +8,11 @@ and a library caller all start the same way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ class Retriever:
     """A loaded index that notices new generations: a long-running process never restarts.
 
     Each search takes the current snapshot once, so a reload in between never mixes two
-    generations inside one answer.
+    generations inside one answer; `pinned()` holds one for every step of a reply.
     """
 
     def __init__(
@@ -47,7 +48,10 @@ class Retriever:
         self._snap: store.Snapshot | None = None
         self._encoders: dict[str, Embedder] = {}
         self._fixed = embedder  # tests inject a fake; otherwise the index names its encoder
-        self._tables: Tables | None = None
+        # The newest two generations' tables: while a commit lands, replies still pinned to the
+        # old one and those on the new one don't rebuild each other's.
+        self._tables: tuple[Tables, ...] = ()
+        self._held = threading.local()  # the snapshot pinned() holds, per thread
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Retriever:
@@ -56,7 +60,34 @@ class Retriever:
         return cls(settings.index, model_id(settings.model.name), nprobe=settings.vectors.nprobe)
 
     def snapshot(self) -> store.Snapshot:
-        """The newest committed generation (reloaded only when the manifest changed)."""
+        """The newest committed generation (reloaded only when the manifest changed); inside
+        `pinned()`, the one this thread's block took first."""
+        held = self._held
+        if not getattr(held, "on", False):
+            return self._newest()
+        if held.snap is None:
+            held.snap = self._newest()
+        snap: store.Snapshot = held.snap
+        return snap
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Hold one generation: until the block ends, every `snapshot()` in this thread returns
+        the one it took first, so the steps of one reply (search, the corpus's newest day, the
+        answering sentence's BM25 terms) never straddle a commit. Taken lazily (small talk needs
+        no index); a nested block keeps the outer one's."""
+        held = self._held
+        if getattr(held, "on", False):
+            yield
+            return
+        held.on, held.snap = True, None
+        try:
+            yield
+        finally:
+            held.on, held.snap = False, None
+
+    def _newest(self) -> store.Snapshot:
+        """The newest committed generation, loaded when the manifest changed."""
         stamp = store.manifest_stamp(self.index_dir)
         snap = self._snap
         if snap is not None and snap.stamp == stamp:
@@ -98,9 +129,12 @@ class Retriever:
 
     def tables(self, snap: store.Snapshot) -> Tables:
         """Per-row arrays of this snapshot (built once per generation)."""
-        tables = self._tables
-        if tables is None or tables.snap is not snap:
-            tables = self._tables = Tables(snap)
+        kept = self._tables
+        for tables in kept:
+            if tables.snap is snap:
+                return tables
+        tables = Tables(snap)
+        self._tables = (tables, *kept[:1])
         return tables
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,28 @@ def test_open_index_without_index_or_seeds_says_what_to_point_at(tmp_path: Path)
     with pytest.raises(SeedsNotFound, match="point --seeds / QABOT_SEEDS at your articles"):
         open_index(settings)
     assert not (tmp_path / "idx" / "manifest.json").exists()
+
+
+def test_pinned_holds_one_generation_for_this_thread_while_a_commit_lands(real_settings: Settings) -> None:
+    from qabot.indexer import run_index
+
+    retriever = open_index(real_settings)
+    question = "How many orange-bellied parrots returned to Melaleuca?"
+    with retriever.pinned():
+        held = retriever.snapshot()
+        (real_settings.seeds / "parrots.txt").write_text(
+            " date 2024-03-01 Rangers in Tasmania counted 412 orange-bellied parrots returning to "
+            "Melaleuca this spring.\n", encoding="utf-8")
+        run_index(real_settings, log=lambda msg: None)
+        elsewhere: list[int] = []
+        other = threading.Thread(target=lambda: elsewhere.append(retriever.snapshot().manifest.generation))
+        other.start()
+        other.join()
+
+        assert retriever.snapshot() is held
+        assert "parrots.txt" not in [p.doc_id for p in search(retriever, question, floor=False)]
+        with retriever.pinned():  # a nested block keeps the outer one's
+            assert retriever.snapshot() is held
+        assert elsewhere == [held.manifest.generation + 1]  # other threads see the commit
+    assert retriever.snapshot().manifest.generation == held.manifest.generation + 1
+    assert search(retriever, question)[0].doc_id == "parrots.txt"

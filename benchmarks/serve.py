@@ -1,0 +1,225 @@
+"""Benchmark `qabot serve`: one question over HTTP against the same question answered in process.
+
+Run from the repository root (needs the serve extra: pip install -e ".[serve]"):
+
+    .venv/bin/python benchmarks/serve.py --index /tmp/news-25-index \\
+        --queries /tmp/news-dev/queries.jsonl [--rounds 3] [--warmup 10] [--json]
+
+In process: a Retriever on --index, `respond()` and `format.to_json()` (what `qabot ask --json`
+does after loading). Over HTTP: the real `qabot serve --index INDEX --port 0` in its own process
+(defaults: access log on), asked `POST /ask` by one keep-alive httpx client. Both answer the
+same questions, one at a time, in the same order, each asked as of its `question_date` (as
+`qabot eval` does). The two alternate, a pass over every question at a time (--rounds passes
+each), so a neighbour's load on the shared CPU falls on both alike; question by question,
+onnxruntime's threads, which spin a while after each question, would slow the other process.
+Every HTTP body must equal the in-process JSON byte for byte.
+
+Printed side by side: p50 / p95 / mean milliseconds per question, the ratio of the p50s (target:
+HTTP ≤ 1.2× in process) and the server's resident memory. The index is only read.
+Progress goes to stderr, the report to stdout (--json: one JSON object).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import clean_env, log, qabot_exe  # noqa: E402
+
+from qabot import format as fmt  # noqa: E402
+from qabot.answer import respond  # noqa: E402
+from qabot.config import load_settings  # noqa: E402
+from qabot.reader import Retriever  # noqa: E402
+
+TARGET = 1.2  # HTTP p50 at most this many times the in-process p50
+
+
+def read_questions(path: Path) -> list[tuple[str, dt.date | None]]:
+    """(question, its day) of each line of a queries JSONL file."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            day = row.get("question_date") or row.get("date")
+            out.append((row["question"], dt.date.fromisoformat(day) if day else None))
+    return out
+
+
+def start_server(index: Path, log_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`qabot serve` on a free port; its process and URL once it listens."""
+    with log_file.open("w") as out:
+        proc = subprocess.Popen([str(qabot_exe()), "serve", "--index", str(index), "--port", "0"],
+                                stdout=out, stderr=subprocess.STDOUT, env=clean_env())
+    deadline = time.monotonic() + 120
+    while not (found := re.search(r" on (http://\S+), docs at /docs", log_file.read_text())):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"qabot serve did not start:\n{log_file.read_text()}")
+        time.sleep(0.1)
+    return proc, found.group(1)
+
+
+def ask_with(http: httpx.Client) -> Answer:
+    """POST /ask through this client: the body's text."""
+    def over_http(question: str, day: dt.date | None) -> str:
+        body: dict[str, Any] = {"question": question}
+        if day is not None:
+            body["as_of"] = day.isoformat()
+        response = http.post("/ask", json=body)
+        response.raise_for_status()
+        return response.text
+
+    return over_http
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+Answer = Callable[[str, dt.date | None], str]
+
+
+def timed(answer: Answer, into: list[float], question: str,
+          day: dt.date | None) -> str:
+    """answer(question, day), its milliseconds appended to `into`."""
+    t0 = time.perf_counter()
+    out = answer(question, day)
+    into.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def under_load(answerers: list[Answer], questions: list[tuple[str, dt.date | None]],
+               ) -> tuple[list[float], float]:
+    """Every question once, shared out among one thread per answerer, all asking at once:
+    (each question's milliseconds, wall seconds)."""
+    times: list[float] = []
+    go = threading.Barrier(len(answerers) + 1)
+
+    def client(n: int, answer: Answer) -> None:
+        go.wait()
+        for question, day in questions[n :: len(answerers)]:
+            timed(answer, times, question, day)
+
+    threads = [threading.Thread(target=client, args=(n, a)) for n, a in enumerate(answerers)]
+    for thread in threads:
+        thread.start()
+    go.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return times, time.perf_counter() - t0
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    ordered = sorted(ms)
+    return {"p50": statistics.median(ordered), "p95": ordered[max(0, round(0.95 * len(ordered)) - 1)],
+            "mean": statistics.fmean(ordered)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, required=True, help="A built index (only read).")
+    parser.add_argument("--queries", type=Path, default=Path("/tmp/news-dev/queries.jsonl"),
+                        help="JSONL with question and question_date per line.")
+    parser.add_argument("--rounds", type=int, default=3, help="Times each question is asked each way.")
+    parser.add_argument("--warmup", type=int, default=10, help="Questions asked each way first, not timed.")
+    parser.add_argument("--clients", type=int, default=8,
+                        help="Then every question once more from this many clients at once, each way "
+                             "(0: skip).")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    args = parser.parse_args(argv)
+
+    questions = read_questions(args.queries)
+    settings = load_settings(index=args.index, env=clean_env())
+    retriever = Retriever.for_settings(settings)
+    log(f"{len(questions)} questions from {args.queries}, index {args.index}")
+
+    def in_process(question: str, day: dt.date | None) -> str:
+        return fmt.to_json(respond(retriever, question, settings.search, as_of=day))
+
+    with tempfile.TemporaryDirectory(prefix="qabot-bench-serve-") as tmp:
+        proc, url = start_server(args.index, Path(tmp) / "serve.log")
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+
+                over_http = ask_with(http)
+                for question, day in questions[: args.warmup]:
+                    in_process(question, day)
+                    over_http(question, day)
+                times: dict[str, list[float]] = {"in_process": [], "http": []}
+                same = 0
+                for round_ in range(args.rounds):
+                    log(f"round {round_ + 1}/{args.rounds}")
+                    # A pass of each, not question by question (the docstring says why).
+                    local = [timed(in_process, times["in_process"], q, day) for q, day in questions]
+                    remote = [timed(over_http, times["http"], q, day) for q, day in questions]
+                    same += sum(a == b for a, b in zip(local, remote, strict=True))
+                loaded: dict[str, tuple[list[float], float]] = {}
+                if args.clients:
+                    log(f"{args.clients} clients at once")
+                    loaded["in_process"] = under_load([in_process] * args.clients, questions)
+                    clients = [httpx.Client(base_url=url, timeout=120) for _ in range(args.clients)]
+                    loaded["http"] = under_load([ask_with(c) for c in clients], questions)
+                    for c in clients:
+                        c.close()
+                memory = rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    asked = len(times["http"])
+    report = {
+        "index": str(args.index), "questions": len(questions), "rounds": args.rounds, "asked": asked,
+        "in_process_ms": summary(times["in_process"]), "http_ms": summary(times["http"]),
+        "identical": same, "server_rss_mib": round(memory, 1),
+    }
+    for key, (ms, seconds) in loaded.items():
+        report[f"{key}_{args.clients}_clients"] = summary(ms) | {"per_s": len(ms) / seconds}
+    ratio = report["http_ms"]["p50"] / report["in_process_ms"]["p50"]
+    report["p50_ratio"] = round(ratio, 3)
+    report["target_met"] = ratio <= TARGET
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{asked} questions ({len(questions)} × {args.rounds} rounds), one at a time, on {args.index}")
+        print(f"{'':<22}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}")
+        for name, key in (("respond() in process", "in_process_ms"), ("qabot serve, HTTP", "http_ms")):
+            row = report[key]
+            print(f"{name:<22}{row['p50']:>9.1f}{row['p95']:>9.1f}{row['mean']:>9.1f}")
+        print(f"HTTP p50 / in-process p50: {ratio:.2f}× (target ≤ {TARGET}×: "
+              f"{'met' if ratio <= TARGET else 'NOT met'})")
+        if loaded:
+            print(f"\n{len(questions)} questions, {args.clients} clients asking at once")
+            print(f"{'':<22}{'p50 ms':>9}{'p95 ms':>9}{'mean ms':>9}{'per s':>9}")
+            for name, key in (("respond(), threads", "in_process"), ("qabot serve, HTTP", "http")):
+                row = report[f"{key}_{args.clients}_clients"]
+                print(f"{name:<22}{row['p50']:>9.1f}{row['p95']:>9.1f}{row['mean']:>9.1f}{row['per_s']:>9.1f}")
+        print(f"identical JSON: {same}/{asked}; server RSS {memory:.0f} MiB")
+    return 0 if same == asked else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())
