@@ -25,5 +25,8 @@ def qabot_exe() -> Path:
 
 
 def clean_env() -> dict[str, str]:
-    """This environment minus QABOT_*, so only the explicit flags configure qabot."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("QABOT_")}
+    """This environment minus QABOT_*, so only the explicit flags configure qabot, and minus
+    PYTHONDONTWRITEBYTECODE: an installed qabot has its bytecode (pip compiles it; a first run
+    writes it), and compiling 30 modules from source on every start is ~70 ms no user pays."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("QABOT_") and k != "PYTHONDONTWRITEBYTECODE"}

@@ -282,7 +282,8 @@ def duplicates(retriever: Retriever, corpus: Path, sample: int = 300) -> dict[st
         sims = matrix @ centre
         sims[matrix_doc == n] = -np.inf
         other = int(matrix_doc[int(np.argmax(sims))])
-        out["distinct: nearest by meaning"].append(rank.jaccard(tables.shingles(n), tables.shingles(other)))
+        mine, theirs = (frozenset(tables.fingerprint(d).tolist()) for d in (n, other))
+        out["distinct: nearest by meaning"].append(rank.jaccard(mine, theirs))
     return out
 
 

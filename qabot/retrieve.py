@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import functools
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import bm25, rank, store, walk
+from . import bm25, rank, store, vectors, walk
 from .catalog import PassageRecord
 from .chunk import split_sentences
 from .config import SEARCH_MODES, SearchOptions
@@ -186,9 +183,9 @@ def _exhaustive(
     dense = None
     if mode != "bm25":
         dense = np.empty(n, dtype=np.float32)
-        with _one_blas_thread():
-            for matrix, rows, live in tables.matrices:
-                dense[rows] = matrix @ qvec if live is None else (matrix @ qvec)[live]
+        for matrix, rows, live in tables.matrices:
+            found = vectors.inner_products(matrix, qvec)
+            dense[rows] = found if live is None else found[live]
     if mode == "dense":
         assert dense is not None
         return dense
@@ -199,21 +196,6 @@ def _exhaustive(
         return np.where(per_row > 0, per_row, -np.inf).astype(np.float32)
     assert dense is not None
     return rank.fuse(dense, per_row, options.fusion_weight)
-
-
-@functools.cache
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController  # reads the loaded libraries once: ~10 ms
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """The exact scan is one matrix-vector product per segment: memory-bound, so a second BLAS
-    thread gains little on a quiet machine and costs 2-4x when the other core is busy (another
-    question, an indexer: measured 2.1 vs 4.6-7.9 ms at 18k passages under load; its threads
-    spin-wait for a core). Questions run side by side in the bot's threads instead."""
-    return _blas().limit(limits=1, user_api="blas")
 
 
 def _lexical(tables: Tables, question: str) -> tuple[np.ndarray, np.ndarray]:

@@ -243,3 +243,11 @@ def test_load_refuses_mismatches_with_a_hint(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(IndexIncompatible, match="not valid JSON"):
         store.load_snapshot(tmp_path)
+
+
+def test_the_scan_kernel_gives_numpys_inner_products() -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.standard_normal((1031, DIM)).astype(np.float32)
+    query = rng.standard_normal(DIM).astype(np.float32)
+    assert np.allclose(vectors.inner_products(matrix, query), matrix @ query, atol=1e-4)
+    assert vectors.inner_products(matrix[:0], query).shape == (0,)
