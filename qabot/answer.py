@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -113,6 +114,13 @@ def _respond(
     # Ages are counted from today; time words and freshness from the corpus's present.
     present = as_of or corpus_present(retriever, today)
     window = read_time(q, present)
+    if window is not None and window.ahead:
+        # "who won the 2031 super bowl": no article can tell, and a quote about another year
+        # would pass for the answer. A question about plans ("where is the 2025 open") searches.
+        if asks_past(q):
+            return Reply(q, "no_answer", as_of=today, window=window,
+                         notice=_ahead_notice(retriever, window, present))
+        window = None
     notice = _stale_notice(retriever, window, present) or _archive_notice(window, present, today)
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
@@ -144,10 +152,29 @@ def corpus_present(retriever: Retriever, today: dt.date) -> dt.date:
     return newest
 
 
+# A question about what happened: after a window ahead of the present, it has no answer here.
+_PAST = re.compile(r"\b(?:did|was|were|won|lost|happened|had|became|died|beat|took|got|made|killed"
+                   r"|elected|named|announced|hosted|signed|scored|finished|ended|sold|bought|passed)\b",
+                   re.IGNORECASE)
+
+
+def asks_past(question: str) -> bool:
+    """True when the question asks what happened ("who won…", "what did … say"), not what is
+    planned or expected ("where is the 2025 open", "what will…")."""
+    return bool(_PAST.search(question))
+
+
+def _ahead_notice(retriever: Retriever, window: TimeWindow, present: dt.date) -> str:
+    newest = retriever.newest(present)
+    said = f"My newest article is from {display_date(newest)}" if newest else "My articles are undated"
+    when = window.label if window.label.startswith(("on ", "since ")) else f"in {window.label}"
+    return f"{said}: they can't tell what happened {when}."
+
+
 def _archive_notice(window: TimeWindow | None, present: dt.date, today: dt.date) -> str | None:
     """"My newest article is from 5 Mar 2024: "latest" is read as of then." for a time word
-    read against an archive's present instead of today."""
-    if window is None or present >= today:
+    read against an archive's present instead of today (not for a date that names its year)."""
+    if window is None or present >= today or window.anchored:
         return None
     return f"My newest article is from {display_date(present)}: \"{window.words}\" is read as of then."
 

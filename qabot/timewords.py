@@ -10,6 +10,13 @@ Choices, so callers can rely on them:
 - "latest", "recent(ly)", "newest", "currently", "these days", "just <did>" and a closing "now"
   ("who is the prime minister now") mean a recent window (the last RECENT_DAYS days) that is a
   preference, not a filter: the window says `soft=True`.
+- Explicit dates are preferences too (`soft=True`): a year ("in 2021", "the 2022 Open"), a month
+  with a year ("in September 2022") or without one, after a word that makes it a date ("in
+  September", "last March", "this June", "since April"), and a day after "on" ("on May 5", "on
+  May 5, 2022"). Without a year, a month or day is the most recent one on or before as_of ("last
+  March": strictly before this month). A month name alone is no date: "May" is a verb, "jan 6" and
+  "july 4th" name events. A window that starts after as_of is returned with `ahead=True` (a
+  question about a time the articles can't know); otherwise it ends at as_of at the latest.
 - The first time phrase in the question wins; its words are returned, and stay in the question.
 """
 
@@ -46,6 +53,33 @@ _PATTERNS = [
                r"|just (?:\w+ed|said|won|lost|made|sold|told|got|hit|went|came|began|broke|left|took"
                r"|gave|struck|shot|died|met|signed|held|set|ran|fell|rose|quit|chose|spoke|wrote)\b)"),
 ]
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december")
+
+
+def _month(name: str) -> str:
+    return (rf"(?P<{name}>january|february|march|april|may|june|july|august|september|october"
+            r"|november|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?")
+
+
+def _day(name: str) -> str:
+    return rf"(?P<{name}>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+
+
+_YEAR = r"(?:1[89]|2\d)\d\d"
+_PATTERNS += [
+    # "on May 5", "on May 5, 2022", "on 5 May 2022"
+    ("day", rf"\bon (?:{_month('dm1')} {_day('dd1')}|{_day('dd2')} {_month('dm2')})"
+            rf"(?:,? (?P<dy>{_YEAR}))?\b"),
+    # "September 2022", "in Sept. 2022"; "in September", "last March" (a year, or a word that
+    # makes the month a date: not "this", as in "what this may mean")
+    ("month", rf"\b(?:(?P<ml1>in|during|last|since|early|late|mid|of)[ -])?{_month('mm1')},? "
+              rf"(?P<my>{_YEAR})\b"
+              rf"|\b(?P<ml2>in|during|last|since|early|late|mid)[ -]{_month('mm2')}(?![\w'’-])"),
+    # "in 2021", "the 2022 Open", "since 2019" (not "by 2030": a deadline, not a window)
+    ("year", rf"\b(?P<yl>in|during|since|of|from|the|for) (?P<year>{_YEAR})\b"
+             r"(?!\s*(?:%|percent|people|points))"),
+]
 _RE = re.compile("|".join(f"(?P<k{i}>{p})" for i, (_, p) in enumerate(_PATTERNS)), re.IGNORECASE)
 
 
@@ -59,6 +93,8 @@ class TimeWindow:
     words: str  # the matched text, as written in the question
     span: tuple[int, int]  # where those words are in the question
     soft: bool = False  # True: prefer articles in the window, don't exclude the others
+    ahead: bool = False  # True: the whole window is after as_of (no article can tell of it)
+    anchored: bool = False  # True: the words name the year ("in 2021"): as_of does not move it
 
 
 def read_time(question: str, as_of: dt.date) -> TimeWindow | None:
@@ -73,8 +109,15 @@ def read_time(question: str, as_of: dt.date) -> TimeWindow | None:
     if until < 1:
         return None
     span = m.span("jw") if m.group("jw") else m.span()
+    ahead = since > as_of.toordinal()
+    if not ahead:
+        until = min(until, as_of.toordinal())  # "in 2022" asked in June 2022: up to as_of
+    anchored = kind in ("day", "month", "year") and bool(re.search(r"\d{4}", m.group()))
     return TimeWindow(dt.date.fromordinal(max(1, since)), dt.date.fromordinal(until), label,
-                      question[span[0] : span[1]], span, soft=kind == "recent")
+                      question[span[0] : span[1]], span, soft=kind in _SOFT, ahead=ahead, anchored=anchored)
+
+
+_SOFT = ("recent", "day", "month", "year")
 
 
 def _window(kind: str, m: re.Match[str], as_of: dt.date) -> tuple[int, int, str]:
@@ -117,7 +160,54 @@ def _window(kind: str, m: re.Match[str], as_of: dt.date) -> tuple[int, int, str]
         if lead == "since":
             return day, today, f"since {label}"
         return day, day, f"{lead or 'on'} {label}"
+    if kind in ("day", "month", "year"):
+        return _date_window(kind, m, as_of)
     return today - (RECENT_DAYS - 1), today, "recent"
+
+
+def _date_window(kind: str, m: re.Match[str], as_of: dt.date) -> tuple[int, int, str]:
+    """An explicit year, month or day (module docstring) as day ordinals."""
+    today = as_of.toordinal()
+    if kind == "year":
+        year = int(m.group("year"))
+        start = dt.date(year, 1, 1).toordinal()
+        if m.group("yl").lower() == "since":
+            return start, max(start, today), f"since {year}"
+        return start, dt.date(year, 12, 31).toordinal(), str(year)
+    if kind == "month":
+        month = _month_number(m.group("mm1") or m.group("mm2"))
+        lead = (m.group("ml1") or m.group("ml2") or "").lower()
+        if m.group("my"):
+            year = int(m.group("my"))
+        else:  # the most recent such month; "last March" in March is a year ago
+            past = month < as_of.month or (month == as_of.month and lead != "last")
+            year = as_of.year if past else as_of.year - 1
+        if year < 1:
+            return 0, 0, ""
+        first = dt.date(year, month, 1).toordinal()
+        name = f"{_MONTHS[month - 1].capitalize()} {year}"
+        if lead == "since":
+            return first, max(first, today), f"since {name}"
+        return first, _month_end(year, month), name
+    month = _month_number(m.group("dm1") or m.group("dm2"))
+    day = int(m.group("dd1") or m.group("dd2"))
+    year = int(m.group("dy")) if m.group("dy") else (
+        as_of.year if (month, day) <= (as_of.month, as_of.day) else as_of.year - 1)
+    try:
+        when = dt.date(year, month, day).toordinal()
+    except ValueError:  # "on February 30": the month, then
+        return (dt.date(year, month, 1).toordinal() if year >= 1 else 0), \
+            (_month_end(year, month) if year >= 1 else 0), f"{_MONTHS[month - 1].capitalize()} {year}"
+    return when, when, f"on {dt.date.fromordinal(when):%-d %B %Y}"
+
+
+def _month_number(name: str) -> int:
+    key = name.lower().rstrip(".")[:3]
+    return next(i for i, full in enumerate(_MONTHS, 1) if full.startswith(key))
+
+
+def _month_end(year: int, month: int) -> int:
+    return (dt.date(year + 1, 1, 1) if month == 12 else dt.date(year, month + 1, 1)).toordinal() - 1
 
 
 def _month_start(ordinal: int) -> int:

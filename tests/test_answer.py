@@ -309,3 +309,19 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     assert not answer.stands_alone(top("old.txt", 0.9), top("old.txt", 0.3), ["old.txt"])  # same story
     assert answer.stands_alone(top("new.txt", 0.3), none, ["old.txt"])  # nothing with the context
     assert not answer.stands_alone(none, top("old.txt", 0.3), ["old.txt"])
+
+
+def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote(
+    retriever: Retriever,
+) -> None:
+    reply = ask(retriever, "What happened with the Lowmere ferry in 2031?")
+    assert reply.kind == "no_answer" and not reply.results
+    assert reply.notice == "My newest article is from 5 Mar 2024: they can't tell what happened in 2031."
+    # what is planned for then is searched as usual; a year the articles cover is a preference
+    assert ask(retriever, "How often will the Lowmere ferry run in 2031?").results
+    assert first(ask(retriever, "What happened with the Lowmere ferry in March 2024?")) == "ferry_mar.txt"
+    # on an archive, a date that names its year is not "read as of" the newest article
+    named = respond(retriever, "what happened with the lowmere ferry in 2024", SearchOptions(k=3))
+    assert named.results and named.notice is None
+    month = respond(retriever, "what happened with the lowmere ferry in march", SearchOptions(k=3))
+    assert month.notice is not None and '"in march" is read as of then' in month.notice

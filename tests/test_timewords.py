@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -143,3 +144,46 @@ def test_a_window_cut_at_the_calendar_start_keeps_its_days_on_the_calendar() -> 
     assert w is not None and (w.since, w.until) == (D(1, 1, 1), D(1, 12, 31))
     w = read_time("Who resigned last month?", D(1, 2, 3))
     assert w is not None and (w.since, w.until) == (D(1, 1, 1), D(1, 1, 31))
+
+
+@pytest.mark.parametrize(
+    ("question", "since", "until", "label"),
+    [
+        ("who won the world series in 2020", D(2020, 1, 1), D(2020, 12, 31), "2020"),
+        ("who won the 2022 us womens open", D(2022, 1, 1), WED, "2022"),  # ends at as_of
+        ("what has changed since 2019", D(2019, 1, 1), WED, "since 2019"),
+        ("what did the fed do in september 2021", D(2021, 9, 1), D(2021, 9, 30), "September 2021"),
+        ("inflation in sept. 2021", D(2021, 9, 1), D(2021, 9, 30), "September 2021"),
+        # a month without a year: the most recent one on or before as_of
+        ("what did the fed do in september", D(2021, 9, 1), D(2021, 9, 30), "September 2021"),
+        ("who had covid in may", D(2022, 5, 1), D(2022, 5, 31), "May 2022"),
+        ("what happened in august", D(2022, 8, 1), WED, "August 2022"),
+        ("what happened last august", D(2021, 8, 1), D(2021, 8, 31), "August 2021"),
+        ("what happened last march", D(2022, 3, 1), D(2022, 3, 31), "March 2022"),
+        ("what did the fed do on may 5", D(2022, 5, 5), D(2022, 5, 5), "on 5 May 2022"),
+        ("what did the fed do on december 5", D(2021, 12, 5), D(2021, 12, 5), "on 5 December 2021"),
+        ("what did the fed do on 5 may 2021", D(2021, 5, 5), D(2021, 5, 5), "on 5 May 2021"),
+        ("what happened on february 30", D(2022, 2, 1), D(2022, 2, 28), "February 2022"),
+    ],
+)
+def test_explicit_dates_are_soft_windows(question: str, since: dt.date, until: dt.date, label: str) -> None:
+    window = read_time(question, WED)
+    assert window is not None and (window.since, window.until, window.label) == (since, until, label)
+    assert window.soft and not window.ahead
+    assert window.anchored == bool(re.search(r"\b\d{4}\b", question))  # the words name the year
+
+
+@pytest.mark.parametrize("question", [
+    "what this may mean for rates", "may i ask who won", "jan 6 hearings",
+    "why were july 4th fireworks canceled", "over 2000 people died", "what is the goal by 2030",
+    "the march on washington", "a 2020 percent rise",
+])
+def test_month_names_and_numbers_that_are_not_dates(question: str) -> None:
+    assert read_time(question, WED) is None
+
+
+def test_a_date_after_as_of_is_ahead() -> None:
+    window = read_time("who won the 2031 super bowl", WED)
+    assert window is not None and window.ahead and window.since == D(2031, 1, 1)
+    assert not read_time("who won in 2022", WED).ahead  # type: ignore[union-attr]
+    assert read_time("what happens in september", D(2022, 8, 31)).ahead is False  # type: ignore[union-attr]
