@@ -131,6 +131,8 @@ def _respond(
         return Reply(q, "no_answer", as_of=today, notice=notice, window=window)
     groups = [[p, *p.more] for p in passages]
     if window is not None and options.time_bonus:
+        if window.label == "recent":
+            window = newest_on_subject(groups, window, options.keep_share)
         groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
     results, scores = choose(retriever, q, groups, options.weights)
@@ -204,6 +206,20 @@ def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float)
         return group[0].score + (bonus if d is not None and window.since <= d <= window.until else 0.0)
 
     return sorted(groups, key=score, reverse=True)  # stable: equal scores keep their order
+
+
+def newest_on_subject(groups: list[list[Passage]], window: TimeWindow, share: float) -> TimeWindow:
+    """"latest", "now", "currently": the recent window ends at the newest article on the subject
+    (the articles that score at least `share` of the best: those the reply could show), not at
+    the corpus's present. The latest on a story is its newest article, however old the story:
+    "who runs the broncos now" wants the article that named the new president, not whichever
+    article about the Broncos came out in the corpus's last two weeks."""
+    bar = groups[0][0].score * share if groups else 0.0
+    days = [g[0].date for g in groups if g[0].score >= bar and g[0].date is not None]
+    if not days:
+        return window
+    end = min(max(d for d in days if d is not None), window.until)
+    return replace(window, since=end - dt.timedelta(days=RECENT_DAYS - 1), until=end)
 
 
 def keep_close(groups: list[list[Passage]], share: float) -> list[list[Passage]]:

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from qabot import answer, sentences
-from qabot.answer import AnswerOptions, Reply, respond
+from qabot.answer import AnswerOptions, Reply, newest_on_subject, prefer_window, respond
 from qabot.chunk import split_sentences
 from qabot.config import SearchOptions, Settings
 from qabot.dates import age, display_date
 from qabot.passage import Passage
 from qabot.reader import Retriever
 from qabot.smalltalk import small_talk
+from qabot.timewords import read_time
 from tests.conftest import SHIPPED_SEED, indexed, run_qabot
 
 ANSWER = Path(__file__).parent / "fixtures" / "answer"
@@ -325,3 +326,22 @@ def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote
     assert named.results and named.notice is None
     month = respond(retriever, "what happened with the lowmere ferry in march", SearchOptions(k=3))
     assert month.notice is not None and '"in march" is read as of then' in month.notice
+
+
+def test_latest_ends_at_the_newest_article_on_the_subject() -> None:
+    """"latest"/"now": the window moves to the newest article among those the reply could show
+    (scoring at least the share of the best), not the corpus's last two weeks."""
+    def art(doc: str, score: float, day: dt.date | None) -> list[Passage]:
+        return [Passage(rank=1, score=score, text="x", doc_id=doc, path=doc, date=day, title="",
+                        start=0, end=1, answer_start=0, answer_end=1)]
+
+    recent = read_time("who runs the broncos now", dt.date(2022, 8, 25))
+    assert recent is not None and recent.since == dt.date(2022, 8, 12)
+    groups = [art("old.txt", 1.0, dt.date(2022, 7, 1)), art("named.txt", 0.96, dt.date(2022, 8, 11)),
+              art("weak.txt", 0.5, dt.date(2022, 8, 24)), art("undated.txt", 0.99, None)]
+    moved = newest_on_subject(groups, recent, share=0.88)
+    # weak.txt scores under the share: no article on the subject
+    assert (moved.since, moved.until) == (dt.date(2022, 7, 29), dt.date(2022, 8, 11))
+    assert [g[0].doc_id for g in prefer_window(groups, moved, 0.05)][:2] == ["named.txt", "old.txt"]
+    assert [g[0].doc_id for g in prefer_window(groups, recent, 0.05)][0] == "old.txt"  # as it was
+    assert newest_on_subject([art("undated.txt", 1.0, None)], recent, 0.88) == recent
