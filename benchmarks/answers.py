@@ -49,6 +49,7 @@ from qabot.retrieve import search  # noqa: E402
 
 DEV = Path("/tmp/news-dev")
 UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"
+UNANSWERABLE_CHAT = ROOT / "benchmarks" / "unanswerable_chat.jsonl"  # the same kinds, typed as in a chat
 CHAT = ROOT / "benchmarks" / "chat_questions.jsonl"
 COLS = ("hit@1", "mrr@10", "as@1", "as@3", "chars")
 
@@ -157,10 +158,11 @@ def sweep_time(retriever: Retriever, tuning: SearchOptions, base: AnswerOptions,
         )
 
 
-def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, split: Split) -> None:
-    """Top scores of answerable (dev) and unanswerable questions; the floor's precision and
-    recall at each candidate, chosen on A; and the share of the top score gold results keep."""
-    off = [json.loads(line) for line in UNANSWERABLE.read_text().splitlines() if line.strip()]
+def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, split: Split,
+              chat: Split) -> None:
+    """Top scores of answerable and unanswerable questions, quiz-style and chat-style; the
+    floor's precision and recall at each candidate (chosen on A); and the share of the top score
+    gold results keep."""
     as_of = max(q.date for qs in split.values() for q in qs if q.date)
 
     def top(question: str, when: dt.date | None) -> float:
@@ -169,31 +171,35 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
                         answering=options)
         return max((p.relevance for p in reply.results), default=0.0)
 
-    good = {h: [top(q.question, q.date) for q in qs] for h, qs in split.items()}
-    # Unanswerable questions split the same way: alternate lines; asked on the dev set's last day.
-    bad_all = [(o, top(o["question"], as_of)) for o in off]
-    bad = {
-        "A": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 0],
-        "B": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 1],
-    }
-    small = sum(1 for o, s in bad_all if s == 0.0)
-    print(
-        f"\nConfidence floor: best relevance (hybrid) of {sum(map(len, good.values()))} answerable dev "
-        f"questions vs {len(off)} unanswerable ones ({small} answered as small talk, score 0)"
-    )
-    for h in "AB":
-        print(f"  {h}: answerable {spread(good[h])}\n     unanswerable {spread(bad[h])}")
-    print(f"{'floor':<8}" + "".join(f"{'keeps ans ' + h:>14}{'drops unans ' + h:>15}" for h in "AB"))
-    for floor in (0.20, 0.22, 0.25, 0.28, 0.30, 0.32, 0.35, 0.40):
-        cells = ""
+    kinds = (("Quiz-style", split, UNANSWERABLE), ("Chat-style", chat, UNANSWERABLE_CHAT))
+    for title, answerable, path in kinds:
+        off = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        good = {h: [top(q.question, q.date) for q in qs] for h, qs in answerable.items()}
+        # Unanswerable questions split the same way: alternate lines; asked on the dev set's last day.
+        bad_all = [(o, top(o["question"], as_of)) for o in off]
+        bad = {
+            "A": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 0],
+            "B": [s for i, (_, s) in enumerate(bad_all) if i % 2 == 1],
+        }
+        small = sum(1 for o, s in bad_all if s == 0.0)
+        print(
+            f"\n{title} confidence floor: best relevance (hybrid) of {sum(map(len, good.values()))} "
+            f"answerable dev questions vs {len(off)} unanswerable ones ({path.name}; {small} answered as "
+            "small talk, score 0)"
+        )
         for h in "AB":
-            kept = sum(s >= floor for s in good[h]) / len(good[h])
-            dropped = sum(s < floor for s in bad[h]) / len(bad[h])
-            cells += f"{kept:>14.3f}{dropped:>15.3f}"
-        print(f"{floor:<8.2f}{cells}")
-    for kind in sorted({o["kind"] for o in off}):
-        scores = [s for o, s in bad_all if o["kind"] == kind]
-        print(f"  {kind}: n={len(scores)} median {statistics.median(scores):.3f} max {max(scores):.3f}")
+            print(f"  {h}: answerable {spread(good[h])}\n     unanswerable {spread(bad[h])}")
+        print(f"{'floor':<8}" + "".join(f"{'keeps ans ' + h:>14}{'drops unans ' + h:>15}" for h in "AB"))
+        for floor in (0.20, 0.22, 0.25, 0.26, 0.28, 0.30, 0.32, 0.35, 0.40):
+            cells = ""
+            for h in "AB":
+                kept = sum(s >= floor for s in good[h]) / len(good[h])
+                dropped = sum(s < floor for s in bad[h]) / len(bad[h])
+                cells += f"{kept:>14.3f}{dropped:>15.3f}"
+            print(f"{floor:<8.2f}{cells}")
+        for kind in sorted({o["kind"] for o in off}):
+            scores = [s for o, s in bad_all if o["kind"] == kind]
+            print(f"  {kind}: n={len(scores)} median {statistics.median(scores):.3f} max {max(scores):.3f}")
     print("\nRelative cut: score of results 2-3 as a share of the first, gold vs not gold (A)")
     gold_shares: list[float] = []
     other_shares: list[float] = []
@@ -293,7 +299,10 @@ def main() -> None:
     if args.time:
         sweep_time(retriever, tuning, base, split)
     if args.calibrate:
-        calibrate(retriever, tuning, base, split)
+        chat_queries, problems = read_queries(CHAT)
+        if problems:
+            raise SystemExit(f"bad chat questions: {problems[:3]}")
+        calibrate(retriever, tuning, base, split, halves(chat_queries))
     if args.latency:
         latency(retriever, tuning, base, queries)
 
