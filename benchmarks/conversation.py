@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import log  # noqa: E402
 
-from qabot.answer import respond, stands_alone  # noqa: E402
+from qabot.answer import respond  # noqa: E402
 from qabot.config import (  # noqa: E402
     Settings,
     load_settings,
@@ -195,12 +195,9 @@ def as_the_bot(bench: Bench, message: str, query: str, previous: tuple[str, ...]
     """The bot's reply to `message` searched as `query` (bot.reply_for: the context kept only
     on evidence, answer.stands_alone), and whether the context was kept."""
     options = bench.settings.bot_search
-    reply = respond(bench.retriever, query, options, as_of=day)
-    if query != message and not refers_back(message):
-        alone = respond(bench.retriever, message, options, as_of=day)
-        if stands_alone(alone, reply, previous):
-            return list(alone.results), False
-    return list(reply.results), query != message
+    alone = message if query != message and not refers_back(message) else None
+    reply = respond(bench.retriever, query, options, as_of=day, alone=alone, previous=previous)
+    return list(reply.results), reply.question != message
 
 
 def script(bench: Bench, path: Path) -> None:

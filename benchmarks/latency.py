@@ -237,9 +237,52 @@ def news(index_dir: Path, dev: Path) -> None:
     for title, ask in (("respond()", ask_respond), ("search()", ask_search)):
         log(f"news: {title}")
         print(table(title, run(lambda before: Bench(index_dir, before), questions, ask)))
+    print(followups(index_dir))
     same = agree(index_dir, questions)
     print(f"\nDuplicate decisions, stored fingerprints vs hashed texts: {same}")
     print(blas_choice(index_dir, questions))
+
+
+def followups(index_dir: Path) -> str:
+    """A follow-up as the bot answers it (respond with the previous question's words and the
+    message `alone`: two searches, one sentence choice) against the same message as a plain
+    question, over the scripted chat's follow-ups as replies (benchmarks/chat_script.jsonl),
+    taking turns; warm."""
+    import json
+
+    from qabot.conversation import Turn, contextualize, refers_back
+
+    lines = [json.loads(x) for x in (ROOT / "benchmarks" / "chat_script.jsonl").read_text().splitlines()
+             if x.strip()]
+    reader = Retriever(index_dir)
+    options = load_settings(None).bot_search
+    pairs = []
+    for x in lines:
+        if x["kind"] != "followup":
+            continue
+        day = dt.date.fromisoformat(x["question_date"])
+        first = respond(reader, x["first"], options, as_of=day)
+        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
+        query = contextualize(x["followup"], turn, 60.0, is_reply=True)
+        alone = x["followup"] if query != x["followup"] and not refers_back(x["followup"]) else None
+        pairs.append((x["followup"], query, alone, turn.doc_ids, day))
+    times: dict[str, list[float]] = {"plain question": [], "follow-up (two searches)": []}
+    for _ in range(2):  # the first round warms the caches a running bot has warm
+        for name in times:
+            times[name].clear()
+        for message, query, alone, previous, day in pairs:
+            started = time.perf_counter()
+            respond(reader, message, options, as_of=day)
+            times["plain question"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            respond(reader, query, options, as_of=day, alone=alone, previous=previous)
+            times["follow-up (two searches)"].append((time.perf_counter() - started) * 1000)
+    plain, follow = (statistics.median(t) for t in times.values())
+    both = [i for i, p in enumerate(pairs) if p[2] is not None]
+    plain2, follow2 = (statistics.median([t[i] for i in both]) for t in times.values())
+    return (f"\nFollow-ups as replies: all {len(pairs)}: plain p50 {plain:.1f} ms, follow-up p50 "
+            f"{follow:.1f} ms ({follow / plain:.2f}x); the {len(both)} searched both ways: plain "
+            f"{plain2:.1f} ms, follow-up {follow2:.1f} ms ({follow2 / plain2:.2f}x); load {load()}")
 
 
 def blas_choice(index_dir: Path, questions: list[Question]) -> str:

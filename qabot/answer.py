@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
+
 from . import bm25, phrase, sentences
 from .bm25 import Stack, tokenize
 from .chunk import split_sentences
@@ -92,19 +94,63 @@ def respond(
     until: dt.date | None = None,
     as_of: dt.date | None = None,
     answering: AnswerOptions | None = None,
+    alone: str | None = None,
+    previous: Sequence[str] = (),
 ) -> Reply:
     """The reply to `question`: search (`search_options`, with its confidence floor unless
     `floor` is False), then choose what answers; `as_of` (default today) is the day the
-    question is asked."""
+    question is asked.
+
+    `alone`: in a chat, the message as typed when `question` is it with the previous question's
+    words (conversation.contextualize). It is searched too, and answered instead when it stands
+    alone on the evidence (stands_alone; `previous`: the doc ids the previous reply cited). Only
+    the search that wins goes on to the sentence choice, so the second search costs a search,
+    not a reply. The reply's `question` says which was answered.
+    """
     q = check_question(question)
+    options = answering or AnswerOptions()
     with retriever.pinned():  # one generation for every step, even if a commit lands meanwhile
-        return _respond(retriever, q, search_options, floor, since, until, as_of, answering)
+        other = check_question(alone) if alone is not None and alone.strip() != q else None
+        # Both texts in one batch: one model call, not two (small talk never gets here encoded).
+        vectors = (retriever.encoder(retriever.snapshot()).encode([q, other]) if other is not None
+                   else (None, None))
+        found = _gather(retriever, q, search_options, floor, since, until, as_of, answering, vectors[0])
+        if other is not None:
+            mine = _gather(retriever, other, search_options, floor, since, until, as_of, answering,
+                           vectors[1])
+            if stands_alone(mine, found, previous):
+                found = mine
+        if isinstance(found, Reply):
+            return found
+        results, scores = choose(retriever, found.question, [list(g) for g in found.groups], options.weights)
+        return Reply(found.question, "answer", tuple(results), lead_answers(scores, options), found.as_of,
+                     None, found.notice, found.window)
 
 
-def _respond(
+@dataclass(frozen=True)
+class Draft:
+    """A question searched, before its sentences are chosen: its articles' passages (each
+    group one article, best first), and what the reply will say besides."""
+
+    question: str
+    groups: tuple[tuple[Passage, ...], ...]
+    as_of: dt.date
+    notice: str | None
+    window: TimeWindow | None
+
+    @property
+    def results(self) -> tuple[Passage, ...]:
+        """Each article's best passage, as the reply will rank them."""
+        return tuple(g[0] for g in self.groups)
+
+
+def _gather(
     retriever: Retriever, q: str, search_options: SearchOptions, floor: bool, since: dt.date | None,
     until: dt.date | None, as_of: dt.date | None, answering: AnswerOptions | None,
-) -> Reply:
+    vector: np.ndarray | None = None,
+) -> Reply | Draft:
+    """The search half of a reply: a finished Reply when nothing is left to choose (small talk,
+    no answer), else the Draft the sentence choice works on."""
     options = answering or AnswerOptions()
     k = search_options.k
     today = as_of or dt.date.today()
@@ -126,7 +172,7 @@ def _respond(
     wanted = k * (3 if window is not None and options.time_bonus else 1)
     per = options.passages_per_article
     passages = search(retriever, q, replace(search_options, k=wanted, per_article=1), floor=floor,
-                      since=since, until=until, as_of=present, answers=False, more=per - 1)
+                      since=since, until=until, as_of=present, answers=False, more=per - 1, vector=vector)
     if not passages:
         return Reply(q, "no_answer", as_of=today, notice=notice, window=window)
     groups = [[p, *p.more] for p in passages]
@@ -135,8 +181,7 @@ def _respond(
             window = newest_on_subject(groups, window, options.keep_share)
         groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
-    results, scores = choose(retriever, q, groups, options.weights)
-    return Reply(q, "answer", tuple(results), lead_answers(scores, options), today, None, notice, window)
+    return Draft(q, tuple(tuple(g) for g in groups), today, notice, window)
 
 
 # A corpus whose newest article is older than this is an archive: its "now" is that article's day.
@@ -187,7 +232,7 @@ def _archive_notice(window: TimeWindow | None, present: dt.date, today: dt.date)
 CLEARLY_BETTER = 0.05
 
 
-def stands_alone(alone: Reply, contextual: Reply, previous: Sequence[str]) -> bool:
+def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequence[str]) -> bool:
     """Whether a chat message that the conversation rules searched with the previous question's
     words (`contextual`) is rather a new topic, searched by itself (`alone`). Words alone
     (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence

@@ -42,7 +42,7 @@ from telegram.ext import (
 )
 
 from . import format as fmt
-from .answer import respond, stands_alone
+from .answer import respond
 from .catalog import CatalogSummary, CatalogView
 from .config import SearchOptions, Settings
 from .conversation import Memory, Turn, contextualize, refers_back
@@ -418,13 +418,11 @@ def reply_for(state: BotState, question: str, query: str | None = None,
     started = time.perf_counter()
     query = query or question
     try:
-        reply = respond(state.retriever, query, state.options)
         # The words said "follow-up": do the articles agree? (Not asked when a pronoun points back:
         # "when will it end?" alone may well match another story's "ended" better.)
-        if query != question and not refers_back(question):
-            alone = respond(state.retriever, question, state.options)
-            if stands_alone(alone, reply, previous):
-                reply, query = alone, question
+        alone = question if query != question and not refers_back(question) else None
+        reply = respond(state.retriever, query, state.options, alone=alone, previous=previous)
+        query = reply.question
     except IndexNotFound:
         return [NO_INDEX], (), query
     except QabotError as err:  # an index replaced badly, a model gone: the operator's problem

@@ -53,6 +53,7 @@ def search(
     as_of: dt.date | None = None,
     answers: bool = True,
     more: int = 0,
+    vector: np.ndarray | None = None,
 ) -> list[Passage]:
     """The `options.k` best passages for the question, at most `options.per_article` from one
     article.
@@ -66,7 +67,8 @@ def search(
     empty list means "no confident answer: the articles don't seem to cover this";
     `floor=False` keeps them (evaluations of the ranking). `answers=False` skips picking each
     passage's answering sentence (one model call over their sentences; the answer is then the
-    whole passage): for evaluations that only look at the ranking.
+    whole passage): for evaluations that only look at the ranking. `vector`: the question's
+    encoding when the caller has it (two questions encoded in one batch cost less than two calls).
     """
     q = check_question(question)
     k, per_article, mode = options.k, options.per_article, options.mode
@@ -82,7 +84,7 @@ def search(
         )
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
-    qvec = encoder.encode([q])[0]  # every mode needs it
+    qvec = vector if vector is not None else encoder.encode([q])[0]  # every mode needs it
     as_of = as_of or dt.date.today()
     allowed = tables.window(since, until, as_of)
     rows, relevance = _scores(tables, q, qvec, options, allowed, k * per_article, retriever.nprobe)
