@@ -8,8 +8,8 @@ the duplicate check as it was before article fingerprints were stored, in one ru
 News: the dev set's 102 quiz questions (as of their question dates) and the 197 chat questions
 (benchmarks/chat_questions.jsonl), asked through respond() (k=5, the configured settings) and
 through search() (the ranking alone: answers=False). Synthetic: --synthetic N random 384-d
-passages shaped like news (synthetic.py) with synthetic texts, dates and BM25 counts, committed
-through qabot's own writer into a temporary folder (or --synthetic-dir, kept and reused); the
+passages shaped like news (synthetic.py) with synthetic texts (Zipf-distributed words: see
+zipf_changes), dates and BM25 counts, committed through qabot's own writer into a temporary folder (or --synthetic-dir, kept and reused); the
 question's vector is given (a corpus row plus noise), so encoding is not in those figures.
 
 Two paths take turns question by question, so a load that comes and goes falls on both:
@@ -343,7 +343,7 @@ def synthetic(n: int, folder: Path | None) -> None:
     import scale
     import synthetic as synth
 
-    from qabot import catalog, headline
+    from qabot import headline
     from qabot.embed import model_id
     from qabot.indexer import chunker_settings
     from qabot.manifest import Build, Lexical, Model
@@ -355,7 +355,7 @@ def synthetic(n: int, folder: Path | None) -> None:
         log(f"synthetic: building {n:,} passages in {index_dir}…")
         corpus = synth.corpus_vectors(n)
         settings = scale.scale_settings(index_dir, "", "")
-        changes: catalog.Changes = scale.synthetic_changes(n)
+        changes = zipf_changes(n)
         build = Build(Model(model_id(settings.model.name), scale.DIM), next_id=n,
                       chunker=chunker_settings(settings), seeds=str(settings.seeds),
                       title_version=headline.TITLE_VERSION, lexical=Lexical(settings.bm25))
@@ -367,7 +367,9 @@ def synthetic(n: int, folder: Path | None) -> None:
     vecs = snap.vectors.vectors_of(np.sort(rows))
     queries = vecs + 1.02 * rng.standard_normal(vecs.shape).astype(np.float32) / np.sqrt(vecs.shape[1])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    texts = [" ".join(p.text.split()[:6]).lower() for p in snap.catalog.passages(np.sort(rows).tolist())]
+    # A question: five of its source passage's words, as a person picks a few words of a story.
+    texts = [" ".join(rng.choice(p.text.rstrip(".").lower().split(), size=5, replace=False))
+             for p in snap.catalog.passages(np.sort(rows).tolist())]
     given = GivenVectors(queries.astype(np.float32))
     questions = [Question(f"{t} q{i}", None) for i, t in enumerate(texts)]
     print(f"\nSynthetic index {index_dir}: {snap.manifest.passage_count:,} passages, "
@@ -375,6 +377,36 @@ def synthetic(n: int, folder: Path | None) -> None:
     for title, ask in (("respond()", ask_respond), ("search()", ask_search)):
         log(f"synthetic: {title}")
         print(table(title, run(lambda before: Bench(index_dir, before, embedder=given), questions, ask)))
+
+
+VOCABULARY = 30_000
+PER_ARTICLE = 10
+
+
+def zipf_changes(n: int, seed: int = 0) -> Any:
+    """n passages of 40 words drawn from a 30,000-word vocabulary with Zipf's law (exponent 1.07,
+    as in English news): the words a question shares with a passage are then spread over the
+    index as real words are (scale.py's 100-word vocabulary puts every word in a third of all
+    passages, and BM25 then scores most of the index for any question). Ten passages an article,
+    ten years of dates."""
+    from qabot import catalog
+
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, VOCABULARY + 1) ** 1.07
+    words = np.array([f"w{i}" for i in range(VOCABULARY)])
+    changes = catalog.Changes()
+    base = 730_000
+    for a in range(0, n, PER_ARTICLE):
+        picks = words[rng.choice(VOCABULARY, size=(min(PER_ARTICLE, n - a), 40), p=weights / weights.sum())]
+        doc, recs, pos = f"{a // PER_ARTICLE:07d}.txt", [], 17
+        for i, row in enumerate(picks):
+            text = " ".join(row).capitalize() + "."
+            recs.append(catalog.PassageRecord(a + i, doc, pos, pos + len(text), text))
+            pos += len(text) + 1
+        day = base + (a // PER_ARTICLE) % 3650
+        date = dt.date.fromordinal(day).isoformat()
+        changes.articles.append((catalog.ArticleRecord(doc, f"{a:064x}", date, f"Article {a // 10}"), recs))
+    return changes
 
 
 class GivenVectors:

@@ -123,9 +123,9 @@ class Retriever:
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
-        days = self.tables(self.snapshot()).day
-        days = days[(days > 0) & (days <= as_of.toordinal())]
-        return dt.date.fromordinal(int(days.max())) if len(days) else None
+        days = self.tables(self.snapshot()).days
+        at = int(np.searchsorted(days, as_of.toordinal(), side="right"))
+        return dt.date.fromordinal(int(days[at - 1])) if at else None
 
     def tables(self, snap: store.Snapshot) -> Tables:
         """Per-row arrays of this snapshot (built once per generation)."""
@@ -147,6 +147,9 @@ class Tables:
         self.snap = snap
         self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
         self.max_day = int(self.day.max()) if len(self.day) else 0
+        # Every publication day, once (each reply asks for the newest on or before a day: a
+        # scan of every row was ~40 ms at a million passages).
+        self.days = np.unique(self.day[self.day > 0])
         # The row of each row's article's first passage (its lead: headline and first
         # paragraph): an article's passages get consecutive ids in text order, so it is the
         # article's first row.
