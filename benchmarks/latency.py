@@ -9,8 +9,9 @@ News: the dev set's 102 quiz questions (as of their question dates) and the 197 
 (benchmarks/chat_questions.jsonl), asked through respond() (k=5, the configured settings) and
 through search() (the ranking alone: answers=False). Synthetic: --synthetic N random 384-d
 passages shaped like news (synthetic.py) with synthetic texts (Zipf-distributed words: see
-zipf_changes), dates and BM25 counts, committed through qabot's own writer into a temporary folder (or --synthetic-dir, kept and reused); the
-question's vector is given (a corpus row plus noise), so encoding is not in those figures.
+zipf_changes), dates and BM25 counts, committed through qabot's own writer into a temporary
+folder (or --synthetic-dir, kept and reused); the question's vector is given (a corpus row plus
+noise), so encoding is not in those figures.
 
 Two paths take turns question by question, so a load that comes and goes falls on both:
   after    the code as it is: each article's fingerprint read from the index (stories part)
