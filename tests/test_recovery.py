@@ -284,8 +284,8 @@ def test_an_index_deleted_while_answering_finishes_the_reply_it_began(real_setti
     """The real CLI, with the index removed once the snapshot and the question encoder are loaded
     (removed before the encoder loads, it would be the missing model export of the test above). A
     reply is pinned to the generation it began on (Retriever.pinned: no answer mixes two), so it
-    is finished from what is loaded and open, with no traceback (a running bot's next question
-    finds no index and says so: tests/test_bot.py)."""
+    is finished from what is loaded and open, with no traceback (the next snapshot finds no index
+    and says to run `qabot index`: tests/test_store.py)."""
     assert run_qabot("index").returncode == 0
     code = (
         "import shutil, sys\n"
