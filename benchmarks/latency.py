@@ -368,8 +368,14 @@ def synthetic(n: int, folder: Path | None) -> None:
     vecs = snap.vectors.vectors_of(np.sort(rows))
     queries = vecs + 1.02 * rng.standard_normal(vecs.shape).astype(np.float32) / np.sqrt(vecs.shape[1])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    # A question: five of its source passage's words, as a person picks a few words of a story.
-    texts = [" ".join(rng.choice(p.text.rstrip(".").lower().split(), size=5, replace=False))
+    # A question: five of its source passage's words, as a person picks a few words of a story,
+    # leaving out the 200 commonest (function words, which BM25's stop list drops from real text
+    # but which no stop list names here).
+    def content(text: str) -> list[str]:
+        found = [w for w in text.rstrip(".").lower().split() if int(w[1:]) >= 200]
+        return found if len(found) >= 5 else text.rstrip(".").lower().split()
+
+    texts = [" ".join(rng.choice(content(p.text), size=5, replace=False))
              for p in snap.catalog.passages(np.sort(rows).tolist())]
     given = GivenVectors(queries.astype(np.float32))
     questions = [Question(f"{t} q{i}", None) for i, t in enumerate(texts)]

@@ -305,8 +305,8 @@ def combine(parts: Sequence[Lexical]) -> Lexical:
 def save(lex: Lexical, folder: Path) -> dict[str, str]:
     """Write the part and its vocabulary into a segment folder; returns their file names."""
     assert lex.tokens is not None and lex.offsets is not None, "save a built part"
-    np.savez(folder / MATRIX, ids=lex.ids, tf=lex.tf, indices=lex.indices, indptr=lex.indptr,
-             lengths=lex.lengths, tokens=lex.tokens, offsets=lex.offsets)
+    npz.save(folder / MATRIX, {"ids": lex.ids, "tf": lex.tf, "indices": lex.indices, "indptr": lex.indptr,
+                               "lengths": lex.lengths, "tokens": lex.tokens, "offsets": lex.offsets})
     terms = sorted(lex.vocab, key=lex.vocab.__getitem__)
     with (folder / VOCAB).open("w", encoding="utf-8") as f:
         json.dump({"terms": terms, "stopwords": sorted(lex.stopwords)}, f, ensure_ascii=False)

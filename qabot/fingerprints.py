@@ -74,8 +74,8 @@ def build(articles: Sequence[tuple[int, int, np.ndarray]]) -> Fingerprints:
 
 
 def save(prints: Fingerprints, folder: Path, name: str = FILE) -> None:
-    np.savez(folder / name, docs=prints.docs, ends=prints.ends, passages=prints.passages,
-             hashes=prints.hashes)
+    npz.save(folder / name, {"docs": prints.docs, "ends": prints.ends, "passages": prints.passages,
+                             "hashes": prints.hashes})
 
 
 def load(path: Path) -> Fingerprints:
