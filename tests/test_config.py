@@ -42,7 +42,7 @@ def test_shipped_config_documents_exactly_the_defaults() -> None:
         ("[chunking]\nmax_tokens = 2000\n", "between 16 and 512"),
         ("not toml = = =", "not valid TOML"),
         ("[paths]\nmax_file_mb = 0\n", "paths.max_file_mb must be between 0.001 and"),
-        ("[model]\nprecision = 'int4'\n", 'model.precision must be one of "fp32", "int8", "int8-token"'),
+        ("[model]\nprecision = 'int4'\n", 'model.precision must be one of "fp32", "int8"'),
         # A string is never a list: "12345" must not become users 1, 2, 3, 4 and 5.
         ('[bot]\nallowed_user_ids = "12345"\n', "bot.allowed_user_ids must be a list of whole numbers"),
         ("[bot]\nallowed_user_ids = [0]\n", "bot.allowed_user_ids holds 0, which is no Telegram user"),

@@ -49,13 +49,6 @@ def int8_cache(tmp_path_factory: pytest.TempPathFactory, torch_embedder: TorchEm
     return root / torch_embedder.export_onnx(root, "int8")
 
 
-@pytest.fixture(scope="module")
-def int8_token_cache(tmp_path_factory: pytest.TempPathFactory, torch_embedder: TorchEmbedder) -> Path:
-    """The real model exported as int8 with per-token activation scales, once for this module."""
-    root = tmp_path_factory.mktemp("encoder-int8-token")
-    return root / torch_embedder.export_onnx(root, "int8-token")
-
-
 def test_a_failed_export_leaves_no_partial_folder(
     torch_embedder: TorchEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,35 +223,6 @@ def test_the_int8_encoder_stays_close_to_fp32(int8_cache: Path, onnx_embedder: O
     cos = (int8.encode(texts) * onnx_embedder.encode(texts)).sum(axis=1)
     assert cos.mean() >= 0.98 and cos.min() >= 0.95, (cos.mean(), cos.min())
     assert np.allclose(np.linalg.norm(int8.encode(texts), axis=1), 1.0, atol=1e-4)
-
-
-def test_per_token_scales_bring_int8_closer_to_fp32(
-    int8_token_cache: Path, int8_cache: Path, onnx_embedder: OnnxEmbedder
-) -> None:
-    """int8-token quantizes each token's activations with its own scale: on real text its
-    vectors are nearer fp32 than int8's (per-batch scales), at every text on average."""
-    token, int8 = OnnxEmbedder(int8_token_cache), OnnxEmbedder(int8_cache)
-    assert token.precision == "int8-token"
-    assert len({int8_token_cache.name, int8_cache.name, onnx_embedder.folder.name}) == 3
-    texts = paragraphs()
-    fp32 = onnx_embedder.encode(texts)
-    near = (token.encode(texts) * fp32).sum(axis=1)
-    far = (int8.encode(texts) * fp32).sum(axis=1)
-    assert near.mean() > far.mean() and near.mean() >= 0.993, (near.mean(), far.mean())
-    assert near.min() >= 0.98, near.min()
-    import onnx
-
-    ops = {n.op_type for n in onnx.load(str(int8_token_cache / "model.onnx")).graph.node}
-    assert "MatMulInteger" in ops and "DynamicQuantizeLinear" not in ops  # rewritten, still int8
-
-
-def test_an_int8_token_vector_does_not_depend_on_its_batch(int8_token_cache: Path) -> None:
-    """One scale per token: a passage encodes the same alone and in a batch with longer, padded
-    neighbours (a per-batch scale moves it with whatever else is in the batch)."""
-    token = OnnxEmbedder(int8_token_cache)
-    texts = paragraphs()[:12]
-    alone = np.vstack([token.encode([t]) for t in texts])
-    np.testing.assert_allclose(token.encode(texts, batch_size=12), alone, atol=1e-5)
 
 
 def test_a_precision_change_rebuilds_and_questions_use_the_new_encoder(
