@@ -2,16 +2,19 @@
 
     .venv/bin/python benchmarks/int8.py --index /tmp/news-dev-index --queries /tmp/news-dev/queries.jsonl
     .venv/bin/python benchmarks/int8.py ... --scifact-index /tmp/scifact-index   # + SciFact nDCG@10
-    .venv/bin/python benchmarks/int8.py ... --variants int8,int8-mixed           # only these
+    .venv/bin/python benchmarks/int8.py ... --variants fp32,int8,int8-token   # only these
+    .venv/bin/python benchmarks/int8.py ... --rank fp32,int8   # rank only these (speed: all)
 
 Each variant is the packaged model exported to ONNX the way `qabot index` exports it, then
-quantized its own way (per-channel or per-tensor weights, some MatMuls left in fp32, reduce_range,
-static QDQ calibrated on passages of the index, never on the questions). For each:
+quantized its own way (per-channel or per-tensor weights, per-token activation scales, some
+MatMuls left in fp32, SmoothQuant-style smoothing, reduce_range, static QDQ calibrated on
+passages of the index, never on the questions). For each:
 
 - speed: tokens/s encoding a sample of the index's passages (--sample, spread over it), best of
   --rounds rounds, the encoders run in turn inside each round with raw sentence-transformers
   (`model.encode`, batch 32) so all see the same load; the ratio is to that raw encode. The
-  share of the CPUs other processes used during the timing is printed beside it.
+  share of the CPUs other processes used during the timing is printed beside it; the cosine of
+  the sample's vectors to fp32's beside that.
 - ranking: every passage of --index re-encoded with the variant (cached in --cache, keyed by
   the index's commit and the variant), written into a hard-linked copy of the index whose
   vectors part is replaced, and the dev questions asked through the public evaluate() (as of
