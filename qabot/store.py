@@ -270,11 +270,17 @@ def load_segments(index_dir: Path, manifest: Manifest, reuse: Snapshot | None = 
     try:
         loaded = tuple(known.get(seg) or _load_segment(index_dir, manifest, seg, Reading())
                        for seg in manifest.segments)
-        deleted = _read_deleted(index_dir, manifest)
+        everywhere = _read_deleted(index_dir, manifest)
     except (FileNotFoundError, *_UNREADABLE) as err:
         raise IndexDamaged(f"generation {manifest.generation} of {index_dir} can't be read "
                            f"({type(err).__name__}): it may have been replaced twice since; ask "
                            "again") from None
+    # The deletion list less what lies in other segments (the vectors count it per passage).
+    held = [parts.required(x, parts.CATALOG).rows for x in loaded]
+    ids = np.concatenate([r.ids for r in held]) if held else np.zeros(0, np.int64)
+    docs = np.concatenate([r.doc for r in held]) if held else np.zeros(0, np.int64)
+    deleted = Deleted(everywhere.articles[np.isin(everywhere.articles, docs)],
+                      everywhere.passages[np.isin(everywhere.passages, ids)])
     stacks = {p.name: p.stack(loaded, deleted, manifest.build) for p in parts.PARTS}
     snap = Snapshot(manifest, (0, 0), loaded, deleted, stacks)
     live = len(snap.catalog.rows.ids)

@@ -18,7 +18,7 @@ from tests.conftest import link_encoder, make_seeds
 
 TOPICS = [
     ("harbour", "The port authority in {place} approved a new container terminal worth {n} million euros."),
-    ("drought", "Farmers around {place} reported that {n} wells ran dry after the longest drought in decades."),
+    ("drought", "Farmers around {place} reported {n} wells ran dry after the longest drought in decades."),
     ("election", "Voters in {place} elected a mayor who promised {n} new buses and cheaper tram tickets."),
     ("vaccine", "Clinics in {place} gave {n} thousand doses of the new measles vaccine in one week."),
     ("bridge", "Engineers closed the old bridge in {place} after finding {n} cracked steel cables."),

@@ -98,7 +98,7 @@ def test_few_rows_a_shard_means_asking_again_not_another_answer(corpus: Settings
     assert max(asked) > 1  # the walk needed more than one row a shard, and got it
 
 
-def test_a_commit_reaches_the_shards_and_each_reply_has_one_generation(corpus: Settings, tmp_path: Path) -> None:
+def test_a_commit_reaches_the_shards_one_generation_a_reply(corpus: Settings, tmp_path: Path) -> None:
     from qabot.indexer import run_index
 
     settings = shard_corpus.copy(corpus, tmp_path)
