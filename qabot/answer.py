@@ -44,7 +44,7 @@ class Index(Protocol):
     """What the answer layer asks of an index: a Retriever in this process (wrapped by
     `_Local`), or the router over shards (shards.Router). One generation while `pinned()`."""
 
-    def pinned(self) -> AbstractContextManager[None]: ...
+    def pinned(self) -> AbstractContextManager[object]: ...
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of`."""
