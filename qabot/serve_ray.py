@@ -100,6 +100,13 @@ class ShardReplica:
 
         return str(ray.get_runtime_context().get_node_id())
 
+    def memory(self) -> float:
+        """This replica's resident memory, MiB (Linux; what a shard costs its node)."""
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
 
 @serve.ingress()
 class RouterReplica:
