@@ -142,10 +142,13 @@ def passages_of(
         # The floor judges how well the passage itself matches: a fresh article on another
         # topic, or one with a strong lead elsewhere, is still no answer to this question.
         hits = [h for h in hits if h.relevance >= options.floor]
-    passages = _to_passages(view, seeds, hits, encoder, qvec)
+    extra = [walk.next_best(view, rows, scores, relevance, hit, more) for hit in hits] if more > 0 else []
+    besides = [h for e in extra for h in e]
+    # One read of the catalog (a round trip to the shards) for the results and those beside them.
+    records = view.passages([int(view.ids[h.row]) for h in [*hits, *besides]])
+    passages = _to_passages(view, seeds, hits, encoder, qvec, records[: len(hits)])
     if more > 0:
-        extra = [walk.next_best(view, rows, scores, relevance, hit, more) for hit in hits]
-        flat = _to_passages(view, seeds, [h for e in extra for h in e], None, qvec)
+        flat = _to_passages(view, seeds, besides, None, qvec, records[len(hits):])
         it = iter(flat)
         passages = [replace(p, more=tuple(replace(next(it), rank=p.rank) for _ in e))
                     for p, e in zip(passages, extra, strict=True)]
@@ -258,8 +261,9 @@ def _lexical(tables: Tables, question: str | bm25.Question) -> tuple[np.ndarray,
 
 def _to_passages(
     tables: View, seeds: Path, hits: list[walk.Hit], encoder: Embedder | None, qvec: np.ndarray,
+    records: list[PassageRecord],
 ) -> list[Passage]:
-    records = tables.passages([int(tables.ids[h.row]) for h in hits])
+    """The hits as Passages, from their passages' `records` (in the same order)."""
     answers = (_answer_sentences(records, encoder, qvec) if encoder is not None
                else [(r.start, r.end) for r in records])
     arts = tables.articles(sorted({n for h in hits for n in h.docs}))

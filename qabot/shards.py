@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,10 +44,12 @@ from .reader import Tables
 from .retrieve import Scored, check_question, passages_of, score_rows
 from .walk import Incomplete
 
-# Rows a shard sends at first per question: with k = 5 the walk almost never needs more; when it
-# does, the router asks again for DEEPER times as many.
-DEPTH = 64
+# Articles a shard sends at first per question (their best rows): with k = 5 the walk rarely needs
+# more; when it does, the router asks again for DEEPER times as many.
+DEPTH = 32
 DEEPER = 4
+PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
+CACHED_PRINTS = 4096
 
 
 def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
@@ -100,13 +103,13 @@ class Ask:
     since: dt.date | None
     until: dt.date | None
     as_of: dt.date
-    depth: int  # the best rows to send
-    per_article: int  # then, of every article among them, its best this many rows
+    depth: int  # rows to send, of those the walk may take (each article's best options.per_article)
+    per_article: int  # rows of an article the walk and the passages beside a result may use
 
 
 @dataclass(frozen=True)
 class Fetch:
-    """Passages to read from a shard's catalog."""
+    """Passages (or articles, by number) to read from a shard."""
 
     part: Part
     ids: list[int]
@@ -122,7 +125,6 @@ class Candidates:
     relevance: np.ndarray
     bound: float  # rows scoring above it are all here; -inf: every row the mode ranks is
     articles: dict[int, ArticleRecord]
-    prints: dict[int, np.ndarray]
 
 
 # ------------------------------------------------------------------------------- a shard
@@ -165,8 +167,8 @@ class Shard:
                 lex = replace(lex, mean_length=mean_length)
             found = Tables(snap, lex)
             with self._lock:
-                self._tables = {key: found, **{k: v for k, v in self._tables.items()
-                                               if v.snap in self._snaps.values()}}
+                held = [id(snap) for snap in self._snaps.values()]  # by identity: no array ==
+                self._tables = {key: found, **{k: v for k, v in self._tables.items() if id(v.snap) in held}}
         return found
 
     def totals(self, part: Part) -> ShardTotals:
@@ -184,26 +186,32 @@ class Shard:
                            self.nprobe)
         ok = np.isfinite(found.scores)
         rows, scores, relevance = found.rows[ok], found.scores[ok], found.relevance[ok]
-        ids = tables.ids[rows]
+        ids, doc = tables.ids[rows], tables.doc[rows]
         order = np.lexsort((ids, -scores))  # best first, ties by id: the walk's order
-        top = order[: ask.depth]
-        bound = float(scores[order[ask.depth]]) if len(order) > ask.depth else -np.inf
-        doc = tables.doc[rows]
-        # Every article among the best: its best rows too, for the passages shown beside a result.
-        among = order[np.isin(doc[order], doc[top])]
-        by_doc = np.argsort(doc[among], kind="stable")
-        grouped = doc[among][by_doc]
-        nth = np.empty(len(among), dtype=np.int64)
-        nth[by_doc] = np.arange(len(among)) - np.searchsorted(grouped, grouped)
-        keep = np.union1d(top, among[nth < ask.per_article])
+        # Each row's place among its article's rows, best first. The walk takes at most
+        # options.per_article rows of an article and looks no further into it (an article lives
+        # in one shard), so `depth` counts only those; of each article sent, its next best rows
+        # come too (ask.per_article: the passages shown beside a result).
+        ranked = doc[order]
+        by_doc = np.argsort(ranked, kind="stable")
+        nth = np.empty(len(order), dtype=np.int64)
+        nth[by_doc] = np.arange(len(order)) - np.searchsorted(ranked[by_doc], ranked[by_doc])
+        useful = order[nth < ask.options.per_article]
+        top = useful[: ask.depth]
+        bound = float(scores[useful[ask.depth]]) if len(useful) > ask.depth else -np.inf
+        keep = np.union1d(top, order[np.isin(ranked, doc[top]) & (nth < ask.per_article)])
         keep = keep[np.argsort(ids[keep], kind="stable")]
         docs = sorted({int(d) for d in doc[keep]})
-        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound,
-                          tables.articles(docs), {d: tables.fingerprint(d) for d in docs})
+        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs))
 
     def passages(self, fetch: Fetch) -> list[PassageRecord]:
         """These passages' records, in this order."""
         return self.snapshot(fetch.part).catalog.passages(fetch.ids)
+
+    def prints(self, fetch: Fetch) -> dict[int, np.ndarray]:
+        """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test."""
+        tables = self.tables(fetch.part, None)
+        return {n: tables.fingerprint(n) for n in fetch.ids}
 
 
 # ------------------------------------------------------------------------------- the router
@@ -276,6 +284,15 @@ class Router:
         self._lock = threading.Lock()
         self._gens: tuple[Generation, ...] = ()  # the newest two
         self._held = threading.local()
+        # Article fingerprints by article number (an article's number is never reused, so they
+        # hold across generations), the most recent CACHED_PRINTS.
+        self.prints: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def forget_prints(self) -> None:
+        """Keep the fingerprint cache to CACHED_PRINTS articles."""
+        with self._lock:
+            while len(self.prints) > CACHED_PRINTS:
+                self.prints.popitem(last=False)
 
     # -- generations
 
@@ -447,7 +464,11 @@ class Merged:
         self.scored = Scored(np.arange(len(self.ids)), pick("scores"), pick("relevance"))
         self.beyond = max((got[i].bound for i in shards), default=-np.inf)
         self._articles = {n: a for i in shards for n, a in got[i].articles.items()}
-        self._prints = {n: p for i in shards for n, p in got[i].prints.items()}
+        # Articles in the order the walk meets them (best row first), and which shard holds each.
+        ranked = np.lexsort((self.ids, -self.scored.scores))
+        docs, first = np.unique(self.doc[ranked], return_index=True)
+        self._met = [int(d) for d in docs[np.argsort(first)]]
+        self._holder = {int(d): int(self.owner[ranked[f]]) for d, f in zip(docs, first, strict=True)}
 
     def articles(self, nums: list[int]) -> dict[int, ArticleRecord]:
         return {n: self._articles[n] for n in nums}
@@ -457,7 +478,26 @@ class Merged:
         return dt.date.fromisoformat(found) if found else None
 
     def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
-        return fingerprints.same_story(self._prints[doc], self._prints[other], threshold, contained)
+        return fingerprints.same_story(self._print(doc), self._print(other), threshold, contained)
+
+    def _print(self, doc: int) -> np.ndarray:
+        """An article's fingerprint: from the router's cache, or fetched with the next few
+        articles the walk will meet (one call per shard), as the walk needs them: it compares
+        the ten or so articles it meets, not the dozens sent."""
+        cache = self.router.prints
+        found = cache.get(doc)
+        if found is not None:
+            return found
+        batch = [doc, *[d for d in self._met if d != doc and d not in cache][:PRINTS_AHEAD]]
+        asks: dict[int, Fetch] = {}
+        for d in batch:
+            holder = self._holder[d]
+            asks.setdefault(holder, Fetch(self.gen.parts[holder], [])).ids.append(d)
+        got, _ = self.router._fan("prints", asks, partial=False)
+        for prints in got.values():
+            cache.update(prints)
+        self.router.forget_prints()
+        return cache[doc] if doc in cache else got[self._holder[doc]][doc]
 
     def passages(self, ids: list[int]) -> list[PassageRecord]:
         """Read from the shards that hold them (one call each, in parallel)."""
