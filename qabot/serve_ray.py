@@ -94,6 +94,9 @@ class ShardReplica:
     def passages(self, fetch: shards.Fetch) -> list[Any]:
         return self.shard.passages(fetch)
 
+    def prints(self, fetch: shards.Fetch) -> dict[int, Any]:
+        return self.shard.prints(fetch)
+
     def node(self) -> str:
         """The id of the Ray node this replica runs on (where a shard was placed)."""
         import ray
