@@ -321,7 +321,9 @@ class Router:
     def _sum(self, manifest: Manifest, stamp: tuple[int, int], partial: bool) -> Generation:
         shares = plan(manifest, self.transport.shards)
         parts = tuple(Part(replace(manifest, segments=segs)) for segs in shares)
-        got, missing = self._fan("totals", dict(enumerate(parts)), partial)
+        # A shard the plan gives nothing (fewer segments than shards) is not asked at all.
+        got, missing = self._fan("totals", {i: p for i, p in enumerate(parts) if p.manifest.segments},
+                                 partial)
         lexical: bm25.Totals | None = None
         days: list[np.ndarray] = []
         for t in got.values():
@@ -429,7 +431,7 @@ class Router:
             seeds = Path(manifest.build.seeds or ".")
             while True:
                 got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
-                                                  if i not in gen.missing},
+                                                  if p.manifest.segments and i not in gen.missing},
                                    bool(getattr(self._held, "partial", False)))
                 view = Merged(self, gen, got)
                 try:

@@ -142,3 +142,11 @@ def test_a_missing_shard_is_named_or_left_out_with_partial(corpus: Settings) -> 
     first = shards.Part(replace(manifest, segments=shards.plan(manifest, 2)[0]))
     shard0 = {a.doc_id for a in shards.Shard(corpus.index).snapshot(first).catalog.articles()}
     assert got and {p.doc_id for p in got} <= shard0  # the answering shard's results, merged
+
+
+def test_more_shards_than_segments_leaves_some_idle_and_answers_the_same(corpus: Settings) -> None:
+    local = Retriever.for_settings(corpus)
+    sharded = router(corpus.index, 5)  # three segments: two shards hold nothing
+    for question in shard_corpus.QUESTIONS[:3]:
+        want = fmt.to_json(respond(local, question, as_of=AS_OF))
+        assert fmt.to_json(respond(sharded, question, as_of=AS_OF)) == want
