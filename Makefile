@@ -1,5 +1,5 @@
 # Everything bootstraps itself: the first target run builds .venv/ from pyproject.toml.
-# `make ask` installs only what running qabot needs; `make test` adds the dev, ray and serve extras.
+# `make ask` installs only what running qabot needs; `make test` adds the dev, ray, serve and serve-ray extras.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e ".[dev,ray,serve]"
+	$(BIN)/python -m pip install -q -e ".[dev,ray,serve,serve-ray]"
 	touch $@
 
 ask: $(VENV)/.installed  ## answer Q about the shipped seeds (builds the index first if needed)

@@ -100,6 +100,7 @@ def instrument() -> None:
     walk.pick = timed("walk", walk.pick)  # type: ignore[assignment]
     walk.next_best = timed("walk", walk.next_best)  # type: ignore[assignment]
     retrieve._to_passages = timed("catalog", retrieve._to_passages)  # type: ignore[assignment]
+    Tables.passages = timed("catalog", Tables.passages)  # type: ignore[method-assign]
     answer.choose = timed("sentences", answer.choose)  # type: ignore[assignment]
 
 

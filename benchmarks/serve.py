@@ -17,6 +17,14 @@ Every HTTP body must equal the in-process JSON byte for byte.
 Printed side by side: p50 / p95 / mean milliseconds per question, the ratio of the p50s (target:
 HTTP ≤ 1.2× in process) and the server's resident memory. The index is only read.
 Progress goes to stderr, the report to stdout (--json: one JSON object).
+
+--ray adds `qabot serve --ray`'s deployments (qabot/serve_ray.py, the application the command
+runs) on a local Ray cluster this script starts and shuts down (never `ray stop`): 1 shard and
+2 shards on one node, then 2 shards pinned to the two worker nodes of a 3-node local cluster;
+each asked over HTTP through Serve's proxy, one question at a time, every body compared with the
+in-process JSON; the Ray hops are its p50 less `qabot serve`'s. Shards hold whole segments: an
+index of one segment gives one shard everything, so --split N first copies the index into a
+temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -137,6 +146,101 @@ def summary(ms: list[float]) -> dict[str, float]:
             "mean": statistics.fmean(ordered)}
 
 
+def split_copy(index: Path, dest: Path, parts: int) -> Path:
+    """A copy of `index` whose articles lie in `parts` segments: the later ones re-committed,
+    with their stored vectors, as new segments (Writer.add: what `qabot index` does for new
+    articles). Same texts and vectors, so the same answers; nothing is embedded."""
+    import shutil
+
+    from qabot import catalog, store
+    from qabot.config import PathSettings, Settings
+
+    shutil.copytree(index, dest)
+    settings = Settings(paths=PathSettings(seeds=dest / "seeds", index=dest))
+    snap = store.load_snapshot(dest)
+    articles = sorted(snap.catalog.articles(), key=lambda a: a.ids[0])
+    for n in range(1, parts):
+        with store.open_writer(settings, log=lambda msg: None) as writer:
+            moving = articles[n * len(articles) // parts : (n + 1) * len(articles) // parts]
+            next_id = max(int(i) for a in articles for i in a.ids) + 1 + n * 10_000_000
+            changes = catalog.Changes(removed=[a.doc_id for a in moving])
+            old_ids: list[int] = []
+            for art in moving:
+                recs = snap.catalog.passages(list(art.ids))
+                new = [catalog.PassageRecord(next_id + j, r.doc_id, r.start, r.end, r.text)
+                       for j, r in enumerate(recs)]
+                next_id += len(new)
+                old_ids += list(art.ids)
+                changes.articles.append((catalog.ArticleRecord(art.doc_id, art.hash, art.date, art.title,
+                                                               tuple(r.id for r in new)), new))
+            vecs = snap.vectors.vectors_of(np.array(old_ids, dtype=np.int64))
+            writer.add(writer.manifest.build, changes, vecs)  # type: ignore[union-attr]
+    return dest
+
+
+def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected: dict[tuple[str, str], str],
+             rounds: int, warmup: int) -> dict[str, Any]:
+    """p50/p95 over HTTP of the Ray configurations (module docstring), memory per shard."""
+    import logging
+
+    import ray
+    from ray import serve
+    from ray.cluster_utils import Cluster
+
+    from qabot import serve_ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    node: dict[str, Any] = {"object_store_memory": 100 * 2**20}
+    out: dict[str, Any] = {}
+    cluster = Cluster(initialize_head=True, connect=True,
+                      head_node_args={**node, "num_cpus": 2, "include_dashboard": False})
+    try:
+        ray.get_runtime_context()  # connected
+        logging.getLogger("ray").setLevel(logging.ERROR)
+        for name, count, nodes in (("ray_1_shard", 1, 0), ("ray_2_shards", 2, 0),
+                                   ("ray_2_shards_3_nodes", 2, 2)):
+            while len(cluster.worker_nodes) < nodes:
+                cluster.add_node(**node, num_cpus=1,
+                                 resources={serve_ray.RESOURCE.format(len(cluster.worker_nodes)): 1})
+            log(f"{name}: deploying")
+            port = _free_port()
+            t0 = time.perf_counter()
+            app = serve_ray.application(index, count, pinned=nodes > 0)
+            url = serve_ray.start(app, "127.0.0.1", port)
+            deployed = time.perf_counter() - t0
+            try:
+                with httpx.Client(base_url=url, timeout=60) as http:
+                    over_http = ask_with(http)
+                    for question, day in questions[:warmup]:
+                        over_http(question, day)
+                    ms: list[float] = []
+                    same = 0
+                    for _ in range(rounds):
+                        for q, day in questions:
+                            same += timed(over_http, ms, q, day) == expected[(q, str(day))]
+                handles = [serve.get_deployment_handle(f"shard{i}", app_name=serve_ray.APP)
+                           for i in range(count)]
+                memory = [round(h.memory.remote().result(timeout_s=30), 1) for h in handles]
+                places = len({h.node.remote().result(timeout_s=30) for h in handles})
+            finally:
+                serve.shutdown()
+            out[name] = summary(ms) | {"identical": same, "asked": len(ms), "shard_rss_mib": memory,
+                                       "shard_nodes": places, "deploy_s": round(deployed, 1)}
+            log(f"{name}: p50 {out[name]['p50']:.1f} ms, identical {same}/{len(ms)}")
+    finally:
+        ray.shutdown()
+        cluster.shutdown()  # this cluster's processes only
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,7 +253,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="Then every question once more from this many clients at once, each way "
                              "(0: skip).")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    parser.add_argument("--ray", action="store_true", help="Also Ray Serve: 1 shard, 2 shards, 2 shards "
+                                                           "on a 3-node local cluster (module docstring).")
+    parser.add_argument("--split", type=int, default=0,
+                        help="Serve a temporary copy of --index re-committed as this many segments.")
     args = parser.parse_args(argv)
+    scratch = tempfile.TemporaryDirectory(prefix="qabot-bench-split-")
+    if args.split > 1:
+        log(f"copying {args.index} as {args.split} segments")
+        args.index = split_copy(args.index, Path(scratch.name) / "index", args.split)
 
     questions = read_questions(args.queries)
     settings = load_settings(index=args.index, env=clean_env())
@@ -176,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                     local = [timed(in_process, times["in_process"], q, day) for q, day in questions]
                     remote = [timed(over_http, times["http"], q, day) for q, day in questions]
                     same += sum(a == b for a, b in zip(local, remote, strict=True))
+                expected = {(q, str(day)): body for (q, day), body in zip(questions, local, strict=True)}
                 loaded: dict[str, tuple[list[float], float]] = {}
                 if args.clients:
                     log(f"{args.clients} clients at once")
@@ -189,14 +302,17 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(timeout=30)
 
+    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup) if args.ray else {}
+    scratch.cleanup()
     asked = len(times["http"])
-    report = {
+    report: dict[str, Any] = {
         "index": str(args.index), "questions": len(questions), "rounds": args.rounds, "asked": asked,
         "in_process_ms": summary(times["in_process"]), "http_ms": summary(times["http"]),
         "identical": same, "server_rss_mib": round(memory, 1),
     }
     for key, (ms, seconds) in loaded.items():
         report[f"{key}_{args.clients}_clients"] = summary(ms) | {"per_s": len(ms) / seconds}
+    report.update(rays)
     ratio = report["http_ms"]["p50"] / report["in_process_ms"]["p50"]
     report["p50_ratio"] = round(ratio, 3)
     report["target_met"] = ratio <= TARGET
@@ -217,7 +333,15 @@ def main(argv: list[str] | None = None) -> int:
                 row = report[f"{key}_{args.clients}_clients"]
                 print(f"{name:<22}{row['p50']:>9.1f}{row['p95']:>9.1f}{row['mean']:>9.1f}{row['per_s']:>9.1f}")
         print(f"identical JSON: {same}/{asked}; server RSS {memory:.0f} MiB")
-    return 0 if same == asked else 1
+        if rays:
+            print(f"\nRay Serve over HTTP, one question at a time ({args.rounds} rounds)")
+            print(f"{'':<28}{'p50 ms':>9}{'p95 ms':>9}{'hops ms':>9}{'same':>9}  shard RSS MiB")
+            for name, row in rays.items():
+                hops = row["p50"] - report["http_ms"]["p50"]
+                print(f"{name:<28}{row['p50']:>9.1f}{row['p95']:>9.1f}{hops:>9.1f}"
+                      f"{row['identical']:>5}/{row['asked']:<4}{row['shard_rss_mib']}")
+    identical = same == asked and all(r["identical"] == r["asked"] for r in rays.values())
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from typing import Literal
-
-import numpy as np
+from typing import Literal, Protocol
 
 from . import bm25, phrase, sentences
 from .bm25 import Stack, tokenize
@@ -31,6 +30,64 @@ from .smalltalk import small_talk
 from .timewords import RECENT_DAYS, TimeWindow, read_time
 
 ReplyKind = Literal["answer", "no_answer", "small_talk"]
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A question's BM25 terms with their idf in the index, and how the index tokenizes."""
+
+    idf: dict[str, float]
+    stopwords: frozenset[str] = frozenset()
+    stemmer: str = ""
+
+
+class Index(Protocol):
+    """What the answer layer asks of an index: a Retriever in this process (wrapped by
+    `_Local`), or the router over shards (shards.Router). One generation while `pinned()`."""
+
+    def pinned(self) -> AbstractContextManager[object]: ...
+
+    def newest(self, as_of: dt.date) -> dt.date | None:
+        """The date of the newest article published on or before `as_of`."""
+        ...
+
+    def search(self, question: str, options: SearchOptions, *, floor: bool, since: dt.date | None,
+               until: dt.date | None, as_of: dt.date | None, answers: bool, more: int) -> list[Passage]:
+        """retrieve.search's passages."""
+        ...
+
+    def terms(self, question: str) -> Terms:
+        """question_terms, and the tokenizing, of the pinned generation."""
+        ...
+
+
+class _Local:
+    """A Retriever as an Index: the one-process path."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+
+    def pinned(self) -> AbstractContextManager[None]:
+        return self.retriever.pinned()
+
+    def newest(self, as_of: dt.date) -> dt.date | None:
+        return self.retriever.newest(as_of)
+
+    def search(self, question: str, options: SearchOptions, *, floor: bool, since: dt.date | None,
+               until: dt.date | None, as_of: dt.date | None, answers: bool, more: int) -> list[Passage]:
+        return search(self.retriever, question, options, floor=floor, since=since, until=until,
+                      as_of=as_of, answers=answers, more=more)
+
+    def terms(self, question: str) -> Terms:
+        lex = self.retriever.snapshot().lexical
+        if lex is None:
+            return Terms({})
+        return Terms(question_terms(question, lex), lex.stopwords, lex.stemmer)
+
+
+def as_index(source: Retriever | Index) -> Index:
+    """The Index a front end's Retriever (or an Index already) answers through."""
+    return _Local(source) if isinstance(source, Retriever) else source
 NO_SENTENCE = float("-inf")
 
 
@@ -85,7 +142,7 @@ class Reply:
 
 
 def respond(
-    retriever: Retriever,
+    retriever: Retriever | Index,
     question: str,
     search_options: SearchOptions = DEFAULTS,
     *,
@@ -109,20 +166,17 @@ def respond(
     """
     q = check_question(question)
     options = answering or AnswerOptions()
-    with retriever.pinned():  # one generation for every step, even if a commit lands meanwhile
-        other = check_question(alone) if alone is not None and alone.strip() != q else None
-        # Both texts in one batch: one model call, not two (small talk never gets here encoded).
-        vectors = (retriever.encoder(retriever.snapshot()).encode([q, other]) if other is not None
-                   else (None, None))
-        found = _gather(retriever, q, search_options, floor, since, until, as_of, answering, vectors[0])
-        if other is not None:
-            mine = _gather(retriever, other, search_options, floor, since, until, as_of, answering,
-                           vectors[1])
+    index = as_index(retriever)
+    with index.pinned():  # one generation for every step, even if a commit lands meanwhile
+        found = _gather(index, q, search_options, floor, since, until, as_of, answering)
+        if alone is not None and alone.strip() != q:
+            mine = _gather(index, check_question(alone), search_options, floor, since, until, as_of,
+                           answering)
             if stands_alone(mine, found, previous):
                 found = mine
         if isinstance(found, Reply):
             return found
-        results, scores = choose(retriever, found.question, [list(g) for g in found.groups], options.weights)
+        results, scores = choose(index, found.question, [list(g) for g in found.groups], options.weights)
         return Reply(found.question, "answer", tuple(results), lead_answers(scores, options), found.as_of,
                      None, found.notice, found.window)
 
@@ -145,9 +199,8 @@ class Draft:
 
 
 def _gather(
-    retriever: Retriever, q: str, search_options: SearchOptions, floor: bool, since: dt.date | None,
+    retriever: Index, q: str, search_options: SearchOptions, floor: bool, since: dt.date | None,
     until: dt.date | None, as_of: dt.date | None, answering: AnswerOptions | None,
-    vector: np.ndarray | None = None,
 ) -> Reply | Draft:
     """The search half of a reply: a finished Reply when nothing is left to choose (small talk,
     no answer), else the Draft the sentence choice works on."""
@@ -171,8 +224,8 @@ def _gather(
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
     per = options.passages_per_article
-    passages = search(retriever, q, replace(search_options, k=wanted, per_article=1), floor=floor,
-                      since=since, until=until, as_of=present, answers=False, more=per - 1, vector=vector)
+    passages = retriever.search(q, replace(search_options, k=wanted, per_article=1), floor=floor,
+                                since=since, until=until, as_of=present, answers=False, more=per - 1)
     if not passages:
         return Reply(q, "no_answer", as_of=today, notice=notice, window=window)
     groups = [[p, *p.more] for p in passages]
@@ -188,7 +241,7 @@ def _gather(
 ARCHIVE_DAYS = RECENT_DAYS
 
 
-def corpus_present(retriever: Retriever, today: dt.date) -> dt.date:
+def corpus_present(retriever: Retriever | Index, today: dt.date) -> dt.date:
     """The day "latest", "this week" and the freshness prior are read against when no as-of day
     is given: today, or on a static archive (its newest article more than ARCHIVE_DAYS old) that
     article's day, so that "latest" still picks its newest stories. A live corpus a day or two
@@ -211,7 +264,7 @@ def asks_past(question: str) -> bool:
     return bool(_PAST.search(question))
 
 
-def _ahead_notice(retriever: Retriever, window: TimeWindow, present: dt.date) -> str:
+def _ahead_notice(retriever: Index, window: TimeWindow, present: dt.date) -> str:
     newest = retriever.newest(present)
     said = f"My newest article is from {display_date(newest)}" if newest else "My articles are undated"
     when = window.label if window.label.startswith(("on ", "since ")) else f"in {window.label}"
@@ -286,14 +339,14 @@ def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]
 
 
 def choose(
-    retriever: Retriever, question: str, groups: list[list[Passage]], weights: sentences.Weights
+    retriever: Retriever | Index, question: str, groups: list[list[Passage]], weights: sentences.Weights
 ) -> tuple[list[Passage], list[float]]:
     """One result per article: the passage holding its best sentence, with the answer span set
     (an empty span when no sentence reaches the floor), and that sentence's score."""
-    lex = retriever.snapshot().lexical
-    terms = question_terms(question, lex)
+    known = as_index(retriever).terms(question)
+    terms = known.idf
     kind = sentences.question_kind(question)
-    stop, stem = (lex.stopwords, lex.stemmer) if lex is not None else (frozenset(), "")
+    stop, stem = known.stopwords, known.stemmer
     top = groups[0][0].score if groups and groups[0][0].score > 0 else 1.0
     results: list[Passage] = []
     scores: list[float] = []
@@ -337,9 +390,14 @@ def question_terms(question: str, lex: Stack | None) -> dict[str, float]:
     (terms no passage has are left out too: they can't tell sentences apart)."""
     if lex is None:
         return {}
-    asking = _asking(lex.stemmer)
-    terms = [t for t in tokenize(question, lex.stopwords, lex.stemmer) if t not in asking]
-    return bm25.idf(lex, terms)
+    return question_terms_by(question, lex.stopwords, lex.stemmer, lambda terms: bm25.idf(lex, terms))
+
+
+def question_terms_by(question: str, stopwords: frozenset[str], stemmer: str,
+                      idf: Callable[[list[str]], dict[str, float]]) -> dict[str, float]:
+    """question_terms with the idf of an index `idf` knows (a Stack's, or every shard's)."""
+    asking = _asking(stemmer)
+    return idf([t for t in tokenize(question, stopwords, stemmer) if t not in asking])
 
 
 @functools.cache
@@ -348,7 +406,7 @@ def _asking(stemmer: str) -> frozenset[str]:
     return frozenset(tokenize(" ".join(QUESTION_WORDS), frozenset(), stemmer))
 
 
-def _stale_notice(retriever: Retriever, window: TimeWindow | None, as_of: dt.date) -> str | None:
+def _stale_notice(retriever: Index, window: TimeWindow | None, as_of: dt.date) -> str | None:
     """"My newest article is from 6 Sep 2023." when the question asks about a window that ends
     after the newest article there is (as of its day)."""
     if window is None or window.soft:

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from . import format as fmt
 from .answer import Reply, respond
 from .config import SearchOptions
-from .errors import BadQuestion, IndexIncompatible, IndexNotFound, QabotError
+from .errors import BadQuestion, IndexIncompatible, IndexNotFound, QabotError, ShardUnavailable
 from .reader import Retriever
 from .retrieve import MAX_QUESTION_CHARS, check_question
 
@@ -50,14 +50,17 @@ class Query:
     since: dt.date | None = None
     until: dt.date | None = None
     as_of: dt.date | None = None
+    partial: bool = False  # sharded: answer from the shards that answer in time (and say which)
 
 
 @dataclass(frozen=True)
 class Answered:
-    """A reply and the generation every step of it was answered from."""
+    """A reply and the generation every step of it was answered from; with `partial`, which
+    shards it comes from (`coverage`, added to the JSON)."""
 
     generation: int
     reply: Reply
+    coverage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ class AskBody(BaseModel):
     until: Day = Field(None, description="Only articles dated on or before this day.")
     as_of: Day = Field(None, description="Answer as of this day: later articles are left "
                                                     "out; ages count from it [default: today].")
+    partial: bool = Field(False, description="Sharded (`qabot serve --ray`): when a shard misses its "
+                                             "deadline, answer from the others and say so in "
+                                             "`coverage`, rather than 503.")
 
 
 class HealthBody(BaseModel):
@@ -178,8 +184,8 @@ def status_of(err: QabotError) -> int:
     """The HTTP status of a domain error."""
     if isinstance(err, BadQuestion):
         return 400
-    if isinstance(err, IndexNotFound | IndexIncompatible):  # none yet, or one to upgrade or repair
-        return 503
+    if isinstance(err, IndexNotFound | IndexIncompatible | ShardUnavailable):
+        return 503  # none yet, one to upgrade or repair, or a shard that did not answer
     return 500
 
 
@@ -209,7 +215,7 @@ def _query(body: AskBody) -> Query:
     if body.since is not None and body.until is not None and body.since > body.until:
         raise BadQuestion(f"since {body.since} is later than until {body.until}, so no article "
                           "could match; swap them")
-    return Query(body.question, body.k, body.mode, body.since, body.until, body.as_of)
+    return Query(body.question, body.k, body.mode, body.since, body.until, body.as_of, body.partial)
 
 
 def create_app(backend: Backend, token: str | None = None) -> FastAPI:
@@ -264,7 +270,9 @@ def create_app(backend: Backend, token: str | None = None) -> FastAPI:
     def ask(body: AskBody) -> Response:
         # A plain def: FastAPI runs it in its thread pool, so the event loop never blocks.
         answered = backend.ask(_query(body))
-        return Response(fmt.to_json(answered.reply), media_type="application/json",
+        body_json = fmt.to_json(answered.reply) if answered.coverage is None else \
+            fmt.dumps(fmt.reply_dict(answered.reply) | {"coverage": answered.coverage})
+        return Response(body_json, media_type="application/json",
                         headers={GENERATION_HEADER: str(answered.generation)})
 
     @app.get("/health", responses=_ERRORS, dependencies=[Depends(authorized)],

@@ -71,6 +71,9 @@ class Stack:
     deleted: np.ndarray  # int64 passage ids no longer live, sorted; their rows stay until a merge
     k1: float
     b: float
+    # A shard of the index (qabot/shards.py) holds some segments only: its lengths are normalised
+    # by the mean length over every shard, not its own (None: these parts are the whole index).
+    mean_length: float | None = None
     # Derived once here rather than per question: which rows are dead, each row's length norm.
     rows: int = field(init=False, repr=False, compare=False)
     ids: np.ndarray = field(init=False, repr=False, compare=False)  # live passage ids, ascending
@@ -87,7 +90,7 @@ class Stack:
         rows = sum(len(p.ids) for p in self.parts)
         total = float(sum(x.sum() for x in lengths))
         # bm25s divides by the mean length; with no tokens at all no row is ever hit anyway.
-        avgdl = total / rows if total else 1.0
+        avgdl = self.mean_length if self.mean_length is not None else total / rows if total else 1.0
         norms = tuple((self.k1 * ((1 - self.b) + self.b * x / avgdl)).astype(np.float32) for x in lengths)
         dead = tuple(_dead_rows(p.ids, self.deleted) for p in self.parts)
         live = [p.ids if d is None else p.ids[~d] for p, d in zip(self.parts, dead, strict=True)]
@@ -103,6 +106,18 @@ class Stack:
         """The stack of these parts (in id order) without the `deleted` passage ids."""
         return cls(tuple(parts), np.sort(np.asarray(deleted, dtype=np.int64)), params.k1, params.b)
 
+    def totals(self) -> Totals:
+        """Its statistics: rows, tokens and every term's document frequency (deleted rows
+        included, as scoring counts them). Shards' totals add up to the whole index's."""
+        df: dict[str, int] = {}
+        length = 0
+        for p in self.parts:
+            counts = np.diff(p.indptr).tolist()
+            for term, col in p.vocab.items():
+                df[term] = df.get(term, 0) + counts[col]
+            length += int(np.asarray(p.lengths, dtype=np.int64).sum())
+        return Totals(self.rows, length, df)
+
     @property
     def stopwords(self) -> frozenset[str]:
         """The stop words every part left out (none for a stack of no parts)."""
@@ -112,6 +127,46 @@ class Stack:
     def stemmer(self) -> str:
         """The stemmer every part's tokens went through ("" for none)."""
         return self.parts[0].stemmer if self.parts else ""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What BM25's weights are computed from: rows (deleted ones included until a merge), their
+    tokens, and each term's document frequency. Summed over shards, exactly the whole index's."""
+
+    rows: int
+    length: int
+    df: Mapping[str, int]
+
+    def plus(self, other: Totals) -> Totals:
+        """The statistics of both (disjoint) sets of segments."""
+        df = dict(self.df)
+        for term, n in other.df.items():
+            df[term] = df.get(term, 0) + n
+        return Totals(self.rows + other.rows, self.length + other.length, df)
+
+    @property
+    def mean_length(self) -> float:
+        """Tokens a row, as Stack computes it (1.0 with no tokens: no row is ever hit then)."""
+        return self.length / self.rows if self.length else 1.0
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question's BM25 terms with their idf and its ceiling (see score): worked out once from
+    the whole index's statistics, so every shard scores its passages as one index would."""
+
+    terms: tuple[str, ...]
+    weights: Mapping[str, float]  # the terms some passage has, with their idf
+    ceiling: float
+
+
+def question(text: str, totals: Totals, stopwords: frozenset[str], stemmer: str) -> Question:
+    """The question's terms weighed against these statistics."""
+    terms = tuple(tokenize(text, stopwords, stemmer))
+    weights = idf_of(totals, terms)  # a repeated question word counts twice, as in score()
+    ceiling = float(sum(weights.get(t, _unseen(totals.rows)) for t in terms))
+    return Question(terms, weights, ceiling)
 
 
 def _dead_rows(ids: np.ndarray, deleted: np.ndarray) -> np.ndarray | None:
@@ -343,16 +398,16 @@ def _with_vocab(arrays: dict[str, np.ndarray], vocab: Path, stemmer: str) -> Lex
 
 
 
-def score(stack: Stack, question: str) -> tuple[np.ndarray, np.ndarray, float]:
+def score(stack: Stack, text: str | Question) -> tuple[np.ndarray, np.ndarray, float]:
     """(passage ids, BM25 scores) of every live passage sharing a term with the question, best
     first, and the question's ceiling: the score a passage made of nothing but its terms approaches.
 
     A question word no passage has counts in the ceiling with the idf of a term in no passage,
     so "Who won the Nobel prize?" on a corpus without "Nobel" or "prize" keeps a low ceiling share.
+    A `Question` brings its weights (a shard: the whole index's); text is weighed on this stack.
     """
-    terms = tokenize(question, stack.stopwords, stack.stemmer)
-    weights = _idf(stack, terms)  # a repeated question word counts twice, as in the sum below
-    ceiling = float(sum(weights.get(t, _unseen(stack.rows)) for t in terms))
+    q = text if isinstance(text, Question) else _weighed(stack, text)
+    terms, weights, ceiling = q.terms, q.weights, q.ceiling
     found_ids, found_scores = [], []
     for part, norm, dead in zip(stack.parts, stack._norms, stack._dead, strict=True):
         cols = [(part.vocab[t], weights[t]) for t in terms if t in part.vocab and t in weights]
@@ -377,9 +432,27 @@ def score(stack: Stack, question: str) -> tuple[np.ndarray, np.ndarray, float]:
     return ids[order], totals[order].astype(np.float32), ceiling
 
 
+def _weighed(stack: Stack, text: str) -> Question:
+    """The question weighed on this stack's own statistics (df summed only for its terms)."""
+    terms = tuple(tokenize(text, stack.stopwords, stack.stemmer))
+    weights = _idf(stack, terms)
+    ceiling = float(sum(weights.get(t, _unseen(stack.rows)) for t in terms))
+    return Question(terms, weights, ceiling)
+
+
 def idf(stack: Stack, terms: Sequence[str]) -> dict[str, float]:
     """Each of these terms some part holds, with its Lucene idf over the whole stack."""
     return _idf(stack, terms)
+
+
+def idf_of(totals: Totals, terms: Iterable[str]) -> dict[str, float]:
+    """Each of these terms some passage has, with its Lucene idf over these statistics."""
+    df = {t: n for t in dict.fromkeys(terms) if (n := totals.df.get(t, 0))}
+    return {t: _idf_value(totals.rows, n) for t, n in df.items()}
+
+
+def _idf_value(rows: int, df: int) -> float:
+    return float(np.log(1.0 + (rows - df + 0.5) / (df + 0.5)))
 
 
 def _idf(stack: Stack, terms: Iterable[str]) -> dict[str, float]:
@@ -390,7 +463,7 @@ def _idf(stack: Stack, terms: Iterable[str]) -> dict[str, float]:
         n = sum(int(p.indptr[p.vocab[t] + 1] - p.indptr[p.vocab[t]]) for p in stack.parts if t in p.vocab)
         if n:
             df[t] = n
-    return {t: float(np.log(1.0 + (stack.rows - n + 0.5) / (n + 0.5))) for t, n in df.items()}
+    return {t: _idf_value(stack.rows, n) for t, n in df.items()}
 
 
 def _unseen(rows: int) -> float:

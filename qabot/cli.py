@@ -335,8 +335,20 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on (0: any free one, printed at start).")
 @click.option("--no-access-log", "quiet", is_flag=True, help="Don't log a line per request.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Serve on Ray Serve, the index in shards: on the cluster at ADDRESS "
+                   "(e.g. 10.0.0.5:6379, or auto), or with no ADDRESS on a Ray started here. "
+                   "Needs pip install 'qabot[serve-ray]'.")
+@click.option("--shards", type=click.IntRange(1, 1024), default=2, show_default=True,
+              help="With --ray: how many shards the index's segments are spread over.")
+@click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With --ray: copies of each shard (more questions at once, a node's loss survived).")
+@click.option("--deadline", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+              help="With --ray: seconds a shard has to answer; then 503 naming it (or, with "
+                   "\"partial\": true in the question, the other shards' results and a coverage field).")
 @click.pass_context
-def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quiet: bool) -> None:
+def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quiet: bool,
+          ray_address: str | None, shards: int, replicas: int, deadline: float) -> None:
     """Answer questions over HTTP with a JSON API, until Ctrl-C or SIGTERM.
 
     \b
@@ -359,6 +371,7 @@ def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quie
       curl -s localhost:8000/ask -H 'Content-Type: application/json' \\
            -d '{"question": "Which road did Azerbaijan propose?", "k": 3}'
       QABOT_API_TOKEN=$(openssl rand -hex 32) qabot serve --host 0.0.0.0 --port 8080
+      qabot serve --ray 10.0.0.5:6379 --shards 4 --replicas 2   # on a Ray cluster, 4 shards
     """
     try:
         from . import api
@@ -374,6 +387,9 @@ def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quie
         raise QabotError(f"{api.TOKEN_ENV} is set but empty; set it to a long random string "
                          "(e.g. openssl rand -hex 32), or unset it to serve without a token")
     settings = _settings(ctx, index=index_dir)
+    if ray_address is not None:
+        _serve_ray(settings, ray_address, host, port, shards, replicas, deadline, token)
+        return
     backend = api.LocalBackend(Retriever.for_settings(settings), settings.search)
     sock = api.bind(host, port)  # before loading anything: a port in use fails at once
     backend.warm()
@@ -387,6 +403,50 @@ def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quie
     click.echo(f"Serving {settings.index} ({state}) on {api.url_of(sock)}, docs at /docs"
                f"{'; token required' if token else ''}{warning}. Ctrl-C to stop.", err=True)
     api.run(api.create_app(backend, token), sock, access_log=not quiet)
+
+
+def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: int, replicas: int,
+               deadline: float, token: str | None) -> None:
+    """`qabot serve --ray`: the shard deployments and the router on Ray Serve, until Ctrl-C."""
+    import logging
+    import signal
+    import threading
+
+    try:
+        import ray
+
+        from . import serve_ray
+    except ImportError as err:
+        if not (err.name or "").startswith(("ray", "grpc", "aiohttp", "starlette", "fastapi")):
+            raise
+        raise QabotError("qabot serve --ray needs Ray Serve, which is not installed: "
+                         "pip install 'qabot[serve-ray]'") from None
+    from .embed import model_id
+
+    if address == "local":
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except ConnectionError as err:
+            raise QabotError(f"can't reach the Ray cluster at {address} ({err}); start it with "
+                             "`ray start --head` (docs/scaling.md), or leave out ADDRESS") from None
+    try:
+        app = serve_ray.application(settings.index, shards, replicas, options=settings.search, token=token,
+                                    deadline=deadline, model=model_id(settings.model.name),
+                                    nprobe=settings.vectors.nprobe)
+        url = serve_ray.start(app, host, port)
+        click.echo(f"Serving {settings.index} in {shards} shard(s) x {replicas} on Ray Serve on {url}, "
+                   "docs at /docs. Ctrl-C to stop.", err=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    finally:
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()
 
 
 def _retriever(settings: Settings) -> Retriever:

@@ -64,3 +64,11 @@ class ConfigError(QabotError):
 
 class RayUnavailable(QabotError):
     """`qabot index --ray`: Ray is not installed, the cluster can't be reached, or its workers failed."""
+
+
+class ShardUnavailable(QabotError):
+    """A shard of the index (qabot serve --ray) failed or missed its deadline."""
+
+    def __init__(self, message: str, shards: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.shards = shards

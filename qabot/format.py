@@ -73,7 +73,12 @@ def reply_dict(reply: Reply) -> dict[str, Any]:
 
 def to_json(reply: Reply) -> str:
     """`qabot ask --json`: one object (reply_dict)."""
-    return json.dumps(reply_dict(reply), ensure_ascii=False, indent=2).translate(_JSON_C1)
+    return dumps(reply_dict(reply))
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    """JSON as `qabot ask --json` writes it (to_json; qabot serve adds fields to the object)."""
+    return json.dumps(obj, ensure_ascii=False, indent=2).translate(_JSON_C1)
 
 
 def _age(p: Passage | Source, reply: Reply) -> str | None:

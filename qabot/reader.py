@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import fingerprints, parts, store
-from .catalog import ArticleRecord
+from . import bm25, fingerprints, parts, store
+from .catalog import ArticleRecord, PassageRecord
 from .embed import Embedder, OnnxEmbedder, Progress, TorchEmbedder, model_id
 from .errors import IndexNotFound, IndexOutdated, SeedsNotFound
 
@@ -143,8 +143,10 @@ class Tables:
     and day, where BM25 and the exact matrix keep it, and the few articles a query shows.
     What the ranking walk asks of an index (a walk.Stories)."""
 
-    def __init__(self, snap: store.Snapshot) -> None:
+    def __init__(self, snap: store.Snapshot, lexical: bm25.Stack | None = None) -> None:
         self.snap = snap
+        # What BM25 scores with: the snapshot's, or a shard's weighed by every shard's mean length.
+        self.lexical = lexical if lexical is not None else snap.lexical
         self.ids, self.doc, self.day = snap.rows.ids, snap.rows.doc, snap.rows.day
         self.max_day = int(self.day.max()) if len(self.day) else 0
         # Every publication day, once (each reply asks for the newest on or before a day: a
@@ -199,6 +201,10 @@ class Tables:
             with self._lock:
                 _remember(self._articles, {n: have[n] for n in missing})
         return {n: have[n] for n in nums}
+
+    def passages(self, ids: list[int]) -> list[PassageRecord]:
+        """These passages' records, in this order."""
+        return self.snap.catalog.passages(ids)
 
     def date(self, num: int) -> dt.date | None:
         found = self.articles([num])[num].date

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from . import bm25, rank, store, vectors, walk
-from .catalog import PassageRecord
+from . import bm25, rank, vectors, walk
+from .catalog import ArticleRecord, PassageRecord
 from .chunk import split_sentences
 from .config import SEARCH_MODES, SearchOptions
 from .embed import Embedder
@@ -53,7 +54,6 @@ def search(
     as_of: dt.date | None = None,
     answers: bool = True,
     more: int = 0,
-    vector: np.ndarray | None = None,
 ) -> list[Passage]:
     """The `options.k` best passages for the question, at most `options.per_article` from one
     article.
@@ -67,11 +67,10 @@ def search(
     empty list means "no confident answer: the articles don't seem to cover this";
     `floor=False` keeps them (evaluations of the ranking). `answers=False` skips picking each
     passage's answering sentence (one model call over their sentences; the answer is then the
-    whole passage): for evaluations that only look at the ranking. `vector`: the question's
-    encoding when the caller has it (two questions encoded in one batch cost less than two calls).
+    whole passage): for evaluations that only look at the ranking.
     """
     q = check_question(question)
-    k, per_article, mode = options.k, options.per_article, options.mode
+    k, mode = options.k, options.mode
     if mode not in SEARCH_MODES:
         raise ValueError(f"mode must be one of {SEARCH_MODES}, not {mode!r}")
     snap = retriever.snapshot()
@@ -84,24 +83,76 @@ def search(
         )
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
-    qvec = vector if vector is not None else encoder.encode([q])[0]  # every mode needs it
+    qvec = encoder.encode([q])[0]  # every mode needs it
     as_of = as_of or dt.date.today()
+    found = score_rows(tables, q, qvec, options, since, until, as_of, retriever.nprobe)
+    return passages_of(tables, Path(snap.manifest.build.seeds or "."), found, options, floor=floor,
+                       encoder=encoder if answers else None, qvec=qvec, more=more)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Rows of an index with the score the walk ranks them by and their own match (relevance:
+    before article evidence and freshness). The seam between scoring and the walk: one process
+    passes it on whole; a shard (shards.py) sends its best rows for the router to merge."""
+
+    rows: np.ndarray  # positions in the View the walk reads (an index's rows, or merged candidates)
+    scores: np.ndarray
+    relevance: np.ndarray
+
+
+def score_rows(
+    tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions,
+    since: dt.date | None, until: dt.date | None, as_of: dt.date, nprobe: int,
+) -> Scored:
+    """Every row the mode ranks (the candidates on an approximate index) with its scores;
+    rows outside [since, until] or after `as_of` score -inf or are left out. A bm25.Question
+    brings BM25 weights worked out elsewhere (a shard: over every shard)."""
     allowed = tables.window(since, until, as_of)
-    rows, relevance = _scores(tables, q, qvec, options, allowed, k * per_article, retriever.nprobe)
-    scores = _weigh(tables, rows, relevance, options, as_of) if mode == "hybrid" else relevance
-    hits = walk.pick(tables, rows, scores, k, per_article, options, relevance)
+    rows, relevance = _scores(tables, question, qvec, options, allowed, options.k * options.per_article,
+                              nprobe)
+    scores = _weigh(tables, rows, relevance, options, as_of) if options.mode == "hybrid" else relevance
+    return Scored(rows, scores, relevance)
+
+
+class View(walk.Stories, Protocol):
+    """What turns walked rows into Passages: a Tables, or the router's merged candidates."""
+
+    ids: np.ndarray  # the passage id of each row
+
+    def articles(self, nums: list[int]) -> dict[int, ArticleRecord]:
+        """These articles, by number."""
+        ...
+
+    def passages(self, ids: list[int]) -> list[PassageRecord]:
+        """These passages' records, in this order."""
+        ...
+
+
+def passages_of(
+    view: View, seeds: Path, found: Scored, options: SearchOptions, *, floor: bool,
+    encoder: Embedder | None, qvec: np.ndarray, more: int = 0, beyond: float = -np.inf,
+) -> list[Passage]:
+    """The ranking walk over scored rows, the confidence floor, then the Passages (search's
+    docstring); `beyond`: rows scoring at most this may be missing (walk.pick)."""
+    k, per_article = options.k, options.per_article
+    rows, scores, relevance = found.rows, found.scores, found.relevance
+    hits = walk.pick(view, rows, scores, k, per_article, options, relevance, beyond)
     if floor:
         # The floor judges how well the passage itself matches: a fresh article on another
         # topic, or one with a strong lead elsewhere, is still no answer to this question.
         hits = [h for h in hits if h.relevance >= options.floor]
-    found = _to_passages(snap, tables, hits, encoder if answers else None, qvec)
+    extra = [walk.next_best(view, rows, scores, relevance, hit, more) for hit in hits] if more > 0 else []
+    besides = [h for e in extra for h in e]
+    # One read of the catalog (a round trip to the shards) for the results and those beside them.
+    records = view.passages([int(view.ids[h.row]) for h in [*hits, *besides]])
+    passages = _to_passages(view, seeds, hits, encoder, qvec, records[: len(hits)])
     if more > 0:
-        extra = [walk.next_best(tables, rows, scores, relevance, hit, more) for hit in hits]
-        flat = _to_passages(snap, tables, [h for e in extra for h in e], None, qvec)
+        flat = _to_passages(view, seeds, besides, None, qvec, records[len(hits):])
         it = iter(flat)
-        found = [replace(p, more=tuple(replace(next(it), rank=p.rank) for _ in e))
-                 for p, e in zip(found, extra, strict=True)]
-    return found
+        passages = [replace(p, more=tuple(replace(next(it), rank=p.rank) for _ in e))
+                    for p, e in zip(passages, extra, strict=True)]
+    return passages
 
 
 # An approximate or compressed index is asked for this many nearest passages (and BM25 for as
@@ -110,7 +161,7 @@ CANDIDATES = 200
 
 
 def _scores(
-    tables: Tables, question: str, qvec: np.ndarray, options: SearchOptions,
+    tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions,
     allowed: np.ndarray | None, wanted: int, nprobe: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, score of each): every row the mode can rank on an exact index, the candidates
@@ -177,7 +228,7 @@ def _weigh(
 
 
 def _exhaustive(
-    tables: Tables, question: str, qvec: np.ndarray, options: SearchOptions
+    tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions
 ) -> np.ndarray:
     """One score per row; -inf for rows the mode can't rank (no word in common in bm25)."""
     mode = options.mode
@@ -200,20 +251,19 @@ def _exhaustive(
     return rank.fuse(dense, per_row, options.fusion_weight)
 
 
-def _lexical(tables: Tables, question: str) -> tuple[np.ndarray, np.ndarray]:
+def _lexical(tables: Tables, question: str | bm25.Question) -> tuple[np.ndarray, np.ndarray]:
     """(rows, BM25 share) of the passages sharing a word with the question, best first."""
-    lex = tables.snap.lexical
+    lex = tables.lexical
     assert lex is not None
     ids, raw, ceiling = bm25.score(lex, question)
     return np.searchsorted(tables.ids, ids), np.asarray(rank.lexical_share(raw, ceiling), dtype=np.float32)
 
 
 def _to_passages(
-    snap: store.Snapshot, tables: Tables, hits: list[walk.Hit], encoder: Embedder | None,
-    qvec: np.ndarray,
+    tables: View, seeds: Path, hits: list[walk.Hit], encoder: Embedder | None, qvec: np.ndarray,
+    records: list[PassageRecord],
 ) -> list[Passage]:
-    seeds = Path(snap.manifest.build.seeds or ".")
-    records = snap.catalog.passages([int(tables.ids[h.row]) for h in hits])
+    """The hits as Passages, from their passages' `records` (in the same order)."""
     answers = (_answer_sentences(records, encoder, qvec) if encoder is not None
                else [(r.start, r.end) for r in records])
     arts = tables.articles(sorted({n for h in hits for n in h.docs}))

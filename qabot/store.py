@@ -259,6 +259,37 @@ def load_snapshot(
                        "or run `qabot index` to repair it")
 
 
+def load_segments(index_dir: Path, manifest: Manifest, reuse: Snapshot | None = None) -> Snapshot:
+    """Some segments of a committed generation as one snapshot: a shard's share of the index
+    (qabot/shards.py). `manifest` is the generation's, with only those segments; its deletion
+    list is the whole generation's. Segments `reuse` has loaded are taken from it. The router
+    pins the current generation, and garbage collection keeps it and the one before, so the
+    files are there unless two commits landed while a question was being answered (then
+    IndexDamaged: the router's next question pins the newer one)."""
+    known = {} if reuse is None else {x.segment: x for x in reuse.loaded}
+    try:
+        loaded = tuple(known.get(seg) or _load_segment(index_dir, manifest, seg, Reading())
+                       for seg in manifest.segments)
+        everywhere = _read_deleted(index_dir, manifest)
+    except (FileNotFoundError, *_UNREADABLE) as err:
+        raise IndexDamaged(f"generation {manifest.generation} of {index_dir} can't be read "
+                           f"({type(err).__name__}): it may have been replaced twice since; ask "
+                           "again") from None
+    # The deletion list less what lies in other segments (the vectors count it per passage).
+    held = [parts.required(x, parts.CATALOG).rows for x in loaded]
+    ids = np.concatenate([r.ids for r in held]) if held else np.zeros(0, np.int64)
+    docs = np.concatenate([r.doc for r in held]) if held else np.zeros(0, np.int64)
+    deleted = Deleted(everywhere.articles[np.isin(everywhere.articles, docs)],
+                      everywhere.passages[np.isin(everywhere.passages, ids)])
+    stacks = {p.name: p.stack(loaded, deleted, manifest.build) for p in parts.PARTS}
+    snap = Snapshot(manifest, (0, 0), loaded, deleted, stacks)
+    live = len(snap.catalog.rows.ids)
+    if snap.vectors.ntotal != live:
+        raise _inconsistent(index_dir, f"{snap.vectors.ntotal} live vectors, {live} rows in "
+                                       f"segments {[s.first_id for s in manifest.segments]}")
+    return replace(snap, manifest=replace(manifest, passage_count=live))
+
+
 def _load_segment(index_dir: Path, manifest: Manifest, seg: Segment, how: Reading) -> Loaded:
     """Read each part of one segment, checking each holds the passages the manifest says."""
     values: dict[str, object] = {}

@@ -44,11 +44,20 @@ class Hit:
     relevance: float = 0.0  # the passage's own match, before article evidence and freshness
 
 
+class Incomplete(Exception):
+    """The rows given end (or reach `beyond`) before the walk can tell its results: more needed."""
+
+
 def pick(stories: Stories, rows: np.ndarray, scores: np.ndarray, k: int, per_article: int,
-         tuning: SearchOptions, relevance: np.ndarray) -> list[Hit]:
+         tuning: SearchOptions, relevance: np.ndarray, beyond: float = -np.inf) -> list[Hit]:
     """The best rows under the per-article cap, near-duplicate articles folded into one result
-    (shown as the newest of them when it scores within the margin), newer first among near-ties."""
+    (shown as the newest of them when it scores within the margin), newer first among near-ties.
+
+    `beyond`: every row scoring above it is among `rows`, those at or below it maybe not (the
+    merged best rows of several shards). The walk then stops as it would on every row, or
+    raises Incomplete when what it needs may be missing."""
     hits: list[Hit] = []
+    settled = False  # stopped by the rule, as it would on every row
     per_doc: dict[int, int] = {}
     story: dict[int, int] = {}  # article -> the first-seen article of its story
     for block in _ranked(scores):  # the second block is rarely needed: sorted lazily
@@ -56,10 +65,13 @@ def pick(stories: Stories, rows: np.ndarray, scores: np.ndarray, k: int, per_art
         for at in block.tolist():
             score = float(scores[at])
             if score == -np.inf:
+                done = settled = True
+                break
+            if score <= beyond:  # rows from here on may be missing: stop only if none could count
                 done = True
                 break
             if len(hits) >= k and score < hits[k - 1].score - tuning.recency_margin:
-                done = True
+                done = settled = True
                 break  # the recency bonus can lift nothing from here into the top k
             row = int(rows[at])
             doc = int(stories.doc[row])
@@ -77,6 +89,9 @@ def pick(stories: Stories, rows: np.ndarray, scores: np.ndarray, k: int, per_art
             hits.append(Hit(row, score, [doc], float(relevance[at])))
         if done:
             break
+    if not settled and beyond > -np.inf and not (len(hits) >= k
+                                                 and beyond < hits[k - 1].score - tuning.recency_margin):
+        raise Incomplete(f"the walk needs rows scoring {beyond} or less")
     dates = [stories.date(h.docs[0]) for h in hits]
     final = rank.recency_bonus([h.score for h in hits], dates, tuning.recency_margin)
     for hit, score in zip(hits, final, strict=True):

@@ -233,7 +233,7 @@ def test_the_openapi_schema_is_at_docs(server: str) -> None:
     assert set(schema["paths"]) == {"/ask", "/health"}
     assert set(schema["paths"]["/ask"]) == {"post"} and set(schema["paths"]["/health"]) == {"get"}
     fields = schema["components"]["schemas"]["AskBody"]["properties"]
-    assert list(fields) == ["question", "k", "mode", "since", "until", "as_of"]
+    assert list(fields) == ["question", "k", "mode", "since", "until", "as_of", "partial"]
     assert {"400", "401", "503"} <= set(schema["paths"]["/ask"]["post"]["responses"])
 
 

@@ -1,0 +1,514 @@
+"""The index served in shards: each shard holds some of a generation's segments, a router merges.
+
+A shard (`Shard`) loads the segments the router names, of the generation the router pinned, and
+scores its rows exactly as one process would (retrieve.score_rows: dense, BM25, fusion, article
+evidence, freshness). Everything that is not local to an article comes from the router: BM25's
+idf, ceiling and mean length are worked out from every shard's statistics (`bm25.Totals`, summed
+once per generation: segments never change), and an article lives in one segment, so its lead,
+its second-best passage and its fingerprint are in the shard that holds it.
+
+Each shard sends its best rows (`Candidates`: ids, scores, articles, fingerprints, and the score
+below which it sent nothing, `bound`); the router merges them by score, runs the same ranking
+walk, floor and passage building (retrieve.passages_of) over the merge, and asks the shards that
+hold the results for their texts. The walk knows when rows it would need might be missing
+(walk.Incomplete): the router then asks again for more, so the result is always the one a
+single process gives. `Router` is an answer.Index, so `respond()` runs on it unchanged.
+
+How the router reaches the shards is a `Transport`: in this process (tests, one machine), or
+Ray Serve deployments (serve_ray.py). Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import bm25, fingerprints, store
+from .answer import Terms, question_terms_by
+from .catalog import ArticleRecord, PassageRecord
+from .config import SEARCH_MODES, SearchOptions
+from .embed import Embedder, OnnxEmbedder, TorchEmbedder
+from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
+from .manifest import Manifest, Segment
+from .passage import Passage
+from .reader import Tables
+from .retrieve import Scored, check_question, passages_of, score_rows
+from .walk import Incomplete
+
+# Articles a shard sends at first per question (their best rows): with k = 5 the walk rarely needs
+# more; when it does, the router asks again for DEEPER times as many.
+DEPTH = 32
+DEEPER = 4
+PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
+CACHED_PRINTS = 4096
+
+
+def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
+    """Which segments each shard holds: the largest first, each to the shard holding the fewest
+    passages so far (ties: the lower number), so shards stay even as segments come and merge.
+    A function of the manifest alone: every router computes the same plan."""
+    held: list[list[Segment]] = [[] for _ in range(shards)]
+    sizes = [0] * shards
+    for seg in sorted(manifest.segments, key=lambda s: (-s.passage_count, s.first_id)):
+        at = min(range(shards), key=lambda i: (sizes[i], i))
+        held[at].append(seg)
+        sizes[at] += seg.passage_count
+    return tuple(tuple(sorted(h, key=lambda s: s.first_id)) for h in held)
+
+
+# ------------------------------------------------------------------------------- what crosses
+
+
+@dataclass(frozen=True)
+class Part:
+    """A shard's share of a generation: the manifest with only its segments."""
+
+    manifest: Manifest
+
+    @property
+    def key(self) -> tuple[int, tuple[int, ...]]:
+        return self.manifest.generation, tuple(s.first_id for s in self.manifest.segments)
+
+
+@dataclass(frozen=True)
+class ShardTotals:
+    """What the router sums once per generation: BM25 statistics (None: no BM25 part), the days
+    articles are dated (for "newest"), and the shard's counts."""
+
+    lexical: bm25.Totals | None
+    days: np.ndarray  # sorted distinct days (ordinals) of its live passages' articles, 0 = undated
+    articles: int
+    passages: int
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question, as a shard scores it: the router's BM25 weights, its question vector."""
+
+    part: Part
+    text: str
+    vector: np.ndarray
+    lexical: bm25.Question | None
+    mean_length: float | None
+    options: SearchOptions
+    since: dt.date | None
+    until: dt.date | None
+    as_of: dt.date
+    depth: int  # rows to send, of those the walk may take (each article's best options.per_article)
+    per_article: int  # rows of an article the walk and the passages beside a result may use
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Passages (or articles, by number) to read from a shard."""
+
+    part: Part
+    ids: list[int]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A shard's best rows, by passage id, and what the walk asks about their articles."""
+
+    ids: np.ndarray  # int64 passage ids, ascending
+    doc: np.ndarray  # article number of each
+    scores: np.ndarray  # what the walk ranks by
+    relevance: np.ndarray
+    bound: float  # rows scoring above it are all here; -inf: every row the mode ranks is
+    articles: dict[int, ArticleRecord]
+
+
+# ------------------------------------------------------------------------------- a shard
+
+
+class Shard:
+    """Some segments of an index, loaded for the generation each request names."""
+
+    def __init__(self, index_dir: Path, nprobe: int = 0) -> None:
+        self.index_dir = index_dir
+        self.nprobe = nprobe
+        self._lock = threading.Lock()
+        # The newest two parts' snapshots, and tables per (part, mean length): while a commit
+        # reaches the shards, questions pinned to the old generation still finish.
+        self._snaps: dict[tuple[int, tuple[int, ...]], store.Snapshot] = {}
+        self._tables: dict[tuple[Any, ...], Tables] = {}
+
+    def snapshot(self, part: Part) -> store.Snapshot:
+        """The part's segments loaded (reusing those already loaded: segments never change)."""
+        snap = self._snaps.get(part.key)
+        if snap is not None:
+            return snap
+        with self._lock:
+            snap = self._snaps.get(part.key)
+            if snap is None:
+                newest = max(self._snaps.items(), key=lambda kv: kv[0], default=None)
+                snap = store.load_segments(self.index_dir, part.manifest,
+                                           reuse=newest[1] if newest is not None else None)
+                self._snaps = {part.key: snap, **dict([newest] if newest is not None else [])}
+            return snap
+
+    def tables(self, part: Part, mean_length: float | None) -> Tables:
+        """The per-row tables of the part, BM25 normalised by the whole index's mean length."""
+        key = (*part.key, mean_length)
+        found = self._tables.get(key)
+        if found is None:
+            snap = self.snapshot(part)
+            lex = snap.lexical
+            if lex is not None and mean_length is not None:
+                lex = replace(lex, mean_length=mean_length)
+            found = Tables(snap, lex)
+            with self._lock:
+                held = [id(snap) for snap in self._snaps.values()]  # by identity: no array ==
+                self._tables = {key: found, **{k: v for k, v in self._tables.items() if id(v.snap) in held}}
+        return found
+
+    def totals(self, part: Part) -> ShardTotals:
+        """This part's statistics, for the router to sum."""
+        snap = self.snapshot(part)
+        lex = snap.lexical
+        return ShardTotals(lex.totals() if lex is not None else None, np.unique(snap.rows.day),
+                           snap.catalog.summary().articles, len(snap.rows.ids))
+
+    def candidates(self, ask: Ask) -> Candidates:
+        """The question's best rows here (Candidates)."""
+        tables = self.tables(ask.part, ask.mean_length)
+        question: str | bm25.Question = ask.lexical if ask.lexical is not None else ask.text
+        found = score_rows(tables, question, ask.vector, ask.options, ask.since, ask.until, ask.as_of,
+                           self.nprobe)
+        ok = np.isfinite(found.scores)
+        rows, scores, relevance = found.rows[ok], found.scores[ok], found.relevance[ok]
+        ids, doc = tables.ids[rows], tables.doc[rows]
+        order = np.lexsort((ids, -scores))  # best first, ties by id: the walk's order
+        # Each row's place among its article's rows, best first. The walk takes at most
+        # options.per_article rows of an article and looks no further into it (an article lives
+        # in one shard), so `depth` counts only those; of each article sent, its next best rows
+        # come too (ask.per_article: the passages shown beside a result).
+        ranked = doc[order]
+        by_doc = np.argsort(ranked, kind="stable")
+        nth = np.empty(len(order), dtype=np.int64)
+        nth[by_doc] = np.arange(len(order)) - np.searchsorted(ranked[by_doc], ranked[by_doc])
+        useful = order[nth < ask.options.per_article]
+        top = useful[: ask.depth]
+        bound = float(scores[useful[ask.depth]]) if len(useful) > ask.depth else -np.inf
+        keep = np.union1d(top, order[np.isin(ranked, doc[top]) & (nth < ask.per_article)])
+        keep = keep[np.argsort(ids[keep], kind="stable")]
+        docs = sorted({int(d) for d in doc[keep]})
+        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs))
+
+    def passages(self, fetch: Fetch) -> list[PassageRecord]:
+        """These passages' records, in this order."""
+        return self.snapshot(fetch.part).catalog.passages(fetch.ids)
+
+    def prints(self, fetch: Fetch) -> dict[int, np.ndarray]:
+        """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test."""
+        tables = self.tables(fetch.part, None)
+        return {n: tables.fingerprint(n) for n in fetch.ids}
+
+
+# ------------------------------------------------------------------------------- the router
+
+
+class Transport(Protocol):
+    """How the router reaches its shards: `call` sends each named shard its argument and waits
+    until the deadline; a shard that fails or is late is an exception in the result."""
+
+    shards: int
+
+    def call(self, method: str, args: dict[int, Any], deadline: float) -> dict[int, Any]: ...
+
+
+class InProcess:
+    """Shards in this process (tests; one machine without Ray)."""
+
+    def __init__(self, shards: Sequence[Shard]) -> None:
+        self.members = list(shards)
+        self.shards = len(self.members)
+
+    def call(self, method: str, args: dict[int, Any], deadline: float) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for i, arg in args.items():
+            try:
+                out[i] = getattr(self.members[i], method)(arg)
+            except Exception as err:  # a shard's failure is reported, not raised, as over Ray
+                out[i] = err
+        return out
+
+
+@dataclass
+class Generation:
+    """What the router keeps per generation: the plan, and the sums of the shards' statistics."""
+
+    manifest: Manifest
+    stamp: tuple[int, int]
+    parts: tuple[Part, ...]
+    lexical: bm25.Totals | None
+    days: np.ndarray
+    articles: int
+    missing: tuple[int, ...] = ()  # shards whose statistics are not in the sums (partial only)
+
+
+@dataclass
+class Coverage:
+    """Which shards an answer comes from (`partial=true`)."""
+
+    shards: int
+    missing: tuple[int, ...] = ()
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> int:
+        return self.shards - len(self.missing)
+
+
+class Router:
+    """The index seen through its shards: an answer.Index (so respond() runs on it) that follows
+    commits. Each reply pins one generation (`pinned()`): every shard is asked for that one."""
+
+    def __init__(self, index_dir: Path, transport: Transport, *, deadline: float = 10.0,
+                 model: str | None = None, embedder: Embedder | None = None) -> None:
+        self.index_dir = index_dir
+        self.transport = transport
+        self.deadline = deadline  # seconds a shard has to answer
+        self.model = model
+        self._fixed = embedder
+        self._encoder: tuple[str, Embedder] | None = None
+        self._lock = threading.Lock()
+        self._gens: tuple[Generation, ...] = ()  # the newest two
+        self._held = threading.local()
+        # Article fingerprints by article number (an article's number is never reused, so they
+        # hold across generations), the most recent CACHED_PRINTS.
+        self.prints: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def forget_prints(self) -> None:
+        """Keep the fingerprint cache to CACHED_PRINTS articles."""
+        with self._lock:
+            while len(self.prints) > CACHED_PRINTS:
+                self.prints.popitem(last=False)
+
+    # -- generations
+
+    def generation(self, partial: bool = False) -> Generation:
+        """The pinned generation, or the newest committed one (its shards' sums taken once)."""
+        held = getattr(self._held, "gen", None)
+        if held is not None:
+            return held  # type: ignore[no-any-return]
+        stamp = store.manifest_stamp(self.index_dir)
+        for gen in self._gens:
+            if gen.stamp == stamp and not gen.missing:
+                return gen
+        with self._lock:
+            for gen in self._gens:
+                if gen.stamp == stamp and not gen.missing:
+                    return gen
+            manifest = store.load_manifest(self.index_dir)
+            if manifest is None:
+                raise IndexNotFound(f"no index in {self.index_dir}; run `qabot index` to build it")
+            store.check_compatible(manifest, self.index_dir, self.model)
+            gen = self._sum(manifest, stamp, partial)
+            if not gen.missing:  # a partial sum is used once, never kept
+                self._gens = (gen, *self._gens[:1])
+            return gen
+
+    def _sum(self, manifest: Manifest, stamp: tuple[int, int], partial: bool) -> Generation:
+        shares = plan(manifest, self.transport.shards)
+        parts = tuple(Part(replace(manifest, segments=segs)) for segs in shares)
+        # A shard the plan gives nothing (fewer segments than shards) is not asked at all.
+        got, missing = self._fan("totals", {i: p for i, p in enumerate(parts) if p.manifest.segments},
+                                 partial)
+        lexical: bm25.Totals | None = None
+        days: list[np.ndarray] = []
+        for t in got.values():
+            if t.lexical is not None:
+                lexical = t.lexical if lexical is None else lexical.plus(t.lexical)
+            days.append(t.days)
+        known = np.unique(np.concatenate(days)) if days else np.zeros(0, np.int64)
+        return Generation(manifest, stamp, parts, lexical, known, sum(t.articles for t in got.values()),
+                          tuple(missing))
+
+    def _fan(self, method: str, args: dict[int, Any], partial: bool) -> tuple[dict[int, Any], dict[int, str]]:
+        """Call the shards; those that fail or miss the deadline raise ShardUnavailable, or with
+        `partial` are left out (and reported in the coverage)."""
+        got = self.transport.call(method, args, time.monotonic() + self.deadline)
+        missing = {i: _reason(r) for i, r in got.items() if isinstance(r, BaseException)}
+        if missing and not partial:
+            said = "; ".join(f"shard {i}: {why}" for i, why in sorted(missing.items()))
+            raise ShardUnavailable(f"shard {', '.join(map(str, sorted(missing)))} of {self.transport.shards} "
+                                   f"did not answer ({said}); retry, or ask with partial=true for "
+                                   "the other shards' results", tuple(sorted(missing)))
+        self._note(missing)
+        return {i: r for i, r in got.items() if i not in missing}, missing
+
+    def _note(self, missing: dict[int, str]) -> None:
+        coverage: Coverage | None = getattr(self._held, "coverage", None)
+        if coverage is not None and missing:
+            coverage.reasons.update(missing)
+            coverage.missing = tuple(sorted(coverage.reasons))
+
+    @contextlib.contextmanager
+    def pinned(self, partial: bool = False) -> Iterator[Coverage]:
+        """Hold one generation for the block (nested blocks keep the outer one's); yields the
+        coverage the block's answers come from (shards left out, with `partial`)."""
+        held = self._held
+        if getattr(held, "gen", None) is not None:
+            yield held.coverage
+            return
+        held.partial = partial
+        held.coverage = Coverage(self.transport.shards)
+        gen = self.generation(partial)
+        held.coverage.missing = gen.missing
+        held.gen = gen
+        try:
+            yield held.coverage
+        finally:
+            held.gen = held.coverage = None
+            held.partial = False
+
+    # -- answer.Index
+
+    def newest(self, as_of: dt.date) -> dt.date | None:
+        """The date of the newest article published on or before `as_of`."""
+        days = self.generation().days
+        days = days[(days > 0) & (days <= as_of.toordinal())]
+        return dt.date.fromordinal(int(days.max())) if len(days) else None
+
+    def terms(self, question: str) -> Terms:
+        """The question's BM25 terms and their idf over every shard."""
+        gen = self.generation()
+        params = gen.manifest.build.lexical
+        if gen.lexical is None or params is None:
+            return Terms({})
+        stop, stem = bm25.stopword_list(params.params.stopwords), params.params.stemmer
+        totals = gen.lexical
+        return Terms(question_terms_by(question, stop, stem, lambda ts: bm25.idf_of(totals, ts)), stop, stem)
+
+    def encoder(self, manifest: Manifest) -> Embedder:
+        """The question encoder the index names (ONNX; torch only if there is no export)."""
+        if self._fixed is not None:
+            return self._fixed
+        folder = manifest.build.encoder
+        key = folder or f"torch:{manifest.build.model.name}"
+        with self._lock:
+            if self._encoder is None or self._encoder[0] != key:
+                self._encoder = (key, OnnxEmbedder(self.index_dir / folder) if folder
+                                 else TorchEmbedder(manifest.build.model.name))
+            return self._encoder[1]
+
+    def search(self, question: str, options: SearchOptions, *, floor: bool = True,
+               since: dt.date | None = None, until: dt.date | None = None, as_of: dt.date | None = None,
+               answers: bool = True, more: int = 0) -> list[Passage]:
+        """retrieve.search over the shards: the same passages, scores and order."""
+        q = check_question(question)
+        if options.mode not in SEARCH_MODES:
+            raise ValueError(f"mode must be one of {SEARCH_MODES}, not {options.mode!r}")
+        with self.pinned(getattr(self._held, "partial", False)):
+            gen = self.generation()
+            manifest = gen.manifest
+            if manifest.passage_count == 0 or options.k < 1:
+                return []
+            params = manifest.build.lexical
+            if options.mode != "dense" and (gen.lexical is None or params is None):
+                raise IndexIncompatible(
+                    f"the index at {self.index_dir} has no BM25 part (an older qabot built it); run "
+                    f"`qabot index --index {self.index_dir}` to add it: nothing is re-embedded")
+            encoder = self.encoder(manifest)
+            qvec = encoder.encode([q])[0]
+            lexical = mean = None
+            if options.mode != "dense" and gen.lexical is not None and params is not None:
+                lexical = bm25.question(q, gen.lexical, bm25.stopword_list(params.params.stopwords),
+                                        params.params.stemmer)
+                mean = gen.lexical.mean_length
+            ask = Ask(gen.parts[0], q, qvec, lexical, mean, options, since, until, as_of or dt.date.today(),
+                      DEPTH, options.per_article + more)
+            seeds = Path(manifest.build.seeds or ".")
+            while True:
+                got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
+                                                  if p.manifest.segments and i not in gen.missing},
+                                   bool(getattr(self._held, "partial", False)))
+                view = Merged(self, gen, got)
+                try:
+                    return passages_of(view, seeds, view.scored, options, floor=floor,
+                                       encoder=encoder if answers else None, qvec=qvec, more=more,
+                                       beyond=view.beyond)
+                except Incomplete:
+                    ask = replace(ask, depth=ask.depth * DEEPER)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, TimeoutError):
+        return "no answer before the deadline"
+    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'failed'}"[:200]
+
+
+class Merged:
+    """The shards' candidates merged, in passage id order: what the walk and the passages read
+    (a retrieve.View)."""
+
+    def __init__(self, router: Router, gen: Generation, got: dict[int, Candidates]) -> None:
+        self.router, self.gen = router, gen
+        shards = sorted(got)
+        ids = np.concatenate([got[i].ids for i in shards]) if shards else np.zeros(0, np.int64)
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order]
+        self.doc = np.concatenate([got[i].doc for i in shards])[order] if shards else np.zeros(0, np.int64)
+        self.owner = np.concatenate([np.full(len(got[i].ids), i) for i in shards])[order] \
+            if shards else np.zeros(0, np.int64)
+        pick = (lambda name: np.concatenate([getattr(got[i], name) for i in shards])[order]) if shards \
+            else (lambda name: np.zeros(0, np.float32))
+        self.scored = Scored(np.arange(len(self.ids)), pick("scores"), pick("relevance"))
+        self.beyond = max((got[i].bound for i in shards), default=-np.inf)
+        self._articles = {n: a for i in shards for n, a in got[i].articles.items()}
+        # Articles in the order the walk meets them (best row first), and which shard holds each.
+        ranked = np.lexsort((self.ids, -self.scored.scores))
+        docs, first = np.unique(self.doc[ranked], return_index=True)
+        self._met = [int(d) for d in docs[np.argsort(first)]]
+        self._holder = {int(d): int(self.owner[ranked[f]]) for d, f in zip(docs, first, strict=True)}
+
+    def articles(self, nums: list[int]) -> dict[int, ArticleRecord]:
+        return {n: self._articles[n] for n in nums}
+
+    def date(self, num: int) -> dt.date | None:
+        found = self._articles[num].date
+        return dt.date.fromisoformat(found) if found else None
+
+    def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
+        return fingerprints.same_story(self._print(doc), self._print(other), threshold, contained)
+
+    def _print(self, doc: int) -> np.ndarray:
+        """An article's fingerprint: from the router's cache, or fetched with the next few
+        articles the walk will meet (one call per shard), as the walk needs them: it compares
+        the ten or so articles it meets, not the dozens sent."""
+        cache = self.router.prints
+        found = cache.get(doc)
+        if found is not None:
+            return found
+        batch = [doc, *[d for d in self._met if d != doc and d not in cache][:PRINTS_AHEAD]]
+        asks: dict[int, Fetch] = {}
+        for d in batch:
+            holder = self._holder[d]
+            asks.setdefault(holder, Fetch(self.gen.parts[holder], [])).ids.append(d)
+        got, _ = self.router._fan("prints", asks, partial=False)
+        for prints in got.values():
+            cache.update(prints)
+        self.router.forget_prints()
+        return cache[doc] if doc in cache else got[self._holder[doc]][doc]
+
+    def passages(self, ids: list[int]) -> list[PassageRecord]:
+        """Read from the shards that hold them (one call each, in parallel)."""
+        if not ids:
+            return []
+        owner = self.owner[np.searchsorted(self.ids, ids)]
+        asks = {int(i): Fetch(self.gen.parts[int(i)], [p for p, o in zip(ids, owner, strict=True) if o == i])
+                for i in np.unique(owner)}
+        got, _ = self.router._fan("passages", asks, partial=False)
+        found = {r.id: r for records in got.values() for r in records}
+        return [found[p] for p in ids]
+
