@@ -58,6 +58,10 @@ _STOP = frozenset(
     "might must i you we me my your our us he she him his her hers them its theirs those about "
     "also so than too very just any some all more most other else again ever still yet please "
     "tell know say said says get got happen happened happens there's it's what's who's".split())
+# Time words say when, not what about: borrowed into a follow-up they would carry the previous
+# question's window ("who runs the broncos now" → "how much did they pay" is no "now" question).
+_TIME = frozenset(
+    "now latest newest recent recently currently lately nowadays today tonight yesterday".split())
 
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 _SENTENCE_END = frozenset('.?!:;"“(')  # after one of these (and spaces), capitals say nothing
@@ -166,7 +170,7 @@ def content_words(text: str) -> list[str]:
     out = []
     for word, _ in _words(text):
         low = word.lower().replace("’", "'")
-        if low in _STOP or low in seen or (len(low) < 2 and not low.isdigit()):
+        if low in _STOP or low in _TIME or low in seen or (len(low) < 2 and not low.isdigit()):
             continue
         seen.add(low)
         out.append(word)

@@ -216,3 +216,11 @@ def test_leaning_grows_linearly_with_the_message(unit: str) -> None:
 def test_refers_back_is_the_pronoun_part_of_leaning(message: str, refers: bool) -> None:
     assert refers_back(message) is refers
     assert not refers or leans_on_previous(message)
+
+
+def test_a_follow_up_borrows_the_subject_not_the_time_words() -> None:
+    turn = Turn("who runs the broncos now", "who runs the broncos now", ("a.txt",), time=0.0)
+    query = contextualize("how much did they pay for the team", turn, 30.0, is_reply=True)
+    assert "broncos" in query and "now" not in query.split("(")[1]
+    turn = Turn("latest on monkeypox vaccines today", "latest on monkeypox vaccines today", (), time=0.0)
+    assert contextualize("who makes them", turn, 30.0, is_reply=True) == "who makes them (monkeypox vaccines)"
