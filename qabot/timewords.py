@@ -7,8 +7,9 @@ Choices, so callers can rely on them:
 - A weekday alone or after "on" ("on Monday", "Monday's vote") is the most recent such day on or
   before as_of; "last Monday" is the most recent one strictly before; "since Monday" runs from
   that day to as_of.
-- "latest", "recent(ly)", "newest", "currently", "these days", "just <did>" and a closing "now"
-  ("who is the prime minister now") mean a recent window (the last RECENT_DAYS days) that is a
+- "latest", "recent(ly)", "newest", "currently", "these days", "just <did>", a closing "now"
+  ("who is the prime minister now") and "new" before an office ("the new president") mean a
+  recent window (the last RECENT_DAYS days) that is a
   preference, not a filter: the window says `soft=True`.
 - Explicit dates are preferences too (`soft=True`): a year ("in 2021", "the 2022 Open"), a month
   with a year ("in September 2022") or without one, after a word that makes it a date ("in
@@ -49,6 +50,13 @@ _PATTERNS = [
                r"nowadays|these days|at the moment|(?<!just )(?<!until )(?<!by )now(?=\W*$))\b"),
     # "just" as time: before a past verb ("who just resigned"), or in a did/has question ("what
     # did the CDC just announce"); "just how many" is no time word. Only "just <verb>" is returned.
+    # "the new president", "colombia's new president", "who is the broncos new coach": whoever
+    # holds an office now. Only before an office word: "new york", "a new law" are no time.
+    ("recent", r"\bnew(?! (?:york|england|jersey|zealand|mexico|orleans|delhi|hampshire|south wales"
+               r"|brunswick|guinea|haven)\b)"
+               r"(?= (?:[\w'’-]+ )?(?:president|prime minister|premier|chancellor|ceo|chief"
+               r"|leader|owner|owners|coach|manager|chair|chairman|chairwoman|director|head|king|queen"
+               r"|pope|governor|mayor|speaker|minister|secretary|commissioner|captain|boss)\b)"),
     ("recent", r"\b(?:(?:did|has|have|had)\s+(?:[\w'’.-]+\s+){0,4}?(?P<jw>just \w+)"
                r"|just (?:\w+ed|said|won|lost|made|sold|told|got|hit|went|came|began|broke|left|took"
                r"|gave|struck|shot|died|met|signed|held|set|ran|fell|rose|quit|chose|spoke|wrote)\b)"),

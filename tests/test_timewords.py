@@ -187,3 +187,14 @@ def test_a_date_after_as_of_is_ahead() -> None:
     assert window is not None and window.ahead and window.since == D(2031, 1, 1)
     assert not read_time("who won in 2022", WED).ahead  # type: ignore[union-attr]
     assert read_time("what happens in september", D(2022, 8, 31)).ahead is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("question", "recent"), [
+    ("who is the broncos new president", True), ("who is colombias new president", True),
+    ("who is the new prime minister", True), ("who is britain's new chancellor", True),
+    ("what is the new law", False), ("news from new york", False), ("who is the new york mayor", False),
+    ("who coaches new england", False), ("whats new", False),
+])
+def test_new_before_an_office_asks_who_holds_it_now(question: str, recent: bool) -> None:
+    window = read_time(question, WED)
+    assert (window is not None and window.label == "recent" and window.soft) == recent
