@@ -15,6 +15,7 @@ added nothing there once these were in, so no sentence is encoded at question ti
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,10 +203,11 @@ def features(
     score relative to the best result's, and `offset` where the sentence starts in its article
     file, in characters; `alone` whether it is all of its line, `title` its article's title.
     """
-    words = tokenize(sentence, stopwords, stemmer)
+    base = _base_forms(stemmer)
+    words = [base.get(w, w) for w in tokenize(sentence, stopwords, stemmer)]
     have = set(words)
     total = sum(terms.values())
-    overlap = sum(v for t, v in terms.items() if t in have) / total if total else 0.0
+    overlap = sum(v for t, v in terms.items() if base.get(t, t) in have) / total if total else 0.0
     novelty = sum(1 for w in words if w not in terms) / len(words) if words else 0.0
     return Features(
         overlap=overlap, passage=max(0.0, min(1.0, passage)),
@@ -216,6 +218,33 @@ def features(
         names=0.0 if kind in (TIME, NUMBER, DURATION) else min(3, len(new_names(sentence, question))) / 3,
         usable=usable(sentence, alone, title),
     )
+
+
+# Irregular past forms a stemmer leaves apart from their verb: "who won the cup" is answered by
+# "… to win the team's first Stanley Cup" as much as by "… won the last two Cups".
+IRREGULAR = {
+    "won": "win", "lost": "lose", "paid": "pay", "sold": "sell", "bought": "buy", "ran": "run",
+    "made": "make", "took": "take", "taken": "take", "held": "hold", "met": "meet", "fell": "fall",
+    "fallen": "fall", "found": "find", "gave": "give", "given": "give", "wrote": "write",
+    "written": "write", "spent": "spend", "built": "build", "caught": "catch", "brought": "bring",
+    "kept": "keep", "began": "begin", "begun": "begin", "struck": "strike", "shot": "shoot",
+    "stole": "steal", "stolen": "steal", "chose": "choose", "chosen": "choose", "drove": "drive",
+    "driven": "drive", "ate": "eat", "eaten": "eat", "flew": "fly", "flown": "fly", "grew": "grow",
+    "grown": "grow", "sank": "sink", "sunk": "sink", "broke": "break", "broken": "break",
+    "led": "lead", "fought": "fight", "sent": "send", "hit": "hit", "quit": "quit", "rose": "rise",
+    "risen": "rise", "swore": "swear", "sworn": "swear", "withdrew": "withdraw", "froze": "freeze",
+}
+
+
+@functools.cache
+def _base_forms(stemmer: str) -> dict[str, str]:
+    """IRREGULAR as the stemmer writes both sides (once per stemmer)."""
+    forms = {}
+    for past, verb in IRREGULAR.items():
+        (a,), (b,) = tokenize(past, frozenset(), stemmer), tokenize(verb, frozenset(), stemmer)
+        if a != b:
+            forms[a] = b
+    return forms
 
 
 def new_names(sentence: str, question: str) -> list[str]:

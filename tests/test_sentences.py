@@ -82,3 +82,16 @@ def test_lead_novelty_and_best() -> None:
     assert s.best([0.2, 0.7, 0.5], floor=0.0) == 1
     assert s.best([0.2, 0.3], floor=0.5) is None  # nothing good enough: emphasise nothing
     assert s.best([-1.0], floor=-5) is None and s.best([], 0.0) is None
+
+
+def test_an_irregular_past_matches_its_verb() -> None:
+    """"who won the cup" is answered by "… to win the Stanley Cup": the stemmer leaves "won" and
+    "win" apart, the answer layer does not."""
+    terms = {"won": 1.0, "stanley": 2.0, "cup": 1.5}
+    question = "who won the stanley cup"
+    feats = partial(s.features, question=question, terms=terms, kind=s.PERSON,
+                    stopwords=frozenset({"the", "to"}), stemmer="english")
+    win = feats("The Avalanche beat the Lightning to win the Stanley Cup.")
+    won = feats("The Lightning won the Stanley Cup twice.")
+    assert win.overlap == won.overlap == 1.0
+    assert feats("The Avalanche lifted the Stanley Cup.").overlap == 3.5 / 4.5
