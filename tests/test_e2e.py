@@ -247,8 +247,12 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     run_index(real_settings, log=quiet)
     before = (real_settings.index / "manifest.json").read_bytes()
     _corpus(real_settings.seeds, 80)
+    # Started with Ctrl-C's default action, as a shell starts it: a process whose SIGINT is ignored
+    # at start keeps ignoring it, and something earlier in a full run (collected with Ray and
+    # uvicorn imported) leaves the test process's SIGINT ignored, which children inherit.
     proc = subprocess.Popen([*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+                            env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stderr is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
