@@ -353,7 +353,7 @@ def synthetic(n: int, folder: Path | None) -> None:
 
     work = folder or Path(tempfile.mkdtemp(prefix="qabot-latency-"))
     index_dir = work / "index"
-    if store.load_manifest(index_dir) is None if index_dir.exists() else True:
+    if not index_dir.exists() or store.load_manifest(index_dir) is None:
         log(f"synthetic: building {n:,} passages in {index_dir}…")
         corpus = synth.corpus_vectors(n)
         settings = scale.scale_settings(index_dir, "", "")

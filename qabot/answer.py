@@ -168,10 +168,10 @@ def respond(
     options = answering or AnswerOptions()
     index = as_index(retriever)
     with index.pinned():  # one generation for every step, even if a commit lands meanwhile
-        found = _gather(index, q, search_options, floor, since, until, as_of, answering)
+        found = _gather(index, q, search_options, floor, since, until, as_of, options)
         if alone is not None and alone.strip() != q:
             mine = _gather(index, check_question(alone), search_options, floor, since, until, as_of,
-                           answering)
+                           options)
             if stands_alone(mine, found, previous):
                 found = mine
         if isinstance(found, Reply):
@@ -200,11 +200,10 @@ class Draft:
 
 def _gather(
     retriever: Index, q: str, search_options: SearchOptions, floor: bool, since: dt.date | None,
-    until: dt.date | None, as_of: dt.date | None, answering: AnswerOptions | None,
+    until: dt.date | None, as_of: dt.date | None, options: AnswerOptions,
 ) -> Reply | Draft:
     """The search half of a reply: a finished Reply when nothing is left to choose (small talk,
     no answer), else the Draft the sentence choice works on."""
-    options = answering or AnswerOptions()
     k = search_options.k
     today = as_of or dt.date.today()
     chat = small_talk(q) if options.small_talk else None
@@ -313,10 +312,10 @@ def newest_on_subject(groups: list[list[Passage]], window: TimeWindow, share: fl
     "who runs the broncos now" wants the article that named the new president, not whichever
     article about the Broncos came out in the corpus's last two weeks."""
     bar = groups[0][0].score * share if groups else 0.0
-    days = [g[0].date for g in groups if g[0].score >= bar and g[0].date is not None]
+    days = [d for g in groups if g[0].score >= bar and (d := g[0].date) is not None]
     if not days:
         return window
-    end = min(max(d for d in days if d is not None), window.until)
+    end = min(max(days), window.until)
     return replace(window, since=end - dt.timedelta(days=RECENT_DAYS - 1), until=end)
 
 

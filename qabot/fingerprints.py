@@ -47,13 +47,16 @@ class Fingerprints:
         at = int(np.searchsorted(self.docs, doc))
         if at == len(self.docs) or int(self.docs[at]) != doc:
             return None
-        return self.hashes[int(self.ends[at - 1]) if at else 0 : int(self.ends[at])]
+        return self._hashes_at(at)
 
     def select(self, keep: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
         """(article, passages, hashes) of these articles (sorted numbers) that it holds."""
-        at = np.flatnonzero(np.isin(self.docs, keep))
-        return [(int(self.docs[i]), int(self.passages[i]), self.hashes[int(self.ends[i - 1]) if i else 0 :
-                                                                        int(self.ends[i])]) for i in at]
+        at = np.flatnonzero(np.isin(self.docs, keep)).tolist()
+        return [(int(self.docs[i]), int(self.passages[i]), self._hashes_at(i)) for i in at]
+
+    def _hashes_at(self, i: int) -> np.ndarray:
+        """The hashes of the i-th article it holds."""
+        return self.hashes[int(self.ends[i - 1]) if i else 0 : int(self.ends[i])]
 
 
 def of_text(passages: Iterable[str]) -> np.ndarray:

@@ -217,7 +217,8 @@ class Tables:
         such decisions, the same stories come up in the next questions, and a remembered one
         costs a dict lookup rather than ~20 µs."""
         key = (min(doc, other), max(doc, other), threshold, contained)
-        found = self._pairs.get(key)
+        with self._lock:
+            found = self._pairs.get(key)
         if found is None:
             found = fingerprints.same_story(self.fingerprint(doc), self.fingerprint(other), threshold,
                                             contained)

@@ -231,7 +231,7 @@ IRREGULAR = {
     "stole": "steal", "stolen": "steal", "chose": "choose", "chosen": "choose", "drove": "drive",
     "driven": "drive", "ate": "eat", "eaten": "eat", "flew": "fly", "flown": "fly", "grew": "grow",
     "grown": "grow", "sank": "sink", "sunk": "sink", "broke": "break", "broken": "break",
-    "led": "lead", "fought": "fight", "sent": "send", "hit": "hit", "quit": "quit", "rose": "rise",
+    "led": "lead", "fought": "fight", "sent": "send", "rose": "rise",
     "risen": "rise", "swore": "swear", "sworn": "swear", "withdrew": "withdraw", "froze": "freeze",
 }
 
