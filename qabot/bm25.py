@@ -164,9 +164,13 @@ class Question:
 def question(text: str, totals: Totals, stopwords: frozenset[str], stemmer: str) -> Question:
     """The question's terms weighed against these statistics."""
     terms = tuple(tokenize(text, stopwords, stemmer))
-    weights = idf_of(totals, terms)  # a repeated question word counts twice, as in score()
-    ceiling = float(sum(weights.get(t, _unseen(totals.rows)) for t in terms))
-    return Question(terms, weights, ceiling)
+    return _question(terms, idf_of(totals, terms), totals.rows)
+
+
+def _question(terms: tuple[str, ...], weights: Mapping[str, float], rows: int) -> Question:
+    """The terms with their idf, and the ceiling: a repeated question word counts twice, as in
+    score(); a term no passage has counts as unseen in `rows` passages."""
+    return Question(terms, weights, float(sum(weights.get(t, _unseen(rows)) for t in terms)))
 
 
 def _dead_rows(ids: np.ndarray, deleted: np.ndarray) -> np.ndarray | None:
@@ -435,9 +439,7 @@ def score(stack: Stack, text: str | Question) -> tuple[np.ndarray, np.ndarray, f
 def _weighed(stack: Stack, text: str) -> Question:
     """The question weighed on this stack's own statistics (df summed only for its terms)."""
     terms = tuple(tokenize(text, stack.stopwords, stack.stemmer))
-    weights = _idf(stack, terms)
-    ceiling = float(sum(weights.get(t, _unseen(stack.rows)) for t in terms))
-    return Question(terms, weights, ceiling)
+    return _question(terms, _idf(stack, terms), stack.rows)
 
 
 def idf(stack: Stack, terms: Sequence[str]) -> dict[str, float]:

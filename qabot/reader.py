@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from .errors import IndexNotFound, IndexOutdated, SeedsNotFound
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .manifest import Manifest
 
 
 class Retriever:
@@ -109,23 +110,19 @@ class Retriever:
         """The question encoder matching this snapshot's model (ONNX; torch only if no export)."""
         if self._fixed is not None:
             return self._fixed
-        folder = snap.manifest.build.encoder
-        key = folder or f"torch:{snap.manifest.build.model.name}"
+        key = encoder_key(snap.manifest)
         enc = self._encoders.get(key)
         if enc is None:
             with self._lock:
                 enc = self._encoders.get(key)
                 if enc is None:
-                    enc = (OnnxEmbedder(self.index_dir / folder) if folder
-                           else TorchEmbedder(snap.manifest.build.model.name))
+                    enc = open_encoder(self.index_dir, snap.manifest)
                     self._encoders = {key: enc}  # one model at a time: drop the old one
         return enc
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
-        days = self.tables(self.snapshot()).days
-        at = int(np.searchsorted(days, as_of.toordinal(), side="right"))
-        return dt.date.fromordinal(int(days[at - 1])) if at else None
+        return newest_day(self.tables(self.snapshot()).days, as_of)
 
     def tables(self, snap: store.Snapshot) -> Tables:
         """Per-row arrays of this snapshot (built once per generation)."""
@@ -199,7 +196,7 @@ class Tables:
         if missing:
             have.update(self.snap.catalog.articles_by_num(missing))
             with self._lock:
-                _remember(self._articles, {n: have[n] for n in missing})
+                remember(self._articles, {n: have[n] for n in missing})
         return {n: have[n] for n in nums}
 
     def passages(self, ids: list[int]) -> list[PassageRecord]:
@@ -241,7 +238,7 @@ class Tables:
             ids = self.articles([doc])[doc].ids
             found = fingerprints.of_text(p.text for p in self.snap.catalog.passages(list(ids)))
             with self._lock:
-                _remember(self._hashed, {doc: found})
+                remember(self._hashed, {doc: found})
         return found
 
 
@@ -249,11 +246,28 @@ CACHED_ARTICLES = 4096
 CACHED_PAIRS = 1 << 16
 
 
-def _remember(cache: OrderedDict[int, Any], new: dict[int, Any]) -> None:
-    """Add to a least-recently-added cache of CACHED_ARTICLES entries."""
+def remember(cache: OrderedDict[int, Any], new: Mapping[int, Any]) -> None:
+    """Add to a least-recently-added cache of CACHED_ARTICLES entries (the caller holds its lock)."""
     cache.update(new)
     while len(cache) > CACHED_ARTICLES:
         cache.popitem(last=False)
+
+
+def newest_day(days: np.ndarray, as_of: dt.date) -> dt.date | None:
+    """The latest of these sorted publication days (ordinals; 0: undated) on or before `as_of`."""
+    at = int(np.searchsorted(days, as_of.toordinal(), side="right"))
+    return dt.date.fromordinal(int(days[at - 1])) if at and days[at - 1] > 0 else None
+
+
+def encoder_key(manifest: Manifest) -> str:
+    """Which question encoder an index's manifest names: its ONNX export, else its model."""
+    return manifest.build.encoder or f"torch:{manifest.build.model.name}"
+
+
+def open_encoder(index_dir: Path, manifest: Manifest) -> Embedder:
+    """That encoder, loaded (ONNX; torch only when the index has no export)."""
+    folder = manifest.build.encoder
+    return OnnxEmbedder(index_dir / folder) if folder else TorchEmbedder(manifest.build.model.name)
 
 
 def open_index(

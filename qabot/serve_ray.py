@@ -26,6 +26,7 @@ from ray import serve
 from . import api, shards
 from .answer import respond
 from .config import SearchOptions
+from .reader import newest_day
 
 APP = "qabot"
 RESOURCE = "qabot-shard-{}"
@@ -54,8 +55,7 @@ class ShardedBackend:
     def health(self) -> api.Health:
         """The current generation's counts, summed over the shards."""
         gen = self.router.generation()
-        days = gen.days[gen.days > 0]
-        newest = dt.date.fromordinal(int(days.max())) if len(days) else None
+        newest = newest_day(gen.days, dt.date.max)
         return api.Health(gen.manifest.generation, gen.articles, gen.manifest.passage_count, newest)
 
 

@@ -36,11 +36,11 @@ from . import bm25, fingerprints, store
 from .answer import Terms, question_terms_by
 from .catalog import ArticleRecord, PassageRecord
 from .config import SEARCH_MODES, SearchOptions
-from .embed import Embedder, OnnxEmbedder, TorchEmbedder
+from .embed import Embedder
 from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
 from .manifest import Manifest, Segment
 from .passage import Passage
-from .reader import Tables
+from .reader import Tables, encoder_key, newest_day, open_encoder, remember
 from .retrieve import Scored, check_question, passages_of, score_rows
 from .walk import Incomplete
 
@@ -49,7 +49,6 @@ from .walk import Incomplete
 DEPTH = 32
 DEEPER = 4
 PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
-CACHED_PRINTS = 4096
 
 
 def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
@@ -209,8 +208,10 @@ class Shard:
         return self.snapshot(fetch.part).catalog.passages(fetch.ids)
 
     def prints(self, fetch: Fetch) -> dict[int, np.ndarray]:
-        """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test."""
-        tables = self.tables(fetch.part, None)
+        """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test.
+        They don't depend on BM25: the tables the question's candidates were scored with serve."""
+        tables = next((t for k, t in self._tables.items() if k[:-1] == fetch.part.key), None) \
+            or self.tables(fetch.part, None)
         return {n: tables.fingerprint(n) for n in fetch.ids}
 
 
@@ -285,14 +286,8 @@ class Router:
         self._gens: tuple[Generation, ...] = ()  # the newest two
         self._held = threading.local()
         # Article fingerprints by article number (an article's number is never reused, so they
-        # hold across generations), the most recent CACHED_PRINTS.
+        # hold across generations), the most recent CACHED_ARTICLES (reader.remember).
         self.prints: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def forget_prints(self) -> None:
-        """Keep the fingerprint cache to CACHED_PRINTS articles."""
-        with self._lock:
-            while len(self.prints) > CACHED_PRINTS:
-                self.prints.popitem(last=False)
 
     # -- generations
 
@@ -376,9 +371,7 @@ class Router:
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of`."""
-        days = self.generation().days
-        days = days[(days > 0) & (days <= as_of.toordinal())]
-        return dt.date.fromordinal(int(days.max())) if len(days) else None
+        return newest_day(self.generation().days, as_of)
 
     def terms(self, question: str) -> Terms:
         """The question's BM25 terms and their idf over every shard."""
@@ -394,12 +387,10 @@ class Router:
         """The question encoder the index names (ONNX; torch only if there is no export)."""
         if self._fixed is not None:
             return self._fixed
-        folder = manifest.build.encoder
-        key = folder or f"torch:{manifest.build.model.name}"
+        key = encoder_key(manifest)
         with self._lock:
             if self._encoder is None or self._encoder[0] != key:
-                self._encoder = (key, OnnxEmbedder(self.index_dir / folder) if folder
-                                 else TorchEmbedder(manifest.build.model.name))
+                self._encoder = (key, open_encoder(self.index_dir, manifest))
             return self._encoder[1]
 
     def search(self, question: str, options: SearchOptions, *, floor: bool = True,
@@ -496,10 +487,10 @@ class Merged:
             holder = self._holder[d]
             asks.setdefault(holder, Fetch(self.gen.parts[holder], [])).ids.append(d)
         got, _ = self.router._fan("prints", asks, partial=False)
-        for prints in got.values():
-            cache.update(prints)
-        self.router.forget_prints()
-        return cache[doc] if doc in cache else got[self._holder[doc]][doc]
+        with self.router._lock:
+            for prints in got.values():
+                remember(cache, prints)
+        return got[self._holder[doc]][doc]
 
     def passages(self, ids: list[int]) -> list[PassageRecord]:
         """Read from the shards that hold them (one call each, in parallel)."""
