@@ -247,9 +247,9 @@ def test_killed_mid_embedding_leaves_the_previous_index_usable(
     run_index(real_settings, log=quiet)
     before = (real_settings.index / "manifest.json").read_bytes()
     _corpus(real_settings.seeds, 80)
-    # Started with Ctrl-C's default action, as a shell starts it: a process whose SIGINT is ignored
-    # at start keeps ignoring it, and something earlier in a full run (collected with Ray and
-    # uvicorn imported) leaves the test process's SIGINT ignored, which children inherit.
+    # Started with Ctrl-C's default action, as an interactive shell starts it: a process whose
+    # SIGINT is ignored at start keeps ignoring it, and a suite run in the background by a
+    # non-interactive shell (`make test &`, as CI scripts may) ignores SIGINT in every process.
     proc = subprocess.Popen([*QABOT, "index"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -44,6 +44,8 @@ def test_plan_gives_every_segment_to_one_shard_and_keeps_them_even(corpus: Setti
         held = [s.first_id for share in shares for s in share]
         assert sorted(held) == sorted(s.first_id for s in manifest.segments)  # each once
         assert len(shares) == n
+        # every shard gets a segment while there are enough (all on one shard would be even)
+        assert sum(bool(share) for share in shares) == min(n, len(manifest.segments))
         sizes = [sum(s.passage_count for s in share) for share in shares if share]
         biggest = max(s.passage_count for s in manifest.segments)
         assert max(sizes) - min(sizes) <= biggest
