@@ -54,7 +54,8 @@ from common import clean_env, log, qabot_exe  # noqa: E402
 
 from qabot import format as fmt  # noqa: E402
 from qabot.answer import respond  # noqa: E402
-from qabot.config import load_settings  # noqa: E402
+from qabot.config import Settings, load_settings  # noqa: E402
+from qabot.embed import model_id  # noqa: E402
 from qabot.reader import Retriever  # noqa: E402
 
 TARGET = 1.2  # HTTP p50 at most this many times the in-process p50
@@ -153,7 +154,7 @@ def split_copy(index: Path, dest: Path, parts: int) -> Path:
     import shutil
 
     from qabot import catalog, store
-    from qabot.config import PathSettings, Settings
+    from qabot.config import PathSettings
 
     shutil.copytree(index, dest)
     settings = Settings(paths=PathSettings(seeds=dest / "seeds", index=dest))
@@ -179,7 +180,7 @@ def split_copy(index: Path, dest: Path, parts: int) -> Path:
 
 
 def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected: dict[tuple[str, str], str],
-             rounds: int, warmup: int) -> dict[str, Any]:
+             rounds: int, warmup: int, settings: Settings) -> dict[str, Any]:
     """p50/p95 over HTTP of the Ray configurations (module docstring), memory per shard."""
     import logging
 
@@ -195,7 +196,6 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
     cluster = Cluster(initialize_head=True, connect=True,
                       head_node_args={**node, "num_cpus": 2, "include_dashboard": False})
     try:
-        ray.get_runtime_context()  # connected
         logging.getLogger("ray").setLevel(logging.ERROR)
         for name, count, nodes in (("ray_1_shard", 1, 0), ("ray_2_shards", 2, 0),
                                    ("ray_2_shards_3_nodes", 2, 2)):
@@ -205,7 +205,9 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
             log(f"{name}: deploying")
             port = _free_port()
             t0 = time.perf_counter()
-            app = serve_ray.application(index, count, pinned=nodes > 0)
+            # The settings the in-process reference answered with: "identical" compares like with like.
+            app = serve_ray.application(index, count, pinned=nodes > 0, options=settings.search,
+                                        model=model_id(settings.model.name), nprobe=settings.vectors.nprobe)
             url = serve_ray.start(app, "127.0.0.1", port)
             deployed = time.perf_counter() - t0
             try:
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(timeout=30)
 
-    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup) if args.ray else {}
+    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup, settings) if args.ray else {}
     scratch.cleanup()
     asked = len(times["http"])
     report: dict[str, Any] = {
