@@ -123,7 +123,7 @@ def variants(base: AnswerOptions) -> dict[str, AnswerOptions]:
     """The shipped options, and each choice switched off on its own."""
     w = base.weights
     out = {"answer layer (all on)": base}
-    for name in ("overlap", "kind", "names", "lead", "passage", "novelty"):
+    for name in ("overlap", "kind", "names", "lead", "passage", "novelty", "cosine"):
         out[f"  without {name}"] = dataclasses.replace(base, weights=dataclasses.replace(w, **{name: 0.0}))
     out["  without the floor (always emphasise)"] = dataclasses.replace(
         base, weights=dataclasses.replace(w, floor=float("-inf"))

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from . import bm25, phrase, sentences
+from . import bm25, phrase, sentences, sentvecs
 from .bm25 import Stack, tokenize
 from .chunk import split_sentences
 from .config import SearchOptions
@@ -60,6 +60,11 @@ class Index(Protocol):
         """question_terms, and the tokenizing, of the pinned generation."""
         ...
 
+    def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
+        """These passages' stored sentence vectors and the question's vector; None when the
+        pinned generation lacks them somewhere (its sentences are then scored without)."""
+        ...
+
 
 class _Local:
     """A Retriever as an Index: the one-process path."""
@@ -77,6 +82,9 @@ class _Local:
                until: dt.date | None, as_of: dt.date | None, answers: bool, more: int) -> list[Passage]:
         return search(self.retriever, question, options, floor=floor, since=since, until=until,
                       as_of=as_of, answers=answers, more=more)
+
+    def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
+        return self.retriever.sentences(question, ids)
 
     def terms(self, question: str) -> Terms:
         lex = self.retriever.snapshot().lexical
@@ -342,24 +350,28 @@ def choose(
 ) -> tuple[list[Passage], list[float]]:
     """One result per article: the passage holding its best sentence, with the answer span set
     (an empty span when no sentence reaches the floor), and that sentence's score."""
-    known = as_index(retriever).terms(question)
+    index = as_index(retriever)
+    known = index.terms(question)
     terms = known.idf
     kind = sentences.question_kind(question)
     stop, stem = known.stopwords, known.stemmer
     top = groups[0][0].score if groups and groups[0][0].score > 0 else 1.0
     results: list[Passage] = []
     scores: list[float] = []
+    split = {p.id: split_sentences(p.text) for group in groups for p in group}
+    cosines = _cosines(index, question, split) if weights.cosine and -1 not in split else {}
     for rank_, group in enumerate(groups, 1):
-        found = [(p, s, e) for p in group for s, e in split_sentences(p.text)]
+        found = [(p, s, e, j) for p in group for j, (s, e) in enumerate(split_sentences(p.text))]
         marks = [sentences.features(p.text[s:e], question, terms, kind, stopwords=stop, stemmer=stem,
                                     passage=p.score / top, offset=p.start + s, alone=alone(p.text, s, e),
-                                    title=p.title).score(weights)
-                 for p, s, e in found]
+                                    title=p.title, cosine=cosines[p.id][j] if cosines else None
+                                    ).score(weights)
+                 for p, s, e, j in found]
         at = sentences.best(marks, weights.floor)
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
-        p, s, e = found[at] if at is not None else (lead, 0, 0)
+        p, s, e, _ = found[at] if at is not None else (lead, 0, 0, 0)
         span = phrase.phrase(p.text[s:e], kind, question) if at is not None else None
         ps, pe = (p.start + s + span[0], p.start + s + span[1]) if span else (0, 0)
         results.append(replace(p, rank=rank_, score=lead.score, relevance=lead.relevance,
@@ -367,6 +379,23 @@ def choose(
                                answer_end=p.start + e, phrase_start=ps, phrase_end=pe))
         scores.append(marks[at] if at is not None else NO_SENTENCE)
     return results, scores
+
+
+def _cosines(index: Index, question: str, split: dict[int, list[tuple[int, int]]]) -> dict[int, list[float]]:
+    """Each candidate sentence's cosine to the question, by passage id and sentence; empty when
+    any candidate's is unknown (an index written before sentence vectors, a passage made by hand
+    with no id): then no sentence of the reply is scored with one, so none is favoured for
+    having it."""
+    evidence = index.sentences(question, list(split))
+    if evidence is None:
+        return {}
+    out = {}
+    for pid, spans in split.items():
+        found = evidence.cosines(pid, spans)
+        if found is None:
+            return {}
+        out[pid] = found
+    return out
 
 
 def alone(text: str, start: int, end: int) -> bool:

@@ -17,10 +17,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from . import encoder
+from . import encoder, sentvecs
 from .config import PACKAGED_MODEL
 from .encoder import ENCODER_FORMAT, encoder_problem, open_session, quiet_loading
 from .errors import IndexIncompatible, ModelUnavailable
+from .sentvecs import Pooled
 
 # Told (passages embedded, passages to embed) as embedding goes; the front end draws it
 # (qabot/progress.py), the core only counts.
@@ -157,7 +158,9 @@ class OnnxEmbedder:
         self._counter_lock = threading.Lock()
         # The CPUs this process may use (a container or taskset may allow fewer than the machine
         # has); a Ray worker passes 1, since each core runs its own replica.
-        self._session = open_session(folder, threads or len(os.sched_getaffinity(0)) or 1)
+        self._threads = threads or len(os.sched_getaffinity(0)) or 1
+        self._session = open_session(folder, self._threads)
+        self._tokens: Any = None  # token_session, opened when indexing first asks for sentence vectors
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (batched by length to cut padding)."""
@@ -166,16 +169,44 @@ class OnnxEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
-            width = max(len(encs[i].ids) for i in rows)
-            feeds = {n: np.zeros((len(rows), width), dtype=np.int64) for n in self.inputs}
-            for r, i in enumerate(rows):
-                e, n = encs[i], len(encs[i].ids)
-                feeds["input_ids"][r, :n] = e.ids
-                feeds["attention_mask"][r, :n] = e.attention_mask
-                if "token_type_ids" in feeds:
-                    feeds["token_type_ids"][r, :n] = e.type_ids
-            out[rows] = self._session.run(None, feeds)[0]
+            out[rows] = self._session.run(None, self._feeds([encs[i] for i in rows]))[0]
         return out
+
+    def encode_pooled(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[Pooled]]:
+        """Unit-length float32 vectors, one row per text (as encode() gives them), and each
+        text's sentence vectors pooled from the same run's word pieces (sentvecs.py)."""
+        session = self._tokens_session()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[Pooled | None] = [None] * len(texts)
+        encs = self._tok.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+        for b in range(0, len(order), batch_size):
+            rows = order[b : b + batch_size]
+            embedding, tokens = session.run(None, self._feeds([encs[i] for i in rows]))
+            out[rows] = embedding
+            for r, i in enumerate(rows):
+                e, spans = encs[i], sentvecs.spans_of(texts[i])
+                vecs = sentvecs.pool(tokens[r, : len(e.ids)], e.offsets, e.special_tokens_mask, spans)
+                pooled[i] = Pooled(np.array(spans, dtype=np.int32).reshape(-1, 2), vecs)
+        return out, [p for p in pooled if p is not None]
+
+    def _tokens_session(self) -> Any:
+        with self._counter_lock:
+            if self._tokens is None:
+                self._tokens = encoder.token_session(self.folder, self._threads)
+            return self._tokens
+
+    def _feeds(self, encs: Sequence[Any]) -> dict[str, np.ndarray]:
+        """One batch's inputs, padded to its longest text."""
+        width = max(len(e.ids) for e in encs)
+        feeds = {n: np.zeros((len(encs), width), dtype=np.int64) for n in self.inputs}
+        for r, e in enumerate(encs):
+            n = len(e.ids)
+            feeds["input_ids"][r, :n] = e.ids
+            feeds["attention_mask"][r, :n] = e.attention_mask
+            if "token_type_ids" in feeds:
+                feeds["token_type_ids"][r, :n] = e.type_ids
+        return feeds
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, counted by the model's own tokenizer."""

@@ -133,6 +133,31 @@ def open_session(folder: Path, threads: int) -> Any:
     return session or _session(folder / "model.onnx", threads, optimize=True)
 
 
+def token_session(folder: Path, threads: int) -> Any:
+    """An onnxruntime session on the folder's model.onnx that also gives each word piece's
+    vector (output "tokens", before pooling) beside the passage's ("embedding"): what sentence
+    vectors are pooled from (sentvecs.py). The graph is changed in memory only, so every encoder
+    folder, old ones included, serves; indexing alone opens it (it optimises for ~1 s at start)."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(folder / "model.onnx"))
+    graph = model.graph
+    feeds = {i for n in graph.node if n.op_type == "ReduceSum" for i in n.input}
+    # Mean pooling is Mul(hidden, mask) then ReduceSum (_Pooled, as exported); CLS pooling has no
+    # such node, and a graph exported otherwise may not either: then there are no token vectors.
+    pooling = next((n for n in graph.node if n.op_type == "Mul" and n.output[0] in feeds), None)
+    if pooling is None:
+        raise ModelUnavailable(f"the model in {folder} does not mean-pool: no sentence vectors")
+    graph.output.append(onnx.helper.make_tensor_value_info(pooling.input[0], onnx.TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return session
+
+
 def work_folder(parent: Path, name: str) -> Path:
     """Where this process and thread prepare `name` inside `parent` before renaming it into
     place: its own, so concurrent writers (readers optimising the same graph) never share one,

@@ -21,6 +21,7 @@ from .errors import (
     NothingToIndex,
 )
 from .manifest import Build, Chunking, Lexical, Manifest, Model
+from .sentvecs import Pooled
 
 Log = Callable[[str], None]
 
@@ -281,18 +282,18 @@ def _apply(
         used = embedder if embedder is not None else load_embedder(settings, log)
     model, encoder = _model(settings, None if fresh else manifest, used)
     chunks = _chunk_all(the_plan.to_embed, used, settings) if used is not None else []
-    vecs = _embed_chunks(chunks, used, settings, log, progress) if used is not None \
-        else np.zeros((0, model.dim), dtype=np.float32)
+    vecs, pooled = _embed_chunks(chunks, used, settings, log, progress) if used is not None \
+        else (np.zeros((0, model.dim), dtype=np.float32), None)
     next_id = 0 if fresh or manifest is None else manifest.build.next_id
     ids = np.arange(next_id, next_id + len(vecs), dtype=np.int64)
     stale = the_plan.removed + [a.doc_id for a in the_plan.changed]
     changes = _changes(chunks, ids, stale, None if fresh else writer, seeds, log)
     build = _build(settings, model, encoder, int(next_id + len(ids)))
     if fresh or manifest is None:
-        return writer.merge(build, changes, vecs, fresh=True), len(ids)
+        return writer.merge(build, changes, vecs, fresh=True, sentences=pooled), len(ids)
     if the_plan.is_noop or not _current(manifest, settings):
-        return writer.merge(build, changes, vecs), len(ids)
-    committed = writer.add(build, changes, vecs)
+        return writer.merge(build, changes, vecs, sentences=pooled), len(ids)
+    committed = writer.add(build, changes, vecs, pooled)
     # The new articles are answerable already: what follows only keeps search as fast.
     return _merge_if_due(settings, writer, committed, log), len(ids)
 
@@ -353,13 +354,14 @@ def _export_used(settings: Settings, embedder: Embedder) -> str | None:
 def _embed_chunks(
     chunks: Sequence[tuple[Article, list[tuple[int, int]]]], embedder: Embedder, settings: Settings,
     log: Log, progress: Progress | None,
-) -> np.ndarray:
-    """The vectors of the chunks' passages, in order."""
+) -> tuple[np.ndarray, list[Pooled] | None]:
+    """The vectors of the chunks' passages, in order, and their sentence vectors when the
+    embedder pools them in the same run (None: the writer pools them; Ray workers don't)."""
     texts = [a.text[s:e] for a, spans in chunks for s, e in spans]
     if texts:
         log(f"Embedding {len(texts)} passages from {len(chunks)} articles…")
     if isinstance(embedder, SpreadsWork):
-        return embedder.encode_all(texts, settings.model.batch_size, progress)
+        return embedder.encode_all(texts, settings.model.batch_size, progress), None
     return _embed(embedder, texts, settings.model.batch_size, progress)
 
 
@@ -443,10 +445,12 @@ def _chunk_all(
     ]
 
 
-def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Progress | None) -> np.ndarray:
-    """Embed in slices so progress can be told; vectors come back unit-length float32."""
+def _embed(embedder: Embedder, texts: list[str], batch_size: int,
+           progress: Progress | None) -> tuple[np.ndarray, list[Pooled] | None]:
+    """Embed in slices so progress can be told; vectors come back unit-length float32, with
+    each passage's sentence vectors when the embedder pools them (OnnxEmbedder)."""
     if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
+        return np.zeros((0, embedder.dim), dtype=np.float32), None
     tell = progress or (lambda done, total: None)
     step = batch_size * 8
     # One sort by word pieces over all passages, not only within each slice: batches of like
@@ -454,12 +458,21 @@ def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Prog
     # sorted alone) to 0.1 %, for one tokenizer pass (characters as the key left 1.9 %).
     order = np.argsort(np.array(embedder.count_tokens(texts)), kind="stable")
     parts: list[np.ndarray] = []
+    pooling = embedder if isinstance(embedder, OnnxEmbedder) else None
+    pooled: list[Pooled | None] = [None] * len(texts)
     tell(0, len(texts))  # starts the clock of the rate and ETA
     done = 0
     for i in range(0, len(texts), step):
-        parts.append(embedder.encode([texts[j] for j in order[i : i + step]], batch_size))
+        at = order[i : i + step]
+        if pooling is not None:
+            vecs, sentences = pooling.encode_pooled([texts[j] for j in at], batch_size)
+            for j, p in zip(at.tolist(), sentences, strict=True):
+                pooled[j] = p
+        else:
+            vecs = embedder.encode([texts[j] for j in at], batch_size)
+        parts.append(vecs)
         done += len(parts[-1])
         tell(done, len(texts))
-    vecs = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    vecs[order] = np.vstack(parts)
-    return vecs
+    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    out[order] = np.vstack(parts)
+    return out, [p for p in pooled if p is not None] if pooling is not None else None

@@ -9,6 +9,8 @@ stores a segment through its codecs:
     bm25     bm25.npz + bm25-vocab.json: term counts and lengths (bm25.py)
     stories  stories.npz: each article's word-shingle hashes, which decide whether two articles
              tell one story (fingerprints.py)
+    sentences sentences.npz: each passage's sentences as vectors pooled from its word pieces, for
+             the answering sentence's cosine to the question (sentvecs.py)
 
 The commit paths, the loader, the checker, garbage collection and the upgrade (store.py) only
 iterate over `PARTS`; none of them names a file. What a part does:
@@ -42,11 +44,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 
-from . import bm25, fingerprints, vectors
+from . import bm25, fingerprints, sentvecs, vectors
 from .catalog import (
     Catalog,
     Changes,
@@ -62,6 +64,9 @@ from .catalog import write as write_catalog
 from .errors import IndexDamaged
 from .manifest import Build, OldSegment, Segment
 
+if TYPE_CHECKING:
+    from .embed import OnnxEmbedder
+
 T = TypeVar("T")  # what a part's load() gives
 S = TypeVar("S")  # what its stack() gives
 Log = Callable[[str], None]
@@ -75,6 +80,9 @@ class Batch:
 
     changes: Changes
     vectors: np.ndarray  # float32, one unit row per passage of changes.articles, in order
+    # The sentence vectors of those passages, in the same order, pooled in the same model run
+    # (embed.OnnxEmbedder.encode_pooled); None: the embedder gave none, the part pools them itself.
+    sentences: Sequence[sentvecs.Pooled] | None = None
 
     @property
     def ids(self) -> np.ndarray:
@@ -420,6 +428,89 @@ class StoriesPart(Part[fingerprints.Fingerprints, fingerprints.Stack]):
         return (f"{folder.name}/{name}",)
 
 
+class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
+    """Each passage's sentence vectors (sentvecs.py). Derived: rebuilt from the stored texts with
+    the index's own exported model when lost, or for an index written before they were stored
+    (the next `qabot index`, in a full merge that re-reads every passage with the model; until
+    then the answer layer scores sentences without their cosine)."""
+
+    name = "sentences"
+    label = "sentence vectors"
+    files = (sentvecs.FILE,)
+    derived = True
+
+    def applies(self, build: Build) -> bool:
+        return build.encoder is not None  # pooled by the ONNX export; an index without one has none
+
+    def write(self, folder: Path, job: Write) -> int:
+        return self._save(folder, job, self._new(folder, job))
+
+    def merge(self, folder: Path, job: Merge) -> int:
+        """Kept passages keep their vectors; only those of a segment that lacks the part are pooled
+        again, the model reading their stored texts."""
+        new = self._new(folder, job)
+        kept = np.setdiff1d(job.rows.ids, [pid for pid, _ in new])
+        found: list[tuple[int, sentvecs.Pooled]] = []
+        for value in job.values(self):
+            if value is not None:
+                found += value.select(kept[np.isin(kept, value.ids)])
+        lacking = np.setdiff1d(kept, np.array([pid for pid, _ in found], dtype=np.int64))
+        if len(lacking):
+            job.log(f"Pooling the sentence vectors of {len(lacking):,} stored passages (the model reads "
+                    "them once more; nothing else changes)…")
+            embedder = _embedder(folder, job.build)
+            for i in range(0, len(lacking), 2_000):
+                ids = lacking[i : i + 2_000].tolist()
+                texts = [r.text for r in job.catalog.passages(ids)]
+                found += list(zip(ids, embedder.encode_pooled(texts)[1], strict=True))
+                job.log(f"Pooled {i + len(ids):,} of {len(lacking):,} passages…")
+        return self._save(folder, job, new + found)
+
+    def _new(self, folder: Path, job: Write) -> list[tuple[int, sentvecs.Pooled]]:
+        """(passage id, sentences) of the batch's passages: as embedded, or pooled now."""
+        ids = job.batch.ids.tolist()
+        pooled = job.batch.sentences
+        if pooled is None and ids:
+            pooled = _pool(folder, job.build, [p.text for _, ps in job.batch.changes.articles for p in ps])
+        return list(zip(ids, pooled or [], strict=True))
+
+    def _save(self, folder: Path, job: Write, passages: list[tuple[int, sentvecs.Pooled]]) -> int:
+        part = sentvecs.build(passages, job.build.model.dim)
+        if not np.array_equal(part.ids, job.rows.ids):
+            raise AssertionError(f"sentence vectors for {len(part.ids)} passages, the commit holds "
+                                 f"{len(job.rows.ids)}: not committed")
+        sentvecs.save(part, folder)
+        return part.passage_count
+
+    def load(self, paths: Sequence[Path], segment: Segment, build: Build,
+             how: Reading) -> sentvecs.SentenceVectors:
+        try:
+            return sentvecs.load(paths[0], build.model.dim)
+        except ValueError as err:
+            raise Inconsistent(str(err)) from err
+
+    def count(self, loaded: sentvecs.SentenceVectors) -> int:
+        return loaded.passage_count
+
+    def stack(self, segments: Sequence[Loaded], deleted: Deleted, build: Build) -> sentvecs.Stack:
+        # A deleted passage's vectors stay in its segment's file: no result shows it.
+        return sentvecs.Stack([x.get(self) for x in segments])
+
+
+def _embedder(folder: Path, build: Build) -> OnnxEmbedder:
+    """The index's exported model (in the index folder, the parent of the generation folder
+    being written)."""
+    from .embed import OnnxEmbedder  # onnxruntime: only when vectors must be pooled here
+
+    assert build.encoder is not None
+    return OnnxEmbedder(folder.parent / build.encoder)
+
+
+def _pool(folder: Path, build: Build, texts: list[str]) -> list[sentvecs.Pooled]:
+    """The sentence vectors of these passages, by the index's exported model."""
+    return _embedder(folder, build).encode_pooled(texts)[1]
+
+
 def _new_prints(job: Write) -> list[tuple[int, int, np.ndarray]]:
     """(article number, passages, hashes) of the batch's articles, numbered as the catalog numbers
     them (catalog.rows_of)."""
@@ -474,8 +565,9 @@ CATALOG = CatalogPart()
 VECTORS = VectorsPart()
 BM25 = BM25Part()
 STORIES = StoriesPart()
+SENTENCES = SentencesPart()
 # Every segment is written with these parts, in this order.
-PARTS: tuple[Part[Any, Any], ...] = (CATALOG, VECTORS, BM25, STORIES)
+PARTS: tuple[Part[Any, Any], ...] = (CATALOG, VECTORS, BM25, STORIES, SENTENCES)
 
 
 def named(name: str) -> Part[Any, Any] | None:

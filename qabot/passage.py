@@ -46,6 +46,7 @@ class Passage:
     # "when", a number for "how many", a name for "who"), offsets in the file; equal: none.
     phrase_start: int = 0
     phrase_end: int = 0
+    id: int = -1  # the passage's id in the index (its stored sentence vectors are found by it)
 
     @property
     def answer(self) -> str:

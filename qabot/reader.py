@@ -12,14 +12,14 @@ import contextlib
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import bm25, fingerprints, parts, store
+from . import bm25, fingerprints, parts, sentvecs, store
 from .catalog import ArticleRecord, PassageRecord
 from .embed import Embedder, OnnxEmbedder, Progress, TorchEmbedder, model_id
 from .errors import IndexNotFound, IndexOutdated, SeedsNotFound
@@ -53,6 +53,7 @@ class Retriever:
         # old one and those on the new one don't rebuild each other's.
         self._tables: tuple[Tables, ...] = ()
         self._held = threading.local()  # the snapshot pinned() holds, per thread
+        self._questions = QuestionVectors()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Retriever:
@@ -119,6 +120,21 @@ class Retriever:
                     enc = open_encoder(self.index_dir, snap.manifest)
                     self._encoders = {key: enc}  # one model at a time: drop the old one
         return enc
+
+    def question_vector(self, snap: store.Snapshot, question: str) -> np.ndarray:
+        """The question's vector by this snapshot's encoder (remembered: the answering sentence's
+        cosine asks again for the vector search just used)."""
+        return self._questions.get(encoder_key(snap.manifest), question, self.encoder(snap))
+
+    def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
+        """The stored sentence vectors of these passages and the question's vector; None when a
+        segment of the pinned generation has none (an index written before them)."""
+        snap = self.snapshot()
+        stack: sentvecs.Stack = snap.stack(parts.SENTENCES)
+        if not stack.complete:
+            return None
+        return sentvecs.Evidence(self.question_vector(snap, question),
+                                 {i: p for i in ids for p in [stack.of(i)] if p is not None})
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
@@ -244,6 +260,31 @@ class Tables:
 
 CACHED_ARTICLES = 4096
 CACHED_PAIRS = 1 << 16
+
+
+class QuestionVectors:
+    """The last few questions' vectors, per encoder: a reply asks for one twice (its search,
+    then its sentences' cosines), a chat's follow-up searches the same words again."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    def get(self, key: str, question: str, encoder: Embedder) -> np.ndarray:
+        with self._lock:
+            found = self._found.get((key, question))
+            if found is not None:
+                self._found.move_to_end((key, question))
+                return found
+        vector = encoder.encode([question])[0]
+        vector.setflags(write=False)  # shared by every caller
+        with self._lock:
+            self._found[(key, question)] = vector
+            while len(self._found) > self.SIZE:
+                self._found.popitem(last=False)
+        return vector
 
 
 def remember(cache: OrderedDict[int, Any], new: Mapping[int, Any]) -> None:

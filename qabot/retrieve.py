@@ -83,7 +83,7 @@ def search(
         )
     tables = retriever.tables(snap)
     encoder = retriever.encoder(snap)
-    qvec = encoder.encode([q])[0]  # every mode needs it
+    qvec = retriever.question_vector(snap, q)  # every mode needs it
     as_of = as_of or dt.date.today()
     found = score_rows(tables, q, qvec, options, since, until, as_of, retriever.nprobe)
     return passages_of(tables, Path(snap.manifest.build.seeds or "."), found, options, floor=floor,
@@ -278,7 +278,7 @@ def _to_passages(
             rank=rank_, score=round(hit.score, 4), text=rec.text, doc_id=rec.doc_id,
             path=str(seeds / rec.doc_id), date=tables.date(hit.docs[0]), title=art.title,
             start=rec.start, end=rec.end, answer_start=a_start, answer_end=a_end, duplicates=dups,
-            relevance=round(hit.relevance, 4),
+            relevance=round(hit.relevance, 4), id=rec.id,
         ))
     return out
 

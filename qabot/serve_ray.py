@@ -97,6 +97,9 @@ class ShardReplica:
     def prints(self, fetch: shards.Fetch) -> dict[int, Any]:
         return self.shard.prints(fetch)
 
+    def sentences(self, fetch: shards.Fetch) -> dict[int, Any] | None:
+        return self.shard.sentences(fetch)
+
     def node(self) -> str:
         """The id of the Ray node this replica runs on (where a shard was placed)."""
         import ray

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import bm25, fingerprints, store
+from . import bm25, fingerprints, parts, sentvecs, store
 from .answer import Terms, question_terms_by
 from .catalog import ArticleRecord, PassageRecord
 from .config import SEARCH_MODES, SearchOptions
@@ -40,7 +40,7 @@ from .embed import Embedder
 from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
 from .manifest import Manifest, Segment
 from .passage import Passage
-from .reader import Tables, encoder_key, newest_day, open_encoder, remember
+from .reader import QuestionVectors, Tables, encoder_key, newest_day, open_encoder, remember
 from .retrieve import Scored, check_question, passages_of, score_rows
 from .walk import Incomplete
 
@@ -207,6 +207,14 @@ class Shard:
         """These passages' records, in this order."""
         return self.snapshot(fetch.part).catalog.passages(fetch.ids)
 
+    def sentences(self, fetch: Fetch) -> dict[int, sentvecs.Pooled] | None:
+        """The stored sentence vectors of those of these passages this shard holds; None when a
+        segment of its part has none (the reply is then scored without them)."""
+        stack: sentvecs.Stack = self.snapshot(fetch.part).stack(parts.SENTENCES)
+        if not stack.complete:
+            return None
+        return {i: p for i in fetch.ids for p in [stack.of(i)] if p is not None}
+
     def prints(self, fetch: Fetch) -> dict[int, np.ndarray]:
         """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test.
         They don't depend on BM25: the tables the question's candidates were scored with serve."""
@@ -288,6 +296,7 @@ class Router:
         # Article fingerprints by article number (an article's number is never reused, so they
         # hold across generations), the most recent CACHED_ARTICLES (reader.remember).
         self.prints: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._questions = QuestionVectors()
 
     # -- generations
 
@@ -383,6 +392,21 @@ class Router:
         totals = gen.lexical
         return Terms(question_terms_by(question, stop, stem, lambda ts: bm25.idf_of(totals, ts)), stop, stem)
 
+    def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
+        """The passages' stored sentence vectors, from every shard that answers (each sends those
+        it holds: a passage id alone does not say which shard has it), and the question's vector."""
+        gen = self.generation()
+        asks = {i: Fetch(p, list(ids)) for i, p in enumerate(gen.parts)
+                if p.manifest.segments and i not in gen.missing}
+        got, missing = self._fan("sentences", asks, bool(getattr(self._held, "partial", False)))
+        if missing or any(found is None for found in got.values()):
+            return None  # a partial reply is scored without them: what it holds is all alike
+        return sentvecs.Evidence(self.question_vector(gen.manifest, question),
+                                 {pid: p for found in got.values() if found for pid, p in found.items()})
+
+    def question_vector(self, manifest: Manifest, question: str) -> np.ndarray:
+        return self._questions.get(encoder_key(manifest), question, self.encoder(manifest))
+
     def encoder(self, manifest: Manifest) -> Embedder:
         """The question encoder the index names (ONNX; torch only if there is no export)."""
         if self._fixed is not None:
@@ -411,7 +435,7 @@ class Router:
                     f"the index at {self.index_dir} has no BM25 part (an older qabot built it); run "
                     f"`qabot index --index {self.index_dir}` to add it: nothing is re-embedded")
             encoder = self.encoder(manifest)
-            qvec = encoder.encode([q])[0]
+            qvec = self.question_vector(manifest, q)
             lexical = mean = None
             if options.mode != "dense" and gen.lexical is not None and params is not None:
                 lexical = bm25.question(q, gen.lexical, bm25.stopword_list(params.params.stopwords),

@@ -90,6 +90,7 @@ from .manifest import (
     to_json,
 )
 from .parts import Batch, Inconsistent, Loaded, Merge, Reading, Write
+from .sentvecs import Pooled
 from .vectors import Layout
 
 MANIFEST = "manifest.json"
@@ -423,9 +424,11 @@ class Writer:
             self._catalog = open_catalog(self.index_dir, self._base())
         return self._catalog
 
-    def add(self, build: Build, changes: Changes, vecs: np.ndarray) -> Manifest:
+    def add(self, build: Build, changes: Changes, vecs: np.ndarray,
+            sentences: Sequence[Pooled] | None = None) -> Manifest:
         """Commit `changes` as one new small segment of the current generation: its articles
-        (their passages' vectors in `vecs`, in order) in a segment of their own, the articles
+        (their passages' vectors in `vecs`, in order, and their sentence vectors in `sentences`
+        when the embedder pooled them) in a segment of their own, the articles
         `changes.removed` names (changed ones' old versions too) added to the deletion list.
         Nothing older is rewritten, so it costs what changed whatever the size of the index."""
         base = self._base()
@@ -434,7 +437,8 @@ class Writer:
         deleted = deleting(self.catalog, changes.removed)
         count = len(changes.articles)
         rows = rows_of(changes.articles, base.next_article)
-        job = Write(build, Batch(changes, vecs), Layout(), rows, count, base.next_article, self._log)
+        job = Write(build, Batch(changes, vecs, sentences), Layout(), rows, count, base.next_article,
+                    self._log)
         after = replace(base, build=build, next_article=base.next_article + count)
 
         def write(gen_dir: Path, generation: int) -> Manifest:
@@ -449,7 +453,7 @@ class Writer:
 
     def merge(
         self, build: Build | None = None, changes: Changes | None = None, vecs: np.ndarray | None = None,
-        *, fresh: bool = False, layout: Layout | None = None,
+        *, fresh: bool = False, layout: Layout | None = None, sentences: Sequence[Pooled] | None = None,
     ) -> Manifest:
         """Commit a generation of ONE segment: every live passage of the current one (none when
         `fresh`: a rebuild) with `changes` applied, new articles' vectors in `vecs`; returns its
@@ -459,7 +463,8 @@ class Writer:
         if build is None:
             build = self._base().build
         changes = changes if changes is not None else Changes()
-        batch = Batch(changes, vecs if vecs is not None else np.zeros((0, build.model.dim), np.float32))
+        batch = Batch(changes, vecs if vecs is not None else np.zeros((0, build.model.dim), np.float32),
+                      sentences)
         if base is None:
             return self._commit(_fresh(self.index_dir, build, batch, layout, self._vectors, self._log))
         loaded = self._load(base.segments)

@@ -1,0 +1,192 @@
+"""Sentence vectors: each sentence of a passage as the mean of its own word pieces' vectors.
+
+When a passage is embedded, the model already computes a vector for each of its word pieces
+(the passage's vector is their mean). Averaging only the pieces inside one sentence gives that
+sentence a vector in the same space at no extra model call: the cosine between a question and
+each sentence of a passage is then a dot product at question time. On the news dev sets this
+pooled cosine, added to the sentence score, helped where separately encoded sentences (one model
+call each) did not (docs/answers.md, "Sentence vectors").
+
+Stored per segment as `sentences.npz` (parts.SentencesPart), int8 with one scale per sentence:
+dim + 4 bytes a sentence, plus 8 for its span (~2 KB a passage of five sentences at 384
+dimensions, against 1.5 KB for the passage's own float32 vector):
+
+    ids     int64 passage ids, ascending (the segment's rows)
+    ends    int64: passage i's sentences are rows ends[i - 1]:ends[i] (from 0 for i = 0)
+    spans   int32 (n, 2): each sentence's start and end in its passage's text (chunk.split_sentences)
+    codes   int8 (n, dim): the unit vector times 127 / its largest magnitude, rounded
+    scales  float32: that largest magnitude / 127 (0: the sentence had no word piece in the
+            model's window, past its truncation)
+
+Pure functions here (pooling, coding, lookups); the model run is embed.OnnxEmbedder's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import npz
+from .chunk import Span, split_sentences
+
+FILE = "sentences.npz"
+_NAMES = ["ids", "ends", "spans", "codes", "scales"]
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """One passage's sentence spans (in its text) and their unit vectors (zero: no word piece)."""
+
+    spans: np.ndarray  # int32 (n, 2)
+    vectors: np.ndarray  # float32 (n, dim)
+
+
+def spans_of(text: str) -> list[Span]:
+    """The sentences of a passage, as the answer layer splits them (answer.choose)."""
+    return split_sentences(text)
+
+
+def pool(tokens: np.ndarray, offsets: Sequence[tuple[int, int]], special: Sequence[int],
+         spans: Sequence[Span]) -> np.ndarray:
+    """Unit vectors of `spans`, each the mean of the word pieces lying inside it.
+
+    `tokens`: the model's output vector of each word piece of the passage (its padding cut off);
+    `offsets`: each piece's (start, end) in the passage's text; `special`: 1 for [CLS], [SEP].
+    A piece belongs to the sentence its start falls in. A sentence none falls in (beyond the
+    model's window) gets a zero vector: its cosine is 0, it is not guessed.
+    """
+    dim = tokens.shape[1]
+    out = np.zeros((len(spans), dim), dtype=np.float32)
+    if not len(spans):
+        return out
+    starts = np.array([a for a, _ in offsets], dtype=np.int64)
+    real = (np.asarray(special) == 0) & (np.array([b for _, b in offsets]) > starts)
+    bounds = np.array([s for s, _ in spans], dtype=np.int64)
+    ends = np.array([e for _, e in spans], dtype=np.int64)
+    which = np.searchsorted(bounds, starts, side="right") - 1  # the last span starting at or before
+    inside = real & (which >= 0)
+    inside[inside] &= starts[inside] < ends[which[inside]]  # not in the white space after it
+    if not inside.any():
+        return out
+    sums = np.zeros((len(spans), dim), dtype=np.float64)
+    np.add.at(sums, which[inside], tokens[inside].astype(np.float64))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    np.divide(sums, norms, out=sums, where=norms > 0)  # the mean's direction is the sum's
+    out[:] = sums
+    return out
+
+
+@dataclass(frozen=True)
+class SentenceVectors:
+    """A segment's part (module docstring)."""
+
+    ids: np.ndarray
+    ends: np.ndarray
+    spans: np.ndarray
+    codes: np.ndarray
+    scales: np.ndarray
+
+    @property
+    def passage_count(self) -> int:
+        return len(self.ids)
+
+    def of(self, pid: int) -> Pooled | None:
+        """The passage's sentences; None when this part does not hold it."""
+        i = int(np.searchsorted(self.ids, pid))
+        if i >= len(self.ids) or int(self.ids[i]) != pid:
+            return None
+        lo, hi = (int(self.ends[i - 1]) if i else 0), int(self.ends[i])
+        vectors = self.codes[lo:hi].astype(np.float32) * self.scales[lo:hi, None]
+        return Pooled(np.asarray(self.spans[lo:hi]), vectors)
+
+    def select(self, ids: np.ndarray) -> list[tuple[int, Pooled]]:
+        """(passage id, its sentences) for those of `ids` this part holds, coded as stored."""
+        out = []
+        for pid in ids.tolist():
+            found = self.of(pid)
+            if found is not None:
+                out.append((pid, found))
+        return out
+
+
+def encode(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes and one scale per row (symmetric: the largest magnitude maps to 127). On MiniLM
+    sentence vectors the coded cosine differs from float32 by under 0.005 (tests/test_sentvecs.py)."""
+    peak = np.abs(vectors).max(axis=1) if len(vectors) else np.zeros(0, dtype=np.float32)
+    scales = (peak / 127.0).astype(np.float32)
+    safe = np.where(scales > 0, scales, 1.0)
+    codes = np.clip(np.rint(vectors / safe[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+def build(passages: Sequence[tuple[int, Pooled]], dim: int) -> SentenceVectors:
+    """The part holding these (passage id, sentences), in any order."""
+    ordered = sorted(passages, key=lambda p: p[0])
+    sizes = np.array([len(p.spans) for _, p in ordered], dtype=np.int64)
+    spans = np.concatenate([p.spans for _, p in ordered]).astype(np.int32) if ordered \
+        else np.zeros((0, 2), dtype=np.int32)
+    vectors = np.concatenate([p.vectors for _, p in ordered]).astype(np.float32) if ordered \
+        else np.zeros((0, dim), dtype=np.float32)
+    codes, scales = encode(vectors)
+    return SentenceVectors(np.array([pid for pid, _ in ordered], dtype=np.int64), np.cumsum(sizes),
+                           spans.reshape(-1, 2), codes.reshape(-1, dim), scales)
+
+
+def save(part: SentenceVectors, folder: Path, name: str = FILE) -> None:
+    npz.save(folder / name, {"ids": part.ids, "ends": part.ends, "spans": part.spans,
+                             "codes": part.codes, "scales": part.scales})
+
+
+def load(path: Path, dim: int) -> SentenceVectors:
+    """What save() wrote, memory-mapped; ValueError when its arrays disagree with each other or
+    with the model's dimension."""
+    a = npz.mapped(path, _NAMES)
+    part = SentenceVectors(a["ids"], a["ends"], a["spans"], a["codes"], a["scales"])
+    n, rows = len(part.ids), len(part.scales)
+    if len(part.ends) != n or (n and int(part.ends[-1]) != rows) or len(part.spans) != rows \
+            or part.codes.shape != (rows, dim):
+        raise ValueError(f"{path.name} is inconsistent: {n} passages, {rows} sentences, codes "
+                         f"{part.codes.shape} for {dim}-d vectors")
+    return part
+
+
+class Stack:
+    """Every segment's sentence vectors (None for a segment that lacks them)."""
+
+    def __init__(self, parts: Sequence[SentenceVectors | None]) -> None:
+        self.parts = tuple(parts)
+        self.complete = all(p is not None for p in self.parts)
+
+    def of(self, pid: int) -> Pooled | None:
+        """The passage's sentences; None when no segment's part holds it."""
+        for part in self.parts:
+            if part is not None:
+                found = part.of(pid)
+                if found is not None:
+                    return found
+        return None
+
+
+def cosines(found: Pooled | None, spans: Sequence[Span], qvec: np.ndarray) -> list[float] | None:
+    """Each of `spans`' cosine to the question vector, from a passage's stored sentences; None
+    when they were not stored, or stored for other spans (the splitter changed since)."""
+    if found is None or len(found.spans) != len(spans) or \
+            not np.array_equal(found.spans, np.asarray(spans, dtype=np.int32).reshape(-1, 2)):
+        return None
+    return [float(x) for x in found.vectors @ qvec]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the answer layer needs for the sentences' cosines: the question's vector and the
+    stored sentences of the candidate passages (by passage id; a passage not found is absent)."""
+
+    question: np.ndarray
+    found: Mapping[int, Pooled]
+
+    def cosines(self, pid: int, spans: Sequence[Span]) -> list[float] | None:
+        """The cosine of each of the passage's `spans` to the question; None when unknown."""
+        return cosines(self.found.get(pid), spans, self.question)

@@ -1,0 +1,169 @@
+"""Sentence vectors (the `sentences` part): pooled from the passage's word pieces in the run that
+embeds it, stored int8, kept through new segments, deletions and merges, pooled again for an
+index written before them, and read at question time as the sentences' cosines."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qabot import parts, sentvecs, store
+from qabot.answer import respond
+from qabot.config import SegmentSettings, Settings
+from qabot.embed import OnnxEmbedder
+from qabot.indexer import run_index
+from qabot.reader import Retriever
+from tests.conftest import link_encoder
+
+QUEEN = (" date 2022-09-09 Queen dies at Balmoral\n"
+         "Crowds gathered outside Buckingham Palace in the rain on Friday morning. "
+         "Queen Elizabeth II died Thursday at Balmoral Castle in Scotland, the palace said. "
+         "Flags were lowered across London.\n")
+MARKETS = (" date 2022-09-22 Rates rise again\n"
+           "Traders in New York watched screens closely all afternoon. "
+           "The Federal Reserve raised interest rates by three-quarters of a percentage point on "
+           "Wednesday. Mortgage costs climbed to their highest level in years.\n")
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+
+def test_a_sentence_is_the_mean_of_the_word_pieces_inside_it() -> None:
+    tokens = np.array([[9, 9], [1, 0], [3, 0], [0, 2], [9, 9]], dtype=np.float32)
+    offsets = [(0, 0), (0, 3), (4, 7), (9, 12), (0, 0)]  # [CLS] "one two" | "six" [SEP]
+    special = [1, 0, 0, 0, 1]
+    got = sentvecs.pool(tokens, offsets, special, [(0, 7), (9, 12), (14, 20)])
+    np.testing.assert_allclose(got[0], [1.0, 0.0])  # (1 + 3) / 2, normalised: [CLS] left out
+    np.testing.assert_allclose(got[1], [0.0, 1.0])
+    np.testing.assert_allclose(got[2], [0.0, 0.0])  # past the model's window: unknown, not guessed
+
+
+def test_int8_codes_keep_the_cosine(onnx_embedder: OnnxEmbedder) -> None:
+    texts = [QUEEN.split("\n")[1], MARKETS.split("\n")[1]]
+    _, pooled = onnx_embedder.encode_pooled(texts)
+    part = sentvecs.build(list(enumerate(pooled)), onnx_embedder.dim)
+    q = onnx_embedder.encode(["when did queen elizabeth die"])[0]
+    for pid, exact in enumerate(pooled):
+        coded = part.of(pid)
+        assert coded is not None and np.array_equal(coded.spans, exact.spans)
+        assert np.abs(coded.vectors @ q - exact.vectors @ q).max() < 0.005
+
+
+def test_stored_cosines_are_used_only_for_the_spans_they_were_pooled_for() -> None:
+    found = sentvecs.Pooled(np.array([[0, 5], [6, 9]], dtype=np.int32), np.eye(2, dtype=np.float32))
+    q = np.array([0.6, 0.8], dtype=np.float32)
+    assert sentvecs.cosines(found, [(0, 5), (6, 9)], q) == pytest.approx([0.6, 0.8])
+    assert sentvecs.cosines(found, [(0, 5), (6, 10)], q) is None  # the splitter changed since
+    assert sentvecs.cosines(None, [(0, 5)], q) is None
+
+
+def test_pooling_in_the_embedding_run_leaves_the_passage_vectors_as_they_were(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    texts = [QUEEN, MARKETS, "A line.\nAnother line here, longer than the first one."]
+    vecs, pooled = onnx_embedder.encode_pooled(texts)
+    np.testing.assert_allclose(vecs, onnx_embedder.encode(texts), atol=1e-6)
+    assert [p.spans.tolist() for p in pooled] == [[list(s) for s in sentvecs.spans_of(t)] for t in texts]
+    # The answering sentence is nearer the question than the other sentences of its passage.
+    q = onnx_embedder.encode(["when did queen elizabeth die"])[0]
+    cos = pooled[0].vectors @ q
+    died = next(i for i, (s, e) in enumerate(pooled[0].spans.tolist()) if "died" in QUEEN[s:e])
+    assert int(np.argmax(cos)) == died
+
+
+# ----------------------------------------------------------------------------- through the index
+
+
+@pytest.fixture
+def settings(tmp_path: Path, encoder_cache: Path) -> Settings:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "queen.txt").write_text(QUEEN)
+    (seeds / "fed.txt").write_text(MARKETS)
+    s = Settings(paths=replace(Settings().paths, seeds=seeds, index=tmp_path / "embeddings"))
+    link_encoder(encoder_cache, s.index)
+    return replace(s, segments=SegmentSettings(max_count=8))
+
+
+def stored(index_dir: Path) -> dict[int, list[list[int]]]:
+    """Every live passage's stored sentence spans, by passage id."""
+    snap = store.load_snapshot(index_dir)
+    stack: sentvecs.Stack = snap.stack(parts.SENTENCES)
+    out = {}
+    for pid in snap.rows.ids.tolist():
+        found = stack.of(pid)
+        assert found is not None, f"passage {pid} has no sentence vectors"
+        out[pid] = found.spans.tolist()
+    return out
+
+
+def test_sentence_vectors_follow_segments_deletions_and_merges(settings: Settings) -> None:
+    run_index(settings, log=lambda m: None)
+    first = stored(settings.index)
+    assert len(first) >= 2
+    (settings.seeds / "late.txt").write_text(" date 2022-09-23 Late news\nThe storm reached the "
+                                             "coast on Friday night. Thousands lost power.\n")
+    run_index(settings, log=lambda m: None)  # a new small segment beside the first
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and len(manifest.segments) == 2
+    second = stored(settings.index)
+    assert {k: v for k, v in second.items() if k in first} == first and len(second) > len(first)
+
+    (settings.seeds / "fed.txt").unlink()  # a deletion, then a full merge
+    run_index(settings, log=lambda m: None)
+    writer_said: list[str] = []
+    with store.open_writer(settings) as w:
+        w.merge()
+    run_index(settings, log=writer_said.append)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and len(manifest.segments) == 1 and store.complete(manifest)
+    merged = stored(settings.index)
+    assert merged == {k: v for k, v in second.items() if k in merged} and len(merged) < len(second)
+    assert not any("Pooling" in m for m in writer_said)  # kept, not pooled again
+
+
+def test_an_index_without_sentence_vectors_answers_and_gets_them_at_the_next_run(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Written as the previous qabot wrote it: segments without the sentences part.
+    monkeypatch.setattr(parts, "PARTS", tuple(p for p in parts.PARTS if p is not parts.SENTENCES))
+    run_index(settings, log=lambda m: None)
+    monkeypatch.undo()
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and not store.complete(manifest)
+    retriever = Retriever(settings.index)
+    before = respond(retriever, "when did queen elizabeth die", as_of=None)
+    assert before.answer is not None  # scored without the cosine meanwhile
+
+    said: list[str] = []
+    report = run_index(settings, log=said.append)
+    assert report.committed and any("Pooling the sentence vectors of" in m for m in said), said
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and store.complete(manifest)
+    assert len(stored(settings.index)) == manifest.passage_count
+    after = respond(retriever, "when did queen elizabeth die")
+    assert after.answer is not None and "died Thursday" in after.answer.answer
+
+
+def test_damaged_sentence_vectors_are_pooled_again(settings: Settings) -> None:
+    run_index(settings, log=lambda m: None)
+    want = stored(settings.index)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None
+    (path,) = [f for s in manifest.segments for f in (s.files_of("sentences") or ())]
+    (settings.index / path).write_bytes(b"not a zip")
+    said: list[str] = []
+    run_index(settings, log=said.append)
+    assert any("Pooling the sentence vectors" in m for m in said), said
+    assert stored(settings.index) == want
+
+
+def test_a_copied_index_reads_its_sentence_vectors(settings: Settings, tmp_path: Path) -> None:
+    run_index(settings, log=lambda m: None)
+    copy = tmp_path / "copy"
+    shutil.copytree(settings.index, copy)
+    assert stored(copy) == stored(settings.index)
