@@ -126,7 +126,7 @@ def variants(base: AnswerOptions) -> dict[str, AnswerOptions]:
     for name in ("overlap", "kind", "names", "lead", "passage", "novelty", "cosine"):
         out[f"  without {name}"] = dataclasses.replace(base, weights=dataclasses.replace(w, **{name: 0.0}))
     out["  without the floor (always emphasise)"] = dataclasses.replace(
-        base, weights=dataclasses.replace(w, floor=float("-inf"))
+        base, weights=dataclasses.replace(w, floor=float("-inf"), floor_without_cosine=float("-inf"))
     )
     out["  one passage per article"] = dataclasses.replace(base, passages_per_article=1)
     out["  without time words"] = dataclasses.replace(base, time_bonus=0.0)

@@ -367,7 +367,7 @@ def choose(
                                     title=p.title, cosine=cosines[p.id][j] if cosines else None
                                     ).score(weights)
                  for p, s, e, j in found]
-        at = sentences.best(marks, weights.floor)
+        at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine)
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]

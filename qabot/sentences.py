@@ -10,7 +10,8 @@ dev set's sentences, checked by 2-fold cross-validation over quiz weeks): it sha
 question's rarer words (idf-weighted, not a count), it holds new names and the kind of thing
 asked (a date for "when", a number for "how many"), it sits near the top of an article that
 ranked well, and it is not a question, a caption or boilerplate. Its cosine to the question
-added nothing there once these were in, so no sentence is encoded at question time.
+comes from vectors pooled at index time (sentvecs.py), so no sentence is encoded at question
+time; encoded one by one it had added nothing once these were in, pooled it helps chat questions.
 """
 
 from __future__ import annotations
@@ -101,11 +102,11 @@ class Weights:
     # index time (sentvecs.py); 0 when the index has none. Added beside the fitted weights: on
     # both dev sets it changed no quiz question and helped chat questions (docs/answers.md).
     cosine: float = 1.0
-    # Below this no sentence is emphasised. On both dev sets (quiz and chat questions) the
-    # emphasised sentence is right as often just under 1.25 as above it, so a high floor only
-    # hid right answers (15% of chat questions got none); 0.7 is the highest that hides no right
-    # one on half A of either set (docs/answers.md).
-    floor: float = 0.7
+    # Below this no sentence is emphasised: the highest floor that hides no right sentence on
+    # half A of either dev set, quiz or chat (docs/answers.md). With the cosine in the score (it
+    # adds ~0.4-0.7) that is 1.3; without it (an index written before sentence vectors) 0.7.
+    floor: float = 1.3
+    floor_without_cosine: float = 0.7
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,11 @@ def pool(tokens: np.ndarray, offsets: Sequence[tuple[int, int]], special: Sequen
     inside[inside] &= starts[inside] < ends[which[inside]]  # not in the white space after it
     if not inside.any():
         return out
+    # A passage's word pieces come in text order, so each sentence's are one run of rows.
+    rows, at = which[inside], np.flatnonzero(inside)
+    firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     sums = np.zeros((len(spans), dim), dtype=np.float64)
-    np.add.at(sums, which[inside], tokens[inside].astype(np.float64))
+    sums[rows[firsts]] = np.add.reduceat(tokens[at].astype(np.float64), firsts, axis=0)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     np.divide(sums, norms, out=sums, where=norms > 0)  # the mean's direction is the sum's
     out[:] = sums
