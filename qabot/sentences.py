@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .bm25 import tokenize
@@ -173,14 +173,15 @@ def _squeeze(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
-def holds_kind(sentence: str, kind: str, question: str) -> bool:
-    """True when the sentence has something of the kind asked that the question lacks."""
+def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | None = None) -> bool:
+    """True when the sentence has something of the kind asked that the question lacks (`names`:
+    its new_names, when already found)."""
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
     pattern = _IN_TEXT.get(kind)
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
-    return bool(new_names(sentence, question))
+    return bool(names if names is not None else new_names(sentence, question))
 
 
 def first_new(matches: Iterable[re.Match[str]], question: str) -> re.Match[str] | None:
@@ -203,12 +204,15 @@ def features(
     alone: bool = False,
     title: str = "",
     cosine: float | None = None,
+    check: bool = True,
 ) -> Features:
     """The evidence that `sentence` answers `question`.
 
     `terms` maps each of the question's (stemmed) terms to its idf; `passage` is its passage's
     score relative to the best result's, and `offset` where the sentence starts in its article
     file, in characters; `alone` whether it is all of its line, `title` its article's title.
+    `check=False` leaves `usable` True for the caller to ask usable() of the few that could win
+    (best(): half the time of scoring went to the furniture and boilerplate patterns).
     """
     base = _base_forms(stemmer)
     words = [base.get(w, w) for w in tokenize(sentence, stopwords, stemmer)]
@@ -216,14 +220,15 @@ def features(
     total = sum(terms.values())
     overlap = sum(v for t, v in terms.items() if base.get(t, t) in have) / total if total else 0.0
     novelty = sum(1 for w in words if w not in terms) / len(words) if words else 0.0
+    names = new_names(sentence, question)
     return Features(
         overlap=overlap, passage=max(0.0, min(1.0, passage)),
-        kind=1.0 if holds_kind(sentence, kind, question) else 0.0, novelty=novelty,
+        kind=1.0 if holds_kind(sentence, kind, question, names) else 0.0, novelty=novelty,
         lead=1.0 if offset < LEAD_CHARS else 0.0,
         # New names answer "who", "where" and "which" (and name a "why"'s cause: "Wary of head
         # trauma, Borland…"); for "when" and "how many/long" they are noise.
-        names=0.0 if kind in (TIME, NUMBER, DURATION) else min(3, len(new_names(sentence, question))) / 3,
-        usable=usable(sentence, alone, title),
+        names=0.0 if kind in (TIME, NUMBER, DURATION) else min(3, len(names)) / 3,
+        usable=usable(sentence, alone, title) if check else True,
         cosine=max(0.0, cosine) if cosine is not None else 0.0,
     )
 
@@ -257,18 +262,29 @@ def _base_forms(stemmer: str) -> dict[str, str]:
 
 def new_names(sentence: str, question: str) -> list[str]:
     """Capitalised words of the sentence (not its first word) that the question doesn't have."""
-    asked = {w.lower() for w in _WORD.findall(question)}
+    asked = _asked(question)
     return [w for m in _CAPITALISED.finditer(sentence) for w in _WORD.findall(m.group())
             if len(w) > 1 and w.lower() not in asked]
+
+
+@functools.lru_cache(maxsize=64)
+def _asked(question: str) -> frozenset[str]:
+    """The question's words, lowercased (asked of every candidate sentence)."""
+    return frozenset(w.lower() for w in _WORD.findall(question))
 
 
 # The first paragraphs of a news article (about 3 sentences) carry who, what, when and where.
 LEAD_CHARS = 600
 
 
-def best(scores: Sequence[float], floor: float) -> int | None:
-    """The index of the highest score at or above `floor`, or None (then nothing is emphasised)."""
-    if not scores:
-        return None
-    i = max(range(len(scores)), key=lambda j: scores[j])
-    return i if scores[i] >= floor and scores[i] > -1.0 else None
+def best(scores: Sequence[float], floor: float,
+         usable: Callable[[int], bool] = lambda i: True) -> int | None:
+    """The index of the highest score at or above `floor` whose sentence is `usable` (asked from
+    the best down, so only of the few that could win), or None (then nothing is emphasised).
+    Ties go to the earlier sentence."""
+    for i in sorted(range(len(scores)), key=lambda j: -scores[j]):
+        if scores[i] < floor or scores[i] <= -1.0:
+            return None
+        if usable(i):
+            return i
+    return None

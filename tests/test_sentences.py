@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import pytest
@@ -82,6 +83,28 @@ def test_lead_novelty_and_best() -> None:
     assert s.best([0.2, 0.7, 0.5], floor=0.0) == 1
     assert s.best([0.2, 0.3], floor=0.5) is None  # nothing good enough: emphasise nothing
     assert s.best([-1.0], floor=-5) is None and s.best([], 0.0) is None
+
+
+def test_best_asks_usable_from_the_top_down_and_only_of_those_that_could_win() -> None:
+    asked: list[int] = []
+
+    def usable(i: int) -> bool:
+        asked.append(i)
+        return i != 1  # the best-scoring sentence is a caption
+
+    assert s.best([0.9, 1.5, 0.2, 1.1], floor=0.5, usable=usable) == 3
+    assert asked == [1, 3]  # neither 0 nor 2 was looked at
+    assert s.best([0.4, 1.5], floor=0.5, usable=usable) is None  # the usable one is under the floor
+    assert s.best([0.8, 0.8], floor=0.5) == 0  # ties: the earlier sentence, as max() chose
+
+
+def test_unchecked_features_score_alike_and_leave_usable_to_the_caller() -> None:
+    caption = "Hide Caption 3 of 18 Photos: Fans celebrate the Avalanche win in Denver on Sunday."
+    kw = dict(terms={"avalanch": 2.0}, kind=s.PERSON, stopwords=frozenset(), stemmer="english")
+    checked = s.features(caption, "who won", **kw)  # type: ignore[arg-type]
+    unchecked = s.features(caption, "who won", check=False, **kw)  # type: ignore[arg-type]
+    assert not checked.usable and unchecked.usable
+    assert dataclasses.replace(checked, usable=True) == unchecked
 
 
 def test_an_irregular_past_matches_its_verb() -> None:
