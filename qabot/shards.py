@@ -32,13 +32,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import bm25, fingerprints, store
+from . import bm25, fingerprints, parts, store
 from .answer import Terms, question_terms_by
 from .catalog import ArticleRecord, PassageRecord
 from .config import SEARCH_MODES, SearchOptions
 from .embed import Embedder
 from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
-from .manifest import Manifest, Segment
+from .manifest import Manifest
 from .passage import Passage
 from .reader import Tables, encoder_key, newest_day, open_encoder, remember
 from .retrieve import Scored, check_question, passages_of, score_rows
@@ -51,17 +51,40 @@ DEEPER = 4
 PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
 
 
-def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
-    """Which segments each shard holds: the largest first, each to the shard holding the fewest
-    passages so far (ties: the lower number), so shards stay even as segments come and merge.
-    A function of the manifest alone: every router computes the same plan."""
-    held: list[list[Segment]] = [[] for _ in range(shards)]
-    sizes = [0] * shards
-    for seg in sorted(manifest.segments, key=lambda s: (-s.passage_count, s.first_id)):
-        at = min(range(shards), key=lambda i: (sizes[i], i))
-        held[at].append(seg)
-        sizes[at] += seg.passage_count
-    return tuple(tuple(sorted(h, key=lambda s: s.first_id)) for h in held)
+def plan(manifest: Manifest, shards: int) -> tuple[Part, ...]:
+    """Each shard's share: the segments' stored passages in id order (deleted ones included,
+    as BM25 counts them) cut into `shards` runs of equal length, so a segment too big for one
+    shard is split between several. A cut falls inside a segment at a row number; the shards on
+    either side move it to the nearest article start alike (Shard.bounds), so every article
+    lies whole in one shard. A function of the manifest alone: every router computes the same
+    plan, and each commit's new segment joins the last shard's run (the cuts shift with it)."""
+    segs = sorted((s for s in manifest.segments if s.passage_count), key=lambda s: s.first_id)
+    starts = np.cumsum([0, *[s.passage_count for s in segs]]).tolist()
+    total = starts[-1]
+    out: list[Part] = []
+    for i in range(shards):
+        lo, hi = total * i // shards, total * (i + 1) // shards
+        held = [n for n in range(len(segs)) if lo < hi and starts[n] < hi and starts[n + 1] > lo]
+        if not held:
+            out.append(Part(replace(manifest, segments=())))
+            continue
+        first, last = held[0], held[-1]
+        stop = hi - starts[last]
+        out.append(Part(replace(manifest, segments=tuple(segs[n] for n in held)), lo - starts[first],
+                        None if stop == segs[last].passage_count else stop))
+    return tuple(out)
+
+
+def nearest_article_start(doc: np.ndarray, at: int) -> int:
+    """The row, of a segment's stored rows (their article numbers `doc`, in id order), where
+    the article nearest to row `at` begins (ties: the earlier), or len(doc): where a cut at
+    `at` falls once moved so that no article is split (an article's rows are consecutive)."""
+    if at <= 0 or at >= len(doc):
+        return max(0, min(at, len(doc)))
+    starts = np.concatenate([[0], np.flatnonzero(doc[1:] != doc[:-1]) + 1, [len(doc)]])
+    after = int(np.searchsorted(starts, at))
+    before = after - 1
+    return int(starts[before] if at - starts[before] <= starts[after] - at else starts[after])
 
 
 # ------------------------------------------------------------------------------- what crosses
@@ -69,13 +92,23 @@ def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
 
 @dataclass(frozen=True)
 class Part:
-    """A shard's share of a generation: the manifest with only its segments."""
+    """A shard's share of a generation: the manifest with only the segments it holds rows of,
+    and, when it holds part of a segment, where its run begins in its first segment and ends in
+    its last (stored rows, before the cut moves to an article start: Shard.bounds)."""
 
     manifest: Manifest
+    start: int = 0  # the row of its first segment it begins at
+    stop: int | None = None  # the row of its last segment it ends before (None: that segment's end)
 
     @property
-    def key(self) -> tuple[int, tuple[int, ...]]:
-        return self.manifest.generation, tuple(s.first_id for s in self.manifest.segments)
+    def key(self) -> tuple[int, tuple[int, ...], int, int | None]:
+        segments = tuple(s.first_id for s in self.manifest.segments)
+        return self.manifest.generation, segments, self.start, self.stop
+
+    @property
+    def whole(self) -> bool:
+        """True when it holds its segments whole."""
+        return self.start == 0 and self.stop is None
 
 
 @dataclass(frozen=True)
@@ -138,11 +171,13 @@ class Shard:
         self._lock = threading.Lock()
         # The newest two parts' snapshots, and tables per (part, mean length): while a commit
         # reaches the shards, questions pinned to the old generation still finish.
-        self._snaps: dict[tuple[int, tuple[int, ...]], store.Snapshot] = {}
+        self._snaps: dict[tuple[Any, ...], store.Snapshot] = {}
+        self._within: dict[tuple[Any, ...], tuple[int, int]] = {}  # each part's passage ids [lo, hi)
         self._tables: dict[tuple[Any, ...], Tables] = {}
 
     def snapshot(self, part: Part) -> store.Snapshot:
-        """The part's segments loaded (reusing those already loaded: segments never change)."""
+        """The part's segments loaded (reusing those already loaded: segments never change),
+        less the rows of a split segment that other shards hold."""
         snap = self._snaps.get(part.key)
         if snap is not None:
             return snap
@@ -152,8 +187,26 @@ class Shard:
                 newest = max(self._snaps.items(), key=lambda kv: kv[0], default=None)
                 snap = store.load_segments(self.index_dir, part.manifest,
                                            reuse=newest[1] if newest is not None else None)
+                within = self.bounds(part, snap)
+                if not part.whole:
+                    snap = _only(snap, *within)
+                self._within[part.key] = within
                 self._snaps = {part.key: snap, **dict([newest] if newest is not None else [])}
+                self._within = {k: v for k, v in self._within.items() if k in self._snaps}
             return snap
+
+    @staticmethod
+    def bounds(part: Part, snap: store.Snapshot) -> tuple[int, int]:
+        """The passage ids [lo, hi) of the part's rows: its run cut at article starts."""
+        if not snap.loaded:
+            return 0, 0
+        first = parts.required(snap.loaded[0], parts.CATALOG).rows
+        last = parts.required(snap.loaded[-1], parts.CATALOG).rows
+        begin = nearest_article_start(first.doc, part.start)
+        end = nearest_article_start(last.doc, len(last.ids) if part.stop is None else part.stop)
+        lo = int(first.ids[begin]) if begin < len(first.ids) else int(first.ids[-1]) + 1
+        hi = int(last.ids[end]) if end < len(last.ids) else int(last.ids[-1]) + 1
+        return lo, max(lo, hi)
 
     def tables(self, part: Part, mean_length: float | None) -> Tables:
         """The per-row tables of the part, BM25 normalised by the whole index's mean length."""
@@ -174,7 +227,10 @@ class Shard:
         """This part's statistics, for the router to sum."""
         snap = self.snapshot(part)
         lex = snap.lexical
-        return ShardTotals(lex.totals() if lex is not None else None, np.unique(snap.rows.day),
+        # Over the rows of its run only, deleted ones included: a split segment's other rows
+        # are counted by the shards that hold them.
+        within = None if part.whole else self._within[part.key]
+        return ShardTotals(lex.totals(within) if lex is not None else None, np.unique(snap.rows.day),
                            snap.catalog.summary().articles, len(snap.rows.ids))
 
     def candidates(self, ask: Ask) -> Candidates:
@@ -213,6 +269,19 @@ class Shard:
         tables = next((t for k, t in self._tables.items() if k[:-1] == fetch.part.key), None) \
             or self.tables(fetch.part, None)
         return {n: tables.fingerprint(n) for n in fetch.ids}
+
+
+def _only(snap: store.Snapshot, lo: int, hi: int) -> store.Snapshot:
+    """The snapshot with the rows outside passage ids [lo, hi) treated as deleted: every part
+    leaves them out as it leaves out deleted passages (vectors, BM25 rows, catalog, the rows)."""
+    ids = np.concatenate([parts.required(x, parts.CATALOG).rows.ids for x in snap.loaded])
+    docs = np.concatenate([parts.required(x, parts.CATALOG).rows.doc for x in snap.loaded])
+    out = (ids < lo) | (ids >= hi)
+    # Whole articles: the cuts are at article starts, so an article is all in or all out.
+    deleted = snap.deleted.plus(np.unique(docs[out]), ids[out])
+    stacks = {p.name: p.stack(snap.loaded, deleted, snap.manifest.build) for p in parts.PARTS}
+    cut = store.Snapshot(snap.manifest, snap.stamp, snap.loaded, deleted, stacks)
+    return replace(cut, manifest=replace(snap.manifest, passage_count=len(cut.rows.ids)))
 
 
 # ------------------------------------------------------------------------------- the router
@@ -314,9 +383,8 @@ class Router:
             return gen
 
     def _sum(self, manifest: Manifest, stamp: tuple[int, int], partial: bool) -> Generation:
-        shares = plan(manifest, self.transport.shards)
-        parts = tuple(Part(replace(manifest, segments=segs)) for segs in shares)
-        # A shard the plan gives nothing (fewer segments than shards) is not asked at all.
+        parts = plan(manifest, self.transport.shards)
+        # A shard the plan gives nothing (an empty index) is not asked at all.
         got, missing = self._fan("totals", {i: p for i, p in enumerate(parts) if p.manifest.segments},
                                  partial)
         lexical: bm25.Totals | None = None
