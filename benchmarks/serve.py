@@ -22,9 +22,9 @@ Progress goes to stderr, the report to stdout (--json: one JSON object).
 runs) on a local Ray cluster this script starts and shuts down (never `ray stop`): 1 shard and
 2 shards on one node, then 2 shards pinned to the two worker nodes of a 3-node local cluster;
 each asked over HTTP through Serve's proxy, one question at a time, every body compared with the
-in-process JSON; the Ray hops are its p50 less `qabot serve`'s. Shards hold whole segments: an
-index of one segment gives one shard everything, so --split N first copies the index into a
-temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
+in-process JSON; the Ray hops are its p50 less `qabot serve`'s. Each shard holds an even run of
+the passages (an index of one segment is cut between them); --split N first copies the index into
+a temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
-"""The index served in shards: each shard holds some of a generation's segments, a router merges.
+"""The index served in shards: each shard holds a run of a generation's passages, a router merges.
 
-A shard (`Shard`) loads the segments the router names, of the generation the router pinned, and
-scores its rows exactly as one process would (retrieve.score_rows: dense, BM25, fusion, article
-evidence, freshness). Everything that is not local to an article comes from the router: BM25's
-idf, ceiling and mean length are worked out from every shard's statistics (`bm25.Totals`, summed
-once per generation: segments never change), and an article lives in one segment, so its lead,
-its second-best passage and its fingerprint are in the shard that holds it.
+The plan (`plan`) cuts the segments' passages, in id order, into one even run a shard, each
+cut moved to an article start: a shard holds whole segments, or part of one too big for a
+single shard (after a full merge an index is one segment), never part of an article. A shard
+(`Shard`) loads the segments its run touches, of the generation the router pinned, treats the
+rows outside its run as deleted, and scores its rows exactly as one process would
+(retrieve.score_rows: dense, BM25, fusion, article evidence, freshness). Everything that is not
+local to an article comes from the router: BM25's idf, ceiling and mean length are worked out
+from every shard's statistics (`bm25.Totals` over each shard's run, summed once per generation:
+segments never change), and an article lies in one shard, so its lead, its second-best passage
+and its fingerprint are where its passages are.
 
 Each shard sends its best rows (`Candidates`: ids, scores, articles, fingerprints, and the score
 below which it sent nothing, `bound`); the router merges them by score, runs the same ranking
