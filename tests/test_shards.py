@@ -158,6 +158,24 @@ def test_deleted_rows_in_a_split_segment_are_counted_once(merged: Settings, tmp_
         assert fmt.to_json(respond(sharded, question, options, as_of=AS_OF)) == want, question
 
 
+def test_an_ivf_segment_in_shards_answers_as_one_process(merged: Settings, tmp_path: Path) -> None:
+    """The rows outside a shard's run are left out of an IVF search too (FAISS's id selector);
+    two cells, both scanned: the union of the shards' nearest is one process's."""
+    from qabot.vectors import Layout
+
+    settings = shard_corpus.copy(merged, tmp_path)
+    with store.open_writer(settings, log=lambda msg: None) as writer:
+        writer.merge(layout=Layout(type="ivf", nlist=2))
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and [s.layout.type for s in manifest.segments] == ["ivf"]
+    local, sharded = Retriever.for_settings(settings), router(settings.index, 2)
+    for mode in ("dense", "hybrid"):
+        for question in shard_corpus.QUESTIONS:
+            want = fmt.to_json(respond(local, question, replace(SearchOptions(), mode=mode), as_of=AS_OF))
+            assert fmt.to_json(respond(sharded, question, replace(SearchOptions(), mode=mode), as_of=AS_OF)) \
+                == want, (mode, question)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_sharded_reply_is_the_same_json(corpus: Settings, mode: str) -> None:
     local = Retriever.for_settings(corpus)
