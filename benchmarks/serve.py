@@ -22,7 +22,9 @@ Progress goes to stderr, the report to stdout (--json: one JSON object).
 runs) on a local Ray cluster this script starts and shuts down (never `ray stop`): 1 shard and
 2 shards on one node, then 2 shards pinned to the two worker nodes of a 3-node local cluster;
 each asked over HTTP through Serve's proxy, one question at a time, every body compared with the
-in-process JSON; the Ray hops are its p50 less `qabot serve`'s. Each shard holds an even run of
+in-process JSON; the Ray hops are its p50 less `qabot serve`'s. --before adds, before each 2-shard
+row, the same deployment with the shown passages' texts asked for in a second round trip (as
+the router did before they came with the candidates). Each shard holds an even run of
 the passages (an index of one segment is cut between them); --split N first copies the index into
 a temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
 """
@@ -180,7 +182,7 @@ def split_copy(index: Path, dest: Path, parts: int) -> Path:
 
 
 def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected: dict[tuple[str, str], str],
-             rounds: int, warmup: int, settings: Settings) -> dict[str, Any]:
+             rounds: int, warmup: int, settings: Settings, before: bool = False) -> dict[str, Any]:
     """p50/p95 over HTTP of the Ray configurations (module docstring), memory per shard."""
     import logging
 
@@ -197,8 +199,12 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
                       head_node_args={**node, "num_cpus": 2, "include_dashboard": False})
     try:
         logging.getLogger("ray").setLevel(logging.ERROR)
-        for name, count, nodes in (("ray_1_shard", 1, 0), ("ray_2_shards", 2, 0),
-                                   ("ray_2_shards_3_nodes", 2, 2)):
+        configs = [("ray_1_shard", 1, 0, True), ("ray_2_shards", 2, 0, True),
+                   ("ray_2_shards_3_nodes", 2, 2, True)]
+        if before:  # each 2-shard row also with the texts in a round trip of their own, just before it
+            configs = [configs[0], ("ray_2_shards_texts_apart", 2, 0, False), configs[1],
+                       ("ray_2_shards_3_nodes_texts_apart", 2, 2, False), configs[2]]
+        for name, count, nodes, texts in configs:
             while len(cluster.worker_nodes) < nodes:
                 cluster.add_node(**node, num_cpus=1,
                                  resources={serve_ray.RESOURCE.format(len(cluster.worker_nodes)): 1})
@@ -207,7 +213,8 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
             t0 = time.perf_counter()
             # The settings the in-process reference answered with: "identical" compares like with like.
             app = serve_ray.application(index, count, pinned=nodes > 0, options=settings.search,
-                                        model=model_id(settings.model.name), nprobe=settings.vectors.nprobe)
+                                        model=model_id(settings.model.name), nprobe=settings.vectors.nprobe,
+                                        texts=texts)
             url = serve_ray.start(app, "127.0.0.1", port)
             deployed = time.perf_counter() - t0
             try:
@@ -257,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     parser.add_argument("--ray", action="store_true", help="Also Ray Serve: 1 shard, 2 shards, 2 shards "
                                                            "on a 3-node local cluster (module docstring).")
+    parser.add_argument("--before", action="store_true",
+                        help="With --ray, each 2-shard row also as before: the shown passages' texts in a "
+                             "second round trip, not with the candidates.")
     parser.add_argument("--split", type=int, default=0,
                         help="Serve a temporary copy of --index re-committed as this many segments.")
     args = parser.parse_args(argv)
@@ -304,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(timeout=30)
 
-    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup, settings) if args.ray else {}
+    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup, settings, args.before) \
+        if args.ray else {}
     scratch.cleanup()
     asked = len(times["http"])
     report: dict[str, Any] = {

@@ -53,6 +53,8 @@ from .walk import Incomplete
 DEPTH = 32
 DEEPER = 4
 PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
+# Articles past k whose shown rows' texts a shard sends with its candidates (Ask.texts).
+TEXTS_SPARE = 2
 
 
 def plan(manifest: Manifest, shards: int) -> tuple[Part, ...]:
@@ -141,6 +143,7 @@ class Ask:
     as_of: dt.date
     depth: int  # rows to send, of those the walk may take (each article's best options.per_article)
     per_article: int  # rows of an article the walk and the passages beside a result may use
+    texts: int = 0  # of its best this many articles, the texts of the rows sent come too
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ class Candidates:
     relevance: np.ndarray
     bound: float  # rows scoring above it are all here; -inf: every row the mode ranks is
     articles: dict[int, ArticleRecord]
+    texts: dict[int, PassageRecord] = field(default_factory=dict)  # by passage id: those likely shown
 
 
 # ------------------------------------------------------------------------------- a shard
@@ -261,7 +265,14 @@ class Shard:
         keep = np.union1d(top, order[np.isin(ranked, doc[top]) & (nth < ask.per_article)])
         keep = keep[np.argsort(ids[keep], kind="stable")]
         docs = sorted({int(d) for d in doc[keep]})
-        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs))
+        # The rows the reply likely shows: those sent of this shard's best articles (the top k
+        # overall are among each shard's top k, but for near-duplicates folded together). Their
+        # texts now spare the router a second round trip; any other it asks for (passages()).
+        best = list(dict.fromkeys(doc[top].tolist()))[: ask.texts]
+        shown = ids[keep][np.isin(doc[keep], best)].tolist() if best else []
+        texts = {r.id: r for r in tables.passages(shown)}
+        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs),
+                          texts)
 
     def passages(self, fetch: Fetch) -> list[PassageRecord]:
         """These passages' records, in this order."""
@@ -348,10 +359,13 @@ class Router:
     commits. Each reply pins one generation (`pinned()`): every shard is asked for that one."""
 
     def __init__(self, index_dir: Path, transport: Transport, *, deadline: float = 10.0,
-                 model: str | None = None, embedder: Embedder | None = None) -> None:
+                 model: str | None = None, embedder: Embedder | None = None, texts: bool = True) -> None:
         self.index_dir = index_dir
         self.transport = transport
         self.deadline = deadline  # seconds a shard has to answer
+        # Ask for the texts of the rows likely shown with the candidates (one round trip a reply
+        # when they are the ones shown); False: in a round of their own (benchmarks compare).
+        self.texts = texts
         self.model = model
         self._fixed = embedder
         self._encoder: tuple[str, Embedder] | None = None
@@ -490,7 +504,7 @@ class Router:
                                         params.params.stemmer)
                 mean = gen.lexical.mean_length
             ask = Ask(gen.parts[0], q, qvec, lexical, mean, options, since, until, as_of or dt.date.today(),
-                      DEPTH, options.per_article + more)
+                      DEPTH, options.per_article + more, options.k + TEXTS_SPARE if self.texts else 0)
             seeds = Path(manifest.build.seeds or ".")
             while True:
                 got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
@@ -529,6 +543,7 @@ class Merged:
         self.scored = Scored(np.arange(len(self.ids)), pick("scores"), pick("relevance"))
         self.beyond = max((got[i].bound for i in shards), default=-np.inf)
         self._articles = {n: a for i in shards for n, a in got[i].articles.items()}
+        self._texts = {n: r for i in shards for n, r in got[i].texts.items()}
         # Articles in the order the walk meets them (best row first), and which shard holds each.
         ranked = np.lexsort((self.ids, -self.scored.scores))
         docs, first = np.unique(self.doc[ranked], return_index=True)
@@ -565,13 +580,15 @@ class Merged:
         return got[self._holder[doc]][doc]
 
     def passages(self, ids: list[int]) -> list[PassageRecord]:
-        """Read from the shards that hold them (one call each, in parallel)."""
-        if not ids:
-            return []
-        owner = self.owner[np.searchsorted(self.ids, ids)]
-        asks = {int(i): Fetch(self.gen.parts[int(i)], [p for p, o in zip(ids, owner, strict=True) if o == i])
-                for i in np.unique(owner)}
-        got, _ = self.router._fan("passages", asks, partial=False)
-        found = {r.id: r for records in got.values() for r in records}
+        """Those the shards sent with their candidates; the rest read from the shards that hold
+        them (one call each, in parallel)."""
+        found = {p: self._texts[p] for p in ids if p in self._texts}  # sent with the candidates
+        missing = [p for p in ids if p not in found]
+        if missing:
+            owner = self.owner[np.searchsorted(self.ids, missing)]
+            asks = {int(i): Fetch(self.gen.parts[int(i)], [p for p, o in zip(missing, owner, strict=True)
+                                                           if o == i]) for i in np.unique(owner)}
+            got, _ = self.router._fan("passages", asks, partial=False)
+            found.update((r.id, r) for records in got.values() for r in records)
         return [found[p] for p in ids]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -228,6 +230,31 @@ def test_a_commit_reaches_the_shards_one_generation_a_reply(corpus: Settings, tm
         assert sharded.generation().manifest.generation == gen
         assert sharded.search(question, SearchOptions(), as_of=AS_OF)[0].doc_id == "parrots.txt"
     assert sharded.generation().manifest.generation == gen + 1
+
+
+class Counting(shards.InProcess):
+    """Shards in this process that count the calls made to them, by method."""
+
+    def __init__(self, members: list[shards.Shard]) -> None:
+        super().__init__(members)
+        self.calls: Counter[str] = Counter()
+
+    def call(self, method: str, args: dict[int, Any], deadline: float) -> dict[int, Any]:
+        self.calls[method] += 1
+        return super().call(method, args, deadline)
+
+
+def test_the_shown_passages_come_with_the_candidates(corpus: Settings) -> None:
+    local = Retriever.for_settings(corpus)
+    for texts in (True, False):
+        transport = Counting([shards.Shard(corpus.index) for _ in range(2)])
+        sharded = shards.Router(corpus.index, transport, texts=texts)
+        for question in shard_corpus.QUESTIONS:
+            want = fmt.to_json(respond(local, question, as_of=AS_OF))
+            assert fmt.to_json(respond(sharded, question, as_of=AS_OF)) == want, question
+        assert transport.calls["candidates"] == len(shard_corpus.QUESTIONS)
+        # one round trip a reply (fingerprints aside), or a second one for the texts
+        assert transport.calls["passages"] == (0 if texts else len(shard_corpus.QUESTIONS)), transport.calls
 
 
 class Broken(shards.Shard):
