@@ -171,7 +171,8 @@ class Candidates:
 
 
 class Shard:
-    """Some segments of an index, loaded for the generation each request names."""
+    """A run of an index's passages (whole segments, or part of one), loaded for the generation
+    each request names."""
 
     def __init__(self, index_dir: Path, nprobe: int = 0) -> None:
         self.index_dir = index_dir
@@ -237,7 +238,8 @@ class Shard:
         lex = snap.lexical
         # Over the rows of its run only, deleted ones included: a split segment's other rows
         # are counted by the shards that hold them.
-        within = None if part.whole else self._within[part.key]
+        # (Worked out again if a newer generation's snapshot has just taken its place.)
+        within = None if part.whole else self._within.get(part.key) or self.bounds(part, snap)
         return ShardTotals(lex.totals(within) if lex is not None else None, np.unique(snap.rows.day),
                            snap.catalog.summary().articles, len(snap.rows.ids))
 
