@@ -12,7 +12,8 @@ every shard holds a run of it (docs/scaling.md, "Passages to shards").
 --ray then deploys one shard holding the whole index (serve_ray.ShardReplica) on a private Ray
 this script starts and shuts down (never `ray stop`), and asks it the same questions through a
 Serve handle, as the router does, one at a time: the call's time inside the replica next to
-the handle's round trip, and the same call in this process, taking turns question by question.
+the handle's round trip; then the same through a plain Ray actor of the same class, and the
+same call in this process, the three taking turns question by question.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def questions_asked(gen: shards.Generation, rows: list[dict[str, Any]], vectors:
 
 
 def over_serve(index: Path, asks: list[shards.Ask], rounds: int) -> dict[str, float]:
-    """p50 ms of one shard's candidates(): in this process, inside its Serve replica, and the
-    Serve handle's round trip (module docstring)."""
+    """p50 ms of one shard's candidates(): in this process, inside its Serve replica and the
+    Serve handle's round trip, inside a plain Ray actor of the same class and its round trip
+    (module docstring)."""
     import ray
     from ray import serve
 
@@ -79,21 +81,25 @@ def over_serve(index: Path, asks: list[shards.Ask], rounds: int) -> dict[str, fl
         serve.start(logging_config={"log_level": "WARNING"})
         deployment = serve.deployment(name="shard0", ray_actor_options={"num_cpus": 0.5})(Timed)
         handle = serve.run(deployment.bind(str(index), 0), name="bench-shard", route_prefix=None)
+        actor: Any = ray.remote(num_cpus=0.5)(Timed).remote(str(index), 0)
         local = shards.Shard(index)
-        inside, trip, here = [], [], []
+        times: dict[str, list[float]] = {k: [] for k in ("in_process", "inside_replica", "handle_round_trip",
+                                                         "inside_actor", "actor_round_trip")}
         for round_ in range(rounds + 1):
-            for ask in asks:
+            for ask in asks:  # the three take turns, question by question
                 t0 = time.perf_counter()
-                ms, _ = handle.timed.remote(ask).result(timeout_s=60)
+                in_replica, _ = handle.timed.remote(ask).result(timeout_s=60)
                 t1 = time.perf_counter()
-                local.candidates(ask)
+                in_actor, _ = ray.get(actor.timed.remote(ask), timeout=60)
                 t2 = time.perf_counter()
+                local.candidates(ask)
+                t3 = time.perf_counter()
                 if round_:
-                    inside.append(ms)
-                    trip.append((t1 - t0) * 1000)
-                    here.append((t2 - t1) * 1000)
-        return {"in_process_ms": statistics.median(here), "inside_replica_ms": statistics.median(inside),
-                "handle_round_trip_ms": statistics.median(trip)}
+                    for key, ms in (("inside_replica", in_replica), ("handle_round_trip", (t1 - t0) * 1000),
+                                    ("inside_actor", in_actor), ("actor_round_trip", (t2 - t1) * 1000),
+                                    ("in_process", (t3 - t2) * 1000)):
+                        times[key].append(ms)
+        return {f"{key}_ms": statistics.median(ms) for key, ms in times.items()}
     finally:
         serve.shutdown()
         ray.shutdown()  # the private Ray this process started
@@ -155,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n} shard(s): passages {row['passages']}, candidates() p50 ms {row['candidates_p50_ms']}")
     if args.ray:
         served = report["serve"]
-        print(f"1 shard: candidates() p50 {served['in_process_ms']:.2f} ms in this process, "
+        print(f"1 shard: candidates() p50 {served['in_process_ms']:.2f} ms in this process; "
               f"{served['inside_replica_ms']:.2f} ms inside its Serve replica, "
-              f"{served['handle_round_trip_ms']:.2f} ms through the handle")
+              f"{served['handle_round_trip_ms']:.2f} ms through the handle; "
+              f"{served['inside_actor_ms']:.2f} ms inside a plain Ray actor, "
+              f"{served['actor_round_trip_ms']:.2f} ms through its actor handle")
     return 0
 
 
