@@ -70,7 +70,8 @@ def held(index: Path, n: int) -> list[tuple[np.ndarray, int]]:
 
 def assert_split_evenly(index: Path, n: int) -> None:
     """Every live passage in exactly one of n shards, each shard's stored rows within one
-    article of an even split, and its BM25 statistics summing to the whole index's."""
+    article of an even split, and its statistics (BM25's, its passages, articles and days)
+    summing to the whole index's."""
     whole = store.load_snapshot(index)
     ids = [i for i, _ in held(index, n)]
     assert np.array_equal(np.sort(np.concatenate(ids)), whole.rows.ids)  # each once, none lost
@@ -79,9 +80,12 @@ def assert_split_evenly(index: Path, n: int) -> None:
     longest = int(np.bincount(np.unique(whole.rows.doc, return_inverse=True)[1]).max())
     total = sum(s.passage_count for s in whole.manifest.segments)
     assert sum(stored) == total and max(abs(s - total / n) for s in stored) <= longest, stored
-    # The shards' BM25 statistics add up to the whole index's, exactly.
-    manifest = whole.manifest
-    sums = [shards.Shard(index).totals(p).lexical for p in shards.plan(manifest, n) if p.manifest.segments]
+    # The shards' statistics add up to the whole index's, exactly: BM25's, and the counts.
+    got = [shards.Shard(index).totals(p) for p in shards.plan(whole.manifest, n) if p.manifest.segments]
+    assert sum(t.passages for t in got) == len(whole.rows.ids)
+    assert sum(t.articles for t in got) == whole.catalog.summary().articles
+    assert np.array_equal(np.unique(np.concatenate([t.days for t in got])), np.unique(whole.rows.day))
+    sums = [t.lexical for t in got]
     assert whole.lexical is not None and all(t is not None for t in sums)
     summed = sums[0]
     for t in sums[1:]:
