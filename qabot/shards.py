@@ -11,10 +11,11 @@ from every shard's statistics (`bm25.Totals` over each shard's run, summed once 
 segments never change), and an article lies in one shard, so its lead, its second-best passage
 and its fingerprint are where its passages are.
 
-Each shard sends its best rows (`Candidates`: ids, scores, articles, fingerprints, and the score
-below which it sent nothing, `bound`); the router merges them by score, runs the same ranking
-walk, floor and passage building (retrieve.passages_of) over the merge, and asks the shards that
-hold the results for their texts. The walk knows when rows it would need might be missing
+Each shard sends its best rows (`Candidates`: ids, scores, their articles, the texts of the rows
+a reply likely shows, and the score below which it sent nothing, `bound`); the router merges
+them by score, runs the same ranking walk, floor and passage building (retrieve.passages_of)
+over the merge, asking the shards for the fingerprints the walk compares and for any shown text
+they did not send. The walk knows when rows it would need might be missing
 (walk.Incomplete): the router then asks again for more, so the result is always the one a
 single process gives. `Router` is an answer.Index, so `respond()` runs on it unchanged.
 
