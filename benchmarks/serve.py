@@ -22,9 +22,12 @@ Progress goes to stderr, the report to stdout (--json: one JSON object).
 runs) on a local Ray cluster this script starts and shuts down (never `ray stop`): 1 shard and
 2 shards on one node, then 2 shards pinned to the two worker nodes of a 3-node local cluster;
 each asked over HTTP through Serve's proxy, one question at a time, every body compared with the
-in-process JSON; the Ray hops are its p50 less `qabot serve`'s. Shards hold whole segments: an
-index of one segment gives one shard everything, so --split N first copies the index into a
-temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
+in-process JSON; the Ray hops are its p50 less `qabot serve`'s. --before adds to each 2-shard
+row the same deployment with the shown passages' texts asked for in a second round trip (as the
+router did before they came with the candidates), as a second Serve application under /apart
+running beside it: the two take turns, a pass over the questions each. Each shard holds an even run of
+the passages (an index of one segment is cut between them); --split N first copies the index into
+a temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ def split_copy(index: Path, dest: Path, parts: int) -> Path:
 
 
 def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected: dict[tuple[str, str], str],
-             rounds: int, warmup: int, settings: Settings) -> dict[str, Any]:
+             rounds: int, warmup: int, settings: Settings, before: bool = False) -> dict[str, Any]:
     """p50/p95 over HTTP of the Ray configurations (module docstring), memory per shard."""
     import logging
 
@@ -193,42 +196,61 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     node: dict[str, Any] = {"object_store_memory": 100 * 2**20}
     out: dict[str, Any] = {}
+    # Logical CPUs (Ray does not enforce them): with --before two applications run side by side.
     cluster = Cluster(initialize_head=True, connect=True,
-                      head_node_args={**node, "num_cpus": 2, "include_dashboard": False})
+                      head_node_args={**node, "num_cpus": 4 if before else 2, "include_dashboard": False})
     try:
         logging.getLogger("ray").setLevel(logging.ERROR)
         for name, count, nodes in (("ray_1_shard", 1, 0), ("ray_2_shards", 2, 0),
                                    ("ray_2_shards_3_nodes", 2, 2)):
             while len(cluster.worker_nodes) < nodes:
-                cluster.add_node(**node, num_cpus=1,
+                cluster.add_node(**node, num_cpus=2 if before else 1,
                                  resources={serve_ray.RESOURCE.format(len(cluster.worker_nodes)): 1})
-            log(f"{name}: deploying")
+            # (row name, Serve application name, route prefix, texts with the candidates)
+            variants = [(name, serve_ray.APP, "/", True)]
+            if before and count > 1:
+                variants.append((f"{name}_texts_apart", f"{serve_ray.APP}-apart", "/apart", False))
+            log(f"{name}: deploying {len(variants)} application(s)")
             port = _free_port()
             t0 = time.perf_counter()
-            # The settings the in-process reference answered with: "identical" compares like with like.
-            app = serve_ray.application(index, count, pinned=nodes > 0, options=settings.search,
-                                        model=model_id(settings.model.name), nprobe=settings.vectors.nprobe)
-            url = serve_ray.start(app, "127.0.0.1", port)
+            for _, app_name, prefix, texts in variants:
+                # The settings the in-process reference answered with: "identical" compares like with like.
+                app = serve_ray.application(index, count, pinned=nodes > 0, options=settings.search,
+                                            model=model_id(settings.model.name),
+                                            nprobe=settings.vectors.nprobe, texts=texts)
+                if app_name == serve_ray.APP:
+                    url = serve_ray.start(app, "127.0.0.1", port)
+                else:  # a second application behind the same proxy, under its own prefix
+                    serve.run(app, name=app_name, route_prefix=prefix)
             deployed = time.perf_counter() - t0
             try:
-                with httpx.Client(base_url=url, timeout=60) as http:
-                    over_http = ask_with(http)
+                clients = {row: httpx.Client(base_url=url + prefix.rstrip("/"), timeout=60)
+                           for row, _, prefix, _ in variants}
+                asks = {row: ask_with(c) for row, c in clients.items()}
+                for over_http in asks.values():
                     for question, day in questions[:warmup]:
                         over_http(question, day)
-                    ms: list[float] = []
-                    same = 0
-                    for _ in range(rounds):
+                ms: dict[str, list[float]] = {row: [] for row in asks}
+                same = dict.fromkeys(asks, 0)
+                for round_ in range(rounds):
+                    # A pass of each, taking turns which goes first, so load that comes and goes
+                    # falls on both alike.
+                    for row in (list(asks) if round_ % 2 == 0 else list(asks)[::-1]):
                         for q, day in questions:
-                            same += timed(over_http, ms, q, day) == expected[(q, str(day))]
-                handles = [serve.get_deployment_handle(f"shard{i}", app_name=serve_ray.APP)
-                           for i in range(count)]
-                memory = [round(h.memory.remote().result(timeout_s=30), 1) for h in handles]
-                places = len({h.node.remote().result(timeout_s=30) for h in handles})
+                            same[row] += timed(asks[row], ms[row], q, day) == expected[(q, str(day))]
+                for c in clients.values():
+                    c.close()
+                for row, app_name, _, _ in variants:
+                    handles = [serve.get_deployment_handle(f"shard{i}", app_name=app_name)
+                               for i in range(count)]
+                    memory = [round(h.memory.remote().result(timeout_s=30), 1) for h in handles]
+                    places = len({h.node.remote().result(timeout_s=30) for h in handles})
+                    out[row] = summary(ms[row]) | {"identical": same[row], "asked": len(ms[row]),
+                                                   "shard_rss_mib": memory, "shard_nodes": places,
+                                                   "deploy_s": round(deployed, 1)}
+                    log(f"{row}: p50 {out[row]['p50']:.1f} ms, identical {same[row]}/{len(ms[row])}")
             finally:
                 serve.shutdown()
-            out[name] = summary(ms) | {"identical": same, "asked": len(ms), "shard_rss_mib": memory,
-                                       "shard_nodes": places, "deploy_s": round(deployed, 1)}
-            log(f"{name}: p50 {out[name]['p50']:.1f} ms, identical {same}/{len(ms)}")
     finally:
         ray.shutdown()
         cluster.shutdown()  # this cluster's processes only
@@ -257,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     parser.add_argument("--ray", action="store_true", help="Also Ray Serve: 1 shard, 2 shards, 2 shards "
                                                            "on a 3-node local cluster (module docstring).")
+    parser.add_argument("--before", action="store_true",
+                        help="With --ray, each 2-shard row also as before: the shown passages' texts in a "
+                             "second round trip, not with the candidates.")
     parser.add_argument("--split", type=int, default=0,
                         help="Serve a temporary copy of --index re-committed as this many segments.")
     args = parser.parse_args(argv)
@@ -304,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(timeout=30)
 
-    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup, settings) if args.ray else {}
+    rays = ray_rows(args.index, questions, expected, args.rounds, args.warmup, settings, args.before) \
+        if args.ray else {}
     scratch.cleanup()
     asked = len(times["http"])
     report: dict[str, Any] = {

@@ -78,6 +78,9 @@ class Stack:
     rows: int = field(init=False, repr=False, compare=False)
     ids: np.ndarray = field(init=False, repr=False, compare=False)  # live passage ids, ascending
     _dead: tuple[np.ndarray | None, ...] = field(init=False, repr=False, compare=False)
+    # Per part, the rows [a, b) from its first live row to its last: a question reads only the
+    # entries of its terms' columns in between (a shard holding a run of a segment, shards.py).
+    _spans: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
     _norms: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +102,8 @@ class Stack:
         ids = live[0] if len(live) == 1 else np.concatenate(live) if live else np.zeros(0, np.int64)
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "_dead", dead)
+        object.__setattr__(self, "_spans", tuple(_live_span(len(p.ids), d) for p, d in zip(self.parts, dead,
+                                                                                            strict=True)))
         object.__setattr__(self, "_norms", norms)
 
     @classmethod
@@ -106,17 +111,26 @@ class Stack:
         """The stack of these parts (in id order) without the `deleted` passage ids."""
         return cls(tuple(parts), np.sort(np.asarray(deleted, dtype=np.int64)), params.k1, params.b)
 
-    def totals(self) -> Totals:
+    def totals(self, within: tuple[int, int] | None = None) -> Totals:
         """Its statistics: rows, tokens and every term's document frequency (deleted rows
-        included, as scoring counts them). Shards' totals add up to the whole index's."""
+        included, as scoring counts them); `within`: of the rows with passage ids in [lo, hi)
+        only (a shard holding part of a segment). Shards' totals add up to the whole index's."""
         df: dict[str, int] = {}
-        length = 0
+        length = rows = 0
         for p in self.parts:
-            counts = np.diff(p.indptr).tolist()
+            a, b = (0, len(p.ids)) if within is None else (int(x) for x in np.searchsorted(p.ids, within))
+            if a == 0 and b == len(p.ids):
+                counts = np.diff(p.indptr)
+            else:  # each term's entries whose row is in [a, b)
+                inside = np.concatenate([[0], np.cumsum((p.indices >= a) & (p.indices < b))])
+                counts = inside[p.indptr[1:]] - inside[p.indptr[:-1]]
+            listed = counts.tolist()
             for term, col in p.vocab.items():
-                df[term] = df.get(term, 0) + counts[col]
-            length += int(np.asarray(p.lengths, dtype=np.int64).sum())
-        return Totals(self.rows, length, df)
+                if listed[col]:
+                    df[term] = df.get(term, 0) + listed[col]
+            length += int(np.asarray(p.lengths[a:b], dtype=np.int64).sum())
+            rows += b - a
+        return Totals(rows, length, df)
 
     @property
     def stopwords(self) -> frozenset[str]:
@@ -179,6 +193,14 @@ def _dead_rows(ids: np.ndarray, deleted: np.ndarray) -> np.ndarray | None:
         return None
     dead = np.isin(ids, deleted)
     return dead if dead.any() else None
+
+
+def _live_span(rows: int, dead: np.ndarray | None) -> tuple[int, int]:
+    """The rows from the first live one to the last ([0, 0) when none is live)."""
+    if dead is None:
+        return 0, rows
+    live = np.flatnonzero(~dead)
+    return (int(live[0]), int(live[-1]) + 1) if len(live) else (0, 0)
 
 
 def tokenize(text: str, stopwords: frozenset[str] = frozenset(), stemmer: str = "") -> list[str]:
@@ -413,21 +435,24 @@ def score(stack: Stack, text: str | Question) -> tuple[np.ndarray, np.ndarray, f
     q = text if isinstance(text, Question) else _weighed(stack, text)
     terms, weights, ceiling = q.terms, q.weights, q.ceiling
     found_ids, found_scores = [], []
-    for part, norm, dead in zip(stack.parts, stack._norms, stack._dead, strict=True):
+    for part, norm, dead, (a, b) in zip(stack.parts, stack._norms, stack._dead, stack._spans, strict=True):
         cols = [(part.vocab[t], weights[t]) for t in terms if t in part.vocab and t in weights]
         if not cols:
             continue
         spans = [(int(part.indptr[c]), int(part.indptr[c + 1])) for c, _ in cols]
+        if (a, b) != (0, len(part.ids)):  # a column's rows ascend: keep those in [a, b)
+            spans = [(lo + int(x), lo + int(y)) for lo, hi in spans
+                     for x, y in [np.searchsorted(part.indices[lo:hi], (a, b))]]
         # intp rows: np.bincount over int32 rows and float32 weights takes a path ten times slower.
-        rows = np.concatenate([part.indices[lo:hi] for lo, hi in spans]).astype(np.intp)
+        rows = np.concatenate([part.indices[lo:hi] for lo, hi in spans]).astype(np.intp) - a
         tf = np.concatenate([part.tf[lo:hi] for lo, hi in spans]).astype(np.float32)
         idf = np.repeat(np.array([w for _, w in cols], dtype=np.float32), [hi - lo for lo, hi in spans])
         # Lucene's BM25: idf * tf / (tf + k1 * (1 - b + b * length / avgdl)), the norm precomputed.
-        totals = np.bincount(rows, weights=idf * tf / (norm[rows] + tf), minlength=len(part.ids))
+        totals = np.bincount(rows, weights=idf * tf / (norm[a:b][rows] + tf), minlength=b - a)
         hit = np.flatnonzero(totals > 0)
         if dead is not None:
-            hit = hit[~dead[hit]]
-        found_ids.append(part.ids[hit])
+            hit = hit[~dead[a:b][hit]]
+        found_ids.append(part.ids[a + hit])
         found_scores.append(totals[hit])
     if not found_ids:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), ceiling

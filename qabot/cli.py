@@ -340,7 +340,8 @@ def bot(ctx: click.Context, seeds: Path | None, index_dir: Path | None, watch: b
                    "(e.g. 10.0.0.5:6379, or auto), or with no ADDRESS on a Ray started here. "
                    "Needs pip install 'qabot[serve-ray]'.")
 @click.option("--shards", type=click.IntRange(1, 1024), default=2, show_default=True,
-              help="With --ray: how many shards the index's segments are spread over.")
+              help="With --ray: how many shards the index's passages are cut between (even runs of "
+                   "whole articles).")
 @click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True,
               help="With --ray: copies of each shard (more questions at once, a node's loss survived).")
 @click.option("--deadline", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,

@@ -172,14 +172,21 @@ class Tables:
         self.lead = first[group].astype(np.int64) if len(self.doc) else np.zeros(0, np.int64)
         self.exhaustive = snap.vectors.exact
         # Per segment: its vectors (a view of the index's storage, valid while self.snap holds
-        # it), the row of each of its live vectors, and which of its vectors those are (None:
-        # all, in row order).
+        # it; from its first live vector to its last), the row of each of its live vectors, and
+        # which of the view's vectors those are (None: all, in row order).
         self.matrices: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         if self.exhaustive:
             for matrix, matrix_ids in snap.vectors.flat_parts():
                 live = np.flatnonzero(~np.isin(matrix_ids, snap.deleted.passages)) \
                     if len(snap.deleted.passages) else None
                 rows = np.searchsorted(self.ids, matrix_ids if live is None else matrix_ids[live])
+                if live is not None:
+                    # Only the span of live vectors is scanned: a shard holding a run of a
+                    # segment (qabot/shards.py) scans its run, not the whole segment.
+                    if not len(live):
+                        continue
+                    matrix, live = matrix[live[0] : live[-1] + 1], live - live[0]
+                    live = None if len(live) == len(matrix) else live
                 self.matrices.append((matrix, rows, live))
         # Bounded: at a million passages, caching every article ever shown would grow without end.
         self._articles: OrderedDict[int, ArticleRecord] = OrderedDict()

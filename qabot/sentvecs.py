@@ -83,6 +83,18 @@ def pool(tokens: np.ndarray, offsets: Sequence[tuple[int, int]], special: Sequen
 
 
 @dataclass(frozen=True)
+class Coded:
+    """One passage's sentences as stored: spans, int8 codes and their scales."""
+
+    spans: np.ndarray
+    codes: np.ndarray
+    scales: np.ndarray
+
+    def decoded(self) -> Pooled:
+        return Pooled(self.spans, self.codes.astype(np.float32) * self.scales[:, None])
+
+
+@dataclass(frozen=True)
 class SentenceVectors:
     """A segment's part (module docstring)."""
 
@@ -98,12 +110,16 @@ class SentenceVectors:
 
     def of(self, pid: int) -> Pooled | None:
         """The passage's sentences; None when this part does not hold it."""
+        found = self.coded(pid)
+        return found.decoded() if found is not None else None
+
+    def coded(self, pid: int) -> Coded | None:
+        """The passage's sentences as stored (a fifth of the bytes: what a shard sends)."""
         i = int(np.searchsorted(self.ids, pid))
         if i >= len(self.ids) or int(self.ids[i]) != pid:
             return None
         lo, hi = (int(self.ends[i - 1]) if i else 0), int(self.ends[i])
-        vectors = self.codes[lo:hi].astype(np.float32) * self.scales[lo:hi, None]
-        return Pooled(np.asarray(self.spans[lo:hi]), vectors)
+        return Coded(np.array(self.spans[lo:hi]), np.array(self.codes[lo:hi]), np.array(self.scales[lo:hi]))
 
     def select(self, ids: np.ndarray) -> list[tuple[int, Pooled]]:
         """(passage id, its sentences) for those of `ids` this part holds, coded as stored."""
@@ -165,12 +181,23 @@ class Stack:
 
     def of(self, pid: int) -> Pooled | None:
         """The passage's sentences; None when no segment's part holds it."""
+        found = self.coded(pid)
+        return found.decoded() if found is not None else None
+
+    def coded(self, pid: int) -> Coded | None:
+        """The passage's sentences as stored; None when no segment's part holds it."""
         for part in self.parts:
             if part is not None:
-                found = part.of(pid)
+                found = part.coded(pid)
                 if found is not None:
                     return found
         return None
+
+    def coded_of(self, ids: Sequence[int]) -> dict[int, Coded] | None:
+        """Those of these passages it holds, as stored; None when a segment lacks the part."""
+        if not self.complete:
+            return None
+        return {i: c for i in ids for c in [self.coded(i)] if c is not None}
 
 
 def cosines(found: Pooled | None, spans: Sequence[Span], qvec: np.ndarray) -> list[float] | None:

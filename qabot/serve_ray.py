@@ -119,8 +119,9 @@ class RouterReplica:
     """The HTTP ingress: api.create_app over the router (the app is built once the handles exist)."""
 
     def __init__(self, index_dir: str, handles: list[Any], options: SearchOptions, token: str | None,
-                 deadline: float, model: str | None) -> None:
-        router = shards.Router(Path(index_dir), RayTransport(handles), deadline=deadline, model=model)
+                 deadline: float, model: str | None, texts: bool = True) -> None:
+        router = shards.Router(Path(index_dir), RayTransport(handles), deadline=deadline, model=model,
+                               texts=texts)
         self.backend = ShardedBackend(router, options)
         self.token = token
 
@@ -130,9 +131,10 @@ class RouterReplica:
 
 def application(index_dir: Path, count: int, replicas: int = 1, *, options: SearchOptions | None = None,
                 token: str | None = None, deadline: float = 10.0, model: str | None = None,
-                nprobe: int = 0, pinned: bool | None = None) -> Any:
+                nprobe: int = 0, pinned: bool | None = None, texts: bool = True) -> Any:
     """The Serve application: `count` shard deployments and the router. Shards are pinned to
-    nodes offering `qabot-shard-<i>` (`pinned`: None = when the cluster offers them)."""
+    nodes offering `qabot-shard-<i>` (`pinned`: None = when the cluster offers them). `texts`:
+    the shown passages' texts come with the candidates (False: in a second round, as before)."""
     import ray
 
     offered = ray.cluster_resources() if ray.is_initialized() else {}
@@ -148,7 +150,7 @@ def application(index_dir: Path, count: int, replicas: int = 1, *, options: Sear
         handles.append(deployment.bind(str(index_dir), nprobe))
     router = serve.deployment(name="router", num_replicas=1, ray_actor_options={"num_cpus": 0.5},
                               max_ongoing_requests=64)(RouterReplica)
-    return router.bind(str(index_dir), handles, options or SearchOptions(), token, deadline, model)
+    return router.bind(str(index_dir), handles, options or SearchOptions(), token, deadline, model, texts)
 
 
 def start(app: Any, host: str, port: int) -> str:

@@ -1,16 +1,21 @@
-"""The index served in shards: each shard holds some of a generation's segments, a router merges.
+"""The index served in shards: each shard holds a run of a generation's passages, a router merges.
 
-A shard (`Shard`) loads the segments the router names, of the generation the router pinned, and
-scores its rows exactly as one process would (retrieve.score_rows: dense, BM25, fusion, article
-evidence, freshness). Everything that is not local to an article comes from the router: BM25's
-idf, ceiling and mean length are worked out from every shard's statistics (`bm25.Totals`, summed
-once per generation: segments never change), and an article lives in one segment, so its lead,
-its second-best passage and its fingerprint are in the shard that holds it.
+The plan (`plan`) cuts the segments' passages, in id order, into one even run a shard, each
+cut moved to an article start: a shard holds whole segments, or part of one too big for a
+single shard (after a full merge an index is one segment), never part of an article. A shard
+(`Shard`) loads the segments its run touches, of the generation the router pinned, treats the
+rows outside its run as deleted, and scores its rows exactly as one process would
+(retrieve.score_rows: dense, BM25, fusion, article evidence, freshness). Everything that is not
+local to an article comes from the router: BM25's idf, ceiling and mean length are worked out
+from every shard's statistics (`bm25.Totals` over each shard's run, summed once per generation:
+segments never change), and an article lies in one shard, so its lead, its second-best passage
+and its fingerprint are where its passages are.
 
-Each shard sends its best rows (`Candidates`: ids, scores, articles, fingerprints, and the score
-below which it sent nothing, `bound`); the router merges them by score, runs the same ranking
-walk, floor and passage building (retrieve.passages_of) over the merge, and asks the shards that
-hold the results for their texts. The walk knows when rows it would need might be missing
+Each shard sends its best rows (`Candidates`: ids, scores, their articles, the texts of the rows
+a reply likely shows, and the score below which it sent nothing, `bound`); the router merges
+them by score, runs the same ranking walk, floor and passage building (retrieve.passages_of)
+over the merge, asking the shards for the fingerprints the walk compares and for any shown text
+they did not send. The walk knows when rows it would need might be missing
 (walk.Incomplete): the router then asks again for more, so the result is always the one a
 single process gives. `Router` is an answer.Index, so `respond()` runs on it unchanged.
 
@@ -38,7 +43,7 @@ from .catalog import ArticleRecord, PassageRecord
 from .config import SEARCH_MODES, SearchOptions
 from .embed import Embedder
 from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
-from .manifest import Manifest, Segment
+from .manifest import Manifest
 from .passage import Passage
 from .reader import QuestionVectors, Tables, encoder_key, newest_day, open_encoder, remember
 from .retrieve import Scored, check_question, passages_of, score_rows
@@ -49,19 +54,44 @@ from .walk import Incomplete
 DEPTH = 32
 DEEPER = 4
 PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
+# Articles past k whose shown rows' texts a shard sends with its candidates (Ask.texts).
+TEXTS_SPARE = 2
 
 
-def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
-    """Which segments each shard holds: the largest first, each to the shard holding the fewest
-    passages so far (ties: the lower number), so shards stay even as segments come and merge.
-    A function of the manifest alone: every router computes the same plan."""
-    held: list[list[Segment]] = [[] for _ in range(shards)]
-    sizes = [0] * shards
-    for seg in sorted(manifest.segments, key=lambda s: (-s.passage_count, s.first_id)):
-        at = min(range(shards), key=lambda i: (sizes[i], i))
-        held[at].append(seg)
-        sizes[at] += seg.passage_count
-    return tuple(tuple(sorted(h, key=lambda s: s.first_id)) for h in held)
+def plan(manifest: Manifest, shards: int) -> tuple[Part, ...]:
+    """Each shard's share: the segments' stored passages in id order (deleted ones included,
+    as BM25 counts them) cut into `shards` runs of equal length, so a segment too big for one
+    shard is split between several. A cut falls inside a segment at a row number; the shards on
+    either side move it to the nearest article start alike (Shard.bounds), so every article
+    lies whole in one shard. A function of the manifest alone: every router computes the same
+    plan, and each commit's new segment joins the last shard's run (the cuts shift with it)."""
+    segs = sorted((s for s in manifest.segments if s.passage_count), key=lambda s: s.first_id)
+    starts = np.cumsum([0, *[s.passage_count for s in segs]]).tolist()
+    total = starts[-1]
+    out: list[Part] = []
+    for i in range(shards):
+        lo, hi = total * i // shards, total * (i + 1) // shards
+        held = [n for n in range(len(segs)) if lo < hi and starts[n] < hi and starts[n + 1] > lo]
+        if not held:
+            out.append(Part(replace(manifest, segments=())))
+            continue
+        first, last = held[0], held[-1]
+        stop = hi - starts[last]
+        out.append(Part(replace(manifest, segments=tuple(segs[n] for n in held)), lo - starts[first],
+                        None if stop == segs[last].passage_count else stop))
+    return tuple(out)
+
+
+def nearest_article_start(doc: np.ndarray, at: int) -> int:
+    """The row, of a segment's stored rows (their article numbers `doc`, in id order), where
+    the article nearest to row `at` begins (ties: the earlier), or len(doc): where a cut at
+    `at` falls once moved so that no article is split (an article's rows are consecutive)."""
+    if at <= 0 or at >= len(doc):
+        return max(0, min(at, len(doc)))
+    starts = np.concatenate([[0], np.flatnonzero(doc[1:] != doc[:-1]) + 1, [len(doc)]])
+    after = int(np.searchsorted(starts, at))
+    before = after - 1
+    return int(starts[before] if at - starts[before] <= starts[after] - at else starts[after])
 
 
 # ------------------------------------------------------------------------------- what crosses
@@ -69,13 +99,23 @@ def plan(manifest: Manifest, shards: int) -> tuple[tuple[Segment, ...], ...]:
 
 @dataclass(frozen=True)
 class Part:
-    """A shard's share of a generation: the manifest with only its segments."""
+    """A shard's share of a generation: the manifest with only the segments it holds rows of,
+    and, when it holds part of a segment, where its run begins in its first segment and ends in
+    its last (stored rows, before the cut moves to an article start: Shard.bounds)."""
 
     manifest: Manifest
+    start: int = 0  # the row of its first segment it begins at
+    stop: int | None = None  # the row of its last segment it ends before (None: that segment's end)
 
     @property
-    def key(self) -> tuple[int, tuple[int, ...]]:
-        return self.manifest.generation, tuple(s.first_id for s in self.manifest.segments)
+    def key(self) -> tuple[int, tuple[int, ...], int, int | None]:
+        segments = tuple(s.first_id for s in self.manifest.segments)
+        return self.manifest.generation, segments, self.start, self.stop
+
+    @property
+    def whole(self) -> bool:
+        """True when it holds its segments whole."""
+        return self.start == 0 and self.stop is None
 
 
 @dataclass(frozen=True)
@@ -104,6 +144,7 @@ class Ask:
     as_of: dt.date
     depth: int  # rows to send, of those the walk may take (each article's best options.per_article)
     per_article: int  # rows of an article the walk and the passages beside a result may use
+    texts: int = 0  # of its best this many articles, the texts of the rows sent come too
 
 
 @dataclass(frozen=True)
@@ -124,13 +165,17 @@ class Candidates:
     relevance: np.ndarray
     bound: float  # rows scoring above it are all here; -inf: every row the mode ranks is
     articles: dict[int, ArticleRecord]
+    texts: dict[int, PassageRecord] = field(default_factory=dict)  # by passage id: those likely shown
+    # Their sentence vectors as stored (the answer layer's cosines); None: a segment has none.
+    sentences: dict[int, sentvecs.Coded] | None = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------- a shard
 
 
 class Shard:
-    """Some segments of an index, loaded for the generation each request names."""
+    """A run of an index's passages (whole segments, or part of one), loaded for the generation
+    each request names."""
 
     def __init__(self, index_dir: Path, nprobe: int = 0) -> None:
         self.index_dir = index_dir
@@ -138,11 +183,13 @@ class Shard:
         self._lock = threading.Lock()
         # The newest two parts' snapshots, and tables per (part, mean length): while a commit
         # reaches the shards, questions pinned to the old generation still finish.
-        self._snaps: dict[tuple[int, tuple[int, ...]], store.Snapshot] = {}
+        self._snaps: dict[tuple[Any, ...], store.Snapshot] = {}
+        self._within: dict[tuple[Any, ...], tuple[int, int]] = {}  # each part's passage ids [lo, hi)
         self._tables: dict[tuple[Any, ...], Tables] = {}
 
     def snapshot(self, part: Part) -> store.Snapshot:
-        """The part's segments loaded (reusing those already loaded: segments never change)."""
+        """The part's segments loaded (reusing those already loaded: segments never change),
+        less the rows of a split segment that other shards hold."""
         snap = self._snaps.get(part.key)
         if snap is not None:
             return snap
@@ -152,8 +199,26 @@ class Shard:
                 newest = max(self._snaps.items(), key=lambda kv: kv[0], default=None)
                 snap = store.load_segments(self.index_dir, part.manifest,
                                            reuse=newest[1] if newest is not None else None)
+                within = self.bounds(part, snap)
+                if not part.whole:
+                    snap = _only(snap, *within)
+                self._within[part.key] = within
                 self._snaps = {part.key: snap, **dict([newest] if newest is not None else [])}
+                self._within = {k: v for k, v in self._within.items() if k in self._snaps}
             return snap
+
+    @staticmethod
+    def bounds(part: Part, snap: store.Snapshot) -> tuple[int, int]:
+        """The passage ids [lo, hi) of the part's rows: its run cut at article starts."""
+        if not snap.loaded:
+            return 0, 0
+        first = parts.required(snap.loaded[0], parts.CATALOG).rows
+        last = parts.required(snap.loaded[-1], parts.CATALOG).rows
+        begin = nearest_article_start(first.doc, part.start)
+        end = nearest_article_start(last.doc, len(last.ids) if part.stop is None else part.stop)
+        lo = int(first.ids[begin]) if begin < len(first.ids) else int(first.ids[-1]) + 1
+        hi = int(last.ids[end]) if end < len(last.ids) else int(last.ids[-1]) + 1
+        return lo, max(lo, hi)
 
     def tables(self, part: Part, mean_length: float | None) -> Tables:
         """The per-row tables of the part, BM25 normalised by the whole index's mean length."""
@@ -174,7 +239,11 @@ class Shard:
         """This part's statistics, for the router to sum."""
         snap = self.snapshot(part)
         lex = snap.lexical
-        return ShardTotals(lex.totals() if lex is not None else None, np.unique(snap.rows.day),
+        # Over the rows of its run only, deleted ones included: a split segment's other rows
+        # are counted by the shards that hold them.
+        # (Worked out again if a newer generation's snapshot has just taken its place.)
+        within = None if part.whole else self._within.get(part.key) or self.bounds(part, snap)
+        return ShardTotals(lex.totals(within) if lex is not None else None, np.unique(snap.rows.day),
                            snap.catalog.summary().articles, len(snap.rows.ids))
 
     def candidates(self, ask: Ask) -> Candidates:
@@ -201,19 +270,25 @@ class Shard:
         keep = np.union1d(top, order[np.isin(ranked, doc[top]) & (nth < ask.per_article)])
         keep = keep[np.argsort(ids[keep], kind="stable")]
         docs = sorted({int(d) for d in doc[keep]})
-        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs))
+        # The rows the reply likely shows: those sent of this shard's best articles (the top k
+        # overall are among each shard's top k, but for near-duplicates folded together). Their
+        # texts now spare the router a second round trip; any other it asks for (passages()).
+        best = list(dict.fromkeys(doc[top].tolist()))[: ask.texts]
+        shown = ids[keep][np.isin(doc[keep], best)].tolist() if best else []
+        texts = {r.id: r for r in tables.passages(shown)}
+        stack: sentvecs.Stack = self.snapshot(ask.part).stack(parts.SENTENCES)
+        return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs),
+                          texts, stack.coded_of(shown))
 
     def passages(self, fetch: Fetch) -> list[PassageRecord]:
         """These passages' records, in this order."""
         return self.snapshot(fetch.part).catalog.passages(fetch.ids)
 
-    def sentences(self, fetch: Fetch) -> dict[int, sentvecs.Pooled] | None:
+    def sentences(self, fetch: Fetch) -> dict[int, sentvecs.Coded] | None:
         """The stored sentence vectors of those of these passages this shard holds; None when a
         segment of its part has none (the reply is then scored without them)."""
         stack: sentvecs.Stack = self.snapshot(fetch.part).stack(parts.SENTENCES)
-        if not stack.complete:
-            return None
-        return {i: p for i in fetch.ids for p in [stack.of(i)] if p is not None}
+        return stack.coded_of(fetch.ids)
 
     def prints(self, fetch: Fetch) -> dict[int, np.ndarray]:
         """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test.
@@ -221,6 +296,19 @@ class Shard:
         tables = next((t for k, t in self._tables.items() if k[:-1] == fetch.part.key), None) \
             or self.tables(fetch.part, None)
         return {n: tables.fingerprint(n) for n in fetch.ids}
+
+
+def _only(snap: store.Snapshot, lo: int, hi: int) -> store.Snapshot:
+    """The snapshot with the rows outside passage ids [lo, hi) treated as deleted: every part
+    leaves them out as it leaves out deleted passages (vectors, BM25 rows, catalog, the rows)."""
+    ids = np.concatenate([parts.required(x, parts.CATALOG).rows.ids for x in snap.loaded])
+    docs = np.concatenate([parts.required(x, parts.CATALOG).rows.doc for x in snap.loaded])
+    out = (ids < lo) | (ids >= hi)
+    # Whole articles: the cuts are at article starts, so an article is all in or all out.
+    deleted = snap.deleted.plus(np.unique(docs[out]), ids[out])
+    stacks = {p.name: p.stack(snap.loaded, deleted, snap.manifest.build) for p in parts.PARTS}
+    cut = store.Snapshot(snap.manifest, snap.stamp, snap.loaded, deleted, stacks)
+    return replace(cut, manifest=replace(snap.manifest, passage_count=len(cut.rows.ids)))
 
 
 # ------------------------------------------------------------------------------- the router
@@ -283,10 +371,13 @@ class Router:
     commits. Each reply pins one generation (`pinned()`): every shard is asked for that one."""
 
     def __init__(self, index_dir: Path, transport: Transport, *, deadline: float = 10.0,
-                 model: str | None = None, embedder: Embedder | None = None) -> None:
+                 model: str | None = None, embedder: Embedder | None = None, texts: bool = True) -> None:
         self.index_dir = index_dir
         self.transport = transport
         self.deadline = deadline  # seconds a shard has to answer
+        # Ask for the texts of the rows likely shown with the candidates (one round trip a reply
+        # when they are the ones shown); False: in a round of their own (benchmarks compare).
+        self.texts = texts
         self.model = model
         self._fixed = embedder
         self._encoder: tuple[str, Embedder] | None = None
@@ -323,9 +414,8 @@ class Router:
             return gen
 
     def _sum(self, manifest: Manifest, stamp: tuple[int, int], partial: bool) -> Generation:
-        shares = plan(manifest, self.transport.shards)
-        parts = tuple(Part(replace(manifest, segments=segs)) for segs in shares)
-        # A shard the plan gives nothing (fewer segments than shards) is not asked at all.
+        parts = plan(manifest, self.transport.shards)
+        # A shard the plan gives nothing (an empty index) is not asked at all.
         got, missing = self._fan("totals", {i: p for i, p in enumerate(parts) if p.manifest.segments},
                                  partial)
         lexical: bm25.Totals | None = None
@@ -366,6 +456,7 @@ class Router:
             yield held.coverage
             return
         held.partial = partial
+        held.sentences = {}  # sent with this block's candidates, for its replies' cosines
         held.coverage = Coverage(self.transport.shards)
         gen = self.generation(partial)
         held.coverage.missing = gen.missing
@@ -373,7 +464,7 @@ class Router:
         try:
             yield held.coverage
         finally:
-            held.gen = held.coverage = None
+            held.gen = held.coverage = held.sentences = None
             held.partial = False
 
     # -- answer.Index
@@ -396,13 +487,32 @@ class Router:
         """The passages' stored sentence vectors, from every shard that answers (each sends those
         it holds: a passage id alone does not say which shard has it), and the question's vector."""
         gen = self.generation()
-        asks = {i: Fetch(p, list(ids)) for i, p in enumerate(gen.parts)
-                if p.manifest.segments and i not in gen.missing}
-        got, missing = self._fan("sentences", asks, bool(getattr(self._held, "partial", False)))
-        if missing or any(found is None for found in got.values()):
-            return None  # a partial reply is scored without them: what it holds is all alike
+        sent: dict[int, sentvecs.Coded | None] | None = getattr(self._held, "sentences", None)
+        found = {i: c for i in ids for c in [(sent or {}).get(i)] if c is not None}
+        if sent is not None and any(i in sent and sent[i] is None for i in ids):
+            return None  # a shard that sent candidates has no sentence vectors
+        missing_ids = [i for i in ids if i not in found]
+        if missing_ids:  # not sent with the candidates (or no reply pinned): one more round trip
+            asks = {i: Fetch(p, missing_ids) for i, p in enumerate(gen.parts)
+                    if p.manifest.segments and i not in gen.missing}
+            got, missing = self._fan("sentences", asks, bool(getattr(self._held, "partial", False)))
+            if missing or any(more is None for more in got.values()):
+                return None  # a partial reply is scored without them: what it holds is all alike
+            found.update((pid, c) for more in got.values() if more for pid, c in more.items())
         return sentvecs.Evidence(self.question_vector(gen.manifest, question),
-                                 {pid: p for found in got.values() if found for pid, p in found.items()})
+                                 {pid: c.decoded() for pid, c in found.items()})
+
+    def _keep_sentences(self, got: dict[int, Candidates]) -> None:
+        """Keep the sentence vectors the shards sent with their candidates for the pinned block's
+        cosines (a shard without them marks the rows it sent: None)."""
+        sent: dict[int, sentvecs.Coded | None] | None = getattr(self._held, "sentences", None)
+        if sent is None:
+            return
+        for c in got.values():
+            if c.sentences is None:
+                sent.update(dict.fromkeys(c.texts))
+            else:
+                sent.update(c.sentences)
 
     def question_vector(self, manifest: Manifest, question: str) -> np.ndarray:
         return self._questions.get(encoder_key(manifest), question, self.encoder(manifest))
@@ -442,13 +552,14 @@ class Router:
                                         params.params.stemmer)
                 mean = gen.lexical.mean_length
             ask = Ask(gen.parts[0], q, qvec, lexical, mean, options, since, until, as_of or dt.date.today(),
-                      DEPTH, options.per_article + more)
+                      DEPTH, options.per_article + more, options.k + TEXTS_SPARE if self.texts else 0)
             seeds = Path(manifest.build.seeds or ".")
             while True:
                 got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
                                                   if p.manifest.segments and i not in gen.missing},
                                    bool(getattr(self._held, "partial", False)))
                 view = Merged(self, gen, got)
+                self._keep_sentences(got)
                 try:
                     return passages_of(view, seeds, view.scored, options, floor=floor,
                                        encoder=encoder if answers else None, qvec=qvec, more=more,
@@ -481,6 +592,7 @@ class Merged:
         self.scored = Scored(np.arange(len(self.ids)), pick("scores"), pick("relevance"))
         self.beyond = max((got[i].bound for i in shards), default=-np.inf)
         self._articles = {n: a for i in shards for n, a in got[i].articles.items()}
+        self._texts = {n: r for i in shards for n, r in got[i].texts.items()}
         # Articles in the order the walk meets them (best row first), and which shard holds each.
         ranked = np.lexsort((self.ids, -self.scored.scores))
         docs, first = np.unique(self.doc[ranked], return_index=True)
@@ -517,13 +629,15 @@ class Merged:
         return got[self._holder[doc]][doc]
 
     def passages(self, ids: list[int]) -> list[PassageRecord]:
-        """Read from the shards that hold them (one call each, in parallel)."""
-        if not ids:
-            return []
-        owner = self.owner[np.searchsorted(self.ids, ids)]
-        asks = {int(i): Fetch(self.gen.parts[int(i)], [p for p, o in zip(ids, owner, strict=True) if o == i])
-                for i in np.unique(owner)}
-        got, _ = self.router._fan("passages", asks, partial=False)
-        found = {r.id: r for records in got.values() for r in records}
+        """Those the shards sent with their candidates; the rest read from the shards that hold
+        them (one call each, in parallel)."""
+        found = {p: self._texts[p] for p in ids if p in self._texts}  # sent with the candidates
+        missing = [p for p in ids if p not in found]
+        if missing:
+            owner = self.owner[np.searchsorted(self.ids, missing)]
+            asks = {int(i): Fetch(self.gen.parts[int(i)], [p for p, o in zip(missing, owner, strict=True)
+                                                           if o == i]) for i in np.unique(owner)}
+            got, _ = self.router._fan("passages", asks, partial=False)
+            found.update((r.id, r) for records in got.values() for r in records)
         return [found[p] for p in ids]
 

@@ -2,7 +2,8 @@
 
 One cluster for the module (a head and two workers; each worker offers one shard's custom
 resource, so shard i runs on worker i): sharded replies equal the one-process ones in every
-mode; a commit reaches the shards; a worker removed gives 503 naming its shard, or with
+mode; a commit reaches the shards, and so does a full merge into one segment, which the two
+shards then split; a worker removed gives 503 naming its shard, or with
 partial=true the other shard's results and the coverage; a worker offering the resource again
 brings the answers back, without a restart.
 """
@@ -117,6 +118,27 @@ def test_a_commit_reaches_every_shard_without_a_restart(served: Served) -> None:
     assert int(after.headers[GENERATION]) == int(before.headers[GENERATION]) + 1
     assert after.json()["passages"][0]["doc_id"] == "parrots.txt"
     assert after.text == local_json(served.settings, question, "hybrid")
+
+
+def test_one_segment_after_a_full_merge_is_served_by_both_shards(served: Served) -> None:
+    from ray import serve
+
+    from qabot import serve_ray, store
+
+    with store.open_writer(served.settings, log=lambda msg: None) as writer:
+        writer.merge()
+    manifest = store.load_manifest(served.settings.index)
+    assert manifest is not None and len(manifest.segments) == 1
+    for mode in ("hybrid", "dense", "bm25"):
+        for question in shard_corpus.QUESTIONS[:4]:
+            got = ask(served.url, question, mode=mode)
+            assert got.status_code == 200, got.text
+            assert int(got.headers[GENERATION]) == manifest.generation
+            assert got.text == local_json(served.settings, question, mode), (mode, question)
+    handles = [serve.get_deployment_handle(f"shard{i}", app_name=serve_ray.APP) for i in range(2)]
+    held = [h.totals.remote(p).result(timeout_s=30).passages
+            for h, p in zip(handles, shards.plan(manifest, 2), strict=True)]
+    assert all(held) and sum(held) == manifest.passage_count, held  # neither shard idle
 
 
 class Unreachable(shards.Shard):

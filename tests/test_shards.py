@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +29,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Set
     return shard_corpus.build(tmp_path_factory.mktemp("sharded"), encoder_cache)
 
 
+@pytest.fixture(scope="module")
+def merged(corpus: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The corpus in ONE segment, as a full merge leaves it (an article removed before the
+    merge: the merged segment keeps the other passages' ids, with a gap)."""
+    from qabot.indexer import run_index
+
+    settings = shard_corpus.copy(corpus, tmp_path_factory.mktemp("merged"))
+    (settings.seeds / "b1_03.txt").unlink()
+    run_index(settings, log=lambda msg: None)
+    with store.open_writer(settings, log=lambda msg: None) as writer:
+        writer.merge()
+    return settings
+
+
 def router(index: Path, n: int) -> shards.Router:
     return shards.Router(index, shards.InProcess([shards.Shard(index) for _ in range(n)]))
 
@@ -36,25 +52,72 @@ def test_the_fixture_has_several_segments(corpus: Settings) -> None:
     assert manifest is not None and len(manifest.segments) == 3
 
 
-def test_plan_gives_every_segment_to_one_shard_and_keeps_them_even(corpus: Settings) -> None:
+def held(index: Path, n: int) -> list[tuple[np.ndarray, int]]:
+    """Each of n shards' live passage ids, and how many stored rows (deleted ones too) it holds."""
+    manifest = store.load_manifest(index)
+    assert manifest is not None
+    out = []
+    for part in shards.plan(manifest, n):
+        if not part.manifest.segments:  # a run of no rows (more shards than passages): not asked
+            out.append((np.zeros(0, np.int64), 0))
+            continue
+        shard = shards.Shard(index)
+        snap = shard.snapshot(part)
+        lexical = shard.totals(part).lexical
+        out.append((snap.rows.ids, lexical.rows if lexical is not None else -1))
+    return out
+
+
+def assert_split_evenly(index: Path, n: int) -> None:
+    """Every live passage in exactly one of n shards, each shard's stored rows within one
+    article of an even split, and its statistics (BM25's, its passages, articles and days)
+    summing to the whole index's."""
+    whole = store.load_snapshot(index)
+    ids = [i for i, _ in held(index, n)]
+    assert np.array_equal(np.sort(np.concatenate(ids)), whole.rows.ids)  # each once, none lost
+    assert all(len(i) for i in ids), [len(i) for i in ids]  # no shard idle
+    stored = [rows for _, rows in held(index, n)]
+    longest = int(np.bincount(np.unique(whole.rows.doc, return_inverse=True)[1]).max())
+    total = sum(s.passage_count for s in whole.manifest.segments)
+    assert sum(stored) == total and max(abs(s - total / n) for s in stored) <= longest, stored
+    # The shards' statistics add up to the whole index's, exactly: BM25's, and the counts.
+    got = [shards.Shard(index).totals(p) for p in shards.plan(whole.manifest, n) if p.manifest.segments]
+    assert sum(t.passages for t in got) == len(whole.rows.ids)
+    assert sum(t.articles for t in got) == whole.catalog.summary().articles
+    assert np.array_equal(np.unique(np.concatenate([t.days for t in got])), np.unique(whole.rows.day))
+    sums = [t.lexical for t in got]
+    assert whole.lexical is not None and all(t is not None for t in sums)
+    summed = sums[0]
+    for t in sums[1:]:
+        assert summed is not None and t is not None
+        summed = summed.plus(t)
+    assert summed == whole.lexical.totals()
+
+
+def test_plan_cuts_the_passages_in_even_runs_of_whole_articles(corpus: Settings) -> None:
     manifest = store.load_manifest(corpus.index)
     assert manifest is not None
     for n in (1, 2, 3, 5):
-        shares = shards.plan(manifest, n)
-        held = [s.first_id for share in shares for s in share]
-        assert sorted(held) == sorted(s.first_id for s in manifest.segments)  # each once
-        assert len(shares) == n
-        # every shard gets a segment while there are enough (all on one shard would be even)
-        assert sum(bool(share) for share in shares) == min(n, len(manifest.segments))
-        sizes = [sum(s.passage_count for s in share) for share in shares if share]
-        biggest = max(s.passage_count for s in manifest.segments)
-        assert max(sizes) - min(sizes) <= biggest
+        parts = shards.plan(manifest, n)
+        assert len(parts) == n and all(p.manifest.segments for p in parts)
+        assert parts[0].start == 0 and parts[-1].stop is None
+        assert all(p.manifest.generation == manifest.generation for p in parts)
+        assert_split_evenly(corpus.index, n)
+    assert shards.plan(manifest, 3) == shards.plan(manifest, 3)  # the manifest alone decides
+
+
+def test_a_cut_moves_to_the_nearest_article_start() -> None:
+    doc = np.array([4, 4, 4, 7, 7, 9, 9, 9, 9, 9])  # articles start at rows 0, 3, 5 (and end at 10)
+    assert [shards.nearest_article_start(doc, at) for at in range(11)] == [0, 0, 3, 3, 3, 5, 5, 5, 10, 10, 10]
+    assert shards.nearest_article_start(doc, -1) == 0 and shards.nearest_article_start(doc, 12) == 10
 
 
 @pytest.mark.parametrize(("mode", "n"), [("hybrid", 2), ("dense", 2), ("bm25", 2), ("hybrid", 3)])
 def test_sharded_search_equals_one_process(corpus: Settings, mode: str, n: int) -> None:
-    local = Retriever.for_settings(corpus)
-    sharded = router(corpus.index, n)
+    assert_same_search(Retriever.for_settings(corpus), router(corpus.index, n), mode)
+
+
+def assert_same_search(local: Retriever, sharded: shards.Router, mode: str) -> None:
     options = replace(SearchOptions(), mode=mode)
     for question in shard_corpus.QUESTIONS:
         for opts, more in ((options, 0), (replace(options, k=3, per_article=2), 2)):
@@ -67,6 +130,56 @@ def test_sharded_search_equals_one_process(corpus: Settings, mode: str, n: int) 
             assert [[m.start for m in p.more] for p in got] == [[m.start for m in p.more] for p in want]
             assert [[d.doc_id for d in p.duplicates] for p in got] == \
                 [[d.doc_id for d in p.duplicates] for p in want]
+
+
+def test_a_full_merge_leaves_one_segment_split_between_the_shards(merged: Settings) -> None:
+    manifest = store.load_manifest(merged.index)
+    assert manifest is not None and len(manifest.segments) == 1
+    for n in (2, 3):
+        assert all(p.manifest.segments == manifest.segments for p in shards.plan(manifest, n))
+        assert_split_evenly(merged.index, n)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("mode", MODES)
+def test_one_segment_in_shards_answers_as_one_process(merged: Settings, mode: str, n: int) -> None:
+    assert_same_search(Retriever.for_settings(merged), router(merged.index, n), mode)
+
+
+def test_deleted_rows_in_a_split_segment_are_counted_once(merged: Settings, tmp_path: Path) -> None:
+    """BM25 counts a deleted passage until a merge: each shard counts those of its own run."""
+    from qabot.indexer import run_index
+
+    settings = shard_corpus.copy(merged, tmp_path)
+    for name in ("b0_05.txt", "b2_01.txt"):
+        (settings.seeds / name).unlink()
+    run_index(settings, log=lambda msg: None)
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and len(manifest.segments) == 1 and manifest.deleted
+    assert_split_evenly(settings.index, 3)
+    local, sharded = Retriever.for_settings(settings), router(settings.index, 3)
+    options = replace(SearchOptions(), mode="bm25")
+    for question in shard_corpus.QUESTIONS:
+        want = fmt.to_json(respond(local, question, options, as_of=AS_OF))
+        assert fmt.to_json(respond(sharded, question, options, as_of=AS_OF)) == want, question
+
+
+def test_an_ivf_segment_in_shards_answers_as_one_process(merged: Settings, tmp_path: Path) -> None:
+    """The rows outside a shard's run are left out of an IVF search too (FAISS's id selector);
+    two cells, both scanned: the union of the shards' nearest is one process's."""
+    from qabot.vectors import Layout
+
+    settings = shard_corpus.copy(merged, tmp_path)
+    with store.open_writer(settings, log=lambda msg: None) as writer:
+        writer.merge(layout=Layout(type="ivf", nlist=2))
+    manifest = store.load_manifest(settings.index)
+    assert manifest is not None and [s.layout.type for s in manifest.segments] == ["ivf"]
+    local, sharded = Retriever.for_settings(settings), router(settings.index, 2)
+    for mode in ("dense", "hybrid"):
+        for question in shard_corpus.QUESTIONS:
+            want = fmt.to_json(respond(local, question, replace(SearchOptions(), mode=mode), as_of=AS_OF))
+            assert fmt.to_json(respond(sharded, question, replace(SearchOptions(), mode=mode), as_of=AS_OF)) \
+                == want, (mode, question)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -123,6 +236,31 @@ def test_a_commit_reaches_the_shards_one_generation_a_reply(corpus: Settings, tm
     assert sharded.generation().manifest.generation == gen + 1
 
 
+class Counting(shards.InProcess):
+    """Shards in this process that count the calls made to them, by method."""
+
+    def __init__(self, members: list[shards.Shard]) -> None:
+        super().__init__(members)
+        self.calls: Counter[str] = Counter()
+
+    def call(self, method: str, args: dict[int, Any], deadline: float) -> dict[int, Any]:
+        self.calls[method] += 1
+        return super().call(method, args, deadline)
+
+
+def test_the_shown_passages_come_with_the_candidates(corpus: Settings) -> None:
+    local = Retriever.for_settings(corpus)
+    for texts in (True, False):
+        transport = Counting([shards.Shard(corpus.index) for _ in range(2)])
+        sharded = shards.Router(corpus.index, transport, texts=texts)
+        for question in shard_corpus.QUESTIONS:
+            want = fmt.to_json(respond(local, question, as_of=AS_OF))
+            assert fmt.to_json(respond(sharded, question, as_of=AS_OF)) == want, question
+        assert transport.calls["candidates"] == len(shard_corpus.QUESTIONS)
+        # one round trip a reply (fingerprints aside), or a second one for the texts
+        assert transport.calls["passages"] == (0 if texts else len(shard_corpus.QUESTIONS)), transport.calls
+
+
 class Broken(shards.Shard):
     def candidates(self, ask: shards.Ask) -> shards.Candidates:
         raise TimeoutError("late")
@@ -140,14 +278,31 @@ def test_a_missing_shard_is_named_or_left_out_with_partial(corpus: Settings) -> 
     assert coverage.missing == (1,) and coverage.answered == 1
     manifest = store.load_manifest(corpus.index)
     assert manifest is not None
-    first = shards.Part(replace(manifest, segments=shards.plan(manifest, 2)[0]))
+    first = shards.plan(manifest, 2)[0]
     shard0 = {a.doc_id for a in shards.Shard(corpus.index).snapshot(first).catalog.articles()}
     assert got and {p.doc_id for p in got} <= shard0  # the answering shard's results, merged
 
 
-def test_more_shards_than_segments_leaves_some_idle_and_answers_the_same(corpus: Settings) -> None:
+def test_more_shards_than_segments_each_hold_some_and_answer_the_same(corpus: Settings) -> None:
     local = Retriever.for_settings(corpus)
-    sharded = router(corpus.index, 5)  # three segments: two shards hold nothing
+    sharded = router(corpus.index, 5)  # three segments: some are split
+    assert_split_evenly(corpus.index, 5)
     for question in shard_corpus.QUESTIONS[:3]:
+        want = fmt.to_json(respond(local, question, as_of=AS_OF))
+        assert fmt.to_json(respond(sharded, question, as_of=AS_OF)) == want
+
+
+def test_more_shards_than_articles_leaves_some_empty_and_answers_the_same(corpus: Settings) -> None:
+    local = Retriever.for_settings(corpus)
+    manifest = store.load_manifest(corpus.index)
+    assert manifest is not None
+    n = manifest.article_count * 2
+    sharded = router(corpus.index, n)
+    parts = shards.plan(manifest, n)
+    ids = [i for i, _ in held(corpus.index, n)]
+    assert any(not p.manifest.segments for p in parts)  # runs of no rows
+    # runs within one article: their cuts move to the same article start, and they hold nothing
+    assert any(p.manifest.segments and not len(i) for p, i in zip(parts, ids, strict=True))
+    for question in shard_corpus.QUESTIONS[:2]:
         want = fmt.to_json(respond(local, question, as_of=AS_OF))
         assert fmt.to_json(respond(sharded, question, as_of=AS_OF)) == want
