@@ -259,6 +259,25 @@ def test_the_shown_passages_come_with_the_candidates(corpus: Settings) -> None:
         assert transport.calls["candidates"] == len(shard_corpus.QUESTIONS)
         # one round trip a reply (fingerprints aside), or a second one for the texts
         assert transport.calls["passages"] == (0 if texts else len(shard_corpus.QUESTIONS)), transport.calls
+        # the sentence vectors of those texts come with them (the answer layer's cosines)
+        assert transport.calls["sentences"] == (0 if texts else len(shard_corpus.QUESTIONS)), transport.calls
+
+
+def test_sharded_cosines_are_the_stored_ones(corpus: Settings) -> None:
+    local = Retriever.for_settings(corpus)
+    sharded = router(corpus.index, 2)
+    question = shard_corpus.QUESTIONS[0]
+    found = search(local, question, SearchOptions(), as_of=AS_OF, more=2)
+    ids = [p.id for p in found] + [m.id for p in found for m in p.more]
+    want = local.sentences(question, ids)
+    with sharded.pinned():
+        sharded.search(question, SearchOptions(), as_of=AS_OF, more=2)
+        got = sharded.sentences(question, ids)
+    assert want is not None and got is not None and want.found.keys() == got.found.keys() == set(ids)
+    for pid in ids:
+        assert np.array_equal(want.found[pid].vectors, got.found[pid].vectors)
+        assert np.array_equal(want.found[pid].spans, got.found[pid].spans)
+    np.testing.assert_array_equal(want.question, got.question)
 
 
 class Broken(shards.Shard):
