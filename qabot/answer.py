@@ -242,7 +242,9 @@ def _gather(
     if window is not None and options.time_bonus:
         if window.label == "recent":
             window = newest_on_subject(groups, window, options.keep_share)
-        groups = prefer_window(groups, window, options.time_bonus)
+            groups = newest_first(groups, options.keep_share)
+        else:
+            groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
     return Draft(q, tuple(tuple(g) for g in groups), today, notice, window)
 
@@ -328,6 +330,20 @@ def newest_on_subject(groups: list[list[Passage]], window: TimeWindow, share: fl
         return window
     end = min(max(days), window.until)
     return replace(window, since=end - dt.timedelta(days=RECENT_DAYS - 1), until=end)
+
+
+def newest_first(groups: list[list[Passage]], share: float) -> list[list[Passage]]:
+    """"latest", "now": the articles on the subject (scoring at least `share` of the best: those
+    the reply could show) newest first, then the rest as ranked. A bonus for the recent window
+    could not do it: on an archive the newest on a subject is often weeks from the corpus's last
+    day and a few points behind an older article that matches the words better (docs/answers.md)."""
+    if not groups:
+        return groups
+    bar = groups[0][0].score * share
+    on = [g for g in groups if g[0].score >= bar]
+    # Stable: articles of one day keep their order; undated ones go after the dated.
+    on.sort(key=lambda g: g[0].date or dt.date.min, reverse=True)
+    return on + [g for g in groups if g[0].score < bar]
 
 
 def keep_close(groups: list[list[Passage]], share: float) -> list[list[Passage]]:

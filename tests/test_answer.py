@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from qabot import answer, sentences
-from qabot.answer import AnswerOptions, Reply, newest_on_subject, prefer_window, respond
+from qabot.answer import AnswerOptions, Reply, newest_first, newest_on_subject, prefer_window, respond
 from qabot.chunk import split_sentences
 from qabot.config import SearchOptions, Settings
 from qabot.dates import age, display_date
@@ -345,3 +345,8 @@ def test_latest_ends_at_the_newest_article_on_the_subject() -> None:
     assert [g[0].doc_id for g in prefer_window(groups, moved, 0.05)][:2] == ["named.txt", "old.txt"]
     assert [g[0].doc_id for g in prefer_window(groups, recent, 0.05)][0] == "old.txt"  # as it was
     assert newest_on_subject([art("undated.txt", 1.0, None)], recent, 0.88) == recent
+    # the articles on the subject newest first (undated after the dated), the rest as ranked
+    groups.append(art("older.txt", 0.9, dt.date(2022, 3, 1)))
+    assert [g[0].doc_id for g in newest_first(groups, 0.88)] == \
+        ["named.txt", "old.txt", "older.txt", "undated.txt", "weak.txt"]
+    assert newest_first([], 0.88) == []
