@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import npz
 from .errors import IndexDamaged
 
 _SCHEMA = """
@@ -270,8 +271,8 @@ class Rows:
 
 def read_rows(path: Path) -> Rows:
     """The rows.npz file of a generation."""
-    with np.load(path, allow_pickle=False) as z:
-        return Rows(z["ids"], z["doc"], z["day"])
+    z = npz.read(path)
+    return Rows(z["ids"], z["doc"], z["day"])
 
 
 def write_rows(path: Path, rows: Rows) -> None:
@@ -310,8 +311,8 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 def read_deleted(path: Path) -> Deleted:
     """A generation's deletion list (one .npz file)."""
-    with np.load(path, allow_pickle=False) as z:
-        return Deleted(z["articles"].astype(np.int64), z["passages"].astype(np.int64))
+    z = npz.read(path)
+    return Deleted(z["articles"].astype(np.int64), z["passages"].astype(np.int64))
 
 
 def write_deleted(path: Path, d: Deleted) -> None:

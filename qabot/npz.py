@@ -5,12 +5,19 @@ processes on the same index share the pages."""
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+# numpy reads a .npy header with ast.literal_eval, and CPython 3.11 builds ASTs with state that
+# two threads can corrupt ("SystemError: AST constructor recursion depth mismatch", gh-106905):
+# a reader loading a new generation while a watcher's commit reads the old one's parts hit it.
+# Every header this process reads through qabot goes through this lock.
+HEADERS = threading.Lock()
 
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 ALIGN = 64  # .npy pads its header to 64 bytes; the member is placed so its data lands on 64 too
@@ -38,6 +45,12 @@ def save(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             z.writestr(info, data)
 
 
+def read(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz, read whole (small files: rows, deletions)."""
+    with HEADERS, np.load(path, allow_pickle=False) as z:
+        return {name: z[name] for name in z.files}
+
+
 def members(path: Path) -> set[str]:
     """The array names an .npz holds."""
     with zipfile.ZipFile(path) as z:
@@ -55,7 +68,10 @@ def mapped(path: Path, names: list[str]) -> dict[str, np.ndarray]:
         for name in names:
             info = z.getinfo(f"{name}.npy")
             array = _member(path, f, info)
-            out[name] = array if array is not None else np.load(z.open(info), allow_pickle=False)
+            if array is None:
+                with HEADERS:
+                    array = np.load(z.open(info), allow_pickle=False)
+            out[name] = array
     return out
 
 
@@ -71,7 +87,8 @@ def _member(path: Path, f: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray | None
     read_header = _NPY_HEADERS.get(np.lib.format.read_magic(f))
     if read_header is None:
         return None
-    shape, fortran, dtype = read_header(f)
+    with HEADERS:
+        shape, fortran, dtype = read_header(f)
     if dtype.hasobject or fortran or not np.prod(shape):
         return None
     return np.memmap(path, dtype=dtype, mode="r", offset=f.tell(), shape=shape).view(np.ndarray)

@@ -41,3 +41,22 @@ def test_alignment_holds_whatever_came_before(tmp_path: Path, shift: int) -> Non
     npz.save(tmp_path / "x.npz", arrays)
     mapped = npz.mapped(tmp_path / "x.npz", list(arrays))
     assert all(m.ctypes.data % npz.ALIGN == 0 for m in mapped.values())
+
+
+def test_every_header_is_read_under_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy parses a .npy header with ast.literal_eval, which two threads may not do at once on
+    CPython 3.11 (npz.HEADERS): mapped members, members read whole, and whole files alike."""
+    import ast
+
+    seen: list[bool] = []
+    real = ast.literal_eval
+
+    def checking(node_or_string: object) -> object:
+        seen.append(npz.HEADERS.locked())
+        return real(node_or_string)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ast, "literal_eval", checking)
+    npz.save(tmp_path / "a.npz", {"x": np.arange(5), "empty": np.zeros(0)})  # empty: read, not mapped
+    npz.mapped(tmp_path / "a.npz", ["x", "empty"])
+    npz.read(tmp_path / "a.npz")
+    assert len(seen) >= 4 and all(seen), seen
