@@ -11,9 +11,10 @@ and the share of the whole index's `sentences.npz` in the index's bytes. Best ro
 passages per second. Needs an index built by this qabot (it has the encoder export).
 
 `--latency`: respond() (k=5, the configured settings) on the news dev set's 102 quiz questions
-and the 197 chat questions, as of their dates, with the sentences' cosine (as shipped) and
-without it (weight 0: the scoring before sentence vectors), taking turns question by question
-on one warm reader: p50 / p95 ms of each.
+and the 197 chat questions, as of their dates: as shipped, without the sentences' cosine
+(weight 0), and without it with 3 passages an article competing for the answering sentence
+(the answer layer before issue 22's second part), taking turns question by question on one warm
+reader: p50 / p95 ms of each.
 """
 
 from __future__ import annotations
@@ -49,13 +50,15 @@ def latency(index: Path, dev: Path) -> None:
     tuning = dataclasses.replace(load_settings(None).search, k=5)
     on = AnswerOptions()
     off = dataclasses.replace(on, weights=dataclasses.replace(on.weights, cosine=0.0))
+    three = dataclasses.replace(off, passages_per_article=3)
     retriever = Retriever(index)
     for q in questions[:20]:  # warm: encoder, tables, page cache
         respond(retriever, q.question, tuning, as_of=q.date, answering=on)
-    took: dict[str, list[float]] = {"with the cosine": [], "without (before)": []}
+    runs = [("as shipped (cosine, 12 passages an article)", on), ("without the cosine", off),
+            ("without it, 3 passages an article (before)", three)]
+    took: dict[str, list[float]] = {name: [] for name, _ in runs}
     for i, q in enumerate(questions):
-        runs = [("with the cosine", on), ("without (before)", off)]
-        for name, opts in runs if i % 2 else runs[::-1]:
+        for name, opts in runs[i % 3:] + runs[: i % 3]:  # each goes first a third of the time
             t = time.perf_counter()
             respond(retriever, q.question, tuning, as_of=q.date, answering=opts)
             took[name].append((time.perf_counter() - t) * 1000)
