@@ -39,6 +39,7 @@ is derived, the next `qabot index` builds it in a full merge. docs/architecture.
 
 from __future__ import annotations
 
+import time
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -459,11 +460,15 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
             job.log(f"Pooling the sentence vectors of {len(lacking):,} stored passages (the model reads "
                     "them once more; nothing else changes)…")
             embedder = _embedder(folder, job.build)
+            started = time.monotonic()
             for i in range(0, len(lacking), 2_000):
                 ids = lacking[i : i + 2_000].tolist()
                 texts = [r.text for r in job.catalog.passages(ids)]
                 found += list(zip(ids, embedder.encode_pooled(texts)[1], strict=True))
-                job.log(f"Pooled {i + len(ids):,} of {len(lacking):,} passages…")
+                done = i + len(ids)
+                left = (time.monotonic() - started) / done * (len(lacking) - done)
+                job.log(f"Pooled {done:,} of {len(lacking):,} passages"
+                        + (f" (about {_minutes(left)} left)…" if done < len(lacking) else "."))
         return self._save(folder, job, new + found)
 
     def _new(self, folder: Path, job: Write) -> list[tuple[int, sentvecs.Pooled]]:
@@ -495,6 +500,10 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
     def stack(self, segments: Sequence[Loaded], deleted: Deleted, build: Build) -> sentvecs.Stack:
         # A deleted passage's vectors stay in its segment's file: no result shows it.
         return sentvecs.Stack([x.get(self) for x in segments])
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _embedder(folder: Path, build: Build) -> OnnxEmbedder:

@@ -144,6 +144,7 @@ def test_an_index_without_sentence_vectors_answers_and_gets_them_at_the_next_run
     assert report.committed and any("Pooling the sentence vectors of" in m for m in said), said
     manifest = store.load_manifest(settings.index)
     assert manifest is not None and store.complete(manifest)
+    assert f"Pooled {manifest.passage_count:,} of {manifest.passage_count:,} passages." in said  # progress
     assert len(stored(settings.index)) == manifest.passage_count
     after = respond(retriever, "when did queen elizabeth die")
     assert after.answer is not None and "died Thursday" in after.answer.answer
