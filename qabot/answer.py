@@ -387,7 +387,6 @@ def choose(
                                     passage=p.score / top, offset=p.start + s,
                                     cosine=cosines[p.id][j] if cosines else None, check=False).score(weights)
                  for p, s, e, j in found]
-
         at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine,
                             functools.partial(_usable, found))
         # The article keeps its rank, score and sources; the passage shown is the one that
