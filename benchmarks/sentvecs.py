@@ -100,7 +100,8 @@ def main() -> None:
         best["encode_pooled"] = min(best["encode_pooled"], time.perf_counter() - t)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        part = sentvecs.build(list(zip(ids.tolist(), pooled, strict=True)), embedder.dim)
+        part = sentvecs.build([(i, sentvecs.Coded.from_pooled(p)) for i, p in zip(ids.tolist(), pooled,
+                                                                                  strict=True)], embedder.dim)
         sentvecs.save(part, Path(tmp))
         write = time.perf_counter() - t
         size = (Path(tmp) / sentvecs.FILE).stat().st_size

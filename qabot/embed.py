@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from . import encoder, sentvecs
+from .chunk import split_sentences
 from .config import PACKAGED_MODEL
 from .encoder import ENCODER_FORMAT, encoder_problem, open_session, quiet_loading
 from .errors import IndexIncompatible, ModelUnavailable
@@ -166,10 +167,8 @@ class OnnxEmbedder:
         """Unit-length float32 vectors, one row per text (batched by length to cut padding)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         encs = self._tok.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
-        for b in range(0, len(order), batch_size):
-            rows = order[b : b + batch_size]
-            out[rows] = self._session.run(None, self._feeds([encs[i] for i in rows]))[0]
+        for rows, feeds in self._batches(encs, batch_size):
+            out[rows] = self._session.run(None, feeds)[0]
         return out
 
     def encode_pooled(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[Pooled]]:
@@ -179,13 +178,12 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         pooled: list[Pooled | None] = [None] * len(texts)
         encs = self._tok.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
-        for b in range(0, len(order), batch_size):
-            rows = order[b : b + batch_size]
-            embedding, tokens = session.run(None, self._feeds([encs[i] for i in rows]))
+        for rows, feeds in self._batches(encs, batch_size):
+            embedding, tokens = session.run(None, feeds)
             out[rows] = embedding
             for r, i in enumerate(rows):
-                e, spans = encs[i], sentvecs.spans_of(texts[i])
+                # The sentences as the answer layer splits them (answer.choose).
+                e, spans = encs[i], split_sentences(texts[i])
                 vecs = sentvecs.pool(tokens[r, : len(e.ids)], e.offsets, e.special_tokens_mask, spans)
                 pooled[i] = Pooled(np.array(spans, dtype=np.int32).reshape(-1, 2), vecs)
         return out, [p for p in pooled if p is not None]
@@ -196,17 +194,22 @@ class OnnxEmbedder:
                 self._tokens = encoder.token_session(self.folder, self._threads)
             return self._tokens
 
-    def _feeds(self, encs: Sequence[Any]) -> dict[str, np.ndarray]:
-        """One batch's inputs, padded to its longest text."""
-        width = max(len(e.ids) for e in encs)
-        feeds = {n: np.zeros((len(encs), width), dtype=np.int64) for n in self.inputs}
-        for r, e in enumerate(encs):
-            n = len(e.ids)
-            feeds["input_ids"][r, :n] = e.ids
-            feeds["attention_mask"][r, :n] = e.attention_mask
-            if "token_type_ids" in feeds:
-                feeds["token_type_ids"][r, :n] = e.type_ids
-        return feeds
+    def _batches(self, encs: Sequence[Any],
+                 batch_size: int) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+        """(rows, the model's inputs for them): texts of like length batched together, to cut
+        padding, each batch padded to its longest."""
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        for b in range(0, len(order), batch_size):
+            rows = order[b : b + batch_size]
+            width = max(len(encs[i].ids) for i in rows)
+            feeds = {n: np.zeros((len(rows), width), dtype=np.int64) for n in self.inputs}
+            for r, i in enumerate(rows):
+                e, n = encs[i], len(encs[i].ids)
+                feeds["input_ids"][r, :n] = e.ids
+                feeds["attention_mask"][r, :n] = e.attention_mask
+                if "token_type_ids" in feeds:
+                    feeds["token_type_ids"][r, :n] = e.type_ids
+            yield rows, feeds
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, counted by the model's own tokenizer."""

@@ -451,10 +451,10 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
         again, the model reading their stored texts."""
         new = self._new(folder, job)
         kept = np.setdiff1d(job.rows.ids, [pid for pid, _ in new])
-        found: list[tuple[int, sentvecs.Pooled]] = []
+        found: list[tuple[int, sentvecs.Coded]] = []
         for value in job.values(self):
             if value is not None:
-                found += value.select(kept[np.isin(kept, value.ids)])
+                found += value.select(kept)
         lacking = np.setdiff1d(kept, np.array([pid for pid, _ in found], dtype=np.int64))
         if len(lacking):
             job.log(f"Pooling the sentence vectors of {len(lacking):,} stored passages (the model reads "
@@ -464,22 +464,23 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
             for i in range(0, len(lacking), 2_000):
                 ids = lacking[i : i + 2_000].tolist()
                 texts = [r.text for r in job.catalog.passages(ids)]
-                found += list(zip(ids, embedder.encode_pooled(texts)[1], strict=True))
+                found += _coded(ids, embedder.encode_pooled(texts)[1])
                 done = i + len(ids)
                 left = (time.monotonic() - started) / done * (len(lacking) - done)
                 job.log(f"Pooled {done:,} of {len(lacking):,} passages"
                         + (f" (about {_minutes(left)} left)…" if done < len(lacking) else "."))
         return self._save(folder, job, new + found)
 
-    def _new(self, folder: Path, job: Write) -> list[tuple[int, sentvecs.Pooled]]:
-        """(passage id, sentences) of the batch's passages: as embedded, or pooled now."""
+    def _new(self, folder: Path, job: Write) -> list[tuple[int, sentvecs.Coded]]:
+        """(passage id, coded sentences) of the batch's passages: as embedded, or pooled now."""
         ids = job.batch.ids.tolist()
         pooled = job.batch.sentences
         if pooled is None and ids:
-            pooled = _pool(folder, job.build, [p.text for _, ps in job.batch.changes.articles for p in ps])
-        return list(zip(ids, pooled or [], strict=True))
+            texts = [p.text for _, ps in job.batch.changes.articles for p in ps]
+            pooled = _embedder(folder, job.build).encode_pooled(texts)[1]
+        return _coded(ids, pooled or [])
 
-    def _save(self, folder: Path, job: Write, passages: list[tuple[int, sentvecs.Pooled]]) -> int:
+    def _save(self, folder: Path, job: Write, passages: list[tuple[int, sentvecs.Coded]]) -> int:
         part = sentvecs.build(passages, job.build.model.dim)
         if not np.array_equal(part.ids, job.rows.ids):
             raise AssertionError(f"sentence vectors for {len(part.ids)} passages, the commit holds "
@@ -515,9 +516,8 @@ def _embedder(folder: Path, build: Build) -> OnnxEmbedder:
     return OnnxEmbedder(folder.parent / build.encoder)
 
 
-def _pool(folder: Path, build: Build, texts: list[str]) -> list[sentvecs.Pooled]:
-    """The sentence vectors of these passages, by the index's exported model."""
-    return _embedder(folder, build).encode_pooled(texts)[1]
+def _coded(ids: Sequence[int], pooled: Sequence[sentvecs.Pooled]) -> list[tuple[int, sentvecs.Coded]]:
+    return [(pid, sentvecs.Coded.from_pooled(p)) for pid, p in zip(ids, pooled, strict=True)]
 
 
 def _new_prints(job: Write) -> list[tuple[int, int, np.ndarray]]:

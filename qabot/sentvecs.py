@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import npz
-from .chunk import Span, split_sentences
+from .chunk import Span
 
 FILE = "sentences.npz"
 _NAMES = ["ids", "ends", "spans", "codes", "scales"]
@@ -42,11 +42,6 @@ class Pooled:
 
     spans: np.ndarray  # int32 (n, 2)
     vectors: np.ndarray  # float32 (n, dim)
-
-
-def spans_of(text: str) -> list[Span]:
-    """The sentences of a passage, as the answer layer splits them (answer.choose)."""
-    return split_sentences(text)
 
 
 def pool(tokens: np.ndarray, offsets: Sequence[tuple[int, int]], special: Sequence[int],
@@ -93,6 +88,18 @@ class Coded:
     def decoded(self) -> Pooled:
         return Pooled(self.spans, self.codes.astype(np.float32) * self.scales[:, None])
 
+    @classmethod
+    def from_pooled(cls, pooled: Pooled) -> Coded:
+        """int8 codes and one scale per sentence (symmetric: the largest magnitude maps to 127).
+        On MiniLM sentence vectors the coded cosine differs from float32 by under 0.005
+        (tests/test_sentvecs.py)."""
+        vectors = pooled.vectors
+        scales = (np.abs(vectors).max(axis=1) / 127.0).astype(np.float32) if len(vectors) \
+            else np.zeros(0, dtype=np.float32)
+        safe = np.where(scales > 0, scales, 1.0)
+        codes = np.clip(np.rint(vectors / safe[:, None]), -127, 127).astype(np.int8)
+        return cls(np.asarray(pooled.spans, dtype=np.int32).reshape(-1, 2), codes, scales)
+
 
 @dataclass(frozen=True)
 class SentenceVectors:
@@ -121,37 +128,22 @@ class SentenceVectors:
         lo, hi = (int(self.ends[i - 1]) if i else 0), int(self.ends[i])
         return Coded(np.array(self.spans[lo:hi]), np.array(self.codes[lo:hi]), np.array(self.scales[lo:hi]))
 
-    def select(self, ids: np.ndarray) -> list[tuple[int, Pooled]]:
-        """(passage id, its sentences) for those of `ids` this part holds, coded as stored."""
-        out = []
-        for pid in ids.tolist():
-            found = self.of(pid)
-            if found is not None:
-                out.append((pid, found))
-        return out
+    def select(self, ids: np.ndarray) -> list[tuple[int, Coded]]:
+        """(passage id, its sentences as stored) for those of `ids` this part holds: a merge
+        copies them, never decoding and coding again."""
+        return [(pid, c) for pid in ids.tolist() for c in [self.coded(pid)] if c is not None]
 
 
-def encode(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 codes and one scale per row (symmetric: the largest magnitude maps to 127). On MiniLM
-    sentence vectors the coded cosine differs from float32 by under 0.005 (tests/test_sentvecs.py)."""
-    peak = np.abs(vectors).max(axis=1) if len(vectors) else np.zeros(0, dtype=np.float32)
-    scales = (peak / 127.0).astype(np.float32)
-    safe = np.where(scales > 0, scales, 1.0)
-    codes = np.clip(np.rint(vectors / safe[:, None]), -127, 127).astype(np.int8)
-    return codes, scales
-
-
-def build(passages: Sequence[tuple[int, Pooled]], dim: int) -> SentenceVectors:
-    """The part holding these (passage id, sentences), in any order."""
+def build(passages: Sequence[tuple[int, Coded]], dim: int) -> SentenceVectors:
+    """The part holding these (passage id, coded sentences), in any order."""
     ordered = sorted(passages, key=lambda p: p[0])
-    sizes = np.array([len(p.spans) for _, p in ordered], dtype=np.int64)
-    spans = np.concatenate([p.spans for _, p in ordered]).astype(np.int32) if ordered \
-        else np.zeros((0, 2), dtype=np.int32)
-    vectors = np.concatenate([p.vectors for _, p in ordered]).astype(np.float32) if ordered \
-        else np.zeros((0, dim), dtype=np.float32)
-    codes, scales = encode(vectors)
+    sizes = np.array([len(c.spans) for _, c in ordered], dtype=np.int64)
+    spans = np.concatenate([c.spans for _, c in ordered]) if ordered else np.zeros((0, 2), np.int32)
+    codes = np.concatenate([c.codes for _, c in ordered]) if ordered else np.zeros((0, dim), np.int8)
+    scales = np.concatenate([c.scales for _, c in ordered]) if ordered else np.zeros(0, np.float32)
     return SentenceVectors(np.array([pid for pid, _ in ordered], dtype=np.int64), np.cumsum(sizes),
-                           spans.reshape(-1, 2), codes.reshape(-1, dim), scales)
+                           spans.astype(np.int32).reshape(-1, 2), codes.reshape(-1, dim),
+                           scales.astype(np.float32))
 
 
 def save(part: SentenceVectors, folder: Path, name: str = FILE) -> None:

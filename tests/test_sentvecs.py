@@ -13,6 +13,7 @@ import pytest
 
 from qabot import parts, sentvecs, store
 from qabot.answer import respond
+from qabot.chunk import split_sentences
 from qabot.config import SegmentSettings, Settings
 from qabot.embed import OnnxEmbedder
 from qabot.indexer import run_index
@@ -45,7 +46,8 @@ def test_a_sentence_is_the_mean_of_the_word_pieces_inside_it() -> None:
 def test_int8_codes_keep_the_cosine(onnx_embedder: OnnxEmbedder) -> None:
     texts = [QUEEN.split("\n")[1], MARKETS.split("\n")[1]]
     _, pooled = onnx_embedder.encode_pooled(texts)
-    part = sentvecs.build(list(enumerate(pooled)), onnx_embedder.dim)
+    part = sentvecs.build([(i, sentvecs.Coded.from_pooled(p)) for i, p in enumerate(pooled)],
+                          onnx_embedder.dim)
     q = onnx_embedder.encode(["when did queen elizabeth die"])[0]
     for pid, exact in enumerate(pooled):
         coded = part.of(pid)
@@ -67,7 +69,7 @@ def test_pooling_in_the_embedding_run_leaves_the_passage_vectors_as_they_were(
     texts = [QUEEN, MARKETS, "A line.\nAnother line here, longer than the first one."]
     vecs, pooled = onnx_embedder.encode_pooled(texts)
     np.testing.assert_allclose(vecs, onnx_embedder.encode(texts), atol=1e-6)
-    assert [p.spans.tolist() for p in pooled] == [[list(s) for s in sentvecs.spans_of(t)] for t in texts]
+    assert [p.spans.tolist() for p in pooled] == [[list(s) for s in split_sentences(t)] for t in texts]
     # The answering sentence is nearer the question than the other sentences of its passage.
     q = onnx_embedder.encode(["when did queen elizabeth die"])[0]
     cos = pooled[0].vectors @ q
@@ -89,15 +91,16 @@ def settings(tmp_path: Path, encoder_cache: Path) -> Settings:
     return replace(s, segments=SegmentSettings(max_count=8))
 
 
-def stored(index_dir: Path) -> dict[int, list[list[int]]]:
-    """Every live passage's stored sentence spans, by passage id."""
+def stored(index_dir: Path) -> dict[int, tuple[list[list[int]], bytes, bytes]]:
+    """Every live passage's stored sentences, by passage id: spans, int8 codes and scales, as
+    stored (a merge must copy them bit for bit)."""
     snap = store.load_snapshot(index_dir)
     stack: sentvecs.Stack = snap.stack(parts.SENTENCES)
     out = {}
     for pid in snap.rows.ids.tolist():
-        found = stack.of(pid)
+        found = stack.coded(pid)
         assert found is not None, f"passage {pid} has no sentence vectors"
-        out[pid] = found.spans.tolist()
+        out[pid] = (found.spans.tolist(), found.codes.tobytes(), found.scales.tobytes())
     return out
 
 
@@ -116,9 +119,8 @@ def test_sentence_vectors_follow_segments_deletions_and_merges(settings: Setting
     (settings.seeds / "fed.txt").unlink()  # a deletion, then a full merge
     run_index(settings, log=lambda m: None)
     writer_said: list[str] = []
-    with store.open_writer(settings) as w:
+    with store.open_writer(settings, log=writer_said.append) as w:
         w.merge()
-    run_index(settings, log=writer_said.append)
     manifest = store.load_manifest(settings.index)
     assert manifest is not None and len(manifest.segments) == 1 and store.complete(manifest)
     merged = stored(settings.index)
