@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -265,6 +265,7 @@ class Tables:
         return found
 
 
+K = TypeVar("K")  # a cache's key
 CACHED_ARTICLES = 4096
 CACHED_PAIRS = 1 << 16
 
@@ -288,16 +289,14 @@ class QuestionVectors:
         vector = encoder.encode([question])[0]
         vector.setflags(write=False)  # shared by every caller
         with self._lock:
-            self._found[(key, question)] = vector
-            while len(self._found) > self.SIZE:
-                self._found.popitem(last=False)
+            remember(self._found, {(key, question): vector}, self.SIZE)
         return vector
 
 
-def remember(cache: OrderedDict[int, Any], new: Mapping[int, Any]) -> None:
-    """Add to a least-recently-added cache of CACHED_ARTICLES entries (the caller holds its lock)."""
+def remember(cache: OrderedDict[K, Any], new: Mapping[K, Any], size: int = CACHED_ARTICLES) -> None:
+    """Add to a least-recently-added cache of `size` entries (the caller holds its lock)."""
     cache.update(new)
-    while len(cache) > CACHED_ARTICLES:
+    while len(cache) > size:
         cache.popitem(last=False)
 
 

@@ -56,3 +56,19 @@ def test_pinned_holds_one_generation_for_this_thread_while_a_commit_lands(real_s
         assert elsewhere == [held.manifest.generation + 1]  # other threads see the commit
     assert retriever.snapshot().manifest.generation == held.manifest.generation + 1
     assert search(retriever, question)[0].doc_id == "parrots.txt"
+
+
+def test_a_question_is_encoded_once_while_remembered() -> None:
+    from qabot.reader import QuestionVectors
+    from tests.fakes import FakeEmbedder
+
+    fake, cache = FakeEmbedder(), QuestionVectors()
+    first = cache.get("enc-a", "who won the cup", fake)
+    assert cache.get("enc-a", "who won the cup", fake) is first and fake.embedded == ["who won the cup"]
+    cache.get("enc-b", "who won the cup", fake)  # another encoder: its own vector
+    assert len(fake.embedded) == 2
+    for i in range(QuestionVectors.SIZE):  # the oldest are forgotten past SIZE
+        cache.get("enc-a", f"question {i}", fake)
+    cache.get("enc-a", "who won the cup", fake)
+    assert fake.embedded.count("who won the cup") == 3
+    assert not first.flags.writeable  # shared by every caller
