@@ -22,6 +22,7 @@ from . import bm25, phrase, sentences, sentvecs
 from .bm25 import Stack, tokenize
 from .chunk import split_sentences
 from .config import SearchOptions
+from .conversation import content_words
 from .dates import display_date
 from .passage import Passage
 from .reader import Retriever
@@ -302,8 +303,11 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     words (`contextual`) is rather a new topic, searched by itself (`alone`). Words alone
     (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence
     is the two searches: alone, it matches clearly better, and its best article is not one of the
-    previous reply's (`previous`, doc ids)."""
+    previous reply's (`previous`, doc ids). A message of one content word ("what was the vote")
+    is too thin for that: alone, any article that uses its word matches it well."""
     if not alone.results or alone.results[0].doc_id in previous:
+        return False
+    if len(content_words(alone.question)) < 2:
         return False
     return (not contextual.results
             or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)

@@ -6,10 +6,12 @@ refer to, an opening like "and…" or "what about…", a bare "why?") is searche
 question's content words appended: its own words come first and the borrowed ones only add
 to them, so "what about JetBlue?" still asks about JetBlue.
 
-Words, not a parser: "Which company said it would…" is taken to lean (it names nothing "it"
-could be), "How many Super Bowls did he win?" is not (a name comes before "he"). A reply to the
-bot's answer always follows up, whatever it says. `Memory` keeps the last turns of each chat, in
-memory only and bounded, for the bot.
+Words, not a parser: "How many Super Bowls did he win?" does not lean (a name comes before
+"he"); typed in lowercase, where names can't be seen, a pronoun after a noun-like phrase ("when
+did tom brady announce his retirement") leans but leaves the decision to what the searches find
+(answer.stands_alone), and only a pronoun with nothing it could stand for settles it
+(refers_back). A reply to the bot's answer always follows up, whatever it says. `Memory` keeps
+the last turns of each chat, in memory only and bounded, for the bot.
 """
 
 from __future__ import annotations
@@ -102,18 +104,22 @@ def leans_on_previous(message: str) -> bool:
         return True
     words = _words(message)
     names = [_is_name(w, initial) for w, initial in words]
-    return _refers_back(message, words, names) or (
+    return _pointer(message, words, names) is not None or (
         not any(names) and _says_little(message, [w.lower() for w, _ in words]))
 
 
 def refers_back(message: str) -> bool:
     """Whether the message has a pronoun with nothing in it to refer to ("when will it end?"):
-    the strongest sign of a follow-up, which a search of the message alone can't overrule."""
+    the strongest sign of a follow-up, which a search of the message alone can't overrule. A
+    pronoun that may have its noun in the message ("when did tom brady announce his retirement",
+    typed without capitals) leans, but leaves the decision to the evidence."""
     words = _words(message)
-    return _refers_back(message, words, [_is_name(w, initial) for w, initial in words])
+    return _pointer(message, words, [_is_name(w, initial) for w, initial in words]) == "sure"
 
 
-def _refers_back(message: str, words: list[tuple[str, bool]], names: list[bool]) -> bool:
+def _pointer(message: str, words: list[tuple[str, bool]], names: list[bool]) -> str | None:
+    """"sure" when a word of the message points outside it, "maybe" when it might point inside
+    instead, None when nothing points back."""
     # "it" is a thing: any name in the message may be it ("Did it buy Twitter?" has a subject);
     # "he", "they"… need a name before them ("Did Biden say he would run?").
     asks_which = bool(_WHICH_THING.match(message))
@@ -121,19 +127,80 @@ def _refers_back(message: str, words: list[tuple[str, bool]], names: list[bool])
     # quadratic (28 s at 100,000 characters).
     first_name = next((i for i, name in enumerate(names) if name), len(names))
     named = first_name < len(names)
-    for i in range(len(words)):
-        if asks_which and words[i][0].lower() in _POSSESSIVE:
+    # Typed without capitals, a name can't be seen: the first noun-like phrase may be one.
+    lowered = [w.lower().replace("’", "'") for w, _ in words]
+    first_noun = _first_noun(lowered) if message == message.lower() else len(words)
+    found = None
+    for i, low in enumerate(lowered):
+        if asks_which and low in _POSSESSIVE:
             continue  # "Which company split its stock?": its own subject's stock
-        if not names[i] and _points_back(words, i, named_before=first_name < i, named=named):
-            return True
-    return False
+        if names[i] or not _points_back(words, i, named_before=first_name < i, named=named):
+            continue
+        if low == "it" and _dummy_it(lowered, i):
+            continue  # "how hot did it get", "will it rain": the weather's "it" stands for nothing
+        if not _may_point_inside(lowered, i, first_noun < i, asks_which):
+            return "sure"
+        found = "maybe"
+    return found
+
+
+# Words that make a message's lowercase words a noun phrase, a possible antecedent: "the rnc said
+# it…", "which country says it is…" (a name typed in lowercase is two content words in a row).
+_DETERMINERS = frozenset("the a an which whose".split())
+# Not antecedents though not in _STOP: "is anyone suing them?" still points back.
+_INDEFINITE = frozenset(
+    "anyone anybody anything someone somebody something everyone everybody everything nobody "
+    "nothing whats whos".split())
+# "which company said it would…": "it" as the subject of a verb may be the question's own thing
+# ("which network airs it?" points back: an object).
+_AUXILIARY = frozenset("is was are were will would has had have can could should may might does did "
+                       "'s plans wants".split())
+# The weather's "it", near "it" in "how hot did it get", "is it going to rain".
+_WEATHER = frozenset(
+    "hot hotter hottest cold colder coldest warm warmer cool rain raining rained rains snow snowing "
+    "snowed snows windy wet dry humid sunny cloudy freezing temperature temperatures".split())
+
+
+def _may_point_inside(lowered: list[str], i: int, noun_before: bool, asks_which: bool) -> bool:
+    """Whether the pronoun lowered[i] may stand for a noun of the message itself. "it" only as
+    a subject ("the rnc said it…", "which company said it would…"): an object "it" ("which
+    network airs it?") is what the previous answer was about."""
+    low = lowered[i]
+    if low not in _PERSONAL:
+        return False
+    if low != "it":
+        return noun_before
+    after = lowered[i + 1] if i + 1 < len(lowered) else ""
+    subject = after in _AUXILIARY or (bool(after) and _contentful(after))
+    return subject and (noun_before or asks_which)
+
+
+def _first_noun(lowered: list[str]) -> int:
+    """Where the first word that may belong to a noun phrase is (len(lowered): none): a content
+    word after a determiner or after another content word ("tom brady", "super bowls"), not an
+    adjective asked about ("how long", "how old"). One pass: the message may be long."""
+    for i in range(1, len(lowered)):
+        word, before = lowered[i], lowered[i - 1]
+        if not _contentful(word):
+            continue
+        if before in _DETERMINERS or (_contentful(before) and (i < 2 or lowered[i - 2] != "how")):
+            return i
+    return len(lowered)
+
+
+def _contentful(word: str) -> bool:
+    return word not in _STOP and word not in _TIME and word not in _INDEFINITE and word not in _PERSONAL
+
+
+def _dummy_it(lowered: list[str], i: int) -> bool:
+    return any(w in _WEATHER for w in lowered[max(0, i - 3) : i + 4])
 
 
 # "Which company…", "What team…": the question's own subject, which a possessive refers to.
 _WHICH_THING = re.compile(
     r"^\s*(?:which|what|whose)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|"
     r"could|should|about|else)\b)[^\W\d_]", re.IGNORECASE)
-_POSSESSIVE = frozenset(("his", "its", "their"))
+_POSSESSIVE = frozenset(("his", "her", "its", "their"))
 _COUNTING = re.compile(r"^\s*how (?:many|much)\b", re.IGNORECASE)
 
 

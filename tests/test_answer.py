@@ -298,18 +298,20 @@ def test_latest_on_a_static_archive_is_read_against_its_newest_article(retriever
 def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     """The rule alone, on made-up replies: alone must match clearly better (by CLEARLY_BETTER) and
     in an article the previous reply did not cite."""
-    def top(doc: str, relevance: float) -> Reply:
+    def top(doc: str, relevance: float, question: str = "who runs the ferry") -> Reply:
         p = Passage(rank=1, score=relevance, text="x", doc_id=doc, path=doc, date=None, title="",
                     start=0, end=1, answer_start=0, answer_end=0, relevance=relevance)
-        return Reply("q", "answer", (p,))
+        return Reply(question, "answer", (p,))
 
-    none = Reply("q", "no_answer")
+    none = Reply("who runs the ferry", "no_answer")
     margin = answer.CLEARLY_BETTER
     assert answer.stands_alone(top("new.txt", 0.6), top("old.txt", 0.6 - 2 * margin), ["old.txt"])
     assert not answer.stands_alone(top("new.txt", 0.6), top("old.txt", 0.6 - margin / 2), ["old.txt"])
     assert not answer.stands_alone(top("old.txt", 0.9), top("old.txt", 0.3), ["old.txt"])  # same story
     assert answer.stands_alone(top("new.txt", 0.3), none, ["old.txt"])  # nothing with the context
     assert not answer.stands_alone(none, top("old.txt", 0.3), ["old.txt"])
+    # One content word: alone it matches whatever uses the word ("what was the vote").
+    assert not answer.stands_alone(top("new.txt", 0.9, "what was the vote"), top("old.txt", 0.3), ["old.txt"])
 
 
 def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote(

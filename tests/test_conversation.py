@@ -212,10 +212,36 @@ def test_leaning_grows_linearly_with_the_message(unit: str) -> None:
     ("Did Biden say he would run?", False),  # a name for "he"
     ("what about japan", False),  # leans by its opening, points at nothing
     ("coastal airways deal", False),  # leans by saying little
+    ("which network airs it", True),  # an object "it": what the previous answer was about
+    ("how long was it", True),  # "how long" asks; it is no noun "it" could be
+    ("is anyone suing them", True),  # "anyone" is no one "them" could be
 ])
 def test_refers_back_is_the_pronoun_part_of_leaning(message: str, refers: bool) -> None:
     assert refers_back(message) is refers
     assert not refers or leans_on_previous(message)
+
+
+@pytest.mark.parametrize("message", [
+    "when did tom brady announce his retirement",  # "tom brady" typed without capitals
+    "why did the backstreet boys delay their tour",
+    "what did the company say it would do with the money",  # "it" as a subject after a noun
+    "which country says it is bankrupt now",  # … or after "which …"
+])
+def test_a_lowercase_pronoun_after_a_noun_leaves_the_decision_to_the_evidence(message: str) -> None:
+    """Without capitals a name can't be seen: the pronoun may stand for a noun of the message,
+    so it leans (the bot searches both ways) but does not settle it (refers_back)."""
+    assert leans_on_previous(message)
+    assert not refers_back(message)
+
+
+@pytest.mark.parametrize("message", [
+    "how hot did it get in england",
+    "where will it rain most this weekend",
+    "is it going to snow in denver",
+    "which senator changed her vote",  # "her": the senator's
+])
+def test_the_weathers_it_and_a_which_subjects_her_point_nowhere(message: str) -> None:
+    assert not leans_on_previous(message)
 
 
 def test_a_follow_up_borrows_the_subject_not_the_time_words() -> None:
