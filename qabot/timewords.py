@@ -8,9 +8,9 @@ Choices, so callers can rely on them:
   before as_of; "last Monday" is the most recent one strictly before; "since Monday" runs from
   that day to as_of.
 - "latest", "recent(ly)", "newest", "currently", "these days", "just <did>", a closing "now"
-  ("who is the prime minister now") and "new" before an office ("the new president") mean a
-  recent window (the last RECENT_DAYS days) that is a
-  preference, not a filter: the window says `soft=True`.
+  ("who is the prime minister now"), "new" before an office ("the new president") and chat's
+  asking for news ("whats going on with…", "any updates on…") mean a recent window (the last
+  RECENT_DAYS days) that is a preference, not a filter: the window says `soft=True`.
 - Explicit dates are preferences too (`soft=True`): a year ("in 2021", "the 2022 Open"), a month
   with a year ("in September 2022") or without one, after a word that makes it a date ("in
   September", "last March", "this June", "since April"), and a day after "on" ("on May 5", "on
@@ -48,6 +48,10 @@ _PATTERNS = [
                 r"(?:['’]s)?\b"),
     ("recent", r"\b(?:latest|newest|most recent(?:ly)?|recent(?:ly)?|lately|currently|right now|"
                r"nowadays|these days|at the moment|(?<!just )(?<!until )(?<!by )now(?=\W*$))\b"),
+    # Chat asks for the news without a time word: "whats going on with liz cheney", "what's
+    # happening in sri lanka", "any news on the artemis launch", "updates on griner".
+    ("recent", r"\b(?:what(?:['’]?s| is| are)\s+(?:happening|going on|new)(?= (?:with|in|at|on|for)\b)"
+               r"|any (?:news|updates?)(?= (?:on|about|from|with|in)\b)|updates? on)\b"),
     # "just" as time: before a past verb ("who just resigned"), or in a did/has question ("what
     # did the CDC just announce"); "just how many" is no time word. Only "just <verb>" is returned.
     # "the new president", "colombia's new president", "who is the broncos new coach": whoever

@@ -70,6 +70,9 @@ def test_windows(question: str, as_of: dt.date, since: dt.date, until: dt.date, 
         ("who runs the broncos now?", "now"),
         ("who is currently leading the race", "currently"),
         ("what are people eating these days", "these days"),
+        ("whats going on with the lowmere ferry", "whats going on"),  # chat asks for the news
+        ("what's happening in sri lanka", "what's happening"),
+        ("any updates on the ferry strike", "any updates"),
     ],
 )
 def test_recent_words_are_a_soft_window(question: str, words: str) -> None:
@@ -93,6 +96,8 @@ def test_recent_words_are_a_soft_window(question: str, words: str) -> None:
         "How many days did the trial last?",
         "What did Justice Breyer say?",
         "how many have died until now",  # "now" as the end of a span, not a time of asking
+        "what is going on",  # nothing it is about: no news asked for
+        "what happened with the ferry",  # the past, not the news
         "what happens now that the law passed",
         "now what",
     ],
