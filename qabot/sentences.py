@@ -67,8 +67,8 @@ _REASON_IN_TEXT = re.compile(
     r"could|concerns? (?:about|over|that))\b",
     re.I)
 _NUMBER_IN_TEXT = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|dozens|twenty|thirty|"
-    r"forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|billions|trillion|"
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|trillion|"
     r"half|third|quarter|percent)\b", re.I)
 # What a sentence must hold, new to the question, to have the kind asked (REASON and names aside).
 _IN_TEXT = {TIME: TIME_IN_TEXT, DURATION: DURATION_IN_TEXT, NUMBER: _NUMBER_IN_TEXT}
@@ -175,13 +175,25 @@ def _squeeze(text: str) -> str:
 
 def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | None = None) -> bool:
     """True when the sentence has something of the kind asked that the question lacks (`names`:
-    its new_names, when already found)."""
+    its new_names, when already found). "Which state has the priciest gas?" asks for the one
+    that is most something: a sentence that names a state but no highest, most or first does
+    not say which."""
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
     pattern = _IN_TEXT.get(kind)
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
-    return bool(names if names is not None else new_names(sentence, question))
+    if not (names if names is not None else new_names(sentence, question)):
+        return False
+    return not _SUPERLATIVE.search(question) or bool(_SUPERLATIVE.search(sentence))
+
+
+# "the most", "the highest", "the biggest": what a superlative question needs its answer to say
+# ("latest" and "newest" are time words in a question, not superlatives).
+_SUPERLATIVE = re.compile(
+    r"\b(?:most|least|best|worst|highest|lowest|biggest|largest|smallest|greatest|fastest|slowest"
+    r"|oldest|youngest|longest|shortest|richest|poorest|deadliest|priciest|cheapest|costliest"
+    r"|hottest|coldest|strongest|weakest|tallest|heaviest|busiest|wealthiest)\b", re.I)
 
 
 def first_new(matches: Iterable[re.Match[str]], question: str) -> re.Match[str] | None:

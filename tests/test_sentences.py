@@ -48,6 +48,17 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     assert s.holds_kind("At least 14 people were hurt.", s.NUMBER, "How many people were hurt?")
     # a number the question already has is not an answer to "how many"
     assert not s.holds_kind("The 2022 season was long.", s.NUMBER, "How many games in 2022?")
+    # "hundreds of homes" counts nothing: "how many" wants a number
+    assert not s.holds_kind("The fire destroyed hundreds of homes.", s.NUMBER, "how many homes burned")
+    assert s.holds_kind("About 600 homes were destroyed.", s.NUMBER, "how many homes burned")
+
+
+def test_a_superlative_question_wants_a_superlative_answer() -> None:
+    """"Which state has the priciest gas?": naming a state is not saying which is most."""
+    q = "which state has the priciest gas"
+    assert not s.holds_kind("Drivers in Texas and Ohio paid less this week.", s.PLACE, q)
+    assert s.holds_kind("In California, which has the highest average, gas costs $5.90.", s.PLACE, q)
+    assert s.holds_kind("Drivers in Texas paid less this week.", s.PLACE, "which state cut gas prices")
 
 
 @pytest.mark.parametrize("sentence", [
