@@ -127,14 +127,12 @@ class Retriever:
         return self._questions.get(encoder_key(snap.manifest), question, self.encoder(snap))
 
     def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
-        """The stored sentence vectors of these passages and the question's vector; None when a
-        segment of the pinned generation has none (an index written before them)."""
+        """Each sentence of these passages scored against the question, from their stored vectors;
+        None when a segment of the pinned generation has none (an index written before them)."""
         snap = self.snapshot()
         stack: sentvecs.Stack = snap.stack(parts.SENTENCES)
-        if not stack.complete:
-            return None
-        return sentvecs.Evidence(self.question_vector(snap, question),
-                                 {i: p for i in ids for p in [stack.of(i)] if p is not None})
+        found = stack.cosines(ids, self.question_vector(snap, question)) if stack.complete else None
+        return sentvecs.Evidence(found.unpacked()) if found is not None else None
 
     def newest(self, as_of: dt.date) -> dt.date | None:
         """The date of the newest article published on or before `as_of` (None: none dated)."""
@@ -311,10 +309,10 @@ def encoder_key(manifest: Manifest) -> str:
     return manifest.build.encoder or f"torch:{manifest.build.model.name}"
 
 
-def open_encoder(index_dir: Path, manifest: Manifest) -> Embedder:
+def open_encoder(index_dir: Path, manifest: Manifest, threads: int | None = None) -> Embedder:
     """That encoder, loaded (ONNX; torch only when the index has no export)."""
     folder = manifest.build.encoder
-    return OnnxEmbedder(index_dir / folder) if folder else TorchEmbedder(manifest.build.model.name)
+    return OnnxEmbedder(index_dir / folder, threads) if folder else TorchEmbedder(manifest.build.model.name)
 
 
 def open_index(

@@ -121,12 +121,16 @@ class SentenceVectors:
         return found.decoded() if found is not None else None
 
     def coded(self, pid: int) -> Coded | None:
-        """The passage's sentences as stored (a fifth of the bytes: what a shard sends)."""
+        """The passage's sentences as stored (int8: what a merge copies)."""
         i = int(np.searchsorted(self.ids, pid))
         if i >= len(self.ids) or int(self.ids[i]) != pid:
             return None
         lo, hi = (int(self.ends[i - 1]) if i else 0), int(self.ends[i])
         return Coded(np.array(self.spans[lo:hi]), np.array(self.codes[lo:hi]), np.array(self.scales[lo:hi]))
+
+    def cosines(self, ids: Sequence[int], qvec: np.ndarray) -> Cosines:
+        """Those of these passages it holds, each sentence scored against the question."""
+        return _cosines(self, ids, qvec)
 
     def select(self, ids: np.ndarray) -> list[tuple[int, Coded]]:
         """(passage id, its sentences as stored) for those of `ids` this part holds: a merge
@@ -171,11 +175,6 @@ class Stack:
         self.parts = tuple(parts)
         self.complete = all(p is not None for p in self.parts)
 
-    def of(self, pid: int) -> Pooled | None:
-        """The passage's sentences; None when no segment's part holds it."""
-        found = self.coded(pid)
-        return found.decoded() if found is not None else None
-
     def coded(self, pid: int) -> Coded | None:
         """The passage's sentences as stored; None when no segment's part holds it."""
         for part in self.parts:
@@ -185,30 +184,89 @@ class Stack:
                     return found
         return None
 
-    def coded_of(self, ids: Sequence[int]) -> dict[int, Coded] | None:
-        """Those of these passages it holds, as stored; None when a segment lacks the part."""
+    def cosines(self, ids: Sequence[int], qvec: np.ndarray) -> Cosines | None:
+        """Each sentence's cosine to the question vector, for those of these passages it holds;
+        None when a segment lacks the part."""
         if not self.complete:
             return None
-        return {i: c for i in ids for c in [self.coded(i)] if c is not None}
+        return Cosines.joined([p.cosines(ids, qvec) for p in self.parts if p is not None])
 
 
-def cosines(found: Pooled | None, spans: Sequence[Span], qvec: np.ndarray) -> list[float] | None:
-    """Each of `spans`' cosine to the question vector, from a passage's stored sentences; None
-    when they were not stored, or stored for other spans (the splitter changed since)."""
-    if found is None or len(found.spans) != len(spans) or \
-            not np.array_equal(found.spans, np.asarray(spans, dtype=np.int32).reshape(-1, 2)):
-        return None
-    return [float(x) for x in found.vectors @ qvec]
+@dataclass(frozen=True)
+class Scored:
+    """One passage's sentence spans and each one's cosine to the question."""
+
+    spans: np.ndarray  # int32 (n, 2)
+    values: np.ndarray  # float32 (n,)
+
+    def cosines(self, spans: Sequence[Span]) -> list[float] | None:
+        """The cosines of `spans`; None when the stored sentences are other spans (the splitter
+        changed since they were pooled)."""
+        if len(self.spans) != len(spans) or \
+                not np.array_equal(self.spans, np.asarray(spans, dtype=np.int32).reshape(-1, 2)):
+            return None
+        return [float(x) for x in self.values]
+
+
+@dataclass(frozen=True)
+class Cosines:
+    """Several passages' Scored sentences, packed in four arrays (as SentenceVectors, with one
+    float a sentence for its dim + 4 bytes): what a shard sends, ~70 bytes a passage on news
+    where the int8 vectors were ~2 kB."""
+
+    ids: np.ndarray  # int64 passage ids
+    ends: np.ndarray  # int64: passage i's sentences are rows ends[i - 1]:ends[i]
+    spans: np.ndarray  # int32 (n, 2)
+    values: np.ndarray  # float32 (n,)
+
+    @classmethod
+    def joined(cls, packs: Sequence[Cosines]) -> Cosines:
+        """One pack of several (their passages are disjoint: each segment or shard holds its own)."""
+        if len(packs) == 1:
+            return packs[0]
+        sizes = [np.diff(p.ends, prepend=0) for p in packs]
+        return cls(np.concatenate([p.ids for p in packs] or [np.zeros(0, np.int64)]),
+                   np.cumsum(np.concatenate(sizes or [np.zeros(0, np.int64)])).astype(np.int64),
+                   np.concatenate([p.spans for p in packs] or [np.zeros((0, 2), np.int32)]).reshape(-1, 2),
+                   np.concatenate([p.values for p in packs] or [np.zeros(0, np.float32)]))
+
+    def unpacked(self) -> dict[int, Scored]:
+        """By passage id."""
+        starts = np.r_[0, self.ends[:-1]] if len(self.ends) else self.ends
+        return {int(pid): Scored(self.spans[a:b], self.values[a:b])
+                for pid, a, b in zip(self.ids.tolist(), starts.tolist(), self.ends.tolist(), strict=True)}
+
+
+def _cosines(part: SentenceVectors, ids: Sequence[int], qvec: np.ndarray) -> Cosines:
+    """Those of `ids` the part holds, scored against `qvec`: the int8 codes of all their
+    sentences, gathered at once, times the question, then each sentence's scale."""
+    want = np.asarray(ids, dtype=np.int64)
+    at = np.searchsorted(part.ids, want)
+    held = at < len(part.ids)
+    held[held] = part.ids[at[held]] == want[held]
+    rows = at[held]
+    starts = np.where(rows > 0, part.ends[np.maximum(rows - 1, 0)], 0).astype(np.int64)
+    sizes = part.ends[rows].astype(np.int64) - starts
+    # Every sentence row of those passages, in passage order: start + 0..size-1 for each.
+    offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    sentence = np.repeat(starts, sizes) + offsets
+    # Row by row, not one matrix product: BLAS sums a row in an order that depends on the rows
+    # beside it, and a shard's batch is not the single process's (the same passage must score
+    # the same, to the bit, whoever asks).
+    codes = part.codes[sentence].astype(np.float32)
+    values = (codes * np.asarray(qvec, dtype=np.float32)).sum(axis=1) * part.scales[sentence]
+    spans = np.asarray(part.spans[sentence], dtype=np.int32).reshape(-1, 2)
+    return Cosines(want[held], np.cumsum(sizes), spans, values.astype(np.float32))
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the answer layer needs for the sentences' cosines: the question's vector and the
-    stored sentences of the candidate passages (by passage id; a passage not found is absent)."""
+    """What the answer layer needs for the sentences' cosines: each candidate passage's scored
+    sentences (by passage id; a passage not found is absent)."""
 
-    question: np.ndarray
-    found: Mapping[int, Pooled]
+    found: Mapping[int, Scored]
 
     def cosines(self, pid: int, spans: Sequence[Span]) -> list[float] | None:
         """The cosine of each of the passage's `spans` to the question; None when unknown."""
-        return cosines(self.found.get(pid), spans, self.question)
+        found = self.found.get(pid)
+        return found.cosines(spans) if found is not None else None

@@ -97,8 +97,8 @@ class ShardReplica:
     def prints(self, fetch: shards.Fetch) -> dict[int, Any]:
         return self.shard.prints(fetch)
 
-    def sentences(self, fetch: shards.Fetch) -> dict[int, Any] | None:
-        return self.shard.sentences(fetch)
+    def sentences(self, score: shards.Score) -> Any:
+        return self.shard.sentences(score)
 
     def node(self) -> str:
         """The id of the Ray node this replica runs on (where a shard was placed)."""
@@ -120,8 +120,10 @@ class RouterReplica:
 
     def __init__(self, index_dir: str, handles: list[Any], options: SearchOptions, token: str | None,
                  deadline: float, model: str | None, texts: bool = True) -> None:
+        # One encoder thread: the replica asked Ray for half a CPU, and a second thread spinning
+        # after each question slowed the shards scoring it beside the router by a third.
         router = shards.Router(Path(index_dir), RayTransport(handles), deadline=deadline, model=model,
-                               texts=texts)
+                               texts=texts, threads=1)
         self.backend = ShardedBackend(router, options)
         self.token = token
 

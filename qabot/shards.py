@@ -156,6 +156,15 @@ class Fetch:
 
 
 @dataclass(frozen=True)
+class Score:
+    """Passages whose sentences a shard scores against the question's vector."""
+
+    part: Part
+    ids: list[int]
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
 class Candidates:
     """A shard's best rows, by passage id, and what the walk asks about their articles."""
 
@@ -166,8 +175,9 @@ class Candidates:
     bound: float  # rows scoring above it are all here; -inf: every row the mode ranks is
     articles: dict[int, ArticleRecord]
     texts: dict[int, PassageRecord] = field(default_factory=dict)  # by passage id: those likely shown
-    # Their sentence vectors as stored (the answer layer's cosines); None: a segment has none.
-    sentences: dict[int, sentvecs.Coded] | None = field(default_factory=dict)
+    # Their sentences' cosines to the question (the answer layer's), worked out here from the
+    # stored vectors: 4 bytes a sentence cross, not the vector's 388. None: a segment has none.
+    sentences: sentvecs.Cosines | None = None
 
 
 # ------------------------------------------------------------------------------- a shard
@@ -278,17 +288,18 @@ class Shard:
         texts = {r.id: r for r in tables.passages(shown)}
         stack: sentvecs.Stack = self.snapshot(ask.part).stack(parts.SENTENCES)
         return Candidates(ids[keep], doc[keep], scores[keep], relevance[keep], bound, tables.articles(docs),
-                          texts, stack.coded_of(shown))
+                          texts, stack.cosines(shown, ask.vector))
 
     def passages(self, fetch: Fetch) -> list[PassageRecord]:
         """These passages' records, in this order."""
         return self.snapshot(fetch.part).catalog.passages(fetch.ids)
 
-    def sentences(self, fetch: Fetch) -> dict[int, sentvecs.Coded] | None:
-        """The stored sentence vectors of those of these passages this shard holds; None when a
-        segment of its part has none (the reply is then scored without them)."""
-        stack: sentvecs.Stack = self.snapshot(fetch.part).stack(parts.SENTENCES)
-        return stack.coded_of(fetch.ids)
+    def sentences(self, score: Score) -> sentvecs.Cosines | None:
+        """Those of these passages this shard holds, each sentence scored against the question;
+        None when a segment of its part has no sentence vectors (the reply is then scored
+        without them)."""
+        stack: sentvecs.Stack = self.snapshot(score.part).stack(parts.SENTENCES)
+        return stack.cosines(score.ids, score.vector)
 
     def prints(self, fetch: Fetch) -> dict[int, np.ndarray]:
         """These articles' fingerprints (fetch.ids: article numbers), for the walk's same-story test.
@@ -371,9 +382,14 @@ class Router:
     commits. Each reply pins one generation (`pinned()`): every shard is asked for that one."""
 
     def __init__(self, index_dir: Path, transport: Transport, *, deadline: float = 10.0,
-                 model: str | None = None, embedder: Embedder | None = None, texts: bool = True) -> None:
+                 model: str | None = None, embedder: Embedder | None = None, texts: bool = True,
+                 threads: int | None = None) -> None:
         self.index_dir = index_dir
         self.transport = transport
+        # The question encoder's threads (None: every CPU this process may use). A Ray router
+        # passes 1: onnxruntime's threads spin on after each question, on the cores its shards
+        # are about to score that question on.
+        self.threads = threads
         self.deadline = deadline  # seconds a shard has to answer
         # Ask for the texts of the rows likely shown with the candidates (one round trip a reply
         # when they are the ones shown); False: in a round of their own (benchmarks compare).
@@ -484,35 +500,37 @@ class Router:
         return Terms(question_terms_by(question, stop, stem, lambda ts: bm25.idf_of(totals, ts)), stop, stem)
 
     def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
-        """The passages' stored sentence vectors, from every shard that answers (each sends those
-        it holds: a passage id alone does not say which shard has it), and the question's vector."""
+        """The passages' sentences scored against the question, by every shard that answers (each
+        scores those it holds: a passage id alone does not say which shard has it)."""
         gen = self.generation()
-        sent: dict[int, sentvecs.Coded | None] | None = getattr(self._held, "sentences", None)
+        sent: dict[int, sentvecs.Scored | None] | None = getattr(self._held, "sentences", None)
         found = {i: c for i in ids for c in [(sent or {}).get(i)] if c is not None}
         if sent is not None and any(i in sent and sent[i] is None for i in ids):
             return None  # a shard that sent candidates has no sentence vectors
         missing_ids = [i for i in ids if i not in found]
         if missing_ids:  # not sent with the candidates (or no reply pinned): one more round trip
-            asks = {i: Fetch(p, missing_ids) for i, p in enumerate(gen.parts)
+            vector = self.question_vector(gen.manifest, question)
+            asks = {i: Score(p, missing_ids, vector) for i, p in enumerate(gen.parts)
                     if p.manifest.segments and i not in gen.missing}
             got, missing = self._fan("sentences", asks, bool(getattr(self._held, "partial", False)))
             if missing or any(more is None for more in got.values()):
                 return None  # a partial reply is scored without them: what it holds is all alike
-            found.update((pid, c) for more in got.values() if more for pid, c in more.items())
-        return sentvecs.Evidence(self.question_vector(gen.manifest, question),
-                                 {pid: c.decoded() for pid, c in found.items()})
+            for more in got.values():
+                if more is not None:
+                    found.update(more.unpacked())
+        return sentvecs.Evidence(found)
 
     def _keep_sentences(self, got: dict[int, Candidates]) -> None:
-        """Keep the sentence vectors the shards sent with their candidates for the pinned block's
-        cosines (a shard without them marks the rows it sent: None)."""
-        sent: dict[int, sentvecs.Coded | None] | None = getattr(self._held, "sentences", None)
+        """Keep the sentences' cosines the shards sent with their candidates for the pinned
+        block's answer (a shard without sentence vectors marks the rows it sent: None)."""
+        sent: dict[int, sentvecs.Scored | None] | None = getattr(self._held, "sentences", None)
         if sent is None:
             return
         for c in got.values():
             if c.sentences is None:
                 sent.update(dict.fromkeys(c.texts))
             else:
-                sent.update(c.sentences)
+                sent.update(c.sentences.unpacked())
 
     def question_vector(self, manifest: Manifest, question: str) -> np.ndarray:
         return self._questions.get(encoder_key(manifest), question, self.encoder(manifest))
@@ -524,7 +542,7 @@ class Router:
         key = encoder_key(manifest)
         with self._lock:
             if self._encoder is None or self._encoder[0] != key:
-                self._encoder = (key, open_encoder(self.index_dir, manifest))
+                self._encoder = (key, open_encoder(self.index_dir, manifest, self.threads))
             return self._encoder[1]
 
     def search(self, question: str, options: SearchOptions, *, floor: bool = True,

@@ -56,11 +56,36 @@ def test_int8_codes_keep_the_cosine(onnx_embedder: OnnxEmbedder) -> None:
 
 
 def test_stored_cosines_are_used_only_for_the_spans_they_were_pooled_for() -> None:
-    found = sentvecs.Pooled(np.array([[0, 5], [6, 9]], dtype=np.int32), np.eye(2, dtype=np.float32))
-    q = np.array([0.6, 0.8], dtype=np.float32)
-    assert sentvecs.cosines(found, [(0, 5), (6, 9)], q) == pytest.approx([0.6, 0.8])
-    assert sentvecs.cosines(found, [(0, 5), (6, 10)], q) is None  # the splitter changed since
-    assert sentvecs.cosines(None, [(0, 5)], q) is None
+    found = sentvecs.Scored(np.array([[0, 5], [6, 9]], dtype=np.int32), np.array([0.6, 0.8], np.float32))
+    evidence = sentvecs.Evidence({7: found})
+    assert evidence.cosines(7, [(0, 5), (6, 9)]) == pytest.approx([0.6, 0.8])
+    assert evidence.cosines(7, [(0, 5), (6, 10)]) is None  # the splitter changed since
+    assert evidence.cosines(8, [(0, 5)]) is None  # not stored
+
+
+def test_cosines_are_worked_out_from_the_codes_in_one_product_and_packed_by_passage() -> None:
+    """Each sentence's cosine equals its decoded vector's, for the passages asked that the
+    part holds, and packs of two parts join into one (as a router joins its shards')."""
+    rng = np.random.default_rng(3)
+    pooled = []
+    for n in (2, 1, 3):
+        v = rng.normal(size=(n, 8)).astype(np.float32)
+        spans = np.array([[i * 10, i * 10 + 5] for i in range(n)], dtype=np.int32)
+        pooled.append(sentvecs.Pooled(spans, v / np.linalg.norm(v, axis=1, keepdims=True)))
+    coded = [(pid, sentvecs.Coded.from_pooled(p)) for pid, p in zip((4, 9, 12), pooled, strict=True)]
+    part = sentvecs.build(coded, 8)
+    q = rng.normal(size=8).astype(np.float32)
+    got = part.cosines([12, 5, 4], q)  # 5 is not held
+    assert got.ids.tolist() == [12, 4] and got.ends.tolist() == [3, 5]
+    scored = got.unpacked()
+    for pid in (12, 4):
+        decoded = part.of(pid)
+        assert decoded is not None
+        np.testing.assert_allclose(scored[pid].values, decoded.vectors @ q, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(scored[pid].spans, decoded.spans)
+    joined = sentvecs.Cosines.joined([got, part.cosines([9], q)]).unpacked()
+    assert sorted(joined) == [4, 9, 12] and len(joined[9].values) == 1
+    assert sentvecs.Cosines.joined([part.cosines([], q)]).unpacked() == {}
 
 
 def test_pooling_in_the_embedding_run_leaves_the_passage_vectors_as_they_were(

@@ -275,9 +275,8 @@ def test_sharded_cosines_are_the_stored_ones(corpus: Settings) -> None:
         got = sharded.sentences(question, ids)
     assert want is not None and got is not None and want.found.keys() == got.found.keys() == set(ids)
     for pid in ids:
-        assert np.array_equal(want.found[pid].vectors, got.found[pid].vectors)
+        assert np.array_equal(want.found[pid].values, got.found[pid].values)
         assert np.array_equal(want.found[pid].spans, got.found[pid].spans)
-    np.testing.assert_array_equal(want.question, got.question)
 
 
 class Broken(shards.Shard):
