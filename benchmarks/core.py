@@ -25,8 +25,8 @@ Measured, in this order:
  5. warm in-process qabot.retrieve.search over 50 SciFact questions (p50 / p95 ms)
 
 `--cold-ask INDEX` measures only the cold start on an existing index (the news dev index: target
-< 0.8 s): 5 fresh `qabot ask` processes, each after a `python -c "import onnxruntime"` baseline
-run, so both see the same load; one untimed ask first (it saves the encoder's optimised graph
+≤ 0.5 s, issue 24): 5 fresh `qabot ask` processes, each after a `python -c "import onnxruntime"`
+baseline run, so both see the same load; one untimed ask first (it saves the encoder's optimised graph
 when the index has none yet, and warms the page cache). It writes into INDEX only that graph.
 
 `--encoders INDEX` measures only embedding throughput on a sample of INDEX's stored passages
@@ -70,7 +70,7 @@ RAW_RATIO_TARGET = 0.9
 NOOP_TARGET_S = 2.0
 ADD_ONE_TARGET_FRACTION = 0.03
 COLD_ASK_TARGET_S = 1.5
-COLD_ASK_INDEX_TARGET_S = 0.8  # on the news dev index (issue 13)
+COLD_ASK_INDEX_TARGET_S = 0.5  # on the news dev index, quiet (issue 24; it was 0.8 s in issue 13)
 COLD_QUESTION = "What did the central bank decide about interest rates?"
 
 NOOP_RUNS = 5
@@ -469,10 +469,10 @@ def print_encoders(r: dict[str, Any]) -> None:
 
 def print_cold_ask(r: dict[str, Any]) -> None:
     """The --cold-ask report."""
-    verdict = "PASS" if r["median_s"] < COLD_ASK_INDEX_TARGET_S else "MISS"
+    verdict = "PASS" if r["median_s"] <= COLD_ASK_INDEX_TARGET_S else "MISS"
     print(f"Cold `qabot ask` on {r['index']} ({os.cpu_count()} CPUs, "
           f"other load {_percent(r['other_load'])})")
-    print(f"  median of {ASK_RUNS}: {r['median_s']:.2f} s  (target < {COLD_ASK_INDEX_TARGET_S:g} s)  "
+    print(f"  median of {ASK_RUNS}: {r['median_s']:.2f} s  (target ≤ {COLD_ASK_INDEX_TARGET_S:g} s)  "
           f"{verdict}")
     print("  runs: " + ", ".join(f"{x:.2f}" for x in r["runs_s"]) + f" s; untimed first run "
           f"{r['first_s']:.2f} s")

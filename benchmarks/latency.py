@@ -13,7 +13,9 @@ zipf_changes), dates and BM25 counts, committed through qabot's own writer into 
 folder (or --synthetic-dir, kept and reused); the question's vector is given (a corpus row plus
 noise), so encoding is not in those figures.
 
-Two paths take turns question by question, so a load that comes and goes falls on both:
+Two paths take turns question by question, so a load that comes and goes falls on both (they
+share one question encoder, as one process has one: two onnxruntime sessions taking turns had
+each spin its threads against the other's, and "encode" read twice its cost):
   after    the code as it is: each article's fingerprint read from the index (stories part)
   before   the same code, except the duplicate check hashes each article's stored passages at
            question time and remembers shingles and pair decisions per generation, as qabot did
@@ -236,9 +238,13 @@ def news(index_dir: Path, dev: Path) -> None:
     assert manifest is not None
     print(f"\nNews dev index {index_dir}: {manifest.passage_count:,} passages, {manifest.article_count:,} "
           f"articles; {len(quiz)} quiz + {len(chat)} chat questions; load {load()}")
+    # One question encoder for both paths, as one process has: two onnxruntime sessions taking
+    # turns spin their threads against each other, and "encode" read twice what it costs.
+    opened = Retriever(index_dir)
+    embedder = opened.encoder(opened.snapshot())
     for title, ask in (("respond()", ask_respond), ("search()", ask_search)):
         log(f"news: {title}")
-        print(table(title, run(lambda before: Bench(index_dir, before), questions, ask)))
+        print(table(title, run(lambda before: Bench(index_dir, before, embedder=embedder), questions, ask)))
     print(followups(index_dir))
     same = agree(index_dir, questions)
     print(f"\nDuplicate decisions, stored fingerprints vs hashed texts: {same}")
