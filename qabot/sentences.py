@@ -185,7 +185,7 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
         return first_new(pattern.finditer(sentence), question) is not None
     if not (names if names is not None else new_names(sentence, question)):
         return False
-    return not _SUPERLATIVE.search(question) or bool(_SUPERLATIVE.search(sentence))
+    return not _SUPERLATIVE.search(question) or bool(_SAYS_SUPERLATIVE.search(sentence))
 
 
 # "the most", "the highest", "the biggest": what a superlative question needs its answer to say
@@ -193,6 +193,12 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
 _SUPERLATIVE = re.compile(
     r"\b(?:most|least|best|worst|highest|lowest|biggest|largest|smallest|greatest|fastest|slowest"
     r"|oldest|youngest|longest|shortest|richest|poorest|deadliest|priciest|cheapest|costliest"
+    r"|hottest|coldest|strongest|weakest|tallest|heaviest|busiest|wealthiest)\b", re.I)
+# In an answer "most" and "least" are superlatives after "the" ("the most rain"), not in "most
+# Americans" or "most of the West".
+_SAYS_SUPERLATIVE = re.compile(
+    r"\bthe (?:most|least)\b|\b(?:best|worst|highest|lowest|biggest|largest|smallest|greatest|fastest"
+    r"|slowest|oldest|youngest|longest|shortest|richest|poorest|deadliest|priciest|cheapest|costliest"
     r"|hottest|coldest|strongest|weakest|tallest|heaviest|busiest|wealthiest)\b", re.I)
 
 

@@ -59,6 +59,9 @@ def test_a_superlative_question_wants_a_superlative_answer() -> None:
     assert not s.holds_kind("Drivers in Texas and Ohio paid less this week.", s.PLACE, q)
     assert s.holds_kind("In California, which has the highest average, gas costs $5.90.", s.PLACE, q)
     assert s.holds_kind("Drivers in Texas paid less this week.", s.PLACE, "which state cut gas prices")
+    # "most" is a superlative after "the", not in "most Americans"
+    assert not s.holds_kind("Most drivers in Texas and Ohio paid less.", s.PLACE, q)
+    assert s.holds_kind("Drivers in Texas paid the most this week.", s.PLACE, "which state paid most")
 
 
 @pytest.mark.parametrize("sentence", [
