@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from . import bm25, phrase, sentences, sentvecs
+from . import bm25, furniture, phrase, sentences, sentvecs
 from .bm25 import Stack, tokenize
 from .chunk import split_sentences
 from .config import SearchOptions
@@ -409,7 +409,7 @@ def choose(
 def _usable(found: list[tuple[Passage, int, int, int]], i: int) -> bool:
     """Whether candidate `i` (passage, sentence start, end, number) may be an answer."""
     p, s, e, _ = found[i]
-    return sentences.usable(p.text[s:e], alone(p.text, s, e), p.title)
+    return sentences.usable(p.text[s:e], alone(p.text, s, e), p.title, credited(p.text, e))
 
 
 def _cosines(index: Index, question: str, split: dict[int, list[tuple[int, int]]]) -> dict[int, list[float]]:
@@ -427,6 +427,12 @@ def _cosines(index: Index, question: str, split: dict[int, list[tuple[int, int]]
             return {}
         out[pid] = found
     return out
+
+
+def credited(text: str, end: int) -> bool:
+    """Whether what follows text[:end] on its line is only a photo credit: the sentence before it
+    is a caption ("… in Washington, July 21, 2022. Jonathan Ernst/Reuters")."""
+    return furniture.is_credit(text[end:].split("\n", 1)[0])
 
 
 def alone(text: str, start: int, end: int) -> bool:

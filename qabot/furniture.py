@@ -43,6 +43,19 @@ _NARRATIVE = re.compile(r"\b(?:said|says|told|will|would|can|could|was|were|had|
                         re.IGNORECASE)
 
 
+# What follows a caption on its line: its photo credit ("David Stubbs/Reuters", "National Park
+# Service/AP", "Mike Carlson/Getty Images", "Jane Doe/AFP via Getty Images").
+_CREDIT_LINE = re.compile(
+    r"\s*[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,5}/(?:Getty Images|AP|AFP|Reuters|EPA|Shutterstock|Bloomberg"
+    r"|NurPhoto|Sipa|ZUMA|Imagn|SOPA Images|LightRocket|USA TODAY|CNN)\b[\w /.-]{0,40}")
+
+
+def is_credit(rest: str) -> bool:
+    """True when `rest` (what follows a sentence on its line) is only a photo credit: the
+    sentence is then a caption, whatever its tense."""
+    return bool(_CREDIT_LINE.fullmatch(rest.rstrip()))
+
+
 def is_furniture(sentence: str, alone: bool = False) -> bool:
     """True for page furniture: a caption, a credit, a gallery or live-page line, a teaser.
     `alone`: the sentence is the whole of its line (captions stand alone)."""

@@ -148,11 +148,13 @@ def question_kind(question: str) -> str:
     return THING
 
 
-def usable(sentence: str, alone: bool = False, title: str = "") -> bool:
+def usable(sentence: str, alone: bool = False, title: str = "", credited: bool = False) -> bool:
     """False for what can't be an answer: a question, boilerplate, a caption-sized fragment, page
     furniture (a caption, a gallery line, a teaser: furniture.py), or the article's headline
     (`title`: the reply shows it on the source line already). `alone`: the sentence is all of
-    its line."""
+    its line; `credited`: the rest of its line is a photo credit (it is a caption)."""
+    if credited:
+        return False
     text = sentence.strip()
     if text.endswith("?") or text.rstrip("\"'”’)").endswith("?"):
         return False
@@ -221,6 +223,7 @@ def features(
     offset: int = 0,
     alone: bool = False,
     title: str = "",
+    credited: bool = False,
     cosine: float | None = None,
     check: bool = True,
 ) -> Features:
@@ -228,7 +231,8 @@ def features(
 
     `terms` maps each of the question's (stemmed) terms to its idf; `passage` is its passage's
     score relative to the best result's, and `offset` where the sentence starts in its article
-    file, in characters; `alone` whether it is all of its line, `title` its article's title.
+    file, in characters; `alone` whether it is all of its line, `title` its article's title,
+    `credited` whether a photo credit follows it on its line.
     `check=False` leaves `usable` True for the caller to ask usable() of the few that could win
     (best(): half the time of scoring went to the furniture and boilerplate patterns).
     """
@@ -246,7 +250,7 @@ def features(
         # New names answer "who", "where" and "which" (and name a "why"'s cause: "Wary of head
         # trauma, Borland…"); for "when" and "how many/long" they are noise.
         names=0.0 if kind in (TIME, NUMBER, DURATION) else min(3, len(names)) / 3,
-        usable=usable(sentence, alone, title) if check else True,
+        usable=usable(sentence, alone, title, credited) if check else True,
         cosine=max(0.0, cosine) if cosine is not None else 0.0,
     )
 

@@ -134,7 +134,8 @@ def sentence_scores(retriever: Retriever, question: str, p: Passage) -> dict[str
     for s, e in split_sentences(p.text):
         f = sentences.features(p.text[s:e], question, terms, sentences.question_kind(question),
                                stopwords=lex.stopwords, stemmer=lex.stemmer, passage=1.0,
-                               offset=p.start + s, alone=answer.alone(p.text, s, e), title=p.title)
+                               offset=p.start + s, alone=answer.alone(p.text, s, e), title=p.title,
+                               credited=answer.credited(p.text, e))
         w = sentences.Weights()
         out[p.text[s:e]] = (f.score(w), dataclasses.replace(f, usable=True).score(w))
     return out
@@ -162,8 +163,9 @@ def test_the_answer_is_never_a_question_or_a_promo(retriever: Retriever) -> None
 def test_a_short_lowercase_question_gets_its_sentence_never_a_caption_gallery_or_headline(
     retriever: Retriever, question: str, starts: str
 ) -> None:
-    """The Norland story opens with its headline, a gallery title, a dated photo caption and a
-    gallery line, all sharing the question's words; the answer is the story's own sentence."""
+    """The Norland story opens with its headline, a gallery title, a dated photo caption, a
+    gallery line and a caption with its credit, all sharing the question's words; the answer is
+    the story's own sentence."""
     reply = ask(retriever, question)
     lead = reply.answer
     assert lead is not None and lead.doc_id == "norland_pm.txt", reply
@@ -171,7 +173,7 @@ def test_a_short_lowercase_question_gets_its_sentence_never_a_caption_gallery_or
     scores = sentence_scores(retriever, question, lead)
     for furniture in ("Dana Welk sworn in as Norland prime minister", "In pictures: Dana Welk",
                       "Supporters of the Harbour Party wave flags", "Hide Caption 3 of 12",
-                      "Follow here for the latest"):
+                      "Follow here for the latest", "Dana Welk, Norland's new prime minister, greets"):
         kept_out = [v for k, v in scores.items() if k.lstrip().startswith(furniture)]
         assert all(v[0] == -1.0 for v in kept_out), (furniture, kept_out)
 

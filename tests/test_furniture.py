@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qabot.furniture import is_furniture
+from qabot.furniture import is_credit, is_furniture
 from qabot.sentences import is_headline, usable
 
 
@@ -51,3 +51,17 @@ def test_the_headline_line_is_not_an_answer_even_cut_short() -> None:
     assert is_headline(title + " in March", "Dana Welk sworn in as Norland prime…")
     assert not is_headline("Dana Welk became prime minister on Tuesday after the election.", title)
     assert not is_headline("Welk won.", "Welk")  # a title too short to tell by
+
+
+@pytest.mark.parametrize(("rest", "credit"), [
+    (" Jonathan Ernst/Reuters", True),
+    (" National Park Service/AP", True),
+    (" Jane Doe/AFP via Getty Images", True),
+    (" He said so.", False),
+    (" The AP/NORC poll found most agree.", False),
+    ("", False),
+])
+def test_a_sentence_with_a_photo_credit_after_it_on_its_line_is_a_caption(rest: str, credit: bool) -> None:
+    assert is_credit(rest) is credit
+    caption = "Dana Welk greets supporters outside the parliament."
+    assert usable(caption) and usable(caption, credited=credit) is not credit
