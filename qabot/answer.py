@@ -304,13 +304,32 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence
     is the two searches: alone, it matches clearly better, and its best article is not one of the
     previous reply's (`previous`, doc ids). A message of one content word ("what was the vote")
-    is too thin for that: alone, any article that uses its word matches it well."""
+    is too thin to weigh that way (alone, any article that uses its word matches it well, and
+    with the context the borrowed words win): it follows up when the article found with the
+    context uses its word, and stands alone when not (after a question about an earthquake, an
+    article without "vote" would only repeat the answer before)."""
     if not alone.results or alone.results[0].doc_id in previous:
         return False
-    if len(content_words(alone.question)) < 2:
-        return False
+    own = content_words(alone.question)
+    if len(own) < 2:
+        return not all(_uses(_first_article(contextual), word) for word in own)
     return (not contextual.results
             or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
+
+
+def _first_article(found: Reply | Draft) -> tuple[Passage, ...]:
+    """The passages of the first article a search found (those the sentence choice reads)."""
+    if isinstance(found, Draft):
+        return found.groups[0] if found.groups else ()
+    return found.results[:1]
+
+
+def _uses(passages: Sequence[Passage], word: str) -> bool:
+    """Whether a passage has the word or another form of it: a word it begins ("launch" in
+    "launches"), less a plural's "s" ("years" in "two-year deal")."""
+    stem = word[:-1] if len(word) > 3 and word.lower().endswith("s") else word
+    pattern = re.compile(rf"\b{re.escape(stem)}", re.IGNORECASE)
+    return any(pattern.search(p.text) for p in passages)
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:

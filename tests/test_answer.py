@@ -300,9 +300,9 @@ def test_latest_on_a_static_archive_is_read_against_its_newest_article(retriever
 def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     """The rule alone, on made-up replies: alone must match clearly better (by CLEARLY_BETTER) and
     in an article the previous reply did not cite."""
-    def top(doc: str, relevance: float, question: str = "who runs the ferry") -> Reply:
-        p = Passage(rank=1, score=relevance, text="x", doc_id=doc, path=doc, date=None, title="",
-                    start=0, end=1, answer_start=0, answer_end=0, relevance=relevance)
+    def top(doc: str, relevance: float, question: str = "who runs the ferry", text: str = "x") -> Reply:
+        p = Passage(rank=1, score=relevance, text=text, doc_id=doc, path=doc, date=None, title="",
+                    start=0, end=len(text), answer_start=0, answer_end=0, relevance=relevance)
         return Reply(question, "answer", (p,))
 
     none = Reply("who runs the ferry", "no_answer")
@@ -312,8 +312,11 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     assert not answer.stands_alone(top("old.txt", 0.9), top("old.txt", 0.3), ["old.txt"])  # same story
     assert answer.stands_alone(top("new.txt", 0.3), none, ["old.txt"])  # nothing with the context
     assert not answer.stands_alone(none, top("old.txt", 0.3), ["old.txt"])
-    # One content word: alone it matches whatever uses the word ("what was the vote").
-    assert not answer.stands_alone(top("new.txt", 0.9, "what was the vote"), top("old.txt", 0.3), ["old.txt"])
+    # One content word: alone it matches whatever uses the word ("what was the vote"), so it keeps
+    # the context when the context's article uses it too; when not, the answer would repeat.
+    vote = top("new.txt", 0.9, "what was the vote")
+    assert not answer.stands_alone(vote, top("old.txt", 0.3, text="The Senate votes on Friday."), ["old.txt"])
+    assert answer.stands_alone(vote, top("old.txt", 0.3, text="The quake struck at dawn."), ["old.txt"])
 
 
 def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote(
