@@ -20,6 +20,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 FOLLOW_UP_SECONDS = 600.0  # a leaning message later than this starts afresh (unless it is a reply)
 MAX_CONTEXT_WORDS = 24  # borrowed words at most: a chain of follow-ups must not snowball
@@ -117,7 +118,10 @@ def refers_back(message: str) -> bool:
     return _pointer(message, words, [_is_name(w, initial) for w, initial in words]) == "sure"
 
 
-def _pointer(message: str, words: list[tuple[str, bool]], names: list[bool]) -> str | None:
+Pointer = Literal["sure", "maybe"]  # a pronoun that points outside the message / may point inside
+
+
+def _pointer(message: str, words: list[tuple[str, bool]], names: list[bool]) -> Pointer | None:
     """"sure" when a word of the message points outside it, "maybe" when it might point inside
     instead, None when nothing points back."""
     # "it" is a thing: any name in the message may be it ("Did it buy Twitter?" has a subject);
@@ -130,7 +134,7 @@ def _pointer(message: str, words: list[tuple[str, bool]], names: list[bool]) -> 
     # Typed without capitals, a name can't be seen: the first noun-like phrase may be one.
     lowered = [w.lower().replace("’", "'") for w, _ in words]
     first_noun = _first_noun(lowered) if message == message.lower() else len(words)
-    found = None
+    found: Pointer | None = None
     for i, low in enumerate(lowered):
         if asks_which and low in _POSSESSIVE:
             continue  # "Which company split its stock?": its own subject's stock
