@@ -179,7 +179,7 @@ def _squeeze(text: str) -> str:
 def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | None = None) -> bool:
     """True when the sentence has something of the kind asked that the question lacks (`names`:
     its new_names, when already found). "Which state has the priciest gas?" asks for the one
-    that is most something: a sentence that names a state but no highest, most or first does
+    that is most something: a sentence that names a state but no highest, biggest or most does
     not say which."""
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
