@@ -117,6 +117,10 @@ class AnswerOptions:
     # set (half A) a right article in 2nd or 3rd place never scored under 0.90 of the first,
     # while about a third of the wrong ones did.
     keep_share: float = 0.88
+    # "latest", "now": the articles on the subject, those scoring at least this share of the
+    # best (the share keep_share keeps in a reply), go newest first. Its own setting, so that
+    # `qabot eval`, which keeps every result (keep_share 0), still reads "latest" as a reply does.
+    subject_share: float = 0.88
     # Another result's answer leads the reply beside the first only when its sentence scores at
     # least this share of the first one's.
     also_share: float = 0.85
@@ -242,8 +246,8 @@ def _gather(
     groups = [[p, *p.more] for p in passages]
     if window is not None and options.time_bonus:
         if window.label == "recent":
-            window = newest_on_subject(groups, window, options.keep_share)
-            groups = newest_first(groups, options.keep_share)
+            window = newest_on_subject(groups, window, options.subject_share)
+            groups = newest_first(groups, options.subject_share)
         else:
             groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)

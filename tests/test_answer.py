@@ -297,6 +297,18 @@ def test_latest_on_a_static_archive_is_read_against_its_newest_article(retriever
     assert plain.notice is None  # no time word: nothing to say about the present
 
 
+def test_qabot_eval_reads_latest_as_a_reply_does(retriever: Retriever) -> None:
+    """`qabot eval` keeps every result (no relative cut), but "latest" still puts only the
+    articles on the subject newest first: the Norland and ferry stories of 5 Mar are newer than
+    Quell's, and are not what "the latest on quell" asks for."""
+    from qabot.evaluate import RANKED
+
+    question = "whats the latest on quell"
+    reply = respond(retriever, question, SearchOptions(k=3))
+    ranked = respond(retriever, question, SearchOptions(k=10), floor=False, answering=RANKED)
+    assert first(reply) == first(ranked) == "quell.txt"
+
+
 def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     """The rule alone, on made-up replies: alone must match clearly better (by CLEARLY_BETTER) and
     in an article the previous reply did not cite."""
