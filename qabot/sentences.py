@@ -193,16 +193,14 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
 
 # "the most", "the highest", "the biggest": what a superlative question needs its answer to say
 # ("latest" and "newest" are time words in a question, not superlatives).
-_SUPERLATIVE = re.compile(
-    r"\b(?:most|least|best|worst|highest|lowest|biggest|largest|smallest|greatest|fastest|slowest"
-    r"|oldest|youngest|longest|shortest|richest|poorest|deadliest|priciest|cheapest|costliest"
-    r"|hottest|coldest|strongest|weakest|tallest|heaviest|busiest|wealthiest)\b", re.I)
+_SUPERLATIVES = (
+    "best|worst|highest|lowest|biggest|largest|smallest|greatest|fastest|slowest|oldest|youngest|"
+    "longest|shortest|richest|poorest|deadliest|priciest|cheapest|costliest|hottest|coldest|"
+    "strongest|weakest|tallest|heaviest|busiest|wealthiest")
+_SUPERLATIVE = re.compile(rf"\b(?:most|least|{_SUPERLATIVES})\b", re.I)
 # In an answer "most" and "least" are superlatives after "the" ("the most rain"), not in "most
 # Americans" or "most of the West".
-_SAYS_SUPERLATIVE = re.compile(
-    r"\bthe (?:most|least)\b|\b(?:best|worst|highest|lowest|biggest|largest|smallest|greatest|fastest"
-    r"|slowest|oldest|youngest|longest|shortest|richest|poorest|deadliest|priciest|cheapest|costliest"
-    r"|hottest|coldest|strongest|weakest|tallest|heaviest|busiest|wealthiest)\b", re.I)
+_SAYS_SUPERLATIVE = re.compile(rf"\bthe (?:most|least)\b|\b(?:{_SUPERLATIVES})\b", re.I)
 
 
 def first_new(matches: Iterable[re.Match[str]], question: str) -> re.Match[str] | None:
