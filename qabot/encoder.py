@@ -150,12 +150,8 @@ def token_session(folder: Path, threads: int) -> Any:
     if pooling is None:
         raise ModelUnavailable(f"the model in {folder} does not mean-pool: no sentence vectors")
     graph.output.append(onnx.helper.make_tensor_value_info(pooling.input[0], onnx.TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return session
+    return ort.InferenceSession(model.SerializeToString(), _options(threads, optimize=True),
+                                providers=["CPUExecutionProvider"])
 
 
 def work_folder(parent: Path, name: str) -> Path:
@@ -198,7 +194,9 @@ def _abandoned(pid: int, thread: int) -> bool:
     return False
 
 
-def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = None) -> Any:
+def _options(threads: int, optimize: bool) -> Any:
+    """onnxruntime's session options: `threads` intra-op threads, quiet, the graph optimised
+    (EXTENDED) or taken as saved."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -209,6 +207,13 @@ def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = No
     # nothing for a transformer on CPU anyway.
     levels = ort.GraphOptimizationLevel
     opts.graph_optimization_level = levels.ORT_ENABLE_EXTENDED if optimize else levels.ORT_DISABLE_ALL
+    return opts
+
+
+def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = None) -> Any:
+    import onnxruntime as ort
+
+    opts = _options(threads, optimize)
     if save_to is not None:
         opts.optimized_model_filepath = str(save_to)
         opts.add_session_config_entry("session.optimized_model_external_initializers_file_name",
