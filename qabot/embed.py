@@ -156,7 +156,7 @@ class OnnxEmbedder:
         # count_tokens needs the same tokenizer without truncation. Only indexing counts, so it is
         # loaded on first use: a question pays for one tokenizer load, not two.
         self._counter: Tokenizer | None = None
-        self._counter_lock = threading.Lock()
+        self._lazy_lock = threading.Lock()  # for the parts opened on first use (counter, tokens)
         # The CPUs this process may use (a container or taskset may allow fewer than the machine
         # has); a Ray worker passes 1, since each core runs its own replica.
         self._threads = threads or len(os.sched_getaffinity(0)) or 1
@@ -189,7 +189,7 @@ class OnnxEmbedder:
         return out, [p for p in pooled if p is not None]
 
     def _tokens_session(self) -> Any:
-        with self._counter_lock:
+        with self._lazy_lock:
             if self._tokens is None:
                 self._tokens = encoder.token_session(self.folder, self._threads)
             return self._tokens
@@ -218,7 +218,7 @@ class OnnxEmbedder:
         return [len(e.ids) for e in self._untruncated().encode_batch(list(texts), add_special_tokens=False)]
 
     def _untruncated(self) -> Any:
-        with self._counter_lock:
+        with self._lazy_lock:
             if self._counter is None:
                 from tokenizers import Tokenizer
 
