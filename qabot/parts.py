@@ -39,6 +39,7 @@ is derived, the next `qabot index` builds it in a full merge. docs/architecture.
 
 from __future__ import annotations
 
+import functools
 import time
 import zipfile
 from abc import ABC, abstractmethod
@@ -444,12 +445,13 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
         return build.encoder is not None  # pooled by the ONNX export; an index without one has none
 
     def write(self, folder: Path, job: Write) -> int:
-        return self._save(folder, job, self._new(folder, job))
+        return self._save(folder, job, self._new(job, _model(folder, job.build)))
 
     def merge(self, folder: Path, job: Merge) -> int:
         """Kept passages keep their vectors; only those of a segment that lacks the part are pooled
         again, the model reading their stored texts."""
-        new = self._new(folder, job)
+        model = _model(folder, job.build)  # opened once, if at all, for new and kept passages
+        new = self._new(job, model)
         kept = np.setdiff1d(job.rows.ids, [pid for pid, _ in new])
         found: list[tuple[int, sentvecs.Coded]] = []
         for value in job.values(self):
@@ -459,7 +461,7 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
         if len(lacking):
             job.log(f"Pooling the sentence vectors of {len(lacking):,} stored passages (the model reads "
                     "them once more; nothing else changes)…")
-            embedder = _embedder(folder, job.build)
+            embedder = model()
             started = time.monotonic()
             for i in range(0, len(lacking), 2_000):
                 ids = lacking[i : i + 2_000].tolist()
@@ -471,13 +473,13 @@ class SentencesPart(Part[sentvecs.SentenceVectors, sentvecs.Stack]):
                         + (f" (about {_minutes(left)} left)…" if done < len(lacking) else "."))
         return self._save(folder, job, new + found)
 
-    def _new(self, folder: Path, job: Write) -> list[tuple[int, sentvecs.Coded]]:
+    def _new(self, job: Write, model: Callable[[], OnnxEmbedder]) -> list[tuple[int, sentvecs.Coded]]:
         """(passage id, coded sentences) of the batch's passages: as embedded, or pooled now."""
         ids = job.batch.ids.tolist()
         pooled = job.batch.sentences
         if pooled is None and ids:
             texts = [p.text for _, ps in job.batch.changes.articles for p in ps]
-            pooled = _embedder(folder, job.build).encode_pooled(texts)[1]
+            pooled = model().encode_pooled(texts)[1]
         return _coded(ids, pooled or [])
 
     def _save(self, folder: Path, job: Write, passages: list[tuple[int, sentvecs.Coded]]) -> int:
@@ -507,13 +509,18 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def _embedder(folder: Path, build: Build) -> OnnxEmbedder:
+def _model(folder: Path, build: Build) -> Callable[[], OnnxEmbedder]:
     """The index's exported model (in the index folder, the parent of the generation folder
-    being written)."""
-    from .embed import OnnxEmbedder  # onnxruntime: only when vectors must be pooled here
+    being written), opened on the first call and kept for the next: its pooling session takes
+    ~1 s to open."""
+    @functools.cache
+    def opened() -> OnnxEmbedder:
+        from .embed import OnnxEmbedder  # onnxruntime: only when vectors must be pooled here
 
-    assert build.encoder is not None
-    return OnnxEmbedder(folder.parent / build.encoder)
+        assert build.encoder is not None
+        return OnnxEmbedder(folder.parent / build.encoder)
+
+    return opened
 
 
 def _coded(ids: Sequence[int], pooled: Sequence[sentvecs.Pooled]) -> list[tuple[int, sentvecs.Coded]]:
