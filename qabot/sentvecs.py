@@ -115,11 +115,6 @@ class SentenceVectors:
     def passage_count(self) -> int:
         return len(self.ids)
 
-    def of(self, pid: int) -> Pooled | None:
-        """The passage's sentences; None when this part does not hold it."""
-        found = self.coded(pid)
-        return found.decoded() if found is not None else None
-
     def coded(self, pid: int) -> Coded | None:
         """The passage's sentences as stored (int8: what a merge copies)."""
         i = int(np.searchsorted(self.ids, pid))
@@ -174,15 +169,6 @@ class Stack:
     def __init__(self, parts: Sequence[SentenceVectors | None]) -> None:
         self.parts = tuple(parts)
         self.complete = all(p is not None for p in self.parts)
-
-    def coded(self, pid: int) -> Coded | None:
-        """The passage's sentences as stored; None when no segment's part holds it."""
-        for part in self.parts:
-            if part is not None:
-                found = part.coded(pid)
-                if found is not None:
-                    return found
-        return None
 
     def cosines(self, ids: Sequence[int], qvec: np.ndarray) -> Cosines | None:
         """Each sentence's cosine to the question vector, for those of these passages it holds;

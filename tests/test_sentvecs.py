@@ -43,6 +43,13 @@ def test_a_sentence_is_the_mean_of_the_word_pieces_inside_it() -> None:
     np.testing.assert_allclose(got[2], [0.0, 0.0])  # past the model's window: unknown, not guessed
 
 
+def decoded(part: sentvecs.SentenceVectors, pid: int) -> sentvecs.Pooled:
+    """A passage's stored sentences, decoded back to float vectors."""
+    found = part.coded(pid)
+    assert found is not None, f"passage {pid} is not in the part"
+    return found.decoded()
+
+
 def test_int8_codes_keep_the_cosine(onnx_embedder: OnnxEmbedder) -> None:
     texts = [QUEEN.split("\n")[1], MARKETS.split("\n")[1]]
     _, pooled = onnx_embedder.encode_pooled(texts)
@@ -50,8 +57,8 @@ def test_int8_codes_keep_the_cosine(onnx_embedder: OnnxEmbedder) -> None:
                           onnx_embedder.dim)
     q = onnx_embedder.encode(["when did queen elizabeth die"])[0]
     for pid, exact in enumerate(pooled):
-        coded = part.of(pid)
-        assert coded is not None and np.array_equal(coded.spans, exact.spans)
+        coded = decoded(part, pid)
+        assert np.array_equal(coded.spans, exact.spans)
         assert np.abs(coded.vectors @ q - exact.vectors @ q).max() < 0.005
 
 
@@ -79,10 +86,9 @@ def test_cosines_are_worked_out_from_the_codes_in_one_product_and_packed_by_pass
     assert got.ids.tolist() == [12, 4] and got.ends.tolist() == [3, 5]
     scored = got.unpacked()
     for pid in (12, 4):
-        decoded = part.of(pid)
-        assert decoded is not None
-        np.testing.assert_allclose(scored[pid].values, decoded.vectors @ q, rtol=1e-5, atol=1e-6)
-        assert np.array_equal(scored[pid].spans, decoded.spans)
+        exact = decoded(part, pid)
+        np.testing.assert_allclose(scored[pid].values, exact.vectors @ q, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(scored[pid].spans, exact.spans)
     joined = sentvecs.Cosines.joined([got, part.cosines([9], q)]).unpacked()
     assert sorted(joined) == [4, 9, 12] and len(joined[9].values) == 1
     assert sentvecs.Cosines.joined([part.cosines([], q)]).unpacked() == {}
@@ -123,7 +129,8 @@ def stored(index_dir: Path) -> dict[int, tuple[list[list[int]], bytes, bytes]]:
     stack: sentvecs.Stack = snap.stack(parts.SENTENCES)
     out = {}
     for pid in snap.rows.ids.tolist():
-        found = stack.coded(pid)
+        found = next((c for part in stack.parts if part is not None for c in [part.coded(pid)] if c),
+                     None)
         assert found is not None, f"passage {pid} has no sentence vectors"
         out[pid] = (found.spans.tolist(), found.codes.tobytes(), found.scales.tobytes())
     return out
