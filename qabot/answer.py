@@ -62,8 +62,9 @@ class Index(Protocol):
         ...
 
     def sentences(self, question: str, ids: Sequence[int]) -> sentvecs.Evidence | None:
-        """These passages' stored sentence vectors and the question's vector; None when the
-        pinned generation lacks them somewhere (its sentences are then scored without)."""
+        """Each sentence of these passages scored against the question, from their stored
+        vectors; None when the pinned generation lacks them somewhere (its sentences are then
+        scored without)."""
         ...
 
 
