@@ -176,7 +176,8 @@ class Candidates:
     articles: dict[int, ArticleRecord]
     texts: dict[int, PassageRecord] = field(default_factory=dict)  # by passage id: those likely shown
     # Their sentences' cosines to the question (the answer layer's), worked out here from the
-    # stored vectors: 4 bytes a sentence cross, not the vector's 388. None: a segment has none.
+    # stored vectors: a float and a span a sentence cross (12 bytes), not the int8 vector and
+    # its scale (388). None: a segment has none.
     sentences: sentvecs.Cosines | None = None
 
 
@@ -516,8 +517,7 @@ class Router:
             if missing or any(more is None for more in got.values()):
                 return None  # a partial reply is scored without them: what it holds is all alike
             for more in got.values():
-                if more is not None:
-                    found.update(more.unpacked())
+                found.update(more.unpacked())
         return sentvecs.Evidence(found)
 
     def _keep_sentences(self, got: dict[int, Candidates]) -> None:
