@@ -330,11 +330,10 @@ def _first_article(found: Reply | Draft) -> tuple[Passage, ...]:
 
 
 def _uses(passages: Sequence[Passage], word: str) -> bool:
-    """Whether a passage has the word or another form of it: a word it begins ("launch" in
-    "launches"), less a plural's "s" ("years" in "two-year deal")."""
-    stem = word[:-1] if len(word) > 3 and word.lower().endswith("s") else word
-    pattern = re.compile(rf"\b{re.escape(stem)}", re.IGNORECASE)
-    return any(pattern.search(p.text) for p in passages)
+    """Whether a passage has the word or another form of it ("launches" for "launch", "two-year"
+    for "years"): the same word once stemmed as BM25 stems it (chat is English)."""
+    wanted = set(tokenize(word, stemmer="english"))
+    return bool(wanted) and any(wanted <= set(tokenize(p.text, stemmer="english")) for p in passages)
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:
