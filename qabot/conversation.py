@@ -155,10 +155,11 @@ _DETERMINERS = frozenset("the a an which whose".split())
 _INDEFINITE = frozenset(
     "anyone anybody anything someone somebody something everyone everybody everything nobody "
     "nothing whats whos".split())
-# "which company said it would…": "it" as the subject of a verb may be the question's own thing
-# ("which network airs it?" points back: an object).
-_AUXILIARY = frozenset("is was are were will would has had have can could should may might does did "
-                       "'s plans wants".split())
+# Words after "it" that make it a subject ("which company said it would…", "it plans"), which may
+# be the message's own thing ("which network airs it?" points back: an object). Any content
+# word after "it" counts too (_may_point_inside).
+_AFTER_SUBJECT = frozenset("is was are were will would has had have can could should may might "
+                           "does did 's plans wants".split())
 # The weather's "it", near "it" in "how hot did it get", "is it going to rain".
 _WEATHER = frozenset(
     "hot hotter hottest cold colder coldest warm warmer cool rain raining rained rains snow snowing "
@@ -175,7 +176,7 @@ def _may_point_inside(lowered: list[str], i: int, noun_before: bool, asks_which:
     if low != "it":
         return noun_before
     after = lowered[i + 1] if i + 1 < len(lowered) else ""
-    subject = after in _AUXILIARY or (bool(after) and _contentful(after))
+    subject = after in _AFTER_SUBJECT or (bool(after) and _contentful(after))
     return subject and (noun_before or asks_which)
 
 
