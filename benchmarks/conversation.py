@@ -47,12 +47,12 @@ sys.path.insert(0, str(ROOT))
 
 from common import log  # noqa: E402
 
-from qabot.answer import respond  # noqa: E402
+from qabot.answer import Reply, respond  # noqa: E402
 from qabot.config import (  # noqa: E402
     Settings,
     load_settings,
 )
-from qabot.conversation import Turn, contextualize, leans_on_previous, refers_back  # noqa: E402
+from qabot.conversation import Turn, contextualize, leans_on_previous  # noqa: E402
 from qabot.passage import Passage  # noqa: E402
 from qabot.reader import Retriever  # noqa: E402
 from qabot.retrieve import search  # noqa: E402
@@ -199,10 +199,57 @@ def as_the_bot(bench: Bench, message: str, query: str, previous: tuple[str, ...]
                day: dt.date) -> tuple[list[Passage], bool]:
     """The bot's reply to `message` searched as `query` (bot.reply_for: the context kept only
     on evidence, answer.stands_alone), and whether the context was kept."""
-    options = bench.settings.bot_search
-    alone = message if query != message and not refers_back(message) else None
-    reply = respond(bench.retriever, query, options, as_of=day, alone=alone, previous=previous)
+    reply = respond(bench.retriever, query, bench.settings.bot_search, as_of=day, typed=message,
+                    previous=previous)
     return list(reply.results), reply.question != message
+
+
+def said(reply: Reply) -> str:
+    """The sentence that leads a reply ("" when none does)."""
+    return reply.answer.answer if reply.answer is not None else ""
+
+
+def followup_sentences(bench: Bench, path: Path) -> None:
+    """The scripted follow-ups' leading sentence, as the bot chooses it (the typed words choose,
+    answer.choose_for) and as it chose it before (the words searched with, the previous
+    question's included): does it hold the answer, and does it repeat the sentence that answered
+    the question before? Each half (A, B: alternate weeks) separately: the rule was chosen after
+    seeing these figures (both halves agreed), so they are seen, not held out."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    follow = [x for x in lines if x["kind"] == "followup"]
+    weeks = sorted({dt.date.fromisoformat(x["question_date"]).isocalendar()[:2] for x in follow})
+    half = {w: "AB"[i % 2] for i, w in enumerate(weeks)}
+    options = bench.settings.bot_search
+    rows: dict[tuple[str, str, str], list[int]] = {}
+    for x in follow:
+        day = dt.date.fromisoformat(x["question_date"])
+        side = half[day.isocalendar()[:2]]
+        first = respond(bench.retriever, x["first"], options, as_of=day)
+        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
+        for way in ("by time", "as reply"):
+            query = contextualize(x["followup"], turn, 60.0, way == "as reply")
+            now = respond(bench.retriever, query, options, as_of=day, typed=x["followup"],
+                          previous=turn.doc_ids[: bench.settings.bot.answers])
+            # Before: the search that won, its sentences chosen by the words it searched with.
+            was = now if now.question == x["followup"] else respond(bench.retriever, now.question, options,
+                                                                     as_of=day)
+            for rule, reply in (("searched words (before)", was), ("typed words (now)", now)):
+                row = rows.setdefault((way, rule, side), [0, 0, 0, 0, 0])
+                lead = said(reply)
+                row[0] += any(a.casefold() in lead.casefold() for a in x["answers"])
+                row[1] += any(a.casefold() in reply.results[i].answer.casefold()
+                              for a in x["answers"] for i in reply.answers)
+                row[2] += bool(lead) and lead == said(first)
+                row[3] += not lead
+                row[4] += 1
+    print(f"\n{path.name}: the follow-ups' leading sentence (half A / half B)")
+    print(f"{'follow-up':<10}{'sentence chosen by':<26}{'lead answers':>16}{'a lead answers':>16}"
+          f"{'repeats the last':>18}{'none':>14}")
+    for way in ("by time", "as reply"):
+        for rule in ("searched words (before)", "typed words (now)"):
+            a, b = rows[(way, rule, "A")], rows[(way, rule, "B")]
+            cells = [f"{a[i]}/{a[4]} {b[i]}/{b[4]}" for i in range(4)]
+            print(f"{way:<10}{rule:<26}{cells[0]:>16}{cells[1]:>16}{cells[2]:>18}{cells[3]:>14}")
 
 
 def script(bench: Bench, path: Path) -> None:
@@ -308,6 +355,7 @@ def main() -> None:
         report(name, [bench.pair(*pair) for pair in pairs], pairs)
     new_topics(bench, PAIRS + HELD_OUT)
     script(bench, args.script)
+    followup_sentences(bench, args.script)
     shuffled_topics(bench, ROOT / "benchmarks" / "chat_questions.jsonl")
 
 

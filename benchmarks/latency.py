@@ -253,7 +253,7 @@ def news(index_dir: Path, dev: Path) -> None:
 
 def followups(index_dir: Path) -> str:
     """A follow-up as the bot answers it (respond with the previous question's words and the
-    message `alone`: two searches, one sentence choice) against the same message as a plain
+    message as typed: two searches, one sentence choice) against the same message as a plain
     question, over the scripted chat's follow-ups as replies (benchmarks/chat_script.jsonl),
     taking turns; warm."""
     import json
@@ -272,21 +272,21 @@ def followups(index_dir: Path) -> str:
         first = respond(reader, x["first"], options, as_of=day)
         turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
         query = contextualize(x["followup"], turn, 60.0, is_reply=True)
-        alone = x["followup"] if query != x["followup"] and not refers_back(x["followup"]) else None
-        pairs.append((x["followup"], query, alone, turn.doc_ids, day))
+        both = query != x["followup"] and not refers_back(x["followup"])  # searched both ways
+        pairs.append((x["followup"], query, both, turn.doc_ids, day))
     times: dict[str, list[float]] = {"plain question": [], "follow-up (two searches)": []}
     for _ in range(2):  # the first round warms the caches a running bot has warm
         for name in times:
             times[name].clear()
-        for message, query, alone, previous, day in pairs:
+        for message, query, _, previous, day in pairs:
             started = time.perf_counter()
             respond(reader, message, options, as_of=day)
             times["plain question"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            respond(reader, query, options, as_of=day, alone=alone, previous=previous)
+            respond(reader, query, options, as_of=day, typed=message, previous=previous)
             times["follow-up (two searches)"].append((time.perf_counter() - started) * 1000)
     plain, follow = (statistics.median(t) for t in times.values())
-    both = [i for i, p in enumerate(pairs) if p[2] is not None]
+    both = [i for i, p in enumerate(pairs) if p[2]]
     plain2, follow2 = (statistics.median([t[i] for i in both]) for t in times.values())
     return (f"\nFollow-ups as replies: all {len(pairs)}: plain p50 {plain:.1f} ms, follow-up p50 "
             f"{follow:.1f} ms ({follow / plain:.2f}x); the {len(both)} searched both ways: plain "

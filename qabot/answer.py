@@ -22,7 +22,7 @@ from . import bm25, furniture, phrase, sentences, sentvecs
 from .bm25 import Stack, tokenize
 from .chunk import split_sentences
 from .config import SearchOptions
-from .conversation import content_words
+from .conversation import content_words, refers_back
 from .dates import display_date
 from .passage import Passage
 from .reader import Retriever
@@ -168,34 +168,63 @@ def respond(
     until: dt.date | None = None,
     as_of: dt.date | None = None,
     answering: AnswerOptions | None = None,
-    alone: str | None = None,
+    typed: str | None = None,
     previous: Sequence[str] = (),
 ) -> Reply:
     """The reply to `question`: search (`search_options`, with its confidence floor unless
     `floor` is False), then choose what answers; `as_of` (default today) is the day the
     question is asked.
 
-    `alone`: in a chat, the message as typed when `question` is it with the previous question's
-    words (conversation.contextualize). It is searched too, and answered instead when it stands
-    alone on the evidence (stands_alone; `previous`: the doc ids the previous reply cited). Only
-    the search that wins goes on to the sentence choice, so the second search costs a search,
-    not a reply. The reply's `question` says which was answered.
+    `typed`: in a chat, the message as typed when `question` is it with the previous question's
+    words (conversation.contextualize). Unless a pronoun settles that it points back
+    (conversation.refers_back), it is searched too, and answered instead when it stands alone on
+    the evidence (stands_alone; `previous`: the doc ids the previous reply cited). Only the
+    search that wins goes on to the sentence choice, so the second search costs a search, not a
+    reply; and there its own words choose the sentence (choose_for). The reply's `question`
+    says which search was answered.
     """
     q = check_question(question)
     options = answering or AnswerOptions()
     index = as_index(retriever)
+    message = check_question(typed) if typed is not None and typed.strip() != q else None
     with index.pinned():  # one generation for every step, even if a commit lands meanwhile
         found = _gather(index, q, search_options, floor, since, until, as_of, options)
-        if alone is not None and alone.strip() != q:
-            mine = _gather(index, check_question(alone), search_options, floor, since, until, as_of,
-                           options)
+        if message is not None and not refers_back(message):
+            # "when will it end?" alone may well match another story's "ended" better: a pronoun
+            # that settles it is not weighed.
+            mine = _gather(index, message, search_options, floor, since, until, as_of, options)
             if stands_alone(mine, found, previous):
                 found = mine
         if isinstance(found, Reply):
             return found
-        results, scores = choose(index, found.question, [list(g) for g in found.groups], options.weights)
+        results, scores = choose_for(index, found, message, options.weights)
         return Reply(found.question, "answer", tuple(results), lead_answers(scores, options), found.as_of,
                      None, found.notice, found.window)
+
+
+def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,
+               ) -> tuple[list[Passage], list[float]]:
+    """choose() for a search that may carry the previous question's words (`found.question`)
+    besides the message `typed`. Those words found the articles, but they describe what the
+    previous reply answered: chosen by them, a follow-up's sentence was that reply's sentence
+    again (26 of the 56 scripted follow-ups). So the typed words choose, and the borrowed ones
+    only when the message is too thin to point at a sentence by itself or no sentence of the
+    first article answers the typed words. Thin as stands_alone weighs it: no content word, or
+    one that the first article does not use ("how many did he hit" of an article that says
+    "58 home runs"; "what did the pilots say" of one about the pilots does point)."""
+    groups = [list(g) for g in found.groups]
+    if typed is not None and typed != found.question and _points(typed, found):
+        results, scores = choose(index, typed, groups, weights)
+        if scores and scores[0] != NO_SENTENCE:
+            return results, scores
+    return choose(index, found.question, groups, weights)
+
+
+def _points(typed: str, found: Draft) -> bool:
+    """Whether a message says enough to point at a sentence of what was found by itself:
+    two content words, or one the first article uses (choose_for)."""
+    own = content_words(typed)
+    return len(own) > 1 or (len(own) == 1 and _uses(_first_article(found), own[0]))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from . import format as fmt
 from .answer import respond
 from .catalog import CatalogSummary, CatalogView
 from .config import SearchOptions, Settings
-from .conversation import Memory, Turn, contextualize, refers_back
+from .conversation import Memory, Turn, contextualize
 from .errors import BadQuestion, ConfigError, IndexNotFound, QabotError
 from .progress import LogLines, Reporter
 from .reader import Retriever, open_index
@@ -413,15 +413,14 @@ def reply_for(state: BotState, question: str, query: str | None = None,
               previous: Sequence[str] = ()) -> tuple[list[str], tuple[str, ...], str]:
     """The reply to a checked question, as HTML messages, the articles it cites (best first) and
     the query it was answered with: respond (with the conversation's `query` when it borrowed
-    the previous question's words, kept only on evidence: answer.stands_alone), then format.
+    the previous question's words, kept only on evidence: answer.stands_alone; the typed words
+    choose the sentence), then format.
     Blocking (it encodes the question): handlers run it with asyncio.to_thread."""
     started = time.perf_counter()
     query = query or question
     try:
-        # The words said "follow-up": do the articles agree? (Not asked when a pronoun points back:
-        # "when will it end?" alone may well match another story's "ended" better.)
-        alone = question if query != question and not refers_back(question) else None
-        reply = respond(state.retriever, query, state.options, alone=alone, previous=previous)
+        # The words said "follow-up": respond asks the articles whether they agree.
+        reply = respond(state.retriever, query, state.options, typed=question, previous=previous)
         query = reply.question
     except IndexNotFound:
         return [NO_INDEX], (), query

@@ -1051,6 +1051,26 @@ def test_a_follow_up_after_thanks_still_leans_on_the_question_before(
     assert "58 home runs" in follow_up["visible_text"]
 
 
+def test_a_follow_up_is_answered_by_the_sentence_its_own_words_ask_for(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up is searched with the previous question's words, but those describe what was
+    answered: chosen by them, "what did the pilots say" led with the $33.50 sentence again. Its
+    own words choose its sentence; a message too thin to say what it asks about ("how many did
+    he hit": one content word) is still answered with the context's help."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        merger = chat.ask(MERGER)
+        chat.clock.now += 60
+        pilots = chat.ask("what did the pilots say")
+        chat.ask(RECORD)
+        chat.clock.now += 60
+        hit = chat.ask("how many did he hit")
+    assert "Coastal" in chat.queries[1] and "Herons" in chat.queries[3]  # searched as follow-ups
+    assert entity_texts(merger, "bold")[0].startswith("Skyline Air will pay $33.50")
+    assert entity_texts(pilots, "bold")[0].startswith("Coastal Airways pilots said they welcomed")
+    assert entity_texts(hit, "bold")[0].startswith("The outfielder finished the season with 58 home runs")
+
+
 # ---------------------------------------------------------------- 1. running it: the real CLI
 
 
