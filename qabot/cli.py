@@ -422,8 +422,13 @@ def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: i
             raise
         raise QabotError("qabot serve --ray needs Ray Serve, which is not installed: "
                          "pip install 'qabot[serve-ray]'") from None
+    from .api import bind
     from .embed import model_id
 
+    # Serve's proxy binds later, on a number: a port in use fails here, before Ray starts, and
+    # port 0 becomes a free one the start line can print.
+    with contextlib.closing(bind(host, port)) as sock:
+        port = sock.getsockname()[1]
     if address == "local":
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
     else:
