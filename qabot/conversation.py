@@ -53,6 +53,10 @@ _EXISTENTIAL = frozenset("is are was were be been 's".split())
 _OPENING = re.compile(
     r"^\s*(?:and|but|also|so|or|plus|then|what about|how about|what else|why not|how come|"
     r"since when|and then)\b", re.IGNORECASE)
+# Of those, the openings that ask the previous question again of something else ("and the
+# women's winner?", "what about the lakers"): alone they lack what is asked, so a search of the
+# message alone can't overrule them. "so…", "but…" may open a new topic in a chat.
+_ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|what else)\b", re.IGNORECASE)
 # Function words, question words and pronouns: what is left of a question is its content.
 _STOP = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then "
@@ -60,7 +64,10 @@ _STOP = frozenset(
     "much did does do done was were been being has have had can could would should shall may "
     "might must i you we me my your our us he she him his her hers them its theirs those about "
     "also so than too very just any some all more most other else again ever still yet please "
-    "tell know say said says get got happen happened happens there's it's what's who's".split())
+    "tell know say said says get gets got happen happened happens there's it's what's who's "
+    # … and as chat types them, without the apostrophe
+    "whats whos wheres whens hows thats theres its im ive dont doesnt didnt isnt wasnt arent "
+    "werent cant wont".split())
 # Time words say when, not what about: borrowed into a follow-up they would carry the previous
 # question's window ("who runs the broncos now" → "how much did they pay" is no "now" question).
 _TIME = frozenset(
@@ -110,10 +117,13 @@ def leans_on_previous(message: str) -> bool:
 
 
 def refers_back(message: str) -> bool:
-    """Whether the message has a pronoun with nothing in it to refer to ("when will it end?"):
-    the strongest sign of a follow-up, which a search of the message alone can't overrule. A
+    """Whether the message has a pronoun with nothing in it to refer to ("when will it end?"), or
+    opens by asking the previous question again ("and the women's winner?", "what about…"):
+    the strongest signs of a follow-up, which a search of the message alone can't overrule. A
     pronoun that may have its noun in the message ("when did tom brady announce his retirement",
     typed without capitals) leans, but leaves the decision to the evidence."""
+    if _ELLIPSIS.match(message):
+        return True
     words = _words(message)
     return _pointer(message, words, [_is_name(w, initial) for w, initial in words]) == "sure"
 

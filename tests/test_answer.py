@@ -329,6 +329,12 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     vote = top("new.txt", 0.9, "what was the vote")
     assert not answer.stands_alone(vote, top("old.txt", 0.3, text="The Senate votes on Friday."), ["old.txt"])
     assert answer.stands_alone(vote, top("old.txt", 0.3, text="The quake struck at dawn."), ["old.txt"])
+    # Longer: no clearly better match alone, but a word asked about only in the article found alone.
+    france = top("new.txt", 0.35, "what is the capital of france", "Paris, the capital of France, sweltered.")
+    pilot = top("old.txt", 0.37, text="He landed in the Bulgarian capital, Sofia.")
+    assert answer.stands_alone(france, pilot, ["old.txt"])
+    assert not answer.stands_alone(france, top("old.txt", 0.37, text="France raised its capital gains tax."),
+                                   ["old.txt"])
 
 
 def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote(

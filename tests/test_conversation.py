@@ -210,7 +210,9 @@ def test_leaning_grows_linearly_with_the_message(unit: str) -> None:
     ("who did they beat", True),
     ("How much will it pay?", True),
     ("Did Biden say he would run?", False),  # a name for "he"
-    ("what about japan", False),  # leans by its opening, points at nothing
+    ("what about japan", True),  # asks the previous question again, of japan
+    ("and the womens winner?", True),  # alone it lacks what is asked (a hot dog contest's)
+    ("so who won the world series", False),  # leans by its opening; "so" may start a new topic
     ("coastal airways deal", False),  # leans by saying little
     ("which network airs it", True),  # an object "it": what the previous answer was about
     ("how long was it", True),  # "how long" asks; it is no noun "it" could be
