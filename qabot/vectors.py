@@ -281,13 +281,19 @@ def write(index: Any, path: Path) -> None:
 
 def read(path: Path, layout: Layout, for_update: bool = False) -> Any:
     """Load an index file; a reader memory-maps an ivf index's lists (only the cells queries
-    touch are paged in, and processes share them through the page cache)."""
+    touch are paged in, and processes share them through the page cache), and a flat one's
+    vectors: opening the news dev index's 28 MB took 21 ms copied, 1 ms mapped, for a cold
+    `qabot ask` (the scan reads them all either way). Generations never change a file, and one
+    read for update (a merge changes the first segment in place) is copied."""
     faiss = _faiss()
 
     if not path.is_file():
         raise FileNotFoundError(path)
     mmap = layout.type == "ivf" and not for_update
-    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
+    flags = faiss.IO_FLAG_MMAP if mmap else 0
+    if layout.type == "flat" and not for_update:
+        flags = faiss.IO_FLAG_MMAP_IFC
+    index = faiss.read_index(str(path), flags)
     if mmap:
         lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists)
         if hasattr(lists, "prefetch_nthread"):
