@@ -66,7 +66,7 @@ _STOP = frozenset(
     "also so than too very just any some all more most other else again ever still yet please "
     "tell know say said says get gets got happen happened happens there's it's what's who's "
     # … and as chat types them, without the apostrophe
-    "whats whos wheres whens hows thats theres its im ive dont doesnt didnt isnt wasnt arent "
+    "whats whos wheres whens hows thats theres im ive dont doesnt didnt isnt wasnt arent "
     "werent cant wont".split())
 # Time words say when, not what about: borrowed into a follow-up they would carry the previous
 # question's window ("who runs the broncos now" → "how much did they pay" is no "now" question).

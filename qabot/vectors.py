@@ -290,9 +290,7 @@ def read(path: Path, layout: Layout, for_update: bool = False) -> Any:
     if not path.is_file():
         raise FileNotFoundError(path)
     mmap = layout.type == "ivf" and not for_update
-    flags = faiss.IO_FLAG_MMAP if mmap else 0
-    if layout.type == "flat" and not for_update:
-        flags = faiss.IO_FLAG_MMAP_IFC
+    flags = 0 if for_update else faiss.IO_FLAG_MMAP if mmap else faiss.IO_FLAG_MMAP_IFC
     index = faiss.read_index(str(path), flags)
     if mmap:
         lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists)
