@@ -814,7 +814,8 @@ HOW_MUCH = "How much will it pay?"  # alone: the stadium the city "will pay" for
 
 @pytest.fixture(scope="module")
 def chat_corpus(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Settings:
-    """Four made-up articles: an airline merger, a home run record, a storm, a stadium."""
+    """Six made-up articles: an airline merger, a home run record, a storm, a stadium, and a
+    rocket launch scrubbed, then given a new date."""
     root = tmp_path_factory.mktemp("conversation")
     seeds = root / "seeds"
     shutil.copytree(CONVERSATION, seeds)
@@ -1049,6 +1050,21 @@ def test_a_follow_up_after_thanks_still_leans_on_the_question_before(
         settled(tg)  # the bot remembers (or not) the thanks just after sending its reply
         follow_up = chat.ask(HOW_MANY)
     assert "58 home runs" in follow_up["visible_text"]
+
+
+def test_a_pronoun_follow_up_finds_its_answer_in_the_previous_replys_second_article(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"when will they try again" after the scrubbed launch: alone it finds nothing; with the
+    question before it, the answer is the new date in the article the first reply cited second."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        first = chat.ask("why did the vesta launch get called off")
+        chat.clock.now += 60
+        again = chat.ask("when will they try again")
+    assert [cites(first), cites(again)] == ["vesta_scrub.txt", "vesta_next.txt"]
+    assert "[2] Vesta gets a new date" in first["visible_text"]  # the first reply's second article
+    assert "September 27" in entity_texts(again, "bold")[0]
+    assert not search(chat_retriever, "when will they try again", SearchOptions(k=3))  # alone: nothing
 
 
 def test_a_follow_up_is_answered_by_the_sentence_its_own_words_ask_for(
