@@ -1067,6 +1067,24 @@ def test_a_pronoun_follow_up_finds_its_answer_in_the_previous_replys_second_arti
     assert not search(chat_retriever, "when will they try again", SearchOptions(k=3))  # alone: nothing
 
 
+def test_a_follow_ups_other_answers_come_only_from_the_previous_replys_articles(
+    chat_retriever: Retriever,
+) -> None:
+    """Searched with the previous question's words, "who will pay" also finds the storm and the
+    stadium ("the state will pay…"); as a question of its own their sentences may lead beside the
+    first answer, as a follow-up of the merger only the previous reply's articles may."""
+    query = "who will pay (airline agreed buy Coastal Airways)"
+    every = answer.AnswerOptions(also_share=0.0, keep_share=0.0)  # any answering sentence may lead
+    search_options = SearchOptions(k=3, min_score=0.0)
+    plain = answer.respond(chat_retriever, query, search_options, floor=False, answering=every)
+    follow = answer.respond(chat_retriever, query, search_options, floor=False, answering=every,
+                            typed="who will pay", previous=["airline_merger.txt"])
+    assert follow.question == query  # the context was kept
+    assert {plain.results[i].doc_id for i in plain.answers} - {"airline_merger.txt"}  # others lead
+    assert [follow.results[i].doc_id for i in follow.answers] == ["airline_merger.txt"]
+    assert "$33.50" in follow.results[follow.answers[0]].answer
+
+
 def test_a_follow_up_is_answered_by_the_sentence_its_own_words_ask_for(
     tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
