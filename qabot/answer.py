@@ -197,12 +197,14 @@ def respond(
                 found = mine
         if isinstance(found, Reply):
             return found
-        results, scores = choose_for(index, found, message, options.weights)
+        # A follow-up kept with the previous question's words: its typed words choose the sentence.
+        follow_up = message if message is not None and found.question != message else None
+        results, scores = choose_for(index, found, follow_up, options.weights)
         answers = lead_answers(scores, options)
-        if message is not None and found.question != message:
-            # A follow-up searched with the previous question's words finds other stories through
-            # those words too: beside its first answer, only the previous reply's articles add
-            # one (on the scripted chat, 20 from other stories held the answer 0 times).
+        if follow_up is not None:
+            # The borrowed words find other stories too: beside its first answer, only the
+            # previous reply's articles add one (on the scripted chat, 20 from other stories held
+            # the answer 0 times).
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
         return Reply(found.question, "answer", tuple(results), answers, found.as_of, None, found.notice,
                      found.window)
@@ -210,8 +212,9 @@ def respond(
 
 def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,
                ) -> tuple[list[Passage], list[float]]:
-    """choose() for a search that may carry the previous question's words (`found.question`)
-    besides the message `typed`. Those words found the articles, but they describe what the
+    """choose() for a search that carries the previous question's words (`found.question`)
+    besides the message `typed` (None: a question of its own, chosen by its words as searched).
+    Those words found the articles, but they describe what the
     previous reply answered: chosen by them, a follow-up's sentence was that reply's sentence
     again (26 of the 56 scripted follow-ups). So the typed words choose, and the borrowed ones
     only when the message is too thin to point at a sentence by itself or no sentence of the
@@ -219,7 +222,7 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     one that the first article does not use ("how many did he hit" of an article that says
     "58 home runs"; "what did the pilots say" of one about the pilots does point)."""
     groups = [list(g) for g in found.groups]
-    if typed is not None and typed != found.question and _points(typed, found):
+    if typed is not None and _points(typed, found):
         results, scores = choose(index, typed, groups, weights)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
