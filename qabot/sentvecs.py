@@ -124,8 +124,26 @@ class SentenceVectors:
         return Coded(np.array(self.spans[lo:hi]), np.array(self.codes[lo:hi]), np.array(self.scales[lo:hi]))
 
     def cosines(self, ids: Sequence[int], qvec: np.ndarray) -> Cosines:
-        """Those of these passages it holds, each sentence scored against the question."""
-        return _cosines(self, ids, qvec)
+        """Those of these passages it holds, each sentence scored against the question: the int8
+        codes of all their sentences, gathered at once, times the question, then each
+        sentence's scale."""
+        want = np.asarray(ids, dtype=np.int64)
+        at = np.searchsorted(self.ids, want)
+        held = at < len(self.ids)
+        held[held] = self.ids[at[held]] == want[held]
+        rows = at[held]
+        starts = np.where(rows > 0, self.ends[np.maximum(rows - 1, 0)], 0).astype(np.int64)
+        sizes = self.ends[rows].astype(np.int64) - starts
+        # Every sentence row of those passages, in passage order: start + 0..size-1 for each.
+        offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        sentence = np.repeat(starts, sizes) + offsets
+        # Row by row, not one matrix product: BLAS sums a row in an order that depends on the rows
+        # beside it, and a shard's batch is not the single process's (the same passage must score
+        # the same, to the bit, whoever asks).
+        codes = self.codes[sentence].astype(np.float32)
+        values = (codes * np.asarray(qvec, dtype=np.float32)).sum(axis=1) * self.scales[sentence]
+        spans = np.asarray(self.spans[sentence], dtype=np.int32).reshape(-1, 2)
+        return Cosines(want[held], np.cumsum(sizes), spans, values.astype(np.float32))
 
     def select(self, ids: np.ndarray) -> list[tuple[int, Coded]]:
         """(passage id, its sentences as stored) for those of `ids` this part holds: a merge
@@ -221,28 +239,6 @@ class Cosines:
         starts = np.r_[0, self.ends[:-1]] if len(self.ends) else self.ends
         return {int(pid): Scored(self.spans[a:b], self.values[a:b])
                 for pid, a, b in zip(self.ids.tolist(), starts.tolist(), self.ends.tolist(), strict=True)}
-
-
-def _cosines(part: SentenceVectors, ids: Sequence[int], qvec: np.ndarray) -> Cosines:
-    """Those of `ids` the part holds, scored against `qvec`: the int8 codes of all their
-    sentences, gathered at once, times the question, then each sentence's scale."""
-    want = np.asarray(ids, dtype=np.int64)
-    at = np.searchsorted(part.ids, want)
-    held = at < len(part.ids)
-    held[held] = part.ids[at[held]] == want[held]
-    rows = at[held]
-    starts = np.where(rows > 0, part.ends[np.maximum(rows - 1, 0)], 0).astype(np.int64)
-    sizes = part.ends[rows].astype(np.int64) - starts
-    # Every sentence row of those passages, in passage order: start + 0..size-1 for each.
-    offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    sentence = np.repeat(starts, sizes) + offsets
-    # Row by row, not one matrix product: BLAS sums a row in an order that depends on the rows
-    # beside it, and a shard's batch is not the single process's (the same passage must score
-    # the same, to the bit, whoever asks).
-    codes = part.codes[sentence].astype(np.float32)
-    values = (codes * np.asarray(qvec, dtype=np.float32)).sum(axis=1) * part.scales[sentence]
-    spans = np.asarray(part.spans[sentence], dtype=np.int32).reshape(-1, 2)
-    return Cosines(want[held], np.cumsum(sizes), spans, values.astype(np.float32))
 
 
 @dataclass(frozen=True)
