@@ -13,7 +13,10 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from qabot.config import PathSettings, SegmentSettings, Settings
+from qabot import format as fmt
+from qabot.answer import respond
+from qabot.config import PathSettings, SearchOptions, SegmentSettings, Settings
+from qabot.reader import Retriever
 from tests.conftest import link_encoder, make_seeds
 
 TOPICS = [
@@ -106,3 +109,13 @@ def copy(settings: Settings, dest: Path) -> Settings:
     shutil.copytree(settings.index, dest / "embeddings")
     copied = replace(settings, paths=PathSettings(seeds=dest / "seeds", index=dest / "embeddings"))
     return copied
+
+
+AS_OF = "2026-12-01"  # the day every sharded-serving test asks on
+
+
+def local_json(settings: Settings, question: str, mode: str) -> str:
+    """What one process answers (`qabot ask --json`), for a served reply to equal."""
+    options = replace(SearchOptions(), mode=mode)
+    return fmt.to_json(respond(Retriever.for_settings(settings), question, options,
+                               as_of=dt.date.fromisoformat(AS_OF)))

@@ -129,9 +129,9 @@ def stored(index_dir: Path) -> dict[int, tuple[list[list[int]], bytes, bytes]]:
     stack: sentvecs.Stack = snap.stack(parts.SENTENCES)
     out = {}
     for pid in snap.rows.ids.tolist():
-        found = next((c for part in stack.parts if part is not None for c in [part.coded(pid)] if c),
-                     None)
-        assert found is not None, f"passage {pid} has no sentence vectors"
+        held = [c for part in stack.parts if part is not None and (c := part.coded(pid)) is not None]
+        assert len(held) == 1, f"passage {pid} has sentence vectors in {len(held)} segments, not one"
+        found = held[0]
         out[pid] = (found.spans.tolist(), found.codes.tobytes(), found.scales.tobytes())
     return out
 

@@ -25,6 +25,7 @@ from qabot.errors import BadQuestion
 from qabot.manifest import Manifest
 from qabot.retrieve import MAX_QUESTION_CHARS, check_question
 from qabot.store import load_manifest
+from tests import shard_corpus
 from tests.conftest import NETGUARD, QABOT, QUESTION, indexed, make_seeds, run_qabot
 
 AS_OF = "2026-12-01"  # fixed, so ages and "today" can't change between two replies
@@ -297,12 +298,16 @@ def test_no_index_yet_is_a_503_until_one_is_committed(corpus: Settings, tmp_path
     assert "no usable index yet" in (tmp_path / "serve.log").read_text()
 
 
-def test_a_port_in_use_is_one_clear_error(corpus: Settings) -> None:
+@pytest.mark.parametrize("ray", [(), ("--ray",)], ids=["one process", "ray"])
+def test_a_port_in_use_is_one_clear_error(corpus: Settings, ray: tuple[str, ...]) -> None:
+    """With --ray too, and before a Ray is started for nothing."""
+    if ray:
+        pytest.importorskip("ray.serve")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = run_qabot("serve", "--index", str(corpus.index), "--port", str(port))
+        proc = run_qabot("serve", "--index", str(corpus.index), "--port", str(port), *ray)
 
     assert proc.returncode == 1
     assert proc.stderr == (f"Error: port {port} on 127.0.0.1 is already in use (another qabot serve?); "
@@ -413,3 +418,42 @@ def test_fifty_concurrent_clients_during_a_commit_never_see_a_mixed_generation(
     generations = [generation for generation, _ in seen]
     assert set(generations) == set(expected)  # the commit landed while they asked
     assert len(seen) >= 100
+
+
+# ---------------------------------------------------------------- on Ray, from the command line
+
+
+def raylets() -> set[str]:
+    """The pids of the raylets running on this machine (one a Ray node)."""
+    found = subprocess.run(["pgrep", "-f", "ray/core/src/ray/raylet/raylet"], capture_output=True, text=True)
+    return set(found.stdout.split())
+
+
+def test_qabot_serve_ray_answers_as_one_process_and_stops_its_ray_on_sigterm(
+    tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path
+) -> None:
+    """`qabot serve --ray` as a user runs it: the command starts a Ray of its own, serves the
+    index in two shards, answers as one process does, and on SIGTERM stops the Ray it started
+    (tests/test_serve_ray.py covers the shards on a three-node cluster)."""
+    pytest.importorskip("ray.serve")
+    root = tmp_path_factory.mktemp("ray-cli")
+    settings = shard_corpus.build(root, encoder_cache)
+    before = raylets()
+    env = {**_env(), "RAY_USAGE_STATS_ENABLED": "0"}
+    # --port 0: Serve's proxy needs a number; the command picks a free one and prints it.
+    with serving(settings.index, root / "serve.log", "--ray", "--shards", "2", "--no-access-log",
+                 env=env) as url:
+        assert not url.endswith(":0"), url
+        assert raylets() - before  # a Ray of its own
+        for question in shard_corpus.QUESTIONS[:3]:
+            got = httpx.post(f"{url}/ask", json={"question": question, "as_of": shard_corpus.AS_OF},
+                             timeout=60)
+            assert got.status_code == 200, got.text
+            assert got.text == shard_corpus.local_json(settings, question, "hybrid"), question
+        assert ask(url, {"question": "  "}).status_code == 400
+    assert "in 2 shard(s) x 1 on Ray Serve" in (root / "serve.log").read_text()
+    # SIGTERM stopped the Ray it started (its raylet exits just after the command), no other.
+    deadline = time.monotonic() + 30
+    while raylets() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not raylets() - before

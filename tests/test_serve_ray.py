@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,12 @@ import pytest
 from qabot import format as fmt
 from qabot import shards
 from qabot.answer import respond
-from qabot.config import SearchOptions, Settings
-from qabot.reader import Retriever
+from qabot.config import Settings
 from tests import shard_corpus
+from tests.shard_corpus import AS_OF, local_json
 
 pytest.importorskip("ray.serve")
 
-AS_OF = "2026-12-01"
 GENERATION = "x-qabot-generation"
 WORKER: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
 
@@ -76,12 +75,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Ite
 
 def ask(url: str, question: str, **fields: Any) -> httpx.Response:
     return httpx.post(f"{url}/ask", json={"question": question, "as_of": AS_OF, **fields}, timeout=60)
-
-
-def local_json(settings: Settings, question: str, mode: str) -> str:
-    options = replace(SearchOptions(), mode=mode)
-    return fmt.to_json(respond(Retriever.for_settings(settings), question, options,
-                               as_of=dt.date.fromisoformat(AS_OF)))
 
 
 def test_each_shard_runs_on_its_own_node(served: Served) -> None:
