@@ -214,7 +214,7 @@ def followup_sentences(bench: Bench, path: Path) -> None:
     answer.choose_for) and as it chose it before (the words searched with, the previous
     question's included): does it hold the answer, and does it repeat the sentence that answered
     the question before? Each half (A, B: alternate weeks) separately: the rule was chosen after
-    seeing these figures (both halves agreed), so they are seen, not held out."""
+    seeing these figures (neither half lost), so they are seen, not held out."""
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     follow = [x for x in lines if x["kind"] == "followup"]
     weeks = sorted({dt.date.fromisoformat(x["question_date"]).isocalendar()[:2] for x in follow})

@@ -238,8 +238,7 @@ def news(index_dir: Path, dev: Path) -> None:
     assert manifest is not None
     print(f"\nNews dev index {index_dir}: {manifest.passage_count:,} passages, {manifest.article_count:,} "
           f"articles; {len(quiz)} quiz + {len(chat)} chat questions; load {load()}")
-    # One question encoder for both paths, as one process has: two onnxruntime sessions taking
-    # turns spin their threads against each other, and "encode" read twice what it costs.
+    # One question encoder for both paths (the module docstring says why).
     opened = Retriever(index_dir)
     embedder = opened.encoder(opened.snapshot())
     for title, ask in (("respond()", ask_respond), ("search()", ask_search)):
