@@ -351,15 +351,17 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     with the context the borrowed words win): it follows up when the article found with the
     context uses its word, and stands alone when not (after a question about an earthquake, an
     article without "vote" would only repeat the answer before). A longer message also stands
-    alone when a word it asks about is in the article found alone but not in the one found with
-    the context: "what is the capital of france" after a question about a teen pilot matched his
-    story ("the Bulgarian capital") about as well with the context as a French story alone."""
+    alone when a word it asks about is in the article found alone but in none the context found:
+    "what is the capital of france" after a question about a teen pilot matched his story ("the
+    Bulgarian capital") about as well with the context as a French story alone. (None, not the
+    first: "who came second" after the US Women's Open lacks "came" in its first article, not
+    in the next, which says who came second.)"""
     if not alone.results or alone.results[0].doc_id in previous:
         return False
     own = content_words(alone.question)
-    mine, theirs = _first_article(alone), _first_article(contextual)
     if len(own) < 2:
-        return not all(_uses(theirs, word) for word in own)
+        return not all(_uses(_first_article(contextual), word) for word in own)
+    mine, theirs = _first_article(alone), _every_passage(contextual)
     return (not contextual.results
             or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER
             or any(_uses(mine, word) and not _uses(theirs, word) for word in own))
@@ -370,6 +372,13 @@ def _first_article(found: Reply | Draft) -> tuple[Passage, ...]:
     if isinstance(found, Draft):
         return found.groups[0] if found.groups else ()
     return found.results[:1]
+
+
+def _every_passage(found: Reply | Draft) -> tuple[Passage, ...]:
+    """The passages of every article a search found."""
+    if isinstance(found, Draft):
+        return tuple(p for group in found.groups for p in group)
+    return found.results
 
 
 def _uses(passages: Sequence[Passage], word: str) -> bool:

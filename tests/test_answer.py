@@ -335,6 +335,13 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     assert answer.stands_alone(france, pilot, ["old.txt"])
     assert not answer.stands_alone(france, top("old.txt", 0.37, text="France raised its capital gains tax."),
                                    ["old.txt"])
+    # … in none of the articles found with the context: "came" is no topic of its own.
+    second = top("skating.txt", 0.43, "who came second", "Biney came in third in the second heat.")
+    golf = top("open.txt", 0.6, text="Lee won the Open by four strokes.")
+    runner_up = top("runner_up.txt", 0.5, text="Harigae came second, four strokes back.")
+    both = Reply(golf.question, "answer", (*golf.results, *runner_up.results))
+    assert answer.stands_alone(second, golf, ["open.txt"])  # its first article lacks "came"
+    assert not answer.stands_alone(second, both, ["open.txt"])  # the next one has it
 
 
 def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote(
