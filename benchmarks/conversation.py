@@ -196,11 +196,11 @@ def new_topics(bench: Bench, pairs: list[tuple[str, str, str]]) -> None:
 
 
 def as_the_bot(bench: Bench, message: str, query: str, previous: tuple[str, ...],
-               day: dt.date) -> tuple[list[Passage], bool]:
+               day: dt.date, replied: bool = False) -> tuple[list[Passage], bool]:
     """The bot's reply to `message` searched as `query` (bot.reply_for: the context kept only
     on evidence, answer.stands_alone), and whether the context was kept."""
     reply = respond(bench.retriever, query, bench.settings.bot_search, as_of=day, typed=message,
-                    previous=previous)
+                    previous=previous, replied=replied)
     return list(reply.results), reply.question != message
 
 
@@ -229,7 +229,7 @@ def followup_sentences(bench: Bench, path: Path) -> None:
         for way in ("by time", "as reply"):
             query = contextualize(x["followup"], turn, 60.0, way == "as reply")
             now = respond(bench.retriever, query, options, as_of=day, typed=x["followup"],
-                          previous=turn.doc_ids[: bench.settings.bot.answers])
+                          previous=turn.doc_ids[: bench.settings.bot.answers], replied=way == "as reply")
             # Before: the search that won, its sentences chosen by the words it searched with.
             was = now if now.question == x["followup"] else respond(bench.retriever, now.question, options,
                                                                      as_of=day)
@@ -270,7 +270,7 @@ def script(bench: Bench, path: Path) -> None:
                                                                       way.startswith("as reply"))
             if way.endswith("on evidence"):
                 top = as_the_bot(bench, x["followup"], text, turn.doc_ids[: bench.settings.bot.answers],
-                                 day)[0][:1]
+                                 day, way.startswith("as reply"))[0][:1]
             else:
                 top = bench.find_on(text, day)[:1]
             at1[way] += gold_rank(top, set(x["gold"])) == 1

@@ -170,6 +170,7 @@ def respond(
     answering: AnswerOptions | None = None,
     typed: str | None = None,
     previous: Sequence[str] = (),
+    replied: bool = False,
 ) -> Reply:
     """The reply to `question`: search (`search_options`, with its confidence floor unless
     `floor` is False), then choose what answers; `as_of` (default today) is the day the
@@ -178,7 +179,8 @@ def respond(
     `typed`: in a chat, the message as typed when `question` is it with the previous question's
     words (conversation.contextualize). Unless a pronoun settles that it points back
     (conversation.refers_back), it is searched too, and answered instead when it stands alone on
-    the evidence (stands_alone; `previous`: the doc ids the previous reply cited). Only the
+    the evidence (stands_alone; `previous`: the doc ids the previous reply cited; `replied`: the
+    message replies to that reply). Only the
     search that wins goes on to the sentence choice, so the second search costs a search, not a
     reply; and there its own words choose the sentence (choose_for). The reply's `question`
     says which search was answered.
@@ -193,7 +195,7 @@ def respond(
             # "when will it end?" alone may well match another story's "ended" better: a pronoun
             # that settles it is not weighed.
             mine = _gather(index, message, search_options, floor, since, until, as_of, options)
-            if stands_alone(mine, found, previous):
+            if stands_alone(mine, found, previous, replied):
                 found = mine
         if isinstance(found, Reply):
             return found
@@ -341,7 +343,8 @@ def _archive_notice(window: TimeWindow | None, present: dt.date, today: dt.date)
 CLEARLY_BETTER = 0.05
 
 
-def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequence[str]) -> bool:
+def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequence[str],
+                 replied: bool = False) -> bool:
     """Whether a chat message that the conversation rules searched with the previous question's
     words (`contextual`) is rather a new topic, searched by itself (`alone`). Words alone
     (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence
@@ -355,12 +358,19 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     "what is the capital of france" after a question about a teen pilot matched his story ("the
     Bulgarian capital") about as well with the context as a French story alone. (None, not the
     first: "who came second" after the US Women's Open lacks "came" in its first article, not
-    in the next, which says who came second.)"""
+    in the next, which says who came second.)
+
+    `replied`: the message replies to the previous answer, which says "about this" more plainly
+    than one word can: a reply of one content word that the context's article lacks stands
+    alone only if alone it also matches clearly better ("who gets the money" in reply to the
+    auction of a charity lunch, whose article says "proceeds", not "money")."""
     if not alone.results or alone.results[0].doc_id in previous:
         return False
     own = content_words(alone.question)
     if len(own) < 2:
-        return not all(_uses(_first_article(contextual), word) for word in own)
+        lacks = not all(_uses(_first_article(contextual), word) for word in own)
+        return lacks and (not replied or not contextual.results
+                          or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
     mine, theirs = _first_article(alone), _every_passage(contextual)
     return (not contextual.results
             or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER

@@ -384,7 +384,8 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     try:
         async with state.searching:
             reply, found, query = await asyncio.to_thread(
-                reply_for, state, question, query, previous.doc_ids if previous is not None else ())
+                reply_for, state, question, query, previous.doc_ids if previous is not None else (),
+                is_reply)
     finally:
         await typing
     # Lengths and a flag only: the question and the context it borrowed stay out of the log.
@@ -410,17 +411,20 @@ def _previous_turn(memory: Memory, message: Message, bot_id: int) -> tuple[Turn 
 
 
 def reply_for(state: BotState, question: str, query: str | None = None,
-              previous: Sequence[str] = ()) -> tuple[list[str], tuple[str, ...], str]:
+              previous: Sequence[str] = (), replied: bool = False,
+              ) -> tuple[list[str], tuple[str, ...], str]:
     """The reply to a checked question, as HTML messages, the articles it cites (best first) and
     the query it was answered with: respond (with the conversation's `query` when it borrowed
-    the previous question's words, kept only on evidence: answer.stands_alone; the typed words
-    choose the sentence), then format.
+    the previous question's words, kept only on evidence: answer.stands_alone, which weighs a
+    reply to the answer (`replied`) as a stronger sign; the typed words choose the sentence),
+    then format.
     Blocking (it encodes the question): handlers run it with asyncio.to_thread."""
     started = time.perf_counter()
     query = query or question
     try:
         # The words said "follow-up": respond asks the articles whether they agree.
-        reply = respond(state.retriever, query, state.options, typed=question, previous=previous)
+        reply = respond(state.retriever, query, state.options, typed=question, previous=previous,
+                        replied=replied)
         query = reply.question
     except IndexNotFound:
         return [NO_INDEX], (), query

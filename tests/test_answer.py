@@ -329,6 +329,13 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     vote = top("new.txt", 0.9, "what was the vote")
     assert not answer.stands_alone(vote, top("old.txt", 0.3, text="The Senate votes on Friday."), ["old.txt"])
     assert answer.stands_alone(vote, top("old.txt", 0.3, text="The quake struck at dawn."), ["old.txt"])
+    # … but a reply to the answer says "about this" more plainly than one word: it needs a
+    # clearly better match alone as well.
+    quake = top("old.txt", 0.9 - margin / 2, text="The quake struck at dawn.")
+    assert not answer.stands_alone(vote, quake, ["old.txt"], replied=True)
+    assert answer.stands_alone(vote, top("old.txt", 0.9 - 2 * margin), ["old.txt"], replied=True)
+    senate = top("old.txt", 0.9 - 2 * margin, text="The Senate votes on Friday.")
+    assert not answer.stands_alone(vote, senate, ["old.txt"], replied=True)
     # Longer: no clearly better match alone, but a word asked about only in the article found alone.
     france = top("new.txt", 0.35, "what is the capital of france", "Paris, the capital of France, sweltered.")
     pilot = top("old.txt", 0.37, text="He landed in the Bulgarian capital, Sofia.")

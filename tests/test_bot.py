@@ -1067,6 +1067,22 @@ def test_a_pronoun_follow_up_finds_its_answer_in_the_previous_replys_second_arti
     assert not search(chat_retriever, "when will they try again", SearchOptions(k=3))  # alone: nothing
 
 
+def test_a_one_word_reply_to_an_answer_keeps_its_context(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"who gets the money" names one thing, which the merger article never says: typed after the
+    answer it is a new question (the stadium's money), but in reply to the answer it asks about
+    the merger unless alone it matches clearly better (answer.stands_alone, `replied`)."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        chat.ask(MERGER)
+        chat.clock.now += 60
+        typed = chat.ask("who gets the money")
+        chat.ask(MERGER)
+        chat.clock.now += 60
+        replied = chat.ask("who gets the money", reply_to_bot=True)
+    assert [cites(typed), cites(replied)] == ["stadium.txt", "airline_merger.txt"]
+
+
 def test_a_follow_ups_other_answers_come_only_from_the_previous_replys_articles(
     chat_retriever: Retriever,
 ) -> None:
