@@ -26,6 +26,11 @@ _ANYWHERE = re.compile(
     r"|Bloomberg|NurPhoto|Sipa|ZUMA|Imagn|SOPA Images|LightRocket)\b",
     re.IGNORECASE,
 )
+# A video player's furniture, in capitals as the page writes it ("JUST WATCHED <title> Replay More
+# Videos ... MUST WATCH <title> 02:49", "Video Ad Feedback <title> 01:15 - Source: CNN"): the
+# title of a video beside the story, not the story. Case-sensitive: "a must watch" is prose.
+_PLAYER = re.compile(r"\bJUST WATCHED\b|\bMUST WATCH\b|\bReplay More Videos\b|\bVideo Ad Feedback\b"
+                     r"|\b\d\d:\d\d - Source: CNN\b")
 # A line that opens with a label and then a headline: a teaser for another story or a gallery
 # ("Opinion: …", "Analysis:…", "Photos: Amazing pictures of Earth", "In pictures: …", "Watch: …").
 _LABEL = re.compile(
@@ -59,7 +64,7 @@ def is_credit(rest: str) -> bool:
 def is_furniture(sentence: str, alone: bool = False) -> bool:
     """True for page furniture: a caption, a credit, a gallery or live-page line, a teaser.
     `alone`: the sentence is the whole of its line (captions stand alone)."""
-    if _ANYWHERE.search(sentence) or _LABEL.match(sentence):
+    if _ANYWHERE.search(sentence) or _LABEL.match(sentence) or _PLAYER.search(sentence):
         return True
     if not alone or _NARRATIVE.search(sentence):
         return False

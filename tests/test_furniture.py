@@ -20,6 +20,9 @@ from qabot.sentences import is_headline, usable
     "Jane Doe/AFP/Getty Images Supporters wave flags outside the parliament on Monday.",
     "A protester holds a sign outside the parliament in Port Amsel. (AP Photo/Jane Doe)",
     "Here's what you need to know to Get Up to Speed and On with Your Day.",
+    "JUST WATCHED Welk sworn in as prime minister Replay More Videos ...",
+    "MUST WATCH Welk sworn in as prime minister 02:14",
+    "Video Ad Feedback 01:15 - Source: CNN See the floods that closed the Port Amsel ferry",
 ])
 def test_furniture_anywhere(line: str) -> None:
     assert is_furniture(line) and not usable(line)
@@ -40,6 +43,7 @@ def test_a_dated_caption_alone_on_its_line_is_furniture_but_a_dated_story_senten
     "Watchdogs said the vote was fair, and turnout reached 71%.",  # "watch" inside a word
     "The photos showed crowds in the capital until late at night on Tuesday.",
     "Analysts expect the new government to last: the coalition holds 88 seats.",
+    "Critics called the debate a must watch for anyone who just watched the first one.",
 ])
 def test_story_sentences_are_not_furniture(line: str) -> None:
     assert not is_furniture(line, alone=True) and usable(line, alone=True)
