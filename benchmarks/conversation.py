@@ -252,6 +252,31 @@ def followup_sentences(bench: Bench, path: Path) -> None:
             print(f"{way:<10}{rule:<26}{cells[0]:>16}{cells[1]:>16}{cells[2]:>18}{cells[3]:>14}")
 
 
+def digest_followups(bench: Bench, path: Path) -> None:
+    """benchmarks/digest_followups.jsonl: follow-ups on one story of a morning digest (CNN's "5
+    things", many unrelated stories in one article), where the message's own words could pick a
+    sentence of another story ("how old was he" → another section's "He was 82."). Written for the
+    check of answer._on_subject, then used to choose its share: seen, not held out. Does the
+    leading sentence hold the answer, and is the digest the first article?"""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    options = bench.settings.bot_search
+    rows = {way: [0, 0] for way in ("by time", "as reply")}
+    for x in lines:
+        day = dt.date.fromisoformat(x["question_date"])
+        first = respond(bench.retriever, x["first"], options, as_of=day)
+        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
+        for way, row in rows.items():
+            query = contextualize(x["followup"], turn, 60.0, way == "as reply")
+            reply = respond(bench.retriever, query, options, as_of=day, typed=x["followup"],
+                            previous=turn.doc_ids[: bench.settings.bot.answers], replied=way == "as reply")
+            row[0] += any(a.casefold() in said(reply).casefold() for a in x["answers"])
+            row[1] += bool(reply.results) and Path(reply.results[0].doc_id).stem == x["doc"]
+    n = len(lines)
+    print(f"\n{path.name}: {n} follow-ups on one story of a many-story digest")
+    for way, (lead, first_doc) in rows.items():
+        print(f"{way:<10} lead answers {lead}/{n}, the digest first {first_doc}/{n}")
+
+
 def script(bench: Bench, path: Path) -> None:
     """benchmarks/chat_script.jsonl (lowercase chat, never used to choose a rule): follow-ups each
     way, changes of topic taken for follow-ups, and "latest / now" questions with and without an
@@ -356,6 +381,7 @@ def main() -> None:
     new_topics(bench, PAIRS + HELD_OUT)
     script(bench, args.script)
     followup_sentences(bench, args.script)
+    digest_followups(bench, ROOT / "benchmarks" / "digest_followups.jsonl")
     shuffled_topics(bench, ROOT / "benchmarks" / "chat_questions.jsonl")
 
 

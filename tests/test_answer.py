@@ -389,3 +389,24 @@ def test_latest_ends_at_the_newest_article_on_the_subject() -> None:
     assert [g[0].doc_id for g in newest_first(groups, 0.88)] == \
         ["named.txt", "old.txt", "older.txt", "undated.txt", "weak.txt"]
     assert newest_first([], 0.88) == []
+
+
+def test_a_follow_ups_sentence_comes_from_passages_on_the_previous_subject() -> None:
+    """A morning digest holds many stories: "how old was she" after a question about the mayor
+    must not be answered from the section on an actor ("She was 82."). Of each article, only
+    the passages that use a borrowed word compete, when any does; an article with none keeps all."""
+    def passage(doc: str, text: str, score: float) -> Passage:
+        return Passage(rank=1, score=score, text=text, doc_id=doc, path=doc, date=None, title="",
+                       start=0, end=len(text), answer_start=0, answer_end=0)
+
+    mayor = passage("digest.txt", "Former mayor Lina Brandt has died at age 67, her office said.", 0.8)
+    actor = passage("digest.txt", "Stage actor Oren Pask has died, her family said. She was 82.", 0.4)
+    other = passage("other.txt", "The ferry terminal burned overnight.", 0.3)
+    groups = [[actor, mayor], [other]]
+    searched = "how old was she (happened former mayor lina brandt)"
+    assert answer._on_subject(groups, searched, "how old was she") == [[mayor], [other]]
+    assert answer._on_subject(groups, "how old was she", "how old was she") == groups  # nothing borrowed
+    # Without the subject's words, a passage that scored near the article's best with the context
+    # still goes on about it.
+    near = passage("digest.txt", "She said she would run again.", 0.8 * answer.ON_SUBJECT_SHARE + 0.01)
+    assert answer._on_subject([[actor, mayor, near]], searched, "how old was she") == [[mayor, near]]
