@@ -43,7 +43,8 @@ _NUMBER_RE = re.compile(r"\bhow (?:many|much|old|far|tall|big|fast|often)\b|"
                         r"\bwhat (?:percentage|percent|number|share|amount|age)\b", re.I)
 _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (?:year|day|date|month)\b",
                       re.I)
-_PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:{_PLACE_NOUNS})\b", re.I)
+# One word may come between, as for a person: "which peru town", "which virginia county".
+_PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b", re.I)
 _PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b", re.I)
 
 MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"

@@ -23,6 +23,7 @@ english_features = partial(s.features, stopwords=ENGLISH_STOPWORDS, stemmer="eng
     ("What year did the company go public?", s.TIME),
     ("Where did the storm make landfall?", s.PLACE),
     ("Which country hosted the summit?", s.PLACE),
+    ("which peru town was closest to the quake", s.PLACE),  # a word between, as "which … golfer"
     ("Why was the facility closed for several months?", s.REASON),
     ("why is the chevy bolt being recalled", s.REASON),
     ("how long did the 2020 war last", s.DURATION),
