@@ -152,7 +152,8 @@ def question_kind(question: str) -> str:
 
 def usable(sentence: str, alone: bool = False, title: str = "", credited: bool = False) -> bool:
     """False for what can't be an answer: a question, boilerplate, a caption-sized fragment, page
-    furniture (a caption, a gallery line, a teaser: furniture.py), or the article's headline
+    furniture (a caption, a gallery line, a teaser: furniture.py), a sentence that opens by
+    pointing at the one before ("That's up from 65% last year."), or the article's headline
     (`title`: the reply shows it on the source line already). `alone`: the sentence is all of
     its line; `credited`: the rest of its line is a photo credit (it is a caption)."""
     if credited:
@@ -162,9 +163,15 @@ def usable(sentence: str, alone: bool = False, title: str = "", credited: bool =
         return False
     if len(text.split()) < 4:
         return False
-    if is_furniture(text, alone) or is_headline(text, title):
+    if is_furniture(text, alone) or is_headline(text, title) or _POINTS_BACK.match(text):
         return False
     return not _BOILERPLATE.search(text)
+
+
+# A sentence that opens by pointing at the one before ("That's the jackpot for…" after "$1.1
+# billion", "That's up from 65%…") says what it says of something it does not name: alone it
+# answers nothing. The sentence it points at competes on its own.
+_POINTS_BACK = re.compile(r"(?:That['’]s|That is|This is|Those are|These are)\b")
 
 
 def is_headline(sentence: str, title: str) -> bool:

@@ -73,6 +73,8 @@ def test_a_superlative_question_wants_a_superlative_answer() -> None:
     "Updated 4:52 p.m. ET, Thu August 21, 2019",
     "Photo: Getty Images",
     "Read more.",
+    "That's up slightly from 65% earlier this year.",  # points at the sentence before
+    "This is the second time the plant has closed.",
 ])
 def test_questions_captions_and_boilerplate_are_never_answers(sentence: str) -> None:
     assert not s.usable(sentence)
@@ -134,3 +136,8 @@ def test_an_irregular_past_matches_its_verb() -> None:
     won = feats("The Lightning won the Stanley Cup twice.")
     assert win.overlap == won.overlap == 1.0
     assert feats("The Avalanche lifted the Stanley Cup.").overlap == 3.5 / 4.5
+
+
+def test_a_sentence_naming_its_subject_is_usable_even_with_that_inside() -> None:
+    assert s.usable("The jackpot is $1.1 billion, and that's the second-largest prize ever.")
+    assert s.usable("Thatcher's old school is where the summit opened on Monday.")  # not "That's"
