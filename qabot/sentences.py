@@ -40,12 +40,17 @@ _DURATION_RE = re.compile(r"\bhow long\b", re.I)
 _REASON_RE = re.compile(
     r"^\W*(?:why|how come)\b|\bwhy\b|\bwhat (?:caused|causes|led to)\b|\bfor what reason\b", re.I)
 _NUMBER_RE = re.compile(r"\bhow (?:many|much|old|far|tall|big|fast|often)\b|"
-                        r"\bwhat (?:percentage|percent|number|share|amount|age)\b", re.I)
+                        r"\bwhat (?:percentage|percent|number|share|amount|age)\b|"
+                        # "what was the record high average price…": an amount, by its noun
+                        r"\bwhat(?:s|['’]s| is| was| were| are)? (?:the )?(?:[\w-]+ ){0,3}"
+                        r"(?:price|cost|amount|total|salary|fee|toll|rate|score|percentage)\b", re.I)
 _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (?:year|day|date|month)\b",
                       re.I)
-# One word may come between, as for a person: "which peru town", "which virginia county".
+# One word may come between ("which peru town", "which nba player"); two caught a verb's subject
+# ("which measure did lawmakers…", "which head of state").
 _PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b", re.I)
-_PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b", re.I)
+_PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b"
+                        r"|\bwhat(?:s|['’]s| is| was) (?:his|her) name\b", re.I)
 
 MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
            "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")

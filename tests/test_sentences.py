@@ -23,7 +23,11 @@ english_features = partial(s.features, stopwords=ENGLISH_STOPWORDS, stemmer="eng
     ("What year did the company go public?", s.TIME),
     ("Where did the storm make landfall?", s.PLACE),
     ("Which country hosted the summit?", s.PLACE),
-    ("which peru town was closest to the quake", s.PLACE),  # a word between, as "which … golfer"
+    ("which peru town was closest to the quake", s.PLACE),  # words between, as "which … golfer"
+    ("Which measure did lawmakers leave out?", s.THING),  # "lawmakers" is no "which … member"
+    ("The GOP's loudest critic lost her seat. What is her name?", s.PERSON),
+    ("What was the record average price for a gallon of gas?", s.NUMBER),  # an amount by its noun
+    ("whats the death toll", s.NUMBER),
     ("Why was the facility closed for several months?", s.REASON),
     ("why is the chevy bolt being recalled", s.REASON),
     ("how long did the 2020 war last", s.DURATION),
