@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .bm25 import tokenize
 from .furniture import is_furniture
+from .headline import strip_tags
 
 # What kind of thing a question asks for; each has its own evidence in a sentence.
 PERSON, TIME, NUMBER, PLACE, REASON, THING = "person", "time", "number", "place", "reason", "thing"
@@ -254,7 +255,9 @@ def features(
     total = sum(terms.values())
     overlap = sum(v for t, v in terms.items() if base.get(t, t) in have) / total if total else 0.0
     novelty = sum(1 for w in words if w not in terms) / len(words) if words else 0.0
-    names = new_names(sentence, question)
+    # A dateline ("LIMA, Peru (AP) —") says where the story was filed, not where it happened: for
+    # "where" its places are no answer.
+    names = new_names(strip_tags(sentence) if kind == PLACE else sentence, question)
     return Features(
         overlap=overlap, passage=max(0.0, min(1.0, passage)),
         kind=1.0 if holds_kind(sentence, kind, question, names) else 0.0, novelty=novelty,

@@ -145,3 +145,18 @@ def test_an_irregular_past_matches_its_verb() -> None:
 def test_a_sentence_naming_its_subject_is_usable_even_with_that_inside() -> None:
     assert s.usable("The jackpot is $1.1 billion, and that's the second-largest prize ever.")
     assert s.usable("Thatcher's old school is where the summit opened on Monday.")  # not "That's"
+
+
+def test_a_datelines_place_is_no_answer_to_where() -> None:
+    """"LIMA, Peru (AP) —" says where the story was filed: for "which town…" it names nothing."""
+    q = "which norland town was closest to the quake"
+    terms = {"quak": 3.0, "town": 2.0, "closest": 3.0}
+    filed = english_features("PORT AMSEL, Norland (AP) — An offshore quake shook the coast overnight.",
+                             q, terms, s.question_kind(q))
+    town = english_features("The quake cracked walls in the nearest town, Vell, its mayor said.",
+                            q, terms, s.question_kind(q))
+    assert filed.names == 0.0 and filed.kind == 0.0
+    assert town.names > 0.0 and town.kind == 1.0
+    who = english_features("PORT AMSEL, Norland (AP) — An offshore quake shook the coast overnight.",
+                           "who felt the quake", terms, s.PERSON)
+    assert who.names > 0.0  # only "where" leaves the dateline out
