@@ -195,7 +195,7 @@ def respond(
             # "when will it end?" alone may well match another story's "ended" better: a pronoun
             # that settles it is not weighed.
             mine = _gather(index, message, search_options, floor, since, until, as_of, options)
-            if stands_alone(mine, found, previous, replied):
+            if stands_alone(mine, found, previous, replied, index.terms(message)):
                 found = mine
         if isinstance(found, Reply):
             return found
@@ -371,8 +371,14 @@ def _archive_notice(window: TimeWindow | None, present: dt.date, today: dt.date)
 CLEARLY_BETTER = 0.05
 
 
+# A word in fewer passages than this idf says (about 2% of them) may name a new topic; a
+# commoner one ("came", "next", "second": idf ~3.0-3.6 on the news dev index) is in too many
+# stories to tell ("france" 5.3, "capital" 4.5, "rnc" 8.3).
+RARE_IDF = 4.0
+
+
 def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequence[str],
-                 replied: bool = False) -> bool:
+                 replied: bool = False, terms: Terms | None = None) -> bool:
     """Whether a chat message that the conversation rules searched with the previous question's
     words (`contextual`) is rather a new topic, searched by itself (`alone`). Words alone
     (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence
@@ -386,7 +392,8 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     "what is the capital of france" after a question about a teen pilot matched his story ("the
     Bulgarian capital") about as well with the context as a French story alone. (None, not the
     first: "who came second" after the US Women's Open lacks "came" in its first article, not
-    in the next, which says who came second.)
+    in the next, which says who came second.) And only a rare word (`terms`: the message's idf;
+    RARE_IDF): "when is the next try" after the Artemis launch found "next" in a Senate story.
 
     `replied`: the message replies to the previous answer, which says "about this" more plainly
     than one word can: a reply of one content word that the context's article lacks stands
@@ -402,7 +409,16 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     mine, theirs = _first_article(alone), _every_passage(contextual)
     return (not contextual.results
             or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER
-            or any(_uses(mine, word) and not _uses(theirs, word) for word in own))
+            or any(_rare(word, terms) and _uses(mine, word) and not _uses(theirs, word) for word in own))
+
+
+def _rare(word: str, terms: Terms | None) -> bool:
+    """Whether a word is rare enough in the index (RARE_IDF) to name a topic (`terms`: the
+    message's, with their idf; None: every word is)."""
+    if terms is None:
+        return True
+    stems = tokenize(word, terms.stopwords, terms.stemmer)
+    return bool(stems) and all(terms.idf.get(t, RARE_IDF) >= RARE_IDF for t in stems)
 
 
 def _first_article(found: Reply | Draft) -> tuple[Passage, ...]:

@@ -349,6 +349,12 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     both = Reply(golf.question, "answer", (*golf.results, *runner_up.results))
     assert answer.stands_alone(second, golf, ["open.txt"])  # its first article lacks "came"
     assert not answer.stands_alone(second, both, ["open.txt"])  # the next one has it
+    # … and only a rare word names a topic: "came" is in too many stories to tell.
+    def idf(came: float) -> answer.Terms:
+        return answer.Terms({"came": came, "second": 3.0}, frozenset(), "english")
+
+    assert not answer.stands_alone(second, golf, ["open.txt"], terms=idf(answer.RARE_IDF - 0.4))
+    assert answer.stands_alone(second, golf, ["open.txt"], terms=idf(answer.RARE_IDF + 1))
 
 
 def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote(
