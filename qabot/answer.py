@@ -180,10 +180,9 @@ def respond(
     words (conversation.contextualize). Unless a pronoun settles that it points back
     (conversation.refers_back), it is searched too, and answered instead when it stands alone on
     the evidence (stands_alone; `previous`: the doc ids the previous reply cited; `replied`: the
-    message replies to that reply). Only the
-    search that wins goes on to the sentence choice, so the second search costs a search, not a
-    reply; and there its own words choose the sentence (choose_for). The reply's `question`
-    says which search was answered.
+    message replies to that reply). Only the search that wins goes on to the sentence choice, so
+    the second search costs a search, not a reply; and there its own words choose the sentence
+    (choose_for). The reply's `question` says which search was answered.
     """
     q = check_question(question)
     options = answering or AnswerOptions()
@@ -250,13 +249,17 @@ def _on_subject(groups: list[list[Passage]], searched: str, typed: str) -> list[
     if not borrowed:
         return groups
 
-    def on(passage: Passage, best: float) -> bool:
-        if passage.score >= ON_SUBJECT_SHARE * best:
+    def on(passage: Passage, bar: float) -> bool:
+        if passage.score >= bar:
             return True
         words = set(tokenize(passage.text, stemmer="english"))  # once a passage, not once a word
         return any(b <= words for b in borrowed)
 
-    return [[p for p in group if on(p, max(q.score for q in group))] or group for group in groups]
+    kept = []
+    for group in groups:
+        bar = ON_SUBJECT_SHARE * max(p.score for p in group)
+        kept.append([p for p in group if on(p, bar)] or group)
+    return kept
 
 
 def _points(typed: str, found: Draft) -> bool:

@@ -156,6 +156,12 @@ def question_kind(question: str) -> str:
     return THING
 
 
+# A sentence that opens by pointing at the one before ("That's the jackpot for…" after "$1.1
+# billion", "That's up from 65%…") says what it says of something it does not name: alone it
+# answers nothing. The sentence it points at competes on its own.
+_POINTS_BACK = re.compile(r"(?:That['’]s|That is|This is|Those are|These are)\b")
+
+
 def usable(sentence: str, alone: bool = False, title: str = "", credited: bool = False) -> bool:
     """False for what can't be an answer: a question, boilerplate, a caption-sized fragment, page
     furniture (a caption, a gallery line, a teaser: furniture.py), a sentence that opens by
@@ -173,11 +179,6 @@ def usable(sentence: str, alone: bool = False, title: str = "", credited: bool =
         return False
     return not _BOILERPLATE.search(text)
 
-
-# A sentence that opens by pointing at the one before ("That's the jackpot for…" after "$1.1
-# billion", "That's up from 65%…") says what it says of something it does not name: alone it
-# answers nothing. The sentence it points at competes on its own.
-_POINTS_BACK = re.compile(r"(?:That['’]s|That is|This is|Those are|These are)\b")
 
 
 def is_headline(sentence: str, title: str) -> bool:
