@@ -517,6 +517,8 @@ def choose(
     split = {p.id: sp for group, sps in zip(groups, spans, strict=True)
              for p, sp in zip(group, sps, strict=True)}
     cosines = _cosines(index, question, split) if weights.cosine and -1 not in split else {}
+    if sentences.asks_superlative(question, kind):
+        weights = replace(weights, kind=weights.kind * weights.superlative)
     for rank_, (group, sps) in enumerate(zip(groups, spans, strict=True), 1):
         found = [(p, s, e, j) for p, sp in zip(group, sps, strict=True) for j, (s, e) in enumerate(sp)]
         marks = [sentences.features(p.text[s:e], question, terms, kind, stopwords=stop, stemmer=stem,

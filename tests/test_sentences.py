@@ -160,3 +160,21 @@ def test_a_datelines_place_is_no_answer_to_where() -> None:
     who = english_features("PORT AMSEL, Norland (AP) — An offshore quake shook the coast overnight.",
                            "who felt the quake", terms, s.PERSON)
     assert who.names > 0.0  # only "where" leaves the dateline out
+
+
+def test_a_superlative_question_weighs_the_superlative_more() -> None:
+    """"which state has the priciest gas": the lead sentence naming states but no "highest" had
+    outscored the one that says which; for such a question the kind counts `superlative` times."""
+    q = "which state has the priciest gas"
+    assert s.asks_superlative(q, s.question_kind(q)) and not s.asks_superlative("which state voted", s.PLACE)
+    assert not s.asks_superlative("how many people died in the worst storm", s.NUMBER)
+    terms = {"state": 2.0, "priciest": 6.0, "ga": 3.0}
+    lead = english_features("Drivers in Texas and Ohio paid less for gas at most stations this week.", q,
+                            terms, s.PLACE, offset=0, cosine=0.5)
+    says = english_features("In California, which has the highest average, gas costs $5.90.", q,
+                            terms, s.PLACE, offset=2000, cosine=0.5)
+    w = s.Weights()
+    assert lead.kind == 0.0 and says.kind == 1.0
+    assert lead.score(w) > says.score(w)  # the lead and its names win on plain weights …
+    heavier = dataclasses.replace(w, kind=w.kind * w.superlative)
+    assert says.score(heavier) > lead.score(heavier)  # … not once the superlative counts more
