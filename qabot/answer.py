@@ -244,15 +244,14 @@ def _on_subject(groups: list[list[Passage]], searched: str, typed: str) -> list[
     that fits them ("how old was he" after Shinzo Abe's death, in a morning digest: "He was
     82.", of an actor further down)."""
     mine = {w.lower() for w in content_words(typed)}
-    borrowed = [set(tokenize(w, stemmer="english")) for w in content_words(searched) if w.lower() not in mine]
-    borrowed = [b for b in borrowed if b]
+    borrowed = [b for w in content_words(searched) if w.lower() not in mine and (b := _stems(w))]
     if not borrowed:
         return groups
 
     def on(passage: Passage, bar: float) -> bool:
         if passage.score >= bar:
             return True
-        words = set(tokenize(passage.text, stemmer="english"))  # once a passage, not once a word
+        words = _stems(passage.text)  # once a passage, not once a word (_uses)
         return any(b <= words for b in borrowed)
 
     kept = []
@@ -404,15 +403,15 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     auction of a charity lunch, whose article says "proceeds", not "money")."""
     if not alone.results or alone.results[0].doc_id in previous:
         return False
+    clearly_better = (not contextual.results
+                      or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
     own = content_words(alone.question)
     if len(own) < 2:
         lacks = not all(_uses(_first_article(contextual), word) for word in own)
-        return lacks and (not replied or not contextual.results
-                          or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
+        return lacks and (clearly_better or not replied)
     mine, theirs = _first_article(alone), _every_passage(contextual)
-    return (not contextual.results
-            or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER
-            or any(_rare(word, terms) and _uses(mine, word) and not _uses(theirs, word) for word in own))
+    return clearly_better or any(_rare(word, terms) and _uses(mine, word) and not _uses(theirs, word)
+                                 for word in own)
 
 
 def _rare(word: str, terms: Terms | None) -> bool:
@@ -440,9 +439,14 @@ def _every_passage(found: Reply | Draft) -> tuple[Passage, ...]:
 
 def _uses(passages: Sequence[Passage], word: str) -> bool:
     """Whether a passage has the word or another form of it ("launches" for "launch", "two-year"
-    for "years"): the same word once stemmed as BM25 stems it (chat is English)."""
-    wanted = set(tokenize(word, stemmer="english"))
-    return bool(wanted) and any(wanted <= set(tokenize(p.text, stemmer="english")) for p in passages)
+    for "years")."""
+    wanted = _stems(word)
+    return bool(wanted) and any(wanted <= _stems(p.text) for p in passages)
+
+
+def _stems(text: str) -> set[str]:
+    """The text's words stemmed as BM25 stems them (chat is English): "launches", "launch" alike."""
+    return set(tokenize(text, stemmer="english"))
 
 
 def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float) -> list[list[Passage]]:

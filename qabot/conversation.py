@@ -50,13 +50,13 @@ _TIME_WORDS = frozenset(
     "year week month weekend morning afternoon evening night season summer winter spring fall "
     "autumn time day decade century quarter".split())
 _EXISTENTIAL = frozenset("is are was were be been 's".split())
+# The openings that ask the previous question again of something else ("and the women's
+# winner?", "what about the lakers"): alone they lack what is asked, so a search of the message
+# alone can't overrule them. The other openings only lean: "so…", "but…" may open a new topic.
+_ASKS_AGAIN = r"and|what about|how about|what else"
+_ELLIPSIS = re.compile(rf"^\s*(?:{_ASKS_AGAIN})\b", re.IGNORECASE)
 _OPENING = re.compile(
-    r"^\s*(?:and|but|also|so|or|plus|then|what about|how about|what else|why not|how come|"
-    r"since when|and then)\b", re.IGNORECASE)
-# Of those, the openings that ask the previous question again of something else ("and the
-# women's winner?", "what about the lakers"): alone they lack what is asked, so a search of the
-# message alone can't overrule them. "so…", "but…" may open a new topic in a chat.
-_ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|what else)\b", re.IGNORECASE)
+    rf"^\s*(?:{_ASKS_AGAIN}|but|also|so|or|plus|then|why not|how come|since when)\b", re.IGNORECASE)
 # Function words, question words and pronouns: what is left of a question is its content.
 _STOP = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then "

@@ -185,7 +185,6 @@ def usable(sentence: str, alone: bool = False, title: str = "", credited: bool =
     return not _BOILERPLATE.search(text)
 
 
-
 def is_headline(sentence: str, title: str) -> bool:
     """True when the sentence is the article's title line (the title may be cut short, with "…")."""
     head = _squeeze(title.rstrip("…").rstrip())
