@@ -12,6 +12,8 @@ search the follow-up three ways, with the same `contextualize()` and `search()` 
   by time   contextualize(..., is_reply=False) one minute later: context only when
             leans_on_previous() says the follow-up leans on the question
   as reply  contextualize(..., is_reply=True): the follow-up sent as a reply to the answer
+  … on evidence  as the bot answers it (respond with the message as typed): the context
+            kept only when the searches agree (answer.stands_alone), a reply weighed as one
 
 Each search is as of the dev query's question_date, with the bot's settings. Reported: how many
 follow-ups rank a gold article first (@1), in the first 3 articles (@3), and in the bot's reply
@@ -107,6 +109,9 @@ HELD_OUT = [
     ("20220701_8", "What record-breaking reptile was caught in Florida?", "How much did it weigh?"),
 ]
 WAYS = ("alone", "by time", "as reply")
+# … and as the bot answers them: searched with the context, kept only on evidence
+# (answer.stands_alone), a reply weighed as one.
+ON_EVIDENCE = ("by time, on evidence", "as reply, on evidence")
 
 
 @dataclasses.dataclass
@@ -156,10 +161,15 @@ class Bench:
         """The first question, then its follow-up searched each way, a minute later."""
         found = self.find(first, qid)
         turn = Turn(first, first, tuple(p.doc_id for p in found), time=0.0)
+        day = dt.date.fromisoformat(self.queries[qid]["question_date"])
         ranks, shown = {}, {}
-        for way in WAYS:
-            text = follow_up if way == "alone" else contextualize(follow_up, turn, 60.0, way == "as reply")
-            passages = self.find(text, qid)
+        for way in (*WAYS, *ON_EVIDENCE):
+            replied = way.startswith("as reply")
+            text = follow_up if way == "alone" else contextualize(follow_up, turn, 60.0, replied)
+            if way in ON_EVIDENCE:
+                passages = list(bot_reply(self, follow_up, text, turn, day, replied).results)
+            else:
+                passages = self.find(text, qid)
             ranks[way] = gold_rank(passages[:3], self.gold(qid))
             reply = passages[: self.settings.bot.answers]
             shown[way] = gold_rank(reply, self.gold(qid), self.floor) is not None
@@ -175,7 +185,7 @@ def report(name: str, results: list[Result], pairs: list[tuple[str, str, str]]) 
           f"@3 {sum(r.first is not None for r in results)}/{n}; "
           f"follow-ups leaning by the rule {sum(leans_on_previous(p[2]) for p in pairs)}/{n}")
     print(f"{'follow-up searched':<22}{'gold @1':>9}{'gold @3':>9}{'in reply':>10}")
-    for way in WAYS:
+    for way in (*WAYS, *ON_EVIDENCE):
         at1 = sum(r.ranks[way] == 1 for r in results)
         at3 = sum(r.ranks[way] is not None for r in results)
         print(f"{way:<22}{at1:>6}/{n}{at3:>6}/{n}{sum(r.shown[way] for r in results):>7}/{n}")
@@ -195,13 +205,26 @@ def new_topics(bench: Bench, pairs: list[tuple[str, str, str]]) -> None:
           f"gold @1 {alone}/{n} searched alone, {searched}/{n} as the bot searches them")
 
 
-def as_the_bot(bench: Bench, message: str, query: str, previous: tuple[str, ...],
+def bot_reply(bench: Bench, message: str, query: str, turn: Turn, day: dt.date,
+              replied: bool = False) -> Reply:
+    """The bot's reply to `message` searched as `query` after `turn` (bot.reply_for: the context
+    kept only on evidence, answer.stands_alone; the previous reply's articles as the bot cites
+    them; `replied`: the message replies to that reply)."""
+    return respond(bench.retriever, query, bench.settings.bot_search, as_of=day, typed=message,
+                   previous=turn.doc_ids[: bench.settings.bot.answers], replied=replied)
+
+
+def as_the_bot(bench: Bench, message: str, query: str, turn: Turn,
                day: dt.date, replied: bool = False) -> tuple[list[Passage], bool]:
-    """The bot's reply to `message` searched as `query` (bot.reply_for: the context kept only
-    on evidence, answer.stands_alone), and whether the context was kept."""
-    reply = respond(bench.retriever, query, bench.settings.bot_search, as_of=day, typed=message,
-                    previous=previous, replied=replied)
+    """bot_reply's articles, and whether the context was kept."""
+    reply = bot_reply(bench, message, query, turn, day, replied)
     return list(reply.results), reply.question != message
+
+
+def first_turn(bench: Bench, question: str, day: dt.date) -> tuple[Reply, Turn]:
+    """A first question as the bot answers it, and the turn a follow-up leans on."""
+    reply = respond(bench.retriever, question, bench.settings.bot_search, as_of=day)
+    return reply, Turn(question, question, tuple(p.doc_id for p in reply.results), time=0.0)
 
 
 def said(reply: Reply) -> str:
@@ -219,20 +242,17 @@ def followup_sentences(bench: Bench, path: Path) -> None:
     follow = [x for x in lines if x["kind"] == "followup"]
     weeks = sorted({dt.date.fromisoformat(x["question_date"]).isocalendar()[:2] for x in follow})
     half = {w: "AB"[i % 2] for i, w in enumerate(weeks)}
-    options = bench.settings.bot_search
     rows: dict[tuple[str, str, str], list[int]] = {}
     for x in follow:
         day = dt.date.fromisoformat(x["question_date"])
         side = half[day.isocalendar()[:2]]
-        first = respond(bench.retriever, x["first"], options, as_of=day)
-        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
+        first, turn = first_turn(bench, x["first"], day)
         for way in ("by time", "as reply"):
             query = contextualize(x["followup"], turn, 60.0, way == "as reply")
-            now = respond(bench.retriever, query, options, as_of=day, typed=x["followup"],
-                          previous=turn.doc_ids[: bench.settings.bot.answers], replied=way == "as reply")
+            now = bot_reply(bench, x["followup"], query, turn, day, way == "as reply")
             # Before: the search that won, its sentences chosen by the words it searched with.
-            was = now if now.question == x["followup"] else respond(bench.retriever, now.question, options,
-                                                                     as_of=day)
+            was = now if now.question == x["followup"] else respond(
+                bench.retriever, now.question, bench.settings.bot_search, as_of=day)
             for rule, reply in (("searched words (before)", was), ("typed words (now)", now)):
                 row = rows.setdefault((way, rule, side), [0, 0, 0, 0, 0])
                 lead = said(reply)
@@ -259,16 +279,13 @@ def digest_followups(bench: Bench, path: Path) -> None:
     check of answer._on_subject, then used to choose its share: seen, not held out. Does the
     leading sentence hold the answer, and is the digest the first article?"""
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    options = bench.settings.bot_search
     rows = {way: [0, 0] for way in ("by time", "as reply")}
     for x in lines:
         day = dt.date.fromisoformat(x["question_date"])
-        first = respond(bench.retriever, x["first"], options, as_of=day)
-        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
+        _, turn = first_turn(bench, x["first"], day)
         for way, row in rows.items():
             query = contextualize(x["followup"], turn, 60.0, way == "as reply")
-            reply = respond(bench.retriever, query, options, as_of=day, typed=x["followup"],
-                            previous=turn.doc_ids[: bench.settings.bot.answers], replied=way == "as reply")
+            reply = bot_reply(bench, x["followup"], query, turn, day, way == "as reply")
             row[0] += any(a.casefold() in said(reply).casefold() for a in x["answers"])
             row[1] += bool(reply.results) and Path(reply.results[0].doc_id).stem == x["doc"]
     n = len(lines)
@@ -294,8 +311,7 @@ def script(bench: Bench, path: Path) -> None:
             text = x["followup"] if way == "alone" else contextualize(x["followup"], turn, 60.0,
                                                                       way.startswith("as reply"))
             if way.endswith("on evidence"):
-                top = as_the_bot(bench, x["followup"], text, turn.doc_ids[: bench.settings.bot.answers],
-                                 day, way.startswith("as reply"))[0][:1]
+                top = as_the_bot(bench, x["followup"], text, turn, day, way.startswith("as reply"))[0][:1]
             else:
                 top = bench.find_on(text, day)[:1]
             at1[way] += gold_rank(top, set(x["gold"])) == 1
@@ -314,8 +330,7 @@ def script(bench: Bench, path: Path) -> None:
         turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in found), time=0.0)
         text = contextualize(x["next"], turn, 60.0, is_reply=False)
         taken += text != x["next"]
-        shown, with_context = as_the_bot(bench, x["next"], text, turn.doc_ids[: bench.settings.bot.answers],
-                                         day)
+        shown, with_context = as_the_bot(bench, x["next"], text, turn, day)
         kept += with_context
         if x["gold"]:
             covered += 1
@@ -351,8 +366,7 @@ def shuffled_topics(bench: Bench, path: Path, seed: int = 7) -> None:
         turn = Turn(a["question"], a["question"], tuple(p.doc_id for p in found), time=0.0)
         text = contextualize(b["question"], turn, 60.0, is_reply=False)
         taken += text != b["question"]
-        shown, with_context = as_the_bot(bench, b["question"], text,
-                                         turn.doc_ids[: bench.settings.bot.answers], day)
+        shown, with_context = as_the_bot(bench, b["question"], text, turn, day)
         kept += with_context
         alone += gold_rank(bench.find_on(b["question"], day)[:1], set(b["gold_docs"])) == 1
         as_bot += gold_rank(shown[:1], set(b["gold_docs"])) == 1

@@ -282,7 +282,7 @@ def followups(index_dir: Path) -> str:
             respond(reader, message, options, as_of=day)
             times["plain question"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            respond(reader, query, options, as_of=day, typed=message, previous=previous)
+            respond(reader, query, options, as_of=day, typed=message, previous=previous, replied=True)
             times["follow-up (two searches)"].append((time.perf_counter() - started) * 1000)
     plain, follow = (statistics.median(t) for t in times.values())
     both = [i for i, p in enumerate(pairs) if p[2]]
