@@ -416,3 +416,28 @@ def test_a_follow_ups_sentence_comes_from_passages_on_the_previous_subject() -> 
     # still goes on about it.
     near = passage("digest.txt", "She said she would run again.", 0.8 * answer.ON_SUBJECT_SHARE + 0.01)
     assert answer._on_subject([[actor, mayor, near]], searched, "how old was she") == [[mayor, near]]
+
+
+@pytest.fixture(scope="module")
+def parking(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Retriever:
+    """One article whose lead names districts and whose sixth sentence, out of the lead, says
+    which is the priciest (tests/fixtures/superlative)."""
+    root = tmp_path_factory.mktemp("superlative")
+    shutil.copytree(Path(__file__).parent / "fixtures" / "superlative", root / "seeds")
+    return Retriever(indexed(root / "seeds", encoder_cache).index)
+
+
+def test_a_superlative_question_is_answered_by_the_sentence_that_says_which(parking: Retriever) -> None:
+    """"which district has the priciest parking": the lead names three districts and no
+    "highest"; the sentence that says which is further down. It leads because for such a
+    question the kind counts `Weights.superlative` times (counted once, the lead wins)."""
+    question = "which district has the priciest parking"
+
+    def said(superlative: float) -> str:
+        weights = dataclasses.replace(sentences.Weights(), superlative=superlative)
+        reply = respond(parking, question, SearchOptions(k=3), answering=AnswerOptions(weights=weights))
+        assert reply.answer is not None
+        return reply.answer.answer
+
+    assert said(sentences.Weights().superlative).startswith("In Northwood, the district with the highest")
+    assert said(1.0).startswith("Parking fees rose in every district of Calder")
