@@ -211,7 +211,8 @@ def bot_reply(bench: Bench, message: str, query: str, turn: Turn, day: dt.date,
     kept only on evidence, answer.stands_alone; the previous reply's articles as the bot cites
     them; `replied`: the message replies to that reply)."""
     return respond(bench.retriever, query, bench.settings.bot_search, as_of=day, typed=message,
-                   previous=turn.doc_ids[: bench.settings.bot.answers], replied=replied)
+                   previous=turn.doc_ids[: bench.settings.bot.answers], replied=replied,
+                   said=turn.said if message != turn.question else "")
 
 
 def as_the_bot(bench: Bench, message: str, query: str, turn: Turn,
@@ -224,7 +225,8 @@ def as_the_bot(bench: Bench, message: str, query: str, turn: Turn,
 def first_turn(bench: Bench, question: str, day: dt.date) -> tuple[Reply, Turn]:
     """A first question as the bot answers it, and the turn a follow-up leans on."""
     reply = respond(bench.retriever, question, bench.settings.bot_search, as_of=day)
-    return reply, Turn(question, question, tuple(p.doc_id for p in reply.results), time=0.0)
+    return reply, Turn(question, question, tuple(p.doc_id for p in reply.results), time=0.0,
+                       said=said(reply))
 
 
 def said(reply: Reply) -> str:

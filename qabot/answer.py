@@ -171,6 +171,7 @@ def respond(
     typed: str | None = None,
     previous: Sequence[str] = (),
     replied: bool = False,
+    said: str = "",
 ) -> Reply:
     """The reply to `question`: search (`search_options`, with its confidence floor unless
     `floor` is False), then choose what answers; `as_of` (default today) is the day the
@@ -182,7 +183,10 @@ def respond(
     the evidence (stands_alone; `previous`: the doc ids the previous reply cited; `replied`: the
     message replies to that reply). Only the search that wins goes on to the sentence choice, so
     the second search costs a search, not a reply; and there its own words choose the sentence
-    (choose_for). The reply's `question` says which search was answered.
+    (choose_for). The reply's `question` says which search was answered. `said`: the sentence
+    the previous reply led with, when this is another question; it never leads again (a new
+    question asks for something that reply did not say: on the scripted chat 15 of 56 follow-ups
+    led with the previous answer).
     """
     q = check_question(question)
     options = answering or AnswerOptions()
@@ -200,7 +204,8 @@ def respond(
             return found
         # A follow-up kept with the previous question's words: its typed words choose the sentence.
         follow_up = message if message is not None and found.question != message else None
-        results, scores = choose_for(index, found, follow_up, options.weights)
+        avoid = frozenset({sentences.squeeze(said)} if said.strip() else ())
+        results, scores = choose_for(index, found, follow_up, options.weights, avoid)
         answers = lead_answers(scores, options)
         if follow_up is not None:
             # The borrowed words find other stories too: beside its first answer, only the
@@ -212,7 +217,7 @@ def respond(
 
 
 def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,
-               ) -> tuple[list[Passage], list[float]]:
+               avoid: frozenset[str] = frozenset()) -> tuple[list[Passage], list[float]]:
     """choose() for a search that carries the previous question's words (`found.question`)
     besides the message `typed` (None: a question of its own, chosen by its words as searched).
     Those words found the articles, but they describe what the
@@ -224,10 +229,10 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     "58 home runs"; "what did the pilots say" of one about the pilots does point)."""
     groups = [list(g) for g in found.groups]
     if typed is not None and _points(typed, found):
-        results, scores = choose(index, typed, _on_subject(groups, found.question, typed), weights)
+        results, scores = choose(index, typed, _on_subject(groups, found.question, typed), weights, avoid)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
-    return choose(index, found.question, groups, weights)
+    return choose(index, found.question, groups, weights, avoid)
 
 
 # A passage of the article found with the context that scored at least this share of the
@@ -505,10 +510,12 @@ def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]
 
 
 def choose(
-    retriever: Retriever | Index, question: str, groups: list[list[Passage]], weights: sentences.Weights
+    retriever: Retriever | Index, question: str, groups: list[list[Passage]], weights: sentences.Weights,
+    avoid: frozenset[str] = frozenset(),
 ) -> tuple[list[Passage], list[float]]:
     """One result per article: the passage holding its best sentence, with the answer span set
-    (an empty span when no sentence reaches the floor), and that sentence's score."""
+    (an empty span when no sentence reaches the floor), and that sentence's score. A sentence
+    in `avoid` (as sentences.squeeze writes it: the previous reply's answer) is never chosen."""
     index = as_index(retriever)
     known = index.terms(question)
     terms = known.idf
@@ -530,7 +537,7 @@ def choose(
                                     cosine=cosines[p.id][j] if cosines else None, check=False).score(weights)
                  for p, s, e, j in found]
         at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine,
-                            functools.partial(_usable, found))
+                            functools.partial(_usable, found, _Said(avoid, kind, question)))
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
@@ -544,10 +551,29 @@ def choose(
     return results, scores
 
 
-def _usable(found: list[tuple[Passage, int, int, int]], i: int) -> bool:
+@dataclass(frozen=True)
+class _Said:
+    """What the previous reply led with (`avoid`, squeezed), and the question now asked."""
+
+    avoid: frozenset[str]
+    kind: str
+    question: str
+
+    def again(self, sentence: str) -> bool:
+        """Whether a sentence may lead this reply: not the previous answer, unless it holds the
+        date or amount now asked for (then the reply marks that phrase, a new answer in it: a
+        news lead often answers the follow-up too, "… bought the Broncos for $4.65 billion" for
+        "how much did they pay"; names are not marked, so a name is no new answer)."""
+        if not self.avoid or sentences.squeeze(sentence) not in self.avoid:
+            return True
+        return phrase.phrase(sentence, self.kind, self.question) is not None
+
+
+def _usable(found: list[tuple[Passage, int, int, int]], said: _Said, i: int) -> bool:
     """Whether candidate `i` (passage, sentence start, end, number) may be an answer."""
     p, s, e, _ = found[i]
-    return sentences.usable(p.text[s:e], alone(p.text, s, e), p.title, credited(p.text, e))
+    return said.again(p.text[s:e]) and sentences.usable(p.text[s:e], alone(p.text, s, e), p.title,
+                                                        credited(p.text, e))
 
 
 def _cosines(index: Index, question: str, split: dict[int, list[tuple[int, int]]]) -> dict[int, list[float]]:

@@ -383,19 +383,18 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     started = time.perf_counter()
     try:
         async with state.searching:
-            reply, found, query = await asyncio.to_thread(
-                reply_for, state, question, query, previous.doc_ids if previous is not None else (),
-                is_reply)
+            answered = await asyncio.to_thread(reply_for, state, question, query, previous, is_reply)
     finally:
         await typing
     # Lengths and a flag only: the question and the context it borrowed stay out of the log.
     logger.info("Question from user %s in chat %s: %d characters%s, answered in %.0f ms", user.id,
-                message.chat_id, len(question), " (a follow-up)" if query != question else "",
+                message.chat_id, len(question), " (a follow-up)" if answered.query != question else "",
                 (time.perf_counter() - started) * 1000)
     sent = [await message.reply_text(text, do_quote=n == 0)  # the first part quotes the question
-            for n, text in enumerate(reply)]
+            for n, text in enumerate(answered.messages)]
     if not chat:
-        state.memory.remember(message.chat_id, Turn(question, query, found, asked),
+        state.memory.remember(message.chat_id,
+                              Turn(question, answered.query, answered.doc_ids, asked, answered.said),
                               [m.message_id for m in sent])
 
 
@@ -410,30 +409,44 @@ def _previous_turn(memory: Memory, message: Message, bot_id: int) -> tuple[Turn 
     return memory.last(message.chat_id), False
 
 
+@dataclass(frozen=True)
+class Answered:
+    """A reply as the chat goes on with it: its HTML messages, the articles it cites (best
+    first), the query it was answered with, and the sentence it led with ("" when none)."""
+
+    messages: list[str]
+    doc_ids: tuple[str, ...]
+    query: str
+    said: str = ""
+
+
 def reply_for(state: BotState, question: str, query: str | None = None,
-              previous: Sequence[str] = (), replied: bool = False,
-              ) -> tuple[list[str], tuple[str, ...], str]:
-    """The reply to a checked question, as HTML messages, the articles it cites (best first) and
-    the query it was answered with: respond (with the conversation's `query` when it borrowed
-    the previous question's words, kept only on evidence: answer.stands_alone, which weighs a
-    reply to the answer (`replied`) as a stronger sign; the typed words choose the sentence),
-    then format.
+              previous: Turn | None = None, replied: bool = False) -> Answered:
+    """The reply to a checked question: respond (with the conversation's `query` when it
+    borrowed the previous question's words, kept only on evidence: answer.stands_alone, which
+    weighs a reply to the answer (`replied`) as a stronger sign; the typed words choose the
+    sentence, never the one the `previous` turn led with), then format.
     Blocking (it encodes the question): handlers run it with asyncio.to_thread."""
     started = time.perf_counter()
     query = query or question
+    # Asked again word for word, the same answer is the right one; anything else asks anew.
+    said = previous.said if previous is not None and previous.question != question else ""
     try:
         # The words said "follow-up": respond asks the articles whether they agree.
-        reply = respond(state.retriever, query, state.options, typed=question, previous=previous,
-                        replied=replied)
+        reply = respond(state.retriever, query, state.options, typed=question,
+                        previous=previous.doc_ids if previous is not None else (), replied=replied,
+                        said=said)
         query = reply.question
     except IndexNotFound:
-        return [NO_INDEX], (), query
+        return Answered([NO_INDEX], (), query)
     except QabotError as err:  # an index replaced badly, a model gone: the operator's problem
         logger.error("Search failed: %s", err)
-        return [UNAVAILABLE], (), query
+        return Answered([UNAVAILABLE], (), query)
     logger.debug("%d results over the floor, answered in %.0f ms", len(reply.results),
                  (time.perf_counter() - started) * 1000)
-    return fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results), query
+    lead = reply.answer
+    return Answered(fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results), query,
+                    lead.answer if lead is not None else "")
 
 
 async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

@@ -35,6 +35,7 @@ class Turn:
     query: str  # the question with any borrowed context: a follow-up of a follow-up keeps it
     doc_ids: tuple[str, ...]  # the articles of the answer, best first
     time: float  # seconds on the caller's clock (monotonic in the bot)
+    said: str = ""  # the sentence the answer led with ("" when none): a follow-up never repeats it
 
 
 # Words that stand for something said before. "that"/"this"/"there" are handled on their own:

@@ -187,11 +187,12 @@ def usable(sentence: str, alone: bool = False, title: str = "", credited: bool =
 
 def is_headline(sentence: str, title: str) -> bool:
     """True when the sentence is the article's title line (the title may be cut short, with "…")."""
-    head = _squeeze(title.rstrip("…").rstrip())
-    return len(head) >= 12 and _squeeze(sentence).startswith(head)
+    head = squeeze(title.rstrip("…").rstrip())
+    return len(head) >= 12 and squeeze(sentence).startswith(head)
 
 
-def _squeeze(text: str) -> str:
+def squeeze(text: str) -> str:
+    """The text's words, casefolded, one space apart: a sentence as compared, however spaced."""
     return " ".join(_WORD.findall(text.casefold()))
 
 
