@@ -50,8 +50,10 @@ _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (
 # One word may come between ("which peru town", "which nba player"); two caught a verb's subject
 # ("which measure did lawmakers…", "which head of state").
 _PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b", re.I)
-_PERSON_RE = re.compile(rf"\bwho(?:m|se)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b"
+_PERSON_RE = re.compile(rf"\bwho(?:m|se|s|['’]s)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b"
                         r"|\bwhat(?:s|['’]s| is| was) (?:his|her) name\b", re.I)
+
+_WH = re.compile(r"\b(?:who|whom|whose|whos|what|whats|which|where|why|how)\b", re.I)
 
 MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
            "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
@@ -152,7 +154,10 @@ def question_kind(question: str) -> str:
         return REASON
     if _NUMBER_RE.search(question):
         return NUMBER
-    if _TIME_RE.search(question):
+    time = _TIME_RE.search(question)
+    # "when" after another question word is a clause of its ("where was he standing when it
+    # hit", "what did the rnc say when it censured her"): that word asks.
+    if time and not _WH.search(question, 0, time.start()):
         return TIME
     if _PLACE_RE.search(question):
         return PLACE

@@ -33,6 +33,14 @@ english_features = partial(s.features, stopwords=ENGLISH_STOPWORDS, stemmer="eng
     ("how long did the 2020 war last", s.DURATION),
     ("How long will the pause last?", s.DURATION),
     ("What did the court rule about bees?", s.THING),
+    ("whos replacing him", s.PERSON),  # chat spelling
+    ("who's the runner-up", s.PERSON),
+    # "when" after another question word is its clause: that word asks
+    ("where was he standing when it hit", s.PLACE),
+    ("what did the council say when it voted", s.THING),
+    ("who was mayor when the bridge fell", s.PERSON),
+    ("so when is opening day", s.TIME),
+    ("what year did the bridge fall", s.TIME),
 ])
 def test_question_kind(question: str, kind: str) -> None:
     assert s.question_kind(question) == kind
