@@ -113,8 +113,33 @@ def leans_on_previous(message: str) -> bool:
         return True
     words = _words(message)
     names = [_is_name(w, initial) for w, initial in words]
-    return _pointer(message, words, names) is not None or (
-        not any(names) and _says_little(message, [w.lower() for w, _ in words]))
+    lowered = [w.lower() for w, _ in words]
+    return _pointer(message, words, names) is not None or _elided(lowered) or (
+        not any(names) and _says_little(message, lowered))
+
+
+# "one" standing for a noun said before ("where is the 2025 one", "which one is cheaper", "who won
+# the last one"), not a number or a pronoun of its own ("one of the pilots", "no one", "one
+# person"); and a closing word whose object was said before ("what did china do after").
+_NOT_PROFORM_BEFORE = frozenset("no every any some each number".split())
+_PROFORM_AFTER = frozenset(
+    "is was are were will would did does do has had have can could should better worse cheaper "
+    "bigger".split())
+_ELIDED_END = frozenset("after afterwards afterward instead".split())
+
+
+def _elided(lowered: list[str]) -> bool:
+    """Whether a word of the message stands for something said before (its noun or its object)
+    though no pronoun does: it leans, and the evidence decides (answer.stands_alone)."""
+    if lowered and lowered[-1] in _ELIDED_END:
+        return True
+    for i, low in enumerate(lowered):
+        if low not in ("one", "ones") or i == 0 or lowered[i - 1] in _NOT_PROFORM_BEFORE:
+            continue
+        after = lowered[i + 1] if i + 1 < len(lowered) else ""
+        if not after or after in _PROFORM_AFTER:
+            return True
+    return False
 
 
 def refers_back(message: str) -> bool:

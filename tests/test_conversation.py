@@ -49,6 +49,10 @@ EARLIER = Turn(question=FIRST, query=FIRST, doc_ids=("baseball.txt",), time=1000
     "Which network airs it?",  # a "which" question, but "it" is not its subject's
     "Which team did they beat in the final?",
     "What is his salary?",  # "what is" asks about no thing of its own
+    "where is the 2025 one",  # "one" stands for the noun said before
+    "which one is cheaper",
+    "who won the last one",
+    "what did china do after",  # "after" what was said before
 ])
 def test_messages_leaning_on_the_previous_question(message: str) -> None:
     assert leans_on_previous(message)
@@ -71,6 +75,9 @@ def test_messages_leaning_on_the_previous_question(message: str) -> None:
     "Which head of state announced his resignation?",  # "his": the head of state's
     "Which restaurant chain redesigned its menu?",
     "What team fired their coach?",
+    "Was anyone on the Vesta crew hurt, or was no one on board the rocket?",  # "no one": nobody
+    "Which of the Herons pitchers threw the most innings in game one of the series?",  # a number
+    "Is one of the Coastal Airways pilots suing Skyline Air?",
 ])
 def test_messages_with_their_own_subject_stand_alone(message: str) -> None:
     assert not leans_on_previous(message)
