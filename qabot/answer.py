@@ -563,9 +563,13 @@ class _Said:
         """Whether a sentence may lead this reply: not the previous answer, unless it holds the
         date or amount now asked for (then the reply marks that phrase, a new answer in it: a
         news lead often answers the follow-up too, "… bought the Broncos for $4.65 billion" for
-        "how much did they pay"; names are not marked, so a name is no new answer)."""
+        "how much did they pay"), or states a cause when "why" is asked ("… came to an end
+        after a party revolt over ethics scandals" for "why did he quit"). Names are not marked,
+        so a name in it is no new answer."""
         if not self.avoid or sentences.squeeze(sentence) not in self.avoid:
             return True
+        if self.kind == sentences.REASON:  # no phrase is marked, but a cause is stated
+            return sentences.holds_kind(sentence, self.kind, self.question)
         return phrase.phrase(sentence, self.kind, self.question) is not None
 
 
