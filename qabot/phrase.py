@@ -17,8 +17,10 @@ from .sentences import (
     NUMBER,
     PERSON,
     PLACE,
+    SCORE_IN_TEXT,
     TIME,
     TIME_IN_TEXT,
+    asks_score,
     first_new,
 )
 
@@ -57,6 +59,8 @@ def phrase(sentence: str, kind: str, question: str, names: bool = False) -> tupl
     if kind == TIME:
         dates = [*_FULL_DATE.finditer(sentence), *TIME_IN_TEXT.finditer(sentence)]
         found = first_new(sorted(dates, key=lambda m: (m.start(), -m.end())), question)
+    elif asks_score(question, kind):
+        found = first_new(SCORE_IN_TEXT.finditer(sentence), question)
     elif kind == NUMBER:
         found = first_new((m for m in _AMOUNT.finditer(sentence) if not _YEAR.fullmatch(m.group())), question)
     elif kind == DURATION:

@@ -82,6 +82,14 @@ _NUMBER_IN_TEXT = re.compile(
     r"half|third|quarter|percent)\b", re.I)
 # What a sentence must hold, new to the question, to have the kind asked (REASON and names aside).
 _IN_TEXT = {TIME: TIME_IN_TEXT, DURATION: DURATION_IN_TEXT, NUMBER: _NUMBER_IN_TEXT}
+# A game's score ("7-0", "2–1"): what "what was the score" asks for; "two goals" is no score.
+SCORE_IN_TEXT = re.compile(r"(?<![\d.,-])\d{1,3}\s?[-–]\s?\d{1,3}(?![\d-])")
+_ASKS_SCORE = re.compile(r"\bscores?\b", re.I)
+
+
+def asks_score(question: str, kind: str) -> bool:
+    """Whether a "how many / what's the" question asks for a game's score."""
+    return kind == NUMBER and bool(_ASKS_SCORE.search(question))
 # A capitalised word that is not merely the first of its sentence: a name, a place, a title.
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’.-]*[a-z0-9]\w*|\b[A-Z]{2,}\b")
 
@@ -214,7 +222,7 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
     not say which."""
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
-    pattern = _IN_TEXT.get(kind)
+    pattern = SCORE_IN_TEXT if asks_score(question, kind) else _IN_TEXT.get(kind)
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
     if not (names if names is not None else new_names(sentence, question)):

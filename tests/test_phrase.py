@@ -18,6 +18,8 @@ from qabot.phrase import phrase
     ("At least 14 people were hurt in the 2022 crash.", "how many people were hurt in 2022", "14"),
     ("Troops fought during 44 days of clashes in 2020.", "how long did the 2020 war last", "44 days"),
     ("The pause would last through September, officials said.", "how long is the pause", "through September"),
+    ("The Herons, down two runs in the 2024 opener, won 7-5 on Sunday.", "what was the score", "7-5"),
+    ("With the score tied 1–1 in the second period, Delgado scored.", "whats the score", "1–1"),
 ])
 def test_the_phrase_of_the_kind_asked(sentence: str, question: str, want: str) -> None:
     span = phrase(sentence, s.question_kind(question), question)
@@ -35,6 +37,8 @@ def test_what_the_question_already_says_is_never_the_phrase() -> None:
     ("The recall is due to battery defects.", "why was the car recalled"),
     ("The court ruled that bees are fish under the law.", "what did the court rule about bees"),
     ("Minjee Lee won the US Women's Open on Sunday.", "who won the us womens open"),  # names: off
+    # A score is "7-5", not an amount: "two goals", a season "2021-22", a phone number are none
+    ("Delgado scored two goals in the 2021-22 season; call 555-1234.", "what was the score"),
 ])
 def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> None:
     assert phrase(sentence, s.question_kind(question), question) is None
