@@ -194,6 +194,7 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
     from qabot import serve_ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    serve_ray.patient_proxy()
     node: dict[str, Any] = {"object_store_memory": 100 * 2**20}
     out: dict[str, Any] = {}
     # Logical CPUs (Ray does not enforce them): with --before two applications run side by side.

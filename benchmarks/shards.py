@@ -67,7 +67,7 @@ def over_serve(index: Path, asks: list[shards.Ask], rounds: int) -> dict[str, fl
     import ray
     from ray import serve
 
-    from qabot.serve_ray import ShardReplica
+    from qabot.serve_ray import ShardReplica, patient_proxy
 
     class Timed(ShardReplica):
         def timed(self, ask: shards.Ask) -> tuple[float, shards.Candidates]:
@@ -76,6 +76,7 @@ def over_serve(index: Path, asks: list[shards.Ask], rounds: int) -> dict[str, fl
             return (time.perf_counter() - t0) * 1000, found
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    patient_proxy()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20)
     try:
         serve.start(logging_config={"log_level": "WARNING"})

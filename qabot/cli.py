@@ -430,6 +430,7 @@ def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: i
     with contextlib.closing(bind(host, port)) as sock:
         port = sock.getsockname()[1]
     if address == "local":
+        serve_ray.patient_proxy()
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
     else:
         try:

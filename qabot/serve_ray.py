@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,6 +31,18 @@ from .reader import newest_day
 
 APP = "qabot"
 RESOURCE = "qabot-shard-{}"
+
+# Serve gives its HTTP proxy 5 s to come up and then kills it ("killed by `ray.kill` … never
+# ran"): on two busy cores starting a Python worker took longer, and `qabot serve --ray` failed
+# to start. A Ray the caller starts here (a local one, a test's cluster) gives it this long.
+PROXY_READY_SECONDS = "60"
+
+
+def patient_proxy() -> None:
+    """Set Serve's proxy start-up timeout (PROXY_READY_SECONDS) for the Ray processes this process
+    starts, unless the environment sets it already. Call it before starting Ray: Serve's
+    controller reads it in its own process."""
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", PROXY_READY_SECONDS)
 
 
 class ShardedBackend:

@@ -60,6 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Ite
 
     settings = shard_corpus.build(tmp_path_factory.mktemp("ray-sharded"), encoder_cache)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    serve_ray.patient_proxy()  # the cluster's processes inherit it: a busy machine is slow to start one
     # connect=True: the Cluster starts this process's driver with the head's address and token.
     cluster = Cluster(initialize_head=True, connect=True,
                       head_node_args={**WORKER, "include_dashboard": False})
