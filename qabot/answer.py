@@ -390,7 +390,9 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     words (`contextual`) is rather a new topic, searched by itself (`alone`). Words alone
     (capitals, pronouns) can't tell a lowercase change of topic from a follow-up, so the evidence
     is the two searches: alone, it matches clearly better, and its best article is not one of the
-    previous reply's (`previous`, doc ids). A message of one content word ("what was the vote")
+    previous reply's (`previous`, doc ids). When alone it finds one of those first, its own words
+    need no help: a message of two content words or more is searched alone (a reply keeps the
+    context). A message of one content word ("what was the vote")
     is too thin to weigh that way (alone, any article that uses its word matches it well, and
     with the context the borrowed words win): it follows up when the article found with the
     context uses its word, and stands alone when not (after a question about an earthquake, an
@@ -406,11 +408,16 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     than one word can: a reply of one content word that the context's article lacks stands
     alone only if alone it also matches clearly better ("who gets the money" in reply to the
     auction of a charity lunch, whose article says "proceeds", not "money")."""
-    if not alone.results or alone.results[0].doc_id in previous:
+    if not alone.results:
         return False
+    own = content_words(alone.question)
+    if alone.results[0].doc_id in previous:
+        # Alone it finds the story the previous reply cited: it is neither weak nor off-topic, so
+        # the borrowed words are not needed ("what is the capital of france" after the mustard
+        # shortage in France). A reply keeps them: it says "about this" whatever it finds.
+        return not replied and len(own) > 1
     clearly_better = (not contextual.results
                       or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
-    own = content_words(alone.question)
     if len(own) < 2:
         lacks = not all(_uses(_first_article(contextual), word) for word in own)
         return lacks and (clearly_better or not replied)

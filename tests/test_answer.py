@@ -311,7 +311,7 @@ def test_qabot_eval_reads_latest_as_a_reply_does(retriever: Retriever) -> None:
 
 def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     """The rule alone, on made-up replies: alone must match clearly better (by CLEARLY_BETTER) and
-    in an article the previous reply did not cite."""
+    in an article the previous reply did not cite, or find that article by words of its own."""
     def top(doc: str, relevance: float, question: str = "who runs the ferry", text: str = "x") -> Reply:
         p = Passage(rank=1, score=relevance, text=text, doc_id=doc, path=doc, date=None, title="",
                     start=0, end=len(text), answer_start=0, answer_end=0, relevance=relevance)
@@ -321,7 +321,11 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     margin = answer.CLEARLY_BETTER
     assert answer.stands_alone(top("new.txt", 0.6), top("old.txt", 0.6 - 2 * margin), ["old.txt"])
     assert not answer.stands_alone(top("new.txt", 0.6), top("old.txt", 0.6 - margin / 2), ["old.txt"])
-    assert not answer.stands_alone(top("old.txt", 0.9), top("old.txt", 0.3), ["old.txt"])  # same story
+    # Alone it finds the previous reply's story: its own words suffice, unless they are one word or
+    # it replies to the answer (then the context stays).
+    assert answer.stands_alone(top("old.txt", 0.9), top("old.txt", 0.3), ["old.txt"])
+    assert not answer.stands_alone(top("old.txt", 0.9), top("old.txt", 0.3), ["old.txt"], replied=True)
+    assert not answer.stands_alone(top("old.txt", 0.9, "who won"), top("old.txt", 0.3), ["old.txt"])
     assert answer.stands_alone(top("new.txt", 0.3), none, ["old.txt"])  # nothing with the context
     assert not answer.stands_alone(none, top("old.txt", 0.3), ["old.txt"])
     # One content word: alone it matches whatever uses the word ("what was the vote"), so it keeps
