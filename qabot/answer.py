@@ -205,6 +205,8 @@ def respond(
         # A follow-up kept with the previous question's words: its typed words choose the sentence.
         follow_up = message if message is not None and found.question != message else None
         avoid = frozenset({sentences.squeeze(said)} if said.strip() else ())
+        if follow_up is not None:
+            found = replace(found, groups=previous_first(found.groups, previous))
         results, scores = choose_for(index, found, follow_up, options.weights, avoid)
         answers = lead_answers(scores, options)
         if follow_up is not None:
@@ -214,6 +216,18 @@ def respond(
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
         return Reply(found.question, "answer", tuple(results), answers, found.as_of, None, found.notice,
                      found.window)
+
+
+def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str],
+                   ) -> tuple[tuple[Passage, ...], ...]:
+    """A follow-up's articles: those the previous reply cited first, then the others, each part
+    in the search's order. Its borrowed words also find other stories, and one of them came
+    first ("whats the income limit" after the student debt answer: another article of the day
+    over the three the reply cited). Among the cited ones the search's order stands: "when will
+    they try again" is answered by the reply's second article, and keeping the reply's order
+    instead lost that (docs/answers.md)."""
+    cited = set(previous)
+    return tuple(sorted(groups, key=lambda g: g[0].doc_id not in cited))  # stable
 
 
 def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,

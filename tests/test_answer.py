@@ -461,3 +461,18 @@ def test_the_previous_answer_leads_again_only_with_the_amount_or_cause_now_asked
                             "how much will they pay").again(plain)  # no amount in it
     assert answer._Said(said, sentences.PERSON, "who replaces her").again("Ola Brun replaces her.")
     assert answer._Said(frozenset(), sentences.PERSON, "who replaces her").again(lead)
+
+
+def test_a_follow_up_reads_the_previous_replys_articles_first() -> None:
+    """Issue 23: a follow-up prefers the previous reply's articles; each part keeps the search's
+    order (the cited articles' own order is not the reply's: the follow-up may ask what the
+    second one says)."""
+    def group(doc: str, score: float) -> tuple[Passage, ...]:
+        return (Passage(rank=1, score=score, text="x", doc_id=doc, path=doc, date=None, title="",
+                        start=0, end=1, answer_start=0, answer_end=0),)
+
+    found = (group("other.txt", 0.9), group("next.txt", 0.85), group("more.txt", 0.8),
+             group("scrub.txt", 0.7))
+    ordered = answer.previous_first(found, ["scrub.txt", "next.txt"])
+    assert [g[0].doc_id for g in ordered] == ["next.txt", "scrub.txt", "other.txt", "more.txt"]
+    assert answer.previous_first(found, []) == found
