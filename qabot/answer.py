@@ -243,10 +243,18 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     "58 home runs"; "what did the pilots say" of one about the pilots does point)."""
     groups = [list(g) for g in found.groups]
     if typed is not None and _points(typed, found):
-        results, scores = choose(index, typed, _on_subject(groups, found.question, typed), weights, avoid)
+        own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
+        results, scores = choose(index, typed, _on_subject(groups, found.question, typed), own, avoid)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
     return choose(index, found.question, groups, weights, avoid)
+
+
+# A follow-up's sentence that shares none of the words typed: "and the womens winner?" after Joey
+# Chestnut's hot dogs led with "Chestnut was eating through injury…" (its lead and names), not
+# "In the women's contest, Miki Sudo won…". -0.7 to -1.5 alike on the scripted chat (-0.2 and
+# -0.4 lost a digest follow-up): effectively, a sentence with a typed word comes first.
+FOLLOW_UP_UNRELATED = -1.0
 
 
 # A passage of the article found with the context that scored at least this share of the

@@ -130,6 +130,10 @@ class Weights:
     # and names outscored the one that does. On half A 1.5-2 helped as much (1.25 less, 3 lost a
     # quiz question), so the middle; half B did not move (docs/answers.md).
     superlative: float = 1.75
+    # Added when the sentence has none of the question's words. 0 for a question: -0.2 to -0.6
+    # cost half A a quiz question. A follow-up's few typed words are what it asks, so there
+    # answer.choose_for sets FOLLOW_UP_UNRELATED (docs/answers.md).
+    unrelated: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,8 @@ class Features:
             return -1.0
         return (w.overlap * self.overlap + w.passage * self.passage
                 + w.kind * self.kind + w.novelty * self.novelty + w.lead * self.lead
-                + w.names * self.names + w.cosine * self.cosine)
+                + w.names * self.names + w.cosine * self.cosine
+                + (w.unrelated if self.overlap == 0 else 0.0))
 
 
 def question_kind(question: str) -> str:

@@ -476,3 +476,34 @@ def test_a_follow_up_reads_the_previous_replys_articles_first() -> None:
     ordered = answer.previous_first(found, ["scrub.txt", "next.txt"])
     assert [g[0].doc_id for g in ordered] == ["next.txt", "scrub.txt", "other.txt", "more.txt"]
     assert answer.previous_first(found, []) == found
+
+
+@pytest.fixture(scope="module")
+def contest(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Retriever:
+    """A hot dog contest whose lead is about the men's winner and whose sixth sentence, out of the
+    lead, names the women's; and a fair whose pie contest has a "winner" (so the word has an idf)
+    (tests/fixtures/followup_words)."""
+    root = tmp_path_factory.mktemp("followup_words")
+    shutil.copytree(Path(__file__).parent / "fixtures" / "followup_words", root / "seeds")
+    return Retriever(indexed(root / "seeds", encoder_cache).index)
+
+
+def test_a_follow_ups_sentence_has_a_word_it_typed(contest: Retriever,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """"and the womens winner?" after the men's result: the lead's runner-up sentence (names, lead,
+    no word typed) outscored the one about the women's contest, which has "women's". A sentence
+    with none of a follow-up's typed words counts FOLLOW_UP_UNRELATED less."""
+    first = "how many hot dogs did dan marsh eat"
+    turn = respond(contest, first, SearchOptions(k=3))
+    assert turn.answer is not None
+    before, query = turn.answer.answer, f"and the womens winner? ({first})"
+
+    def said() -> str:
+        reply = respond(contest, query, SearchOptions(k=3), typed="and the womens winner?",
+                        previous=[p.doc_id for p in turn.results], said=before)
+        assert reply.answer is not None
+        return reply.answer.answer
+
+    assert said().startswith("In the women's contest, Kira Holt won")
+    monkeypatch.setattr(answer, "FOLLOW_UP_UNRELATED", 0.0)
+    assert said().startswith("He beat the runner-up, Theo Grant")
