@@ -74,6 +74,7 @@ _REASON_IN_TEXT = re.compile(
     r"\b(?:because|due to|owing to|as a result|after|amid|citing|cited|over concerns?|for fear|"
     r"so that|in order to|to avoid|to prevent|since|blamed|caused by|reasons?|risks?|fears?|wary of|threat|"
     r"led to|leading to|resulted in|result of|thanks to|stemming from|driven by|triggered by|"
+    r"(?:sparked|prompted|fuell?ed|spurred) by|in response to|"
     r"could|concerns? (?:about|over|that))\b",
     re.I)
 _NUMBER_IN_TEXT = re.compile(

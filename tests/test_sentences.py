@@ -59,6 +59,8 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     assert s.holds_kind("It was recalled because of battery defects.", s.REASON, "why was it recalled")
     assert not s.holds_kind("The recall affects 141,000 cars.", s.REASON, "why was it recalled")
     assert s.holds_kind("Dry weather has led to a drought.", s.REASON, "why were fireworks canceled")
+    assert s.holds_kind("The resignations were sparked by revelations about a minister.", s.REASON,
+                        "why did he quit")
     assert s.holds_kind("At least 14 people were hurt.", s.NUMBER, "How many people were hurt?")
     # a number the question already has is not an answer to "how many"
     assert not s.holds_kind("The 2022 season was long.", s.NUMBER, "How many games in 2022?")
