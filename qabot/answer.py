@@ -244,7 +244,8 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     groups = [list(g) for g in found.groups]
     if typed is not None and _points(typed, found):
         own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
-        results, scores = choose(index, typed, _on_subject(groups, found.question, typed), own, avoid)
+        subject = _on_subject(groups, found.question, typed, index.terms(found.question))
+        results, scores = choose(index, typed, subject, own, avoid)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
     return choose(index, found.question, groups, weights, avoid)
@@ -264,14 +265,19 @@ FOLLOW_UP_UNRELATED = -1.0
 ON_SUBJECT_SHARE = 0.6
 
 
-def _on_subject(groups: list[list[Passage]], searched: str, typed: str) -> list[list[Passage]]:
+def _on_subject(groups: list[list[Passage]], searched: str, typed: str,
+                terms: Terms | None = None) -> list[list[Passage]]:
     """Of each article, the passages on the previous subject, when any is: those that use a word
     the follow-up borrowed or score near the article's best with the context. A follow-up asks
     about that subject, and its own words alone would pick any sentence of a many-story article
     that fits them ("how old was he" after Shinzo Abe's death, in a morning digest: "He was
     82.", of an actor further down)."""
     mine = {w.lower() for w in content_words(typed)}
-    borrowed = [b for w in content_words(searched) if w.lower() not in mine and (b := _stems(w))]
+    words = [w for w in content_words(searched) if w.lower() not in mine]
+    # The rare ones name the subject ("dinosaur", "tracks"); a common one ("found") is in other
+    # sections too (RARE_IDF, as for a change of topic). All of them when none is rare.
+    words = [w for w in words if _rare(w, terms)] or words
+    borrowed = [b for w in words if (b := _stems(w))]
     if not borrowed:
         return groups
 
