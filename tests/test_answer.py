@@ -420,6 +420,14 @@ def test_a_follow_ups_sentence_comes_from_passages_on_the_previous_subject() -> 
     # still goes on about it.
     near = passage("digest.txt", "She said she would run again.", 0.8 * answer.ON_SUBJECT_SHARE + 0.01)
     assert answer._on_subject([[actor, mayor, near]], searched, "how old was she") == [[mayor, near]]
+    # Only a rare borrowed word says which section: "died" is in both, "mayor" in one.
+    terms = answer.Terms({"happen": 2.0, "former": 3.0, "mayor": 5.0, "lina": 8.0, "brandt": 8.0,
+                          "die": 2.0}, stemmer="english")
+    died = "how old was she (died former mayor lina brandt)"
+    assert answer._on_subject([[actor, mayor]], died, "how old was she", terms) == [[mayor]]
+    common = answer.Terms({"die": 2.0, "former": 3.0}, stemmer="english")
+    assert answer._on_subject([[actor, mayor]], "how old was she (died former)", "how old was she",
+                              common) == [[actor, mayor]]  # none rare: any borrowed word (both "died")
 
 
 @pytest.fixture(scope="module")
