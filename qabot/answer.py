@@ -214,6 +214,7 @@ def respond(
             # previous reply's articles add one (on the scripted chat, 20 from other stories held
             # the answer 0 times).
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
+        answers = kind_first(answers, [p.answer for p in results], follow_up or found.question)
         return Reply(found.question, "answer", tuple(results), answers, found.as_of, None, found.notice,
                      found.window)
 
@@ -532,6 +533,21 @@ def keep_close(groups: list[list[Passage]], share: float) -> list[list[Passage]]
         return groups
     bar = groups[0][0].score * share
     return [g for n, g in enumerate(groups) if n == 0 or g[0].score >= bar]
+
+
+def kind_first(answers: tuple[int, ...], said: Sequence[str], question: str) -> tuple[int, ...]:
+    """The answers (indexes into `said`, each result's sentence) reordered so that the first
+    holds the kind of thing asked when the first does not and another does: "which state has
+    the priciest gas" led with "In New Jersey, it's been illegal … to pump their own gas" [1]
+    above "In California, which has the highest statewide average…" [2]. Otherwise as given."""
+    if len(answers) < 2:
+        return answers
+    kind = sentences.question_kind(question)
+    holds = [sentences.holds_kind(said[i], kind, question) for i in answers]
+    if holds[0] or not any(holds):
+        return answers
+    first = answers[holds.index(True)]
+    return (first, *(i for i in answers if i != first))
 
 
 def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]:

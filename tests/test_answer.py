@@ -515,3 +515,19 @@ def test_a_follow_ups_sentence_has_a_word_it_typed(contest: Retriever,
     assert said().startswith("In the women's contest, Kira Holt won")
     monkeypatch.setattr(answer, "FOLLOW_UP_UNRELATED", 0.0)
     assert said().startswith("He beat the runner-up, Theo Grant")
+
+
+def test_the_answer_first_holds_the_kind_asked_when_one_of_them_does() -> None:
+    """Issue 22: "which state has the priciest gas" led with a sentence naming a state but no
+    "highest" (the first article's), above the one that says which (the second's)."""
+    said = ["In New Jersey, drivers may not pump their own gas.",
+            "In California, which has the highest average at $5.90 a gallon, few stations sell for less.",
+            "Gas fell below $4 in Texas."]
+    question = "which state has the priciest gas"
+    assert answer.kind_first((0, 1, 2), said, question) == (1, 0, 2)
+    assert answer.kind_first((0, 2), said, question) == (0, 2)  # none says which: as ranked
+    assert answer.kind_first((1, 0), said, question) == (1, 0)
+    assert answer.kind_first((0,), said, question) == (0,)
+    # a date asked: the first without one gives way to one with a date
+    when = ["The launch was called off again.", "The next attempt is set for September 27."]
+    assert answer.kind_first((0, 1), when, "when will they try again") == (1, 0)
