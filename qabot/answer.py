@@ -612,15 +612,19 @@ class _Said:
 
     def again(self, sentence: str) -> bool:
         """Whether a sentence may lead this reply: not the previous answer, unless it holds the
-        date or amount now asked for (then the reply marks that phrase, a new answer in it: a
+        amount or span now asked for (then the reply marks that phrase, a new answer in it: a
         news lead often answers the follow-up too, "… bought the Broncos for $4.65 billion" for
         "how much did they pay"), or states a cause when "why" is asked ("… came to an end
-        after a party revolt over ethics scandals" for "why did he quit"). Names are not marked,
-        so a name in it is no new answer."""
+        after a party revolt over ethics scandals" for "why did he quit"). Not a date: nearly
+        every news lead has a day, and "when will they announce the winner" after Boris
+        Johnson's resignation led again with its "… came to an end Thursday". Names are not
+        marked, so a name in it is no new answer."""
         if not self.avoid or sentences.squeeze(sentence) not in self.avoid:
             return True
         if self.kind == sentences.REASON:  # no phrase is marked, but a cause is stated
             return sentences.holds_kind(sentence, self.kind, self.question)
+        if self.kind == sentences.TIME:
+            return False
         return phrase.phrase(sentence, self.kind, self.question) is not None
 
 

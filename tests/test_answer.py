@@ -457,13 +457,15 @@ def test_a_superlative_question_is_answered_by_the_sentence_that_says_which(park
 
 def test_the_previous_answer_leads_again_only_with_the_amount_or_cause_now_asked() -> None:
     """Issue 23: never repeat the previous answer to a new question, unless it holds what the new
-    one asks and the reply can show it (an amount underlined, a cause stated)."""
+    one asks and the reply can show it (an amount underlined, a cause stated; not a day)."""
     lead = ("Dana Welk resigned as prime minister on Thursday after a revolt over ethics scandals, "
             "and her party will pay $2 million in fines.")
     said = frozenset({sentences.squeeze(lead)})
     assert not answer._Said(said, sentences.PERSON, "who replaces her").again(lead)
     assert answer._Said(said, sentences.NUMBER, "how much will they pay").again(lead)
     assert answer._Said(said, sentences.REASON, "why did she quit").again(lead)
+    # a date is no new answer: nearly every news lead has a day ("on Thursday")
+    assert not answer._Said(said, sentences.TIME, "when will they pick a new leader").again(lead)
     plain = "Dana Welk resigned as prime minister, and her party chose Ola Brun to replace her."
     assert not answer._Said(frozenset({sentences.squeeze(plain)}), sentences.NUMBER,
                             "how much will they pay").again(plain)  # no amount in it
