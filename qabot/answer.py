@@ -204,10 +204,9 @@ def respond(
             return found
         # A follow-up kept with the previous question's words: its typed words choose the sentence.
         follow_up = message if message is not None and found.question != message else None
-        avoid = frozenset({sentences.squeeze(said)} if said.strip() else ())
         if follow_up is not None:
             found = replace(found, groups=previous_first(found.groups, previous))
-        results, scores = choose_for(index, found, follow_up, options.weights, avoid)
+        results, scores = choose_for(index, found, follow_up, options.weights, said)
         answers = lead_answers(scores, options)
         if follow_up is not None:
             # The borrowed words find other stories too: beside its first answer, only the
@@ -232,7 +231,7 @@ def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str
 
 
 def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,
-               avoid: frozenset[str] = frozenset()) -> tuple[list[Passage], list[float]]:
+               said: str = "") -> tuple[list[Passage], list[float]]:
     """choose() for a search that carries the previous question's words (`found.question`)
     besides the message `typed` (None: a question of its own, chosen by its words as searched).
     Those words found the articles, but they describe what the
@@ -246,10 +245,10 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     if typed is not None and _points(typed, found):
         own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
         subject = _on_subject(groups, found.question, typed, index.terms(found.question))
-        results, scores = choose(index, typed, subject, own, avoid)
+        results, scores = choose(index, typed, subject, own, said)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
-    return choose(index, found.question, groups, weights, avoid)
+    return choose(index, found.question, groups, weights, said)
 
 
 # A follow-up's sentence that shares none of the words typed: "and the womens winner?" after Joey
@@ -562,11 +561,11 @@ def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]
 
 def choose(
     retriever: Retriever | Index, question: str, groups: list[list[Passage]], weights: sentences.Weights,
-    avoid: frozenset[str] = frozenset(),
+    said: str = "",
 ) -> tuple[list[Passage], list[float]]:
     """One result per article: the passage holding its best sentence, with the answer span set
-    (an empty span when no sentence reaches the floor), and that sentence's score. A sentence
-    in `avoid` (as sentences.squeeze writes it: the previous reply's answer) is never chosen."""
+    (an empty span when no sentence reaches the floor), and that sentence's score. `said`, the
+    sentence the previous reply led with, leads again only as _Said.again allows."""
     index = as_index(retriever)
     known = index.terms(question)
     terms = known.idf
@@ -588,7 +587,7 @@ def choose(
                                     cosine=cosines[p.id][j] if cosines else None, check=False).score(weights)
                  for p, s, e, j in found]
         at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine,
-                            functools.partial(_usable, found, _Said(avoid, kind, question)))
+                            functools.partial(_usable, found, _Said(sentences.squeeze(said), kind, question)))
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
@@ -604,9 +603,10 @@ def choose(
 
 @dataclass(frozen=True)
 class _Said:
-    """What the previous reply led with (`avoid`, squeezed), and the question now asked."""
+    """What the previous reply led with (`said`, as sentences.squeeze writes it; "" for nothing),
+    and the question now asked."""
 
-    avoid: frozenset[str]
+    said: str
     kind: str
     question: str
 
@@ -619,7 +619,7 @@ class _Said:
         every news lead has a day, and "when will they announce the winner" after Boris
         Johnson's resignation led again with its "… came to an end Thursday". Names are not
         marked, so a name in it is no new answer."""
-        if not self.avoid or sentences.squeeze(sentence) not in self.avoid:
+        if not self.said or sentences.squeeze(sentence) != self.said:
             return True
         if self.kind == sentences.REASON:  # no phrase is marked, but a cause is stated
             return sentences.holds_kind(sentence, self.kind, self.question)

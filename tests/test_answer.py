@@ -460,17 +460,17 @@ def test_the_previous_answer_leads_again_only_with_the_amount_or_cause_now_asked
     one asks and the reply can show it (an amount underlined, a cause stated; not a day)."""
     lead = ("Dana Welk resigned as prime minister on Thursday after a revolt over ethics scandals, "
             "and her party will pay $2 million in fines.")
-    said = frozenset({sentences.squeeze(lead)})
+    said = sentences.squeeze(lead)
     assert not answer._Said(said, sentences.PERSON, "who replaces her").again(lead)
     assert answer._Said(said, sentences.NUMBER, "how much will they pay").again(lead)
     assert answer._Said(said, sentences.REASON, "why did she quit").again(lead)
     # a date is no new answer: nearly every news lead has a day ("on Thursday")
     assert not answer._Said(said, sentences.TIME, "when will they pick a new leader").again(lead)
     plain = "Dana Welk resigned as prime minister, and her party chose Ola Brun to replace her."
-    assert not answer._Said(frozenset({sentences.squeeze(plain)}), sentences.NUMBER,
+    assert not answer._Said(sentences.squeeze(plain), sentences.NUMBER,
                             "how much will they pay").again(plain)  # no amount in it
     assert answer._Said(said, sentences.PERSON, "who replaces her").again("Ola Brun replaces her.")
-    assert answer._Said(frozenset(), sentences.PERSON, "who replaces her").again(lead)
+    assert answer._Said("", sentences.PERSON, "who replaces her").again(lead)
 
 
 def test_a_follow_up_reads_the_previous_replys_articles_first() -> None:
