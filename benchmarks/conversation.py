@@ -212,7 +212,7 @@ def bot_reply(bench: Bench, message: str, query: str, turn: Turn, day: dt.date,
     them; `replied`: the message replies to that reply)."""
     return respond(bench.retriever, query, bench.settings.bot_search, as_of=day, typed=message,
                    previous=turn.doc_ids[: bench.settings.bot.answers], replied=replied,
-                   said=turn.said if message != turn.question else "")
+                   said=turn.said_to(message))
 
 
 def as_the_bot(bench: Bench, message: str, query: str, turn: Turn,

@@ -429,13 +429,11 @@ def reply_for(state: BotState, question: str, query: str | None = None,
     Blocking (it encodes the question): handlers run it with asyncio.to_thread."""
     started = time.perf_counter()
     query = query or question
-    # Asked again word for word, the same answer is the right one; anything else asks anew.
-    said = previous.said if previous is not None and previous.question != question else ""
     try:
         # The words said "follow-up": respond asks the articles whether they agree.
         reply = respond(state.retriever, query, state.options, typed=question,
                         previous=previous.doc_ids if previous is not None else (), replied=replied,
-                        said=said)
+                        said=previous.said_to(question) if previous is not None else "")
         query = reply.question
     except IndexNotFound:
         return Answered([NO_INDEX], (), query)

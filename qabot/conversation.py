@@ -37,6 +37,11 @@ class Turn:
     time: float  # seconds on the caller's clock (monotonic in the bot)
     said: str = ""  # the sentence the answer led with ("" when none): a follow-up never repeats it
 
+    def said_to(self, message: str) -> str:
+        """The sentence this answer led with, as a message after it must not lead with again; ""
+        when the message asks the same question word for word (then the same answer is right)."""
+        return self.said if message != self.question else ""
+
 
 # Words that stand for something said before. "that"/"this"/"there" are handled on their own:
 # they are often a conjunction, a time ("this week") or existential ("is there").

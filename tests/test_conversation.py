@@ -259,3 +259,11 @@ def test_a_follow_up_borrows_the_subject_not_the_time_words() -> None:
     assert "broncos" in query and "now" not in query.split("(")[1]
     turn = Turn("latest on monkeypox vaccines today", "latest on monkeypox vaccines today", (), time=0.0)
     assert contextualize("who makes them", turn, 30.0, is_reply=True) == "who makes them (monkeypox vaccines)"
+
+
+def test_a_turn_says_what_not_to_lead_with_again_unless_asked_again_word_for_word() -> None:
+    asked = "who bought the broncos"
+    turn = Turn(asked, asked, ("a.txt",), 0.0, said="Walton bought them.")
+    assert turn.said_to("how much did they pay") == "Walton bought them."
+    assert turn.said_to("who bought the broncos") == ""  # the same question: the same answer is right
+    assert Turn("q", "q", (), 0.0).said_to("another") == ""  # nothing led
