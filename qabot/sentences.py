@@ -223,7 +223,7 @@ def asks_superlative(question: str, kind: str) -> bool:
 
 def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | None = None) -> bool:
     """True when the sentence has something of the kind asked that the question lacks (`names`:
-    its new_names, when already found). "Which state has the priciest gas?" asks for the one
+    its kind_names, when already found). "Which state has the priciest gas?" asks for the one
     that is most something: a sentence that names a state but no highest, biggest or most does
     not say which."""
     if kind == REASON:
@@ -231,7 +231,7 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
     pattern = SCORE_IN_TEXT if asks_score(question, kind) else _IN_TEXT.get(kind)
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
-    if not (names if names is not None else new_names(sentence, question)):
+    if not (names if names is not None else kind_names(sentence, kind, question)):
         return False
     return not asks_superlative(question, kind) or bool(_SAYS_SUPERLATIVE.search(sentence))
 
@@ -286,9 +286,7 @@ def features(
     total = sum(terms.values())
     overlap = sum(v for t, v in terms.items() if base.get(t, t) in have) / total if total else 0.0
     novelty = sum(1 for w in words if w not in terms) / len(words) if words else 0.0
-    # A dateline ("LIMA, Peru (AP) —") says where the story was filed, not where it happened: for
-    # "where" its places are no answer.
-    names = new_names(strip_tags(sentence) if kind == PLACE else sentence, question)
+    names = kind_names(sentence, kind, question)
     return Features(
         overlap=overlap, passage=max(0.0, min(1.0, passage)),
         kind=1.0 if holds_kind(sentence, kind, question, names) else 0.0, novelty=novelty,
@@ -326,6 +324,12 @@ def _base_forms(stemmer: str) -> dict[str, str]:
         if a != b:
             forms[a] = b
     return forms
+
+
+def kind_names(sentence: str, kind: str, question: str) -> list[str]:
+    """new_names as evidence of the kind asked: for "where", not a dateline's places ("LIMA, Peru
+    (AP) —" says where the story was filed, not where it happened)."""
+    return new_names(strip_tags(sentence) if kind == PLACE else sentence, question)
 
 
 def new_names(sentence: str, question: str) -> list[str]:

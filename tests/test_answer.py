@@ -533,3 +533,6 @@ def test_the_answer_first_holds_the_kind_asked_when_one_of_them_does() -> None:
     # a date asked: the first without one gives way to one with a date
     when = ["The launch was called off again.", "The next attempt is set for September 27."]
     assert answer.kind_first((0, 1), when, "when will they try again") == (1, 0)
+    # a dateline names where the story was filed, not where it happened (as in the features)
+    where = ["LIMA, Peru (AP) — Rescuers worked through the night.", "The quake struck near Arequipa."]
+    assert answer.kind_first((0, 1), where, "where did the quake hit") == (1, 0)
