@@ -284,8 +284,8 @@ def _on_subject(groups: list[list[Passage]], searched: str, typed: str,
     def on(passage: Passage, bar: float) -> bool:
         if passage.score >= bar:
             return True
-        words = _stems(passage.text)  # once a passage, not once a word (_uses)
-        return any(b <= words for b in borrowed)
+        stems = _stems(passage.text)  # once a passage, not once a word (_uses)
+        return any(b <= stems for b in borrowed)
 
     kept = []
     for group in groups:

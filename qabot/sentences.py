@@ -91,6 +91,8 @@ _ASKS_SCORE = re.compile(r"\bscores?\b", re.I)
 def asks_score(question: str, kind: str) -> bool:
     """Whether a "how many / what's the" question asks for a game's score."""
     return kind == NUMBER and bool(_ASKS_SCORE.search(question))
+
+
 # A capitalised word that is not merely the first of its sentence: a name, a place, a title.
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’.-]*[a-z0-9]\w*|\b[A-Z]{2,}\b")
 
