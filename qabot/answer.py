@@ -248,7 +248,9 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
         results, scores = choose(index, typed, subject, own, said)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
-    return choose(index, found.question, groups, weights, said)
+    # No word of its own ("when?", "why", "how much"): it asks about the previous answer itself.
+    about_it = typed is not None and not content_words(typed)
+    return choose(index, found.question, groups, weights, said, about_it)
 
 
 # A follow-up's sentence that shares none of the words typed: "and the womens winner?" after Joey
@@ -562,10 +564,12 @@ def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]
 def choose(
     retriever: Retriever | Index, question: str, groups: list[list[Passage]], weights: sentences.Weights,
     said: str = "",
+    about_it: bool = False,
 ) -> tuple[list[Passage], list[float]]:
     """One result per article: the passage holding its best sentence, with the answer span set
     (an empty span when no sentence reaches the floor), and that sentence's score. `said`, the
-    sentence the previous reply led with, leads again only as _Said.again allows."""
+    sentence the previous reply led with, leads again only as _Said.again allows (`about_it`:
+    the message asks about that answer itself)."""
     index = as_index(retriever)
     known = index.terms(question)
     terms = known.idf
@@ -587,7 +591,8 @@ def choose(
                                     cosine=cosines[p.id][j] if cosines else None, check=False).score(weights)
                  for p, s, e, j in found]
         at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine,
-                            functools.partial(_usable, found, _Said(sentences.squeeze(said), kind, question)))
+                            functools.partial(_usable, found, _Said(sentences.squeeze(said), kind, question,
+                                                                                about_it)))
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
@@ -609,6 +614,7 @@ class _Said:
     said: str
     kind: str
     question: str
+    about_it: bool = False  # the message has no word of its own: it asks about that answer
 
     def again(self, sentence: str) -> bool:
         """Whether a sentence may lead this reply: not the previous answer, unless it holds the
@@ -621,6 +627,8 @@ class _Said:
         marked, so a name in it is no new answer."""
         if not self.said or sentences.squeeze(sentence) != self.said:
             return True
+        if self.about_it:
+            return sentences.holds_kind(sentence, self.kind, self.question)
         if self.kind == sentences.REASON:  # no phrase is marked, but a cause is stated
             return sentences.holds_kind(sentence, self.kind, self.question)
         if self.kind == sentences.TIME:

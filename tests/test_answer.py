@@ -471,6 +471,10 @@ def test_the_previous_answer_leads_again_only_with_the_amount_or_cause_now_asked
                             "how much will they pay").again(plain)  # no amount in it
     assert answer._Said(said, sentences.PERSON, "who replaces her").again("Ola Brun replaces her.")
     assert answer._Said("", sentences.PERSON, "who replaces her").again(lead)
+    # A message of no word of its own asks about that answer itself: "when?" may have its day.
+    assert answer._Said(said, sentences.TIME, "when (resigned prime minister)", about_it=True).again(lead)
+    assert not answer._Said(sentences.squeeze(plain), sentences.TIME, "when (resigned prime minister)",
+                            about_it=True).again(plain)  # no day in it
 
 
 def test_a_follow_up_reads_the_previous_replys_articles_first() -> None:

@@ -1067,6 +1067,21 @@ def test_a_pronoun_follow_up_finds_its_answer_in_the_previous_replys_second_arti
     assert not search(chat_retriever, "when will they try again", SearchOptions(k=3))  # alone: nothing
 
 
+def test_a_bare_when_asks_about_the_answer_before(
+    tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """"when" alone has no word of its own: it asks when the answer before happened, so that
+    sentence may lead again, its day underlined (answer._Said, `about_it`); the new date is the
+    answer to "when will they try again", not to this."""
+    with chatting(tg, chat_corpus, chat_retriever, monkeypatch) as chat:
+        first = chat.ask("why did the vesta launch get called off")
+        chat.clock.now += 60
+        when = chat.ask("when")
+    assert entity_texts(first, "bold")[0].startswith("Engineers called off the launch")
+    assert entity_texts(when, "bold")[0].startswith("Engineers called off the launch")
+    assert entity_texts(when, "underline") == ["Saturday"]
+
+
 def test_a_one_word_reply_to_an_answer_keeps_its_context(
     tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
