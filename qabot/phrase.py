@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from .sentences import (
+    AGE_IN_TEXT,
     DURATION,
     DURATION_IN_TEXT,
     MONTHS,
@@ -20,6 +21,7 @@ from .sentences import (
     SCORE_IN_TEXT,
     TIME,
     TIME_IN_TEXT,
+    asks_age,
     asks_score,
     first_new,
 )
@@ -61,6 +63,8 @@ def phrase(sentence: str, kind: str, question: str, names: bool = False) -> tupl
         found = first_new(sorted(dates, key=lambda m: (m.start(), -m.end())), question)
     elif asks_score(question, kind):
         found = first_new(SCORE_IN_TEXT.finditer(sentence), question)
+    elif asks_age(question, kind):
+        found = first_new(AGE_IN_TEXT.finditer(sentence), question)
     elif kind == NUMBER:
         found = first_new((m for m in _AMOUNT.finditer(sentence) if not _YEAR.fullmatch(m.group())), question)
     elif kind == DURATION:

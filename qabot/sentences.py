@@ -93,6 +93,24 @@ def asks_score(question: str, kind: str) -> bool:
     return kind == NUMBER and bool(_ASKS_SCORE.search(question))
 
 
+# An age: "26-year-old", "113 million years old", "aged 67", "at the age of 94", "died at 82",
+# "turned 17", "Walton, 77, takes over", "he was 82": what "how old" asks for ("13-under 271"
+# is a number, no age).
+AGE_IN_TEXT = re.compile(
+    r"\b\d{1,3}(?:[ -](?:million|billion|thousand))?[ -]years?[ -]old\b"
+    r"|\b(?:aged?|at the age of|at age|died at|dies at|turned|turns)\s+\d{1,3}\b"
+    r"|(?<=[a-z], )\d{1,3}(?=,)"
+    r"|(?:(?<=\bhe is )|(?<=\bhe was )|(?<=\bshe is )|(?<=\bshe was )|(?<=\bwho is )|(?<=\bwho was ))"
+    r"\d{1,3}\b(?![.,]?\d| ?%| (?:percent|million|billion))",
+    re.I)
+_ASKS_AGE = re.compile(r"\bhow old\b|\bwhat age\b", re.I)
+
+
+def asks_age(question: str, kind: str) -> bool:
+    """Whether a number question asks how old someone or something is."""
+    return kind == NUMBER and bool(_ASKS_AGE.search(question))
+
+
 # A capitalised word that is not merely the first of its sentence: a name, a place, a title.
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’.-]*[a-z0-9]\w*|\b[A-Z]{2,}\b")
 
@@ -230,7 +248,8 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
     not say which."""
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
-    pattern = SCORE_IN_TEXT if asks_score(question, kind) else _IN_TEXT.get(kind)
+    pattern = (SCORE_IN_TEXT if asks_score(question, kind) else AGE_IN_TEXT if asks_age(question, kind)
+               else _IN_TEXT.get(kind))
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
     if not (names if names is not None else kind_names(sentence, kind, question)):

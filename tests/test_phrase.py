@@ -20,6 +20,13 @@ from qabot.phrase import phrase
     ("The pause would last through September, officials said.", "how long is the pause", "through September"),
     ("The Herons, down two runs in the 2024 opener, won 7-5 on Sunday.", "what was the score", "7-5"),
     ("With the score tied 1–1 in the second period, Delgado scored.", "whats the score", "1–1"),
+    # An age, not the first number: "how old" after a golf win
+    ("After a final round of 71, the 26-year-old Lee won by four.", "how old is she", "26-year-old"),
+    ("Walton, 77, takes over a team worth $4.65 billion.", "how old is he", "77"),
+    ("The tracks, left 113 million years ago, are 113 million years old.", "how old are the tracks",
+     "113 million years old"),
+    ("Abe died at 67 after being shot in Nara.", "how old was abe", "died at 67"),
+    ("She was 84.", "how old was she", "84"),
 ])
 def test_the_phrase_of_the_kind_asked(sentence: str, question: str, want: str) -> None:
     span = phrase(sentence, s.question_kind(question), question)
@@ -39,6 +46,9 @@ def test_what_the_question_already_says_is_never_the_phrase() -> None:
     ("Minjee Lee won the US Women's Open on Sunday.", "who won the us womens open"),  # names: off
     # A score is "7-5", not an amount: "two goals", a season "2021-22", a phone number are none
     ("Delgado scored two goals in the 2021-22 season; call 555-1234.", "what was the score"),
+    # an age is no score, no count: "71" and "13-under" say nothing of how old she is
+    ("Lee closed with an even-par 71 to finish at 13-under 271.", "how old is she"),
+    ("The pool was 82% full, he was 5.5 feet from it.", "how old was he"),
 ])
 def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> None:
     assert phrase(sentence, s.question_kind(question), question) is None

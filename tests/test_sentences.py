@@ -67,6 +67,9 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     # "hundreds of homes" counts nothing: "how many" wants a number
     assert not s.holds_kind("The fire destroyed hundreds of homes.", s.NUMBER, "how many homes burned")
     assert s.holds_kind("About 600 homes were destroyed.", s.NUMBER, "how many homes burned")
+    # "how old" wants an age: a golf score is a number but says nothing of it
+    assert s.holds_kind("The 26-year-old Lee never trailed.", s.NUMBER, "how old is she")
+    assert not s.holds_kind("Lee closed with a 71 to finish at 13-under.", s.NUMBER, "how old is she")
 
 
 def test_a_superlative_question_wants_a_superlative_answer() -> None:
