@@ -425,8 +425,11 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     context). A message of one content word ("what was the vote")
     is too thin to weigh that way (alone, any article that uses its word matches it well, and
     with the context the borrowed words win): it follows up when the article found with the
-    context uses its word, and stands alone when not (after a question about an earthquake, an
-    article without "vote" would only repeat the answer before). A longer message also stands
+    context uses its word; when not, it stands alone if alone it matches clearly better or its
+    word is rare (`terms`, RARE_IDF: "what happened in uvalde", "how is the economy"). A common
+    word the context's article lacks is no new topic: "what was the vote" after the gun ruling
+    (whose article says "6-3", not "vote") had been answered from a primary election, "who gets
+    the money" after the Buffett lunch from a golf purse. A longer message also stands
     alone when a word it asks about is in the article found alone but in none the context found:
     "what is the capital of france" after a question about a teen pilot matched his story ("the
     Bulgarian capital") about as well with the context as a French story alone. (None, not the
@@ -450,7 +453,8 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
                       or alone.results[0].relevance > contextual.results[0].relevance + CLEARLY_BETTER)
     if len(own) < 2:
         lacks = not all(_uses(_first_article(contextual), word) for word in own)
-        return lacks and (clearly_better or not replied)
+        rare = bool(own) and _rare(own[0], terms)
+        return lacks and (clearly_better or (rare and not replied))
     mine, theirs = _first_article(alone), _every_passage(contextual)
     return clearly_better or any(_rare(word, terms) and _uses(mine, word) and not _uses(theirs, word)
                                  for word in own)

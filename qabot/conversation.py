@@ -73,7 +73,9 @@ _STOP = frozenset(
     "tell know say said says get gets got happen happened happens there's it's what's who's "
     # … and as chat types them, without the apostrophe
     "whats whos wheres whens hows thats theres im ive dont doesnt didnt isnt wasnt arent "
-    "werent cant wont".split())
+    "werent cant wont "
+    # pronouns of no one in particular: "is anyone hurt" asks about "hurt"
+    "anyone anybody anything someone somebody something everyone everybody everything".split())
 # Time words say when, not what about: borrowed into a follow-up they would carry the previous
 # question's window ("who runs the broncos now" → "how much did they pay" is no "now" question).
 _TIME = frozenset(

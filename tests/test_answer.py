@@ -329,10 +329,18 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
     assert answer.stands_alone(top("new.txt", 0.3), none, ["old.txt"])  # nothing with the context
     assert not answer.stands_alone(none, top("old.txt", 0.3), ["old.txt"])
     # One content word: alone it matches whatever uses the word ("what was the vote"), so it keeps
-    # the context when the context's article uses it too; when not, the answer would repeat.
+    # the context when the context's article uses it too; when not, it stands alone if alone it
+    # matches clearly better or its word is rare (a topic of its own).
     vote = top("new.txt", 0.9, "what was the vote")
     assert not answer.stands_alone(vote, top("old.txt", 0.3, text="The Senate votes on Friday."), ["old.txt"])
     assert answer.stands_alone(vote, top("old.txt", 0.3, text="The quake struck at dawn."), ["old.txt"])
+    close = top("new.txt", 0.35, "what was the vote")
+    ruling = top("old.txt", 0.34, text="The court ruled 6-3 on Thursday.")
+    def idf_vote(value: float) -> answer.Terms:
+        return answer.Terms({"vote": value}, frozenset(), "english")
+
+    assert not answer.stands_alone(close, ruling, ["old.txt"], terms=idf_vote(answer.RARE_IDF - 1))
+    assert answer.stands_alone(close, ruling, ["old.txt"], terms=idf_vote(answer.RARE_IDF + 1))
     # … but a reply to the answer says "about this" more plainly than one word: it needs a
     # clearly better match alone as well.
     quake = top("old.txt", 0.9 - margin / 2, text="The quake struck at dawn.")

@@ -92,6 +92,7 @@ def test_content_words_drop_question_and_function_words_once_each() -> None:
     assert content_words(FIRST) == ["set", "home", "run", "record", "Harbor", "City", "Herons"]
     assert content_words("How many did he hit? He hit HIT") == ["hit"]
     assert content_words("Why?") == []
+    assert content_words("is anyone hurt") == ["hurt"]  # no one in particular says no subject
 
 
 def test_a_leaning_follow_up_borrows_the_previous_content_words_after_its_own() -> None:
