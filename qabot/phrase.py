@@ -14,6 +14,7 @@ from .sentences import (
     AGE_IN_TEXT,
     DURATION,
     DURATION_IN_TEXT,
+    MONEY_IN_TEXT,
     MONTHS,
     NUMBER,
     PERSON,
@@ -22,6 +23,7 @@ from .sentences import (
     TIME,
     TIME_IN_TEXT,
     asks_age,
+    asks_money,
     asks_score,
     first_new,
 )
@@ -65,6 +67,8 @@ def phrase(sentence: str, kind: str, question: str, names: bool = False) -> tupl
         found = first_new(SCORE_IN_TEXT.finditer(sentence), question)
     elif asks_age(question, kind):
         found = first_new(AGE_IN_TEXT.finditer(sentence), question)
+    elif asks_money(question, kind):
+        found = first_new(MONEY_IN_TEXT.finditer(sentence), question)
     elif kind == NUMBER:
         found = first_new((m for m in _AMOUNT.finditer(sentence) if not _YEAR.fullmatch(m.group())), question)
     elif kind == DURATION:

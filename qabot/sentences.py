@@ -106,6 +106,23 @@ AGE_IN_TEXT = re.compile(
 _ASKS_AGE = re.compile(r"\bhow old\b|\bwhat age\b", re.I)
 
 
+# Money: "$4.65 billion", "£2m", "15 million dollars": what "how much did they pay" asks for ("a
+# jury of five men and two women" is a number, no price).
+MONEY_IN_TEXT = re.compile(
+    r"(?:US)?[$£€¥]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:million|billion|trillion|thousand|[mbk]n?)\b)?"
+    r"|\b\d[\d,]*(?:\.\d+)?\s(?:(?:million|billion|trillion|thousand)\s)?(?:dollars|euros|pounds|yen|yuan|rupees)\b",
+    re.I)
+_ASKS_MONEY = re.compile(
+    r"\bhow much\b.*\b(?:pay|pays|paid|paying|cost|costs|costing|worth|sell|sells|sold|selling|go for|"
+    r"went for|going for|spend|spent|spending|earn|earns|earned|earning|owe|owes|owed|fined?|make|"
+    r"makes|made|win|wins|won|award|awarded|charge|charged|bid|donate|donated|money|salary|fee)\b", re.I)
+
+
+def asks_money(question: str, kind: str) -> bool:
+    """Whether a "how much" question asks for a sum of money."""
+    return kind == NUMBER and bool(_ASKS_MONEY.search(question))
+
+
 def asks_age(question: str, kind: str) -> bool:
     """Whether a number question asks how old someone or something is."""
     return kind == NUMBER and bool(_ASKS_AGE.search(question))
@@ -249,7 +266,7 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
     pattern = (SCORE_IN_TEXT if asks_score(question, kind) else AGE_IN_TEXT if asks_age(question, kind)
-               else _IN_TEXT.get(kind))
+               else MONEY_IN_TEXT if asks_money(question, kind) else _IN_TEXT.get(kind))
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
     if not (names if names is not None else kind_names(sentence, kind, question)):

@@ -27,6 +27,10 @@ from qabot.phrase import phrase
      "113 million years old"),
     ("Abe died at 67 after being shot in Nara.", "how old was abe", "died at 67"),
     ("She was 84.", "how old was she", "84"),
+    # A sum of money when one is asked, not the first number: "how much did they pay"
+    ("A jury of five men and two women awarded him $10.35 million.", "how much does she have to pay",
+     "$10.35 million"),
+    ("The 2 teams sold it for 15 million dollars in 2021.", "how much was it sold for", "15 million dollars"),
 ])
 def test_the_phrase_of_the_kind_asked(sentence: str, question: str, want: str) -> None:
     span = phrase(sentence, s.question_kind(question), question)
@@ -49,6 +53,7 @@ def test_what_the_question_already_says_is_never_the_phrase() -> None:
     # an age is no score, no count: "71" and "13-under" say nothing of how old she is
     ("Lee closed with an even-par 71 to finish at 13-under 271.", "how old is she"),
     ("The pool was 82% full, he was 5.5 feet from it.", "how old was he"),
+    ("A jury of five men and two women found for Depp.", "how much does she have to pay him"),
 ])
 def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> None:
     assert phrase(sentence, s.question_kind(question), question) is None
