@@ -34,7 +34,7 @@ _SCALE = r"(?:\s?(?:%|percent|per cent)|\s(?:million|billion|trillion|thousand|h
 # "$12.6 million", "3,700", "41%", "three-quarters of a percentage point", "dozens"
 _AMOUNT = re.compile(
     r"(?:\b(?:half|a third|a quarter|three-quarters)(?: of a (?:percentage )?point)?"
-    rf"|[$£€¥]\s?\d[\d,]*(?:\.\d+)?{_SCALE}|\b\d[\d,]*(?:\.\d+)?{_SCALE}"
+    rf"|[$£€¥]\s?\d[\d,]*(?:\.\d+)?{_SCALE}|\b\d[\d,]*(?:\.\d+)?(?!\d|(?:st|nd|rd|th)\b){_SCALE}"
     rf"|\b(?:{_NUMBER_WORDS})(?:[ -](?:{_NUMBER_WORDS}))*{_SCALE})", re.I)
 _YEAR = re.compile(r"(?:19|20)\d\d")
 # A full date reads better than its parts: "Sept. 8, 2022" over "2022".

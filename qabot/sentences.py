@@ -78,7 +78,8 @@ _REASON_IN_TEXT = re.compile(
     r"could|concerns? (?:about|over|that))\b",
     re.I)
 _NUMBER_IN_TEXT = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|twenty|thirty|"
+    # a count, not an ordinal ("74th"), a year alone ("2022") or part of a name ("Covid-19", "F-35")
+    r"(?<![a-z]-)(?<![a-z\d.,])(?!(?:19|20)\d\d\b)\d[\d,.]*(?!\d|st\b|nd\b|rd\b|th\b)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|trillion|"
     r"half|third|quarter|percent)\b", re.I)
 # What a sentence must hold, new to the question, to have the kind asked (REASON and names aside).

@@ -54,6 +54,7 @@ def test_what_the_question_already_says_is_never_the_phrase() -> None:
     ("Lee closed with an even-par 71 to finish at 13-under 271.", "how old is she"),
     ("The pool was 82% full, he was 5.5 feet from it.", "how old was he"),
     ("A jury of five men and two women found for Depp.", "how much does she have to pay him"),
+    ("The 74th Emmy nominations were announced.", "how many nominations did it get"),  # an ordinal
 ])
 def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> None:
     assert phrase(sentence, s.question_kind(question), question) is None

@@ -67,6 +67,9 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     # "hundreds of homes" counts nothing: "how many" wants a number
     assert not s.holds_kind("The fire destroyed hundreds of homes.", s.NUMBER, "how many homes burned")
     assert s.holds_kind("About 600 homes were destroyed.", s.NUMBER, "how many homes burned")
+    # an ordinal, a year or a name's number counts nothing
+    for no_count in ("The 74th Emmy nominations came out in 2022.", "Covid-19 hit the F-35 plant."):
+        assert not s.holds_kind(no_count, s.NUMBER, "how many nominations did it get")
     # "how old" wants an age: a golf score is a number but says nothing of it
     assert s.holds_kind("The 26-year-old Lee never trailed.", s.NUMBER, "how old is she")
     assert not s.holds_kind("Lee closed with a 71 to finish at 13-under.", s.NUMBER, "how old is she")
