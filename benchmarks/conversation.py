@@ -307,8 +307,10 @@ def script(bench: Bench, path: Path) -> None:
     from_previous = dict.fromkeys(ways, 0)
     for x in follow:
         day = dt.date.fromisoformat(x["question_date"])
-        found = bench.find_on(x["first"], day)
-        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in found), time=0.0)
+        # The turn as the bot remembers it: the articles its first reply cited, the sentence it
+        # led with (a search's articles and no sentence until 2026-12-07; the rows on evidence
+        # read the same either way then, "top from the previous reply" by time 49 → 48).
+        turn = first_turn(bench, x["first"], day)[1]
         for way in ways:
             text = x["followup"] if way == "alone" else contextualize(x["followup"], turn, 60.0,
                                                                       way.startswith("as reply"))

@@ -205,7 +205,8 @@ def respond(
         # A follow-up kept with the previous question's words: its typed words choose the sentence.
         follow_up = message if message is not None and found.question != message else None
         if follow_up is not None:
-            found = replace(found, groups=previous_first(found.groups, previous))
+            about_it = not content_words(follow_up)  # "when?", "how many did it get"
+            found = replace(found, groups=previous_first(found.groups, previous, said if about_it else ""))
         results, scores = choose_for(index, found, follow_up, options.weights, said)
         answers = lead_answers(scores, options)
         if follow_up is not None:
@@ -218,16 +219,22 @@ def respond(
                      found.window)
 
 
-def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str],
+def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str], said: str = "",
                    ) -> tuple[tuple[Passage, ...], ...]:
     """A follow-up's articles: those the previous reply cited first, then the others, each part
     in the search's order. Its borrowed words also find other stories, and one of them came
     first ("whats the income limit" after the student debt answer: another article of the day
     over the three the reply cited). Among the cited ones the search's order stands: "when will
     they try again" is answered by the reply's second article, and keeping the reply's order
-    instead lost that (docs/answers.md)."""
+    instead lost that (docs/answers.md). `said`: the sentence the previous reply led with, for a
+    message of no word of its own ("how many did it get"), which asks about that answer: its
+    article comes before all."""
     cited = set(previous)
-    return tuple(sorted(groups, key=lambda g: g[0].doc_id not in cited))  # stable
+    ordered = sorted(groups, key=lambda g: g[0].doc_id not in cited)  # stable
+    if said:
+        told = sentences.squeeze(said)
+        ordered.sort(key=lambda g: not any(told in sentences.squeeze(p.text) for p in g))
+    return tuple(ordered)
 
 
 def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,
@@ -594,9 +601,15 @@ def choose(
                                     passage=p.score / top, offset=p.start + s,
                                     cosine=cosines[p.id][j] if cosines else None, check=False).score(weights)
                  for p, s, e, j in found]
+        told = _Said(sentences.squeeze(said), kind, question, about_it)
+        if about_it:
+            # "how many did it get" after "“Succession” earned … 25 nods": asked about that answer
+            # itself, it leads its article when it holds what is asked (its phrase then marked).
+            it = next((i for i, (p, s, e, _) in enumerate(found) if told.is_it(p.text[s:e])), None)
+            if it is not None:
+                marks[it] = max(marks) + 1.0
         at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine,
-                            functools.partial(_usable, found, _Said(sentences.squeeze(said), kind, question,
-                                                                                about_it)))
+                            functools.partial(_usable, found, told))
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
@@ -638,6 +651,12 @@ class _Said:
         if self.kind == sentences.TIME:
             return False
         return phrase.phrase(sentence, self.kind, self.question) is not None
+
+
+    def is_it(self, sentence: str) -> bool:
+        """Whether the sentence is the previous answer and holds the kind now asked."""
+        return bool(self.said) and sentences.squeeze(sentence) == self.said and sentences.holds_kind(
+            sentence, self.kind, self.question)
 
 
 def _usable(found: list[tuple[Passage, int, int, int]], said: _Said, i: int) -> bool:

@@ -498,13 +498,18 @@ def test_a_follow_up_reads_the_previous_replys_articles_first() -> None:
     ordered = answer.previous_first(found, ["scrub.txt", "next.txt"])
     assert [g[0].doc_id for g in ordered] == ["next.txt", "scrub.txt", "other.txt", "more.txt"]
     assert answer.previous_first(found, []) == found
+    # A message of no word of its own asks about the answer before: that sentence's article first.
+    told = (*found[:3], (dataclasses.replace(found[3][0], text="The launch was  called off."),))
+    ordered = answer.previous_first(told, ["scrub.txt", "next.txt"], said="The launch was called off.")
+    assert [g[0].doc_id for g in ordered] == ["scrub.txt", "next.txt", "other.txt", "more.txt"]
 
 
 @pytest.fixture(scope="module")
 def contest(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Retriever:
     """A hot dog contest whose lead is about the men's winner and whose sixth sentence, out of the
-    lead, names the women's; and a fair whose pie contest has a "winner" (so the word has an idf)
-    (tests/fixtures/followup_words)."""
+    lead, names the women's; a fair whose pie contest has a "winner" (so the word has an idf); and
+    award nominations whose first sentence has more of their words than the one that says how
+    many the leading show got (tests/fixtures/followup_words)."""
     root = tmp_path_factory.mktemp("followup_words")
     shutil.copytree(Path(__file__).parent / "fixtures" / "followup_words", root / "seeds")
     return Retriever(indexed(root / "seeds", encoder_cache).index)
@@ -548,3 +553,19 @@ def test_the_answer_first_holds_the_kind_asked_when_one_of_them_does() -> None:
     # a dateline names where the story was filed, not where it happened (as in the features)
     where = ["LIMA, Peru (AP) — Rescuers worked through the night.", "The quake struck near Arequipa."]
     assert answer.kind_first((0, 1), where, "where did the quake hit") == (1, 0)
+
+
+def test_a_message_of_no_word_of_its_own_is_answered_by_the_answer_before(contest: Retriever) -> None:
+    """"how many did it get" after "“Harbor Lights” earned the most nominations …, a total of 23
+    nods" asks about that answer: it leads again, "23" marked (answer._Said.is_it). With the
+    borrowed words alone choosing, the announcement sentence won (more of their words, and
+    "eleven" a number); so on the news dev set did "The shows … earned several nominations…"."""
+    first = "which show got the most lantern nominations"
+    turn = respond(contest, first, SearchOptions(k=3))
+    assert turn.answer is not None and "23 nods" in turn.answer.answer
+    for typed in ("how many did it get", "how many?"):
+        reply = respond(contest, f"{typed} (show lantern nominations)", SearchOptions(k=3), typed=typed,
+                        previous=[p.doc_id for p in turn.results], said=turn.answer.answer)
+        lead = reply.answer
+        assert lead is not None and lead.answer == turn.answer.answer, typed
+        assert lead.text[lead.phrase_start - lead.start : lead.phrase_end - lead.start] == "23"
