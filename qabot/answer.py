@@ -359,8 +359,9 @@ def _gather(
     groups = [[p, *p.more] for p in passages]
     if window is not None and options.time_bonus:
         if window.label == "recent":
-            window = newest_on_subject(groups, window, options.subject_share)
-            groups = newest_first(groups, options.subject_share)
+            about = on_subject(groups, q, retriever.terms(q))
+            window = newest_on_subject(groups, window, options.subject_share, about)
+            groups = newest_first(groups, options.subject_share, about)
         else:
             groups = prefer_window(groups, window, options.time_bonus)
     groups = keep_close(groups[:k], options.keep_share)
@@ -511,21 +512,37 @@ def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float)
     return sorted(groups, key=score, reverse=True)  # stable: equal scores keep their order
 
 
-def newest_on_subject(groups: list[list[Passage]], window: TimeWindow, share: float) -> TimeWindow:
+Subject = Callable[[Sequence[Passage]], bool]  # whether an article's passages are on the subject
+
+
+def on_subject(groups: Sequence[Sequence[Passage]], question: str, terms: Terms) -> Subject:
+    """Whether an article is on the subject of a "latest / now" question: it uses the question's
+    rare words (RARE_IDF) that the best-matching article uses ("australias" in "who is
+    australias prime minister now": the UK's prime minister's resignation, newer, matched "prime
+    minister" nearly as well). A rare word the best article lacks names no subject it has."""
+    if not groups:
+        return lambda group: True
+    named = [w for w in content_words(question) if _rare(w, terms) and _uses(groups[0], w)]
+    return lambda group: all(_uses(group, w) for w in named)
+
+
+def newest_on_subject(groups: list[list[Passage]], window: TimeWindow, share: float,
+                      about: Subject = lambda g: True) -> TimeWindow:
     """"latest", "now", "currently": the recent window ends at the newest article on the subject
     (the articles that score at least `share` of the best: those the reply could show), not at
     the corpus's present. The latest on a story is its newest article, however old the story:
     "who runs the broncos now" wants the article that named the new president, not whichever
     article about the Broncos came out in the corpus's last two weeks."""
     bar = groups[0][0].score * share if groups else 0.0
-    days = [d for g in groups if g[0].score >= bar and (d := g[0].date) is not None]
+    days = [d for g in groups if g[0].score >= bar and about(g) and (d := g[0].date) is not None]
     if not days:
         return window
     end = min(max(days), window.until)
     return replace(window, since=end - dt.timedelta(days=RECENT_DAYS - 1), until=end)
 
 
-def newest_first(groups: list[list[Passage]], share: float) -> list[list[Passage]]:
+def newest_first(groups: list[list[Passage]], share: float,
+                 about: Subject = lambda g: True) -> list[list[Passage]]:
     """"latest", "now": the articles on the subject (scoring at least `share` of the best: those
     the reply could show) newest first, then the rest as ranked. A bonus for the recent window
     could not do it: on an archive the newest on a subject is often weeks from the corpus's last
@@ -533,10 +550,10 @@ def newest_first(groups: list[list[Passage]], share: float) -> list[list[Passage
     if not groups:
         return groups
     bar = groups[0][0].score * share
-    on = [g for g in groups if g[0].score >= bar]
+    on = [g for g in groups if g[0].score >= bar and about(g)]
     # Stable: articles of one day keep their order; undated ones go after the dated.
     on.sort(key=lambda g: g[0].date or dt.date.min, reverse=True)
-    return on + [g for g in groups if g[0].score < bar]
+    return on + [g for g in groups if not (g[0].score >= bar and about(g))]
 
 
 def keep_close(groups: list[list[Passage]], share: float) -> list[list[Passage]]:

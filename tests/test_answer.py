@@ -409,6 +409,29 @@ def test_latest_ends_at_the_newest_article_on_the_subject() -> None:
     assert newest_first([], 0.88) == []
 
 
+def test_latest_is_on_the_subject_its_rare_words_name() -> None:
+    """"who is australias prime minister now": a newer article on the UK's prime minister matched
+    "prime minister" nearly as well, but lacks "Australia", which the best match has: it is not on
+    the subject. A rare word the best match lacks ("pm" below) names nothing it has."""
+    def art(doc: str, score: float, day: dt.date, text: str) -> list[Passage]:
+        return [Passage(rank=1, score=score, text=text, doc_id=doc, path=doc, date=day, title="",
+                        start=0, end=len(text), answer_start=0, answer_end=0)]
+
+    question = "who is australias prime minister now pm"
+    groups = [art("sydney.txt", 1.0, dt.date(2022, 5, 21), "Albanese became Australia's prime minister."),
+              art("london.txt", 0.92, dt.date(2022, 7, 7), "Britain's prime minister resigned."),
+              art("canberra.txt", 0.9, dt.date(2022, 6, 1), "In Australia, the prime minister, Albanese.")]
+    terms = answer.Terms({"australia": 5.0, "prime": 3.0, "minist": 3.0, "pm": 6.0}, frozenset(), "english")
+    about = answer.on_subject(groups, question, terms)
+    assert [about(g) for g in groups] == [True, False, True]
+    newest = newest_first(groups, 0.88, about)
+    assert [g[0].doc_id for g in newest] == ["canberra.txt", "sydney.txt", "london.txt"]
+    assert [g[0].doc_id for g in newest_first(groups, 0.88)][0] == "london.txt"  # the score share alone
+    recent = read_time("who is australias prime minister now", dt.date(2022, 8, 25))
+    assert recent is not None
+    assert newest_on_subject(groups, recent, 0.88, about).until == dt.date(2022, 6, 1)
+
+
 def test_a_follow_ups_sentence_comes_from_passages_on_the_previous_subject() -> None:
     """A morning digest holds many stories: "how old was she" after a question about the mayor
     must not be answered from the section on an actor ("She was 82."). Of each article, only
