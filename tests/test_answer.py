@@ -592,3 +592,24 @@ def test_a_message_of_no_word_of_its_own_is_answered_by_the_answer_before(contes
         lead = reply.answer
         assert lead is not None and lead.answer == turn.answer.answer, typed
         assert lead.text[lead.phrase_start - lead.start : lead.phrase_end - lead.start] == "23"
+
+
+def test_an_answer_far_better_than_the_first_articles_leads_and_its_article_comes_first() -> None:
+    """A January preview ranked above the June result, and its best sentence scored 2.21 against
+    "Minjee Lee has won the US Women's Open…" at 3.14: a sentence `overtake` times the first's
+    leads instead, and its article is listed first (the source quoted first is [1])."""
+    options = AnswerOptions()
+    assert answer.lead_answers([2.0, 2.6, 1.9], options) == (0, 1, 2)  # 1.3×: not far enough
+    assert answer.lead_answers([2.0, 2.9, 1.9], options) == (1, 0, 2)
+    assert answer.lead_answers([2.0, 2.9, 3.1], options) == (2, 0, 1)  # the best of those ahead
+    assert answer.lead_answers([2.0, answer.NO_SENTENCE, 1.0], options) == (0,)
+    assert answer.lead_answers([answer.NO_SENTENCE, 3.0], options) == ()  # none for the first: no lead
+
+    def result(doc: str) -> Passage:
+        return Passage(rank=0, score=1.0, text="x", doc_id=doc, path=doc, date=None, title="",
+                       start=0, end=1, answer_start=0, answer_end=1)
+
+    shown, answers = answer.lead_first([result("a"), result("b"), result("c")], (2, 0, 1))
+    assert [(p.doc_id, p.rank) for p in shown] == [("c", 1), ("a", 2), ("b", 3)]
+    assert answers == (0, 1, 2)
+    assert answer.lead_first([result("a"), result("b")], (0, 1))[1] == (0, 1)
