@@ -372,7 +372,7 @@ def _gather(
     groups = [[p, *p.more] for p in passages]
     if window is not None and options.time_bonus:
         if window.label == "recent":
-            about = on_subject(groups, q, retriever.terms(q))
+            about = latest_subject(groups, q, retriever.terms(q))
             window = newest_on_subject(groups, window, options.subject_share, about)
             groups = newest_first(groups, options.subject_share, about)
         else:
@@ -528,7 +528,7 @@ def prefer_window(groups: list[list[Passage]], window: TimeWindow, bonus: float)
 Subject = Callable[[Sequence[Passage]], bool]  # whether an article's passages are on the subject
 
 
-def on_subject(groups: Sequence[Sequence[Passage]], question: str, terms: Terms) -> Subject:
+def latest_subject(groups: Sequence[Sequence[Passage]], question: str, terms: Terms) -> Subject:
     """Whether an article is on the subject of a "latest / now" question: it uses the question's
     rare words (RARE_IDF) that the best-matching article uses ("australias" in "who is
     australias prime minister now": the UK's prime minister's resignation, newer, matched "prime
@@ -699,7 +699,6 @@ class _Said:
         if self.kind == sentences.TIME:
             return False
         return phrase.phrase(sentence, self.kind, self.question) is not None
-
 
     def is_it(self, sentence: str) -> bool:
         """Whether the sentence is the previous answer and holds the kind now asked."""

@@ -11,20 +11,15 @@ from __future__ import annotations
 import re
 
 from .sentences import (
-    AGE_IN_TEXT,
     DURATION,
     DURATION_IN_TEXT,
-    MONEY_IN_TEXT,
     MONTHS,
     NUMBER,
     PERSON,
     PLACE,
-    SCORE_IN_TEXT,
     TIME,
     TIME_IN_TEXT,
-    asks_age,
-    asks_money,
-    asks_score,
+    asked_number,
     first_new,
 )
 
@@ -63,12 +58,8 @@ def phrase(sentence: str, kind: str, question: str, names: bool = False) -> tupl
     if kind == TIME:
         dates = [*_FULL_DATE.finditer(sentence), *TIME_IN_TEXT.finditer(sentence)]
         found = first_new(sorted(dates, key=lambda m: (m.start(), -m.end())), question)
-    elif asks_score(question, kind):
-        found = first_new(SCORE_IN_TEXT.finditer(sentence), question)
-    elif asks_age(question, kind):
-        found = first_new(AGE_IN_TEXT.finditer(sentence), question)
-    elif asks_money(question, kind):
-        found = first_new(MONEY_IN_TEXT.finditer(sentence), question)
+    elif (particular := asked_number(question, kind)) is not None:  # a score, an age, a sum
+        found = first_new(particular.finditer(sentence), question)
     elif kind == NUMBER:
         found = first_new((m for m in _AMOUNT.finditer(sentence) if not _YEAR.fullmatch(m.group())), question)
     elif kind == DURATION:

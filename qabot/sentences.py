@@ -79,7 +79,8 @@ _REASON_IN_TEXT = re.compile(
     re.I)
 _NUMBER_IN_TEXT = re.compile(
     # a count, not an ordinal ("74th"), a year alone ("2022") or part of a name ("Covid-19", "F-35")
-    r"(?<![a-z]-)(?<![a-z\d.,])(?!(?:19|20)\d\d\b)\d[\d,.]*(?!\d|st\b|nd\b|rd\b|th\b)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|twenty|thirty|"
+    r"(?<![a-z]-)(?<![a-z\d.,])(?!(?:19|20)\d\d\b)\d[\d,.]*(?!\d|st\b|nd\b|rd\b|th\b)"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|trillion|"
     r"half|third|quarter|percent)\b", re.I)
 # What a sentence must hold, new to the question, to have the kind asked (REASON and names aside).
@@ -111,7 +112,8 @@ _ASKS_AGE = re.compile(r"\bhow old\b|\bwhat age\b", re.I)
 # jury of five men and two women" is a number, no price).
 MONEY_IN_TEXT = re.compile(
     r"(?:US)?[$£€¥]\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:million|billion|trillion|thousand|[mbk]n?)\b)?"
-    r"|\b\d[\d,]*(?:\.\d+)?\s(?:(?:million|billion|trillion|thousand)\s)?(?:dollars|euros|pounds|yen|yuan|rupees)\b",
+    r"|\b\d[\d,]*(?:\.\d+)?\s(?:(?:million|billion|trillion|thousand)\s)?"
+    r"(?:dollars|euros|pounds|yen|yuan|rupees)\b",
     re.I)
 _ASKS_MONEY = re.compile(
     r"\bhow much\b.*\b(?:pay|pays|paid|paying|cost|costs|costing|worth|sell|sells|sold|selling|go for|"
@@ -127,6 +129,16 @@ def asks_money(question: str, kind: str) -> bool:
 def asks_age(question: str, kind: str) -> bool:
     """Whether a number question asks how old someone or something is."""
     return kind == NUMBER and bool(_ASKS_AGE.search(question))
+
+
+def asked_number(question: str, kind: str) -> re.Pattern[str] | None:
+    """What a number question asks for when it asks for a particular one (a score, an age, a sum
+    of money: its pattern), else None (any number). One place for holds_kind and the phrase."""
+    if asks_score(question, kind):
+        return SCORE_IN_TEXT
+    if asks_age(question, kind):
+        return AGE_IN_TEXT
+    return MONEY_IN_TEXT if asks_money(question, kind) else None
 
 
 # A capitalised word that is not merely the first of its sentence: a name, a place, a title.
@@ -266,8 +278,7 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
     not say which."""
     if kind == REASON:
         return bool(_REASON_IN_TEXT.search(sentence))
-    pattern = (SCORE_IN_TEXT if asks_score(question, kind) else AGE_IN_TEXT if asks_age(question, kind)
-               else MONEY_IN_TEXT if asks_money(question, kind) else _IN_TEXT.get(kind))
+    pattern = asked_number(question, kind) or _IN_TEXT.get(kind)
     if pattern is not None:
         return first_new(pattern.finditer(sentence), question) is not None
     if not (names if names is not None else kind_names(sentence, kind, question)):

@@ -422,7 +422,7 @@ def test_latest_is_on_the_subject_its_rare_words_name() -> None:
               art("london.txt", 0.92, dt.date(2022, 7, 7), "Britain's prime minister resigned."),
               art("canberra.txt", 0.9, dt.date(2022, 6, 1), "In Australia, the prime minister, Albanese.")]
     terms = answer.Terms({"australia": 5.0, "prime": 3.0, "minist": 3.0, "pm": 6.0}, frozenset(), "english")
-    about = answer.on_subject(groups, question, terms)
+    about = answer.latest_subject(groups, question, terms)
     assert [about(g) for g in groups] == [True, False, True]
     newest = newest_first(groups, 0.88, about)
     assert [g[0].doc_id for g in newest] == ["canberra.txt", "sydney.txt", "london.txt"]
