@@ -257,7 +257,7 @@ def followups(index_dir: Path) -> str:
     taking turns; warm."""
     import json
 
-    from qabot.conversation import Turn, contextualize, refers_back
+    from qabot.conversation import Turn, contextualize
 
     lines = [json.loads(x) for x in (ROOT / "benchmarks" / "chat_script.jsonl").read_text().splitlines()
              if x.strip()]
@@ -271,7 +271,9 @@ def followups(index_dir: Path) -> str:
         first = respond(reader, x["first"], options, as_of=day)
         turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
         query = contextualize(x["followup"], turn, 60.0, is_reply=True)
-        both = query != x["followup"] and not refers_back(x["followup"])  # searched both ways
+        # with the context, a message is searched both ways (alone too, since 2026-12-07 even
+        # when a pronoun settles that it follows up: whether both searches agree is asked)
+        both = query != x["followup"]
         pairs.append((x["followup"], query, both, turn.doc_ids, day))
     times: dict[str, list[float]] = {"plain question": [], "follow-up (two searches)": []}
     for _ in range(2):  # the first round warms the caches a running bot has warm

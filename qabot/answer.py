@@ -185,15 +185,16 @@ def respond(
     question is asked.
 
     `typed`: in a chat, the message as typed when `question` is it with the previous question's
-    words (conversation.contextualize). Unless a pronoun settles that it points back
-    (conversation.refers_back), it is searched too, and answered instead when it stands alone on
-    the evidence (stands_alone; `previous`: the doc ids the previous reply cited; `replied`: the
-    message replies to that reply). Only the search that wins goes on to the sentence choice, so
-    the second search costs a search, not a reply; and there its own words choose the sentence
-    (choose_for). The reply's `question` says which search was answered. `said`: the sentence
-    the previous reply led with, when this is another question; it never leads again (a new
-    question asks for something that reply did not say: on the scripted chat 15 of 56 follow-ups
-    led with the previous answer).
+    words (conversation.contextualize). It is searched too, and answered instead when it stands
+    alone on the evidence (stands_alone; `previous`: the doc ids the previous reply cited;
+    `replied`: the message replies to that reply), unless a pronoun settles that it points back
+    (conversation.refers_back); kept with the context, the previous reply's articles come first
+    unless both searches found first one it did not cite (previous_first). Only the search that
+    wins goes on to the sentence choice, so the second search costs a search, not a reply; and
+    there its own words choose the sentence (choose_for). The reply's `question` says which
+    search was answered. `said`: the sentence the previous reply led with, when this is another
+    question; it never leads again (a new question asks for something that reply did not say: on
+    the scripted chat 15 of 56 follow-ups led with the previous answer).
     """
     q = check_question(question)
     options = answering or AnswerOptions()
@@ -201,11 +202,13 @@ def respond(
     message = check_question(typed) if typed is not None and typed.strip() != q else None
     with index.pinned():  # one generation for every step, even if a commit lands meanwhile
         found = _gather(index, q, search_options, floor, since, until, as_of, options)
-        if message is not None and not refers_back(message):
+        mine = None  # the message searched alone
+        if message is not None:
+            mine = _gather(index, message, search_options, floor, since, until, as_of, options)
             # "when will it end?" alone may well match another story's "ended" better: a pronoun
             # that settles it is not weighed.
-            mine = _gather(index, message, search_options, floor, since, until, as_of, options)
-            if stands_alone(mine, found, previous, replied, index.terms(message)):
+            terms = index.terms(message)
+            if not refers_back(message) and stands_alone(mine, found, previous, replied, terms):
                 found = mine
         if isinstance(found, Reply):
             return found
@@ -213,7 +216,11 @@ def respond(
         follow_up = message if message is not None and found.question != message else None
         if follow_up is not None:
             about_it = not content_words(follow_up)  # "when?", "how many did it get"
-            found = replace(found, groups=previous_first(found.groups, previous, said if about_it else ""))
+            # Searched alone and with the context, one article the previous reply did not cite
+            # came first both ways: both say it is the one ("where did they meet in ukraine"
+            # after Jill Biden hosted Ukraine's first lady: her May visit to Ukraine).
+            cited = () if _same_first(mine, found) else previous
+            found = replace(found, groups=previous_first(found.groups, cited, said if about_it else ""))
         results, scores = choose_for(index, found, follow_up, options.weights, said)
         # Another article's sentence may overtake the first's only for a question of its own:
         # a follow-up's articles and "latest" ones are ordered on purpose (the previous reply's
@@ -230,6 +237,12 @@ def respond(
         answers = kind_first(answers, [p.answer for p in results], follow_up or found.question)
         shown, answers = lead_first(results, answers) if own else (tuple(results), answers)
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
+
+
+def _same_first(alone: Reply | Draft | None, contextual: Draft) -> bool:
+    """Whether the message searched alone found first the article the contextual search did."""
+    return (isinstance(alone, Draft) and bool(alone.groups) and bool(contextual.groups)
+            and alone.groups[0][0].doc_id == contextual.groups[0][0].doc_id)
 
 
 def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str], said: str = "",

@@ -613,3 +613,19 @@ def test_an_answer_far_better_than_the_first_articles_leads_and_its_article_come
     assert [(p.doc_id, p.rank) for p in shown] == [("c", 1), ("a", 2), ("b", 3)]
     assert answers == (0, 1, 2)
     assert answer.lead_first([result("a"), result("b")], (0, 1))[1] == (0, 1)
+
+
+def test_a_follow_up_keeps_the_searchs_first_article_when_alone_it_comes_first_too() -> None:
+    """"where did they meet in ukraine" after Jill Biden hosted Ukraine's first lady: searched with
+    the context and alone, her May visit to Ukraine came first, an article the previous reply did
+    not cite; both searches say it is the one, so the reply's articles do not go before it."""
+    def draft(question: str, *docs: str) -> answer.Draft:
+        groups = tuple((Passage(rank=1, score=1.0, text="x", doc_id=d, path=d, date=None, title="", start=0,
+                                end=1, answer_start=0, answer_end=0),) for d in docs)
+        return answer.Draft(question, groups, dt.date(2022, 7, 20), None, None)
+
+    contextual = draft("where did they meet in ukraine (jill biden host)", "visit.txt", "hosted.txt")
+    assert answer._same_first(draft("where did they meet in ukraine", "visit.txt", "war.txt"), contextual)
+    assert not answer._same_first(draft("where did they meet in ukraine", "war.txt", "visit.txt"), contextual)
+    assert not answer._same_first(None, contextual)  # not searched alone: no second opinion
+    assert not answer._same_first(answer.Reply("where", "no_answer"), contextual)
