@@ -201,7 +201,8 @@ def respond(
     index = as_index(retriever)
     message = check_question(typed) if typed is not None and typed.strip() != q else None
     with index.pinned():  # one generation for every step, even if a commit lands meanwhile
-        found = _gather(index, q, search_options, floor, since, until, as_of, options)
+        found = _gather(index, q, search_options, floor, since, until, as_of, options,
+                        cited=previous if message is not None else ())
         mine = None  # the message searched alone
         if message is not None:
             mine = _gather(index, message, search_options, floor, since, until, as_of, options)
@@ -355,10 +356,14 @@ class Draft:
 
 def _gather(
     retriever: Index, q: str, search_options: SearchOptions, floor: bool, since: dt.date | None,
-    until: dt.date | None, as_of: dt.date | None, options: AnswerOptions,
+    until: dt.date | None, as_of: dt.date | None, options: AnswerOptions, cited: Sequence[str] = (),
 ) -> Reply | Draft:
     """The search half of a reply: a finished Reply when nothing is left to choose (small talk,
-    no answer), else the Draft the sentence choice works on."""
+    no answer), else the Draft the sentence choice works on. `cited`: for a follow-up, the
+    articles the previous reply cited, kept when the search finds them a little further down
+    (previous_first then puts them first): "how old is she" after Minjee Lee's win found her
+    two articles fourth and fifth, under `keep_share` of another golfer's "the 51-year-old
+    Sorenstam"."""
     k = search_options.k
     today = as_of or dt.date.today()
     chat = small_talk(q) if options.small_talk else None
@@ -377,6 +382,8 @@ def _gather(
     notice = _stale_notice(retriever, window, present) or _archive_notice(window, present, today)
     # Time words reorder the top articles: fetch more than k so the preferred ones are there.
     wanted = k * (3 if window is not None and options.time_bonus else 1)
+    if cited:
+        wanted = max(wanted, 2 * k)
     per = options.passages_per_article
     passages = retriever.search(q, replace(search_options, k=wanted, per_article=1), floor=floor,
                                 since=since, until=until, as_of=present, answers=False, more=per - 1)
@@ -390,7 +397,12 @@ def _gather(
             groups = newest_first(groups, options.subject_share, about)
         else:
             groups = prefer_window(groups, window, options.time_bonus)
-    groups = keep_close(groups[:k], options.keep_share)
+    shown = keep_close(groups[:k], options.keep_share)
+    if cited:
+        have = {g[0].doc_id for g in shown}
+        more = [g for g in groups if g[0].doc_id in cited and g[0].doc_id not in have]
+        shown += more[: k - len(shown)]
+    groups = shown
     return Draft(q, tuple(tuple(g) for g in groups), today, notice, window)
 
 

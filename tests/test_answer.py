@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -629,3 +629,34 @@ def test_a_follow_up_keeps_the_searchs_first_article_when_alone_it_comes_first_t
     assert not answer._same_first(draft("where did they meet in ukraine", "war.txt", "visit.txt"), contextual)
     assert not answer._same_first(None, contextual)  # not searched alone: no second opinion
     assert not answer._same_first(answer.Reply("where", "no_answer"), contextual)
+
+
+def test_a_follow_up_keeps_the_previous_replys_articles_found_a_little_further_down() -> None:
+    """"how old is she (won womens open)" after Minjee Lee's win: another golfer's article ("the
+    51-year-old Sorenstam") scored first, and Lee's, which the reply had cited, came fourth and
+    fifth, under `keep_share` of it: a follow-up keeps them (previous_first then puts them first),
+    as far as the reply's k articles go; a question of its own does not."""
+    def passage(doc: str, score: float) -> Passage:
+        return Passage(rank=1, score=score, text="x", doc_id=doc, path=doc, date=None, title="", start=0,
+                       end=1, answer_start=0, answer_end=0)
+
+    scores = {"sorenstam.txt": 0.81, "lee_wins.txt": 0.78, "purse.txt": 0.66, "lee.txt": 0.65,
+              "lee_victory.txt": 0.64, "amateur.txt": 0.60}
+
+    class Found:
+        """An Index that finds these articles, best first, as many as asked."""
+
+        def search(self, question: str, options: SearchOptions, **_: object) -> list[Passage]:
+            return [passage(d, s) for d, s in scores.items()][: options.k]
+
+    options = answer.AnswerOptions()
+    ask = SearchOptions(k=3)
+    day = dt.date(2022, 6, 10)
+    index = cast(answer.Index, Found())
+    plain = answer._gather(index, "how old is she (won womens open)", ask, False, None, None, day, options)
+    assert isinstance(plain, answer.Draft)
+    assert [g[0].doc_id for g in plain.groups] == ["sorenstam.txt", "lee_wins.txt"]
+    follow = answer._gather(index, "how old is she (won womens open)", ask, False, None, None, day, options,
+                            cited=["lee.txt", "lee_victory.txt"])
+    assert isinstance(follow, answer.Draft)
+    assert [g[0].doc_id for g in follow.groups] == ["sorenstam.txt", "lee_wins.txt", "lee.txt"]
