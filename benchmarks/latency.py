@@ -271,8 +271,8 @@ def followups(index_dir: Path) -> str:
         first = respond(reader, x["first"], options, as_of=day)
         turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0)
         query = contextualize(x["followup"], turn, 60.0, is_reply=True)
-        # with the context, a message is searched both ways (alone too, since 2026-12-07 even
-        # when a pronoun settles that it follows up: whether both searches agree is asked)
+        # with the context, a message is searched both ways (a pronoun's follow-up too, since
+        # 2026-12-07, unless the contextual search's first article is one the reply cited)
         both = query != x["followup"]
         pairs.append((x["followup"], query, both, turn.doc_ids, day))
     times: dict[str, list[float]] = {"plain question": [], "follow-up (two searches)": []}
@@ -290,7 +290,7 @@ def followups(index_dir: Path) -> str:
     both = [i for i, p in enumerate(pairs) if p[2]]
     plain2, follow2 = (statistics.median([t[i] for i in both]) for t in times.values())
     return (f"\nFollow-ups as replies: all {len(pairs)}: plain p50 {plain:.1f} ms, follow-up p50 "
-            f"{follow:.1f} ms ({follow / plain:.2f}x); the {len(both)} searched both ways: plain "
+            f"{follow:.1f} ms ({follow / plain:.2f}x); the {len(both)} with the context: plain "
             f"{plain2:.1f} ms, follow-up {follow2:.1f} ms ({follow2 / plain2:.2f}x); load {load()}")
 
 

@@ -204,12 +204,15 @@ def respond(
         found = _gather(index, q, search_options, floor, since, until, as_of, options,
                         cited=previous if message is not None else ())
         mine = None  # the message searched alone
-        if message is not None:
+        pointed = message is not None and refers_back(message)
+        if message is not None and not (pointed and _cited_first(found, previous)):
+            # (A pronoun's follow-up is searched alone only for _same_first, which keeps first an
+            # article the previous reply did not cite: when the first is a cited one, the search
+            # is saved.)
             mine = _gather(index, message, search_options, floor, since, until, as_of, options)
             # "when will it end?" alone may well match another story's "ended" better: a pronoun
             # that settles it is not weighed.
-            terms = index.terms(message)
-            if not refers_back(message) and stands_alone(mine, found, previous, replied, terms):
+            if not pointed and stands_alone(mine, found, previous, replied, index.terms(message)):
                 found = mine
         if isinstance(found, Reply):
             return found
@@ -238,6 +241,11 @@ def respond(
         answers = kind_first(answers, [p.answer for p in results], follow_up or found.question)
         shown, answers = lead_first(results, answers) if own else (tuple(results), answers)
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
+
+
+def _cited_first(found: Reply | Draft, previous: Sequence[str]) -> bool:
+    """Whether a search's first article is one the previous reply cited (or it found none)."""
+    return not found.results or found.results[0].doc_id in previous
 
 
 def _same_first(alone: Reply | Draft | None, contextual: Draft) -> bool:

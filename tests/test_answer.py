@@ -660,3 +660,16 @@ def test_a_follow_up_keeps_the_previous_replys_articles_found_a_little_further_d
                             cited=["lee.txt", "lee_victory.txt"])
     assert isinstance(follow, answer.Draft)
     assert [g[0].doc_id for g in follow.groups] == ["sorenstam.txt", "lee_wins.txt", "lee.txt"]
+
+
+def test_a_pronouns_follow_up_needs_no_second_search_when_a_cited_article_comes_first() -> None:
+    """_same_first can only keep first an article the previous reply did not cite: when the search
+    with the context already puts a cited one first, the message is not searched alone."""
+    def found(*docs: str) -> answer.Draft:
+        groups = tuple((Passage(rank=1, score=1.0, text="x", doc_id=d, path=d, date=None, title="", start=0,
+                                end=1, answer_start=0, answer_end=0),) for d in docs)
+        return answer.Draft("who did they beat (won stanley cup)", groups, dt.date(2022, 6, 27), None, None)
+
+    assert answer._cited_first(found("cup.txt", "game6.txt"), ["cup.txt"])
+    assert not answer._cited_first(found("rangers.txt", "cup.txt"), ["cup.txt"])
+    assert answer._cited_first(answer.Reply("who did they beat", "no_answer"), ["cup.txt"])  # nothing found
