@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -218,21 +217,21 @@ def respond(
             return found
         # A follow-up kept with the previous question's words: its typed words choose the sentence.
         follow_up = message if message is not None and found.question != message else None
+        about_it = follow_up is not None and not content_words(follow_up)  # "when?", "how many did it get"
         if follow_up is not None:
-            about_it = not content_words(follow_up)  # "when?", "how many did it get"
             # Searched alone and with the context, one article the previous reply did not cite
             # came first both ways: both say it is the one ("where did they meet in ukraine"
             # after Jill Biden hosted Ukraine's first lady: her May visit to Ukraine).
             cited = () if _same_first(mine, found) else previous
             found = replace(found, groups=previous_first(found.groups, cited, said if about_it else ""))
-        results, scores = choose_for(index, found, follow_up, options.weights, said)
+        results, scores = choose_for(index, found, follow_up, options.weights, said, about_it)
         # Another article's sentence may overtake the first's only for a question of its own:
         # a follow-up's articles and "latest" ones are ordered on purpose (the previous reply's
         # first, the newest first), and overtaking there lost a scripted follow-up, a digest pair
         # and a "latest" question (docs/answers.md).
         recent = found.window is not None and found.window.label == "recent"
         own = follow_up is None and not recent
-        answers = lead_answers(scores, options if own else replace(options, overtake=math.inf))
+        answers = lead_answers(scores, options, overtake=own)
         if follow_up is not None:
             # The borrowed words find other stories too: beside its first answer, only the
             # previous reply's articles add one (on the scripted chat, 20 from other stories held
@@ -273,7 +272,7 @@ def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str
 
 
 def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences.Weights,
-               said: str = "") -> tuple[list[Passage], list[float]]:
+               said: str = "", about_it: bool = False) -> tuple[list[Passage], list[float]]:
     """choose() for a search that carries the previous question's words (`found.question`)
     besides the message `typed` (None: a question of its own, chosen by its words as searched).
     Those words found the articles, but they describe what the
@@ -290,8 +289,6 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
         results, scores = choose(index, typed, subject, own, said)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
-    # No word of its own ("when?", "why", "how much"): it asks about the previous answer itself.
-    about_it = typed is not None and not content_words(typed)
     return choose(index, found.question, groups, weights, said, about_it)
 
 
@@ -625,15 +622,15 @@ def kind_first(answers: tuple[int, ...], said: Sequence[str], question: str) -> 
     return (first, *(i for i in answers if i != first))
 
 
-def lead_answers(scores: list[float], options: AnswerOptions) -> tuple[int, ...]:
+def lead_answers(scores: list[float], options: AnswerOptions, overtake: bool = True) -> tuple[int, ...]:
     """Which results' sentences lead the reply: the first result's when it has one, then up to
-    `also_max` others whose sentence scores at least `also_share` of it; but another's whose
-    sentence scores `overtake` times the first's leads instead."""
+    `also_max` others whose sentence scores at least `also_share` of it; but (with `overtake`)
+    another's whose sentence scores `options.overtake` times the first's leads instead."""
     if not scores or scores[0] == NO_SENTENCE:
         return ()
     also = [i for i in range(1, len(scores))
             if scores[i] != NO_SENTENCE and scores[i] >= scores[0] * options.also_share]
-    ahead = [i for i in also if scores[i] >= scores[0] * options.overtake]
+    ahead = [i for i in also if overtake and scores[i] >= scores[0] * options.overtake]
     if ahead:
         best = max(ahead, key=lambda i: scores[i])
         return (best, *[i for i in (0, *also) if i != best][: options.also_max])
@@ -676,13 +673,13 @@ def choose(
     cosines = _cosines(index, question, split) if weights.cosine and -1 not in split else {}
     if sentences.asks_superlative(question, kind):
         weights = replace(weights, kind=weights.kind * weights.superlative)
+    told = _Said(sentences.squeeze(said), kind, question, about_it)
     for rank_, (group, sps) in enumerate(zip(groups, spans, strict=True), 1):
         found = [(p, s, e, j) for p, sp in zip(group, sps, strict=True) for j, (s, e) in enumerate(sp)]
         marks = [sentences.features(p.text[s:e], question, terms, kind, stopwords=stop, stemmer=stem,
                                     passage=p.score / top, offset=p.start + s,
                                     cosine=cosines[p.id][j] if cosines else None, check=False).score(weights)
                  for p, s, e, j in found]
-        told = _Said(sentences.squeeze(said), kind, question, about_it)
         if about_it:
             # "how many did it get" after "“Succession” earned … 25 nods": asked about that answer
             # itself, it leads its article when it holds what is asked (its phrase then marked).
@@ -725,8 +722,8 @@ class _Said:
         marked, so a name in it is no new answer."""
         if not self.said or sentences.squeeze(sentence) != self.said:
             return True
-        if self.about_it:
-            return sentences.holds_kind(sentence, self.kind, self.question)
+        if self.about_it:  # asked about that answer: it may lead when it holds what is asked
+            return self.is_it(sentence)
         if self.kind == sentences.REASON:  # no phrase is marked, but a cause is stated
             return sentences.holds_kind(sentence, self.kind, self.question)
         if self.kind == sentences.TIME:

@@ -90,11 +90,6 @@ SCORE_IN_TEXT = re.compile(r"(?<![\d.,-])\d{1,3}\s?[-–]\s?\d{1,3}(?![\d-])")
 _ASKS_SCORE = re.compile(r"\bscores?\b", re.I)
 
 
-def asks_score(question: str, kind: str) -> bool:
-    """Whether a "how many / what's the" question asks for a game's score."""
-    return kind == NUMBER and bool(_ASKS_SCORE.search(question))
-
-
 # An age: "26-year-old", "113 million years old", "aged 67", "at the age of 94", "died at 82",
 # "turned 17", "Walton, 77, takes over", "he was 82": what "how old" asks for ("13-under 271"
 # is a number, no age).
@@ -120,25 +115,18 @@ _ASKS_MONEY = re.compile(
     r"went for|going for|spend|spent|spending|earn|earns|earned|earning|owe|owes|owed|fined?|make|"
     r"makes|made|win|wins|won|award|awarded|charge|charged|bid|donate|donated|money|salary|fee)\b", re.I)
 
-
-def asks_money(question: str, kind: str) -> bool:
-    """Whether a "how much" question asks for a sum of money."""
-    return kind == NUMBER and bool(_ASKS_MONEY.search(question))
-
-
-def asks_age(question: str, kind: str) -> bool:
-    """Whether a number question asks how old someone or something is."""
-    return kind == NUMBER and bool(_ASKS_AGE.search(question))
+# A number question that asks for a particular number, and what that number looks like in a
+# sentence: a game's score ("what was the score"), an age ("how old"), a sum ("how much did
+# they pay"). The first whose question matches.
+_PARTICULAR = ((_ASKS_SCORE, SCORE_IN_TEXT), (_ASKS_AGE, AGE_IN_TEXT), (_ASKS_MONEY, MONEY_IN_TEXT))
 
 
 def asked_number(question: str, kind: str) -> re.Pattern[str] | None:
     """What a number question asks for when it asks for a particular one (a score, an age, a sum
     of money: its pattern), else None (any number). One place for holds_kind and the phrase."""
-    if asks_score(question, kind):
-        return SCORE_IN_TEXT
-    if asks_age(question, kind):
-        return AGE_IN_TEXT
-    return MONEY_IN_TEXT if asks_money(question, kind) else None
+    if kind != NUMBER:
+        return None
+    return next((found for asks, found in _PARTICULAR if asks.search(question)), None)
 
 
 # A capitalised word that is not merely the first of its sentence: a name, a place, a title.

@@ -602,6 +602,7 @@ def test_an_answer_far_better_than_the_first_articles_leads_and_its_article_come
     assert answer.lead_answers([2.0, 2.6, 1.9], options) == (0, 1, 2)  # 1.3×: not far enough
     assert answer.lead_answers([2.0, 2.9, 1.9], options) == (1, 0, 2)
     assert answer.lead_answers([2.0, 2.9, 3.1], options) == (2, 0, 1)  # the best of those ahead
+    assert answer.lead_answers([2.0, 2.9, 1.9], options, overtake=False) == (0, 1, 2)  # a follow-up's
     assert answer.lead_answers([2.0, answer.NO_SENTENCE, 1.0], options) == (0,)
     assert answer.lead_answers([answer.NO_SENTENCE, 3.0], options) == ()  # none for the first: no lead
 

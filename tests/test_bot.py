@@ -1082,7 +1082,6 @@ def test_a_bare_when_asks_about_the_answer_before(
     assert entity_texts(when, "underline") == ["Saturday"]
 
 
-
 def test_a_one_word_message_keeps_its_context_unless_alone_it_is_clearly_another_topic(
     tg: FakeTelegram, chat_corpus: Settings, chat_retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
