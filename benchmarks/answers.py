@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/answers.py                 # the feature tables (quiz and chat, both halves)
     .venv/bin/python benchmarks/answers.py --calibrate     # + the confidence floor and the cuts
     .venv/bin/python benchmarks/answers.py --latency       # + warm latency, before vs after
+    .venv/bin/python benchmarks/answers.py --phrases       # + how often the marked phrase holds the answer
     .venv/bin/python benchmarks/answers.py --no-table --latency   # the latency alone
 
 The dev set is built as ../shared/README.md says (fetch realtimeqa/realtimeqa_public, then
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from common import log  # noqa: E402
 
 from qabot import format as fmt  # noqa: E402
+from qabot import sentences  # noqa: E402
 from qabot.answer import AnswerOptions, respond  # noqa: E402
 from qabot.config import (  # noqa: E402
     SearchOptions,  # noqa: E402
@@ -216,6 +218,39 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
             print(f"  {name}: {spread(shares)}")
 
 
+# The phrase's kinds as the reply marks them: "how many/much/old/long" share one row.
+PHRASE_KINDS = {sentences.TIME: "date (when)", sentences.NUMBER: "amount, age, span (how …)",
+                sentences.DURATION: "amount, age, span (how …)", sentences.PERSON: "name (who)",
+                sentences.PLACE: "place (where, which country…)"}
+
+
+def phrases(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions,
+            sets: dict[str, Split]) -> None:
+    """The answering phrase where the first result's sentence is right: how often one is marked,
+    and how often it holds an answer string (or lies inside one: "Lee" of "Minjee Lee")."""
+    print("\nThe answering phrase, where the first result's sentence holds an answer string (k=10)")
+    print(f"{'':<44}" + "".join(f"{t + ' ' + h:>22}" for t in sets for h in "AB"))
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for title, split in sets.items():
+        for h, qs in split.items():
+            for q in qs:
+                label = PHRASE_KINDS.get(sentences.question_kind(q.question))
+                reply = respond(retriever, q.question, dataclasses.replace(tuning, k=10), floor=False,
+                                as_of=q.date, answering=options)
+                if label is None or not reply.results or not contains(q.answers, [reply.results[0].answer]):
+                    continue
+                said = reply.results[0].phrase.casefold()
+                holds = bool(said) and any(a.casefold() in said or said in a.casefold() for a in q.answers)
+                cell = counts.setdefault((label, title, h), [0, 0, 0])
+                cell[0] += 1
+                cell[1] += bool(said)
+                cell[2] += holds
+    print(f"{'(right sentences · marked · holds the answer)':<44}")
+    for label in dict.fromkeys(PHRASE_KINDS.values()):
+        cells = (counts.get((label, t, h), [0, 0, 0]) for t in sets for h in "AB")
+        print(f"{label:<44}" + "".join(f"{f'{n} · {m} · {k}':>22}" for n, m, k in cells))
+
+
 def spread(values: list[float]) -> str:
     """n, min, p10, median, p90 and max of some scores, on one line."""
     s = sorted(values)
@@ -264,6 +299,7 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="the floor and the relative cuts")
     ap.add_argument("--latency", action="store_true", help="warm latency, before vs after")
     ap.add_argument("--time", action="store_true", help="the time-word bonus sweep")
+    ap.add_argument("--phrases", action="store_true", help="how often the answering phrase holds the answer")
     ap.add_argument("--no-table", action="store_true", help="skip the feature table")
     args = ap.parse_args()
     queries, problems = read_queries(args.dev / "queries.jsonl")
@@ -303,6 +339,11 @@ def main() -> None:
         if problems:
             raise SystemExit(f"bad chat questions: {problems[:3]}")
         calibrate(retriever, tuning, base, split, halves(chat_queries))
+    if args.phrases:
+        chat_queries, problems = read_queries(CHAT)
+        if problems:
+            raise SystemExit(f"bad chat questions: {problems[:3]}")
+        phrases(retriever, tuning, base, {"quiz": split, "chat": halves(chat_queries)})
     if args.latency:
         latency(retriever, tuning, base, queries)
 

@@ -718,15 +718,16 @@ class _Said:
         "how much did they pay"), or states a cause when "why" is asked ("… came to an end
         after a party revolt over ethics scandals" for "why did he quit"). Not a date: nearly
         every news lead has a day, and "when will they announce the winner" after Boris
-        Johnson's resignation led again with its "… came to an end Thursday". Names are not
-        marked, so a name in it is no new answer."""
+        Johnson's resignation led again with its "… came to an end Thursday". Nor a name, for the
+        same reason: a lead names several people and places, and "who succeeded her" would find
+        one the previous answer had not asked about."""
         if not self.said or sentences.squeeze(sentence) != self.said:
             return True
         if self.about_it:  # asked about that answer: it may lead when it holds what is asked
             return self.is_it(sentence)
         if self.kind == sentences.REASON:  # no phrase is marked, but a cause is stated
             return sentences.holds_kind(sentence, self.kind, self.question)
-        if self.kind == sentences.TIME:
+        if self.kind in (sentences.TIME, sentences.PERSON, sentences.PLACE):
             return False
         return phrase.phrase(sentence, self.kind, self.question) is not None
 

@@ -282,6 +282,17 @@ def test_the_answering_phrase_quotes_the_file_exactly(seed: Retriever) -> None:
     assert text[lead.answer_start : lead.answer_end] == lead.answer
 
 
+@pytest.mark.parametrize(("question", "name"), [
+    ("who did bayramov meet", "Louis Bono"),  # not the ministry, nor Bayramov: the question names him
+    ("where did bayramov meet bono", "Baku"),  # "after his arrival in Baku"
+])
+def test_the_name_that_answers_is_marked(seed: Retriever, question: str, name: str) -> None:
+    reply = respond(seed, question, SearchOptions(k=3), as_of=dt.date(2023, 8, 10))
+    lead = reply.answer
+    assert lead is not None and lead.phrase == name, lead
+    assert SHIPPED_SEED.read_text(encoding="utf-8")[lead.phrase_start : lead.phrase_end] == name
+
+
 def test_latest_on_a_static_archive_is_read_against_its_newest_article(retriever: Retriever) -> None:
     """The fixtures' newest article is from 5 Mar 2024, years before today: "latest" and "this
     week" mean that week, not today's (when every article is equally "old"), and the reply says

@@ -1,0 +1,54 @@
+"""The places a question can ask for by name: "which country", "which state", "which continent".
+
+A sentence that answers "which country banned rainbow toys" names a country; its other names
+(the capital, the ministry, the dateline's city) are not the answer. With the list, the answering
+phrase is the first country the question does not already name, and none when the sentence names
+no country ("Saudi Arabian officials": better unmarked than a wrong name).
+"""
+
+from __future__ import annotations
+
+import re
+
+COUNTRIES = (
+    "Afghanistan|Albania|Algeria|Andorra|Angola|Antigua and Barbuda|Argentina|Armenia|Australia|Austria|"
+    "Azerbaijan|Bahamas|Bahrain|Bangladesh|Barbados|Belarus|Belgium|Belize|Benin|Bhutan|Bolivia|"
+    "Bosnia and Herzegovina|Botswana|Brazil|Britain|Brunei|Bulgaria|Burkina Faso|Burma|Burundi|Cambodia|"
+    "Cameroon|Canada|Cape Verde|Central African Republic|Chad|Chile|China|Colombia|Comoros|Congo|"
+    "Costa Rica|Croatia|Cuba|Cyprus|Czech Republic|Czechia|Denmark|Djibouti|Dominica|Dominican Republic|"
+    "East Timor|Ecuador|Egypt|El Salvador|England|Equatorial Guinea|Eritrea|Estonia|Eswatini|Ethiopia|"
+    "Fiji|Finland|France|Gabon|Gambia|Georgia|Germany|Ghana|Great Britain|Greece|Greenland|Grenada|"
+    "Guatemala|Guinea|Guinea-Bissau|Guyana|Haiti|Honduras|Hong Kong|Hungary|Iceland|India|Indonesia|Iran|"
+    "Iraq|Ireland|Israel|Italy|Ivory Coast|Jamaica|Japan|Jordan|Kazakhstan|Kenya|Kiribati|Kosovo|Kuwait|"
+    "Kyrgyzstan|Laos|Latvia|Lebanon|Lesotho|Liberia|Libya|Liechtenstein|Lithuania|Luxembourg|Madagascar|"
+    "Malawi|Malaysia|Maldives|Mali|Malta|Marshall Islands|Mauritania|Mauritius|Mexico|Micronesia|Moldova|"
+    "Monaco|Mongolia|Montenegro|Morocco|Mozambique|Myanmar|Namibia|Nauru|Nepal|Netherlands|New Zealand|"
+    "Nicaragua|Niger|Nigeria|North Korea|North Macedonia|Northern Ireland|Norway|Oman|Pakistan|Palau|"
+    "Palestine|Panama|Papua New Guinea|Paraguay|Peru|Philippines|Poland|Portugal|Puerto Rico|Qatar|"
+    "Romania|Russia|Rwanda|Saint Lucia|Samoa|San Marino|Saudi Arabia|Scotland|Senegal|Serbia|Seychelles|"
+    "Sierra Leone|Singapore|Slovakia|Slovenia|Solomon Islands|Somalia|South Africa|South Korea|"
+    "South Sudan|Spain|Sri Lanka|Sudan|Suriname|Sweden|Switzerland|Syria|Taiwan|Tajikistan|Tanzania|"
+    "Thailand|Togo|Tonga|Trinidad and Tobago|Tunisia|Turkey|Türkiye|Turkmenistan|Tuvalu|Uganda|Ukraine|"
+    "United Arab Emirates|United Kingdom|United States|Uruguay|Uzbekistan|Vanuatu|Vatican City|Venezuela|"
+    "Vietnam|Wales|Yemen|Zambia|Zimbabwe"
+)
+US_STATES = (
+    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|"
+    "Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|"
+    "Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|"
+    "New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|"
+    "South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming"
+)
+CONTINENTS = "Africa|Antarctica|Asia|Australia|Europe|North America|South America|Oceania"
+
+_BY_NOUN = {"country": COUNTRIES, "nation": COUNTRIES, "state": US_STATES, "continent": CONTINENTS}
+_ASKS = re.compile(r"\b(?:which|what) (?:\w+ )?(country|nation|state|continent)s?\b", re.I)
+# "Palm Beach, Florida", "Coeur d'Alene, Idaho": a place and the state or country it is in.
+IN_REGION = re.compile(rf",\s+(?:{US_STATES}|{COUNTRIES})\b")
+
+
+def asked(question: str) -> re.Pattern[str] | None:
+    """The names a "which country / state / continent" question asks for (matched whole), or None
+    when it asks for no such place."""
+    m = _ASKS.search(question)
+    return re.compile(rf"(?:{_BY_NOUN[m.group(1).lower()]})") if m else None
