@@ -45,7 +45,7 @@ from .embed import Embedder
 from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
 from .manifest import Manifest
 from .passage import Passage
-from .reader import QuestionVectors, Tables, encoder_key, newest_day, open_encoder, remember
+from .reader import CACHED_PAIRS, QuestionVectors, Tables, encoder_key, newest_day, open_encoder, remember
 from .retrieve import Scored, check_question, passages_of, score_rows
 from .walk import Incomplete
 
@@ -404,6 +404,10 @@ class Router:
         # Article fingerprints by article number (an article's number is never reused, so they
         # hold across generations), the most recent CACHED_ARTICLES (reader.remember).
         self.prints: OrderedDict[int, np.ndarray] = OrderedDict()
+        # The walk's same-story decisions, by article pair: as lasting as the fingerprints. A walk
+        # makes a hundred or more; without them a reply through the router cost ~9 ms more than
+        # one process's (which remembers them too: reader.Reader.same_story).
+        self.pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
         self._questions = QuestionVectors()
 
     # -- generations
@@ -625,7 +629,13 @@ class Merged:
         return dt.date.fromisoformat(found) if found else None
 
     def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
-        return fingerprints.same_story(self._print(doc), self._print(other), threshold, contained)
+        key = (min(doc, other), max(doc, other), threshold, contained)
+        found = self.router.pairs.get(key)
+        if found is None:
+            found = fingerprints.same_story(self._print(doc), self._print(other), threshold, contained)
+            with self.router._lock:
+                remember(self.router.pairs, {key: found}, CACHED_PAIRS)
+        return found
 
     def _print(self, doc: int) -> np.ndarray:
         """An article's fingerprint: from the router's cache, or fetched with the next few
