@@ -2,12 +2,14 @@
 
 A sentence that answers "which country banned rainbow toys" names a country; its other names
 (the capital, the ministry, the dateline's city) are not the answer. With the list, the answering
-phrase is the first country the question does not already name, and none when the sentence names
-no country ("Saudi Arabian officials": better unmarked than a wrong name).
+phrase is the first country the question does not already name (or its adjective: "Saudi Arabian
+officials", "the Ukrainian first lady"), and none when the sentence names no country (better
+unmarked than a wrong name).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 COUNTRIES = (
@@ -40,15 +42,32 @@ US_STATES = (
     "South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming"
 )
 CONTINENTS = "Africa|Antarctica|Asia|Australia|Europe|North America|South America|Oceania"
+# What a country's name gives no clue to ("Ukrainian first lady", "Chinese officials"); those in
+# -n ("Russian", "Colombian") are matched as the name and an "n".
+COUNTRY_ADJECTIVES = (
+    "Afghan|Albanian|Algerian|American|Argentine|Argentinian|Armenian|Azerbaijani|Bangladeshi|Belarusian|"
+    "Belgian|Bosnian|Brazilian|British|Bulgarian|Cambodian|Canadian|Chilean|Chinese|Congolese|Croatian|"
+    "Cuban|Czech|Danish|Dutch|Ecuadorian|Egyptian|Emirati|English|Estonian|Filipino|Finnish|French|"
+    "Georgian|German|Ghanaian|Greek|Guatemalan|Haitian|Honduran|Hungarian|Icelandic|Iranian|Iraqi|Irish|"
+    "Israeli|Italian|Jamaican|Japanese|Jordanian|Kazakh|Kuwaiti|Latvian|Lebanese|Libyan|Lithuanian|"
+    "Malaysian|Maltese|Mexican|Moldovan|Mongolian|Moroccan|Nepali|Nicaraguan|Norwegian|Omani|Pakistani|"
+    "Palestinian|Panamanian|Paraguayan|Peruvian|Polish|Portuguese|Qatari|Romanian|Rwandan|Salvadoran|"
+    "Saudi|Scottish|Senegalese|Serbian|Singaporean|Slovak|Slovenian|Somali|Spanish|Sudanese|Swedish|"
+    "Swiss|Taiwanese|Thai|Tunisian|Turkish|Ugandan|Ukrainian|Uruguayan|Uzbek|Venezuelan|Vietnamese|"
+    "Welsh|Yemeni|Zambian|Zimbabwean"
+)
 
-_BY_NOUN = {"country": COUNTRIES, "nation": COUNTRIES, "state": US_STATES, "continent": CONTINENTS}
+_BY_NOUN = {"country": f"{COUNTRIES}|{COUNTRY_ADJECTIVES}", "nation": f"{COUNTRIES}|{COUNTRY_ADJECTIVES}",
+            "state": US_STATES, "continent": CONTINENTS}
 _ASKS = re.compile(r"\b(?:which|what) (?:\w+ )?(country|nation|state|continent)s?\b", re.I)
 # "Palm Beach, Florida", "Coeur d'Alene, Idaho": a place and the state or country it is in.
 IN_REGION = re.compile(rf",\s+(?:{US_STATES}|{COUNTRIES})\b")
 
 
+@functools.lru_cache(maxsize=64)
 def asked(question: str) -> re.Pattern[str] | None:
-    """The names a "which country / state / continent" question asks for (matched whole), or None
-    when it asks for no such place."""
+    """The names a "which country / state / continent" question asks for, or None when it asks
+    for no such place (asked of every candidate sentence: remembered)."""
     m = _ASKS.search(question)
-    return re.compile(rf"(?:{_BY_NOUN[m.group(1).lower()]})") if m else None
+    # "Saudi Arabian officials", "a Colombian court": a country's adjective names it too.
+    return re.compile(rf"\b(?:{_BY_NOUN[m.group(1).lower()]})n?\b") if m else None

@@ -58,6 +58,14 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     assert not s.holds_kind("The pause was proposed by the president.", s.DURATION, "how long is the pause")
     assert s.holds_kind("It was recalled because of battery defects.", s.REASON, "why was it recalled")
     assert not s.holds_kind("The recall affects 141,000 cars.", s.REASON, "why was it recalled")
+    # "which country / state": a country or state named, not just any name (a capital, a leader)
+    q = "which country declared victory over covid"
+    assert s.holds_kind("Kim said North Korea must keep its barrier.", s.PLACE, q)
+    assert s.holds_kind("Saudi Arabian officials cracked down on toys.", s.PLACE, "which country banned toys")
+    assert not s.holds_kind("Kim said in Pyongyang that the fight was won.", s.PLACE, q)
+    assert not s.holds_kind("BOGOTA, Colombia (AP) — Mayor Lopez spoke in Bogota.", s.PLACE,
+                            "which country elected him")  # the dateline's country says where it was filed
+    assert s.holds_kind("Officials in Pyongyang declared victory.", s.PLACE, "which city declared victory")
     assert s.holds_kind("Dry weather has led to a drought.", s.REASON, "why were fireworks canceled")
     assert s.holds_kind("The resignations were sparked by revelations about a minister.", s.REASON,
                         "why did he quit")
