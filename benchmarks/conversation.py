@@ -158,10 +158,12 @@ class Bench:
         return search(self.retriever, question, options, floor=False, as_of=day, answers=False)
 
     def pair(self, qid: str, first: str, follow_up: str) -> Result:
-        """The first question, then its follow-up searched each way, a minute later."""
+        """The first question, then its follow-up searched each way, a minute later: on evidence
+        after the bot's own reply to the first (the articles it cited, the sentence it led with),
+        as the script's follow-ups are."""
         found = self.find(first, qid)
-        turn = Turn(first, first, tuple(p.doc_id for p in found), time=0.0)
         day = dt.date.fromisoformat(self.queries[qid]["question_date"])
+        _, turn = first_turn(self, first, day)
         ranks, shown = {}, {}
         for way in (*WAYS, *ON_EVIDENCE):
             replied = way.startswith("as reply")
