@@ -48,7 +48,13 @@ _OPENERS = frozenset(
     "the a an in on at but and or he she it they this that these those his her its their we i "
     "according after before when while as if since despite during for from with by to meanwhile "
     "however also last next mr mrs ms dr just now still yet here there today yesterday instead even "
-    "so then well yes no what why how where who which four-time two-time three-time former".split())
+    "so then well yes no what why how where who which four-time two-time three-time former "
+    # sentence adverbs and prepositions a sentence may start with ("Separately, Dr. Anthony
+    # Fauci…", "Among the incidents…")
+    "separately additionally finally similarly ultimately currently recently previously initially "
+    "eventually specifically overall earlier later nevertheless nonetheless furthermore moreover "
+    "otherwise indeed among amid across under over about against between through without within "
+    "around near like unlike beyond toward towards into onto upon via".split())
 _MONTH_OR_DAY = re.compile(rf"^(?:{MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\.?$",
                            re.I)
 # News outlets are the source, never the answer ("CNN —", "told Reuters").
@@ -160,6 +166,9 @@ def _trimmed(body: str, start: int, end: int) -> tuple[int, int] | None:
         return None
     if (s := re.search(r"['’]s?$", body[start:end])) is not None:
         end = start + s.start()
+    # …nor its closing day or month: "near Yosemite National Park Friday"
+    while (last := re.search(r"\s+(\S+)$", body[start:end])) and _MONTH_OR_DAY.match(last.group(1)):
+        end = start + last.start()
     return (start, end) if end > start else None
 
 

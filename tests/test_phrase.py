@@ -96,6 +96,9 @@ def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> No
     ("The FBI searched Donald Trump's Mar-a-Lago resort in Palm Beach, Florida, on Monday.",
      "where is mar-a-lago", "Palm Beach, Florida"),
     ("Police in Coeur d'Alene, Idaho, arrested 31 men.", "where was the pride event", "Coeur d'Alene, Idaho"),
+    ("The Oak Fire ignited near Yosemite National Park Friday.", "where was the oak fire",
+     "Yosemite National Park"),  # not the day after it
+    ("Separately, Dr. Anthony Fauci announced he is leaving.", "who is leaving the cdc", "Anthony Fauci"),
     ("Just imagine one cable: European regulators say phones will need it.",
      "where will phones need one charger", "European"),
 ])
