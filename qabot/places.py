@@ -60,6 +60,9 @@ COUNTRY_ADJECTIVES = (
 _BY_NOUN = {"country": f"{COUNTRIES}|{COUNTRY_ADJECTIVES}", "nation": f"{COUNTRIES}|{COUNTRY_ADJECTIVES}",
             "state": US_STATES, "continent": CONTINENTS}
 _ASKS = re.compile(r"\b(?:which|what) (?:\w+ )?(country|nation|state|continent)s?\b", re.I)
+# A country other than the US named in a question ("which state in india"), in any case.
+_ABROAD = re.compile(rf"\b(?!(?:United States|American|Georgia)\b)(?:{COUNTRIES}|{COUNTRY_ADJECTIVES})n?\b",
+                     re.I)
 # "Palm Beach, Florida", "Coeur d'Alene, Idaho": a place and the state or country it is in.
 IN_REGION = re.compile(rf",\s+(?:{US_STATES}|{COUNTRIES})\b")
 
@@ -69,5 +72,10 @@ def asked(question: str) -> re.Pattern[str] | None:
     """The names a "which country / state / continent" question asks for, or None when it asks
     for no such place (asked of every candidate sentence: remembered)."""
     m = _ASKS.search(question)
+    if m is None:
+        return None
+    noun = m.group(1).lower()
+    if noun == "state" and _ABROAD.search(question):
+        return None  # "which state in india…", "which australian state…": not a US state
     # "Saudi Arabian officials", "a Colombian court": a country's adjective names it too.
-    return re.compile(rf"\b(?:{_BY_NOUN[m.group(1).lower()]})n?\b") if m else None
+    return re.compile(rf"\b(?:{_BY_NOUN[noun]})n?\b")
