@@ -84,7 +84,7 @@ def phrase(sentence: str, kind: str, question: str) -> tuple[int, int] | None:
 
     Where the answering sentence is right on the dev sets (docs/answers.md), the phrase marked
     held the answer for dates 11 times in 12, amounts 28 in 37, names for "who" 16 in 22, places
-    36 in 38; a kind with no phrase ("what", "why") marks nothing rather than a guess."""
+    39 in 41; a kind with no phrase ("what", "why") marks nothing rather than a guess."""
     found: re.Match[str] | None = None
     if kind == TIME:
         dates = [*_FULL_DATE.finditer(sentence), *TIME_IN_TEXT.finditer(sentence)]
@@ -157,7 +157,8 @@ def _names(body: str, asked: frozenset[str], kind: str, regions: bool) -> list[_
 
 
 def _trimmed(body: str, start: int, end: int) -> tuple[int, int] | None:
-    """The name without its opening function words, months or days, and without a possessive."""
+    """The name without its opening function words, months or days, its closing day or month,
+    and a possessive."""
     for word in re.finditer(r"\S+", body[start:end]):
         if word.group().casefold() not in _OPENERS and not _MONTH_OR_DAY.match(word.group()):
             start += word.start()
