@@ -51,7 +51,9 @@ _TIME_RE = re.compile(r"\bwhen\b|\bwhat (?:year|day|date|month|time)\b|\bwhich (
 # One word may come between ("which peru town", "which nba player"); two caught a verb's subject
 # ("which measure did lawmakers…", "which head of state").
 _PLACE_RE = re.compile(rf"\bwhere\b|\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b", re.I)
-_PERSON_RE = re.compile(rf"\bwho(?:m|se|s|['’]s)?\b|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b"
+# ("the who": the World Health Organization typed in lowercase, not the question word)
+_PERSON_RE = re.compile(rf"(?<!\bthe )\bwho(?:m|se|s|['’]s)?\b"
+                        rf"|\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})s?\b"
                         r"|\bwhat(?:s|['’]s| is| was) (?:his|her) name\b", re.I)
 
 _WH = re.compile(r"\b(?:who|whom|whose|whos|what|whats|which|where|why|how)\b", re.I)
