@@ -83,7 +83,7 @@ def phrase(sentence: str, kind: str, question: str) -> tuple[int, int] | None:
     that the question does not already hold; None when the kind has no phrase to mark.
 
     Where the answering sentence is right on the dev sets (docs/answers.md), the phrase marked
-    held the answer for dates 11 times in 12, amounts 28 in 37, names for "who" 16 in 22, places
+    held the answer for dates 11 times in 12, amounts 28 in 37, names for "who" 16 in 21, places
     39 in 41; a kind with no phrase ("what", "why") marks nothing rather than a guess."""
     found: re.Match[str] | None = None
     if kind == TIME:
