@@ -237,7 +237,9 @@ def respond(
             # previous reply's articles add one (on the scripted chat, 20 from other stories held
             # the answer 0 times).
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
-        answers = kind_first(answers, [p.answer for p in results], follow_up or found.question)
+        asked = follow_up or found.question
+        answers = answers or particular_elsewhere(scores, [p.answer for p in results], asked)
+        answers = kind_first(answers, [p.answer for p in results], asked)
         shown, answers = lead_first(results, answers) if own else (tuple(results), answers)
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
 
@@ -635,6 +637,21 @@ def lead_answers(scores: list[float], options: AnswerOptions, overtake: bool = T
         best = max(ahead, key=lambda i: scores[i])
         return (best, *[i for i in (0, *also) if i != best][: options.also_max])
     return (0, *also[: options.also_max])
+
+
+def particular_elsewhere(scores: list[float], said: Sequence[str], question: str) -> tuple[int, ...]:
+    """When no sentence leads (the first article has none that answers), the best-scoring one of
+    another article that holds the particular number asked (an age, a sum, a score: sentences.
+    asked_number): "how old is he" after the Broncos sale found first the article it cited, with
+    no age in it, and second "… the 77-year-old Walton …". Only so particular a kind: any other
+    sentence of another article led with a photo caption naming the wrong province on the
+    scripted chat ("which province got hit worst")."""
+    particular = sentences.asked_number(question, sentences.question_kind(question))
+    if particular is None:
+        return ()
+    holding = [i for i in range(1, len(scores))
+               if scores[i] != NO_SENTENCE and sentences.first_new(particular.finditer(said[i]), question)]
+    return (max(holding, key=lambda i: scores[i]),) if holding else ()
 
 
 def lead_first(results: Sequence[Passage], answers: tuple[int, ...],

@@ -621,6 +621,14 @@ def test_an_answer_far_better_than_the_first_articles_leads_and_its_article_come
         return Passage(rank=0, score=1.0, text="x", doc_id=doc, path=doc, date=None, title="",
                        start=0, end=1, answer_start=0, answer_end=1)
 
+    # the first has none: another article's sentence leads only when it holds the particular
+    # number asked (an age, a sum, a score)
+    said = ["", "Walton, the heir, took over.", "The 77-year-old Walton takes over.", "He is 77, they said."]
+    scores = [answer.NO_SENTENCE, 2.5, 2.0, 1.5]
+    assert answer.particular_elsewhere(scores, said, "how old is he") == (2,)
+    assert answer.particular_elsewhere(scores, said, "who took over") == ()  # any kind: no
+    assert answer.particular_elsewhere(scores, said, "how much did they pay") == ()  # no sum said
+
     shown, answers = answer.lead_first([result("a"), result("b"), result("c")], (2, 0, 1))
     assert [(p.doc_id, p.rank) for p in shown] == [("c", 1), ("a", 2), ("b", 3)]
     assert answers == (0, 1, 2)
