@@ -49,12 +49,15 @@ _OPENERS = frozenset(
     "according after before when while as if since despite during for from with by to meanwhile "
     "however also last next mr mrs ms dr just now still yet here there today yesterday instead even "
     "so then well yes no what why how where who which four-time two-time three-time former "
-    # sentence adverbs and prepositions a sentence may start with ("Separately, Dr. Anthony
-    # Fauci…", "Among the incidents…")
+    # sentence adverbs, prepositions and participles a sentence may start with ("Separately,
+    # Dr. Anthony Fauci…", "Among the incidents…")
     "separately additionally finally similarly ultimately currently recently previously initially "
     "eventually specifically overall earlier later nevertheless nonetheless furthermore moreover "
     "otherwise indeed among amid across under over about against between through without within "
-    "around near like unlike beyond toward towards into onto upon via".split())
+    "around near like unlike beyond toward towards into onto upon via "
+    # and participles ("Hearing anguished calls…, Biden told the crowd")
+    "hearing following speaking asked responding citing noting adding saying including having being "
+    "given facing seeing standing looking".split())
 _MONTH_OR_DAY = re.compile(rf"^(?:{MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\.?$",
                            re.I)
 # News outlets are the source, never the answer ("CNN —", "told Reuters").

@@ -99,6 +99,8 @@ def test_no_phrase_where_it_would_be_a_guess(sentence: str, question: str) -> No
     ("The Oak Fire ignited near Yosemite National Park Friday.", "where was the oak fire",
      "Yosemite National Park"),  # not the day after it
     ("Separately, Dr. Anthony Fauci announced he is leaving.", "who is leaving the cdc", "Anthony Fauci"),
+    ("Hearing anguished calls as he left Mass in Uvalde, Biden said little.", "where is the town",
+     "Uvalde"),  # a participle starts no name
     ("Just imagine one cable: European regulators say phones will need it.",
      "where will phones need one charger", "European"),
 ])
