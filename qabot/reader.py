@@ -190,7 +190,7 @@ class Tables:
         self._articles: OrderedDict[int, ArticleRecord] = OrderedDict()
         self.prints = snap.stack(parts.STORIES)
         self._hashed: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
+        self._pairs: OrderedDict[Pair, bool] = OrderedDict()
         self._lock = threading.Lock()
 
     def window(self, since: dt.date | None, until: dt.date | None, as_of: dt.date) -> np.ndarray | None:
@@ -234,17 +234,8 @@ class Tables:
         stored fingerprints (fingerprints.py). Remembered per generation: a walk makes a hundred
         such decisions, the same stories come up in the next questions, and a remembered one
         costs a dict lookup rather than ~20 µs."""
-        key = (min(doc, other), max(doc, other), threshold, contained)
-        with self._lock:
-            found = self._pairs.get(key)
-        if found is None:
-            found = fingerprints.same_story(self.fingerprint(doc), self.fingerprint(other), threshold,
-                                            contained)
-            with self._lock:
-                self._pairs[key] = found
-                while len(self._pairs) > CACHED_PAIRS:
-                    self._pairs.popitem(last=False)
-        return found
+        return remembered_same_story(self._pairs, self._lock, self.fingerprint, doc, other, threshold,
+                                     contained)
 
     def fingerprint(self, doc: int) -> np.ndarray:
         """The article's sorted shingle hashes: stored with its segment, or, for a segment an
@@ -289,6 +280,25 @@ class QuestionVectors:
         with self._lock:
             remember(self._found, {(key, question): vector}, self.SIZE)
         return vector
+
+
+Pair = tuple[int, int, float, float]  # two article numbers (smaller first) and the walk's thresholds
+
+
+def remembered_same_story(pairs: OrderedDict[Pair, bool], lock: threading.Lock,
+                          fingerprint: Callable[[int], np.ndarray], doc: int, other: int, threshold: float,
+                          contained: float) -> bool:
+    """fingerprints.same_story for two articles, remembered in `pairs` (the most recent
+    CACHED_PAIRS, guarded by `lock`): one process's Reader and the shards' router both ask it a
+    hundred times a walk, mostly of pairs met before."""
+    key = (min(doc, other), max(doc, other), threshold, contained)
+    with lock:
+        found = pairs.get(key)
+    if found is None:
+        found = fingerprints.same_story(fingerprint(doc), fingerprint(other), threshold, contained)
+        with lock:
+            remember(pairs, {key: found}, CACHED_PAIRS)
+    return found
 
 
 def remember(cache: OrderedDict[K, Any], new: Mapping[K, Any], size: int = CACHED_ARTICLES) -> None:

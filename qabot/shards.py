@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import bm25, fingerprints, parts, sentvecs, store
+from . import bm25, parts, sentvecs, store
 from .answer import Terms, question_terms_by
 from .catalog import ArticleRecord, PassageRecord
 from .config import SEARCH_MODES, SearchOptions
@@ -45,7 +45,16 @@ from .embed import Embedder
 from .errors import IndexIncompatible, IndexNotFound, ShardUnavailable
 from .manifest import Manifest
 from .passage import Passage
-from .reader import CACHED_PAIRS, QuestionVectors, Tables, encoder_key, newest_day, open_encoder, remember
+from .reader import (
+    Pair,
+    QuestionVectors,
+    Tables,
+    encoder_key,
+    newest_day,
+    open_encoder,
+    remember,
+    remembered_same_story,
+)
 from .retrieve import Scored, check_question, passages_of, score_rows
 from .walk import Incomplete
 
@@ -407,7 +416,7 @@ class Router:
         # The walk's same-story decisions, by article pair: as lasting as the fingerprints. A walk
         # makes a hundred or more; without them a reply through the router cost ~9 ms more than
         # one process's (which remembers them too: reader.Reader.same_story).
-        self.pairs: OrderedDict[tuple[int, int, float, float], bool] = OrderedDict()
+        self.pairs: OrderedDict[Pair, bool] = OrderedDict()
         self._questions = QuestionVectors()
 
     # -- generations
@@ -629,13 +638,8 @@ class Merged:
         return dt.date.fromisoformat(found) if found else None
 
     def same_story(self, doc: int, other: int, threshold: float, contained: float) -> bool:
-        key = (min(doc, other), max(doc, other), threshold, contained)
-        found = self.router.pairs.get(key)
-        if found is None:
-            found = fingerprints.same_story(self._print(doc), self._print(other), threshold, contained)
-            with self.router._lock:
-                remember(self.router.pairs, {key: found}, CACHED_PAIRS)
-        return found
+        return remembered_same_story(self.router.pairs, self.router._lock, self._print, doc, other, threshold,
+                                     contained)
 
     def _print(self, doc: int) -> np.ndarray:
         """An article's fingerprint: from the router's cache, or fetched with the next few
