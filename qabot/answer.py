@@ -237,9 +237,8 @@ def respond(
             # previous reply's articles add one (on the scripted chat, 20 from other stories held
             # the answer 0 times).
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
-        asked = follow_up or found.question
-        answers = answers or particular_elsewhere(scores, [p.answer for p in results], asked)
-        answers = kind_first(answers, [p.answer for p in results], asked)
+        asked, each = follow_up or found.question, [p.answer for p in results]
+        answers = kind_first(answers or particular_elsewhere(scores, each, asked), each, asked)
         shown, answers = lead_first(results, answers) if own else (tuple(results), answers)
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
 
@@ -632,7 +631,7 @@ def lead_answers(scores: list[float], options: AnswerOptions, overtake: bool = T
         return ()
     also = [i for i in range(1, len(scores))
             if scores[i] != NO_SENTENCE and scores[i] >= scores[0] * options.also_share]
-    ahead = [i for i in also if overtake and scores[i] >= scores[0] * options.overtake]
+    ahead = [i for i in also if scores[i] >= scores[0] * options.overtake] if overtake else []
     if ahead:
         best = max(ahead, key=lambda i: scores[i])
         return (best, *[i for i in (0, *also) if i != best][: options.also_max])
@@ -646,11 +645,11 @@ def particular_elsewhere(scores: list[float], said: Sequence[str], question: str
     no age in it, and second "… the 77-year-old Walton …". Only so particular a kind: any other
     sentence of another article led with a photo caption naming the wrong province on the
     scripted chat ("which province got hit worst")."""
-    particular = sentences.asked_number(question, sentences.question_kind(question))
-    if particular is None:
+    kind = sentences.question_kind(question)
+    if sentences.asked_number(question, kind) is None:
         return ()
     holding = [i for i in range(1, len(scores))
-               if scores[i] != NO_SENTENCE and sentences.first_new(particular.finditer(said[i]), question)]
+               if scores[i] != NO_SENTENCE and sentences.holds_kind(said[i], kind, question)]
     return (max(holding, key=lambda i: scores[i]),) if holding else ()
 
 

@@ -57,8 +57,15 @@ COUNTRY_ADJECTIVES = (
     "Welsh|Yemeni|Zambian|Zimbabwean"
 )
 
-_BY_NOUN = {"country": f"{COUNTRIES}|{COUNTRY_ADJECTIVES}", "nation": f"{COUNTRIES}|{COUNTRY_ADJECTIVES}",
-            "state": US_STATES, "continent": CONTINENTS}
+
+def _named(names: str) -> re.Pattern[str]:
+    # "Saudi Arabian officials", "a Colombian court", "African leaders": the adjective names it too.
+    return re.compile(rf"\b(?:{names})n?\b")
+
+
+_NATIONS = _named(f"{COUNTRIES}|{COUNTRY_ADJECTIVES}")
+_BY_NOUN = {"country": _NATIONS, "nation": _NATIONS, "state": _named(US_STATES),
+            "continent": _named(CONTINENTS)}
 _ASKS = re.compile(r"\b(?:which|what) (?:\w+ )?(country|nation|state|continent)s?\b", re.I)
 # A country other than the US named in a question ("which state in india"), in any case.
 _ABROAD = re.compile(rf"\b(?!(?:United States|American|Georgia)\b)(?:{COUNTRIES}|{COUNTRY_ADJECTIVES})n?\b",
@@ -77,5 +84,4 @@ def asked(question: str) -> re.Pattern[str] | None:
     noun = m.group(1).lower()
     if noun == "state" and _ABROAD.search(question):
         return None  # "which state in india…", "which australian state…": not a US state
-    # "Saudi Arabian officials", "a Colombian court": a country's adjective names it too.
-    return re.compile(rf"\b(?:{_BY_NOUN[noun]})n?\b")
+    return _BY_NOUN[noun]

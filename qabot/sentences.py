@@ -275,7 +275,7 @@ def holds_kind(sentence: str, kind: str, question: str, names: Sequence[str] | N
     if not (names if names is not None else kind_names(sentence, kind, question)):
         return False
     known = places.asked(question) if kind == PLACE else None
-    if known is not None and not _names_new(known, sentence, question):
+    if known is not None and first_new(known.finditer(strip_tags(sentence)), question) is None:
         return False  # "which country…": the capital, the ministry, the president are no country
     return not asks_superlative(question, kind) or bool(_SAYS_SUPERLATIVE.search(sentence))
 
@@ -290,13 +290,6 @@ _SUPERLATIVE = re.compile(rf"\b(?:most|least|{_SUPERLATIVES})\b", re.I)
 # In an answer "most" and "least" are superlatives after "the" ("the most rain"), not in "most
 # Americans" or "most of the West".
 _SAYS_SUPERLATIVE = re.compile(rf"\bthe (?:most|least)\b|\b(?:{_SUPERLATIVES})\b", re.I)
-
-
-def _names_new(known: re.Pattern[str], sentence: str, question: str) -> bool:
-    """Whether the sentence (past its dateline) names a place of the kind asked ("which
-    country…": a country) that the question does not."""
-    asked = question.casefold()
-    return any(m.group().casefold() not in asked for m in known.finditer(strip_tags(sentence)))
 
 
 def first_new(matches: Iterable[re.Match[str]], question: str) -> re.Match[str] | None:
