@@ -228,12 +228,7 @@ def first_turn(bench: Bench, question: str, day: dt.date) -> tuple[Reply, Turn]:
     """A first question as the bot answers it, and the turn a follow-up leans on."""
     reply = respond(bench.retriever, question, bench.settings.bot_search, as_of=day)
     return reply, Turn(question, question, tuple(p.doc_id for p in reply.results), time=0.0,
-                       said=said(reply))
-
-
-def said(reply: Reply) -> str:
-    """The sentence that leads a reply ("" when none does)."""
-    return reply.answer.answer if reply.answer is not None else ""
+                       said=reply.said)
 
 
 def followup_sentences(bench: Bench, path: Path) -> None:
@@ -259,11 +254,11 @@ def followup_sentences(bench: Bench, path: Path) -> None:
                 bench.retriever, now.question, bench.settings.bot_search, as_of=day)
             for rule, reply in (("searched words (before)", was), ("typed words (now)", now)):
                 row = rows.setdefault((way, rule, side), [0, 0, 0, 0, 0])
-                lead = said(reply)
+                lead = reply.said
                 row[0] += any(a.casefold() in lead.casefold() for a in x["answers"])
                 row[1] += any(a.casefold() in reply.results[i].answer.casefold()
                               for a in x["answers"] for i in reply.answers)
-                row[2] += bool(lead) and lead == said(first)
+                row[2] += bool(lead) and lead == first.said
                 row[3] += not lead
                 row[4] += 1
     print(f"\n{path.name}: the follow-ups' leading sentence (half A / half B)")
@@ -290,7 +285,7 @@ def digest_followups(bench: Bench, path: Path) -> None:
         for way, row in rows.items():
             query = contextualize(x["followup"], turn, 60.0, way == "as reply")
             reply = bot_reply(bench, x["followup"], query, turn, day, way == "as reply")
-            row[0] += any(a.casefold() in said(reply).casefold() for a in x["answers"])
+            row[0] += any(a.casefold() in reply.said.casefold() for a in x["answers"])
             row[1] += bool(reply.results) and Path(reply.results[0].doc_id).stem == x["doc"]
     n = len(lines)
     print(f"\n{path.name}: {n} follow-ups on one story of a many-story digest")

@@ -270,8 +270,7 @@ def followups(index_dir: Path) -> str:
         day = dt.date.fromisoformat(x["question_date"])
         first = respond(reader, x["first"], options, as_of=day)
         # The turn as the bot remembers it (bot.reply_for): the articles cited, the sentence led with.
-        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0,
-                    said=first.answer.answer if first.answer is not None else "")
+        turn = Turn(x["first"], x["first"], tuple(p.doc_id for p in first.results), time=0.0, said=first.said)
         query = contextualize(x["followup"], turn, 60.0, is_reply=True)
         pairs.append((x["followup"], query, turn, day))
     times: dict[str, list[float]] = {"plain question": [], "follow-up (two searches)": []}

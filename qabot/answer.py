@@ -163,6 +163,13 @@ class Reply:
         """The result whose sentence answers first, if any."""
         return self.results[self.answers[0]] if self.answers else None
 
+    @property
+    def said(self) -> str:
+        """The sentence the reply leads with ("" when none answers): what a chat remembers of it
+        (conversation.Turn.said), so that the next question does not lead with it again."""
+        lead = self.answer
+        return lead.answer if lead is not None else ""
+
 
 def respond(
     retriever: Retriever | Index,

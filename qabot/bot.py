@@ -442,9 +442,7 @@ def reply_for(state: BotState, question: str, query: str | None = None,
         return Answered([UNAVAILABLE], (), query)
     logger.debug("%d results over the floor, answered in %.0f ms", len(reply.results),
                  (time.perf_counter() - started) * 1000)
-    lead = reply.answer
-    return Answered(fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results), query,
-                    lead.answer if lead is not None else "")
+    return Answered(fmt.telegram_reply(reply), tuple(p.doc_id for p in reply.results), query, reply.said)
 
 
 async def _typing(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

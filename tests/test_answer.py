@@ -601,7 +601,7 @@ def test_a_message_of_no_word_of_its_own_is_answered_by_the_answer_before(contes
         reply = respond(contest, f"{typed} (show lantern nominations)", SearchOptions(k=3), typed=typed,
                         previous=[p.doc_id for p in turn.results], said=turn.answer.answer)
         lead = reply.answer
-        assert lead is not None and lead.answer == turn.answer.answer, typed
+        assert lead is not None and lead.answer == turn.answer.answer == turn.said, typed
         assert lead.text[lead.phrase_start - lead.start : lead.phrase_end - lead.start] == "23"
 
 
@@ -693,3 +693,4 @@ def test_a_pronouns_follow_up_needs_no_second_search_when_a_cited_article_comes_
     assert answer._cited_first(found("cup.txt", "game6.txt"), ["cup.txt"])
     assert not answer._cited_first(found("rangers.txt", "cup.txt"), ["cup.txt"])
     assert answer._cited_first(answer.Reply("who did they beat", "no_answer"), ["cup.txt"])  # nothing found
+    assert answer.Reply("who did they beat", "no_answer").said == ""  # a chat remembers no sentence
