@@ -69,3 +69,19 @@ def test_a_sentence_with_a_photo_credit_after_it_on_its_line_is_a_caption(rest: 
     assert is_credit(rest) is credit
     caption = "Dana Welk greets supporters outside the parliament."
     assert usable(caption) and usable(caption, credited=credit) is not credit
+
+
+@pytest.mark.parametrize(("line", "caption"), [
+    ("A firefighter sprays a burning roof on Harbour Street in Port Amsel on Friday.", True),
+    ("Dana Welk greets supporters at the Quell ferry terminal in Port Amsel, Norland, on May 21.", True),
+    ("Waves crash against the sea wall near Quell as the storm hits the coast on Saturday.", True),
+    # a one-sentence paragraph of the story: what happened, in the past
+    ("Dana Welk signed the ferry bill in Port Amsel on Friday.", False),
+    ("Welk took the oath at the parliament in Port Amsel on Monday.", False),
+    # what will happen, and a line with no place
+    ("If all goes well, she'll land at an airport in Port Amsel on Wednesday.", False),
+    ("Most ferry sailings are on Sunday, but the Quell crossing is on Saturday.", False),
+])
+def test_a_caption_without_its_year_is_furniture_alone_on_its_line(line: str, caption: bool) -> None:
+    assert is_furniture(line, alone=True) is caption
+    assert not is_furniture(line, alone=False)  # inside a paragraph it is the story's
