@@ -130,6 +130,8 @@ def variants(base: AnswerOptions) -> dict[str, AnswerOptions]:
     out["  without the floor (always emphasise)"] = dataclasses.replace(
         base, weights=dataclasses.replace(w, floor=float("-inf"), floor_without_cosine=float("-inf"))
     )
+    out["  without the cosine floor"] = dataclasses.replace(
+        base, weights=dataclasses.replace(w, min_cosine=0.0))
     out["  one passage per article"] = dataclasses.replace(base, passages_per_article=1)
     out["  without time words"] = dataclasses.replace(base, time_bonus=0.0)
     return out
@@ -202,6 +204,7 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
         for kind in sorted({o["kind"] for o in off}):
             scores = [s for o, s in bad_all if o["kind"] == kind]
             print(f"  {kind}: n={len(scores)} median {statistics.median(scores):.3f} max {max(scores):.3f}")
+    cosine_floor(retriever, tuning, options, as_of, kinds)
     print("\nRelative cut: score of results 2-3 as a share of the first, gold vs not gold (A)")
     gold_shares: list[float] = []
     other_shares: list[float] = []
@@ -216,6 +219,32 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
     for name, shares in (("gold", gold_shares), ("not gold", other_shares)):
         if shares:
             print(f"  {name}: {spread(shares)}")
+
+
+def cosine_floor(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, as_of: dt.date,
+                 kinds: tuple[tuple[str, Split, Path], ...]) -> None:
+    """Weights.min_cosine: at each candidate, answer_sentence@1 of the answerable questions and
+    the share of unanswerable ones whose reply (the bot's: k=3, its floor) still quotes a
+    sentence, on each half (chosen on A: the highest that moves no right sentence there)."""
+    bot_floor = load_settings(None).bot.min_score
+    print("\nSentence cosine floor (min_cosine): as@1 of answerable questions, share of unanswerable "
+          "ones still quoting a sentence")
+    print(f"{'':<12}{'min_cosine':>10}" + "".join(f"{'as@1 ' + h:>10}{'quoted ' + h:>10}" for h in "AB"))
+    for title, answerable, path in kinds:
+        off = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for least in (0.0, 0.30, 0.35, 0.40):
+            weights = dataclasses.replace(options.weights, min_cosine=least)
+            opts = dataclasses.replace(options, weights=weights)
+            right = measure(answerable, after(retriever, tuning, opts, bot_floor, False))
+            quoted = {"A": [0, 0], "B": [0, 0]}
+            for i, o in enumerate(off):
+                bot = dataclasses.replace(tuning, k=3, min_score=bot_floor)
+                reply = respond(retriever, o["question"], bot, as_of=as_of, answering=opts)
+                half = quoted["AB"[i % 2]]
+                half[0] += reply.answer is not None
+                half[1] += 1
+            cells = "".join(f"{right[h]['as@1']:>10.3f}{quoted[h][0] / quoted[h][1]:>10.3f}" for h in "AB")
+            print(f"{title:<12}{least:>10.2f}{cells}")
 
 
 # The phrase's kinds as the reply marks them: "how many/much/old/long" share one row.

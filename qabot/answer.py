@@ -291,6 +291,10 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     one that the first article does not use ("how many did he hit" of an article that says
     "58 home runs"; "what did the pilots say" of one about the pilots does point)."""
     groups = [list(g) for g in found.groups]
+    if typed is not None:
+        # A follow-up's few typed words ("how many of them") are far from any sentence by their
+        # cosine: without this, the scripted follow-ups lost a lead answer and the digest ones two.
+        weights = replace(weights, min_cosine=0.0)
     if typed is not None and _points(typed, found):
         own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
         subject = _on_subject(groups, found.question, typed, index.terms(found.question))
@@ -710,7 +714,7 @@ def choose(
             if it is not None:
                 marks[it] = max(marks) + 1.0
         at = sentences.best(marks, weights.floor if cosines else weights.floor_without_cosine,
-                            functools.partial(_usable, found, told))
+                            functools.partial(_usable, found, told, cosines, weights.min_cosine))
         # The article keeps its rank, score and sources; the passage shown is the one that
         # answers (its first, with an empty answer span, when no sentence is good enough).
         lead = group[0]
@@ -760,9 +764,15 @@ class _Said:
             sentence, self.kind, self.question)
 
 
-def _usable(found: list[tuple[Passage, int, int, int]], said: _Said, i: int) -> bool:
-    """Whether candidate `i` (passage, sentence start, end, number) may be an answer."""
-    p, s, e, _ = found[i]
+def _usable(found: list[tuple[Passage, int, int, int]], said: _Said, cosines: dict[int, list[float]],
+            least: float, i: int) -> bool:
+    """Whether candidate `i` (passage, sentence start, end, number) may be an answer. Not when
+    its cosine to the question is under `least` (`cosines` by passage and sentence; none on an
+    index without sentence vectors): far from the question, it won on a shared word ("tell me a
+    joke": "… the Acropolis fits that bill…")."""
+    p, s, e, j = found[i]
+    if cosines and cosines[p.id][j] < least:
+        return False
     return said.again(p.text[s:e]) and sentences.usable(p.text[s:e], alone(p.text, s, e), p.title,
                                                         credited(p.text, e))
 

@@ -167,6 +167,13 @@ class Weights:
     # adds ~0.4-0.7) that is 1.3; without it (an index written before sentence vectors) 0.7.
     floor: float = 1.3
     floor_without_cosine: float = 0.7
+    # A sentence whose cosine to the question is under this is never the answer, whatever it
+    # scores: the question is about something the articles do not hold and the sentence won on a
+    # shared word ("tell me a joke" led with "… the Acropolis fits that bill since it's about
+    # 3,000 years old"; "who won the world cup" with the Stanley Cup). The highest that moves no
+    # right sentence on half A of both dev sets; of the 135 unanswerable questions it leaves 42
+    # answered, not 65 (docs/answers.md). Not for a follow-up (answer.choose_for).
+    min_cosine: float = 0.35
     # The kind counts this many times over for a superlative question ("which state has the
     # priciest gas"): a sentence naming a state but no "highest" does not say which, yet its lead
     # and names outscored the one that does. On half A 1.5-2 helped as much (1.25 less, 3 lost a

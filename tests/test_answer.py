@@ -197,6 +197,20 @@ def test_an_off_topic_question_has_no_answer(retriever: Retriever) -> None:
     assert reply.kind == "no_answer" and reply.results == () and reply.answer is None
 
 
+def test_a_sentence_far_from_the_question_is_no_answer_though_it_wins_on_a_shared_word(
+        retriever: Retriever) -> None:
+    # "port amsel" finds the election story, whose dateline sentence wins on those words; the time
+    # of day is nowhere in the articles.
+    offside = "what time is it in port amsel"
+    no_floor = AnswerOptions(weights=dataclasses.replace(sentences.Weights(), min_cosine=0.0))
+    assert ask(retriever, offside, options=no_floor).answer is not None
+    reply = ask(retriever, offside)
+    assert reply.kind == "answer" and reply.results and reply.answer is None  # the articles, no quote
+    # A question the article answers keeps its sentence.
+    asked = ask(retriever, "when did dana welk become prime minister")
+    assert asked.answer is not None and "became Norland's prime minister on Tuesday" in asked.answer.answer
+
+
 # ---------------------------------------------------------------- qabot ask
 
 
