@@ -1,4 +1,5 @@
-"""Small talk: a friendly reply to "hi", "thanks", "bye", "what can you do", "ok" or 👍; None otherwise.
+"""Small talk: a friendly reply to "hi", "thanks", "bye", "what can you do", "ok" or 👍, and a
+pointer back to the news for chit-chat no article answers ("tell me a joke"); None otherwise.
 
 Precision over recall: a message is small talk only when every word of it belongs to a known
 small-talk phrase ("hi there", "thank you so much", "ok thanks bye"). One word left over — "hi,
@@ -23,6 +24,7 @@ class Kind(Enum):
     GREETING = "greeting"
     ACK = "ack"
     EMOJI = "emoji"
+    BEYOND = "beyond"  # chit-chat no news article answers: "tell me a joke", "what time is it"
 
 
 _EXAMPLE = "“What did the Fed decide about interest rates?”"
@@ -36,6 +38,8 @@ REPLIES = {
     Kind.GREETING: f"Hello! Ask me a question about the news, e.g. {_EXAMPLE}",
     Kind.ACK: "👍 Ask me another question whenever you like.",
     Kind.EMOJI: "🙂 Ask me a question about the news whenever you like.",
+    Kind.BEYOND: ("That's beyond me: I only know the news articles I have read. Ask me about them, "
+                  f"e.g. {_EXAMPLE}"),
 }
 
 # Phrases, by kind; a message is small talk when it is a sequence of these (and fillers).
@@ -81,6 +85,29 @@ _PHRASES: dict[Kind, tuple[str, ...]] = {
         "olá", "ola", "oi", "bom dia", "привет", "здравствуйте", "namaste", "shalom", "salaam",
         "salam", "hej", "hei", "hoi", "你好", "こんにちは", "nice to meet you", "pleased to meet you",
     ),
+    # Searched, these quoted a sentence that merely shares a word ("tell me a joke": "… the
+    # Acropolis fits that bill…"; "whats your name": "'That's it, that's your name!'"). Only
+    # the whole message: "what time is it in kabul" or "tell me a joke about the fed" is searched.
+    Kind.BEYOND: (
+        "tell me a joke", "tell me another joke", "tell me something funny", "tell me a story",
+        "make me laugh", "sing me a song", "sing a song", "sing", "can you sing", "can you dance",
+        "write me a poem", "write a poem", "write me a song", "do you dream", "do you sleep",
+        "are you alive", "are you real", "are you sentient", "do you have feelings",
+        "how old are you", "where are you", "where do you live", "where are you from",
+        "do you love me", "i love you", "will you marry me", "you're funny", "you are funny",
+        "you're smart", "you are smart", "you're stupid", "you are stupid", "you suck",
+        "what time is it", "what's the time", "what day is it", "what's the date", "what's today",
+        "what's the weather", "what's the weather like", "how's the weather", "will it rain",
+        "what's the meaning of life", "what is the meaning of life", "help me with my homework",
+        "can you help me with my homework", "do my homework", "recommend a book",
+        "recommend a good book", "recommend a movie", "recommend a good movie", "what should i eat",
+        "what should i have for dinner", "what should i cook", "what should i watch",
+        "what's your favorite color", "what's your favourite colour", "what's your favorite movie",
+        "what's your favourite movie", "what's your favorite food", "what's your favourite food",
+        "what's your favorite song", "what's your favourite song", "what's your favorite book",
+        "what's your favourite book", "what's your favorite team", "what's your favourite team",
+        "do you like me", "do you like pizza", "are you smart", "are you happy",
+    ),
     Kind.ACK: (
         "ok", "okay", "okey", "k", "kk", "okie", "cool", "great", "nice", "awesome", "perfect",
         "good", "very good", "fine", "alright", "all right", "got it", "gotcha", "i see", "understood",
@@ -98,8 +125,8 @@ _FILLERS = frozenset(
 _EMOTICONS_RE = re.compile(r"(?:[:;=]-?[)(dpDP]|<3|\s)+")
 # An emoji-only message that says something familiar gets that reply.
 _EMOJI_KINDS = {Kind.ACK: "👍👌🆗✅", Kind.GREETING: "👋", Kind.THANKS: "🙏❤💙💚💛🧡💜🤍🖤"}
-_ORDER = (Kind.HELP, Kind.HOW_ARE_YOU, Kind.THANKS, Kind.BYE, Kind.GREETING, Kind.ACK)
-_LONGEST = 5  # words in the longest phrase
+_ORDER = (Kind.HELP, Kind.BEYOND, Kind.HOW_ARE_YOU, Kind.THANKS, Kind.BYE, Kind.GREETING, Kind.ACK)
+_LONGEST = 7  # words in the longest phrase
 _TOKEN_RE = re.compile(r"[/\w'’.:;()<>-]+")
 
 
@@ -188,4 +215,6 @@ def _is_emoji(c: str) -> bool:
     return unicodedata.category(c) in ("So", "Sk") or c in "\u200d\ufe0f\u20e3"
 
 
-_LOOKUP: dict[str, Kind] = {p: k for k, phrases in _PHRASES.items() for p in phrases}
+# Each phrase also as typed without its apostrophes ("whats your name", "hows it going").
+_LOOKUP: dict[str, Kind] = {v: k for k, phrases in _PHRASES.items() for p in phrases
+                            for v in (p.replace("'", ""), p)}

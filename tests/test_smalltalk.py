@@ -55,6 +55,15 @@ from qabot.smalltalk import REPLIES, Kind, classify, small_talk
         ("❤️", Kind.THANKS),
         ("😂😂", Kind.EMOJI),
         (":)", Kind.EMOJI),
+        ("whats your name", Kind.HELP),  # typed without the apostrophe
+        ("hows it going", Kind.HOW_ARE_YOU),
+        ("tell me a joke", Kind.BEYOND),
+        ("Tell me a joke!", Kind.BEYOND),
+        ("ok, can you sing?", Kind.BEYOND),
+        ("what time is it", Kind.BEYOND),
+        ("whats your favourite colour", Kind.BEYOND),
+        ("can you help me with my homework", Kind.BEYOND),
+        ("thanks! recommend a good book", Kind.BEYOND),
     ],
 )
 def test_small_talk(message: str, kind: Kind) -> None:
@@ -103,6 +112,13 @@ def test_small_talk(message: str, kind: Kind) -> None:
         "Hi there, is the FBI search of Mar-a-Lago legal?",
         "Morning news summary please",
         "Top stories today",
+        "what time is it in kabul",  # chit-chat phrases only as the whole message
+        "tell me a joke about the fed",
+        "whats the weather like in europe this week",
+        "how old is joe biden",
+        "what should i know about the inflation reduction act",
+        "who sang the national anthem at the super bowl",
+        "whats the best book of the year",
         "?",
         "...",
         "",
