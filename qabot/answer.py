@@ -475,6 +475,10 @@ CLEARLY_BETTER = 0.05
 # commoner one ("came", "next", "second": idf ~3.0-3.6 on the news dev index) is in too many
 # stories to tell ("france" 5.3, "capital" 4.5, "rnc" 8.3).
 RARE_IDF = 4.0
+# Alone, a one-word message matching this much worse than with the context is weak: its rare word
+# does not make it a topic of its own (stands_alone). 0.05 to 0.15 alike on the scripted chat, the
+# shuffled changes of topic and the one-word probe (no row moved); the middle.
+CLEARLY_WORSE = 0.1
 
 
 def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequence[str],
@@ -489,7 +493,8 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     is too thin to weigh that way (alone, any article that uses its word matches it well, and
     with the context the borrowed words win): it follows up when the article found with the
     context uses its word; when not, it stands alone if alone it matches clearly better or its
-    word is rare (`terms`, RARE_IDF: "what happened in uvalde", "how is the economy"). A common
+    word is rare (`terms`, RARE_IDF: "what happened in uvalde", "how is the economy") and alone
+    it matches no more than CLEARLY_WORSE below the context ("did anyone get hurt"). A common
     word the context's article lacks is no new topic: "what was the vote" after the gun ruling
     (whose article says "6-3", not "vote") had been answered from a primary election, "who gets
     the money" after the Buffett lunch from a golf purse. A longer message also stands
@@ -517,7 +522,12 @@ def stands_alone(alone: Reply | Draft, contextual: Reply | Draft, previous: Sequ
     if len(own) < 2:
         lacks = not all(_uses(_first_article(contextual), word) for word in own)
         rare = bool(own) and _rare(own[0], terms)
-        return lacks and (clearly_better or (rare and not replied))
+        # A rare word names a topic of its own only where alone it finds one: "did anyone get
+        # hurt" after a volcano's eruption matched a vaccine story at 0.34 alone, the eruption at
+        # 0.51 with the context ("hurt" is rare; the articles say "no injuries").
+        worse = bool(contextual.results) and (
+            alone.results[0].relevance < contextual.results[0].relevance - CLEARLY_WORSE)
+        return lacks and (clearly_better or (rare and not replied and not worse))
     mine, theirs = _first_article(alone), _every_passage(contextual)
     return clearly_better or any(_rare(word, terms) and _uses(mine, word) and not _uses(theirs, word)
                                  for word in own)

@@ -366,6 +366,10 @@ def test_a_message_stands_alone_only_on_clear_evidence() -> None:
 
     assert not answer.stands_alone(close, ruling, ["old.txt"], terms=idf_vote(answer.RARE_IDF - 1))
     assert answer.stands_alone(close, ruling, ["old.txt"], terms=idf_vote(answer.RARE_IDF + 1))
+    # … where alone it finds a topic: matching far worse alone, a rare word is no topic of its own
+    # ("did anyone get hurt" after a volcano's eruption: a vaccine story alone).
+    eruption = top("old.txt", 0.35 + 2 * answer.CLEARLY_WORSE, text="The volcano erupted at night.")
+    assert not answer.stands_alone(close, eruption, ["old.txt"], terms=idf_vote(answer.RARE_IDF + 1))
     # … but a reply to the answer says "about this" more plainly than one word: it needs a
     # clearly better match alone as well.
     quake = top("old.txt", 0.9 - margin / 2, text="The quake struck at dawn.")
