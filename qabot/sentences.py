@@ -118,6 +118,20 @@ _ASKS_MONEY = re.compile(
     r"went for|going for|spend|spent|spending|earn|earns|earned|earning|owe|owes|owed|fined?|make|"
     r"makes|made|win|wins|won|award|awarded|charge|charged|bid|donate|donated|money|salary|fee)\b", re.I)
 
+# A count of a unit of time or play: "how many years did he get" asks for "12 years", "for how
+# many years" for "a two-year extension", not the deal's "$85 million".
+_ASKS_UNITS = re.compile(r"\bhow many (years|months|weeks|days|hours|minutes|games|seasons)\b", re.I)
+_COUNT = (r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+          r"twenty|thirty|forty|fifty|sixty|a hundred|hundreds of|a dozen|dozens of|several)")
+
+
+@functools.lru_cache(maxsize=16)
+def _units_in_text(unit: str) -> re.Pattern[str]:
+    """A count of `unit` (plural, as asked) in a sentence: "12 years", "two-year", "187 minutes"."""
+    # (not an age: "the 37-year-old")
+    return re.compile(rf"\b{_COUNT}[ -](?:[\w-]+ )?{re.escape(unit[:-1])}s?\b(?![ -]old\b)", re.I)
+
+
 # A number question that asks for a particular number, and what that number looks like in a
 # sentence: a game's score ("what was the score"), an age ("how old"), a sum ("how much did
 # they pay"). The first whose question matches.
@@ -129,6 +143,9 @@ def asked_number(question: str, kind: str) -> re.Pattern[str] | None:
     of money: its pattern), else None (any number). One place for holds_kind and the phrase."""
     if kind != NUMBER:
         return None
+    units = _ASKS_UNITS.search(question)
+    if units is not None:
+        return _units_in_text(units.group(1).lower())
     return next((found for asks, found in _PARTICULAR if asks.search(question)), None)
 
 

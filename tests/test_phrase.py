@@ -31,6 +31,12 @@ from qabot.phrase import phrase
     ("A jury of five men and two women awarded him $10.35 million.", "how much does she have to pay",
      "$10.35 million"),
     ("The 2 teams sold it for 15 million dollars in 2021.", "how much was it sold for", "15 million dollars"),
+    # A count of the unit asked, not the first number (nor an age: "the 37-year-old")
+    ("The 37-year-old agreed to a two-year, $97.1 million extension.", "for how many years", "two-year"),
+    ("Harris, 22, was sentenced to 12 years in prison.", "how many years did he get", "12 years"),
+    ("Over 3 hours he was silent for 187 minutes.", "how many minutes was he silent", "187 minutes"),
+    ("The 2 sides agreed he would miss 11 regular-season games.", "how many games is he suspended",
+     "11 regular-season games"),
 ])
 def test_the_phrase_of_the_kind_asked(sentence: str, question: str, want: str) -> None:
     span = phrase(sentence, s.question_kind(question), question)

@@ -89,6 +89,9 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     assert s.holds_kind("JetBlue will pay $33.50 a share.", s.NUMBER, "how much did they pay")
     assert not s.holds_kind("A jury of five men and two women ruled.", s.NUMBER, "how much did she pay")
     assert s.holds_kind("Prices rose 9.1% in June.", s.NUMBER, "how much did prices rise")
+    # "how many years" wants a count of years: the deal's sum and an age are none
+    assert s.holds_kind("He agreed to a five-year extension.", s.NUMBER, "how many years")
+    assert not s.holds_kind("The 37-year-old will make $46.7 million.", s.NUMBER, "how many years")
 
 
 def test_a_superlative_question_wants_a_superlative_answer() -> None:
