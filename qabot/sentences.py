@@ -63,9 +63,13 @@ MONTHS = ("january|february|march|april|may|june|july|august|september|october|n
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _SPAN = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a few|several) "
          r"(?:hours?|days?|weeks?|months?|years?)")
+# A year that names an event ("the 2022 Grammys", "this year's Grammys") dates nothing: "when is
+# the grammys" led with "… the 2022 Grammys might also witness history…", not the day of the show.
+# After "in", "by" or "on" it is a time whatever follows ("in 2022 Biden signed…").
+_YEAR_IN_TEXT = r"\b(?:1[89]|20)\d\d\b(?!['’]?s? (?-i:[A-Z]))|(?<=in |by |on )(?:1[89]|20)\d\d\b"
 TIME_IN_TEXT = re.compile(
-    rf"\b(?:{MONTHS})\.?\s+\d{{1,2}}\b|\b(?:{_DAYS})\b|\b(?:1[89]|20)\d\d\b|\b(?:today|yesterday|"
-    r"tonight|last (?:week|month|year|night)|this (?:week|month|year)|next (?:week|month|year)"
+    rf"\b(?:{MONTHS})\.?\s+\d{{1,2}}\b|\b(?:{_DAYS})\b|{_YEAR_IN_TEXT}|\b(?:today|yesterday|"
+    r"tonight|last (?:week|month|year|night)|(?:this|next) (?:week|month|year)(?!['’]s)"
     rf"|{_SPAN} ago|(?:in|within|after|for) {_SPAN})\b",
     re.I)
 # How long something lasts: a span, or the day or month it runs until.

@@ -56,6 +56,13 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     assert s.holds_kind("It reopened on June 4 after months.", s.TIME, "When did the plant reopen?")
     assert not s.holds_kind("The plant reopened after months.", s.TIME, "When did the plant reopen?")
     assert s.holds_kind("His resignation takes effect in 14 days.", s.TIME, "when does it take effect")
+    # A year that names an event dates nothing; after "in" it does, whatever follows
+    when = "when is the grammys"
+    assert not s.holds_kind("The 2022 Grammys might also witness history.", s.TIME, when)
+    assert not s.holds_kind("Here's what to know going into this year's Grammys.", s.TIME, when)
+    assert s.holds_kind("Sunday's show airs live on CBS.", s.TIME, when)
+    assert s.holds_kind("The show moved to Las Vegas in 2022.", s.TIME, when)
+    assert s.holds_kind("In 2022 Vegas hosted the show.", s.TIME, when)
     assert s.holds_kind("Troops fought during 44 days of clashes.", s.DURATION, "how long did the war last")
     assert s.holds_kind("The pause would last through September.", s.DURATION, "how long is the pause")
     assert not s.holds_kind("The pause was proposed by the president.", s.DURATION, "how long is the pause")
