@@ -75,6 +75,7 @@ def test_a_sentence_with_a_photo_credit_after_it_on_its_line_is_a_caption(rest: 
     ("A firefighter sprays a burning roof on Harbour Street in Port Amsel on Friday.", True),
     ("Dana Welk greets supporters at the Quell ferry terminal in Port Amsel, Norland, on May 21.", True),
     ("Waves crash against the sea wall near Quell as the storm hits the coast on Saturday.", True),
+    ("Children near their flooded home in the Kelby district of Norland on March 2.", True),
     # a one-sentence paragraph of the story: what happened, in the past
     ("Dana Welk signed the ferry bill in Port Amsel on Friday.", False),
     ("Welk took the oath at the parliament in Port Amsel on Monday.", False),
