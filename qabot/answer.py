@@ -778,8 +778,8 @@ def _usable(found: list[tuple[Passage, int, int, int]], said: _Said, cosines: di
             least: float, i: int) -> bool:
     """Whether candidate `i` (passage, sentence start, end, number) may be an answer. Not when
     its cosine to the question is under `least` (`cosines` by passage and sentence; none on an
-    index without sentence vectors): far from the question, it won on a shared word ("tell me a
-    joke": "… the Acropolis fits that bill…")."""
+    index without sentence vectors): far from the question, it won on a shared word ("who won the
+    world cup": "The Lightning won the last two Stanley Cups")."""
     p, s, e, j = found[i]
     if cosines and cosines[p.id][j] < least:
         return False
