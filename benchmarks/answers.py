@@ -51,6 +51,7 @@ from qabot.retrieve import search  # noqa: E402
 
 DEV = Path("/tmp/news-dev")
 UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"
+KINDS = ROOT / "benchmarks" / "chat_kinds.jsonl"  # yes/no and "what happened" questions
 UNANSWERABLE_CHAT = ROOT / "benchmarks" / "unanswerable_chat.jsonl"  # the same kinds, typed as in a chat
 CHAT = ROOT / "benchmarks" / "chat_questions.jsonl"
 COLS = ("hit@1", "mrr@10", "as@1", "as@3", "chars")
@@ -330,6 +331,8 @@ def main() -> None:
     ap.add_argument("--time", action="store_true", help="the time-word bonus sweep")
     ap.add_argument("--phrases", action="store_true", help="how often the answering phrase holds the answer")
     ap.add_argument("--no-table", action="store_true", help="skip the feature table")
+    ap.add_argument("--kinds", action="store_true",
+                    help="the answer layer on benchmarks/chat_kinds.jsonl (yes/no, what happened)")
     args = ap.parse_args()
     queries, problems = read_queries(args.dev / "queries.jsonl")
     if problems or not queries:
@@ -373,6 +376,19 @@ def main() -> None:
         if problems:
             raise SystemExit(f"bad chat questions: {problems[:3]}")
         phrases(retriever, tuning, base, {"quiz": split, "chat": halves(chat_queries)})
+    if args.kinds:
+        kinds, problems = read_queries(KINDS)
+        if problems:
+            raise SystemExit(f"bad questions in {KINDS.name}: {problems[:3]}")
+        kind_of = {o["id"]: o["kind"] for o in map(json.loads, KINDS.read_text().splitlines()) if o}
+        by_kind = {k: [q for q in kinds if kind_of[q.id] == k] for k in sorted(set(kind_of.values()))}
+        print(f"\n{KINDS.name}: kinds of chat question the dev sets lack, written after the weights "
+              "were chosen; two yes/no rules were tried on them and not taken")
+        print(f"{'':<24}" + "".join(f"{c:>9}" for c in COLS[:4]))
+        answerer = after(retriever, tuning, base, settings.bot.min_score, False)
+        for k, qs in by_kind.items():
+            got = measure({"A": qs}, answerer)["A"]
+            print(f"{k + f' ({len(qs)})':<24}" + "".join(f"{got[c]:>9.3f}" for c in COLS[:4]))
     if args.latency:
         latency(retriever, tuning, base, queries)
 

@@ -27,7 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # devcorpus.py, when loaded from its file
 from devcorpus import Corpus, fold, read_jsonl  # noqa: E402
 
-KINDS = ("who", "when", "where", "howmany", "what", "why")
+# (the last two: benchmarks/chat_kinds.jsonl's yes/no and "what happened" questions)
+KINDS = ("who", "when", "where", "howmany", "what", "why", "yesno", "happened")
 SOURCES = ("rewrite", "new")
 MIN_WORDS, MAX_WORDS = 3, 8
 COPIED_RUN = 5  # a rewrite sharing this many consecutive words with the quiz question is a copy
@@ -135,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.file.name}: {len(rows)} questions, {len(problems)} problems")
     for p in problems:
         print("  " + p)
-    print(f"\n{'':8}" + "".join(f"{k:>8}" for k in (*KINDS, "all")))
+    print(f"\n{'':8}" + "".join(f"{k:>9}" for k in (*KINDS, "all")))
     for source in (*SOURCES, "all"):
         part = [r for r in rows if source in ("all", r["source"])]
         count = Counter(r["kind"] for r in part)
-        print(f"{source:8}" + "".join(f"{count[k]:>8}" for k in KINDS) + f"{len(part):>8}")
+        print(f"{source:8}" + "".join(f"{count[k]:>9}" for k in KINDS) + f"{len(part):>9}")
     questions_marked = sum(r["question"].rstrip().endswith("?") for r in rows)
     print(f"\nending in a question mark: {questions_marked}/{len(rows)}")
     lengths = Counter(len(r["question"].split()) for r in rows)

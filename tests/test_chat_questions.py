@@ -33,3 +33,14 @@ def test_chat_questions_read_as_eval_queries() -> None:
     assert problems == []
     assert len(queries) == len(FILE.read_text(encoding="utf-8").splitlines())
     assert all(q.date is not None for q in queries)
+
+
+def test_the_other_kinds_of_chat_question_are_well_formed() -> None:
+    """benchmarks/chat_kinds.jsonl: yes/no and "what happened" questions, which the dev sets lack."""
+    path = ROOT / "benchmarks" / "chat_kinds.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert all(set(r) == FIELDS and r["kind"] in {"yesno", "happened"} and r["source"] == "new" for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows) >= 30
+    assert all(3 <= len(r["question"].split()) <= 8 and r["question"] == r["question"].lower() for r in rows)
+    queries, problems = read_queries(path)
+    assert problems == [] and len(queries) == len(rows) and all(q.date is not None for q in queries)
