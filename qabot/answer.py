@@ -224,7 +224,7 @@ def respond(
             return found
         # A follow-up kept with the previous question's words: its typed words choose the sentence.
         follow_up = message if message is not None and found.question != message else None
-        about_it = follow_up is not None and not content_words(follow_up)  # "when?", "how many did it get"
+        about_it = follow_up is not None and asks_about(follow_up, said)
         if follow_up is not None:
             # Searched alone and with the context, one article the previous reply did not cite
             # came first both ways: both say it is the one ("where did they meet in ukraine"
@@ -248,6 +248,21 @@ def respond(
         answers = kind_first(answers or particular_elsewhere(scores, each, asked), each, asked)
         shown, answers = lead_first(results, answers) if own else (tuple(results), answers)
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
+
+
+def asks_about(message: str, said: str) -> bool:
+    """Whether a follow-up asks about the previous answer (`said`, the sentence it led with)
+    rather than for something new: it has no word of its own ("when?", "how many did it get"),
+    or it asks for a number, a time or a span with only words that answer already says ("how many
+    nominations did it get" after "“Succession” earned the most nominations of any show, earning
+    a total of 25 nods…"). Not for anything else: "what happened to the rocket" after "Engineers
+    called off the launch of the Vesta moon rocket…" asks for something that answer did not say."""
+    words = content_words(message)
+    if not words:
+        return True
+    told = {w.lower() for w in content_words(said)}
+    asked = sentences.question_kind(message) in (sentences.NUMBER, sentences.TIME, sentences.DURATION)
+    return asked and all(w.lower() in told for w in words)
 
 
 def _cited_first(found: Reply | Draft, previous: Sequence[str]) -> bool:
@@ -298,7 +313,7 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
     if typed is not None and _points(typed, found):
         own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
         subject = _on_subject(groups, found.question, typed, index.terms(found.question))
-        results, scores = choose(index, typed, subject, own, said)
+        results, scores = choose(index, typed, subject, own, said, about_it)
         if scores and scores[0] != NO_SENTENCE:
             return results, scores
     return choose(index, found.question, groups, weights, said, about_it)

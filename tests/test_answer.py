@@ -615,12 +615,22 @@ def test_a_message_of_no_word_of_its_own_is_answered_by_the_answer_before(contes
     first = "which show got the most lantern nominations"
     turn = respond(contest, first, SearchOptions(k=3))
     assert turn.answer is not None and "23 nods" in turn.answer.answer
-    for typed in ("how many did it get", "how many?"):
+    # … and so does one whose every word that answer already says (answer.asks_about)
+    for typed in ("how many did it get", "how many?", "how many nominations did it get"):
         reply = respond(contest, f"{typed} (show lantern nominations)", SearchOptions(k=3), typed=typed,
                         previous=[p.doc_id for p in turn.results], said=turn.answer.answer)
         lead = reply.answer
         assert lead is not None and lead.answer == turn.answer.answer == turn.said, typed
         assert lead.text[lead.phrase_start - lead.start : lead.phrase_end - lead.start] == "23"
+
+
+def test_a_follow_up_asks_about_the_answer_before_when_that_answer_says_all_its_words() -> None:
+    said = "“Harbor Lights” earned the most nominations of any show, a total of 23 nods."
+    assert answer.asks_about("how many?", said) and answer.asks_about("how many nominations did it get", said)
+    assert not answer.asks_about("who hosts the show", said)  # "hosts" is new
+    assert not answer.asks_about("which show", said)  # not a number, a time or a span: a new question
+    assert not answer.asks_about("how many nominations did it get", "")  # no answer before
+    assert answer.asks_about("when?", "")
 
 
 def test_an_answer_far_better_than_the_first_articles_leads_and_its_article_comes_first() -> None:
