@@ -246,7 +246,12 @@ def respond(
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
         asked, each = follow_up or found.question, [p.answer for p in results]
         answers = kind_first(answers or particular_elsewhere(scores, each, asked), each, asked)
-        shown, answers = lead_first(results, answers) if own else (tuple(results), answers)
+        if follow_up is not None and not answers:
+            answers = cited_elsewhere(scores, results, previous)
+        # Answer first: the article quoted is listed first, for a follow-up too when the first
+        # one has nothing to quote.
+        quoted_below = follow_up is not None and bool(answers) and scores[0] == NO_SENTENCE
+        shown, answers = lead_first(results, answers) if own or quoted_below else (tuple(results), answers)
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
 
 
@@ -687,6 +692,19 @@ def particular_elsewhere(scores: list[float], said: Sequence[str], question: str
     holding = [i for i in range(1, len(scores))
                if scores[i] != NO_SENTENCE and sentences.holds_kind(said[i], kind, question)]
     return (max(holding, key=lambda i: scores[i]),) if holding else ()
+
+
+def cited_elsewhere(scores: list[float], results: Sequence[Passage], previous: Sequence[str],
+                    ) -> tuple[int, ...]:
+    """For a follow-up whose first article has no sentence good enough to quote, the best one of
+    another article the previous reply cited, which is on the conversation's subject: "which
+    province got hit worst", in reply to the Afghanistan earthquake, found first a photo gallery
+    whose lines are captions, and said no sentence answers, though the reply's earthquake article
+    was second with one."""
+    if not scores or scores[0] != NO_SENTENCE:
+        return ()
+    cited = [i for i in range(1, len(scores)) if scores[i] != NO_SENTENCE and results[i].doc_id in previous]
+    return (max(cited, key=lambda i: scores[i]),) if cited else ()
 
 
 def lead_first(results: Sequence[Passage], answers: tuple[int, ...],

@@ -633,6 +633,20 @@ def test_a_follow_up_asks_about_the_answer_before_when_that_answer_says_all_its_
     assert answer.asks_about("when?", "")
 
 
+def test_a_follow_up_quotes_a_cited_article_when_the_first_has_nothing_to_quote() -> None:
+    def result(doc: str) -> Passage:
+        return Passage(rank=1, score=0.5, text="x", doc_id=doc, path=doc, date=None, title="", start=0, end=1,
+                       answer_start=0, answer_end=0)
+
+    none = answer.NO_SENTENCE
+    found = [result("gallery.txt"), result("quake.txt"), result("other.txt"), result("aid.txt")]
+    cited = ["gallery.txt", "quake.txt", "aid.txt"]
+    assert answer.cited_elsewhere([none, 1.6, 2.5, 1.9], found, cited) == (3,)  # the best cited one
+    assert answer.cited_elsewhere([none, 1.6, 2.5, none], found, cited) == (1,)
+    assert answer.cited_elsewhere([none, none, 2.5, none], found, cited) == ()  # "other.txt": not cited
+    assert answer.cited_elsewhere([1.4, 1.6, 2.5, 1.9], found, cited) == ()  # the first has one
+
+
 def test_an_answer_far_better_than_the_first_articles_leads_and_its_article_comes_first() -> None:
     """A January preview ranked above the June result, and its best sentence scored 2.21 against
     "Minjee Lee has won the US Women's Open…" at 3.14: a sentence `overtake` times the first's
