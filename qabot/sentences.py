@@ -102,6 +102,7 @@ _ASKS_SCORE = re.compile(r"\bscores?\b", re.I)
 # is a number, no age).
 AGE_IN_TEXT = re.compile(
     r"\b\d{1,3}(?:[ -](?:million|billion|thousand))?[ -]years?[ -]old\b"
+    r"|\b\d{1,3}(?:\.\d+)?[ -](?:million|billion|thousand)[ -]years?[ -]ago\b"
     r"|\b(?:aged?|at the age of|at age|died at|dies at|turned|turns)\s+\d{1,3}\b"
     r"|(?<=[a-z], )\d{1,3}(?=,)"
     r"|(?:(?<=\bhe is )|(?<=\bhe was )|(?<=\bshe is )|(?<=\bshe was )|(?<=\bwho is )|(?<=\bwho was ))"

@@ -631,6 +631,7 @@ def test_a_follow_up_asks_about_the_answer_before_when_that_answer_says_all_its_
     assert not answer.asks_about("which show", said)  # not a number, a time or a span: a new question
     assert not answer.asks_about("how many nominations did it get", "")  # no answer before
     assert answer.asks_about("when?", "")
+    assert answer.asks_about("how old are they", "")  # "old" is the question word's, not its own
 
 
 def test_a_follow_up_quotes_a_cited_article_when_the_first_has_nothing_to_quote() -> None:

@@ -23,8 +23,11 @@ from qabot.phrase import phrase
     # An age, not the first number: "how old" after a golf win
     ("After a final round of 71, the 26-year-old Lee won by four.", "how old is she", "26-year-old"),
     ("Walton, 77, takes over a team worth $4.65 billion.", "how old is he", "77"),
-    ("The tracks, left 113 million years ago, are 113 million years old.", "how old are the tracks",
+    ("The tracks, 113 million years old, lie beside 20-year-old trees.", "how old are the tracks",
      "113 million years old"),
+    # … or as long ago as that (millions of years: "two years ago" tells no age of a person)
+    ("Dinosaur tracks from around 113 million years ago have been revealed.", "how old are they",
+     "113 million years ago"),
     ("Abe died at 67 after being shot in Nara.", "how old was abe", "died at 67"),
     ("She was 84.", "how old was she", "84"),
     # A sum of money when one is asked, not the first number: "how much did they pay"

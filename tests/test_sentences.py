@@ -91,6 +91,7 @@ def test_a_sentence_holds_the_kind_only_with_something_new() -> None:
     # "how old" wants an age: a golf score is a number but says nothing of it
     assert s.holds_kind("The 26-year-old Lee never trailed.", s.NUMBER, "how old is she")
     assert not s.holds_kind("Lee closed with a 71 to finish at 13-under.", s.NUMBER, "how old is she")
+    assert not s.holds_kind("He retired two years ago in Denver.", s.NUMBER, "how old is he")
     # "how much did they pay" wants money; a count of jurors is none ("how much did it rise" may
     # be a share: only paying, costing, selling… ask for money)
     assert s.holds_kind("JetBlue will pay $33.50 a share.", s.NUMBER, "how much did they pay")
