@@ -412,6 +412,10 @@ def test_a_question_about_a_time_after_the_articles_gets_the_notice_and_no_quote
     assert named.results and named.notice is None
     month = respond(retriever, "what happened with the lowmere ferry in march", SearchOptions(k=3))
     assert month.notice is not None and '"in march" is read as of then' in month.notice
+    # a month without a year is the archive's latest such month: March 2024, February 2024
+    assert first(month) == "ferry_mar.txt"
+    february = respond(retriever, "what happened with the lowmere ferry in february", SearchOptions(k=3))
+    assert first(february) == "ferry_feb.txt"
 
 
 def test_latest_ends_at_the_newest_article_on_the_subject() -> None:
