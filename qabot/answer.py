@@ -211,10 +211,11 @@ def respond(
                         cited=previous if message is not None else ())
         mine = None  # the message searched alone
         pointed = message is not None and refers_back(message)
-        if message is not None and not (pointed and _cited_first(found, previous)):
+        thin = message is not None and len(content_words(message)) < 2  # _same_first weighs none
+        if message is not None and not (pointed and (thin or _cited_first(found, previous))):
             # (A pronoun's follow-up is searched alone only for _same_first, which keeps first an
-            # article the previous reply did not cite: when the first is a cited one, the search
-            # is saved.)
+            # article the previous reply did not cite, on two words or more: when the first is a
+            # cited one or the message has fewer, the search is saved.)
             mine = _gather(index, message, search_options, floor, since, until, as_of, options)
             # "when will it end?" alone may well match another story's "ended" better: a pronoun
             # that settles it is not weighed.
@@ -229,7 +230,7 @@ def respond(
             # Searched alone and with the context, one article the previous reply did not cite
             # came first both ways: both say it is the one ("where did they meet in ukraine"
             # after Jill Biden hosted Ukraine's first lady: her May visit to Ukraine).
-            cited = () if _same_first(mine, found) else previous
+            cited = () if _same_first(mine, found, follow_up) else previous
             found = replace(found, groups=previous_first(found.groups, cited, said if about_it else ""))
         results, scores = choose_for(index, found, follow_up, options.weights, said, about_it)
         # Another article's sentence may overtake the first's only for a question of its own:
@@ -279,10 +280,13 @@ def _cited_first(found: Reply | Draft, previous: Sequence[str]) -> bool:
     return not found.results or found.results[0].doc_id in previous
 
 
-def _same_first(alone: Reply | Draft | None, contextual: Draft) -> bool:
-    """Whether the message searched alone found first the article the contextual search did."""
-    return (isinstance(alone, Draft) and bool(alone.groups) and bool(contextual.groups)
-            and alone.groups[0][0].doc_id == contextual.groups[0][0].doc_id)
+def _same_first(alone: Reply | Draft | None, contextual: Draft, message: str) -> bool:
+    """Whether the message searched alone found first the article the contextual search did, on
+    two content words or more: one word matches whatever uses it (as stands_alone weighs it), and
+    "who did they beat" after the Stanley Cup found first both ways the Lightning's earlier win
+    over the Rangers ("beat"), an article the reply had not cited."""
+    return (len(content_words(message)) > 1 and isinstance(alone, Draft) and bool(alone.groups)
+            and bool(contextual.groups) and alone.groups[0][0].doc_id == contextual.groups[0][0].doc_id)
 
 
 def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str], said: str = "",

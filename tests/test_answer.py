@@ -691,11 +691,16 @@ def test_a_follow_up_keeps_the_searchs_first_article_when_alone_it_comes_first_t
                                 end=1, answer_start=0, answer_end=0),) for d in docs)
         return answer.Draft(question, groups, dt.date(2022, 7, 20), None, None)
 
-    contextual = draft("where did they meet in ukraine (jill biden host)", "visit.txt", "hosted.txt")
-    assert answer._same_first(draft("where did they meet in ukraine", "visit.txt", "war.txt"), contextual)
-    assert not answer._same_first(draft("where did they meet in ukraine", "war.txt", "visit.txt"), contextual)
-    assert not answer._same_first(None, contextual)  # not searched alone: no second opinion
-    assert not answer._same_first(answer.Reply("where", "no_answer"), contextual)
+    meet = "where did they meet in ukraine"
+    contextual = draft(f"{meet} (jill biden host)", "visit.txt", "hosted.txt")
+    assert answer._same_first(draft(meet, "visit.txt", "war.txt"), contextual, meet)
+    assert not answer._same_first(draft(meet, "war.txt", "visit.txt"), contextual, meet)
+    assert not answer._same_first(None, contextual, meet)  # not searched alone: no second opinion
+    assert not answer._same_first(answer.Reply("where", "no_answer"), contextual, meet)
+    # One word is too thin to agree on: "beat" is in whatever story has a win in it.
+    beat = "who did they beat"
+    rangers = draft(f"{beat} (won stanley cup)", "rangers.txt", "cup.txt")
+    assert not answer._same_first(draft(beat, "rangers.txt", "cup.txt"), rangers, beat)
 
 
 def test_a_follow_up_keeps_the_previous_replys_articles_found_a_little_further_down() -> None:
