@@ -50,7 +50,7 @@ _NARRATIVE = re.compile(r"\b(?:said|says|told|will|would|can|could|was|were|had|
 # Mariposa County on Friday.", "Gustavo Petro speaks at an election debate in Bogota on Monday."):
 # ending on a day, naming where the picture was taken, and in no past tense (a one-sentence
 # paragraph of the story tells what happened: "Biden signed the bill in Washington on Tuesday.").
-# Read off the dev corpus: 12 such lines, all captions (docs/answers.md).
+# Read off the dev corpus: 13 such lines, all captions (docs/answers.md).
 _DAY_END = re.compile(rf"(?:\bon|,)\s+(?:(?:{_MONTHS})\s+\d{{1,2}}"
                       r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\.?\s*$")
 _PICTURED_AT = re.compile(r"\b(?:in|at|near|outside)\s+(?:the\s+)?[A-Z]")
