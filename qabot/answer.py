@@ -246,9 +246,9 @@ def respond(
             # the answer 0 times).
             answers = answers[:1] + tuple(i for i in answers[1:] if results[i].doc_id in previous)
         asked, each = follow_up or found.question, [p.answer for p in results]
-        answers = kind_first(answers or particular_elsewhere(scores, each, asked), each, asked)
-        if follow_up is not None and not answers:
-            answers = cited_elsewhere(scores, results, previous)
+        answers = kind_first(answers or particular_elsewhere(scores, each, asked)
+                             or (cited_elsewhere(scores, results, previous) if follow_up is not None else ()),
+                             each, asked)
         # Answer first: the article quoted is listed first, for a follow-up too when the first
         # one has nothing to quote.
         quoted_below = follow_up is not None and bool(answers) and scores[0] == NO_SENTENCE
@@ -697,9 +697,7 @@ def particular_elsewhere(scores: list[float], said: Sequence[str], question: str
     kind = sentences.question_kind(question)
     if sentences.asked_number(question, kind) is None:
         return ()
-    holding = [i for i in range(1, len(scores))
-               if scores[i] != NO_SENTENCE and sentences.holds_kind(said[i], kind, question)]
-    return (max(holding, key=lambda i: scores[i]),) if holding else ()
+    return _best_elsewhere(scores, lambda i: sentences.holds_kind(said[i], kind, question))
 
 
 def cited_elsewhere(scores: list[float], results: Sequence[Passage], previous: Sequence[str],
@@ -709,10 +707,16 @@ def cited_elsewhere(scores: list[float], results: Sequence[Passage], previous: S
     province got hit worst", in reply to the Afghanistan earthquake, found first a photo gallery
     whose lines are captions, and said no sentence answers, though the reply's earthquake article
     was second with one."""
+    return _best_elsewhere(scores, lambda i: results[i].doc_id in previous)
+
+
+def _best_elsewhere(scores: list[float], keep: Callable[[int], bool]) -> tuple[int, ...]:
+    """When the first result has no sentence to quote, the best-scoring other one with a sentence
+    that `keep` accepts (its index, alone), else none."""
     if not scores or scores[0] != NO_SENTENCE:
         return ()
-    cited = [i for i in range(1, len(scores)) if scores[i] != NO_SENTENCE and results[i].doc_id in previous]
-    return (max(cited, key=lambda i: scores[i]),) if cited else ()
+    kept = [i for i in range(1, len(scores)) if scores[i] != NO_SENTENCE and keep(i)]
+    return (max(kept, key=lambda i: scores[i]),) if kept else ()
 
 
 def lead_first(results: Sequence[Passage], answers: tuple[int, ...],
