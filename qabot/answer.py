@@ -211,8 +211,7 @@ def respond(
                         cited=previous if message is not None else ())
         mine = None  # the message searched alone
         pointed = message is not None and refers_back(message)
-        thin = message is not None and len(content_words(message)) < 2  # _same_first weighs none
-        if message is not None and not (pointed and (thin or _cited_first(found, previous))):
+        if message is not None and not (pointed and (not _weighty(message) or _cited_first(found, previous))):
             # (A pronoun's follow-up is searched alone only for _same_first, which keeps first an
             # article the previous reply did not cite, on two words or more: when the first is a
             # cited one or the message has fewer, the search is saved.)
@@ -285,8 +284,14 @@ def _same_first(alone: Reply | Draft | None, contextual: Draft, message: str) ->
     two content words or more: one word matches whatever uses it (as stands_alone weighs it), and
     "who did they beat" after the Stanley Cup found first both ways the Lightning's earlier win
     over the Rangers ("beat"), an article the reply had not cited."""
-    return (len(content_words(message)) > 1 and isinstance(alone, Draft) and bool(alone.groups)
+    return (_weighty(message) and isinstance(alone, Draft) and bool(alone.groups)
             and bool(contextual.groups) and alone.groups[0][0].doc_id == contextual.groups[0][0].doc_id)
+
+
+def _weighty(message: str) -> bool:
+    """Whether a message has words enough (two content words) for what its search alone finds
+    to count as a second opinion (_same_first)."""
+    return len(content_words(message)) > 1
 
 
 def previous_first(groups: Sequence[tuple[Passage, ...]], previous: Sequence[str], said: str = "",
