@@ -255,10 +255,6 @@ def respond(
         return Reply(found.question, "answer", shown, answers, found.as_of, None, found.notice, found.window)
 
 
-# The measure a "how …" question asks for is its question word, not a word of its own.
-_HOW = re.compile(r"\bhow (?:old|long|far|big|tall|often|fast|much|many)\b", re.I)
-
-
 def asks_about(message: str, said: str) -> bool:
     """Whether a follow-up asks about the previous answer (`said`, the sentence it led with)
     rather than for something new: it has no word of its own ("when?", "how many did it get"),
@@ -266,7 +262,7 @@ def asks_about(message: str, said: str) -> bool:
     nominations did it get" after "“Succession” earned the most nominations of any show, earning
     a total of 25 nods…"). Not for anything else: "what happened to the rocket" after "Engineers
     called off the launch of the Vesta moon rocket…" asks for something that answer did not say."""
-    words = content_words(_HOW.sub(" ", message))  # "how old are they": no word of its own
+    words = content_words(sentences.HOW_MEASURE.sub(" ", message))  # "how old are they": none of its own
     if not words:
         return True
     told = {w.lower() for w in content_words(said)}

@@ -41,7 +41,11 @@ _PLACE_NOUNS = "country|city|state|nation|town|island|region|county|continent|pr
 _DURATION_RE = re.compile(r"\bhow long\b", re.I)
 _REASON_RE = re.compile(
     r"^\W*(?:why|how come)\b|\bwhy\b|\bwhat (?:caused|causes|led to)\b|\bfor what reason\b", re.I)
-_NUMBER_RE = re.compile(r"\bhow (?:many|much|old|far|tall|big|fast|often)\b|"
+_HOW_MUCH = r"\bhow (?:many|much|old|far|tall|big|fast|often)\b"
+# The measure a "how …" question asks for (a number or a span): its question word, no word of its
+# own ("how old are they"; answer.asks_about).
+HOW_MEASURE = re.compile(rf"{_HOW_MUCH}|\bhow long\b", re.I)
+_NUMBER_RE = re.compile(rf"{_HOW_MUCH}|"
                         r"\bwhat (?:percentage|percent|number|share|amount|age)\b|"
                         # "what was the record high average price…": an amount, by its noun
                         r"\bwhat(?:s|['’]s| is| was| were| are)? (?:the )?(?:[\w-]+ ){0,3}"
