@@ -126,7 +126,6 @@ _EMOTICONS_RE = re.compile(r"(?:[:;=]-?[)(dpDP]|<3|\s)+")
 # An emoji-only message that says something familiar gets that reply.
 _EMOJI_KINDS = {Kind.ACK: "👍👌🆗✅", Kind.GREETING: "👋", Kind.THANKS: "🙏❤💙💚💛🧡💜🤍🖤"}
 _ORDER = (Kind.HELP, Kind.BEYOND, Kind.HOW_ARE_YOU, Kind.THANKS, Kind.BYE, Kind.GREETING, Kind.ACK)
-_LONGEST = 7  # words in the longest phrase
 _TOKEN_RE = re.compile(r"[/\w'’.:;()<>-]+")
 
 
@@ -218,3 +217,6 @@ def _is_emoji(c: str) -> bool:
 # Each phrase also as typed without its apostrophes ("whats your name", "hows it going").
 _LOOKUP: dict[str, Kind] = {v: k for k, phrases in _PHRASES.items() for p in phrases
                             for v in (p.replace("'", ""), p)}
+# Words in the longest phrase (7: "can you help me with my homework"): derived, so a longer phrase
+# added to the lists is matched too.
+_LONGEST = max(len(p.split()) for p in _LOOKUP)
