@@ -164,7 +164,7 @@ def sweep_time(retriever: Retriever, tuning: SearchOptions, base: AnswerOptions,
 
 
 def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, split: Split,
-              chat: Split) -> None:
+              chat: Split, bot_floor: float) -> None:
     """Top scores of answerable and unanswerable questions, quiz-style and chat-style; the
     floor's precision and recall at each candidate (chosen on A); and the share of the top score
     gold results keep."""
@@ -205,7 +205,7 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
         for kind in sorted({o["kind"] for o in off}):
             scores = [s for o, s in bad_all if o["kind"] == kind]
             print(f"  {kind}: n={len(scores)} median {statistics.median(scores):.3f} max {max(scores):.3f}")
-    cosine_floor(retriever, tuning, options, as_of, kinds)
+    cosine_floor(retriever, tuning, options, as_of, kinds, bot_floor)
     print("\nRelative cut: score of results 2-3 as a share of the first, gold vs not gold (A)")
     gold_shares: list[float] = []
     other_shares: list[float] = []
@@ -223,11 +223,11 @@ def calibrate(retriever: Retriever, tuning: SearchOptions, options: AnswerOption
 
 
 def cosine_floor(retriever: Retriever, tuning: SearchOptions, options: AnswerOptions, as_of: dt.date,
-                 kinds: tuple[tuple[str, Split, Path], ...]) -> None:
+                 kinds: tuple[tuple[str, Split, Path], ...], bot_floor: float) -> None:
     """Weights.min_cosine: at each candidate, answer_sentence@1 of the answerable questions and
     the share of unanswerable ones whose reply (the bot's: k=3, its floor) still quotes a
     sentence, on each half (chosen on A: the highest that moves no right sentence there)."""
-    bot_floor = load_settings(None).bot.min_score
+    bot = dataclasses.replace(tuning, k=3, min_score=bot_floor)
     print("\nSentence cosine floor (min_cosine): as@1 of answerable questions, share of unanswerable "
           "ones still quoting a sentence")
     print(f"{'':<12}{'min_cosine':>10}" + "".join(f"{'as@1 ' + h:>10}{'quoted ' + h:>10}" for h in "AB"))
@@ -239,7 +239,6 @@ def cosine_floor(retriever: Retriever, tuning: SearchOptions, options: AnswerOpt
             right = measure(answerable, after(retriever, tuning, opts, bot_floor, False))
             quoted = {"A": [0, 0], "B": [0, 0]}
             for i, o in enumerate(off):
-                bot = dataclasses.replace(tuning, k=3, min_score=bot_floor)
                 reply = respond(retriever, o["question"], bot, as_of=as_of, answering=opts)
                 half = quoted["AB"[i % 2]]
                 half[0] += reply.answer is not None
@@ -348,13 +347,14 @@ def main() -> None:
         f"News dev set: {len(queries)} questions (A {len(split['A'])}, B {len(split['B'])}), "
         f"index {args.index}"
     )
+    # Every choice on both kinds of question: the quiz's long ones, and the short lowercase ones
+    # people type in a chat (benchmarks/chat_questions.jsonl, split the same way).
+    chat, problems = read_queries(CHAT)
+    if problems:
+        raise SystemExit(f"bad chat questions: {problems[:3]}")
+    chat_split = halves(chat)
     if not args.no_table:
-        # Every choice on both kinds of question: the quiz's long ones, and the short lowercase
-        # ones people type in a chat (benchmarks/chat_questions.jsonl, split the same way).
-        chat, problems = read_queries(CHAT)
-        if problems:
-            raise SystemExit(f"bad chat questions: {problems[:3]}")
-        for title, sets in (("Quiz questions", split), ("Chat questions", halves(chat))):
+        for title, sets in (("Quiz questions", split), ("Chat questions", chat_split)):
             print(f"\n{title}: {sum(map(len, sets.values()))} (A {len(sets['A'])}, B {len(sets['B'])})")
             rows: dict[str, dict[str, dict[str, float]]] = {}
             old = before(retriever, tuning, settings.bot.min_score)
@@ -367,15 +367,9 @@ def main() -> None:
     if args.time:
         sweep_time(retriever, tuning, base, split)
     if args.calibrate:
-        chat_queries, problems = read_queries(CHAT)
-        if problems:
-            raise SystemExit(f"bad chat questions: {problems[:3]}")
-        calibrate(retriever, tuning, base, split, halves(chat_queries))
+        calibrate(retriever, tuning, base, split, chat_split, settings.bot.min_score)
     if args.phrases:
-        chat_queries, problems = read_queries(CHAT)
-        if problems:
-            raise SystemExit(f"bad chat questions: {problems[:3]}")
-        phrases(retriever, tuning, base, {"quiz": split, "chat": halves(chat_queries)})
+        phrases(retriever, tuning, base, {"quiz": split, "chat": chat_split})
     if args.kinds:
         kinds, problems = read_queries(KINDS)
         if problems:
