@@ -54,7 +54,9 @@ _NARRATIVE = re.compile(r"\b(?:said|says|told|will|would|can|could|was|were|had|
 _DAY_END = re.compile(rf"(?:\bon|,)\s+(?:(?:{_MONTHS})\s+\d{{1,2}}"
                       r"|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\.?\s*$")
 _PICTURED_AT = re.compile(r"\b(?:in|at|near|outside)\s+(?:the\s+)?[A-Z]")
-# ("their destroyed home": after a determiner a participle describes; "-ed" alone is no past)
+# ("their destroyed home": after a determiner a participle describes; "-ed" alone is no past.
+# Not sentences.IRREGULAR: that maps a stemmer's forms, lacks "went", "came", "saw", and sentences
+# imports this module.)
 _PAST = re.compile(r"(?<!\btheir )(?<!\bthe )(?<!\bhis )(?<!\bher )(?<!\bits )(?<!\ba )(?<!\ban )\b\w+ed\b"
                    r"|['’](?:ll|d)\b|\b(?:took|went|came|made|won|lost|left|met|held|gave|got"
                    r"|set|put|ran|saw|began|fell|rose|beat|led|sent|spent|paid|sold|bought|found|kept"
