@@ -18,21 +18,23 @@ Printed side by side: p50 / p95 / mean milliseconds per question, the ratio of t
 HTTP ≤ 1.2× in process) and the server's resident memory. The index is only read.
 Progress goes to stderr, the report to stdout (--json: one JSON object).
 
---ray adds `qabot serve --ray`'s deployments (qabot/serve_ray.py, the application the command
-runs) on a local Ray cluster this script starts and shuts down (never `ray stop`): 1 shard and
-2 shards on one node, then 2 shards pinned to the two worker nodes of a 3-node local cluster;
-each asked over HTTP through Serve's proxy, one question at a time, every body compared with the
-in-process JSON; the Ray hops are its p50 less `qabot serve`'s. --before adds to each 2-shard
-row the same deployment with the shown passages' texts asked for in a second round trip (as the
-router did before they came with the candidates), as a second Serve application under /apart
-running beside it: the two take turns, a pass over the questions each. Each shard holds an even run of
-the passages (an index of one segment is cut between them); --split N first copies the index into
-a temporary folder as N segments (the same articles and vectors, re-committed; nothing embedded).
+--ray adds `qabot serve --ray`'s setup (qabot/serve_ray.py: the shard applications on Ray Serve,
+the router serving HTTP over their handles; here from a thread of this process) on a local Ray
+cluster this script starts and shuts down (never `ray stop`): 1 shard and 2 shards on one node,
+then 2 shards pinned to the two worker nodes of a 3-node local cluster; each asked over HTTP, one
+question at a time, every body compared with the in-process JSON; the Ray hops are its p50 less
+`qabot serve`'s. --before adds to each 2-shard row a second router over the same shards that
+asks for the shown passages' texts in a second round trip (as the router did before they came
+with the candidates): the two take turns, a pass over the questions each. Each shard holds an
+even run of the passages (an index of one segment is cut between them); --split N first copies
+the index into a temporary folder as N segments (the same articles and vectors, re-committed;
+nothing embedded).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -191,61 +193,51 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
     from ray import serve
     from ray.cluster_utils import Cluster
 
-    from qabot import serve_ray
+    from qabot import api, serve_ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    serve_ray.patient_proxy()
     node: dict[str, Any] = {"object_store_memory": 100 * 2**20}
     out: dict[str, Any] = {}
-    # Logical CPUs (Ray does not enforce them): with --before two applications run side by side.
     cluster = Cluster(initialize_head=True, connect=True,
-                      head_node_args={**node, "num_cpus": 4 if before else 2, "include_dashboard": False})
+                      head_node_args={**node, "num_cpus": 2, "include_dashboard": False})
     try:
         logging.getLogger("ray").setLevel(logging.ERROR)
         for name, count, nodes in (("ray_1_shard", 1, 0), ("ray_2_shards", 2, 0),
                                    ("ray_2_shards_3_nodes", 2, 2)):
             while len(cluster.worker_nodes) < nodes:
-                cluster.add_node(**node, num_cpus=2 if before else 1,
+                cluster.add_node(**node, num_cpus=1,
                                  resources={serve_ray.RESOURCE.format(len(cluster.worker_nodes)): 1})
-            # (row name, Serve application name, route prefix, texts with the candidates)
-            variants = [(name, serve_ray.APP, "/", True)]
-            if before and count > 1:
-                variants.append((f"{name}_texts_apart", f"{serve_ray.APP}-apart", "/apart", False))
-            log(f"{name}: deploying {len(variants)} application(s)")
-            port = _free_port()
+            # (row name, texts with the candidates): with --before, a second router over the same
+            # shards asks for the shown passages' texts in a second round trip.
+            variants = [(name, True)] + ([(f"{name}_texts_apart", False)] if before and count > 1 else [])
+            log(f"{name}: deploying {count} shard(s), {len(variants)} router(s)")
             t0 = time.perf_counter()
-            for _, app_name, prefix, texts in variants:
-                # The settings the in-process reference answered with: "identical" compares like with like.
-                app = serve_ray.application(index, count, pinned=nodes > 0, options=settings.search,
-                                            model=model_id(settings.model.name),
-                                            nprobe=settings.vectors.nprobe, texts=texts)
-                if app_name == serve_ray.APP:
-                    url = serve_ray.start(app, "127.0.0.1", port)
-                else:  # a second application behind the same proxy, under its own prefix
-                    serve.run(app, name=app_name, route_prefix=prefix)
+            handles = serve_ray.deploy(index, count, pinned=nodes > 0, nprobe=settings.vectors.nprobe)
             deployed = time.perf_counter() - t0
             try:
-                clients = {row: httpx.Client(base_url=url + prefix.rstrip("/"), timeout=60)
-                           for row, _, prefix, _ in variants}
-                asks = {row: ask_with(c) for row, c in clients.items()}
-                for over_http in asks.values():
-                    for question, day in questions[:warmup]:
-                        over_http(question, day)
-                ms: dict[str, list[float]] = {row: [] for row in asks}
-                same = dict.fromkeys(asks, 0)
-                for round_ in range(rounds):
-                    # A pass of each, taking turns which goes first, so load that comes and goes
-                    # falls on both alike.
-                    for row in (list(asks) if round_ % 2 == 0 else list(asks)[::-1]):
-                        for q, day in questions:
-                            same[row] += timed(asks[row], ms[row], q, day) == expected[(q, str(day))]
-                for c in clients.values():
-                    c.close()
-                for row, app_name, _, _ in variants:
-                    handles = [serve.get_deployment_handle(f"shard{i}", app_name=app_name)
-                               for i in range(count)]
-                    memory = [round(h.memory.remote().result(timeout_s=30), 1) for h in handles]
-                    places = len({h.node.remote().result(timeout_s=30) for h in handles})
+                with contextlib.ExitStack() as stack:
+                    asks: dict[str, Answer] = {}
+                    for row, texts in variants:
+                        # The in-process reference's settings: "identical" compares like with like.
+                        backend = serve_ray.backend(index, handles, settings.search,
+                                                    model=model_id(settings.model.name), texts=texts)
+                        url = stack.enter_context(api.serving(api.create_app(backend, None),
+                                                              api.bind("127.0.0.1", 0)))
+                        asks[row] = ask_with(stack.enter_context(httpx.Client(base_url=url, timeout=60)))
+                    for over_http in asks.values():
+                        for question, day in questions[:warmup]:
+                            over_http(question, day)
+                    ms: dict[str, list[float]] = {row: [] for row in asks}
+                    same = dict.fromkeys(asks, 0)
+                    for round_ in range(rounds):
+                        # A pass of each, taking turns which goes first, so load that comes and goes
+                        # falls on both alike.
+                        for row in (list(asks) if round_ % 2 == 0 else list(asks)[::-1]):
+                            for q, day in questions:
+                                same[row] += timed(asks[row], ms[row], q, day) == expected[(q, str(day))]
+                memory = [round(h.memory.remote().result(timeout_s=30), 1) for h in handles]
+                places = len({h.node.remote().result(timeout_s=30) for h in handles})
+                for row in asks:
                     out[row] = summary(ms[row]) | {"identical": same[row], "asked": len(ms[row]),
                                                    "shard_rss_mib": memory, "shard_nodes": places,
                                                    "deploy_s": round(deployed, 1)}
@@ -256,14 +248,6 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
         ray.shutdown()
         cluster.shutdown()  # this cluster's processes only
     return out
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:

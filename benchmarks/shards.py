@@ -67,7 +67,7 @@ def over_serve(index: Path, asks: list[shards.Ask], rounds: int) -> dict[str, fl
     import ray
     from ray import serve
 
-    from qabot.serve_ray import ShardReplica, patient_proxy
+    from qabot.serve_ray import ShardReplica
 
     class Timed(ShardReplica):
         def timed(self, ask: shards.Ask) -> tuple[float, shards.Candidates]:
@@ -76,10 +76,9 @@ def over_serve(index: Path, asks: list[shards.Ask], rounds: int) -> dict[str, fl
             return (time.perf_counter() - t0) * 1000, found
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    patient_proxy()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20)
     try:
-        serve.start(logging_config={"log_level": "WARNING"})
+        serve.start(proxy_location="Disabled", logging_config={"log_level": "WARNING"})
         deployment = serve.deployment(name="shard0", ray_actor_options={"num_cpus": 0.5})(Timed)
         handle = serve.run(deployment.bind(str(index), 0), name="bench-shard", route_prefix=None)
         actor: Any = ray.remote(num_cpus=0.5)(Timed).remote(str(index), 0)

@@ -16,7 +16,9 @@ import logging
 import re
 import secrets
 import socket
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, Protocol
 
@@ -332,11 +334,31 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def run(app: FastAPI, sock: socket.socket, access_log: bool = True) -> None:
-    """Serve `app` on the bound socket until Ctrl-C or SIGTERM (uvicorn: one process, a thread
-    pool for the answering)."""
+def _server(app: FastAPI, access_log: bool) -> Any:
     import uvicorn
 
     config = uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="off",
                             timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    return uvicorn.Server(config)
+
+
+def run(app: FastAPI, sock: socket.socket, access_log: bool = True) -> None:
+    """Serve `app` on the bound socket until Ctrl-C or SIGTERM (uvicorn: one process, a thread
+    pool for the answering)."""
+    _server(app, access_log).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI, sock: socket.socket, access_log: bool = False) -> Iterator[str]:
+    """Serve `app` on the bound socket from a thread of this process while the block runs; its
+    URL. For tests and benchmarks (signals stay this process's own)."""
+    server = _server(app, access_log)  # uvicorn leaves signals alone off the main thread
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.01)
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -389,7 +389,7 @@ def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quie
                          "(e.g. openssl rand -hex 32), or unset it to serve without a token")
     settings = _settings(ctx, index=index_dir)
     if ray_address is not None:
-        _serve_ray(settings, ray_address, host, port, shards, replicas, deadline, token)
+        _serve_ray(settings, ray_address, host, port, shards, replicas, deadline, token, quiet)
         return
     backend = api.LocalBackend(Retriever.for_settings(settings), settings.search)
     sock = api.bind(host, port)  # before loading anything: a port in use fails at once
@@ -399,19 +399,24 @@ def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quie
         state = f"generation {known.generation}, {known.articles:,} articles"
     except QabotError as err:
         state = f"no usable index yet ({err}); /ask answers 503 until there is one"
-    loopback = host in {"127.0.0.1", "localhost", "::1"} or host.startswith("127.")
-    warning = "" if token or loopback else f"; anyone who can reach it may ask: consider {api.TOKEN_ENV}"
     click.echo(f"Serving {settings.index} ({state}) on {api.url_of(sock)}, docs at /docs"
-               f"{'; token required' if token else ''}{warning}. Ctrl-C to stop.", err=True)
+               f"{_exposure(host, token)}. Ctrl-C to stop.", err=True)
     api.run(api.create_app(backend, token), sock, access_log=not quiet)
 
 
+def _exposure(host: str, token: str | None) -> str:
+    """What the start line says of who may ask."""
+    if token:
+        return "; token required"
+    loopback = host in {"127.0.0.1", "localhost", "::1"} or host.startswith("127.")
+    return "" if loopback else "; anyone who can reach it may ask: consider QABOT_API_TOKEN"
+
+
 def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: int, replicas: int,
-               deadline: float, token: str | None) -> None:
-    """`qabot serve --ray`: the shard deployments and the router on Ray Serve, until Ctrl-C."""
+               deadline: float, token: str | None, quiet: bool) -> None:
+    """`qabot serve --ray`: the shard deployments on Ray Serve, and this process the router
+    serving HTTP over them, until Ctrl-C or SIGTERM."""
     import logging
-    import signal
-    import threading
 
     try:
         import ray
@@ -422,15 +427,11 @@ def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: i
             raise
         raise QabotError("qabot serve --ray needs Ray Serve, which is not installed: "
                          "pip install 'qabot[serve-ray]'") from None
-    from .api import bind
+    from . import api
     from .embed import model_id
 
-    # Serve's proxy binds later, on a number: a port in use fails here, before Ray starts, and
-    # port 0 becomes a free one the start line can print.
-    with contextlib.closing(bind(host, port)) as sock:
-        port = sock.getsockname()[1]
+    sock = api.bind(host, port)  # a port in use fails here, before Ray starts
     if address == "local":
-        serve_ray.patient_proxy()
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
     else:
         try:
@@ -439,19 +440,15 @@ def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: i
             raise QabotError(f"can't reach the Ray cluster at {address} ({err}); start it with "
                              "`ray start --head` (docs/scaling.md), or leave out ADDRESS") from None
     try:
-        app = serve_ray.application(settings.index, shards, replicas, options=settings.search, token=token,
-                                    deadline=deadline, model=model_id(settings.model.name),
-                                    nprobe=settings.vectors.nprobe)
-        url = serve_ray.start(app, host, port)
-        click.echo(f"Serving {settings.index} in {shards} shard(s) x {replicas} on Ray Serve on {url}, "
-                   "docs at /docs. Ctrl-C to stop.", err=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
-    finally:
         from ray import serve
 
+        found = serve_ray.deploy(settings.index, shards, replicas, nprobe=settings.vectors.nprobe)
+        backend = serve_ray.backend(settings.index, found, settings.search, deadline=deadline,
+                                    model=model_id(settings.model.name))
+        click.echo(f"Serving {settings.index} in {shards} shard(s) x {replicas} on Ray Serve on "
+                   f"{api.url_of(sock)}, docs at /docs{_exposure(host, token)}. Ctrl-C to stop.", err=True)
+        api.run(api.create_app(backend, token), sock, access_log=not quiet)
+    finally:
         serve.shutdown()
         ray.shutdown()
 

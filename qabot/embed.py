@@ -133,7 +133,7 @@ class TorchEmbedder:
 class OnnxEmbedder:
     """The exported model on onnxruntime: no torch, fast to load, fast per question."""
 
-    def __init__(self, folder: Path, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, threads: int | None = None, spin: bool = True) -> None:
         from tokenizers import Tokenizer
 
         problem = encoder_problem(folder)
@@ -160,7 +160,7 @@ class OnnxEmbedder:
         # The CPUs this process may use (a container or taskset may allow fewer than the machine
         # has); a Ray worker passes 1, since each core runs its own replica.
         self._threads = threads or len(os.sched_getaffinity(0)) or 1
-        self._session = open_session(folder, self._threads)
+        self._session = open_session(folder, self._threads, spin)
         self._tokens: Any = None  # token_session, opened when indexing first asks for sentence vectors
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

@@ -99,7 +99,7 @@ def optimized_graph(folder: Path) -> Path:
     return folder / f"optimized-ort-{ort.__version__}" / "model.onnx"
 
 
-def open_session(folder: Path, threads: int) -> Any:
+def open_session(folder: Path, threads: int, spin: bool = True) -> Any:
     """An onnxruntime session on the folder's optimised graph, optimising and saving it first
     when it is missing (an encoder exported before qabot saved it, or by another version).
 
@@ -112,14 +112,14 @@ def open_session(folder: Path, threads: int) -> Any:
     remove_abandoned(folder)  # a start killed while optimising; a listing of ~6 names: cheap
     if saved.is_file():
         try:
-            return _session(saved, threads, optimize=False)
+            return _session(saved, threads, optimize=False, spin=spin)
         except Exception:  # damaged: optimise again from model.onnx, and replace it
             shutil.rmtree(saved.parent, ignore_errors=True)
     tmp = work_folder(folder, saved.parent.name)
     session = None
     try:
         tmp.mkdir()
-        session = _session(folder / "model.onnx", threads, optimize=True, save_to=tmp / saved.name)
+        session = _session(folder / "model.onnx", threads, optimize=True, save_to=tmp / saved.name, spin=spin)
         for f in tmp.iterdir():
             fsync_path(f)
         # Atomic, and it fails when another process saved the same graph first: a reader never
@@ -130,7 +130,7 @@ def open_session(folder: Path, threads: int) -> Any:
         pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return session or _session(folder / "model.onnx", threads, optimize=True)
+    return session or _session(folder / "model.onnx", threads, optimize=True, spin=spin)
 
 
 def token_session(folder: Path, threads: int) -> Any:
@@ -194,14 +194,17 @@ def _abandoned(pid: int, thread: int) -> bool:
     return False
 
 
-def _options(threads: int, optimize: bool) -> Any:
+def _options(threads: int, optimize: bool, spin: bool = True) -> Any:
     """onnxruntime's session options: `threads` intra-op threads, quiet, the graph optimised
-    (EXTENDED) or taken as saved."""
+    (EXTENDED) or taken as saved. `spin`: the threads spin on for a while after each run (onnx-
+    runtime's default: the next run starts ~1 ms sooner, and the cores are busy meanwhile)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # EXTENDED, not ALL: ALL adds layout transforms that tie a saved graph to this CPU
     # (onnxruntime warns so), and an index folder may be copied to another machine; they do
     # nothing for a transformer on CPU anyway.
@@ -210,10 +213,11 @@ def _options(threads: int, optimize: bool) -> Any:
     return opts
 
 
-def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = None) -> Any:
+def _session(path: Path, threads: int, optimize: bool, save_to: Path | None = None,
+             spin: bool = True) -> Any:
     import onnxruntime as ort
 
-    opts = _options(threads, optimize)
+    opts = _options(threads, optimize, spin)
     if save_to is not None:
         opts.optimized_model_filepath = str(save_to)
         opts.add_session_config_entry("session.optimized_model_external_initializers_file_name",

@@ -319,10 +319,14 @@ def encoder_key(manifest: Manifest) -> str:
     return manifest.build.encoder or f"torch:{manifest.build.model.name}"
 
 
-def open_encoder(index_dir: Path, manifest: Manifest, threads: int | None = None) -> Embedder:
-    """That encoder, loaded (ONNX; torch only when the index has no export)."""
+def open_encoder(index_dir: Path, manifest: Manifest, threads: int | None = None,
+                 spin: bool = True) -> Embedder:
+    """That encoder, loaded (ONNX; torch only when the index has no export; `spin`:
+    encoder.open_session)."""
     folder = manifest.build.encoder
-    return OnnxEmbedder(index_dir / folder, threads) if folder else TorchEmbedder(manifest.build.model.name)
+    if not folder:
+        return TorchEmbedder(manifest.build.model.name)
+    return OnnxEmbedder(index_dir / folder, threads, spin)
 
 
 def open_index(

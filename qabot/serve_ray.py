@@ -1,13 +1,16 @@
-"""`qabot serve --ray`: the HTTP API on Ray Serve, the index in shards (qabot/shards.py).
+"""`qabot serve --ray`: the HTTP API with the index in shards (qabot/shards.py) on Ray Serve.
 
-One Ray Serve deployment per shard (Serve's replicas of one deployment are interchangeable, so a
-shard is a deployment of its own), each with `replicas` copies; a router deployment is the HTTP
-ingress: api.create_app over a `ShardedBackend`, whose router fans each question out to the
-shard deployments and merges. Shard i is pinned to the nodes that offer the custom resource
-`qabot-shard-<i>` when the cluster has one (`ray start --resources '{"qabot-shard-0": 1}'`);
-otherwise Ray places it. Every node reads the index folder at the same path (a shared or copied
-folder); only the router reads manifest.json, and every shard is told which generation to load.
-Imported only by `qabot serve --ray`: Ray Serve is the optional `serve-ray` extra.
+One Ray Serve application per shard (Serve's replicas of one deployment are interchangeable, so a
+shard is a deployment of its own), each with `replicas` copies. The router is not a deployment:
+it is the command's own process, serving api.create_app over a `ShardedBackend` as `qabot serve`
+does, and reaching the shards through Serve's deployment handles. Serve's HTTP proxy would put a
+hop of its own (~8 ms here) between every client and a router replica, for an entry that is one
+process either way; Serve runs no proxy at all. Shard i is pinned to the nodes that offer the
+custom resource `qabot-shard-<i>` when the cluster has one (`ray start --resources
+'{"qabot-shard-0": 1}'`); otherwise Ray places it. Every node reads the index folder at the same
+path (a shared or copied folder); only the router reads manifest.json, and every shard is told
+which generation to load. Imported only by `qabot serve --ray`: Ray Serve is the optional
+`serve-ray` extra.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -29,20 +31,8 @@ from .answer import respond
 from .config import SearchOptions
 from .reader import newest_day
 
-APP = "qabot"
+APP = "qabot-shard{}"  # shard i's Serve application; its deployment is "shard<i>"
 RESOURCE = "qabot-shard-{}"
-
-# Serve gives its HTTP proxy 5 s to come up and then kills it ("killed by `ray.kill` … never
-# ran"): on two busy cores starting a Python worker took longer, and `qabot serve --ray` failed
-# to start. A Ray the caller starts here (a local one, a test's cluster) gives it this long.
-PROXY_READY_SECONDS = "60"
-
-
-def patient_proxy() -> None:
-    """Set Serve's proxy start-up timeout (PROXY_READY_SECONDS) for the Ray processes this process
-    starts, unless the environment sets it already. Call it before starting Ray: Serve's
-    controller reads it in its own process."""
-    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", PROXY_READY_SECONDS)
 
 
 class ShardedBackend:
@@ -127,33 +117,17 @@ class ShardReplica:
         return float("nan")
 
 
-@serve.ingress()
-class RouterReplica:
-    """The HTTP ingress: api.create_app over the router (the app is built once the handles exist)."""
-
-    def __init__(self, index_dir: str, handles: list[Any], options: SearchOptions, token: str | None,
-                 deadline: float, model: str | None, texts: bool = True) -> None:
-        # One encoder thread: the replica asked Ray for half a CPU, and a second thread spinning
-        # after each question slowed the shards scoring it beside the router by a third.
-        router = shards.Router(Path(index_dir), RayTransport(handles), deadline=deadline, model=model,
-                               texts=texts, threads=1)
-        self.backend = ShardedBackend(router, options)
-        self.token = token
-
-    def __serve_build_asgi_app__(self) -> Any:
-        return api.create_app(self.backend, self.token)
-
-
-def application(index_dir: Path, count: int, replicas: int = 1, *, options: SearchOptions | None = None,
-                token: str | None = None, deadline: float = 10.0, model: str | None = None,
-                nprobe: int = 0, pinned: bool | None = None, texts: bool = True) -> Any:
-    """The Serve application: `count` shard deployments and the router. Shards are pinned to
-    nodes offering `qabot-shard-<i>` (`pinned`: None = when the cluster offers them). `texts`:
-    the shown passages' texts come with the candidates (False: in a second round, as before)."""
+def deploy(index_dir: Path, count: int, replicas: int = 1, *, nprobe: int = 0,
+           pinned: bool | None = None) -> list[Any]:
+    """Start Serve without its HTTP proxy (the router serves HTTP) and deploy `count` shard
+    applications, `replicas` copies each; their handles, shard by shard. Shards are pinned to
+    nodes offering `qabot-shard-<i>` (`pinned`: None = when the cluster offers them)."""
     import ray
+    from ray.serve.api import RunTarget
 
+    serve.start(proxy_location="Disabled", logging_config={"log_level": logging.WARNING})
     offered = ray.cluster_resources() if ray.is_initialized() else {}
-    handles = []
+    targets = []
     for i in range(count):
         pin = pinned if pinned is not None else RESOURCE.format(i) in offered
         actor: dict[str, Any] = {"num_cpus": 0.5}
@@ -162,26 +136,40 @@ def application(index_dir: Path, count: int, replicas: int = 1, *, options: Sear
         deployment = serve.deployment(name=f"shard{i}", num_replicas=replicas, ray_actor_options=actor,
                                       health_check_period_s=2, health_check_timeout_s=10,
                                       graceful_shutdown_timeout_s=1)(ShardReplica)
-        handles.append(deployment.bind(str(index_dir), nprobe))
-    router = serve.deployment(name="router", num_replicas=1, ray_actor_options={"num_cpus": 0.5},
-                              max_ongoing_requests=64)(RouterReplica)
-    return router.bind(str(index_dir), handles, options or SearchOptions(), token, deadline, model, texts)
+        targets.append(RunTarget(deployment.bind(str(index_dir), nprobe), name=APP.format(i),
+                                 route_prefix=None))
+    return list(serve.run_many(targets))
 
 
-def start(app: Any, host: str, port: int) -> str:
-    """Run the application behind Serve's HTTP proxy on host:port; returns its URL."""
-    # The proxy on the head node only: the router is the one entry, and local test clusters run
-    # every node on one address, where a proxy per node would fight over the port.
-    serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port},
-                logging_config={"log_level": logging.WARNING})
-    serve.run(app, name=APP, route_prefix="/")
-    return f"http://{host}:{port}"
+def handles(count: int) -> list[Any]:
+    """The deployed shards' handles, shard by shard (deploy() returns the same)."""
+    return [serve.get_deployment_handle(f"shard{i}", app_name=APP.format(i)) for i in range(count)]
+
+
+def backend(index_dir: Path, shard_handles: list[Any], options: SearchOptions | None = None, *,
+            deadline: float = 10.0, model: str | None = None, texts: bool = True) -> ShardedBackend:
+    """The router over the shards, as api.create_app serves it. `texts`: the shown passages'
+    texts come with the candidates (False: in a second round, as before)."""
+    # The encoder's threads don't spin on after each question: on a machine that also runs
+    # shards, spinning took the cores they were about to score the question on (the router's
+    # replies took 46 against 40 ms through one shard on two cores; one thread spinning, as before,
+    # cost as much, and two spinning 59 ms).
+    router = shards.Router(Path(index_dir), RayTransport(shard_handles), deadline=deadline, model=model,
+                           texts=texts, spin=False)
+    return ShardedBackend(router, options or SearchOptions())
 
 
 @contextlib.contextmanager
-def running(app: Any, host: str, port: int) -> Iterator[str]:
-    """start(), and on leaving, the application and Serve shut down (Ray itself stays up)."""
+def running(index_dir: Path, count: int, host: str = "127.0.0.1", port: int = 0, *,
+            options: SearchOptions | None = None, deadline: float = 10.0, token: str | None = None,
+            model: str | None = None, pinned: bool | None = None) -> Iterator[str]:
+    """The shards deployed and the router serving HTTP from a thread of this process (tests,
+    benchmarks); its URL. On leaving, the server stops and Serve shuts down (Ray stays up)."""
     try:
-        yield start(app, host, port)
+        found = deploy(index_dir, count, pinned=pinned)
+        sock = api.bind(host, port)
+        app = api.create_app(backend(index_dir, found, options, deadline=deadline, model=model), token)
+        with api.serving(app, sock) as url:
+            yield url
     finally:
         serve.shutdown()

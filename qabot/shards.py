@@ -393,13 +393,14 @@ class Router:
 
     def __init__(self, index_dir: Path, transport: Transport, *, deadline: float = 10.0,
                  model: str | None = None, embedder: Embedder | None = None, texts: bool = True,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, spin: bool = True) -> None:
         self.index_dir = index_dir
         self.transport = transport
-        # The question encoder's threads (None: every CPU this process may use). A Ray router
-        # passes 1: onnxruntime's threads spin on after each question, on the cores its shards
-        # are about to score that question on.
+        # The question encoder's threads (None: every CPU this process may use), and whether they
+        # spin on after each question (encoder.open_session). A router beside its shards passes
+        # spin=False: the spinning took the cores its shards were about to score the question on.
         self.threads = threads
+        self.spin = spin
         self.deadline = deadline  # seconds a shard has to answer
         # Ask for the texts of the rows likely shown with the candidates (one round trip a reply
         # when they are the ones shown); False: in a round of their own (benchmarks compare).
@@ -555,7 +556,7 @@ class Router:
         key = encoder_key(manifest)
         with self._lock:
             if self._encoder is None or self._encoder[0] != key:
-                self._encoder = (key, open_encoder(self.index_dir, manifest, self.threads))
+                self._encoder = (key, open_encoder(self.index_dir, manifest, self.threads, self.spin))
             return self._encoder[1]
 
     def search(self, question: str, options: SearchOptions, *, floor: bool = True,

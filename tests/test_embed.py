@@ -193,6 +193,21 @@ def test_a_damaged_optimised_graph_is_optimised_again(encoder_cache: Path, tmp_p
     assert saved.read_bytes() != b"half a graph" and (saved.parent / "model.data").is_file()
 
 
+def test_an_encoder_that_does_not_spin_encodes_the_same(encoder_cache: Path,
+                                                        onnx_embedder: OnnxEmbedder) -> None:
+    """A router beside its shards opens its encoder with spin=False (serve_ray.backend): same
+    vectors, and the session really was told so (onnxruntime spins unless it is)."""
+    from qabot import encoder
+
+    key = "session.intra_op.allow_spinning"
+    assert encoder._options(2, False, spin=False).get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError):  # unset by default: onnxruntime's own default, spinning
+        encoder._options(2, False).get_session_config_entry(key)
+    texts = paragraphs()[:3]
+    still = OnnxEmbedder(encoder_cache, 2, spin=False)
+    np.testing.assert_allclose(still.encode(texts), onnx_embedder.encode(texts), atol=1e-5)
+
+
 def test_an_encoder_folder_that_cannot_be_written_still_loads(
     encoder_cache: Path, onnx_embedder: OnnxEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,12 +43,6 @@ class Served:
     workers: list[Any]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Iterator[Served]:
     """The fixture corpus served in two shards, each pinned to its worker node."""
@@ -60,14 +53,12 @@ def served(tmp_path_factory: pytest.TempPathFactory, encoder_cache: Path) -> Ite
 
     settings = shard_corpus.build(tmp_path_factory.mktemp("ray-sharded"), encoder_cache)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    serve_ray.patient_proxy()  # the cluster's processes inherit it: a busy machine is slow to start one
     # connect=True: the Cluster starts this process's driver with the head's address and token.
     cluster = Cluster(initialize_head=True, connect=True,
                       head_node_args={**WORKER, "include_dashboard": False})
     try:
         workers = [cluster.add_node(**WORKER, resources={serve_ray.RESOURCE.format(i): 1}) for i in range(2)]
-        app = serve_ray.application(settings.index, 2, deadline=3.0)
-        with serve_ray.running(app, "127.0.0.1", _free_port()) as url:
+        with serve_ray.running(settings.index, 2, deadline=3.0) as url:
             yield Served(url, settings, cluster, workers)
     finally:
         ray.shutdown()
@@ -79,11 +70,9 @@ def ask(url: str, question: str, **fields: Any) -> httpx.Response:
 
 
 def test_each_shard_runs_on_its_own_node(served: Served) -> None:
-    from ray import serve
-
     from qabot import serve_ray
 
-    handles = [serve.get_deployment_handle(f"shard{i}", app_name=serve_ray.APP) for i in range(2)]
+    handles = serve_ray.handles(2)
     placed = [h.node.remote().result(timeout_s=30) for h in handles]
     assert placed == [w.node_id for w in served.workers]
 
@@ -115,8 +104,6 @@ def test_a_commit_reaches_every_shard_without_a_restart(served: Served) -> None:
 
 
 def test_one_segment_after_a_full_merge_is_served_by_both_shards(served: Served) -> None:
-    from ray import serve
-
     from qabot import serve_ray, store
 
     with store.open_writer(served.settings, log=lambda msg: None) as writer:
@@ -129,7 +116,7 @@ def test_one_segment_after_a_full_merge_is_served_by_both_shards(served: Served)
             assert got.status_code == 200, got.text
             assert int(got.headers[GENERATION]) == manifest.generation
             assert got.text == local_json(served.settings, question, mode), (mode, question)
-    handles = [serve.get_deployment_handle(f"shard{i}", app_name=serve_ray.APP) for i in range(2)]
+    handles = serve_ray.handles(2)
     held = [h.totals.remote(p).result(timeout_s=30).passages
             for h, p in zip(handles, shards.plan(manifest, 2), strict=True)]
     assert all(held) and sum(held) == manifest.passage_count, held  # neither shard idle
