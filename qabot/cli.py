@@ -20,6 +20,7 @@ from .errors import BadQuestion, QabotError
 from .progress import Reporter  # standard library only: cheap to import
 
 if TYPE_CHECKING:  # the real imports stay inside the commands: `qabot --help` must be instant
+    from .api import Backend
     from .reader import Retriever
 
 
@@ -394,14 +395,18 @@ def serve(ctx: click.Context, index_dir: Path | None, host: str, port: int, quie
     backend = api.LocalBackend(Retriever.for_settings(settings), settings.search)
     sock = api.bind(host, port)  # before loading anything: a port in use fails at once
     backend.warm()
-    try:
-        known = backend.health()
-        state = f"generation {known.generation}, {known.articles:,} articles"
-    except QabotError as err:
-        state = f"no usable index yet ({err}); /ask answers 503 until there is one"
-    click.echo(f"Serving {settings.index} ({state}) on {api.url_of(sock)}, docs at /docs"
+    click.echo(f"Serving {settings.index} ({_state(backend)}) on {api.url_of(sock)}, docs at /docs"
                f"{_exposure(host, token)}. Ctrl-C to stop.", err=True)
     api.run(api.create_app(backend, token), sock, access_log=not quiet)
+
+
+def _state(backend: Backend) -> str:
+    """What the start line says of the index served."""
+    try:
+        known = backend.health()
+        return f"generation {known.generation}, {known.articles:,} articles"
+    except QabotError as err:
+        return f"no usable index yet ({err}); /ask answers 503 until there is one"
 
 
 def _exposure(host: str, token: str | None) -> str:
@@ -445,8 +450,9 @@ def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: i
         found = serve_ray.deploy(settings.index, shards, replicas, nprobe=settings.vectors.nprobe)
         backend = serve_ray.backend(settings.index, found, settings.search, deadline=deadline,
                                     model=model_id(settings.model.name))
-        click.echo(f"Serving {settings.index} in {shards} shard(s) x {replicas} on Ray Serve on "
-                   f"{api.url_of(sock)}, docs at /docs{_exposure(host, token)}. Ctrl-C to stop.", err=True)
+        click.echo(f"Serving {settings.index} ({_state(backend)}) in {shards} shard(s) x {replicas} on Ray "
+                   f"Serve on {api.url_of(sock)}, docs at /docs{_exposure(host, token)}. Ctrl-C to stop.",
+                   err=True)
         api.run(api.create_app(backend, token), sock, access_log=not quiet)
     finally:
         serve.shutdown()
