@@ -112,6 +112,43 @@ def test_a_cut_moves_to_the_nearest_article_start() -> None:
     assert shards.nearest_article_start(doc, -1) == 0 and shards.nearest_article_start(doc, 12) == 10
 
 
+def _rows_to_send_by_sorting_all(ids: np.ndarray, doc: np.ndarray, scores: np.ndarray, depth: int, walk: int,
+                                 shown: int) -> tuple[list[int], list[int], float]:
+    """What rows_to_send gives, worked out the plain way: every row sorted."""
+    order = sorted(range(len(ids)), key=lambda r: (-scores[r], ids[r]))
+    seen: Counter[int] = Counter()
+    nth = {}
+    for r in order:
+        nth[r] = seen[doc[r]]
+        seen[doc[r]] += 1
+    useful = [r for r in order if nth[r] < walk]
+    top = useful[:depth]
+    bound = float(scores[useful[depth]]) if len(useful) > depth else -np.inf
+    chosen = {doc[r] for r in top}
+    keep = sorted(set(top) | {r for r in order if doc[r] in chosen and nth[r] < shown}, key=lambda r: ids[r])
+    return top, keep, bound
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_to_send_sorts_the_best_rows_only_and_sends_what_sorting_all_would(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ties, an article with many of the best rows, too few articles among them: the head
+    decides when it can, and every row is sorted when it can't (HEAD_ROWS made small to reach
+    both)."""
+    monkeypatch.setattr(shards, "HEAD_ROWS", 40)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 400))
+    ids = rng.permutation(n * 3)[:n].astype(np.int64)
+    doc = rng.integers(0, int(rng.integers(2, 60)), n).astype(np.int64)
+    doc[: n // 3] = 7  # one article holds many rows, and many of the best
+    scores = np.round(rng.random(n), 2).astype(np.float32)  # rounded: ties
+    scores[: n // 3] += 1.0
+    for depth, walk, shown in ((3, 1, 4), (5, 2, 2), (32, 1, 12), (1, 1, 1)):
+        top, keep, bound = shards.rows_to_send(ids, doc, scores, depth, walk, shown)
+        want_top, want_keep, want_bound = _rows_to_send_by_sorting_all(ids, doc, scores, depth, walk, shown)
+        assert top.tolist() == want_top and keep.tolist() == want_keep and bound == want_bound
+
+
 @pytest.mark.parametrize(("mode", "n"), [("hybrid", 2), ("dense", 2), ("bm25", 2), ("hybrid", 3)])
 def test_sharded_search_equals_one_process(corpus: Settings, mode: str, n: int) -> None:
     assert_same_search(Retriever.for_settings(corpus), router(corpus.index, n), mode)
