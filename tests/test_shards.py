@@ -300,6 +300,43 @@ def test_the_shown_passages_come_with_the_candidates(corpus: Settings) -> None:
         assert transport.calls["sentences"] == (0 if texts else len(shard_corpus.QUESTIONS)), transport.calls
 
 
+def test_the_fingerprints_a_router_lacks_come_with_the_candidates(corpus: Settings) -> None:
+    """A fresh router gets the fingerprints of each shard's best articles with its candidates (no
+    call of their own) and then, knowing them, is not sent them again; replies unchanged."""
+    local = Retriever.for_settings(corpus)
+    sent: list[int] = []
+
+    class Watching(Counting):
+        def call(self, method: str, args: dict[int, Any], deadline: float) -> dict[int, Any]:
+            got = super().call(method, args, deadline)
+            if method == "candidates":
+                sent.extend(n for c in got.values() for n in c.prints)
+            return got
+
+    transport = Watching([shards.Shard(corpus.index) for _ in range(2)])
+    sharded = shards.Router(corpus.index, transport)
+    for _ in range(2):
+        for question in shard_corpus.QUESTIONS:
+            assert fmt.to_json(respond(sharded, question, as_of=AS_OF)) == fmt.to_json(
+                respond(local, question, as_of=AS_OF)), question
+    assert sent and len(sent) == len(set(sent))  # each article's fingerprint sent once
+    assert set(sent) <= set(sharded.prints)
+    for n in sent:  # the fingerprint the shard holds
+        assert np.array_equal(sharded.prints[n], local.tables(local.snapshot()).fingerprint(n))
+    assert transport.calls["prints"] < len(shard_corpus.QUESTIONS), transport.calls
+
+
+def test_the_known_filter_never_misses_an_article_it_holds() -> None:
+    held = np.arange(0, 40_000, 9)[:4096]
+    known = shards.known_filter(held.tolist())
+    assert known.nbytes == shards.KNOWN_BITS // 8
+    assert shards.in_filter(known, held).all()
+    others = np.arange(1, 40_000, 9)
+    wrongly = shards.in_filter(known, others).mean()
+    assert wrongly < 0.1, wrongly  # ~5% read as held: fetched when needed
+    assert not shards.in_filter(shards.known_filter([]), others).any()
+
+
 def test_sharded_cosines_are_the_stored_ones(corpus: Settings) -> None:
     local = Retriever.for_settings(corpus)
     sharded = router(corpus.index, 2)
