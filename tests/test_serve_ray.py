@@ -69,12 +69,16 @@ def ask(url: str, question: str, **fields: Any) -> httpx.Response:
     return httpx.post(f"{url}/ask", json={"question": question, "as_of": AS_OF, **fields}, timeout=60)
 
 
-def test_each_shard_runs_on_its_own_node(served: Served) -> None:
+def test_each_shard_runs_on_its_own_node_and_serve_runs_no_proxy(served: Served) -> None:
+    from ray import serve
+
     from qabot import serve_ray
 
     handles = serve_ray.handles(2)
     placed = [h.node.remote().result(timeout_s=30) for h in handles]
     assert placed == [w.node_id for w in served.workers]
+    # The router serves HTTP itself: no Serve proxy between it and its clients.
+    assert not serve.status().proxies and set(serve.status().applications) == {"qabot-shard0", "qabot-shard1"}
 
 
 def test_sharded_replies_equal_one_process_in_every_mode(served: Served) -> None:
