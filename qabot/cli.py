@@ -455,7 +455,10 @@ def _serve_ray(settings: Settings, address: str, host: str, port: int, shards: i
                    err=True)
         api.run(api.create_app(backend, token), sock, access_log=not quiet)
     finally:
-        serve.shutdown()
+        if address == "local":
+            serve.shutdown()  # the Ray started here goes next, and Serve with it
+        else:  # a cluster's Serve may run other applications: only ours go
+            serve_ray.undeploy(shards)
         ray.shutdown()
 
 

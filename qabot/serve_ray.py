@@ -141,6 +141,13 @@ def deploy(index_dir: Path, count: int, replicas: int = 1, *, nprobe: int = 0,
     return list(serve.run_many(targets))
 
 
+def undeploy(count: int) -> None:
+    """Delete the `count` shard applications deploy() started, and nothing else: on a cluster
+    that runs other Serve applications, they and Serve itself stay up."""
+    for i in range(count):
+        serve.delete(APP.format(i))
+
+
 def handles(count: int) -> list[Any]:
     """The deployed shards' handles, shard by shard (deploy() returns the same)."""
     return [serve.get_deployment_handle(f"shard{i}", app_name=APP.format(i)) for i in range(count)]
@@ -164,7 +171,8 @@ def running(index_dir: Path, count: int, host: str = "127.0.0.1", port: int = 0,
             options: SearchOptions | None = None, deadline: float = 10.0, token: str | None = None,
             model: str | None = None, pinned: bool | None = None) -> Iterator[str]:
     """The shards deployed and the router serving HTTP from a thread of this process (tests,
-    benchmarks); its URL. On leaving, the server stops and Serve shuts down (Ray stays up)."""
+    benchmarks); its URL. On leaving, the server stops and the shards are deleted (Serve and Ray
+    stay up, with whatever else they run)."""
     try:
         found = deploy(index_dir, count, pinned=pinned)
         sock = api.bind(host, port)
@@ -172,4 +180,4 @@ def running(index_dir: Path, count: int, host: str = "127.0.0.1", port: int = 0,
         with api.serving(app, sock) as url:
             yield url
     finally:
-        serve.shutdown()
+        undeploy(count)
