@@ -211,10 +211,11 @@ def respond(
                         cited=previous if message is not None else ())
         mine = None  # the message searched alone
         pointed = message is not None and refers_back(message)
-        if message is not None and not (pointed and (not _weighty(message) or _cited_first(found, previous))):
-            # (A pronoun's follow-up is searched alone only for _same_first, which keeps first an
-            # article the previous reply did not cite, on two words or more: when the first is a
-            # cited one or the message has fewer, the search is saved.)
+        # A pronoun's follow-up is searched alone only for _same_first, which keeps first an
+        # article the previous reply did not cite, on two words or more: when the first is a cited
+        # one or the message has fewer, the search is saved.
+        saved = pointed and message is not None and (not _weighty(message) or _cited_first(found, previous))
+        if message is not None and not saved:
             mine = _gather(index, message, search_options, floor, since, until, as_of, options)
             # "when will it end?" alone may well match another story's "ended" better: a pronoun
             # that settles it is not weighed.
@@ -324,12 +325,12 @@ def choose_for(index: Index, found: Draft, typed: str | None, weights: sentences
         # A follow-up's few typed words ("how many of them") are far from any sentence by their
         # cosine: without this, the scripted follow-ups lost a lead answer and the digest ones two.
         weights = replace(weights, min_cosine=0.0)
-    if typed is not None and _points(typed, found):
-        own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
-        subject = _on_subject(groups, found.question, typed, index.terms(found.question))
-        results, scores = choose(index, typed, subject, own, said, about_it)
-        if scores and scores[0] != NO_SENTENCE:
-            return results, scores
+        if _points(typed, found):
+            own = replace(weights, unrelated=FOLLOW_UP_UNRELATED)
+            subject = _on_subject(groups, found.question, typed, index.terms(found.question))
+            results, scores = choose(index, typed, subject, own, said, about_it)
+            if scores and scores[0] != NO_SENTENCE:
+                return results, scores
     return choose(index, found.question, groups, weights, said, about_it)
 
 

@@ -63,6 +63,9 @@ from .walk import Incomplete
 DEPTH = 32
 DEEPER = 4
 PRINTS_AHEAD = 11  # fingerprints fetched with one the walk asks for
+# Articles whose fingerprints a shard sends with its candidates, of those the router lacks
+# (Ask.prints): as many as one fetch brings.
+PRINTS_SENT = PRINTS_AHEAD + 1
 # Articles past k whose shown rows' texts a shard sends with its candidates (Ask.texts).
 TEXTS_SPARE = 2
 
@@ -154,8 +157,8 @@ class Ask:
     depth: int  # rows to send, of those the walk may take (each article's best options.per_article)
     per_article: int  # rows of an article the walk and the passages beside a result may use
     texts: int = 0  # of its best this many articles, the texts of the rows sent come too
-    # Of its best this many articles, the fingerprints come too, but for those `known` (a Known
-    # filter of the articles whose fingerprints the router holds) says it has.
+    # Of its best this many articles, the fingerprints come too, but for those `known` (a
+    # known_filter of the articles whose fingerprints the router holds) says it has.
     prints: int = 0
     known: np.ndarray | None = None
 
@@ -621,9 +624,13 @@ class Router:
                 found.update(more.unpacked())
         return sentvecs.Evidence(found)
 
-    def _keep_sentences(self, got: dict[int, Candidates]) -> None:
-        """Keep the sentences' cosines the shards sent with their candidates for the pinned
-        block's answer (a shard without sentence vectors marks the rows it sent: None)."""
+    def _keep(self, got: dict[int, Candidates]) -> None:
+        """Keep what the shards sent with their candidates: the fingerprints, in the router's
+        cache; the sentences' cosines, for the pinned block's answer (a shard without sentence
+        vectors marks the rows it sent: None)."""
+        with self._lock:
+            for c in got.values():
+                remember(self.prints, c.prints)
         sent: dict[int, sentvecs.Scored | None] | None = getattr(self._held, "sentences", None)
         if sent is None:
             return
@@ -674,17 +681,14 @@ class Router:
                 known = known_filter(self.prints)
             ask = Ask(gen.parts[0], q, qvec, lexical, mean, options, since, until, as_of or dt.date.today(),
                       DEPTH, options.per_article + more, options.k + TEXTS_SPARE if self.texts else 0,
-                      PRINTS_AHEAD + 1, known)
+                      PRINTS_SENT, known)
             seeds = Path(manifest.build.seeds or ".")
             while True:
                 got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
                                                   if p.manifest.segments and i not in gen.missing},
                                    bool(getattr(self._held, "partial", False)))
                 view = Merged(self, gen, got)
-                self._keep_sentences(got)
-                with self._lock:
-                    for found in got.values():
-                        remember(self.prints, found.prints)
+                self._keep(got)
                 try:
                     return passages_of(view, seeds, view.scored, options, floor=floor,
                                        encoder=encoder if answers else None, qvec=qvec, more=more,
