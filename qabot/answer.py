@@ -751,10 +751,14 @@ def choose(
     top = groups[0][0].score if groups and groups[0][0].score > 0 else 1.0
     results: list[Passage] = []
     scores: list[float] = []
-    spans = [[split_sentences(p.text) for p in group] for group in groups]
+    ids = [p.id for group in groups for p in group]
+    evidence = index.sentences(question, ids) if weights.cosine and -1 not in ids else None
+    # The sentences the index pooled, where it has them: a passage indexed before a change to the
+    # splitter keeps its own sentences (and their cosines) until `qabot index` rebuilds it.
+    spans = [[_stored(evidence, p.id) or split_sentences(p.text) for p in group] for group in groups]
     split = {p.id: sp for group, sps in zip(groups, spans, strict=True)
              for p, sp in zip(group, sps, strict=True)}
-    cosines = _cosines(index, question, split) if weights.cosine and -1 not in split else {}
+    cosines = _cosines(evidence, split) if evidence is not None else {}
     if sentences.asks_superlative(question, kind):
         weights = replace(weights, kind=weights.kind * weights.superlative)
     told = _Said(sentences.squeeze(said), kind, question, about_it)
@@ -834,14 +838,17 @@ def _usable(found: list[tuple[Passage, int, int, int]], said: _Said, cosines: di
                                                         credited(p.text, e))
 
 
-def _cosines(index: Index, question: str, split: dict[int, list[tuple[int, int]]]) -> dict[int, list[float]]:
+def _stored(evidence: sentvecs.Evidence | None, pid: int) -> list[tuple[int, int]] | None:
+    """The passage's sentences as stored with their vectors (None: not held; so also an empty
+    passage, which the splitter then says has none)."""
+    return evidence.spans(pid) if evidence is not None else None
+
+
+def _cosines(evidence: sentvecs.Evidence, split: dict[int, list[tuple[int, int]]]) -> dict[int, list[float]]:
     """Each candidate sentence's cosine to the question, by passage id and sentence; empty when
     any candidate's is unknown (an index written before sentence vectors, a passage made by hand
     with no id): then no sentence of the reply is scored with one, so none is favoured for
     having it."""
-    evidence = index.sentences(question, list(split))
-    if evidence is None:
-        return {}
     out = {}
     for pid, spans in split.items():
         found = evidence.cosines(pid, spans)

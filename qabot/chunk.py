@@ -15,7 +15,9 @@ CountTokens = Callable[[Sequence[str]], list[int]]
 # Bump when the splitting rules change: the manifest records it, so old indexes get rebuilt.
 # 2: passages are capped in characters too, and over-long runs are hard-split to fit; offsets
 #    in a file with a UTF-8 BOM count the BOM (corpus.py), so those passages move by one.
-SPLITTER_VERSION = 2
+# 3: plural titles and the ranks news lists of service members use ("Sens.", "Reps.", "Lance
+#    Cpl.") and an abbreviation after a hyphen ("Minneapolis-St. Paul") no longer end a sentence.
+SPLITTER_VERSION = 3
 # Word pieces a model adds around every input ([CLS] ... [SEP] for BERT-style models).
 SPECIAL_TOKENS = 2
 # Passages are capped in characters as well as tokens, because a token count does not bound the
@@ -27,9 +29,12 @@ CHARS_PER_TOKEN = 16
 _END_RE = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr gen gov sen rep lt col capt sgt maj cmdr adm rev hon pres "
+    "sens reps gens govs sgts cpl pvt spc pfc supt "
     "vs etc inc ltd co corp no nos fig al approx dept est jan feb mar apr jun jul aug sep sept "
     "oct nov dec mt ft ave blvd".split()
 )
+# Abbreviations only before a number ("No. 5", "Fig. 2"): "they voted no. A" ends a sentence.
+_BEFORE_NUMBERS = frozenset({"no", "nos", "fig"})
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
@@ -42,7 +47,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             nxt = _skip_space(text, m.end(), line_end)
             if nxt >= line_end or not _starts_sentence(text[nxt]):
                 continue
-            if _is_abbreviation(text, s, m.start(), m.group()):
+            if _is_abbreviation(text, s, m.start(), m.group(), text[nxt]):
                 continue
             spans.append((s, m.end()))
             s = nxt
@@ -195,8 +200,9 @@ def _starts_sentence(ch: str) -> bool:
     return ch.isupper() or ch.isdigit() or ch in "\"'“‘([«"
 
 
-def _is_abbreviation(text: str, sent_start: int, dot: int, punct: str) -> bool:
-    """True when the '.' at `dot` ends an abbreviation or an initial, not a sentence."""
+def _is_abbreviation(text: str, sent_start: int, dot: int, punct: str, after: str) -> bool:
+    """True when the '.' at `dot` ends an abbreviation or an initial, not a sentence (`after`:
+    the character that would start the next one)."""
     if not punct.startswith(".") or punct.startswith(".."):
         return False
     w = dot
@@ -207,4 +213,7 @@ def _is_abbreviation(text: str, sent_start: int, dot: int, punct: str) -> bool:
         return False
     if len(word) == 1 and word.isalpha():
         return True  # an initial: "J. Smith"
-    return "." in word or word.lower() in _ABBREVIATIONS  # "U.S.", "e.g.", "Mr."
+    last = word.rsplit("-", 1)[-1].lower()  # "Minneapolis-St.", "then-Gov."
+    if last in _BEFORE_NUMBERS:
+        return after.isdigit()
+    return "." in word or last in _ABBREVIATIONS  # "U.S.", "e.g.", "Mr."

@@ -252,3 +252,9 @@ class Evidence:
         """The cosine of each of the passage's `spans` to the question; None when unknown."""
         found = self.found.get(pid)
         return found.cosines(spans) if found is not None else None
+
+    def spans(self, pid: int) -> list[Span] | None:
+        """The passage's sentences as the index split them when it pooled their vectors; None
+        when it holds none for it."""
+        found = self.found.get(pid)
+        return [(int(s), int(e)) for s, e in found.spans.tolist()] if found is not None else None

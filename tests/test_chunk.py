@@ -34,6 +34,20 @@ def test_abbreviations_initials_and_decimals_do_not_end_sentences() -> None:
     ]
 
 
+def test_plural_titles_ranks_and_hyphenated_abbreviations_do_not_end_sentences() -> None:
+    # As news writes them: a resolution naming "GOP Reps.", a casualty list ("Lance Cpl."), a
+    # hospital in "Minneapolis-St. Paul". Splitter 2 cut each of these sentences in two.
+    text = ("It censured GOP Reps. Liz Cheney and Adam Kinzinger. Marine Corps Lance Cpl. Jo Doe, "
+            "20, of Norco. Sens. Joe Manchin and Kyrsten Sinema voted no. A Minneapolis-St. Paul "
+            "hospital opened. Then-Gov. Al Roe spoke.")
+    assert sentences(text) == [
+        "It censured GOP Reps. Liz Cheney and Adam Kinzinger.",
+        "Marine Corps Lance Cpl. Jo Doe, 20, of Norco.",
+        "Sens. Joe Manchin and Kyrsten Sinema voted no.", "A Minneapolis-St. Paul hospital opened.",
+        "Then-Gov. Al Roe spoke.",
+    ]
+
+
 def test_quotes_stay_with_their_sentence() -> None:
     text = 'He said it was "illegitimate." "It was also stated," she added. lower case stays.'
     assert sentences(text) == [

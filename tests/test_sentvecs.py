@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qabot import parts, sentvecs, store
+from qabot import answer, parts, sentvecs, store
 from qabot.answer import respond
 from qabot.chunk import split_sentences
 from qabot.config import SegmentSettings, Settings
@@ -202,3 +202,25 @@ def test_a_copied_index_reads_its_sentence_vectors(settings: Settings, tmp_path:
     copy = tmp_path / "copy"
     shutil.copytree(settings.index, copy)
     assert stored(copy) == stored(settings.index)
+
+
+def test_an_index_split_by_an_older_splitter_is_answered_with_its_own_sentences(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_index(settings, log=lambda m: None)
+    # Question time now splits otherwise (a newer splitter, before `qabot index` rebuilds): here
+    # it finds no sentence end at all. The stored sentences are quoted, scored with their cosines.
+    monkeypatch.setattr(answer, "split_sentences", lambda text: [(0, len(text))])
+    seen: list[float | None] = []
+    real = answer.sentences.features
+
+    def spy(*args: object, **kwargs: object) -> answer.sentences.Features:
+        seen.append(kwargs.get("cosine"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(answer.sentences, "features", spy)
+    reply = respond(Retriever(settings.index), "when did queen elizabeth die", as_of=None)
+    assert reply.answer is not None
+    said = "Queen Elizabeth II died Thursday at Balmoral Castle in Scotland, the palace said."
+    assert reply.answer.answer == said
+    assert seen and all(c is not None for c in seen)
