@@ -345,45 +345,83 @@ def load() -> str:
     return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
-def synthetic(n: int, folder: Path | None) -> None:
-    """A synthetic index of n passages (built once into `folder`), asked 300 questions."""
+def build_synthetic(n: int, folder: Path, encoder_from: Path | None = None) -> Path:
+    """The synthetic index of n passages in folder/index, built unless it is there. `encoder_from`:
+    an index whose ONNX question encoder is copied in and named by the build (hard links), for a
+    process that encodes real questions (benchmarks/serve.py); without, questions need vectors
+    given (GivenVectors) or torch."""
+    import shutil
+
     import scale
     import synthetic as synth
 
-    from qabot import headline
+    from qabot import headline, parts
     from qabot.embed import model_id
     from qabot.indexer import chunker_settings
     from qabot.manifest import Build, Lexical, Model
     from qabot.vectors import choose
 
-    work = folder or Path(tempfile.mkdtemp(prefix="qabot-latency-"))
-    index_dir = work / "index"
-    if not index_dir.exists() or store.load_manifest(index_dir) is None:
-        log(f"synthetic: building {n:,} passages in {index_dir}…")
-        corpus = synth.corpus_vectors(n)
-        settings = scale.scale_settings(index_dir, "", "")
-        changes = zipf_changes(n)
-        build = Build(Model(model_id(settings.model.name), scale.DIM), next_id=n,
-                      chunker=chunker_settings(settings), seeds=str(settings.seeds),
-                      title_version=headline.TITLE_VERSION, lexical=Lexical(settings.bm25))
+    index_dir = folder / "index"
+    if index_dir.exists() and store.load_manifest(index_dir) is not None:
+        return index_dir
+    log(f"synthetic: building {n:,} passages in {index_dir}…")
+    corpus = synth.corpus_vectors(n)
+    settings = scale.scale_settings(index_dir, "", "")
+    changes = zipf_changes(n)
+    encoder = None
+    if encoder_from is not None:
+        found = store.load_manifest(encoder_from)
+        encoder = found.build.encoder if found is not None else None
+        if encoder is None:
+            raise SystemExit(f"{encoder_from} holds no ONNX encoder to copy")
+        index_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(encoder_from / encoder, index_dir / encoder, copy_function=os.link,
+                        dirs_exist_ok=True)
+    build = Build(Model(model_id(settings.model.name), scale.DIM), next_id=n,
+                  chunker=chunker_settings(settings), seeds=str(settings.seeds), encoder=encoder,
+                  title_version=headline.TITLE_VERSION, lexical=Lexical(settings.bm25))
+    # No sentence vectors: with an encoder named, the writer would have the model read every
+    # synthetic text to pool them (hours at 1M); the index answers without the cosine, as one
+    # written before them does.
+    kept = parts.PARTS
+    parts.PARTS = tuple(p for p in kept if p is not parts.SENTENCES)
+    try:
         with store.open_writer(settings, log=log) as writer:
             writer.merge(build, changes, corpus, fresh=True, layout=choose(n, settings.vectors))
-    rng = np.random.default_rng(1)
+    finally:
+        parts.PARTS = kept
+    return index_dir
+
+
+def synthetic_questions(index_dir: Path, count: int, seed: int = 1) -> tuple[list[str], np.ndarray]:
+    """`count` questions on the synthetic index: each five of a random passage's words (as a
+    person picks a few words of a story, leaving out the 200 commonest: function words, which
+    BM25's stop list drops from real text but which no stop list names here), and its vector
+    (the passage's plus noise: synthetic.py)."""
+    rng = np.random.default_rng(seed)
     snap = store.load_snapshot(index_dir)
-    rows = rng.integers(0, n, size=300)
-    vecs = snap.vectors.vectors_of(np.sort(rows))
+    n = snap.manifest.passage_count
+    rows = np.sort(rng.integers(0, n, size=count))
+    vecs = snap.vectors.vectors_of(rows)
     queries = vecs + 1.02 * rng.standard_normal(vecs.shape).astype(np.float32) / np.sqrt(vecs.shape[1])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    # A question: five of its source passage's words, as a person picks a few words of a story,
-    # leaving out the 200 commonest (function words, which BM25's stop list drops from real text
-    # but which no stop list names here).
+
     def content(text: str) -> list[str]:
         found = [w for w in text.rstrip(".").lower().split() if int(w[1:]) >= 200]
         return found if len(found) >= 5 else text.rstrip(".").lower().split()
 
     texts = [" ".join(rng.choice(content(p.text), size=5, replace=False))
-             for p in snap.catalog.passages(np.sort(rows).tolist())]
-    given = GivenVectors(queries.astype(np.float32))
+             for p in snap.catalog.passages(rows.tolist())]
+    return texts, queries.astype(np.float32)
+
+
+def synthetic(n: int, folder: Path | None) -> None:
+    """A synthetic index of n passages (built once into `folder`), asked 300 questions."""
+    work = folder or Path(tempfile.mkdtemp(prefix="qabot-latency-"))
+    index_dir = build_synthetic(n, work)
+    snap = store.load_snapshot(index_dir)
+    texts, queries = synthetic_questions(index_dir, 300)
+    given = GivenVectors(queries)
     questions = [Question(f"{t} q{i}", None) for i, t in enumerate(texts)]
     print(f"\nSynthetic index {index_dir}: {snap.manifest.passage_count:,} passages, "
           f"{vectors_desc(snap)}; {len(questions)} questions (vectors given); load {load()}")

@@ -29,6 +29,17 @@ with the candidates): the two take turns, a pass over the questions each. Each s
 even run of the passages (an index of one segment is cut between them); --split N first copies
 the index into a temporary folder as N segments (the same articles and vectors, re-committed;
 nothing embedded).
+
+--synthetic N serves a synthetic index of N passages instead (built once into --synthetic-dir by
+latency.build_synthetic: 384-d vectors shaped like news, Zipf-distributed words, ten years of
+dates; the ONNX question encoder copied from --encoder-from), asked --count questions of five of
+a passage's words, with no question date. The model's vector of such a question lands nowhere
+in particular among the synthetic vectors, so the answers mean nothing; the work does not change
+(the IVF probes, BM25 over the index's words, the walk and the answer layer), and every body is
+still compared with the in-process one:
+
+    .venv/bin/python benchmarks/serve.py --synthetic 1000000 --synthetic-dir /tmp/syn1m \\
+        --encoder-from /tmp/news-dev-index --rounds 2 --warmup 5 --clients 0 --ray
 """
 
 from __future__ import annotations
@@ -253,7 +264,7 @@ def ray_rows(index: Path, questions: list[tuple[str, dt.date | None]], expected:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", type=Path, required=True, help="A built index (only read).")
+    parser.add_argument("--index", type=Path, help="A built index (only read).")
     parser.add_argument("--queries", type=Path, default=Path("/tmp/news-dev/queries.jsonl"),
                         help="JSONL with question and question_date per line.")
     parser.add_argument("--rounds", type=int, default=3, help="Times each question is asked each way.")
@@ -269,7 +280,27 @@ def main(argv: list[str] | None = None) -> int:
                              "second round trip, not with the candidates.")
     parser.add_argument("--split", type=int, default=0,
                         help="Serve a temporary copy of --index re-committed as this many segments.")
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
+                        help="Serve a synthetic index of N passages instead (latency.build_synthetic: "
+                             "vectors shaped like news, Zipf words), asked --count questions of five of "
+                             "a passage's words; needs --synthetic-dir and --encoder-from.")
+    parser.add_argument("--synthetic-dir", type=Path, help="Build the synthetic index here, and reuse it.")
+    parser.add_argument("--encoder-from", type=Path,
+                        help="With --synthetic: an index whose ONNX question encoder the synthetic one "
+                             "gets (its vectors are not the model's, but a question is encoded as ever).")
+    parser.add_argument("--count", type=int, default=102, help="With --synthetic: how many questions.")
     args = parser.parse_args(argv)
+    if args.synthetic:
+        if not args.synthetic_dir or not args.encoder_from:
+            parser.error("--synthetic needs --synthetic-dir and --encoder-from")
+        from latency import build_synthetic, synthetic_questions
+
+        args.index = build_synthetic(args.synthetic, args.synthetic_dir, args.encoder_from)
+        texts, _ = synthetic_questions(args.index, args.count)
+        args.queries = args.synthetic_dir / "questions.jsonl"
+        args.queries.write_text("".join(json.dumps({"question": t}) + "\n" for t in texts), encoding="utf-8")
+    elif args.index is None:
+        parser.error("give --index, or --synthetic N")
     scratch = tempfile.TemporaryDirectory(prefix="qabot-bench-split-")
     if args.split > 1:
         log(f"copying {args.index} as {args.split} segments")
