@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -104,13 +105,16 @@ class Scored:
 def score_rows(
     tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions,
     since: dt.date | None, until: dt.date | None, as_of: dt.date, nprobe: int,
+    given: Pools | None = None,
 ) -> Scored:
     """Every row the mode ranks (the candidates on an approximate index) with its scores;
     rows outside [since, until] or after `as_of` score -inf or are left out. A bm25.Question
-    brings BM25 weights worked out elsewhere (a shard: over every shard)."""
+    brings BM25 weights worked out elsewhere (a shard: over every shard). `given`: the
+    candidates to score, chosen over the whole index (a shard of an approximate one: the
+    router's merge of every shard's pools); this table's rows among them are scored."""
     allowed = tables.window(since, until, as_of)
     rows, relevance = _scores(tables, question, qvec, options, allowed, options.k * options.per_article,
-                              nprobe)
+                              nprobe, given)
     scores = _weigh(tables, rows, relevance, options, as_of) if options.mode == "hybrid" else relevance
     return Scored(rows, scores, relevance)
 
@@ -160,39 +164,110 @@ def passages_of(
 CANDIDATES = 200
 
 
+@dataclass(frozen=True)
+class Pools:
+    """An approximate index's candidates: the ANN's nearest passages and BM25's best, by passage
+    id, each best first with the score that ranked it (ties: the lower id first, so pools from
+    several shards merge into the ones a single search finds: `merge_pools`)."""
+
+    dense_ids: np.ndarray  # int64
+    dense_scores: np.ndarray  # float32
+    lexical_ids: np.ndarray  # int64
+    lexical_shares: np.ndarray  # float32
+
+    @classmethod
+    def empty(cls) -> Pools:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, np.zeros(0, dtype=np.float32), none, np.zeros(0, dtype=np.float32))
+
+
+def pool_size(options: SearchOptions) -> int:
+    """How many candidates each of the ANN and BM25 gives an approximate index's question."""
+    return max(CANDIDATES, 4 * options.k * options.per_article)
+
+
+def pools(tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions,
+          allowed: np.ndarray | None, nprobe: int) -> Pools:
+    """The candidates of this table's rows (`allowed` only): the pool_size nearest by the
+    vector index and the as many best by BM25, for the modes that use them."""
+    size, mode = pool_size(options), options.mode
+    out = Pools.empty()
+    if mode != "bm25":
+        ids = None if allowed is None else tables.ids[allowed]
+        scores, found = tables.snap.vectors.search(qvec, size, ids, nprobe)
+        keep = found >= 0  # FAISS pads a short result with -1
+        scores, found = scores[keep], found[keep]
+        rows = np.searchsorted(tables.ids, found)
+        # Only ids of live rows: a deleted id that got through (the vector layer's deletion filter
+        # is the only guard) would otherwise land on a neighbouring live row and score it.
+        live = rows < len(tables.ids)
+        live[live] = tables.ids[rows[live]] == found[live]
+        order = np.lexsort((found[live], -scores[live]))
+        out = replace(out, dense_ids=found[live][order].astype(np.int64),
+                      dense_scores=scores[live][order].astype(np.float32))
+    if mode != "dense":
+        lex_rows, share = _allowed_lexical(tables, question, allowed)
+        out = replace(out, lexical_ids=tables.ids[lex_rows[:size]].astype(np.int64),
+                      lexical_shares=share[:size])
+    return out
+
+
+def merge_pools(found: Sequence[Pools], size: int) -> Pools:
+    """Several shards' pools as one search of all their rows would have found them: each list's
+    best `size` by score, ties to the lower passage id."""
+    def best(ids: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        i = np.concatenate(ids or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        s = np.concatenate(scores or [np.zeros(0, dtype=np.float32)]).astype(np.float32)
+        order = np.lexsort((i, -s))[:size]
+        return i[order], s[order]
+
+    dense = best([p.dense_ids for p in found], [p.dense_scores for p in found])
+    lexical = best([p.lexical_ids for p in found], [p.lexical_shares for p in found])
+    return Pools(dense[0], dense[1], lexical[0], lexical[1])
+
+
+def _allowed_lexical(tables: Tables, question: str | bm25.Question,
+                     allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """_lexical's rows and shares, those outside `allowed` left out."""
+    lex_rows, share = _lexical(tables, question)
+    if allowed is not None:
+        keep = allowed[lex_rows]
+        lex_rows, share = lex_rows[keep], share[keep]
+    return lex_rows, share
+
+
+def _rows_of(tables: Tables, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of those of `ids` this table holds, in their order, and which those are."""
+    rows = np.searchsorted(tables.ids, ids)
+    held = rows < len(tables.ids)
+    held[held] = tables.ids[rows[held]] == ids[held]
+    return rows[held], held
+
+
 def _scores(
     tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions,
-    allowed: np.ndarray | None, wanted: int, nprobe: int,
+    allowed: np.ndarray | None, wanted: int, nprobe: int, given: Pools | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, score of each): every row the mode can rank on an exact index, the candidates
-    otherwise; rows outside `allowed` are left out (or scored -inf)."""
+    otherwise (`given`, or this table's own pools); rows outside `allowed` are left out (or
+    scored -inf)."""
     mode = options.mode
-    if tables.exhaustive:
+    if tables.exhaustive and given is None:
         scores = _exhaustive(tables, question, qvec, options)
         if allowed is not None:
             scores[~allowed] = -np.inf
         return np.arange(len(scores)), scores
-    pool = max(CANDIDATES, 4 * wanted)
-    dense_rows = np.zeros(0, dtype=np.int64)
-    if mode != "bm25":
-        ids = None if allowed is None else tables.ids[allowed]
-        _, found = tables.snap.vectors.search(qvec, pool, ids, nprobe)
-        found = found[found >= 0]  # FAISS pads a short result with -1
-        dense_rows = np.searchsorted(tables.ids, found)
-        # Only ids of live rows: a deleted id that got through (the vector layer's deletion filter
-        # is the only guard) would otherwise land on a neighbouring live row and score it.
-        live = dense_rows < len(tables.ids)
-        live[live] = tables.ids[dense_rows[live]] == found[live]
-        dense_rows = dense_rows[live]
+    cand = given if given is not None else pools(tables, question, qvec, options, allowed, nprobe)
+    dense_rows, _ = _rows_of(tables, cand.dense_ids)
+    pooled, held = _rows_of(tables, cand.lexical_ids)
+    if mode == "bm25":
+        return pooled, cand.lexical_shares[held]  # best first, as BM25 ranked them
     lex_rows, share = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     if mode != "dense":
-        lex_rows, share = _lexical(tables, question)
-        if allowed is not None:
-            keep = allowed[lex_rows]
-            lex_rows, share = lex_rows[keep], share[keep]
-    if mode == "bm25":
-        return lex_rows[:pool], share[:pool]
-    rows = np.union1d(dense_rows, lex_rows[:pool])
+        lex_rows, share = _allowed_lexical(tables, question, allowed)
+    rows = np.union1d(dense_rows, pooled)
+    if not len(rows):  # a shard holding none of the candidates
+        return rows, np.zeros(0, dtype=np.float32)
     if mode == "hybrid" and options.lead_weight:  # their articles' leads are evidence too
         rows = np.union1d(rows, tables.lead[rows])
     # Exact cosines from the stored vectors (decoded, for a compressed codec).

@@ -102,6 +102,9 @@ class ShardReplica:
     def totals(self, part: shards.Part) -> shards.ShardTotals:
         return self.shard.totals(part)
 
+    def pools(self, ask: shards.Ask) -> Any:
+        return self.shard.pools(ask)
+
     def candidates(self, ask: shards.Ask) -> shards.Candidates:
         return self.shard.candidates(ask)
 

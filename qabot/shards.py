@@ -55,7 +55,7 @@ from .reader import (
     remember,
     remembered_same_story,
 )
-from .retrieve import Scored, check_question, passages_of, score_rows
+from .retrieve import Pools, Scored, check_question, merge_pools, passages_of, pool_size, pools, score_rows
 from .walk import Incomplete
 
 # Articles a shard sends at first per question (their best rows): with k = 5 the walk rarely needs
@@ -161,6 +161,9 @@ class Ask:
     # known_filter of the articles whose fingerprints the router holds) says it has.
     prints: int = 0
     known: np.ndarray | None = None
+    # On an approximate index, the candidates to score: every shard's pools merged (the router's
+    # first round), so the shards together score one process's candidates, no more.
+    pools: Pools | None = None
 
 
 @dataclass(frozen=True)
@@ -309,12 +312,20 @@ class Shard:
         return ShardTotals(lex.totals(within) if lex is not None else None, np.unique(snap.rows.day),
                            snap.catalog.summary().articles, len(snap.rows.ids))
 
+    def pools(self, ask: Ask) -> Pools:
+        """This shard's candidates on an approximate index (retrieve.pools over its run), for the
+        router to merge."""
+        tables = self.tables(ask.part, ask.mean_length)
+        question: str | bm25.Question = ask.lexical if ask.lexical is not None else ask.text
+        allowed = tables.window(ask.since, ask.until, ask.as_of)
+        return pools(tables, question, ask.vector, ask.options, allowed, self.nprobe)
+
     def candidates(self, ask: Ask) -> Candidates:
         """The question's best rows here (Candidates)."""
         tables = self.tables(ask.part, ask.mean_length)
         question: str | bm25.Question = ask.lexical if ask.lexical is not None else ask.text
         found = score_rows(tables, question, ask.vector, ask.options, ask.since, ask.until, ask.as_of,
-                           self.nprobe)
+                           self.nprobe, ask.pools)
         ok = np.isfinite(found.scores)
         rows, scores, relevance = found.rows[ok], found.scores[ok], found.relevance[ok]
         ids, doc = tables.ids[rows], tables.doc[rows]
@@ -683,6 +694,13 @@ class Router:
                       DEPTH, options.per_article + more, options.k + TEXTS_SPARE if self.texts else 0,
                       PRINTS_SENT, known)
             seeds = Path(manifest.build.seeds or ".")
+            if not all(s.layout.exact for s in manifest.segments):
+                # One process scores the whole index's ANN and BM25 candidates; each shard's own
+                # would add more (docs/scaling.md): merge the shards' pools first.
+                asks = {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
+                        if p.manifest.segments and i not in gen.missing}
+                found, _ = self._fan("pools", asks, bool(getattr(self._held, "partial", False)))
+                ask = replace(ask, pools=merge_pools(list(found.values()), pool_size(options)))
             while True:
                 got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
                                                   if p.manifest.segments and i not in gen.missing},

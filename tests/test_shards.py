@@ -219,6 +219,31 @@ def test_an_ivf_segment_in_shards_answers_as_one_process(merged: Settings, tmp_p
                 == want, (mode, question)
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_an_approximate_index_in_shards_scores_one_process_candidates(
+    merged: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int,
+) -> None:
+    """One process scores the ANN's and BM25's best CANDIDATES of the whole index; were each
+    shard to score its own best as many, the shards together would score more (an article
+    reached through a passage one process never met). With candidates fewer than the passages
+    (~90 here), the router's first round finds the whole index's and each shard scores those."""
+    from qabot import retrieve
+    from qabot.vectors import Layout
+
+    settings = shard_corpus.copy(merged, tmp_path)
+    with store.open_writer(settings, log=lambda msg: None) as writer:
+        writer.merge(layout=Layout(type="ivf", nlist=2))
+    monkeypatch.setattr(retrieve, "CANDIDATES", 4)  # pools of max(4, 4 × k × per_article) rows
+
+    local, sharded = Retriever.for_settings(settings), router(settings.index, n)
+    for mode in MODES:
+        assert_same_search(local, sharded, mode)
+        for question in shard_corpus.QUESTIONS:
+            options = replace(SearchOptions(), mode=mode, k=2)
+            want = fmt.to_json(respond(local, question, options, as_of=AS_OF))
+            assert fmt.to_json(respond(sharded, question, options, as_of=AS_OF)) == want, (mode, question)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_sharded_reply_is_the_same_json(corpus: Settings, mode: str) -> None:
     local = Retriever.for_settings(corpus)
