@@ -694,16 +694,17 @@ class Router:
                       DEPTH, options.per_article + more, options.k + TEXTS_SPARE if self.texts else 0,
                       PRINTS_SENT, known)
             seeds = Path(manifest.build.seeds or ".")
-            if not all(s.layout.exact for s in manifest.segments):
+            asks = {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
+                    if p.manifest.segments and i not in gen.missing}
+            if len(asks) > 1 and not all(s.layout.exact for s in manifest.segments):
                 # One process scores the whole index's ANN and BM25 candidates; each shard's own
-                # would add more (docs/scaling.md): merge the shards' pools first.
-                asks = {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
-                        if p.manifest.segments and i not in gen.missing}
-                found, _ = self._fan("pools", asks, bool(getattr(self._held, "partial", False)))
+                # would add more (docs/scaling.md): merge the shards' pools first. (One shard's
+                # own are the whole index's.)
+                found, missing = self._fan("pools", asks, bool(getattr(self._held, "partial", False)))
                 ask = replace(ask, pools=merge_pools(list(found.values()), pool_size(options)))
+                asks = {i: a for i, a in asks.items() if i not in missing}  # not waited for twice
             while True:
-                got, _ = self._fan("candidates", {i: replace(ask, part=p) for i, p in enumerate(gen.parts)
-                                                  if p.manifest.segments and i not in gen.missing},
+                got, _ = self._fan("candidates", {i: replace(ask, part=a.part) for i, a in asks.items()},
                                    bool(getattr(self._held, "partial", False)))
                 view = Merged(self, gen, got)
                 self._keep(got)
