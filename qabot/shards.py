@@ -11,6 +11,12 @@ from every shard's statistics (`bm25.Totals` over each shard's run, summed once 
 segments never change), and an article lies in one shard, so its lead, its second-best passage
 and its fingerprint are where its passages are.
 
+On an approximate index (IVF, or compressed vectors) one process scores only the candidates
+its searches find: the ANN's nearest and BM25's best over the whole index (retrieve.pools). Each
+shard's own would be more, so with several shards the router first merges every shard's pools
+into the whole index's (retrieve.merge_pools) and the shards score those: one round trip more,
+on approximate indexes only.
+
 Each shard sends its best rows (`Candidates`: ids, scores, their articles, the texts of the rows
 a reply likely shows, and the score below which it sent nothing, `bound`); the router merges
 them by score, runs the same ranking walk, floor and passage building (retrieve.passages_of)
