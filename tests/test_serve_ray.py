@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ import pytest
 from qabot import format as fmt
 from qabot import shards
 from qabot.answer import respond
-from qabot.config import Settings
+from qabot.config import SearchOptions, Settings
+from qabot.reader import Retriever
 from tests import shard_corpus
 from tests.shard_corpus import AS_OF, local_json
 
@@ -165,3 +166,36 @@ def test_a_node_lost_is_named_or_left_out_then_back_without_a_restart(served: Se
         assert time.monotonic() < deadline, "the shard did not come back on the new node"
         time.sleep(1)
     assert back.text == local_json(served.settings, question, "hybrid")
+
+
+def test_the_replica_takes_every_call_the_router_makes_on_an_approximate_index(
+    tmp_path: Path, encoder_cache: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What Serve runs (ShardReplica), in this process: the router's calls on an IVF index with
+    pools smaller than it, the pools round included, and one process's replies."""
+    from collections import Counter
+
+    from qabot import retrieve, serve_ray, store
+    from qabot.vectors import Layout
+
+    settings = shard_corpus.build(tmp_path, encoder_cache)
+    with store.open_writer(settings, log=lambda msg: None) as writer:
+        writer.merge(layout=Layout(type="ivf", nlist=2))
+    monkeypatch.setattr(retrieve, "CANDIDATES", 4)
+    calls: Counter[str] = Counter()
+
+    class Counting(shards.InProcess):
+        def call(self, method: str, args: dict[int, Any], deadline: float) -> dict[int, Any]:
+            calls[method] += 1
+            return super().call(method, args, deadline)
+
+    replicas = [serve_ray.ShardReplica(str(settings.index), 0) for _ in range(2)]
+    router = shards.Router(settings.index, Counting(replicas))  # type: ignore[arg-type]  # same methods
+    local = Retriever.for_settings(settings)
+    day = dt.date.fromisoformat(AS_OF)
+    for question in shard_corpus.QUESTIONS:
+        for mode in ("hybrid", "dense", "bm25"):
+            options = replace(SearchOptions(), mode=mode, k=2)
+            assert fmt.to_json(respond(router, question, options, as_of=day)) == \
+                fmt.to_json(respond(local, question, options, as_of=day)), (mode, question)
+    assert calls["pools"] >= 3 * len(shard_corpus.QUESTIONS)  # every question, every mode
