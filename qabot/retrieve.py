@@ -113,8 +113,7 @@ def score_rows(
     candidates to score, chosen over the whole index (a shard of an approximate one: the
     router's merge of every shard's pools); this table's rows among them are scored."""
     allowed = tables.window(since, until, as_of)
-    rows, relevance = _scores(tables, question, qvec, options, allowed, options.k * options.per_article,
-                              nprobe, given)
+    rows, relevance = _scores(tables, question, qvec, options, allowed, nprobe, given)
     scores = _weigh(tables, rows, relevance, options, as_of) if options.mode == "hybrid" else relevance
     return Scored(rows, scores, relevance)
 
@@ -175,11 +174,6 @@ class Pools:
     lexical_ids: np.ndarray  # int64
     lexical_shares: np.ndarray  # float32
 
-    @classmethod
-    def empty(cls) -> Pools:
-        none = np.zeros(0, dtype=np.int64)
-        return cls(none, np.zeros(0, dtype=np.float32), none, np.zeros(0, dtype=np.float32))
-
 
 def pool_size(options: SearchOptions) -> int:
     """How many candidates each of the ANN and BM25 gives an approximate index's question."""
@@ -190,26 +184,33 @@ def pools(tables: Tables, question: str | bm25.Question, qvec: np.ndarray, optio
           allowed: np.ndarray | None, nprobe: int) -> Pools:
     """The candidates of this table's rows (`allowed` only): the pool_size nearest by the
     vector index and the as many best by BM25, for the modes that use them."""
-    size, mode = pool_size(options), options.mode
-    out = Pools.empty()
-    if mode != "bm25":
+    lexical = _allowed_lexical(tables, question, allowed) if options.mode != "dense" else None
+    return _pools(tables, qvec, options, allowed, nprobe, lexical)
+
+
+_NO_IDS, _NO_SCORES = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+
+
+def _pools(tables: Tables, qvec: np.ndarray, options: SearchOptions, allowed: np.ndarray | None,
+           nprobe: int, lexical: tuple[np.ndarray, np.ndarray] | None) -> Pools:
+    """pools(), BM25's rows and shares given (None: the mode does not use them)."""
+    size = pool_size(options)
+    dense_ids, dense_scores = _NO_IDS, _NO_SCORES
+    if options.mode != "bm25":
         ids = None if allowed is None else tables.ids[allowed]
         scores, found = tables.snap.vectors.search(qvec, size, ids, nprobe)
         keep = found >= 0  # FAISS pads a short result with -1
         scores, found = scores[keep], found[keep]
-        rows = np.searchsorted(tables.ids, found)
         # Only ids of live rows: a deleted id that got through (the vector layer's deletion filter
         # is the only guard) would otherwise land on a neighbouring live row and score it.
-        live = rows < len(tables.ids)
-        live[live] = tables.ids[rows[live]] == found[live]
+        _, live = _rows_of(tables, found)
         order = np.lexsort((found[live], -scores[live]))
-        out = replace(out, dense_ids=found[live][order].astype(np.int64),
-                      dense_scores=scores[live][order].astype(np.float32))
-    if mode != "dense":
-        lex_rows, share = _allowed_lexical(tables, question, allowed)
-        out = replace(out, lexical_ids=tables.ids[lex_rows[:size]].astype(np.int64),
-                      lexical_shares=share[:size])
-    return out
+        dense_ids, dense_scores = found[live][order].astype(np.int64), scores[live][order].astype(np.float32)
+    lexical_ids, lexical_shares = _NO_IDS, _NO_SCORES
+    if lexical is not None:
+        lex_rows, share = lexical
+        lexical_ids, lexical_shares = tables.ids[lex_rows[:size]].astype(np.int64), share[:size]
+    return Pools(dense_ids, dense_scores, lexical_ids, lexical_shares)
 
 
 def merge_pools(found: Sequence[Pools], size: int) -> Pools:
@@ -246,7 +247,7 @@ def _rows_of(tables: Tables, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _scores(
     tables: Tables, question: str | bm25.Question, qvec: np.ndarray, options: SearchOptions,
-    allowed: np.ndarray | None, wanted: int, nprobe: int, given: Pools | None = None,
+    allowed: np.ndarray | None, nprobe: int, given: Pools | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, score of each): every row the mode can rank on an exact index, the candidates
     otherwise (`given`, or this table's own pools); rows outside `allowed` are left out (or
@@ -257,14 +258,15 @@ def _scores(
         if allowed is not None:
             scores[~allowed] = -np.inf
         return np.arange(len(scores)), scores
-    cand = given if given is not None else pools(tables, question, qvec, options, allowed, nprobe)
+    # BM25 scored once: its best are candidates, and its shares score every hybrid candidate.
+    wants = mode == "hybrid" or (mode == "bm25" and given is None)
+    lexical = _allowed_lexical(tables, question, allowed) if wants else None
+    cand = given if given is not None else _pools(tables, qvec, options, allowed, nprobe, lexical)
     dense_rows, _ = _rows_of(tables, cand.dense_ids)
     pooled, held = _rows_of(tables, cand.lexical_ids)
     if mode == "bm25":
         return pooled, cand.lexical_shares[held]  # best first, as BM25 ranked them
-    lex_rows, share = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    if mode != "dense":
-        lex_rows, share = _allowed_lexical(tables, question, allowed)
+    lex_rows, share = lexical if lexical is not None else (_NO_IDS, _NO_SCORES)
     rows = np.union1d(dense_rows, pooled)
     if not len(rows):  # a shard holding none of the candidates
         return rows, np.zeros(0, dtype=np.float32)

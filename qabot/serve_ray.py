@@ -65,8 +65,8 @@ class ShardedBackend:
 def direct(handle: Any) -> Any:
     """The handle sending its requests to the replica's own gRPC server rather than as Ray actor
     calls through the object store (Serve's interdeployment gRPC transport; every replica runs
-    that server). Two shards' candidates came back ~2.5 ms sooner a question here (22.5 against
-    25.0 ms at p50, docs/scaling.md). A Ray without the option keeps the actor calls."""
+    that server). Two shards' candidates came back ~3 ms sooner a question here (22.2–22.9
+    against 25.0–28.1 ms at p50, docs/scaling.md). A Ray without the option keeps the actor calls."""
     try:
         return handle.options(_by_reference=False)
     except TypeError:
